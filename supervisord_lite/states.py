@@ -1,0 +1,332 @@
+"""The per-process state machine (SPEC §3): events in, effects out.
+
+Pure: no os.*, no clock reads, no logging. The loop stamps each event with
+`time.monotonic()` and carries out the returned effects in order. After a
+`Spawn` effect the loop must feed `Spawned` or `SpawnFailed` before any other
+event for this process.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+from dataclasses import dataclass
+from typing import Union
+
+from .config import ProgramConfig
+
+HISTORY_LEN = 50
+
+
+class ProcessState(enum.Enum):
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"
+    STOPPING = "STOPPING"
+    EXITED = "EXITED"
+    FATAL = "FATAL"
+
+
+S = ProcessState
+
+# The only legal edges; `_transition` refuses anything else.
+LEGAL_EDGES: dict[ProcessState, frozenset[ProcessState]] = {
+    S.STOPPED: frozenset({S.STARTING}),
+    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING}),
+    S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
+    S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
+    S.STOPPING: frozenset({S.STOPPED}),
+    S.EXITED: frozenset({S.STARTING, S.BACKOFF}),
+    S.FATAL: frozenset({S.STARTING}),
+}
+
+# States in which a child may be alive (pid is None in every other state).
+LIVE_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
+
+
+class IllegalTransition(RuntimeError):
+    """An edge missing from LEGAL_EDGES was attempted: a bug in this module."""
+
+
+# --- events -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartRequested:
+    now: float
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    now: float
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int
+    now: float
+
+
+@dataclass(frozen=True)
+class SpawnFailed:
+    reason: str
+    now: float
+
+
+@dataclass(frozen=True)
+class Exited:
+    exitstatus: int  # as os.waitstatus_to_exitcode: -N = killed by signal N
+    now: float
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    timer: str  # "startsecs" | "backoff" | "stopwait"
+    now: float
+
+
+Event = Union[StartRequested, StopRequested, Spawned, SpawnFailed, Exited, TimerFired]
+
+# --- effects ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spawn:
+    pass
+
+
+@dataclass(frozen=True)
+class SendSignal:
+    signal: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    timer: str
+    delay: float  # seconds; replaces a pending timer of the same name
+
+
+@dataclass(frozen=True)
+class Cancel:
+    timer: str
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    old: ProcessState
+    new: ProcessState
+    reason: str
+
+
+Effect = Union[Spawn, SendSignal, Schedule, Cancel, StateChanged]
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: ProcessState
+    new: ProcessState
+    reason: str
+    at: float
+
+
+def describe_exit(exitstatus: int) -> str:
+    """`exit status 1` or `killed by SIGKILL` for an os.waitstatus_to_exitcode value."""
+    if exitstatus >= 0:
+        return f"exit status {exitstatus}"
+    try:
+        return f"killed by {signal.Signals(-exitstatus).name}"
+    except ValueError:
+        return f"killed by signal {-exitstatus}"
+
+
+class ProcessMachine:
+    """One process's lifecycle. `config` may be replaced; it is read at each event."""
+
+    def __init__(self, config: ProgramConfig):
+        self.config = config
+        self.state = S.STOPPED
+        self.pid: int | None = None
+        self.started_at: float | None = None  # now of the last Spawned
+        self.stopped_at: float | None = None  # now of the last entry to STOPPED/EXITED/FATAL
+        self.exitstatus: int | None = None
+        # True: exit code in exitcodes, or the exit we asked for with a stop;
+        # False: an unexpected code, or died before startsecs.
+        self.last_exit_expected: bool | None = None
+        self.restarts = 0  # automatic restarts since the last manual start
+        self.spawn_error: str | None = None
+        self.history: list[Transition] = []
+        self._failures = 0  # failed starts since the last RUNNING or manual start
+        self._streak = 0  # crash-loop restarts since the last stable run or manual start
+        self._out: list[Effect] = []
+
+    def handle(self, event: Event) -> list[Effect]:
+        """Apply one event; return the effects for the loop to carry out, in order."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise TypeError(f"not a process event: {event!r}")
+        self._out = []
+        handler(self, event)
+        out, self._out = self._out, []
+        return out
+
+    def uptime(self, now: float) -> float:
+        """Seconds since the spawn while STARTING or RUNNING; 0 otherwise."""
+        if self.state in (S.STARTING, S.RUNNING) and self.started_at is not None:
+            return max(0.0, now - self.started_at)
+        return 0.0
+
+    def is_running(self) -> bool:
+        """A live child exists (STARTING, RUNNING or STOPPING with a pid)."""
+        return self.pid is not None
+
+    # --- handlers ---------------------------------------------------------
+
+    def _on_start(self, ev: StartRequested) -> None:
+        if self.state in LIVE_STATES:
+            return  # the caller reports "already started" / "stopping"
+        was_backoff = self.state is S.BACKOFF
+        self.restarts = self._failures = self._streak = 0
+        # STOPPED|EXITED|FATAL|BACKOFF -> STARTING
+        self._transition(S.STARTING, "start requested", ev.now)
+        if was_backoff:
+            self._out.append(Cancel("backoff"))
+        self._out.append(Spawn())
+
+    def _on_stop(self, ev: StopRequested) -> None:
+        if self.state in (S.STARTING, S.RUNNING):
+            was_starting = self.state is S.STARTING
+            # STARTING|RUNNING -> STOPPING
+            self._transition(S.STOPPING, "stop requested", ev.now)
+            if self.pid is not None:  # else Spawned, still to come, sends it
+                if was_starting:
+                    self._out.append(Cancel("startsecs"))
+                self._out.append(SendSignal(self.config.stopsignal))
+            self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
+        elif self.state is S.BACKOFF:
+            # BACKOFF -> STOPPED: a manual stop cancels the pending restart
+            self._transition(S.STOPPED, "stop requested; restart cancelled", ev.now)
+            self._out.append(Cancel("backoff"))
+
+    def _on_spawned(self, ev: Spawned) -> None:
+        if self.pid is not None or self.state not in (S.STARTING, S.STOPPING):
+            return  # no spawn outstanding: stray
+        self.pid, self.started_at, self.spawn_error = ev.pid, ev.now, None
+        if self.state is S.STOPPING:  # a stop overtook the spawn
+            self._out.append(SendSignal(self.config.stopsignal))
+        elif self.config.startsecs <= 0:
+            # STARTING -> RUNNING
+            self._reach_running(f"spawned pid {ev.pid}; startsecs=0", ev.now)
+        else:
+            self._out.append(Schedule("startsecs", self.config.startsecs))
+
+    def _on_spawn_failed(self, ev: SpawnFailed) -> None:
+        if self.pid is not None or self.state not in (S.STARTING, S.STOPPING):
+            return
+        self.spawn_error = ev.reason
+        if self.state is S.STOPPING:
+            # STOPPING -> STOPPED: the stop overtook a spawn that then failed
+            self._transition(S.STOPPED, f"spawn failed: {ev.reason}", ev.now)
+            self._out.append(Cancel("stopwait"))
+        else:
+            self._start_failed(f"spawn failed: {ev.reason}", ev.now, cancel_startsecs=False)
+
+    def _on_exited(self, ev: Exited) -> None:
+        if self.pid is None:
+            return  # no live child: a stale report
+        self.pid = None
+        self.exitstatus = ev.exitstatus
+        what = describe_exit(ev.exitstatus)
+        if self.state is S.STARTING:
+            self.last_exit_expected = False
+            self._start_failed(f"{what} before startsecs", ev.now, cancel_startsecs=True)
+        elif self.state is S.STOPPING:
+            self.last_exit_expected = True
+            # STOPPING -> STOPPED
+            self._transition(S.STOPPED, f"stopped ({what})", ev.now)
+            self._out.append(Cancel("stopwait"))
+        else:
+            self._running_exited(ev, what)
+
+    def _on_timer(self, ev: TimerFired) -> None:
+        if ev.timer == "startsecs" and self.state is S.STARTING and self.pid is not None:
+            # STARTING -> RUNNING
+            self._reach_running(f"stayed up {self.config.startsecs:g}s (startsecs)", ev.now)
+        elif ev.timer == "backoff" and self.state is S.BACKOFF:
+            self.restarts += 1
+            # BACKOFF -> STARTING
+            self._transition(S.STARTING, "backoff elapsed; restarting", ev.now)
+            self._out.append(Spawn())
+        elif ev.timer == "stopwait" and self.state is S.STOPPING and self.pid is not None:
+            self._out.append(SendSignal(int(signal.SIGKILL)))  # stays STOPPING
+
+    _handlers = {
+        StartRequested: _on_start,
+        StopRequested: _on_stop,
+        Spawned: _on_spawned,
+        SpawnFailed: _on_spawn_failed,
+        Exited: _on_exited,
+        TimerFired: _on_timer,
+    }
+
+    # --- steps --------------------------------------------------------------
+
+    def _reach_running(self, reason: str, now: float) -> None:
+        self._transition(S.RUNNING, reason, now)
+        self._failures = 0  # as supervisor: reaching RUNNING forgives failed starts
+
+    def _start_failed(self, what: str, now: float, cancel_startsecs: bool) -> None:
+        """A start that died before startsecs: retry after 1 s, 2 s, 3 s ... or give up."""
+        self._failures += 1
+        if self._failures > self.config.startretries:
+            # STARTING -> FATAL
+            self._transition(S.FATAL, f"{what}; gave up after {self._failures} tries", now)
+        else:
+            # STARTING -> BACKOFF
+            reason = f"{what}; retry {self._failures} of {self.config.startretries}"
+            self._transition(S.BACKOFF, f"{reason} in {self._failures}s", now)
+        if cancel_startsecs:
+            self._out.append(Cancel("startsecs"))
+        if self.state is S.BACKOFF:
+            self._out.append(Schedule("backoff", float(self._failures)))
+
+    def _running_exited(self, ev: Exited, what: str) -> None:
+        """Apply autorestart, with the crash-loop backoff, to a RUNNING process's exit."""
+        cfg = self.config
+        expected = ev.exitstatus in cfg.exitcodes
+        self.last_exit_expected = expected
+        # RUNNING -> EXITED
+        self._transition(S.EXITED, f"{what} ({'expected' if expected else 'unexpected'})", ev.now)
+        if cfg.autorestart == "unexpected":
+            restart = not expected
+        else:
+            restart = bool(cfg.autorestart)
+        if not restart:
+            return
+        assert self.started_at is not None
+        if ev.now - self.started_at >= cfg.backoff_reset:
+            self._streak = 0  # a stable run: forget earlier crashes
+        if self._streak == 0 or cfg.backoff_max <= 0:
+            self._streak += 1
+            self.restarts += 1
+            # EXITED -> STARTING
+            self._transition(S.STARTING, "autorestart", ev.now)
+            self._out.append(Spawn())
+        else:
+            delay = min(2.0 ** min(self._streak - 1, 62), float(cfg.backoff_max))
+            self._streak += 1
+            # EXITED -> BACKOFF (a crash-loop wait, not a failed start)
+            self._transition(S.BACKOFF, f"crash loop: restart in {delay:g}s", ev.now)
+            self._out.append(Schedule("backoff", delay))
+
+    def _transition(self, new: ProcessState, reason: str, now: float) -> None:
+        """Take one edge of LEGAL_EDGES: record it in history and emit StateChanged."""
+        old = self.state
+        if new not in LEGAL_EDGES[old]:
+            raise IllegalTransition(f"{old.value} -> {new.value} ({reason})")
+        self.state = new
+        self.history.append(Transition(old, new, reason, now))
+        del self.history[:-HISTORY_LEN]
+        if new in (S.STOPPED, S.EXITED, S.FATAL):
+            self.stopped_at = now
+        self._out.append(StateChanged(old, new, reason))
