@@ -1,0 +1,399 @@
+"""The control server: JSON lines on the Unix socket, in the daemon's one selector.
+
+One `cmd_<name>` handler per command. A handler returns its result (sent at once), or
+arranges to reply later through `client.reply` (start/stop wait for the outcome:
+the reply is parked on a state-change listener, never polled).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import struct
+import sys
+from typing import Callable
+
+from supervisord_lite import __version__, protocol
+from supervisord_lite.config import signal_number
+from supervisord_lite.logs import read_tail
+from supervisord_lite.loop import EventLoop
+from supervisord_lite.protocol import ProtocolError
+from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
+from supervisord_lite.supervisor import AT_REST, Process, Supervisor
+
+log = logging.getLogger("supervisord_lite")
+S = ProcessState
+
+# A client that stops reading may hold at most this much of our output; past it we
+# drop the client rather than block the loop or grow without bound.
+MAX_OUTPUT = 8 * 1024 * 1024
+_UCRED = struct.Struct("3i")
+
+
+class Client:
+    def __init__(self, server: ControlServer, sock: socket.socket, uid: int):
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.uid = uid
+        self.inbuf = protocol.LineBuffer()
+        self.out = bytearray()
+        self.closed = False
+        self.on_close: list[Callable[[], None]] = []  # unsubscribe streams and waiters
+
+    def reply(self, req_id, result) -> None:
+        self.send(protocol.ok(req_id, result))
+
+    def fail(self, req_id, code: str, message: str) -> None:
+        self.send(protocol.error(req_id, code, message))
+
+    def send(self, message: dict) -> None:
+        if self.closed:
+            return
+        self.out += protocol.encode(message)
+        if len(self.out) > MAX_OUTPUT:
+            log.warning("control: dropping a client that does not read its replies")
+            self.close()
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        while self.out and not self.closed:
+            try:
+                sent = self.sock.send(self.out)
+            except BlockingIOError:
+                self.server.loop.add_writer(self.fd, self.flush)
+                return
+            except OSError:
+                self.close()
+                return
+            del self.out[:sent]
+        if not self.closed:
+            self.server.loop.remove_writer(self.fd)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.server.loop.remove_reader(self.fd)
+        self.server.loop.remove_writer(self.fd)
+        self.sock.close()
+        self.server.clients.discard(self)
+        for callback in self.on_close:
+            callback()
+        self.on_close.clear()
+
+
+class ControlServer:
+    def __init__(
+        self,
+        sock: socket.socket,
+        loop: EventLoop,
+        supervisor: Supervisor,
+        request_shutdown: Callable[[Client, object], None],
+        allowed_uids: tuple[int, ...] = (),
+        max_clients: int = 100,
+    ):
+        self.sock = sock
+        self.loop = loop
+        self.supervisor = supervisor
+        self.request_shutdown = request_shutdown
+        self.allowed_uids = {0, os.geteuid(), *allowed_uids}
+        self.max_clients = max_clients
+        self.clients: set[Client] = set()
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._accept)
+        self.handlers: dict[str, Callable[[Client, protocol.Request], object]] = {
+            "status": self.cmd_status,
+            "start": self.cmd_start,
+            "stop": self.cmd_stop,
+            "restart": self.cmd_restart,
+            "signal": self.cmd_signal,
+            "pid": self.cmd_pid,
+            "tail": self.cmd_tail,
+            "reload": self.cmd_reload,
+            "events": self.cmd_events,
+            "shutdown": self.cmd_shutdown,
+            "version": self.cmd_version,
+        }
+
+    # -- connections --------------------------------------------------------------
+
+    def _accept(self) -> None:
+        for _ in range(64):  # bounded, so a connection flood cannot starve the loop
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    log.error("control: cannot accept a client: %s", exc.strerror)
+                return
+            conn.setblocking(False)
+            pid, uid, gid = _UCRED.unpack(
+                conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+            )
+            client = Client(self, conn, uid)
+            if uid not in self.allowed_uids:
+                log.warning("control: refused a client with uid %d (pid %d)", uid, pid)
+                client.fail(None, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
+                client.close()
+                continue
+            if len(self.clients) >= self.max_clients:
+                log.warning("control: refused a client: %d clients already", len(self.clients))
+                client.fail(None, protocol.TOO_MANY_CLIENTS, "too many clients; try again later")
+                client.close()
+                continue
+            self.clients.add(client)
+            self.loop.add_reader(client.fd, lambda c=client: self._read(c))
+
+    def _read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            client.close()
+            return
+        if not data:
+            client.close()
+            return
+        try:
+            lines = client.inbuf.feed(data)
+        except ProtocolError as exc:
+            client.fail(None, exc.code, exc.message)
+            client.close()
+            return
+        for line in lines:
+            if client.closed:
+                return
+            self._handle_line(client, line)
+
+    def _handle_line(self, client: Client, line: bytes) -> None:
+        req_id = None
+        try:
+            request = protocol.decode_request(line)
+            req_id = request.id
+            if self.supervisor.shutting_down and request.cmd not in ("status", "version", "pid"):
+                if request.cmd == "shutdown":
+                    self.request_shutdown(client, req_id)
+                    return
+                raise ProtocolError(protocol.SHUTTING_DOWN, "the daemon is shutting down")
+            result = self.handlers[request.cmd](client, request)
+        except ProtocolError as exc:
+            client.fail(req_id, exc.code, exc.message)
+            return
+        except Exception:
+            log.exception("control: internal error handling %r", line[:200])
+            client.fail(req_id, protocol.INTERNAL, "internal error; see the daemon's log")
+            return
+        if result is not _LATER:
+            client.reply(req_id, result)
+
+    def close(self) -> None:
+        for client in list(self.clients):
+            client.flush()
+            client.close()
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _resolve(self, request: protocol.Request, required: bool = True):
+        names = protocol.arg_names(request.args)
+        if required and not names:
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{request.cmd} needs process names")
+        processes, unknown = self.supervisor.resolve(names or ["all"])
+        return processes, unknown
+
+    @staticmethod
+    def _unknown_results(unknown: list[str]) -> list[dict]:
+        return [{"name": n, "ok": False, "message": "no such process"} for n in unknown]
+
+    def _wait_started(self, client: Client, processes: list[Process], done) -> None:
+        """Call done(results) once every process is RUNNING or has failed to start."""
+        outcome: dict[str, dict] = {}
+
+        def settle(process: Process, ok: bool, message: str) -> None:
+            outcome.setdefault(process.name, {"name": process.name, "ok": ok, "message": message})
+
+        def listener(process: Process, change: StateChanged | None) -> None:
+            if process.name not in waiting:
+                return
+            if change is None and process.dep_error:
+                settle(process, False, process.dep_error)
+            elif change is not None and change.new is S.RUNNING:
+                settle(process, True, "started")
+            elif change is not None and change.new is S.FATAL:
+                settle(process, False, self.supervisor.describe(process))
+            elif change is not None and change.new in (S.STOPPING, S.STOPPED):
+                settle(process, False, "stopped before it finished starting")
+            finish_if_done()
+
+        def finish_if_done() -> None:
+            if len(outcome) == len(waiting) and listener in self.supervisor.listeners:
+                self.supervisor.listeners.remove(listener)
+                done([outcome[name] for name in waiting])
+
+        waiting = {p.name: p for p in processes}
+        self.supervisor.listeners.append(listener)
+        client.on_close.append(
+            lambda: (
+                listener in self.supervisor.listeners and self.supervisor.listeners.remove(listener)
+            )
+        )
+        for process in processes:
+            if process.state is S.RUNNING:
+                settle(process, True, "already started")
+            elif process.state is S.STOPPING:
+                settle(process, False, "is stopping; try again once it has stopped")
+            else:
+                self.supervisor.start(process)
+        finish_if_done()
+
+    # -- commands -----------------------------------------------------------------
+
+    def cmd_status(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request, required=False)
+        if unknown:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
+        return [self.supervisor.status(p) for p in processes]
+
+    def cmd_start(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        self._wait_started(
+            client,
+            processes,
+            lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+        )
+        return _LATER
+
+    def cmd_stop(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        self._stop(
+            processes,
+            lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+        )
+        return _LATER
+
+    def _stop(self, processes: list[Process], done) -> None:
+        was_live = {p.name for p in processes if p.state in LIVE_STATES or p.state is S.BACKOFF}
+
+        def finished() -> None:
+            done(
+                [
+                    {
+                        "name": p.name,
+                        "ok": p.state in AT_REST,
+                        "message": "stopped" if p.name in was_live else "not running",
+                    }
+                    for p in processes
+                ]
+            )
+
+        self.supervisor.stop_many(processes, finished)
+
+    def cmd_restart(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+
+        def start_again(_stopped) -> None:
+            self._wait_started(
+                client,
+                processes,
+                lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+            )
+
+        self._stop(processes, start_again)
+        return _LATER
+
+    def cmd_signal(self, client: Client, request: protocol.Request):
+        raw = request.args.get("signal")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            raise ProtocolError(
+                protocol.BAD_ARGUMENT, '"signal" must be a name like "HUP" or a number'
+            )
+        try:
+            signum = signal_number(raw)
+        except ValueError as exc:
+            raise ProtocolError(protocol.BAD_ARGUMENT, str(exc)) from None
+        processes, unknown = self._resolve(request)
+        results = [
+            {"name": p.name, "ok": ok, "message": "signalled" if ok else "not running"}
+            for p in processes
+            for ok in [self.supervisor.send_signal(p, signum)]
+        ]
+        return results + self._unknown_results(unknown)
+
+    def cmd_pid(self, client: Client, request: protocol.Request):
+        name = request.args.get("name")
+        if name is None:
+            return os.getpid()
+        if not isinstance(name, str):
+            raise ProtocolError(protocol.BAD_ARGUMENT, '"name" must be a string')
+        processes, unknown = self.supervisor.resolve([name])
+        if unknown or not processes:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
+        if len(processes) > 1:
+            names = ", ".join(p.name for p in processes)
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has several processes: {names}")
+        return processes[0].pid
+
+    def cmd_tail(self, client: Client, request: protocol.Request):
+        name = protocol.arg_str(request.args, "name")
+        stream = protocol.arg_str(request.args, "stream", "stdout")
+        lines = protocol.arg_int(request.args, "lines", 10)
+        if protocol.arg_bool(request.args, "follow"):
+            raise ProtocolError(protocol.NOT_SUPPORTED, "tail -f is not supported yet")
+        if stream not in ("stdout", "stderr"):
+            raise ProtocolError(protocol.BAD_ARGUMENT, '"stream" must be "stdout" or "stderr"')
+        process = self.supervisor.processes.get(name)
+        if process is None:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
+        program = process.program
+        path = program.logfile_path(
+            stream, process.name, process.num, self.supervisor.config.log_dir
+        )
+        if path is None:
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
+        data = read_tail(path, lines)
+        return {"path": path, "data": data.decode("utf-8", "replace")}
+
+    def cmd_reload(self, client: Client, request: protocol.Request):
+        raise ProtocolError(protocol.NOT_SUPPORTED, "reload is not supported yet")
+
+    def cmd_events(self, client: Client, request: protocol.Request):
+        def listener(process: Process, change: StateChanged | None) -> None:
+            if change is None:
+                return
+            machine = process.machine
+            event = {
+                "time": round(process.changed_at, 6),
+                "process": process.name,
+                "program": process.program.name,
+                "from": change.old.value,
+                "to": change.new.value,
+                "pid": machine.pid,
+                "exitstatus": machine.exitstatus,
+            }
+            client.reply(request.id, event)
+
+        self.supervisor.listeners.append(listener)
+        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        client.reply(request.id, {"subscribed": True})
+        return _LATER
+
+    def cmd_shutdown(self, client: Client, request: protocol.Request):
+        self.request_shutdown(client, request.id)
+        return _LATER
+
+    def cmd_version(self, client: Client, request: protocol.Request):
+        return {
+            "daemon": __version__,
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "pid": os.getpid(),
+        }
+
+
+_LATER = object()  # a handler's "I will reply myself"

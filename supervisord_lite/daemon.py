@@ -1,0 +1,387 @@
+"""The daemon's command line and life: validate, claim pidfile and socket, detach, run, clean up.
+
+Everything that can fail for a user's reason (bad config, daemon already running,
+unwritable paths) is checked before detaching, so the launching command can say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+
+from supervisord_lite import __version__
+from supervisord_lite.config import ConfigError, DaemonConfig, find_config_path, load_config
+from supervisord_lite.control import Client, ControlServer
+from supervisord_lite.loop import EventLoop
+from supervisord_lite.notify import sd_notify
+from supervisord_lite.states import ProcessState
+from supervisord_lite.supervisor import Supervisor
+
+log = logging.getLogger("supervisord_lite")
+
+EXIT_CONFIG = 2
+EXIT_STARTUP = 1
+_PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+
+class StartupError(Exception):
+    """A reason the daemon cannot start, told to the user as it is."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="supervisord-lite",
+        description="Run the programs of a TOML config and keep them running.",
+    )
+    parser.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
+    parser.add_argument(
+        "-n", "--nodaemon", action="store_true", help="stay in the foreground (log to stderr too)"
+    )
+    parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument("--version", action="version", version=f"supervisord-lite {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(find_config_path(args.config))
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    if args.check:
+        print(f"config OK: {len(config.programs)} programs")
+        return 0
+    try:
+        daemon = Daemon(config, foreground=args.nodaemon)
+        daemon.prepare()
+    except StartupError as exc:
+        print(f"supervisord-lite: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    if args.nodaemon:
+        return daemon.run(ready_fd=None)
+    return detach_and_run(daemon)
+
+
+def detach_and_run(daemon: Daemon) -> int:
+    """Double fork; the launcher returns only when the daemon says it is ready (or why not)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid > 0:
+        os.close(write_end)
+        message = _read_all(read_end)
+        os.waitpid(pid, 0)
+        if message == b"ok":
+            return 0
+        reason = message.decode(errors="replace") or (
+            f"the daemon exited during start-up; see {daemon.config.logfile or 'its log'}"
+        )
+        print(f"supervisord-lite: {reason}", file=sys.stderr)
+        return EXIT_STARTUP
+    os.close(read_end)
+    os.setsid()  # a new session: no controlling terminal, no SIGHUP when it closes
+    if os.fork() > 0:
+        os._exit(0)  # the session leader leaves, so the daemon can never reacquire a tty
+    os.chdir("/")
+    _stdio_to_devnull()
+    try:
+        code = daemon.run(ready_fd=write_end)
+    except BaseException:
+        log.exception("fatal error")
+        code = EXIT_STARTUP
+    os._exit(code)
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig, foreground: bool):
+        self.config = config
+        self.foreground = foreground
+        self.pidfile_fd = -1
+        self.listen_sock: socket.socket | None = None
+        self.socket_inode: tuple[int, int] | None = None
+        self.shutdown_waiters: list[tuple[Client, object]] = []
+
+    # -- before detaching: everything a user can get wrong --------------------------
+
+    def prepare(self) -> None:
+        config = self.config
+        os.umask(config.umask)
+        for path in (config.socket, config.pidfile, config.logfile):
+            if path:
+                _make_parent(path)
+        try:
+            os.makedirs(config.log_dir, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"cannot create log_dir {config.log_dir}: {exc.strerror}") from None
+        setup_logging(config, self.foreground)
+        self._lock_pidfile()
+        self._bind_socket()
+
+    def _lock_pidfile(self) -> None:
+        path = self.config.pidfile
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StartupError(f"cannot open pidfile {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StartupError(
+                f"another supervisord-lite is already running (pid {other}, pidfile {path}); "
+                "stop it first with: supervisorctl-lite shutdown"
+            ) from None
+        self.pidfile_fd = fd  # the lock lives as long as this descriptor: the daemon's life
+
+    def _bind_socket(self) -> None:
+        path = self.config.socket
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise StartupError(f"{path} exists and is not a socket; remove it or pick another")
+            if _socket_is_live(path):
+                raise StartupError(
+                    f"another daemon is listening on {path}; "
+                    "stop it first with: supervisorctl-lite shutdown"
+                )
+            log.info("removing stale socket %s", path)
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        # Created 0600 from the first instant: no window in which another user could
+        # connect. A wider socket_mode is applied only afterwards, on purpose.
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(path)
+        except OSError as exc:
+            sock.close()
+            raise StartupError(f"cannot bind socket {path}: {exc.strerror}") from None
+        finally:
+            os.umask(old_umask)
+        if self.config.socket_mode != 0o600:
+            os.chmod(path, self.config.socket_mode)
+        sock.listen(128)
+        st = os.stat(path)
+        self.socket_inode = (st.st_dev, st.st_ino)
+        self.listen_sock = sock
+
+    # -- the daemon proper ----------------------------------------------------------
+
+    def run(self, ready_fd: int | None) -> int:
+        """Run until shut down; report readiness (or the start-up error) on ready_fd."""
+        try:
+            self._write_pid()
+            _become_subreaper()
+            loop = EventLoop()
+            supervisor = Supervisor(self.config, loop)
+            self.loop, self.supervisor = loop, supervisor
+            self.server = ControlServer(
+                self.listen_sock,
+                loop,
+                supervisor,
+                self.request_shutdown,
+                allowed_uids=self.config.allowed_uids,
+                max_clients=getattr(self.config, "max_clients", 100),
+            )
+            self._install_signals()
+            log.info(
+                "supervisord-lite %s started with pid %d (%s)",
+                __version__,
+                os.getpid(),
+                self.config.path,
+            )
+            supervisor.start_autostart()
+            supervisor.reap()  # a child may have died before SIGCHLD had a handler
+        except Exception as exc:
+            log.exception("start-up failed")
+            self._report_ready(ready_fd, f"start-up failed: {exc}")
+            self._cleanup()
+            return EXIT_STARTUP
+        self._report_ready(ready_fd, "ok")
+        sd_notify("READY=1", f"STATUS={self.summary()}")
+        try:
+            loop.run()
+        finally:
+            self._finish_shutdown()
+        return 0
+
+    def _install_signals(self) -> None:
+        loop = self.loop
+        loop.on_signal(signal.SIGCHLD, self.supervisor.reap)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            loop.on_signal(signum, lambda s=signum: self._on_stop_signal(s))
+        loop.on_signal(signal.SIGHUP, self._on_reload_signal)
+        loop.on_signal(signal.SIGUSR2, self._on_reopen_signal)
+
+    def _on_stop_signal(self, signum: int) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        self.request_shutdown(None, None)
+
+    def _on_reload_signal(self) -> None:
+        log.warning("received SIGHUP: reload is not supported yet; nothing changed")
+
+    def _on_reopen_signal(self) -> None:
+        log.info("received SIGUSR2: reopening log files")
+        reopen_daemon_log()
+        self.supervisor.reopen_logs()
+
+    def request_shutdown(self, client: Client | None, req_id) -> None:
+        if client is not None:
+            self.shutdown_waiters.append((client, req_id))
+        if not self.supervisor.shutting_down:
+            sd_notify("STOPPING=1")
+            self.supervisor.shutdown(self.loop.stop)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for process in self.supervisor.processes.values():
+            counts[process.state.value] = counts.get(process.state.value, 0) + 1
+        order = [s.value for s in ProcessState]
+        parts = [f"{counts[s]} {s.lower()}" for s in order if s in counts]
+        return ", ".join(parts) or "no programs"
+
+    def _finish_shutdown(self) -> None:
+        for client, req_id in self.shutdown_waiters:
+            client.reply(req_id, {"shutdown": True})
+            _flush_blocking(client)
+        self.server.close()
+        for process in self.supervisor.processes.values():
+            self.supervisor.close_logs(process)
+        self.loop.close()
+        self._cleanup()
+        log.info("shut down")
+
+    def _write_pid(self) -> None:
+        data = f"{os.getpid()}\n".encode()
+        os.ftruncate(self.pidfile_fd, 0)
+        os.pwrite(self.pidfile_fd, data, 0)
+
+    def _cleanup(self) -> None:
+        """Remove socket and pidfile, but only while they are still ours."""
+        path = self.config.socket
+        try:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) == self.socket_inode:
+                os.unlink(path)
+        except OSError:
+            pass
+        if self.listen_sock is not None:
+            self.listen_sock.close()
+        if self.pidfile_fd >= 0:
+            try:
+                os.unlink(self.config.pidfile)
+            except OSError:
+                pass
+            os.close(self.pidfile_fd)
+            self.pidfile_fd = -1
+
+    @staticmethod
+    def _report_ready(ready_fd: int | None, message: str) -> None:
+        if ready_fd is None:
+            return
+        try:
+            os.write(ready_fd, message.encode())
+        finally:
+            os.close(ready_fd)
+
+
+# -- small OS helpers -------------------------------------------------------------
+
+
+def setup_logging(config: DaemonConfig, foreground: bool) -> None:
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    log.setLevel(getattr(logging, config.loglevel.upper()))
+    log.handlers.clear()
+    log.propagate = False
+    if config.logfile:
+        try:
+            handler: logging.Handler = logging.FileHandler(config.logfile)
+        except OSError as exc:
+            raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    if foreground:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(formatter)
+        log.addHandler(stream)
+
+
+def reopen_daemon_log() -> None:
+    for handler in log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                handler.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+
+
+def _make_parent(path: str) -> None:
+    parent = os.path.dirname(path)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"cannot create directory {parent}: {exc.strerror}") from None
+
+
+def _socket_is_live(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            return False
+        return True  # e.g. a timeout: someone owns it and is busy; do not steal it
+    finally:
+        probe.close()
+    return True
+
+
+def _become_subreaper() -> None:
+    """Orphaned grandchildren are re-parented to us, so we reap them (prctl(2))."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        log.warning("cannot become a child subreaper: %s", os.strerror(ctypes.get_errno()))
+
+
+def _stdio_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    if devnull > 2:
+        os.close(devnull)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        data = os.read(fd, 4096)
+        if not data:
+            break
+        chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _flush_blocking(client: Client, timeout: float = 2.0) -> None:
+    """Last words to a shutdown requester before the loop is gone."""
+    if client.closed or not client.out:
+        return
+    try:
+        client.sock.settimeout(timeout)
+        client.sock.sendall(client.out)
+        client.out.clear()
+    except OSError:
+        pass

@@ -1,0 +1,175 @@
+"""Child output capture: non-blocking pipe reads into size-rotated log files.
+
+Nothing is dropped: the pipe is drained into the file, and rotation happens at an
+exact byte boundary (a move never crosses `maxbytes`). On Linux `os.splice` moves
+pipe pages to the file without copying them through Python.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from typing import Callable
+
+log = logging.getLogger("supervisord_lite")
+
+_SPLICE = getattr(os, "splice", None)
+_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
+CHUNK = 1024 * 1024
+# Per wakeup, move at most this much from one pipe, so that one chatty child cannot
+# starve the rest of the loop; level-triggered epoll calls us again at once.
+BUDGET_PER_WAKEUP = 4 * CHUNK
+
+
+class LogFile:
+    """One log file with its rotation chain `x.log.1` … `x.log.N`."""
+
+    def __init__(self, path: str, maxbytes: int, backups: int):
+        self.path = path
+        self.maxbytes = maxbytes
+        self.backups = backups
+        self.fd = -1
+        self.size = 0
+        self.listeners: list[Callable[[], None]] = []  # told after each write/rotation
+        self.open()
+
+    def open(self) -> None:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self.size = os.fstat(self.fd).st_size
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def reopen(self) -> None:
+        """Close and open the path again (after an external logrotate moved it)."""
+        self.close()
+        self.open()
+        self._notify()
+
+    def room(self) -> int:
+        """Bytes that fit before rotation is due (CHUNK when never rotating)."""
+        if self.maxbytes <= 0:
+            return CHUNK
+        return max(0, self.maxbytes - self.size)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self.maxbytes > 0 and self.size >= self.maxbytes:
+                self.rotate()
+            part = view[: self.room()]
+            written = os.write(self.fd, part)
+            self.size += written
+            view = view[written:]
+        self._notify()
+
+    def splice_from(self, pipe_fd: int, count: int) -> int:
+        """Move up to count bytes from a pipe; 0 at EOF; BlockingIOError when empty."""
+        if self.maxbytes > 0 and self.size >= self.maxbytes:
+            self.rotate()
+        moved = _SPLICE(pipe_fd, self.fd, min(count, self.room()), flags=_SPLICE_FLAGS)
+        self.size += moved
+        return moved
+
+    def rotate(self) -> None:
+        self.close()
+        if self.backups <= 0:
+            # backups = 0: start the same file again, empty.
+            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            os.close(fd)
+        else:
+            oldest = f"{self.path}.{self.backups}"
+            if os.path.exists(oldest):
+                os.unlink(oldest)
+            for n in range(self.backups - 1, 0, -1):
+                src = f"{self.path}.{n}"
+                if os.path.exists(src):
+                    os.rename(src, f"{self.path}.{n + 1}")
+            os.rename(self.path, f"{self.path}.1")
+        self.open()
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self.listeners):
+            listener()
+
+
+class PipeReader:
+    """Moves one child pipe's bytes into a LogFile (or discards them when log is None)."""
+
+    def __init__(self, fd: int, logfile: LogFile | None, on_eof: Callable[[PipeReader], None]):
+        self.fd = fd
+        self.logfile = logfile
+        self.on_eof = on_eof
+        self.use_splice = _SPLICE is not None and logfile is not None
+        self.error_reported = False
+
+    def drain(self, budget: int = BUDGET_PER_WAKEUP) -> None:
+        """Move what the pipe holds (up to budget bytes); close at EOF."""
+        moved_total = 0
+        while moved_total < budget:
+            try:
+                moved = self._move_once()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and self.use_splice:
+                    self.use_splice = False  # e.g. a file system without splice support
+                    continue
+                self._report(exc)
+                moved = self._discard_once()
+            if moved == 0:
+                self.on_eof(self)  # first, so the loop can unregister the fd
+                self.close()
+                return
+            moved_total += moved
+        if self.logfile is not None and self.use_splice:
+            self.logfile._notify()
+
+    def _move_once(self) -> int:
+        if self.logfile is None:
+            return self._discard_once()
+        if self.use_splice:
+            moved = self.logfile.splice_from(self.fd, CHUNK)
+            return moved
+        data = os.read(self.fd, CHUNK)
+        if data:
+            self.logfile.write(data)
+        return len(data)
+
+    def _discard_once(self) -> int:
+        return len(os.read(self.fd, CHUNK))
+
+    def _report(self, exc: OSError) -> None:
+        # A full or broken disk must not stop supervision: report once, keep draining
+        # the pipe so the child never blocks on a full pipe.
+        if not self.error_reported:
+            path = self.logfile.path if self.logfile else "?"
+            log.error("cannot write log %s: %s; output is being discarded", path, exc.strerror)
+            self.error_reported = True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
+    """The last `lines` lines of a file (at most max_bytes), for `tail -n`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            start = max(0, size - max_bytes)
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return b""
+    if lines <= 0:
+        return b""
+    parts = data.splitlines(keepends=True)
+    return b"".join(parts[-lines:])

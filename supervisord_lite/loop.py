@@ -1,0 +1,204 @@
+"""The one event loop: a selector, signals through a wakeup fd, and a heap of timers.
+
+It sleeps in a single `select` whose timeout is the nearest timer deadline, or no
+timeout at all: an idle daemon makes no system calls (DESIGN.md, "never wake up
+unless notified").
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+from typing import Callable
+
+log = logging.getLogger("supervisord_lite")
+
+now = time.monotonic
+
+
+class Timer:
+    """A handle on a scheduled callback; cancel() makes it a no-op."""
+
+    __slots__ = ("when", "callback", "cancelled")
+
+    def __init__(self, when: float, callback: Callable[[], None]):
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class EventLoop:
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._soon: list[Callable[[], None]] = []
+        self._signal_handlers: dict[int, Callable[[], None]] = {}
+        self._running = False
+        # Signals reach the loop as bytes on this socketpair: the C-level handler
+        # writes the signal number, so Python-level handlers do nothing at all
+        # (logging inside a handler deadlocked gunicorn, its issue #3198).
+        self._wake_r, self._wake_w = socket.socketpair()
+        for sock in (self._wake_r, self._wake_w):
+            sock.setblocking(False)
+        self._previous_wakeup = signal.set_wakeup_fd(
+            self._wake_w.fileno(), warn_on_full_buffer=False
+        )
+        self.add_reader(self._wake_r.fileno(), self._read_signals)
+
+    # -- file descriptors ---------------------------------------------------------
+
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+        self._set_interest(fd, selectors.EVENT_READ, callback, None)
+
+    def add_writer(self, fd: int, callback: Callable[[], None]) -> None:
+        self._set_interest(fd, selectors.EVENT_WRITE, None, callback)
+
+    def remove_reader(self, fd: int) -> None:
+        self._clear_interest(fd, selectors.EVENT_READ)
+
+    def remove_writer(self, fd: int) -> None:
+        self._clear_interest(fd, selectors.EVENT_WRITE)
+
+    def _set_interest(self, fd, event, reader, writer) -> None:
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            self._selector.register(fd, event, (reader, writer))
+            return
+        old_reader, old_writer = key.data
+        data = (reader or old_reader, writer or old_writer)
+        self._selector.modify(fd, key.events | event, data)
+
+    def _clear_interest(self, fd, event) -> None:
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            return
+        events = key.events & ~event
+        reader, writer = key.data
+        if event == selectors.EVENT_READ:
+            reader = None
+        else:
+            writer = None
+        if events:
+            self._selector.modify(fd, events, (reader, writer))
+        else:
+            self._selector.unregister(fd)
+
+    # -- timers -------------------------------------------------------------------
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(now() + max(0.0, delay), callback)
+        heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
+        return timer
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run callback on the next turn of the loop, after the current handler returns."""
+        self._soon.append(callback)
+
+    # -- signals ------------------------------------------------------------------
+
+    def on_signal(self, signum: int, callback: Callable[[], None]) -> None:
+        self._signal_handlers[signum] = callback
+        # A Python handler must be installed for the C handler to write the wakeup
+        # byte. Never SIG_IGN for SIGCHLD: the kernel would then reap children itself
+        # and waitpid would see nothing.
+        signal.signal(signum, _ignore_in_handler)
+
+    def _read_signals(self) -> None:
+        try:
+            data = self._wake_r.recv(4096)
+        except BlockingIOError:
+            return
+        # Signals of one kind coalesce; dispatch each number once per wakeup.
+        for signum in dict.fromkeys(data):
+            handler = self._signal_handlers.get(signum)
+            if handler is not None:
+                self._guarded(handler)
+
+    # -- running ------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._running = False
+
+    def run(self) -> None:
+        self._running = True
+        while self._running:
+            self.run_once()
+
+    def run_once(self) -> None:
+        timeout = self._next_timeout()
+        try:
+            ready = self._selector.select(timeout)
+        except InterruptedError:
+            ready = []
+        for key, events in ready:
+            reader, writer = key.data
+            if events & selectors.EVENT_READ and reader is not None:
+                self._guarded(reader)
+            if events & selectors.EVENT_WRITE and writer is not None:
+                # The reader may have unregistered the fd; check before calling.
+                if self._still_writer(key.fd, writer):
+                    self._guarded(writer)
+        self._fire_timers()
+        self._run_soon()
+
+    def _still_writer(self, fd: int, writer) -> bool:
+        try:
+            return self._selector.get_key(fd).data[1] is writer
+        except KeyError:
+            return False
+
+    def _next_timeout(self) -> float | None:
+        if self._soon:
+            return 0
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0][0] - now())
+
+    def _fire_timers(self) -> None:
+        current = now()
+        while self._timers and self._timers[0][0] <= current:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.cancelled = True
+                self._guarded(timer.callback)
+
+    def _run_soon(self) -> None:
+        while self._soon:
+            batch, self._soon = self._soon, []
+            for callback in batch:
+                self._guarded(callback)
+
+    def _guarded(self, callback: Callable[[], None]) -> None:
+        # A bug in one handler must not take every supervised service down with it.
+        try:
+            callback()
+        except Exception:
+            log.exception("internal error in %r; carrying on", callback)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _ignore_in_handler(signum, frame) -> None:
+    """The real work happens in the loop, woken by the wakeup fd."""
+
+
+def set_nonblocking(fd: int) -> None:
+    os.set_blocking(fd, False)

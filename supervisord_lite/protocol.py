@@ -1,0 +1,164 @@
+"""The control protocol's wire format: JSON lines, message shapes and error codes.
+
+Pure: bytes in, bytes out. Shared by the daemon's server and the ctl client, so it
+imports nothing heavier than json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_LINE = 1024 * 1024  # SPEC §4: at most 1 MiB a line
+
+# Stable error codes: clients and scripts match on these, never on messages.
+BAD_REQUEST = "BAD_REQUEST"
+UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
+NO_SUCH_PROCESS = "NO_SUCH_PROCESS"
+BAD_ARGUMENT = "BAD_ARGUMENT"
+LINE_TOO_LONG = "LINE_TOO_LONG"
+FORBIDDEN = "FORBIDDEN"
+TOO_MANY_CLIENTS = "TOO_MANY_CLIENTS"
+SHUTTING_DOWN = "SHUTTING_DOWN"
+NOT_SUPPORTED = "NOT_SUPPORTED"
+INTERNAL = "INTERNAL"
+
+COMMANDS = (
+    "status",
+    "start",
+    "stop",
+    "restart",
+    "signal",
+    "pid",
+    "tail",
+    "reload",
+    "events",
+    "shutdown",
+    "version",
+)
+
+
+class ProtocolError(Exception):
+    """A request the server must answer with an error reply."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Request:
+    id: Any
+    cmd: str
+    args: dict = field(default_factory=dict)
+
+
+def encode(message: dict) -> bytes:
+    """One message as a UTF-8 JSON line."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def request(req_id: Any, cmd: str, args: dict | None = None) -> bytes:
+    return encode({"id": req_id, "cmd": cmd, "args": args or {}})
+
+
+def ok(req_id: Any, result: Any) -> dict:
+    return {"id": req_id, "ok": True, "result": result}
+
+
+def error(req_id: Any, code: str, message: str) -> dict:
+    return {"id": req_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+def decode_request(line: bytes) -> Request:
+    """Parse one request line; raise ProtocolError with a stable code if it is malformed."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(BAD_REQUEST, f"request is not valid UTF-8: {exc.reason}") from None
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(BAD_REQUEST, f"request is not valid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(BAD_REQUEST, "request must be a JSON object")
+    cmd = message.get("cmd")
+    if not isinstance(cmd, str):
+        raise ProtocolError(BAD_REQUEST, 'request needs a string "cmd"')
+    if cmd not in COMMANDS:
+        raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {cmd!r}")
+    args = message.get("args", {})
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ProtocolError(BAD_REQUEST, '"args" must be a JSON object')
+    return Request(message.get("id"), cmd, args)
+
+
+def decode_reply(line: bytes) -> dict:
+    message = json.loads(line.decode("utf-8"))
+    if not isinstance(message, dict) or "ok" not in message:
+        raise ValueError(f"malformed reply: {line[:200]!r}")
+    return message
+
+
+class LineBuffer:
+    """Splits a byte stream into lines, refusing any line longer than MAX_LINE."""
+
+    def __init__(self, limit: int = MAX_LINE):
+        self._buf = bytearray()
+        self._limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        lines = []
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end < 0:
+                break
+            if end - start > self._limit:
+                raise ProtocolError(LINE_TOO_LONG, f"request line over {self._limit} bytes")
+            lines.append(bytes(self._buf[start:end]))
+            start = end + 1
+        del self._buf[:start]
+        if len(self._buf) > self._limit:
+            raise ProtocolError(LINE_TOO_LONG, f"request line over {self._limit} bytes")
+        return lines
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+# Argument readers shared by the server's handlers: each raises BAD_ARGUMENT clearly.
+
+
+def arg_names(args: dict, key: str = "names", default: list | None = None) -> list[str]:
+    value = args.get(key, default if default is not None else [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError(BAD_ARGUMENT, f'"{key}" must be a list of strings')
+    return value
+
+
+def arg_str(args: dict, key: str, default: str | None = None) -> str:
+    value = args.get(key, default)
+    if not isinstance(value, str):
+        raise ProtocolError(BAD_ARGUMENT, f'"{key}" must be a string')
+    return value
+
+
+def arg_int(args: dict, key: str, default: int, minimum: int = 0) -> int:
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ProtocolError(BAD_ARGUMENT, f'"{key}" must be an integer >= {minimum}')
+    return value
+
+
+def arg_bool(args: dict, key: str, default: bool = False) -> bool:
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(BAD_ARGUMENT, f'"{key}" must be true or false')
+    return value

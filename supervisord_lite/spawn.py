@@ -1,0 +1,136 @@
+"""The only place that creates children.
+
+Spawning goes through `subprocess.Popen`, whose C fork/exec costs the same whatever
+the daemon's size; no `preexec_fn` (it would run Python between fork and exec).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+from dataclasses import dataclass
+
+from supervisord_lite.config import ProgramConfig
+
+# A larger pipe lets a chatty child write longer before it has to wait for us.
+_F_SETPIPE_SZ = 1031
+_PIPE_SIZE = 1024 * 1024
+
+
+class SpawnError(Exception):
+    """The child could not be started; the message is the OS's reason, for `status`."""
+
+
+@dataclass
+class Child:
+    popen: subprocess.Popen
+    stdout_fd: int | None  # our read ends, non-blocking; None when the log is "none"
+    stderr_fd: int | None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def spawn(
+    program: ProgramConfig,
+    process_num: int,
+    capture_stdout: bool,
+    capture_stderr: bool,
+) -> Child:
+    """Start one process of `program`: own session, no shell, no inherited descriptors.
+
+    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
+    With redirect_stderr, stderr shares the stdout pipe.
+    """
+    env = dict(os.environ)
+    env.update(program.environment)
+    env["SUPERVISOR_PROCESS_NAME"] = program.process_names()[process_num]
+    env["SUPERVISOR_PROCESS_NUM"] = str(process_num)
+    user_kwargs = _user_kwargs(program.user, env)
+
+    read_fds: list[int] = []
+    child_fds: list[int] = []
+
+    def pipe() -> tuple[int, int]:
+        r, w = os.pipe()  # both ends close-on-exec; Popen dup2()s the write end to 1/2
+        read_fds.append(r)
+        child_fds.append(w)
+        os.set_blocking(r, False)
+        try:
+            import fcntl
+
+            fcntl.fcntl(r, _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            pass  # over /proc/sys/fs/pipe-max-size for an unprivileged daemon: keep 64 KiB
+        return r, w
+
+    stdout_r = stdout_w = stderr_r = stderr_w = None
+    try:
+        if capture_stdout:
+            stdout_r, stdout_w = pipe()
+        if program.redirect_stderr:
+            stderr_target = subprocess.STDOUT if capture_stdout else subprocess.DEVNULL
+        elif capture_stderr:
+            stderr_r, stderr_w = pipe()
+            stderr_target = stderr_w
+        else:
+            stderr_target = subprocess.DEVNULL
+        popen = subprocess.Popen(
+            list(program.command),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout_w if stdout_w is not None else subprocess.DEVNULL,
+            stderr=stderr_target,
+            cwd=program.directory,
+            env=env,
+            umask=program.umask,
+            start_new_session=True,  # own session and process group: killpg reaches it all
+            close_fds=True,
+            restore_signals=True,
+            **user_kwargs,
+        )
+    except OSError as exc:
+        for fd in read_fds:
+            os.close(fd)
+        raise SpawnError(_describe(exc, program)) from None
+    except (subprocess.SubprocessError, ValueError) as exc:
+        for fd in read_fds:
+            os.close(fd)
+        raise SpawnError(str(exc)) from None
+    finally:
+        for fd in child_fds:
+            os.close(fd)
+    return Child(popen, stdout_r, stderr_r)
+
+
+def _user_kwargs(user: str | None, env: dict) -> dict:
+    """Switch uid, gid and supplementary groups, and set HOME/USER/LOGNAME like supervisord."""
+    if user is None:
+        return {}
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise SpawnError(f"unknown user {user!r}") from None
+    env["HOME"] = entry.pw_dir
+    env["USER"] = env["LOGNAME"] = entry.pw_name
+    if os.geteuid() != 0:
+        if entry.pw_uid == os.geteuid():
+            return {}
+        raise SpawnError(f"cannot switch to user {user!r}: the daemon is not running as root")
+    return {
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": os.getgrouplist(entry.pw_name, entry.pw_gid),
+    }
+
+
+def _describe(exc: OSError, program: ProgramConfig) -> str:
+    """The OS's reason, naming the file it concerns: `/usr/bin/gunicron: No such file...`."""
+    reason = exc.strerror or str(exc)
+    filename = exc.filename
+    if filename is None:
+        return reason
+    if program.directory and filename == program.directory:
+        return f"directory {filename}: {reason}"
+    return f"{filename}: {reason}"

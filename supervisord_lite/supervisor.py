@@ -1,0 +1,502 @@
+"""The process table: carries out state-machine effects, reaps children, orders starts and stops.
+
+It owns every child and the pid table; everything runs on the loop's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Callable, Optional
+
+from supervisord_lite.config import DaemonConfig, ProgramConfig
+from supervisord_lite.logs import LogFile, PipeReader
+from supervisord_lite.loop import EventLoop, Timer, now
+from supervisord_lite.spawn import Child, SpawnError, spawn
+from supervisord_lite.states import (
+    Cancel,
+    Exited,
+    ProcessMachine,
+    ProcessState,
+    Schedule,
+    SendSignal,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    StartRequested,
+    StateChanged,
+    StopRequested,
+    TimerFired,
+    describe_exit,
+)
+
+log = logging.getLogger("supervisord_lite")
+
+S = ProcessState
+LIVE = (S.STARTING, S.RUNNING, S.STOPPING)
+AT_REST = (S.STOPPED, S.EXITED, S.FATAL)
+
+# Called with (process, change) on every transition, and with change=None when a
+# process's wait for its dependencies ends in failure.
+Listener = Callable[["Process", Optional[StateChanged]], None]
+
+
+class Process:
+    """One supervised process slot (`web` or `web:1`) and its current child, if any."""
+
+    def __init__(self, program: ProgramConfig, num: int):
+        self.program = program
+        self.num = num
+        self.name = program.process_names()[num]
+        self.machine = ProcessMachine(program)
+        self.child: Child | None = None
+        self.readers: list[PipeReader] = []
+        self.logs: dict[str, LogFile | None] = {}
+        self.timers: dict[str, Timer] = {}
+        self.changed_at = time.time()  # wall clock of the last transition, for `status`
+        self.ever_started = False
+        self.waiting_for_deps = False
+        self.dep_error: str | None = None
+
+    @property
+    def state(self) -> ProcessState:
+        return self.machine.state
+
+    @property
+    def pid(self) -> int | None:
+        return self.machine.pid
+
+
+class Supervisor:
+    def __init__(self, config: DaemonConfig, loop: EventLoop):
+        self.config = config
+        self.loop = loop
+        self.processes: dict[str, Process] = {}
+        self.by_pid: dict[int, Process] = {}
+        self.listeners: list[Listener] = []
+        self.shutting_down = False
+        self._stop_batches: list[_StopBatch] = []
+        self._soon: set[Callable[[], None]] = set()
+        self._dependents: dict[str, set[str]] = {}
+        self._add_programs(config.programs.values())
+
+    # -- the table ----------------------------------------------------------------
+
+    def _add_programs(self, programs) -> None:
+        for program in sorted(programs, key=lambda p: p.priority):
+            for num in range(program.numprocs):
+                process = Process(program, num)
+                self.processes[process.name] = process
+        self._dependents = _transitive_dependents(self.programs())
+
+    def programs(self) -> dict[str, ProgramConfig]:
+        return {p.program.name: p.program for p in self.processes.values()}
+
+    def resolve(self, names: list[str]) -> tuple[list[Process], list[str]]:
+        """Processes named by process name, program name or `all`; plus unknown names."""
+        found: dict[str, Process] = {}
+        unknown = []
+        for name in names:
+            if name == "all":
+                matches = list(self.processes.values())
+            elif name in self.processes:
+                matches = [self.processes[name]]
+            else:
+                matches = [p for p in self.processes.values() if p.program.name == name]
+            if not matches:
+                unknown.append(name)
+            for process in matches:
+                found[process.name] = process
+        return list(found.values()), unknown
+
+    def program_processes(self, program_name: str) -> list[Process]:
+        return [p for p in self.processes.values() if p.program.name == program_name]
+
+    # -- starting -----------------------------------------------------------------
+
+    def start_autostart(self) -> None:
+        """Start every autostart program, in priority order (dependents as deps come up)."""
+        for process in list(self.processes.values()):
+            if process.program.autostart:
+                self.start(process)
+
+    def start(self, process: Process) -> None:
+        """Start a process, first bringing up what it depends on (like systemd's Requires)."""
+        if self.shutting_down or process.state in LIVE:
+            return
+        process.dep_error = None
+        missing = self._unready_dependencies(process)
+        if missing:
+            process.waiting_for_deps = True
+            for dep in missing:
+                if dep.state not in LIVE and not dep.waiting_for_deps:
+                    self.start(dep)
+            return
+        process.waiting_for_deps = False
+        self.dispatch(process, StartRequested(now()))
+
+    def _unready_dependencies(self, process: Process) -> list[Process]:
+        return [
+            dep
+            for name in process.program.depends_on
+            for dep in self.program_processes(name)
+            if dep.state is not S.RUNNING
+        ]
+
+    def _start_waiting_dependents(self) -> None:
+        for process in list(self.processes.values()):
+            if not process.waiting_for_deps or self.shutting_down:
+                continue
+            unready = self._unready_dependencies(process)
+            failed = [d for d in unready if d.state in AT_REST and not d.waiting_for_deps]
+            if failed:
+                process.waiting_for_deps = False
+                dep = failed[0]
+                process.dep_error = f"dependency {dep.name} is {dep.state.value}"
+                log.warning("%s: not started: %s", process.name, process.dep_error)
+                self._notify(process, None)
+            elif not unready:
+                process.waiting_for_deps = False
+                self.dispatch(process, StartRequested(now()))
+
+    # -- stopping -----------------------------------------------------------------
+
+    def stop_many(self, processes: list[Process], on_done: Callable[[], None]) -> None:
+        """Stop processes in order (dependents and higher priority first); then on_done()."""
+        batch = _StopBatch(self, processes, on_done)
+        self._stop_batches.append(batch)
+        batch.advance()
+
+    def shutdown(self, on_done: Callable[[], None]) -> None:
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        log.info("shutting down: stopping %d processes", len(self.processes))
+        for process in self.processes.values():
+            process.waiting_for_deps = False
+        self.stop_many(list(self.processes.values()), on_done)
+
+    def send_signal(self, process: Process, signum: int) -> bool:
+        """Signal a live process (its group when stopasgroup); False if it is not running."""
+        pid = process.pid
+        if pid is None or pid not in self.by_pid:
+            return False
+        try:
+            if process.program.stopasgroup:
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    # -- events in, effects out ---------------------------------------------------
+
+    def dispatch(self, process: Process, event) -> None:
+        for effect in process.machine.handle(event):
+            self._apply(process, effect)
+
+    def _apply(self, process: Process, effect) -> None:
+        if isinstance(effect, StateChanged):
+            self._on_transition(process, effect)
+        elif isinstance(effect, Spawn):
+            self._spawn(process)
+        elif isinstance(effect, SendSignal):
+            if effect.signal == signal.SIGKILL:
+                log.warning("killing %s (pid %s) with SIGKILL", process.name, process.pid)
+            self.send_signal(process, effect.signal)
+        elif isinstance(effect, Schedule):
+            self._cancel_timer(process, effect.timer)
+            process.timers[effect.timer] = self.loop.call_later(
+                effect.delay, lambda: self._fire(process, effect.timer)
+            )
+        elif isinstance(effect, Cancel):
+            self._cancel_timer(process, effect.timer)
+
+    def _fire(self, process: Process, timer: str) -> None:
+        process.timers.pop(timer, None)
+        self.dispatch(process, TimerFired(timer, now()))
+
+    def _cancel_timer(self, process: Process, name: str) -> None:
+        timer = process.timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _on_transition(self, process: Process, change: StateChanged) -> None:
+        process.changed_at = time.time()
+        new = change.new
+        if new is S.RUNNING and change.old is S.STARTING:
+            log.info(
+                "success: %s entered RUNNING state, process has stayed up for > than %s "
+                "seconds (startsecs)",
+                process.name,
+                _num(process.program.startsecs),
+            )
+        elif new is S.FATAL:
+            log.info(
+                "gave up: %s entered FATAL state, too many start retries too quickly",
+                process.name,
+            )
+        elif new is S.STOPPING:
+            log.info("waiting for %s to stop", process.name)
+        self._notify(process, change)
+        if new is S.RUNNING or (new in AT_REST and change.old is not S.STOPPING):
+            # Dependents waiting on this process can now start (or must give up).
+            self._once_soon(self._start_waiting_dependents)
+        if self._stop_batches:
+            self._once_soon(self._advance_stop_batches)
+
+    def _once_soon(self, callback: Callable[[], None]) -> None:
+        """Run callback after the current step, once however many transitions asked.
+
+        Deferring keeps handlers from re-entering each other mid-step; coalescing keeps
+        a 500-process stop at one scan per loop turn instead of one per exit."""
+        if callback not in self._soon:
+            self._soon.add(callback)
+            self.loop.call_soon(lambda: self._run_once_soon(callback))
+
+    def _run_once_soon(self, callback: Callable[[], None]) -> None:
+        self._soon.discard(callback)
+        callback()
+
+    def _advance_stop_batches(self) -> None:
+        for batch in list(self._stop_batches):
+            batch.advance()
+
+    def _notify(self, process: Process, change: StateChanged | None) -> None:
+        for listener in list(self.listeners):
+            listener(process, change)
+
+    # -- spawning -----------------------------------------------------------------
+
+    def _spawn(self, process: Process) -> None:
+        program = process.program
+        try:
+            stdout_log = self._logfile(process, "stdout")
+            stderr_log = self._logfile(process, "stderr")
+            child = spawn(
+                program,
+                process.num,
+                capture_stdout=stdout_log is not None,
+                capture_stderr=stderr_log is not None,
+            )
+        except (SpawnError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
+            log.error("spawnerr: %s: %s", process.name, reason)
+            self.dispatch(process, SpawnFailed(reason, now()))
+            return
+        process.child = child
+        process.ever_started = True
+        self.by_pid[child.pid] = process
+        for fd, logfile in ((child.stdout_fd, stdout_log), (child.stderr_fd, stderr_log)):
+            if fd is not None:
+                self._watch_pipe(process, fd, logfile)
+        log.info("spawned: '%s' with pid %d", process.name, child.pid)
+        self.dispatch(process, Spawned(child.pid, now()))
+
+    def _logfile(self, process: Process, stream: str) -> LogFile | None:
+        if stream not in process.logs:
+            program = process.program
+            path = program.logfile_path(stream, process.name, process.num, self.config.log_dir)
+            if path is None:
+                process.logs[stream] = None
+            else:
+                process.logs[stream] = LogFile(
+                    path,
+                    getattr(program, f"{stream}_logfile_maxbytes"),
+                    getattr(program, f"{stream}_logfile_backups"),
+                )
+        return process.logs[stream]
+
+    def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None) -> None:
+        reader = PipeReader(fd, logfile, lambda r: self._pipe_closed(process, r))
+        process.readers.append(reader)
+        self.loop.add_reader(fd, reader.drain)
+
+    def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
+        self.loop.remove_reader(reader.fd)
+        process.readers.remove(reader)
+
+    def reopen_logs(self) -> None:
+        for process in self.processes.values():
+            for logfile in process.logs.values():
+                if logfile is not None:
+                    try:
+                        logfile.reopen()
+                    except OSError as exc:
+                        log.error("%s: cannot reopen %s: %s", process.name, logfile.path, exc)
+
+    def close_logs(self, process: Process) -> None:
+        for reader in list(process.readers):
+            reader.drain()  # whatever is still in the pipe goes to the log first
+            if reader.fd >= 0:
+                self._pipe_closed(process, reader)
+                reader.close()
+        for logfile in process.logs.values():
+            if logfile is not None:
+                logfile.close()
+        process.logs.clear()
+
+    # -- reaping ------------------------------------------------------------------
+
+    def reap(self) -> None:
+        """Reap every exited child (signals coalesce: one SIGCHLD may stand for many)."""
+        while True:
+            try:
+                # WNOWAIT: look without reaping, so the exited leader stays a zombie
+                # and its pid, which is also its group id, cannot be recycled while
+                # we kill what is left of its group.
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid == 0:
+                return
+            pid = info.si_pid
+            process = self.by_pid.get(pid)
+            if process is not None and process.program.stopasgroup:
+                _kill_group_leftovers(pid)
+            try:
+                _, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if process is None:
+                continue  # an orphan re-parented to us (we are a subreaper): just reap it
+            del self.by_pid[pid]
+            self._exited(process, os.waitstatus_to_exitcode(status))
+
+    def _exited(self, process: Process, exitstatus: int) -> None:
+        if process.child is not None:
+            process.child.popen.returncode = exitstatus  # never let Popen waitpid itself
+            process.child = None
+        for reader in list(process.readers):
+            reader.drain()  # what it wrote before dying goes to the log before the exit
+        expected = exitstatus in process.program.exitcodes
+        if process.state is S.STOPPING:
+            log.info("stopped: %s (%s)", process.name, describe_exit(exitstatus))
+        else:
+            log.info(
+                "exited: %s (%s; %s)",
+                process.name,
+                describe_exit(exitstatus),
+                "expected" if expected else "not expected",
+            )
+        self.dispatch(process, Exited(exitstatus, now()))
+
+    # -- status -------------------------------------------------------------------
+
+    def status(self, process: Process) -> dict:
+        machine = process.machine
+        return {
+            "name": process.name,
+            "program": process.program.name,
+            "state": machine.state.value,
+            "pid": machine.pid,
+            "exitstatus": machine.exitstatus,
+            "uptime": round(machine.uptime(now()), 3) if machine.state in LIVE else 0,
+            "restarts": machine.restarts,
+            "description": self.describe(process),
+            "spawn_error": machine.spawn_error,
+        }
+
+    def describe(self, process: Process) -> str:
+        machine = process.machine
+        state = machine.state
+        stamp = time.strftime("%b %d %I:%M %p", time.localtime(process.changed_at))
+        if process.waiting_for_deps:
+            deps = ", ".join(d.name for d in self._unready_dependencies(process))
+            return f"waiting for {deps}"
+        if state is S.RUNNING:
+            return f"pid {machine.pid}, uptime {_hms(machine.uptime(now()))}"
+        if state in (S.STARTING, S.STOPPING):
+            return f"pid {machine.pid}" if machine.pid else ""
+        if state in (S.BACKOFF, S.FATAL):
+            if machine.spawn_error:
+                return f"spawn error: {machine.spawn_error}"
+            if state is S.BACKOFF and machine.history:
+                return machine.history[-1].reason  # e.g. "crash loop: restart in 4s"
+            return "Exited too quickly (process log may have details)"
+        if state is S.EXITED:
+            return f"{describe_exit(machine.exitstatus)}, {stamp}"
+        if process.dep_error:
+            return f"not started: {process.dep_error}"
+        return stamp if process.ever_started else "Not started"
+
+
+class _StopBatch:
+    """Stops a set of processes in order: a process is signalled once every member that
+    depends on it, and every member of a higher priority number, is at rest."""
+
+    def __init__(self, supervisor: Supervisor, processes: list[Process], on_done):
+        self.supervisor = supervisor
+        self.pending = list(processes)  # not yet asked to stop
+        self.members = list(processes)
+        self.on_done = on_done
+        self.done = False
+
+    def advance(self) -> None:
+        if self.done:
+            return
+        pending = set(self.pending)
+        unfinished = [p for p in self.members if p in pending or p.state not in AT_REST]
+        top_priority = max((p.program.priority for p in unfinished), default=0)
+        unfinished_programs = {p.program.name for p in unfinished}
+        dependents = self.supervisor._dependents
+        ready = [
+            p
+            for p in self.pending
+            if p.program.priority >= top_priority
+            and not (dependents.get(p.program.name, set()) & unfinished_programs)
+        ]
+        for process in ready:
+            self.pending.remove(process)
+            process.waiting_for_deps = False
+            self.supervisor.dispatch(process, StopRequested(now()))
+        if not self.pending and all(p.state in AT_REST for p in self.members):
+            self.done = True
+            self.supervisor._stop_batches.remove(self)
+            self.supervisor.loop.call_soon(self.on_done)
+
+
+def _transitive_dependents(programs: dict[str, ProgramConfig]) -> dict[str, set[str]]:
+    """program -> every program that depends on it, directly or not."""
+    direct: dict[str, set[str]] = {name: set() for name in programs}
+    for name, program in programs.items():
+        for dep in program.depends_on:
+            direct.setdefault(dep, set()).add(name)
+    result = {}
+    for name in direct:
+        seen: set[str] = set()
+        todo = list(direct[name])
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(direct.get(current, ()))
+        result[name] = seen
+    return result
+
+
+def _kill_group_leftovers(pgid: int) -> None:
+    # SPEC §3: what is left of a program's group dies with its main process, so a
+    # restarted service never fights its own orphaned workers for a port or lock.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
