@@ -1,16 +1,52 @@
 """TOML config -> frozen dataclasses, with every error collected and named by key path.
 
-INTERFACE SKELETON: the dataclasses and public functions below are the contract the
-rest of the daemon codes against. Validation is being filled in.
+`load_config` reads the main file and its includes, checks every key, and either
+returns a `DaemonConfig` or raises one `ConfigError` listing every problem, one line
+each: `<file>: <key path>: <message>`. It does no process work and never checks that
+directories exist (that is a spawn-time error: a directory may appear later).
+The value converters live in config_convert.py; the public ones are re-exported here.
 """
 
 from __future__ import annotations
 
+import difflib
+import glob
+import os
+import pwd
+import re
 import signal
+import sys
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
+
+from supervisord_lite import config_convert as cv
+from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
+    import tomli as tomllib
+
+__all__ = [
+    "AutoRestart",
+    "ConfigError",
+    "DaemonConfig",
+    "ProgramConfig",
+    "byte_size",
+    "find_config_path",
+    "load_config",
+    "octal",
+    "signal_name",
+    "signal_number",
+]
 
 AutoRestart = Union[bool, str]  # True | False | "unexpected"
+
+ENV_VAR = "SUPERVISORD_LITE_CONFIG"
+DEFAULT_PATHS = ("supervisord_lite.toml", "/etc/supervisord_lite.toml")
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
+MAX_SOCKET_PATH = 107
+PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class ConfigError(Exception):
@@ -57,6 +93,24 @@ class ProgramConfig:
             return [self.name]
         return [f"{self.name}:{n}" for n in range(self.numprocs)]
 
+    def logfile_path(
+        self, stream: str, process_name: str, process_num: int, log_dir: str
+    ) -> str | None:
+        """Where `stream` ("stdout" | "stderr") of one process is logged; None: not logged.
+
+        With redirect_stderr, stderr goes into stdout's log, so stderr has no file.
+        """
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f'stream must be "stdout" or "stderr", got {stream!r}')
+        if stream == "stderr" and self.redirect_stderr:
+            return None
+        setting = self.stdout_logfile if stream == "stdout" else self.stderr_logfile
+        if setting == "none":
+            return None
+        if setting == "auto":
+            return os.path.join(log_dir, f"{process_name}.{stream}.log")
+        return setting.replace("{process_num}", str(process_num))
+
 
 @dataclass(frozen=True)
 class DaemonConfig:
@@ -71,3 +125,339 @@ class DaemonConfig:
     socket_mode: int = 0o600
     allowed_uids: tuple[int, ...] = ()
     programs: dict[str, ProgramConfig] = field(default_factory=dict)
+    max_clients: int = 100
+
+    def program(self, name: str) -> ProgramConfig | None:
+        """The program called `name`, or None."""
+        return self.programs.get(name)
+
+    def process_names(self) -> list[str]:
+        """Every process name of every program, in config order."""
+        return [p for prog in self.programs.values() for p in prog.process_names()]
+
+    def find_process(self, process_name: str) -> tuple[ProgramConfig, int] | None:
+        """ "web" (numprocs 1) or "web:2" -> (the program, process_num); None if no such process."""
+        name, sep, num = process_name.partition(":")
+        prog = self.programs.get(name)
+        if prog is None:
+            return None
+        if not sep:
+            return (prog, 0) if prog.numprocs == 1 else None
+        if prog.numprocs > 1 and num.isdigit() and int(num) < prog.numprocs:
+            return prog, int(num)
+        return None
+
+
+# --- the key tables: key -> (converter, default) ------------------------------------------
+
+REQUIRED = object()
+
+# Defaults are supervisor's, except stopasgroup (true: no grandchild survives a stop) and
+# umask (0o022: log files are never world-writable). A test checks these against the
+# dataclass defaults so the two cannot drift apart.
+PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "command": (cv.command, REQUIRED),
+    "numprocs": (cv.integer(1), 1),
+    "directory": (cv.path_string, None),  # resolved against the config dir
+    "environment": (cv.environment, ()),
+    "user": (cv.string, None),  # checked against pwd and the daemon's euid
+    "umask": (cv.mode, 0o022),
+    "priority": (cv.integer(), 999),
+    "depends_on": (cv.list_of(cv.program_name, "program names"), ()),
+    "autostart": (cv.boolean, True),
+    "autorestart": (cv.autorestart, "unexpected"),
+    "exitcodes": (cv.list_of(cv.integer(0, 255), "exit codes 0..255"), (0,)),
+    "startsecs": (cv.number, 1.0),
+    "startretries": (cv.integer(0), 3),
+    "backoff_max": (cv.number, 30.0),
+    "backoff_reset": (cv.number, 60.0),
+    "stopsignal": (signal_number, int(signal.SIGTERM)),
+    "stopwaitsecs": (cv.number, 10.0),
+    "stopasgroup": (cv.boolean, True),
+    "redirect_stderr": (cv.boolean, False),
+    "stdout_logfile": (cv.logfile, "auto"),
+    "stdout_logfile_maxbytes": (byte_size, 50 * 1024 * 1024),
+    "stdout_logfile_backups": (cv.integer(0), 10),
+    "stderr_logfile": (cv.logfile, "auto"),
+    "stderr_logfile_maxbytes": (byte_size, 50 * 1024 * 1024),
+    "stderr_logfile_backups": (cv.integer(0), 10),
+}
+
+DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "socket": (cv.path_string, "supervisord_lite.sock"),
+    "pidfile": (cv.path_string, "supervisord_lite.pid"),
+    "logfile": (cv.logfile, "supervisord_lite.log"),  # "none" -> None
+    "loglevel": (cv.choice("debug", "info", "warning", "error"), "info"),
+    "log_dir": (cv.path_string, "logs"),
+    "umask": (cv.mode, 0o022),
+    "include": (cv.list_of(cv.path_string, "glob patterns"), ()),
+    "socket_mode": (cv.mode, 0o600),
+    "allowed_uids": (cv.list_of(cv.integer(0), "uids >= 0"), ()),
+    "max_clients": (cv.integer(1), 100),
+}
+
+TOP_KEYS = ("supervisord", "programs")
+
+
+# --- finding the file ---------------------------------------------------------------------
+
+
+def find_config_path(explicit: str | None) -> str:
+    """-c CONFIG, else $SUPERVISORD_LITE_CONFIG, else ./supervisord_lite.toml, else /etc/."""
+    if explicit is not None:
+        if os.path.exists(explicit):
+            return explicit
+        raise ConfigError([f"{explicit}: no such config file"])
+    tried = []
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        if os.path.exists(from_env):
+            return from_env
+        tried.append(f"${ENV_VAR}={from_env}")
+    for candidate in DEFAULT_PATHS:
+        if os.path.isfile(candidate):
+            return candidate
+        tried.append(candidate if os.path.isabs(candidate) else f"./{candidate}")
+    raise ConfigError([f"no config file found (tried {', '.join(tried)}); pass -c CONFIG"])
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_config(path: str, *, euid: int | None = None) -> DaemonConfig:
+    """Read and check `path` and its includes; raise ConfigError listing every problem."""
+    loader = _Loader(path, os.geteuid() if euid is None else euid)
+    try:
+        return loader.load()
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug here must still read as a config problem, not a trace
+        raise ConfigError([*loader.errors, f"{path}: internal error: {exc!r}"]) from exc
+
+
+class _Loader:
+    """One load: the collected errors and the context every check needs."""
+
+    def __init__(self, path: str, euid: int):
+        self.path = path
+        self.euid = euid
+        self.base = os.path.dirname(os.path.abspath(path))  # relative paths resolve here
+        self.errors: list[str] = []
+        self.sources: dict[str, str] = {}  # every program name seen -> its file
+        self.deps: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (file, depends_on)
+        self.programs: dict[str, ProgramConfig] = {}  # the valid ones, in load order
+
+    def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
+        self.errors.append(f"{file}: {cv.key_path(*parts)}: {message}")
+
+    def resolve(self, p: str) -> str:
+        return os.path.normpath(os.path.join(self.base, p))
+
+    def load(self) -> DaemonConfig:
+        doc = self.read(self.path)
+        if doc is None:
+            raise ConfigError(self.errors)
+        self.check_top_keys(self.path, doc, TOP_KEYS)
+        settings = self.daemon_settings(doc.get("supervisord", {}))
+        self.add_programs(self.path, doc)
+        for file in self.include_files(settings["include"]):
+            inc = self.read(file)
+            if inc is not None:
+                self.check_top_keys(file, inc, ("programs",))
+                self.add_programs(file, inc)
+        self.check_depends_on()
+        if self.errors:
+            raise ConfigError(self.errors)
+        settings["include"] = tuple(self.resolve(p) for p in settings["include"])
+        return DaemonConfig(path=os.path.abspath(self.path), programs=self.programs, **settings)
+
+    def read(self, file: str) -> dict[str, Any] | None:
+        try:
+            with open(file, "rb") as fh:
+                data = fh.read()
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            self.errors.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            return None
+        try:
+            return tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            self.errors.append(f"{file}: invalid TOML: not UTF-8 ({exc})")
+        except tomllib.TOMLDecodeError as exc:  # its message carries line and column
+            self.errors.append(f"{file}: invalid TOML: {exc}")
+        except RecursionError:  # tomllib recurses into nested arrays and inline tables
+            self.errors.append(f"{file}: invalid TOML: nested too deeply")
+        return None
+
+    def check_top_keys(self, file: str, doc: dict[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in doc:
+            if key in allowed:
+                continue
+            if key == "supervisord":  # allowed only in the main file
+                self.error(file, (key,), "not allowed in an include file (only [programs.*] is)")
+            else:
+                self.unknown_key(file, (key,), key, allowed)
+
+    def unknown_key(
+        self, file: str, parts: tuple[str | int, ...], key: str, known: Any, hint: str = ""
+    ) -> None:
+        close = difflib.get_close_matches(key, list(known), n=1)
+        if close and close[0] != key:
+            hint = f' (did you mean "{close[0]}"?)' + hint
+        self.error(file, parts, "unknown key" + hint)
+
+    def convert_table(
+        self, file: str, parts: tuple[str, ...], table: dict[str, Any], keys: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Convert every key of `table` per `keys`: (the good values, whether all were good)."""
+        values = {}
+        ok = True
+        for key, raw in table.items():
+            if key not in keys:
+                self.unknown_key(file, (*parts, key), key, keys)
+                ok = False
+                continue
+            try:
+                values[key] = keys[key][0](raw)
+            except cv.Invalid as exc:
+                for sub, message in exc.problems:
+                    self.error(file, (*parts, key, *sub), message)
+                ok = False
+            except ValueError as exc:  # a plain ValueError from some other converter
+                self.error(file, (*parts, key), str(exc))
+                ok = False
+        return values, ok
+
+    def daemon_settings(self, table: Any) -> dict[str, Any]:
+        """The [supervisord] values (defaults filled in, paths absolute), even if some are bad."""
+        settings = {key: default for key, (_, default) in DAEMON_KEYS.items()}
+        if isinstance(table, dict):
+            settings.update(self.convert_table(self.path, ("supervisord",), table, DAEMON_KEYS)[0])
+        else:
+            self.error(self.path, ("supervisord",), f"expected a table, got {cv.show(table)}")
+        return self.finish_daemon(settings)
+
+    def finish_daemon(self, settings: dict[str, Any]) -> dict[str, Any]:
+        for key in ("socket", "pidfile", "log_dir"):
+            settings[key] = self.resolve(settings[key])
+        lf = settings["logfile"]
+        settings["logfile"] = None if lf == "none" else self.resolve(lf)
+        size = len(os.fsencode(settings["socket"]))
+        if size > MAX_SOCKET_PATH:
+            self.error(
+                self.path,
+                ("supervisord", "socket"),
+                f"{cv.show(settings['socket'])} is {size} bytes once absolute; "
+                f"a Unix socket path may be at most {MAX_SOCKET_PATH} bytes (AF_UNIX limit)",
+            )
+        return settings
+
+    def include_files(self, patterns: tuple[str, ...]) -> list[str]:
+        """Files matched by the include globs: each pattern's matches sorted, no repeats."""
+        shown_base = os.path.dirname(self.path)  # so messages name files as the user would
+        main = os.path.realpath(self.path)
+        seen, files = {main}, []
+        for pattern in patterns:
+            if not os.path.isabs(pattern):
+                pattern = os.path.join(glob.escape(shown_base), pattern) if shown_base else pattern
+            for match in sorted(glob.glob(pattern)):
+                real = os.path.realpath(match)
+                if real in seen:  # "*.toml" beside the main file must not include it again
+                    continue
+                seen.add(real)
+                if os.path.isfile(match):
+                    files.append(match)
+                else:  # a directory, or a FIFO or device that a read could block on forever
+                    self.errors.append(f"{match}: cannot read: not a regular file")
+        return files
+
+    def add_programs(self, file: str, doc: dict[str, Any]) -> None:
+        programs = doc.get("programs", {})
+        if not isinstance(programs, dict):
+            shown = cv.show(programs)
+            self.error(file, ("programs",), f"expected a table of programs, got {shown}")
+            return
+        for name, table in programs.items():
+            if name in self.sources:
+                first = self.sources[name]
+                where = ("programs", name)
+                self.error(file, where, f'program "{name}" is already defined in {first}')
+                continue
+            self.sources[name] = file
+            prog = self.program(file, name, table)
+            if prog is not None:
+                self.programs[name] = prog
+
+    def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
+        """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
+        parts = ("programs", name)
+        if not PROGRAM_NAME.fullmatch(name):
+            self.error(file, parts, 'invalid program name: use letters, digits, "_", "." and "-"')
+            return None
+        if name == "all":
+            message = '"all" is reserved: supervisorctl-lite uses it for every process'
+            self.error(file, parts, message)
+            return None
+        if not isinstance(table, dict):
+            self.error(file, parts, f"expected a table, got {cv.show(table)}")
+            return None
+        values, ok = self.convert_table(file, parts, table, PROGRAM_KEYS)
+        if "command" not in table:
+            self.error(file, (*parts, "command"), "required key missing")
+            ok = False
+        # Bad keys fall back to their defaults so the checks below still run: one load
+        # reports everything.
+        kwargs = {key: values.get(key, default) for key, (_, default) in PROGRAM_KEYS.items()}
+        kwargs["depends_on"] = tuple(dict.fromkeys(kwargs["depends_on"]))  # drop repeats
+        self.deps[name] = (file, kwargs["depends_on"])
+        ok = self.check_user(file, parts, kwargs["user"]) and ok
+        if kwargs["directory"] is not None:
+            kwargs["directory"] = self.resolve(kwargs["directory"])
+        for stream in ("stdout", "stderr"):
+            key = f"{stream}_logfile"
+            if kwargs[key] in ("auto", "none"):
+                continue
+            kwargs[key] = self.resolve(kwargs[key])
+            if kwargs["numprocs"] > 1 and "{process_num}" not in kwargs[key]:
+                n = kwargs["numprocs"]
+                self.error(
+                    file,
+                    (*parts, key),
+                    f'with numprocs = {n} the path must contain "{{process_num}}" '
+                    "so each process gets its own log",
+                )
+                ok = False
+        return ProgramConfig(name=name, source=file, **kwargs) if ok else None
+
+    def check_user(self, file: str, parts: tuple[str, ...], user: str | None) -> bool:
+        if user is None:
+            return True
+        try:
+            entry = pwd.getpwnam(user)
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            self.error(file, (*parts, "user"), f"unknown user {cv.show(user)}")
+            return False
+        # setuid(2) to another user needs CAP_SETUID; switching to ourselves is a no-op.
+        if self.euid != 0 and entry.pw_uid != self.euid:
+            self.error(
+                file,
+                (*parts, "user"),
+                f"only a daemon running as root can switch users "
+                f"(this one runs as uid {self.euid}; {cv.show(user)} is uid {entry.pw_uid})",
+            )
+            return False
+        return True
+
+    def check_depends_on(self) -> None:
+        """Unknown names, then cycles (each reported once, with its path: a -> b -> a)."""
+        graph = {}
+        for name, (file, deps) in self.deps.items():
+            for dep in deps:
+                # Any defined name counts, even one whose table had errors of its own.
+                if dep not in self.sources:
+                    where = ("programs", name, "depends_on")
+                    self.error(file, where, f"unknown program {cv.show(dep)}")
+            graph[name] = [d for d in deps if d in self.deps]
+        for cycle in cv.dependency_cycles(graph):
+            file = self.deps[cycle[0]][0]
+            where = ("programs", cycle[0], "depends_on")
+            self.error(file, where, "dependency cycle: " + " -> ".join(cycle))
