@@ -110,6 +110,8 @@ class PipeReader:
 
     def drain(self, budget: int = BUDGET_PER_WAKEUP) -> None:
         """Move what the pipe holds (up to budget bytes); close at EOF."""
+        if self.fd < 0:
+            return
         moved_total = 0
         while moved_total < budget:
             try:

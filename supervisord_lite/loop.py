@@ -144,18 +144,20 @@ class EventLoop:
             ready = []
         for key, events in ready:
             reader, writer = key.data
+            # An earlier callback of this same batch may have unregistered (and closed)
+            # this fd; check before calling.
             if events & selectors.EVENT_READ and reader is not None:
-                self._guarded(reader)
+                if self._still_registered(key.fd, 0, reader):
+                    self._guarded(reader)
             if events & selectors.EVENT_WRITE and writer is not None:
-                # The reader may have unregistered the fd; check before calling.
-                if self._still_writer(key.fd, writer):
+                if self._still_registered(key.fd, 1, writer):
                     self._guarded(writer)
         self._fire_timers()
         self._run_soon()
 
-    def _still_writer(self, fd: int, writer) -> bool:
+    def _still_registered(self, fd: int, slot: int, callback) -> bool:
         try:
-            return self._selector.get_key(fd).data[1] is writer
+            return self._selector.get_key(fd).data[slot] is callback
         except KeyError:
             return False
 

@@ -425,8 +425,14 @@ class Supervisor:
 
 
 class _StopBatch:
-    """Stops a set of processes in order: a process is signalled once every member that
-    depends on it, and every member of a higher priority number, is at rest."""
+    """Stops a set of processes in order (SPEC §3).
+
+    A member is *available* once no unfinished member depends on it. Among available
+    members the highest priority number goes first: a member is signalled when no
+    available unfinished member has a higher priority number. Members still waiting
+    for their dependents do not block others by priority, so the two rules can never
+    deadlock each other (this is Kahn's topological sort, priority breaking ties).
+    """
 
     def __init__(self, supervisor: Supervisor, processes: list[Process], on_done):
         self.supervisor = supervisor
@@ -440,15 +446,15 @@ class _StopBatch:
             return
         pending = set(self.pending)
         unfinished = [p for p in self.members if p in pending or p.state not in AT_REST]
-        top_priority = max((p.program.priority for p in unfinished), default=0)
         unfinished_programs = {p.program.name for p in unfinished}
         dependents = self.supervisor._dependents
-        ready = [
+        available = [
             p
-            for p in self.pending
-            if p.program.priority >= top_priority
-            and not (dependents.get(p.program.name, set()) & unfinished_programs)
+            for p in unfinished
+            if not (dependents.get(p.program.name, set()) & unfinished_programs)
         ]
+        top = max((p.program.priority for p in available), default=0)
+        ready = [p for p in available if p in pending and p.program.priority >= top]
         for process in ready:
             self.pending.remove(process)
             process.waiting_for_deps = False
