@@ -1,0 +1,214 @@
+"""The daemon process itself: single instance, stale takeover, signals, --check, ctl errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+
+import psutil
+import pytest
+
+from integration.harness import CTL_CMD, DAEMON_CMD, helper
+
+pytestmark = pytest.mark.timeout(40)
+
+
+def web(**extra):
+    p = {"command": helper("sigwait"), "startsecs": 0, "stopwaitsecs": 5}
+    p.update(extra)
+    return {"web": p}
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_second_daemon_refused(daemon):
+    dpid = daemon.start(web())
+    child = daemon.wait_state("web", "RUNNING")["pid"]
+    res = daemon.launch()
+    assert res.returncode != 0, "a second daemon on the same config started"
+    msg = res.stderr + res.stdout
+    assert msg.strip(), "refused without saying why"
+    assert re.search(r"already|running|in use|locked", msg, re.I), msg
+    assert "Traceback" not in msg
+    # The first one is untouched.
+    assert daemon.pid == dpid
+    assert alive(dpid)
+    st = daemon.status("web")["web"]
+    assert st["state"] == "RUNNING" and st["pid"] == child
+    daemon.ctl_ok("restart", "web")
+
+
+def test_stale_pidfile_and_socket_taken_over(daemon):
+    old_dpid = daemon.start(web())
+    old_child = daemon.wait_state("web", "RUNNING")["pid"]
+    os.kill(old_dpid, signal.SIGKILL)
+    daemon.wait_until(lambda: not alive(old_dpid), 5, message="old daemon dead")
+    assert daemon.socket.exists() and daemon.pidfile.exists()
+    # SPEC: a SIGKILLed daemon leaves its children running.
+    assert alive(old_child)
+
+    new_dpid = daemon.start()
+    assert new_dpid != old_dpid
+    new = daemon.wait_state("web", "RUNNING")
+    assert new["pid"] != old_child
+    # The new daemon found and stopped the old child: no duplicates.
+    daemon.wait_until(lambda: not alive(old_child), 10, message=f"old child {old_child} gone")
+    mine = [
+        p
+        for p in daemon.processes()
+        if any("sigwait.py" in part for part in p.cmdline()) and p.status() != "zombie"
+    ]
+    assert [p.pid for p in mine] == [new["pid"]]
+
+
+def test_stale_files_from_nothing_taken_over(daemon):
+    """A pidfile naming a dead pid and a socket nobody listens on are not obstacles."""
+    daemon.write_config(web())
+    dead = psutil.Popen(["true"])
+    dead.wait()
+    daemon.pidfile.write_text(f"{dead.pid}\n")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(daemon.socket))
+    s.close()  # leaves the socket file with no listener
+    daemon.start()
+    daemon.wait_state("web", "RUNNING")
+
+
+def test_sigterm_graceful(daemon):
+    dpid = daemon.start(web(numprocs=2))
+    children = [daemon.wait_state(n, "RUNNING")["pid"] for n in ("web:0", "web:1")]
+    os.kill(dpid, signal.SIGTERM)
+    daemon.wait_until(lambda: not alive(dpid), 15, message="daemon to exit on SIGTERM")
+    assert not any(alive(c) for c in children)
+    assert not daemon.socket.exists()
+    assert not daemon.pidfile.exists()
+    assert daemon.processes() == []
+    for n in ("web:0", "web:1"):
+        assert "got SIGTERM" in daemon.read_log(n)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT])
+def test_other_shutdown_signals(daemon, sig):
+    dpid = daemon.start(web())
+    child = daemon.wait_state("web", "RUNNING")["pid"]
+    os.kill(dpid, sig)
+    daemon.wait_until(lambda: not alive(dpid), 15, message=f"daemon to exit on {sig.name}")
+    assert not alive(child)
+    assert not daemon.socket.exists() and not daemon.pidfile.exists()
+
+
+def test_check_ok(daemon):
+    daemon.write_config(
+        {
+            "web": {"command": helper("sigwait"), "numprocs": 3},
+            "db": {"command": "sleep 100"},
+        }
+    )
+    res = daemon.launch("--check")
+    assert res.returncode == 0, res
+    assert "config OK: 2 programs" in res.stdout + res.stderr
+    assert daemon.processes() == []
+    assert not daemon.socket.exists()
+
+
+def test_check_bad_config_reports_all_errors(daemon):
+    daemon.write_config(
+        {
+            "x": {"command": helper("sigwait"), "startsecs": "x"},
+            "y": {"command": helper("sigwait"), "bogus_key": 1},
+        }
+    )
+    res = daemon.launch("--check")
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, res
+    assert "Traceback" not in out
+    assert re.search(r"sdl\.toml: programs\.x\.startsecs: ", out), out
+    assert re.search(r"sdl\.toml: programs\.y\.bogus_key", out), out
+
+
+def test_daemon_with_bad_config_starts_nothing(daemon):
+    daemon.write_config({"x": {"command": helper("sigwait"), "startsecs": "x"}})
+    res = daemon.launch()
+    assert res.returncode != 0
+    assert re.search(r"programs\.x\.startsecs", res.stderr), res
+    assert "Traceback" not in res.stderr
+    assert daemon.processes() == []
+    assert not daemon.socket.exists()
+    assert not daemon.pidfile.exists()
+
+
+def test_daemon_with_unknown_dependency_or_cycle(daemon):
+    daemon.write_config(
+        {
+            "a": {"command": helper("sigwait"), "depends_on": ["b"]},
+            "b": {"command": helper("sigwait"), "depends_on": ["a"]},
+            "c": {"command": helper("sigwait"), "depends_on": ["nosuch"]},
+        }
+    )
+    res = daemon.launch("--check")
+    assert res.returncode == 2, res
+    out = res.stdout + res.stderr
+    assert "nosuch" in out
+    assert "Traceback" not in out
+
+
+def test_ctl_without_daemon(daemon):
+    daemon.write_config(web())
+    res = daemon.ctl("status")
+    assert res.returncode == 4, daemon.describe(res)
+    assert str(daemon.socket) in res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    res = subprocess.run(
+        [*CTL_CMD, "-s", str(daemon.dir / "nothing.sock"), "status"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert res.returncode == 4
+    assert "nothing.sock" in res.stdout + res.stderr
+
+
+def test_ctl_usage_errors(daemon):
+    daemon.start(web())
+    for args in (["frobnicate"], ["signal"], ["signal", "HUP"], ["start"], []):
+        res = daemon.ctl(*args)
+        assert res.returncode == 2, daemon.describe(res)
+        assert "Traceback" not in res.stderr
+
+
+def test_version_flag():
+    res = subprocess.run([*DAEMON_CMD, "--version"], capture_output=True, text=True, timeout=20)
+    assert res.returncode == 0
+    assert "0.1.0" in res.stdout + res.stderr
+
+
+def test_foreground_mode(daemon):
+    daemon.write_config(web())
+    proc = subprocess.Popen(
+        [*DAEMON_CMD, "-n", "-c", str(daemon.config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=daemon.env,
+    )
+    try:
+        daemon.wait_until(lambda: daemon.socket.exists() and daemon.pidfile.exists(), 10)
+        assert daemon.pid == proc.pid
+        daemon.wait_state("web", "RUNNING")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        err = proc.stderr.read().decode(errors="replace")
+        assert err.strip(), "-n logs to stderr as well"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
