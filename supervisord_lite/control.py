@@ -17,7 +17,7 @@ from typing import Callable
 
 from supervisord_lite import __version__, protocol
 from supervisord_lite.config import signal_number
-from supervisord_lite.logs import read_tail
+from supervisord_lite.logs import Follower, read_tail
 from supervisord_lite.loop import EventLoop
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
@@ -29,6 +29,8 @@ S = ProcessState
 # A client that stops reading may hold at most this much of our output; past it we
 # drop the client rather than block the loop or grow without bound.
 MAX_OUTPUT = 8 * 1024 * 1024
+# A tail -f reader further behind than this is dropped with an error.
+MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
 _UCRED = struct.Struct("3i")
 
 
@@ -344,21 +346,39 @@ class ControlServer:
         name = protocol.arg_str(request.args, "name")
         stream = protocol.arg_str(request.args, "stream", "stdout")
         lines = protocol.arg_int(request.args, "lines", 10)
-        if protocol.arg_bool(request.args, "follow"):
-            raise ProtocolError(protocol.NOT_SUPPORTED, "tail -f is not supported yet")
+        follow = protocol.arg_bool(request.args, "follow")
         if stream not in ("stdout", "stderr"):
             raise ProtocolError(protocol.BAD_ARGUMENT, '"stream" must be "stdout" or "stderr"')
         process = self.supervisor.processes.get(name)
         if process is None:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
-        program = process.program
-        path = program.logfile_path(
+        path = process.program.logfile_path(
             stream, process.name, process.num, self.supervisor.config.log_dir
         )
         if path is None:
             raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
-        data = read_tail(path, lines)
-        return {"path": path, "data": data.decode("utf-8", "replace")}
+        if not follow:
+            return {"path": path, "data": read_tail(path, lines).decode("utf-8", "replace")}
+        logfile = self.supervisor.open_log(process, stream)
+        follower = Follower(logfile, lambda text: self._send_tail(client, request.id, text))
+        client.on_close.append(follower.close)
+        client.reply(
+            request.id, {"path": path, "data": read_tail(path, lines).decode("utf-8", "replace")}
+        )
+        return _LATER
+
+    @staticmethod
+    def _send_tail(client: Client, req_id, text: str) -> bool:
+        """False drops the follower: a reader this far behind would make us buffer forever."""
+        if client.closed:
+            return False
+        if len(client.out) > MAX_FOLLOW_BACKLOG:
+            client.fail(req_id, protocol.TOO_SLOW, "tail -f reader too slow; dropped")
+            client.flush()
+            client.close()
+            return False
+        client.reply(req_id, {"data": text})
+        return True
 
     def cmd_reload(self, client: Client, request: protocol.Request):
         raise ProtocolError(protocol.NOT_SUPPORTED, "reload is not supported yet")

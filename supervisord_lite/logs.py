@@ -7,6 +7,7 @@ pipe pages to the file without copying them through Python.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import logging
 import os
@@ -113,24 +114,26 @@ class PipeReader:
         if self.fd < 0:
             return
         moved_total = 0
-        while moved_total < budget:
-            try:
-                moved = self._move_once()
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == errno.EINVAL and self.use_splice:
-                    self.use_splice = False  # e.g. a file system without splice support
-                    continue
-                self._report(exc)
-                moved = self._discard_once()
-            if moved == 0:
-                self.on_eof(self)  # first, so the loop can unregister the fd
-                self.close()
-                return
-            moved_total += moved
-        if self.logfile is not None and self.use_splice:
-            self.logfile._notify()
+        try:
+            while moved_total < budget:
+                try:
+                    moved = self._move_once()
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    if exc.errno == errno.EINVAL and self.use_splice:
+                        self.use_splice = False  # e.g. a file system without splice support
+                        continue
+                    self._report(exc)
+                    moved = self._discard_once()
+                if moved == 0:
+                    self.on_eof(self)  # first, so the loop can unregister the fd
+                    self.close()
+                    return
+                moved_total += moved
+        finally:
+            if moved_total and self.use_splice and self.logfile is not None:
+                self.logfile._notify()  # tell `tail -f` readers; write() tells them itself
 
     def _move_once(self) -> int:
         if self.logfile is None:
@@ -175,3 +178,55 @@ def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
         return b""
     parts = data.splitlines(keepends=True)
     return b"".join(parts[-lines:])
+
+
+class Follower:
+    """Reads what a LogFile gains, from disk, for `tail -f`; follows it across rotation.
+
+    It keeps only a file offset, never a copy of the data: a reader that falls behind
+    costs the daemon nothing but an open descriptor.
+    """
+
+    def __init__(self, logfile: LogFile, send: Callable[[str], bool]):
+        self.logfile = logfile
+        self.send = send  # returns False when the reader must be dropped
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.fd = os.open(logfile.path, os.O_RDONLY | os.O_CLOEXEC)
+        self.offset = os.fstat(self.fd).st_size
+        logfile.listeners.append(self.poll)
+
+    def poll(self) -> None:
+        """Send what is new; after a rotation, finish the old file, then start the new one."""
+        if self.fd < 0:
+            return
+        self._send_new()
+        if self.fd < 0:
+            return
+        try:
+            rotated = os.stat(self.logfile.path).st_ino != os.fstat(self.fd).st_ino
+        except FileNotFoundError:
+            return  # renamed away and not yet re-created: wait for the next write
+        if not rotated and os.fstat(self.fd).st_size < self.offset:
+            self.offset = 0  # truncated in place (backups = 0): read it from the start
+            self._send_new()
+        elif rotated:
+            os.close(self.fd)
+            self.fd = os.open(self.logfile.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.offset = 0
+            self._send_new()
+
+    def _send_new(self) -> None:
+        while self.fd >= 0:
+            data = os.pread(self.fd, CHUNK, self.offset)
+            if not data:
+                return
+            self.offset += len(data)
+            if not self.send(self.decoder.decode(data)):
+                self.close()
+
+    def close(self) -> None:
+        if self.poll in self.logfile.listeners:
+            self.logfile.listeners.remove(self.poll)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

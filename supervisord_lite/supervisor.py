@@ -296,6 +296,10 @@ class Supervisor:
         log.info("spawned: '%s' with pid %d", process.name, child.pid)
         self.dispatch(process, Spawned(child.pid, now()))
 
+    def open_log(self, process: Process, stream: str) -> LogFile | None:
+        """The process's LogFile for stream (opened now if it never ran), or None."""
+        return self._logfile(process, stream)
+
     def _logfile(self, process: Process, stream: str) -> LogFile | None:
         if stream not in process.logs:
             program = process.program
