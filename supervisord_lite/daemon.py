@@ -17,13 +17,14 @@ import socket
 import stat
 import sys
 
-from supervisord_lite import __version__
+from supervisord_lite import __version__, unit
 from supervisord_lite.config import ConfigError, DaemonConfig, find_config_path, load_config
 from supervisord_lite.control import Client, ControlServer
 from supervisord_lite.loop import EventLoop
 from supervisord_lite.notify import sd_notify
 from supervisord_lite.states import ProcessState
 from supervisord_lite.supervisor import Supervisor
+from supervisord_lite.watchdog import Notifier
 
 log = logging.getLogger("supervisord_lite")
 
@@ -47,7 +48,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument("--version", action="version", version=f"supervisord-lite {__version__}")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--print-unit", action="store_true", help="print a systemd unit for this install and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.print_unit:  # needs no config: the unit is written before the config often
+        print(unit.render(unit.config_path(args.config)), end="")
+        parser.exit(0)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +215,9 @@ class Daemon:
             return EXIT_STARTUP
         self._report_ready(ready_fd, "ok")
         sd_notify("READY=1", f"STATUS={self.summary()}")
+        self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
+        self.notifier.start(self.summary())
+        supervisor.listeners.append(self.notifier.state_changed)
         try:
             loop.run()
         finally:
