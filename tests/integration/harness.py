@@ -185,11 +185,22 @@ class Daemon:
         self._remember_daemon()
         return result
 
-    def start(self, programs: dict[str, dict[str, Any]] | str | None = None, **sup: Any) -> int:
+    def start(
+        self,
+        programs: dict[str, dict[str, Any]] | str | None = None,
+        launch_timeout: float = 30.0,
+        **sup: Any,
+    ) -> int:
         """Write the config (if given), launch the daemon, assert it came up; return its pid."""
         if programs is not None:
             self.write_config(programs, sup or None)
-        res = self.launch()
+        try:
+            res = self.launch(timeout=launch_timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(
+                f"daemon launcher did not return within {launch_timeout}s (never ready?)\n"
+                f"log:\n{self.log_tail()}"
+            ) from exc
         assert res.returncode == 0, (
             f"daemon launch failed: rc={res.returncode}\nstdout:\n{res.stdout}\n"
             f"stderr:\n{res.stderr}\nlog:\n{self.log_tail()}"

@@ -48,19 +48,33 @@ def test_second_daemon_refused(daemon):
 
 def test_stale_pidfile_and_socket_taken_over(daemon):
     old_dpid = daemon.start(web())
-    old_child = daemon.wait_state("web", "RUNNING")["pid"]
+    daemon.wait_state("web", "RUNNING")
     os.kill(old_dpid, signal.SIGKILL)
     daemon.wait_until(lambda: not alive(old_dpid), 5, message="old daemon dead")
     assert daemon.socket.exists() and daemon.pidfile.exists()
-    # SPEC: a SIGKILLed daemon leaves its children running.
-    assert alive(old_child)
+    assert daemon.ctl("status").returncode == 4
 
     new_dpid = daemon.start()
     assert new_dpid != old_dpid
+    assert daemon.ctl_ok("pid").stdout.strip() == str(new_dpid)
+    daemon.wait_state("web", "RUNNING")
+    daemon.ctl_ok("restart", "web")
+
+
+def test_children_of_sigkilled_daemon_stopped_by_next(daemon):
+    """SPEC §1: the next daemon finds a SIGKILLed daemon's children and stops them."""
+    old_dpid = daemon.start(web())
+    old_child = daemon.wait_state("web", "RUNNING")["pid"]
+    os.kill(old_dpid, signal.SIGKILL)
+    daemon.wait_until(lambda: not alive(old_dpid), 5, message="old daemon dead")
+    # A SIGKILLed daemon leaves its children running.
+    assert alive(old_child)
+
+    daemon.start()
     new = daemon.wait_state("web", "RUNNING")
     assert new["pid"] != old_child
-    # The new daemon found and stopped the old child: no duplicates.
-    daemon.wait_until(lambda: not alive(old_child), 10, message=f"old child {old_child} gone")
+    # No duplicates, no strays.
+    daemon.wait_until(lambda: not alive(old_child), 5, message=f"old child {old_child} gone")
     mine = [
         p
         for p in daemon.processes()
@@ -212,3 +226,63 @@ def test_foreground_mode(daemon):
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+def test_sd_notify_ready_and_stopping(daemon):
+    daemon.write_config(web())
+    path = str(daemon.dir / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    env = dict(daemon.env, NOTIFY_SOCKET=path)
+    proc = subprocess.Popen(
+        [*DAEMON_CMD, "-n", "-c", str(daemon.config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        messages = []
+
+        def received(word):
+            while not any(word in m for m in messages):
+                messages.append(sock.recv(4096).decode())
+            return True
+
+        received("READY=1")
+        # Ready means: socket listening, pidfile written, autostart programs spawned.
+        assert daemon.pidfile.exists()
+        assert daemon.status("web")["web"]["pid"]
+        proc.send_signal(signal.SIGTERM)
+        received("STOPPING=1")
+        assert proc.wait(timeout=15) == 0
+    finally:
+        sock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sighup_reloads_config(daemon):
+    dpid = daemon.start(web())
+    pid = daemon.wait_state("web", "RUNNING")["pid"]
+    progs = web()
+    progs["extra"] = {"command": helper("sigwait"), "startsecs": 0}
+    daemon.write_config(progs)
+    os.kill(dpid, signal.SIGHUP)
+    daemon.wait_until(lambda: "extra" in daemon.status(), 10, message="extra added by reload")
+    daemon.wait_state("extra", "RUNNING")
+    assert daemon.status("web")["web"]["pid"] == pid, "an unchanged program was restarted"
+    assert daemon.pid == dpid
+
+
+def test_reload_rejects_bad_config_and_keeps_running(daemon):
+    daemon.start(web())
+    pid = daemon.wait_state("web", "RUNNING")["pid"]
+    daemon.write_config({"web": {"command": helper("sigwait"), "startsecs": "x"}})
+    res = daemon.ctl("reload")
+    assert res.returncode == 1, daemon.describe(res)
+    assert "programs.web.startsecs" in res.stdout + res.stderr
+    st = daemon.status("web")["web"]
+    assert st["state"] == "RUNNING" and st["pid"] == pid

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from integration.harness import helper
@@ -147,3 +150,18 @@ def test_rotation_keeps_every_byte(daemon):
     daemon.wait_until(lambda: len(all_lines()) >= 5000, 10, message="all rotated lines")
     assert all_lines() == expected("out", 5000)
     assert base.with_name(base.name + ".1").exists()
+
+
+def test_sigusr2_reopens_logs(daemon):
+    """External logrotate: move the file away, SIGUSR2 the daemon, output goes to a new file."""
+    dpid = daemon.start({"web": {"command": helper("sigwait"), "startsecs": 0}})
+    daemon.wait_state("web", "RUNNING")
+    log = daemon.log_path("web")
+    daemon.wait_until(lambda: "ready" in daemon.read_log("web"), 5, message="ready logged")
+    moved = log.with_name(log.name + ".moved")
+    os.rename(log, moved)
+    os.kill(dpid, signal.SIGUSR2)
+    daemon.wait_until(log.exists, 5, message="log file re-created after SIGUSR2")
+    daemon.ctl_ok("signal", "HUP", "web")
+    daemon.wait_until(lambda: "got SIGHUP" in daemon.read_log("web"), 5, message="new output")
+    assert "got SIGHUP" not in moved.read_text()

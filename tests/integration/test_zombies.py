@@ -77,7 +77,7 @@ def test_crash_loop_leaves_no_zombies(daemon):
         }
         for i in range(30)
     }
-    dpid = daemon.start(programs, loglevel="warning")
+    dpid = daemon.start(programs, launch_timeout=15, loglevel="warning")
     persisted, samples = persistent_zombies(dpid, 10.0)
     assert samples >= 20
     assert not persisted, f"zombies of the daemon lasting over 100 ms: {sorted(persisted)}"
