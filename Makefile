@@ -23,6 +23,12 @@ test: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
+# Installs the bench extra (PyPI supervisor) and runs every workload against supervisord
+# and supervisord_lite side by side: BENCH_ARGS="--quick" or "--only spawn,ctl".
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

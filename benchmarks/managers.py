@@ -1,0 +1,381 @@
+"""The two managers behind one small interface: write a config, launch, query, clean up.
+
+supervisord is driven over XML-RPC on its Unix socket (one persistent connection, as
+supervisorctl does); supervisord_lite over its JSON-lines socket directly.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.common import kill_tree, wait_for
+
+BIN = Path(sys.executable).parent
+RUNNING = "RUNNING"
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    command: list[str]
+    autostart: bool = True
+    autorestart: bool = True
+    startsecs: float = 0
+    maxbytes: int = 50 * 1024 * 1024
+    backups: int = 10
+    backoff_max: float | None = None  # supervisord_lite only
+    backoff_reset: float | None = None  # supervisord_lite only
+    stopwaitsecs: float = 10
+
+
+def sleepers(n: int, seconds: int = 100000) -> list[Program]:
+    return [Program(f"p{i:04d}", ["sleep", str(seconds)]) for i in range(n)]
+
+
+class Manager:
+    """One daemon in its own short temp dir (AF_UNIX paths must stay < 108 bytes)."""
+
+    label = ""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="sdlb-", dir="/tmp"))
+        self.logdir = self.dir / "logs"
+        self.logdir.mkdir()
+        self.pid: int | None = None
+        self.programs: list[Program] = []
+
+    # -- to override ---------------------------------------------------------------
+    def write_config(self, programs: list[Program]) -> None:
+        raise NotImplementedError
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def client(self):
+        raise NotImplementedError
+
+    def ctl(self, *args: str) -> list[str]:
+        raise NotImplementedError
+
+    def stdout_logs(self, program: str) -> list[str]:
+        raise NotImplementedError
+
+    daemon_log: Path
+
+    # -- shared --------------------------------------------------------------------
+    def _read_pid(self, pidfile: Path) -> int:
+        def read() -> int | None:
+            try:
+                text = pidfile.read_text().strip()
+                return int(text) if text else None
+            except (OSError, ValueError):
+                return None
+
+        return wait_for(read, timeout=30, what=f"pidfile {pidfile}")
+
+    def wait_all_running(self, client, n: int, timeout: float = 120, interval: float = 0.02):
+        def done() -> bool:
+            states = client.states()
+            return len(states) == n and all(s == RUNNING for _, s, _ in states)
+
+        wait_for(done, timeout=timeout, interval=interval, what=f"{self.label}: {n} RUNNING")
+
+    def spawned_count(self) -> int:
+        """'spawned:' lines in the daemon's log: both managers log one per spawn."""
+        try:
+            with open(self.daemon_log, "rb") as f:
+                return f.read().count(b"spawned:")
+        except OSError:
+            return 0
+
+    def cleanup(self) -> None:
+        try:
+            kill_tree(self.pid)
+        finally:
+            self.pid = None
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+
+# ------------------------------------------------------------------ supervisord_lite
+
+
+class LiteClient:
+    """One JSON-lines connection to supervisord_lite (SPEC §4)."""
+
+    def __init__(self, path: str):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 0
+
+    def call(self, cmd: str, args: dict | None = None):
+        self.next_id += 1
+        line = {"id": self.next_id, "cmd": cmd, "args": args or {}}
+        self.sock.sendall(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                reply, self.buf = self.buf[:nl], self.buf[nl + 1 :]
+                msg = json.loads(reply)
+                if msg.get("id") != self.next_id:
+                    continue
+                if not msg.get("ok"):
+                    raise RuntimeError(f"{cmd}: {msg.get('error')}")
+                return msg["result"]
+            data = self.sock.recv(1 << 20)
+            if not data:
+                raise ConnectionError("supervisord_lite closed the connection")
+            self.buf += data
+
+    def status(self):
+        return self.call("status")
+
+    def states(self) -> list[tuple[str, str, int | None]]:
+        return [(p["name"], p["state"], p["pid"]) for p in self.call("status")]
+
+    def start(self, name: str) -> None:
+        self.call("start", {"names": [name]})
+
+    def start_all(self) -> None:
+        self.call("start", {"names": ["all"]})
+
+    def stop_all(self) -> None:
+        self.call("stop", {"names": ["all"]})
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+class Lite(Manager):
+    label = "supervisord_lite"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = self.dir / "l.toml"
+        self.socket = str(self.dir / "l.sock")
+        self.pidfile = self.dir / "l.pid"
+        self.daemon_log = self.dir / "l.log"
+
+    def write_config(self, programs: list[Program]) -> None:
+        self.programs = programs
+        out = [
+            "[supervisord]",
+            f"socket = {_toml(self.socket)}",
+            f"pidfile = {_toml(str(self.pidfile))}",
+            f"logfile = {_toml(str(self.daemon_log))}",
+            f"log_dir = {_toml(str(self.logdir))}",
+            'loglevel = "info"',
+            "",
+        ]
+        for p in programs:
+            keys = {
+                "command": p.command,
+                "autostart": p.autostart,
+                "autorestart": p.autorestart,
+                "startsecs": p.startsecs,
+                "stopwaitsecs": p.stopwaitsecs,
+                "stdout_logfile": "auto",
+                "stderr_logfile": "auto",
+                "stdout_logfile_maxbytes": p.maxbytes,
+                "stdout_logfile_backups": p.backups,
+            }
+            if p.backoff_max is not None:
+                keys["backoff_max"] = p.backoff_max
+            if p.backoff_reset is not None:
+                keys["backoff_reset"] = p.backoff_reset
+            out.append(f"[programs.{p.name}]")
+            out.extend(f"{k} = {_toml(v)}" for k, v in keys.items())
+            out.append("")
+        self.config.write_text("\n".join(out))
+
+    def launch(self) -> None:
+        """Returns when the daemon says it is ready (SPEC §1: autostart programs spawned)."""
+        proc = subprocess.run(
+            [str(BIN / "supervisord-lite"), "-c", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"supervisord-lite failed: {proc.stderr.strip()}")
+        self.pid = self._read_pid(self.pidfile)
+
+    def client(self) -> LiteClient:
+        return LiteClient(self.socket)
+
+    def ctl(self, *args: str) -> list[str]:
+        return [str(BIN / "supervisorctl-lite"), "-c", str(self.config), *args]
+
+    def stdout_logs(self, program: str) -> list[str]:
+        return glob.glob(str(self.logdir / f"{program}*stdout*"))
+
+
+# ------------------------------------------------------------------------ supervisord
+
+
+def supervisor_available() -> bool:
+    try:
+        import supervisor  # noqa: F401
+    except ImportError:
+        return False
+    return (BIN / "supervisord").exists()
+
+
+class SupervisordClient:
+    """XML-RPC over one persistent HTTP/1.1 connection on the Unix socket."""
+
+    def __init__(self, path: str):
+        import xmlrpc.client
+
+        from supervisor.xmlrpc import SupervisorTransport
+
+        self.transport = SupervisorTransport(None, None, serverurl="unix://" + path)
+        self.proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self.transport)
+        self.rpc = self.proxy.supervisor
+
+    def status(self):
+        return self.rpc.getAllProcessInfo()
+
+    def states(self) -> list[tuple[str, str, int | None]]:
+        return [(p["name"], p["statename"], p["pid"] or None) for p in self.status()]
+
+    def start(self, name: str) -> None:
+        self.rpc.startProcess(name, True)
+
+    def start_all(self) -> None:
+        self.rpc.startAllProcesses(True)
+
+    def stop_all(self) -> None:
+        self.rpc.stopAllProcesses(True)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class Supervisord(Manager):
+    label = "supervisord"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = self.dir / "s.conf"
+        self.socket = str(self.dir / "s.sock")
+        self.pidfile = self.dir / "s.pid"
+        self.daemon_log = self.dir / "s.log"
+
+    def write_config(self, programs: list[Program]) -> None:
+        self.programs = programs
+        out = [
+            "[unix_http_server]",
+            f"file={self.socket}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            "nodaemon=false",
+            f"pidfile={self.pidfile}",
+            f"logfile={self.daemon_log}",
+            "logfile_maxbytes=0",
+            "loglevel=info",
+            f"childlogdir={self.logdir}",
+            "minfds=1024",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.socket}",
+            "",
+        ]
+        for p in programs:
+            out += [
+                f"[program:{p.name}]",
+                "command=" + shlex.join(p.command).replace("%", "%%"),
+                f"autostart={str(p.autostart).lower()}",
+                f"autorestart={str(p.autorestart).lower()}",
+                f"startsecs={p.startsecs:g}",
+                f"stopwaitsecs={p.stopwaitsecs:g}",
+                "stdout_logfile=AUTO",
+                "stderr_logfile=AUTO",
+                f"stdout_logfile_maxbytes={p.maxbytes}",
+                f"stdout_logfile_backups={p.backups}",
+                "",
+            ]
+        self.config.write_text("\n".join(out))
+
+    def launch(self) -> None:
+        """supervisord detaches at once; wait for its pidfile and an answering socket."""
+        proc = subprocess.run(
+            [str(BIN / "supervisord"), "-c", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"supervisord failed: {proc.stderr.strip()}")
+        self.pid = self._read_pid(self.pidfile)
+
+        def answers() -> bool:
+            try:
+                c = self.client()
+                c.rpc.getState()
+                c.close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=60, interval=0.01, what="supervisord socket")
+
+    def client(self) -> SupervisordClient:
+        return SupervisordClient(self.socket)
+
+    def ctl(self, *args: str) -> list[str]:
+        return [str(BIN / "supervisorctl"), "-c", str(self.config), *args]
+
+    def stdout_logs(self, program: str) -> list[str]:
+        return glob.glob(str(self.logdir / f"{program}-stdout*"))
+
+
+def managers(settings) -> list[type[Manager]]:
+    kinds: list[type[Manager]] = []
+    if settings.with_supervisord:
+        kinds.append(Supervisord)
+    kinds.append(Lite)
+    return kinds
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def env_without_session() -> dict:
+    return dict(os.environ)

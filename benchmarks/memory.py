@@ -1,0 +1,45 @@
+"""6. memory: daemon RSS and PSS with N programs, all RUNNING, and its open descriptors
+per program (psutil num_fds / N: pipes and log files, plus the daemon's few of its own)."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from benchmarks.common import Row, Settings
+from benchmarks.managers import managers, sleepers
+
+MiB = 1024 * 1024
+
+
+def measure(kind, n: int) -> tuple[float, float | None, float]:
+    with kind() as mgr:
+        mgr.write_config(sleepers(n))
+        mgr.launch()
+        client = mgr.client()
+        mgr.wait_all_running(client, n, timeout=300, interval=0.1)
+        client.status()  # one full status, as a user would ask for
+        client.close()
+        time.sleep(1.0)
+        proc = psutil.Process(mgr.pid)
+        try:
+            full = proc.memory_full_info()
+            pss = getattr(full, "pss", None)
+        except psutil.AccessDenied:
+            full, pss = proc.memory_info(), None
+        return full.rss / MiB, (pss / MiB if pss is not None else None), proc.num_fds() / n
+
+
+def run(settings: Settings) -> list[Row]:
+    n = settings.pick(1000, 200)
+    rss = Row("memory", f"{n} programs: daemon RSS (MiB)", fmt="{:.1f}")
+    pss = Row("memory", f"{n} programs: daemon PSS (MiB)", fmt="{:.1f}")
+    fds = Row("memory", f"{n} programs: daemon open fds per program", fmt="{:.2f}")
+    for kind in managers(settings):
+        r, p, f = measure(kind, n)
+        attr = "supervisord" if kind.label == "supervisord" else "lite"
+        setattr(rss, attr, r)
+        setattr(pss, attr, p)
+        setattr(fds, attr, f)
+    return [rss, pss, fds]

@@ -1,0 +1,52 @@
+"""7. stop-all: N sleep programs RUNNING; wall time of `stop all`, as the whole ctl
+command (supervisorctl vs supervisorctl-lite) and as one API call on an open connection
+(XML-RPC stopAllProcesses(wait=True) vs the lite socket's `stop all`, which both return
+once every process has stopped). Between repeats everything is started again."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from benchmarks.common import Row, Settings, median
+from benchmarks.managers import managers, sleepers
+
+
+def measure(kind, n: int, repeats: int) -> tuple[float, float]:
+    ctl_times, api_times = [], []
+    with kind() as mgr:
+        mgr.write_config(sleepers(n))
+        mgr.launch()
+        client = mgr.client()
+        try:
+            for i in range(2 * repeats):
+                mgr.wait_all_running(client, n, timeout=300, interval=0.05)
+                time.sleep(0.5)
+                t0 = time.perf_counter()
+                if i % 2 == 0:
+                    proc = subprocess.run(mgr.ctl("stop", "all"), capture_output=True, timeout=300)
+                    if proc.returncode != 0:
+                        raise RuntimeError(f"stop all: exit {proc.returncode}: {proc.stderr!r}")
+                    ctl_times.append(time.perf_counter() - t0)
+                else:
+                    client.stop_all()
+                    api_times.append(time.perf_counter() - t0)
+                states = client.states()
+                if any(s not in ("STOPPED", "EXITED") for _, s, _ in states):
+                    raise RuntimeError(f"{mgr.label}: not all stopped after stop all")
+                client.start_all()
+        finally:
+            client.close()
+    return median(ctl_times), median(api_times)
+
+
+def run(settings: Settings) -> list[Row]:
+    n, repeats = settings.pick(500, 100), settings.pick(3, 1)
+    ctl = Row("stop-all", f"{n} programs: `stop all` command wall time (s)", fmt="{:.3f}")
+    api = Row("stop-all", f"{n} programs: stop-all API call (s)", fmt="{:.3f}")
+    for kind in managers(settings):
+        c, a = measure(kind, n, repeats)
+        attr = "supervisord" if kind.label == "supervisord" else "lite"
+        setattr(ctl, attr, c)
+        setattr(api, attr, a)
+    return [ctl, api]
