@@ -263,7 +263,9 @@ def command(value: Any) -> tuple[str, ...]:
     elif isinstance(value, list):
         if not value:
             raise fail("must not be empty")
-        argv = list(list_of(_argument, "non-empty strings")(value))
+        argv = list(list_of(_argument, "strings")(value))
+        if not argv[0]:
+            raise fail('the program to run (the first element) must not be ""')
     else:
         raise fail(f"expected a string or a list of strings, got {show(value)}")
     if any("\0" in arg for arg in argv):  # execve(2) cannot pass a NUL inside an argument
@@ -272,9 +274,10 @@ def command(value: Any) -> tuple[str, ...]:
 
 
 def _argument(value: Any) -> str:
-    if isinstance(value, str) and value:
+    # Empty arguments are legitimate (`redis-server --save ""`); only the program is not.
+    if isinstance(value, str):
         return value
-    raise fail(f"expected a non-empty string, got {show(value)}")
+    raise fail(f"expected a string, got {show(value)}")
 
 
 def environment(value: Any) -> tuple[tuple[str, str], ...]:
