@@ -31,6 +31,8 @@ S = ProcessState
 MAX_OUTPUT = 8 * 1024 * 1024
 # A tail -f reader further behind than this is dropped with an error.
 MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
+# Likewise an `events` subscriber: events are small, so this is thousands behind.
+MAX_EVENTS_BACKLOG = 256 * 1024
 _UCRED = struct.Struct("3i")
 
 
@@ -56,7 +58,7 @@ class Client:
             return
         self.out += protocol.encode(message)
         if len(self.out) > MAX_OUTPUT:
-            log.warning("control: dropping a client that does not read its replies")
+            log.warning("control: dropping a client that does not read its replies (too slow)")
             self.close()
             return
         self.flush()
@@ -95,6 +97,7 @@ class ControlServer:
         loop: EventLoop,
         supervisor: Supervisor,
         request_shutdown: Callable[[Client, object], None],
+        request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         allowed_uids: tuple[int, ...] = (),
         max_clients: int = 100,
     ):
@@ -102,6 +105,7 @@ class ControlServer:
         self.loop = loop
         self.supervisor = supervisor
         self.request_shutdown = request_shutdown
+        self.request_reload = request_reload
         self.allowed_uids = {0, os.geteuid(), *allowed_uids}
         self.max_clients = max_clients
         self.clients: set[Client] = set()
@@ -381,7 +385,15 @@ class ControlServer:
         return True
 
     def cmd_reload(self, client: Client, request: protocol.Request):
-        raise ProtocolError(protocol.NOT_SUPPORTED, "reload is not supported yet")
+        def done(diff: dict | None, errors: list[str]) -> None:
+            if diff is None:
+                code = protocol.BUSY if errors == [RELOAD_BUSY] else protocol.CONFIG_ERROR
+                client.fail(request.id, code, "\n".join(errors))
+            else:
+                client.reply(request.id, diff)
+
+        self.request_reload(done)
+        return _LATER
 
     def cmd_events(self, client: Client, request: protocol.Request):
         def listener(process: Process, change: StateChanged | None) -> None:
@@ -397,6 +409,11 @@ class ControlServer:
                 "pid": machine.pid,
                 "exitstatus": machine.exitstatus,
             }
+            if len(client.out) > MAX_EVENTS_BACKLOG:
+                log.warning("control: dropping an events subscriber that is too slow")
+                client.fail(request.id, protocol.TOO_SLOW, "events reader too slow; dropped")
+                client.close()
+                return
             client.reply(request.id, event)
 
         self.supervisor.listeners.append(listener)
@@ -417,3 +434,4 @@ class ControlServer:
 
 
 _LATER = object()  # a handler's "I will reply myself"
+RELOAD_BUSY = "a reload is already under way; try again when it has finished"

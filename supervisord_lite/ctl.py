@@ -20,6 +20,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
+DEFAULT_SOCKET = "supervisord_lite.sock"  # as config.py's default
 
 
 class Unreachable(Exception):
@@ -108,15 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def socket_path(args: argparse.Namespace) -> str:
+    """-s, else the config's socket. Lenient on purpose: a config with mistakes in its
+    programs must not stop the ctl from reaching the daemon (to reload a fixed one)."""
     if args.socket:
         return args.socket
-    # Only here do we need the config module (and a TOML parser).
-    from supervisord_lite.config import ConfigError, find_config_path, load_config
+    from supervisord_lite.config import ConfigError, find_config_path
 
     try:
-        return load_config(find_config_path(args.config)).socket
+        path = find_config_path(args.config)
     except ConfigError as exc:
-        raise Unreachable("cannot read the config to find the socket:\n" + str(exc)) from None
+        raise Unreachable(str(exc)) from None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except (OSError, ValueError) as exc:
+        raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+    section = document.get("supervisord")
+    socket_value = section.get("socket") if isinstance(section, dict) else None
+    if not isinstance(socket_value, str):
+        socket_value = DEFAULT_SOCKET
+    return os.path.join(os.path.dirname(os.path.abspath(path)), socket_value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,9 +19,10 @@ import sys
 
 from supervisord_lite import __version__, unit
 from supervisord_lite.config import ConfigError, DaemonConfig, find_config_path, load_config
-from supervisord_lite.control import Client, ControlServer
+from supervisord_lite.control import RELOAD_BUSY, Client, ControlServer
 from supervisord_lite.loop import EventLoop
-from supervisord_lite.notify import sd_notify
+from supervisord_lite.notify import monotonic_usec, sd_notify
+from supervisord_lite.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.states import ProcessState
 from supervisord_lite.supervisor import Supervisor
 from supervisord_lite.watchdog import Notifier
@@ -117,6 +118,7 @@ class Daemon:
         self.listen_sock: socket.socket | None = None
         self.socket_inode: tuple[int, int] | None = None
         self.shutdown_waiters: list[tuple[Client, object]] = []
+        self.reloading = False
 
     # -- before detaching: everything a user can get wrong --------------------------
 
@@ -196,6 +198,7 @@ class Daemon:
                 loop,
                 supervisor,
                 self.request_shutdown,
+                self.request_reload,
                 allowed_uids=self.config.allowed_uids,
                 max_clients=getattr(self.config, "max_clients", 100),
             )
@@ -205,6 +208,10 @@ class Daemon:
                 __version__,
                 os.getpid(),
                 self.config.path,
+            )
+            self._stop_strays()
+            supervisor.record = ChildRecord(
+                children_path(self.config.pidfile), lambda write: loop.call_soon(write)
             )
             supervisor.start_autostart()
             supervisor.reap()  # a child may have died before SIGCHLD had a handler
@@ -237,7 +244,55 @@ class Daemon:
         self.request_shutdown(None, None)
 
     def _on_reload_signal(self) -> None:
-        log.warning("received SIGHUP: reload is not supported yet; nothing changed")
+        log.info("received SIGHUP: reloading %s", self.config.path)
+        self.request_reload(lambda diff, errors: None)
+
+    def request_reload(self, done) -> None:
+        """Re-read the config and apply the difference; done(diff, errors) at the end.
+
+        A config with errors is rejected whole, and nothing running is touched.
+        """
+        if self.reloading:
+            done(None, [RELOAD_BUSY])
+            return
+        try:
+            new = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("reload rejected; still running the old config:\n%s", exc)
+            done(None, exc.errors)
+            return
+        self.reloading = True
+        sd_notify("RELOADING=1", monotonic_usec())
+        for key in ("socket", "pidfile", "logfile", "umask", "socket_mode"):
+            if getattr(new, key) != getattr(self.config, key):
+                log.warning("reload: %s changed; it takes effect when the daemon restarts", key)
+
+        def applied(diff: dict) -> None:
+            self.reloading = False
+            self.config = new
+            log.setLevel(getattr(logging, new.loglevel.upper()))
+            self.server.allowed_uids = {0, os.geteuid(), *new.allowed_uids}
+            self.server.max_clients = new.max_clients
+            log.info(
+                "reloaded: added %s; changed %s; removed %s",
+                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
+            )
+            sd_notify("READY=1", f"STATUS={self.summary()}")
+            done(diff, [])
+
+        self.supervisor.apply_config(new, applied)
+
+    def _stop_strays(self) -> None:
+        """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
+
+        def stop_settings(name: str) -> tuple[int, float, bool]:
+            found = self.config.find_process(name)
+            if found is None:
+                return signal.SIGTERM, 10.0, True
+            program = found[0]
+            return program.stopsignal, program.stopwaitsecs, program.stopasgroup
+
+        stop_strays(children_path(self.config.pidfile), stop_settings)
 
     def _on_reopen_signal(self) -> None:
         log.info("received SIGUSR2: reopening log files")
@@ -276,7 +331,7 @@ class Daemon:
         os.pwrite(self.pidfile_fd, data, 0)
 
     def _cleanup(self) -> None:
-        """Remove socket and pidfile, but only while they are still ours."""
+        """Remove socket, pidfile and child record, but only while they are still ours."""
         path = self.config.socket
         try:
             st = os.stat(path)
@@ -287,6 +342,8 @@ class Daemon:
         if self.listen_sock is not None:
             self.listen_sock.close()
         if self.pidfile_fd >= 0:
+            if getattr(self, "supervisor", None) is not None and self.supervisor.record:
+                self.supervisor.record.remove()
             try:
                 os.unlink(self.config.pidfile)
             except OSError:

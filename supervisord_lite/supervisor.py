@@ -5,6 +5,7 @@ It owns every child and the pid table; everything runs on the loop's thread.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from typing import Callable, Optional
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile, PipeReader
 from supervisord_lite.loop import EventLoop, Timer, now
+from supervisord_lite.recovery import ChildRecord
 from supervisord_lite.spawn import Child, SpawnError, spawn
 from supervisord_lite.states import (
     Cancel,
@@ -79,6 +81,8 @@ class Supervisor:
         self.shutting_down = False
         self._stop_batches: list[_StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
+        self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
+        self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
         self._add_programs(config.programs.values())
 
@@ -90,6 +94,54 @@ class Supervisor:
                 process = Process(program, num)
                 self.processes[process.name] = process
         self._dependents = _transitive_dependents(self.programs())
+
+    def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
+        """Move to a new config, touching only what differs; on_done(diff) when applied.
+
+        Removed and changed programs are stopped (in stop order); then removed ones are
+        dropped, changed ones are re-created with their new settings, and new and changed
+        ones start if autostart. Unchanged processes keep running, same pid.
+        """
+        old_programs = self.programs()
+        log_dir_moved = new.log_dir != self.config.log_dir
+        added = [name for name in new.programs if name not in old_programs]
+        removed = [name for name in old_programs if name not in new.programs]
+        changed = [
+            name
+            for name, program in new.programs.items()
+            if name in old_programs
+            and (
+                _settings(program) != _settings(old_programs[name])
+                or (log_dir_moved and _uses_auto_logs(program))
+            )
+        ]
+        diff = {"added": added, "changed": changed, "removed": removed}
+        retiring = [p for p in self.processes.values() if p.program.name in (*removed, *changed)]
+
+        def replace_table() -> None:
+            for process in retiring:
+                self.close_logs(process)
+            survivors = {p.name: p for p in self.processes.values() if p not in retiring}
+            self.config = new
+            self.processes = {}
+            fresh = []
+            for program in sorted(new.programs.values(), key=lambda p: p.priority):
+                for num in range(program.numprocs):
+                    process = survivors.get(program.process_names()[num])
+                    if process is None:
+                        process = Process(program, num)
+                        fresh.append(process)
+                    else:
+                        process.program = process.machine.config = program  # same settings
+                    self.processes[process.name] = process
+            self._dependents = _transitive_dependents(self.programs())
+            for process in fresh:
+                if process.program.autostart:
+                    self.start(process)
+            on_done(diff)
+
+        self.stop_many(retiring, replace_table)
+        return diff
 
     def programs(self) -> dict[str, ProgramConfig]:
         return {p.program.name: p.program for p in self.processes.values()}
@@ -294,6 +346,8 @@ class Supervisor:
             if fd is not None:
                 self._watch_pipe(process, fd, logfile)
         log.info("spawned: '%s' with pid %d", process.name, child.pid)
+        if self.record is not None:
+            self.record.spawned(process.name, child.pid)
         self.dispatch(process, Spawned(child.pid, now()))
 
     def open_log(self, process: Process, stream: str) -> LogFile | None:
@@ -346,7 +400,24 @@ class Supervisor:
     # -- reaping ------------------------------------------------------------------
 
     def reap(self) -> None:
-        """Reap every exited child (signals coalesce: one SIGCHLD may stand for many)."""
+        """Reap every exited child (signals coalesce: one SIGCHLD may stand for many).
+
+        Exits are acted on after collecting them: acting on one may spawn a replacement,
+        and a child that dies as fast as we respawn it must not keep this handler from
+        returning to select. Between two exits acted on we still reap (only reap), so a
+        crash storm leaves no zombie for longer than one spawn; what that collects is
+        acted on in the next loop turn, after the loop has served its other fds.
+        """
+        exits, self._deferred_exits = self._deferred_exits + self._collect(), []
+        for process, exitstatus in exits:
+            self._exited(process, exitstatus)
+            self._deferred_exits += self._collect()
+        if self._deferred_exits:
+            self.loop.call_later(0, self.reap)
+
+    def _collect(self) -> list[tuple[Process, int]]:
+        """Reap every child that has exited by now; return ours with their exit codes."""
+        exits: list[tuple[Process, int]] = []
         while True:
             try:
                 # WNOWAIT: look without reaping, so the exited leader stays a zombie
@@ -354,9 +425,9 @@ class Supervisor:
                 # we kill what is left of its group.
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                return
+                return exits
             if info is None or info.si_pid == 0:
-                return
+                return exits
             pid = info.si_pid
             process = self.by_pid.get(pid)
             if process is not None and process.program.stopasgroup:
@@ -368,7 +439,9 @@ class Supervisor:
             if process is None:
                 continue  # an orphan re-parented to us (we are a subreaper): just reap it
             del self.by_pid[pid]
-            self._exited(process, os.waitstatus_to_exitcode(status))
+            if self.record is not None:
+                self.record.exited(process.name)
+            exits.append((process, os.waitstatus_to_exitcode(status)))
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         if process.child is not None:
@@ -467,6 +540,15 @@ class _StopBatch:
             self.done = True
             self.supervisor._stop_batches.remove(self)
             self.supervisor.loop.call_soon(self.on_done)
+
+
+def _settings(program: ProgramConfig) -> ProgramConfig:
+    """A program's settings for comparison: which file it came from is not a setting."""
+    return dataclasses.replace(program, source="")
+
+
+def _uses_auto_logs(program: ProgramConfig) -> bool:
+    return "auto" in (program.stdout_logfile, program.stderr_logfile)
 
 
 def _transitive_dependents(programs: dict[str, ProgramConfig]) -> dict[str, set[str]]:

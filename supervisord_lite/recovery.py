@@ -1,0 +1,152 @@
+"""Crash recovery: remember our children beside the pidfile, and clean up after a
+predecessor that was killed with SIGKILL (its children outlive it).
+
+A pid alone is not an identity: pids are recycled. Each record pairs the pid with the
+process's start time (field 22 of /proc/PID/stat, clock ticks since boot), and a
+stray is touched only if both still match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from typing import Callable
+
+log = logging.getLogger("supervisord_lite")
+
+
+def children_path(pidfile: str) -> str:
+    return pidfile + ".children"
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None if it is gone.
+
+    A zombie counts as gone: it holds no resources and only its parent can reap it.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return _psutil_start_time(pid)
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])  # field 22 overall
+
+
+def _psutil_start_time(pid: int) -> int | None:
+    if os.path.isdir("/proc"):
+        return None  # /proc exists, so the process is simply gone
+    try:
+        import psutil
+
+        return int(psutil.Process(pid).create_time() * 100)
+    except Exception:
+        return None
+
+
+class ChildRecord:
+    """Writes {process name: [pid, start time]} atomically, once per loop turn at most."""
+
+    def __init__(self, path: str, schedule: Callable[[Callable[[], None]], None]):
+        self.path = path
+        self.schedule = schedule
+        self.children: dict[str, list[int]] = {}
+        self.dirty = False
+
+    def spawned(self, name: str, pid: int) -> None:
+        started = start_time(pid)
+        if started is not None:
+            self.children[name] = [pid, started]
+            self._mark()
+
+    def exited(self, name: str) -> None:
+        if self.children.pop(name, None) is not None:
+            self._mark()
+
+    def _mark(self) -> None:
+        if not self.dirty:
+            self.dirty = True
+            self.schedule(self.write)
+
+    def write(self) -> None:
+        self.dirty = False
+        tmp = f"{self.path}.tmp"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.children, f)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("cannot record children in %s: %s", self.path, exc.strerror)
+
+    def remove(self) -> None:
+        for path in (self.path, f"{self.path}.tmp"):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def stop_strays(path: str, stop_settings: Callable[[str], tuple[int, float, bool]]) -> list[str]:
+    """Stop the recorded children of a dead predecessor that still run; return their names.
+
+    stop_settings(name) gives (stopsignal, stopwaitsecs, stopasgroup) for a process
+    name, from the current config (defaults for names it no longer has).
+    """
+    try:
+        with open(path) as f:
+            records = json.load(f)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return []
+    strays = {}
+    for name, record in records.items() if isinstance(records, dict) else ():
+        try:
+            pid, started = int(record[0]), int(record[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if pid > 1 and start_time(pid) == started:
+            strays[name] = (pid, started)
+    if strays:
+        found = ", ".join(f"{n} (pid {pid})" for n, (pid, _) in strays.items())
+        log.warning("a previous daemon left processes running: %s; stopping them", found)
+    deadlines = {}
+    give_up = float("inf")
+    for name, (pid, _) in strays.items():
+        signum, wait, as_group = stop_settings(name)
+        _signal(pid, signum, as_group)
+        deadlines[name] = time.monotonic() + wait
+    while strays:
+        for name, (pid, started) in list(strays.items()):
+            if start_time(pid) != started:
+                del strays[name]
+                log.info("stopped: %s (pid %d, left by a previous daemon)", name, pid)
+            elif time.monotonic() >= deadlines[name]:
+                log.warning("killing %s (pid %d) with SIGKILL", name, pid)
+                _signal(pid, signal.SIGKILL, stop_settings(name)[2])
+                deadlines[name] = float("inf")
+                give_up = time.monotonic() + 5
+            elif time.monotonic() >= give_up:
+                log.error("%s (pid %d) survives SIGKILL; leaving it", name, pid)
+                del strays[name]
+        if strays:
+            time.sleep(0.01)  # start-up only, before we serve anyone: polling is fine here
+    os.unlink(path)
+    return list(records)
+
+
+def _signal(pid: int, signum: int, as_group: bool) -> None:
+    try:
+        if as_group and os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
