@@ -31,17 +31,29 @@ def zombie_children(ppid: int) -> set[tuple[int, str]]:
     return out
 
 
-def persistent_zombies(ppid: int, duration: float, gap: float = 0.1) -> tuple[set, int]:
-    """Sample for `duration`; return zombies seen in two samples `gap` apart, and #samples."""
-    persisted: set = set()
+def persistent_zombies(ppid: int, duration: float, gap: float = 0.1) -> tuple[dict, int]:
+    """Sample every `gap` s for `duration` s.
+
+    Returns ({zombie: seconds between the first and last sample that saw it} for every
+    zombie seen by two consecutive samples, number of samples).
+    """
+    first_seen: dict = {}
+    persisted: dict = {}
     prev = zombie_children(ppid)
+    t_prev = time.monotonic()
+    for z in prev:
+        first_seen[z] = t_prev
     samples = 1
-    deadline = time.monotonic() + duration
+    deadline = t_prev + duration
     while time.monotonic() < deadline:
         time.sleep(gap)
         cur = zombie_children(ppid)
+        t = time.monotonic()
         samples += 1
-        persisted |= prev & cur
+        for z in cur:
+            first_seen.setdefault(z, t)
+        for z in prev & cur:
+            persisted[z] = round(t - first_seen[z], 3)
         prev = cur
     return persisted, samples
 
@@ -58,7 +70,7 @@ def test_scanner_sees_a_real_zombie():
             assert time.monotonic() < deadline, "our own zombie never appeared"
             time.sleep(0.01)
         persisted, _ = persistent_zombies(os.getpid(), 0.25)
-        assert pid in {z[0] for z in persisted}
+        assert pid in {z[0] for z in persisted}, persisted
     finally:
         os.waitpid(pid, 0)
 
@@ -80,7 +92,10 @@ def test_crash_loop_leaves_no_zombies(daemon):
     dpid = daemon.start(programs, launch_timeout=15, loglevel="warning")
     persisted, samples = persistent_zombies(dpid, 10.0)
     assert samples >= 20
-    assert not persisted, f"zombies of the daemon lasting over 100 ms: {sorted(persisted)}"
+    assert not persisted, (
+        f"zombies of the daemon seen in two samples >= 100 ms apart, with how long each was "
+        f"seen ({samples} samples): {sorted(persisted.items())}"
+    )
     # It really was crash-looping flat out.
     st = daemon.status()
     assert len(st) == 30
