@@ -377,6 +377,7 @@ class ControlServer:
         if client.closed:
             return False
         if len(client.out) > MAX_FOLLOW_BACKLOG:
+            log.warning("control: dropping a tail -f reader that is too slow")
             client.fail(req_id, protocol.TOO_SLOW, "tail -f reader too slow; dropped")
             client.flush()
             client.close()

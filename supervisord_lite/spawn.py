@@ -18,6 +18,13 @@ _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1024 * 1024
 
 
+# systemd's notify and watchdog variables address the daemon, not its programs: a
+# program that found them would send READY=1 or WATCHDOG=1 on our behalf.
+_DAEMON_ONLY_ENV = frozenset(
+    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"}
+)
+
+
 class SpawnError(Exception):
     """The child could not be started; the message is the OS's reason, for `status`."""
 
@@ -44,7 +51,7 @@ def spawn(
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
     With redirect_stderr, stderr shares the stdout pipe.
     """
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in _DAEMON_ONLY_ENV}
     env.update(program.environment)
     env["SUPERVISOR_PROCESS_NAME"] = program.process_names()[process_num]
     env["SUPERVISOR_PROCESS_NUM"] = str(process_num)

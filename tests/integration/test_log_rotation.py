@@ -1,0 +1,204 @@
+"""Logs that lose nothing (SPEC §1, §2): rotation, tail -f, SIGUSR2 reopen, redirect_stderr."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from integration.harness import CTL_CMD, helper
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def expected_lines(n: int, width: int = 40, prefix: str = "seq") -> bytes:
+    out = []
+    for i in range(1, n + 1):
+        head = f"{prefix} {i:07d} "
+        out.append(head + "x" * (width - len(head) - 1) + "\n")
+    return "".join(out).encode()
+
+
+def chain(path: Path) -> bytes:
+    """The rotated files oldest first, then the live one, concatenated."""
+    backups = sorted(
+        (p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()),
+        key=lambda p: -int(p.suffix[1:]),
+    )
+    return b"".join(p.read_bytes() for p in [*backups, path] if p.exists())
+
+
+def test_every_byte_survives_many_rotations(daemon):
+    n = 20_000  # 800 KB through a 16 KiB file: ~50 rotations
+    daemon.start(
+        {
+            "w": {
+                "command": helper("seqwriter", "--count", n, "--stderr"),
+                "startsecs": 0,
+                "autorestart": False,
+                "stdout_logfile_maxbytes": "16KB",
+                "stdout_logfile_backups": 200,
+                "stderr_logfile_maxbytes": 10_000,
+                "stderr_logfile_backups": 200,
+            }
+        }
+    )
+    daemon.wait_state("w", "EXITED", timeout=30)
+    out, err = daemon.log_path("w"), daemon.log_path("w", "stderr")
+    assert chain(out) == expected_lines(n)
+    assert chain(err) == expected_lines(n, prefix="err")
+    # Rotation happens at the exact byte boundary.
+    assert os.path.getsize(f"{out}.1") == 16 * 1024
+    assert os.path.getsize(f"{err}.1") == 10_000
+    assert len(list(out.parent.glob("w.stdout.log.*"))) >= 40
+
+
+def test_backups_keep_only_n_and_zero_backups_truncates(daemon):
+    n = 5_000
+    daemon.start(
+        {
+            "three": {
+                "command": helper("seqwriter", "--count", n),
+                "startsecs": 0,
+                "autorestart": False,
+                "stdout_logfile_maxbytes": 4000,
+                "stdout_logfile_backups": 3,
+            },
+            "zero": {
+                "command": helper("seqwriter", "--count", n),
+                "startsecs": 0,
+                "autorestart": False,
+                "stdout_logfile_maxbytes": 4000,
+                "stdout_logfile_backups": 0,
+            },
+        }
+    )
+    daemon.wait_state("three", "EXITED", timeout=30)
+    daemon.wait_state("zero", "EXITED", timeout=30)
+    three = daemon.log_path("three")
+    names = sorted(p.name for p in three.parent.glob("three.stdout.log*"))
+    assert names == ["three.stdout.log", *(f"three.stdout.log.{i}" for i in (1, 2, 3))]
+    # What is kept is the newest output, contiguous, ending with the last line.
+    assert expected_lines(n).endswith(chain(three))
+    zero = daemon.log_path("zero")
+    assert not list(zero.parent.glob("zero.stdout.log.*"))
+    assert 0 < zero.stat().st_size <= 4000
+    assert expected_lines(n).endswith(zero.read_bytes())
+
+
+def test_tail_f_follows_across_rotation(daemon):
+    daemon.start(
+        {
+            "w": {
+                "command": helper("seqwriter", "--interval", 0.002),
+                "startsecs": 0,
+                "stdout_logfile_maxbytes": 2000,
+                "stdout_logfile_backups": 2,
+            }
+        }
+    )
+    daemon.wait_state("w", "RUNNING")
+    follower = subprocess.Popen(
+        [*CTL_CMD, "-c", str(daemon.config), "tail", "-f", "-n", "1", "w"],
+        stdout=subprocess.PIPE,
+        env=daemon.env,
+    )
+    try:
+        got = b""
+        deadline = time.monotonic() + 20
+        while got.count(b"\n") < 400 and time.monotonic() < deadline:
+            got += follower.stdout.read1(65536)
+    finally:
+        follower.kill()
+        follower.wait()
+    lines = got.decode().splitlines()[:-1]  # the last one may be cut mid-line
+    numbers = [int(line.split()[1]) for line in lines]
+    assert len(numbers) >= 300, "tail -f produced too little (40 rotations expected)"
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), "gap or repeat"
+
+
+def test_stalled_tail_reader_is_dropped_and_the_daemon_stays_responsive(daemon):
+    daemon.start(
+        {
+            "flood": {
+                "command": helper("seqwriter", "--width", 200),
+                "startsecs": 0,
+                "stdout_logfile_maxbytes": "20MB",
+                "stdout_logfile_backups": 1,
+            },
+            "other": {"command": ["sleep", "300"], "startsecs": 0},
+        }
+    )
+    daemon.wait_state("flood", "RUNNING")
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(str(daemon.socket))
+    try:
+        stalled.sendall(b'{"id": 1, "cmd": "tail", "args": {"name": "flood", "follow": true}}\n')
+        deadline = time.monotonic() + 30
+        dropped = False
+        while not dropped and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            assert daemon.ctl_ok("stop", "other").returncode == 0
+            assert daemon.ctl_ok("start", "other").returncode == 0
+            assert time.monotonic() - t0 < 5, "ctl stalled behind a stalled tail reader"
+            dropped = "too slow" in daemon.logfile.read_text()
+        assert dropped, "the stalled tail reader was never dropped"
+        rss = int(Path(f"/proc/{daemon.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+        assert rss < 200_000, f"daemon RSS grew to {rss} kB"
+    finally:
+        stalled.close()
+
+
+def test_sigusr2_reopens_after_an_external_rename(daemon):
+    daemon.start({"w": {"command": helper("seqwriter", "--interval", 0.005), "startsecs": 0}})
+    log = daemon.log_path("w")
+    daemon.wait_until(lambda: log.exists() and log.stat().st_size > 400, 10)
+    moved = log.with_name("w.stdout.log.rotated")
+    os.rename(log, moved)  # what logrotate does (with `create` or not)
+    os.kill(daemon.pid, signal.SIGUSR2)
+    daemon.wait_until(lambda: log.exists() and log.stat().st_size > 400, 10)
+    daemon.ctl_ok("stop", "w")
+    data = moved.read_bytes() + log.read_bytes()
+    n = data.count(b"\n")
+    assert data == expected_lines(n), "bytes lost or reordered across the reopen"
+
+
+def test_redirect_stderr_goes_to_the_stdout_log(daemon):
+    daemon.start(
+        {
+            "w": {
+                "command": helper("seqwriter", "--count", 100, "--stderr"),
+                "startsecs": 0,
+                "autorestart": False,
+                "redirect_stderr": True,
+            }
+        }
+    )
+    daemon.wait_state("w", "EXITED")
+    text = daemon.read_log("w")
+    assert text.count("seq ") == 100 and text.count("err ") == 100
+    assert not daemon.log_path("w", "stderr").exists()
+
+
+def test_children_do_not_inherit_the_daemons_notify_variables(daemon):
+    daemon.env.update(NOTIFY_SOCKET="/nonexistent/notify", WATCHDOG_USEC="1000000")
+    daemon.start(
+        {
+            "env": {
+                "command": ["env"],
+                "startsecs": 0,
+                "autorestart": False,
+                "environment": {"GREETING": "hello"},
+            }
+        }
+    )
+    daemon.wait_state("env", "EXITED")
+    text = daemon.read_log("env")
+    assert "GREETING=hello" in text and "SUPERVISOR_PROCESS_NAME=env" in text
+    assert "NOTIFY_SOCKET" not in text and "WATCHDOG_USEC" not in text
