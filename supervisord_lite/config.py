@@ -126,6 +126,8 @@ class DaemonConfig:
     allowed_uids: tuple[int, ...] = ()
     programs: dict[str, ProgramConfig] = field(default_factory=dict)
     max_clients: int = 100
+    idle_timeout: float = 600.0  # a control connection with nothing under way; 0 = never
+    line_timeout: float = 10.0  # a half-written request line
 
     def program(self, name: str) -> ProgramConfig | None:
         """The program called `name`, or None."""
@@ -194,6 +196,8 @@ DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "socket_mode": (cv.mode, 0o600),
     "allowed_uids": (cv.list_of(cv.integer(0), "uids >= 0"), ()),
     "max_clients": (cv.integer(1), 100),
+    "idle_timeout": (cv.number, 600.0),
+    "line_timeout": (cv.number, 10.0),
 }
 
 TOP_KEYS = ("supervisord", "programs")

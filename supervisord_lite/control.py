@@ -18,7 +18,7 @@ from typing import Callable
 from supervisord_lite import __version__, protocol
 from supervisord_lite.config import signal_number
 from supervisord_lite.logs import Follower, read_tail
-from supervisord_lite.loop import EventLoop
+from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.supervisor import AT_REST, Process, Supervisor
@@ -46,12 +46,32 @@ class Client:
         self.out = bytearray()
         self.closed = False
         self.on_close: list[Callable[[], None]] = []  # unsubscribe streams and waiters
+        self.last_request = now()
+        self.partial_since: float | None = None  # when the current half-written line began
+        self.awaiting: dict = {}  # request id -> count of parked replies not yet sent
+        self.streaming = False  # events / tail -f: quiet for hours is normal
+        self.timer: Timer | None = None
 
     def reply(self, req_id, result) -> None:
+        self._answered(req_id)
         self.send(protocol.ok(req_id, result))
 
     def fail(self, req_id, code: str, message: str) -> None:
+        self._answered(req_id)
         self.send(protocol.error(req_id, code, message))
+
+    def _answered(self, req_id) -> None:
+        key = _key(req_id)
+        count = self.awaiting.get(key)
+        if count is not None:
+            if count <= 1:
+                del self.awaiting[key]
+            else:
+                self.awaiting[key] = count - 1
+
+    def busy(self) -> bool:
+        """Waiting on the daemon (a parked reply, a stream): never idle-closed."""
+        return self.streaming or bool(self.awaiting)
 
     def send(self, message: dict) -> None:
         if self.closed:
@@ -81,6 +101,8 @@ class Client:
         if self.closed:
             return
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
         self.server.loop.remove_reader(self.fd)
         self.server.loop.remove_writer(self.fd)
         self.sock.close()
@@ -100,6 +122,8 @@ class ControlServer:
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         allowed_uids: tuple[int, ...] = (),
         max_clients: int = 100,
+        idle_timeout: float = 600.0,
+        line_timeout: float = 10.0,
     ):
         self.sock = sock
         self.loop = loop
@@ -108,6 +132,8 @@ class ControlServer:
         self.request_reload = request_reload
         self.allowed_uids = {0, os.geteuid(), *allowed_uids}
         self.max_clients = max_clients
+        self.idle_timeout = idle_timeout
+        self.line_timeout = line_timeout
         self.clients: set[Client] = set()
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._accept)
@@ -154,6 +180,7 @@ class ControlServer:
                 continue
             self.clients.add(client)
             self.loop.add_reader(client.fd, lambda c=client: self._read(c))
+            self._arm_timer(client)
 
     def _read(self, client: Client) -> None:
         try:
@@ -172,10 +199,64 @@ class ControlServer:
             client.fail(None, exc.code, exc.message)
             client.close()
             return
+        if lines:
+            client.last_request = now()
+        if not client.inbuf.pending:
+            client.partial_since = None
+        elif lines or client.partial_since is None:
+            client.partial_since = now()
+            if self.line_timeout > 0:
+                self._ensure_timer(client, client.partial_since + self.line_timeout)
         for line in lines:
             if client.closed:
                 return
             self._handle_line(client, line)
+
+    # -- timeouts: one lazy timer per client, re-armed only when it fires --------------
+
+    def _arm_timer(self, client: Client) -> None:
+        """Wake for this client only when a timeout could next be due."""
+        deadlines = []
+        if self.line_timeout > 0 and client.partial_since is not None:
+            deadlines.append(client.partial_since + self.line_timeout)
+        if self.idle_timeout > 0:
+            base = now() if client.busy() else client.last_request
+            deadlines.append(base + self.idle_timeout)
+        if deadlines:
+            self._ensure_timer(client, min(deadlines))
+
+    def _ensure_timer(self, client: Client, deadline: float) -> None:
+        if client.timer is not None and client.timer.when <= deadline:
+            return
+        if client.timer is not None:
+            client.timer.cancel()
+        client.timer = self.loop.call_later(deadline - now(), lambda: self._check_timeouts(client))
+
+    def _check_timeouts(self, client: Client) -> None:
+        client.timer = None
+        if client.closed:
+            return
+        current = now()
+        if (
+            self.line_timeout > 0
+            and client.partial_since is not None
+            and current - client.partial_since >= self.line_timeout
+        ):
+            log.info("control: closing a client whose request line is unfinished")
+            client.fail(None, protocol.TIMEOUT, "request line not finished in time")
+            client.close()
+            return
+        if (
+            self.idle_timeout > 0
+            and not client.busy()
+            and client.partial_since is None
+            and current - client.last_request >= self.idle_timeout
+        ):
+            log.debug("control: closing an idle client")
+            client.fail(None, protocol.TIMEOUT, "idle connection closed")
+            client.close()
+            return
+        self._arm_timer(client)
 
     def _handle_line(self, client: Client, line: bytes) -> None:
         req_id = None
@@ -197,6 +278,9 @@ class ControlServer:
             return
         if result is not _LATER:
             client.reply(req_id, result)
+        elif not client.closed and request.cmd not in ("events", "tail"):
+            key = _key(req_id)
+            client.awaiting[key] = client.awaiting.get(key, 0) + 1
 
     def close(self) -> None:
         for client in list(self.clients):
@@ -366,6 +450,7 @@ class ControlServer:
         logfile = self.supervisor.open_log(process, stream)
         follower = Follower(logfile, lambda text: self._send_tail(client, request.id, text))
         client.on_close.append(follower.close)
+        client.streaming = True
         client.reply(
             request.id, {"path": path, "data": read_tail(path, lines).decode("utf-8", "replace")}
         )
@@ -419,6 +504,7 @@ class ControlServer:
 
         self.supervisor.listeners.append(listener)
         client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        client.streaming = True
         client.reply(request.id, {"subscribed": True})
         return _LATER
 
@@ -435,4 +521,15 @@ class ControlServer:
 
 
 _LATER = object()  # a handler's "I will reply myself"
+
+
+def _key(req_id):
+    """A dict key for any JSON id (lists and objects are unhashable)."""
+    try:
+        hash(req_id)
+        return req_id
+    except TypeError:
+        return repr(req_id)
+
+
 RELOAD_BUSY = "a reload is already under way; try again when it has finished"

@@ -200,7 +200,9 @@ class Daemon:
                 self.request_shutdown,
                 self.request_reload,
                 allowed_uids=self.config.allowed_uids,
-                max_clients=getattr(self.config, "max_clients", 100),
+                max_clients=self.config.max_clients,
+                idle_timeout=self.config.idle_timeout,
+                line_timeout=self.config.line_timeout,
             )
             self._install_signals()
             log.info(
@@ -273,6 +275,8 @@ class Daemon:
             log.setLevel(getattr(logging, new.loglevel.upper()))
             self.server.allowed_uids = {0, os.geteuid(), *new.allowed_uids}
             self.server.max_clients = new.max_clients
+            self.server.idle_timeout = new.idle_timeout
+            self.server.line_timeout = new.line_timeout
             log.info(
                 "reloaded: added %s; changed %s; removed %s",
                 *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
