@@ -64,7 +64,8 @@ def wait_bytes(list_files, total: int, done_proc=None, settle: float = 3.0) -> t
         time.sleep(0.003)
 
 
-def no_manager(total: int, mode: str, via_cat: bool) -> float:
+def no_manager(total: int, mode: str, via_cat: bool) -> tuple[float, float | None]:
+    """(MB/s, CPU seconds of `cat` when piped through it)."""
     tmp = tempfile.mkdtemp(prefix="sdlb-", dir="/tmp")
     try:
         out_path = os.path.join(tmp, "out.log")
@@ -77,7 +78,14 @@ def no_manager(total: int, mode: str, via_cat: bool) -> float:
                 procs = [w, cat]
             else:
                 procs = [subprocess.Popen(writer_argv(total, mode, stamp), stdout=out)]
+            cat_cpu = None
             try:
+                if via_cat:
+                    # wait4 gives cat's own rusage: the CPU a copying logger needs at least.
+                    procs[0].wait(timeout=600)
+                    _, status, usage = os.wait4(procs[1].pid, 0)
+                    procs[1].returncode = os.waitstatus_to_exitcode(status)
+                    cat_cpu = usage.ru_utime + usage.ru_stime
                 for p in procs:
                     p.wait(timeout=600)
             finally:
@@ -86,7 +94,7 @@ def no_manager(total: int, mode: str, via_cat: bool) -> float:
                         p.kill()
                         p.wait()
             t1 = time.time()
-        return total / MiB / (t1 - read_stamp(stamp))
+        return total / MiB / (t1 - read_stamp(stamp)), cat_cpu
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -128,11 +136,13 @@ def run(settings: Settings) -> list[Row]:
     kinds = managers(settings)
     for mode, total, label in cases:
         workload = f"logs: {total // MiB} MB, {label}, rotate at {maxbytes // MiB} MB"
-        base_file, base_cat = [], []
+        base_file, base_cat, cat_cpu = [], [], []
         results: dict[str, list[tuple[float, float, int]]] = {k.label: [] for k in kinds}
         for _ in range(repeats):
-            base_file.append(no_manager(total, mode, via_cat=False))
-            base_cat.append(no_manager(total, mode, via_cat=True))
+            base_file.append(no_manager(total, mode, via_cat=False)[0])
+            mbps_cat, cpu_cat = no_manager(total, mode, via_cat=True)
+            base_cat.append(mbps_cat)
+            cat_cpu.append(cpu_cat)
             for kind in kinds:
                 results[kind.label].append(managed(kind, total, mode, maxbytes))
         cat_mbps = median(base_cat)
@@ -164,6 +174,12 @@ def run(settings: Settings) -> list[Row]:
             ),
             Row(
                 workload, "no manager: writer | cat > file (MB/s)", fmt="{:.0f}", baseline=cat_mbps
+            ),
+            Row(
+                workload,
+                "no manager: CPU of that `cat` per GB (s/GiB)",
+                fmt="{:.2f}",
+                baseline=median(cat_cpu) / (total / GiB),
             ),
             mbps,
             frac,
