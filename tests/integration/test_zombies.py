@@ -1,4 +1,8 @@
-"""No zombies, ever (SPEC §1): crash loops and orphans re-parented to the daemon are reaped."""
+"""No zombies, ever (SPEC §1): crash loops and orphans re-parented to the daemon are reaped.
+
+These tests are shown to fail when the daemon does not reap:
+    PYTHONPATH=tests/helpers/noreap .venv/bin/pytest tests/integration/test_zombies.py
+"""
 
 from __future__ import annotations
 
