@@ -270,7 +270,7 @@ class ControlServer:
                 raise ProtocolError(protocol.SHUTTING_DOWN, "the daemon is shutting down")
             result = self.handlers[request.cmd](client, request)
         except ProtocolError as exc:
-            client.fail(req_id, exc.code, exc.message)
+            client.fail(req_id if req_id is not None else exc.req_id, exc.code, exc.message)
             return
         except Exception:
             log.exception("control: internal error handling %r", line[:200])

@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREACHABLE
     try:
         return COMMANDS[args.command](conn, args)
+    except CommandFailed as exc:
+        return exc.exit_code
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -162,9 +164,22 @@ def main(argv: list[str] | None = None) -> int:
 # -- commands ---------------------------------------------------------------------
 
 
-def _error(reply: dict) -> str:
+class CommandFailed(Exception):
+    """The daemon answered with an error; already told to the user."""
+
+    def __init__(self, exit_code: int):
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+def _result(reply: dict, exit_code: int = EXIT_FAILED):
+    """The reply's result, or: print its error and fail the command with exit_code."""
+    if reply["ok"]:
+        return reply["result"]
     err = reply.get("error") or {}
-    return f"ERROR ({err.get('code', '?')}): {err.get('message', '')}"
+    message = f"ERROR ({err.get('code', '?')}): {err.get('message', '')}"
+    print(f"supervisorctl-lite: {message}", file=sys.stderr)
+    raise CommandFailed(exit_code)
 
 
 def _print_json(value) -> None:
@@ -172,11 +187,7 @@ def _print_json(value) -> None:
 
 
 def cmd_status(conn: Connection, args) -> int:
-    reply = conn.call("status", {"names": args.names})
-    if not reply["ok"]:
-        print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-        return EXIT_NOT_RUNNING
-    processes = reply["result"]
+    processes = _result(conn.call("status", {"names": args.names}), EXIT_NOT_RUNNING)
     if args.json:
         _print_json(processes)
     else:
@@ -188,11 +199,7 @@ def cmd_status(conn: Connection, args) -> int:
 
 
 def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) -> int:
-    reply = conn.call(cmd, {"names": args.names, **(extra or {})})
-    if not reply["ok"]:
-        print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-        return EXIT_FAILED
-    results = reply["result"]
+    results = _result(conn.call(cmd, {"names": args.names, **(extra or {})}))
     if args.json:
         _print_json(results)
     else:
@@ -220,11 +227,7 @@ def cmd_signal(conn, args) -> int:
 
 
 def cmd_pid(conn, args) -> int:
-    reply = conn.call("pid", {"name": args.name} if args.name else {})
-    if not reply["ok"]:
-        print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-        return EXIT_FAILED
-    pid = reply["result"]
+    pid = _result(conn.call("pid", {"name": args.name} if args.name else {}))
     if args.json:
         _print_json(pid)
     else:
@@ -244,24 +247,18 @@ def cmd_tail(conn, args) -> int:
             return EXIT_OK if args.follow else EXIT_FAILED
         if reply.get("id") != req_id:
             continue
-        if not reply["ok"]:
-            print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-            return EXIT_FAILED
+        result = _result(reply)
         if args.json:
-            print(json.dumps(reply["result"]), flush=True)
+            print(json.dumps(result), flush=True)
         else:
-            out.write(reply["result"].get("data", ""))
+            out.write(result.get("data", ""))
             out.flush()
         if not args.follow:
             return EXIT_OK
 
 
 def cmd_reload(conn, args) -> int:
-    reply = conn.call("reload")
-    if not reply["ok"]:
-        print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-        return EXIT_FAILED
-    result = reply["result"]
+    result = _result(conn.call("reload"))
     if args.json:
         _print_json(result)
     else:
@@ -277,20 +274,14 @@ def cmd_events(conn, args) -> int:
         reply = conn.receive()
         if reply is None:
             return EXIT_OK
-        if not reply["ok"]:
-            print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-            return EXIT_FAILED
-        result = reply["result"]
+        result = _result(reply)
         if "subscribed" in result:
             continue
         print(json.dumps(result), flush=True)
 
 
 def cmd_shutdown(conn, args) -> int:
-    reply = conn.call("shutdown")
-    if not reply["ok"]:
-        print(f"supervisorctl-lite: {_error(reply)}", file=sys.stderr)
-        return EXIT_FAILED
+    _result(conn.call("shutdown"))
     # The daemon replies when every program has stopped; wait for it to go away too.
     conn.sock.settimeout(10)
     try:

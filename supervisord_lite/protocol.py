@@ -45,10 +45,11 @@ COMMANDS = (
 class ProtocolError(Exception):
     """A request the server must answer with an error reply."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, req_id: Any = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.req_id = req_id  # echoed in the error reply when the request had a usable id
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,26 @@ def decode_request(line: bytes) -> Request:
         message = json.loads(text)
     except ValueError as exc:
         raise ProtocolError(BAD_REQUEST, f"request is not valid JSON: {exc}") from None
+    except RecursionError:  # json raises this, not ValueError, for [[[[… a few thousand deep
+        raise ProtocolError(BAD_REQUEST, "request is nested too deeply") from None
     if not isinstance(message, dict):
         raise ProtocolError(BAD_REQUEST, "request must be a JSON object")
+    req_id = message.get("id")
+    # Only scalars: an id is echoed in every reply, and a deeply nested one could not
+    # even be encoded back.
+    if not isinstance(req_id, (str, int, float, type(None))):
+        raise ProtocolError(BAD_REQUEST, '"id" must be a string, a number or null')
     cmd = message.get("cmd")
     if not isinstance(cmd, str):
-        raise ProtocolError(BAD_REQUEST, 'request needs a string "cmd"')
+        raise ProtocolError(BAD_REQUEST, 'request needs a string "cmd"', req_id)
     if cmd not in COMMANDS:
-        raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {cmd!r}")
+        raise ProtocolError(UNKNOWN_COMMAND, f"unknown command {cmd!r}", req_id)
     args = message.get("args", {})
     if args is None:
         args = {}
     if not isinstance(args, dict):
-        raise ProtocolError(BAD_REQUEST, '"args" must be a JSON object')
-    return Request(message.get("id"), cmd, args)
+        raise ProtocolError(BAD_REQUEST, '"args" must be a JSON object', req_id)
+    return Request(req_id, cmd, args)
 
 
 def decode_reply(line: bytes) -> dict:

@@ -349,12 +349,6 @@ def test_several_bad_lines_in_one_write_each_answered_in_order(daemon):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon bug: json.loads raises RecursionError (not ValueError) on deeply nested "
-    "JSON; protocol.decode_request lets it through, so the reply is INTERNAL with a "
-    "traceback in the log, not BAD_REQUEST",
-)
 def test_deeply_nested_json_is_a_bad_request(daemon):
     dpid = daemon.start({"a": sleeper()})
     with connect(daemon) as sock:
@@ -367,12 +361,6 @@ def test_deeply_nested_json_is_a_bad_request(daemon):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon bug: an `id` nested just deep enough to decode but not to re-encode "
-    "makes protocol.encode raise RecursionError in client.reply, outside _handle_line's "
-    "try: no reply at all, and the rest of that read's pipelined requests are dropped",
-)
 def test_every_request_gets_a_reply_whatever_the_id_depth(daemon):
     dpid = daemon.start({"a": sleeper()})
     depths = range(900, 1100)

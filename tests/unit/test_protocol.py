@@ -114,3 +114,16 @@ def test_argument_readers_reject_wrong_types(reader, args):
     with pytest.raises(ProtocolError) as info:
         reader(args)
     assert info.value.code == "BAD_ARGUMENT"
+
+
+def test_deep_nesting_and_non_scalar_ids_are_bad_requests():
+    for line in (b"[" * 100_000, b'{"id": [[1]], "cmd": "version"}', b'{"id": {}, "cmd": "x"}'):
+        with pytest.raises(ProtocolError) as info:
+            decode_request(line)
+        assert info.value.code == "BAD_REQUEST"
+
+
+def test_errors_after_the_id_echo_it():
+    with pytest.raises(ProtocolError) as info:
+        decode_request(b'{"id": 9, "cmd": "frobnicate"}')
+    assert (info.value.code, info.value.req_id) == ("UNKNOWN_COMMAND", 9)
