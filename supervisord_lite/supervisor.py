@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile, PipeReader
 from supervisord_lite.loop import EventLoop, Timer, now
+from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.recovery import ChildRecord
 from supervisord_lite.spawn import Child, SpawnError, spawn
 from supervisord_lite.states import (
@@ -38,7 +39,6 @@ log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 LIVE = (S.STARTING, S.RUNNING, S.STOPPING)
-AT_REST = (S.STOPPED, S.EXITED, S.FATAL)
 
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
@@ -79,7 +79,7 @@ class Supervisor:
         self.by_pid: dict[int, Process] = {}
         self.listeners: list[Listener] = []
         self.shutting_down = False
-        self._stop_batches: list[_StopBatch] = []
+        self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
         self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
@@ -93,7 +93,7 @@ class Supervisor:
             for num in range(program.numprocs):
                 process = Process(program, num)
                 self.processes[process.name] = process
-        self._dependents = _transitive_dependents(self.programs())
+        self._dependents = transitive_dependents(self.programs())
 
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
         """Move to a new config, touching only what differs; on_done(diff) when applied.
@@ -134,7 +134,7 @@ class Supervisor:
                     else:
                         process.program = process.machine.config = program  # same settings
                     self.processes[process.name] = process
-            self._dependents = _transitive_dependents(self.programs())
+            self._dependents = transitive_dependents(self.programs())
             for process in fresh:
                 if process.program.autostart:
                     self.start(process)
@@ -217,9 +217,9 @@ class Supervisor:
 
     def stop_many(self, processes: list[Process], on_done: Callable[[], None]) -> None:
         """Stop processes in order (dependents and higher priority first); then on_done()."""
-        batch = _StopBatch(self, processes, on_done)
+        batch = StopBatch(processes, self._dependents, self._request_stop, on_done)
         self._stop_batches.append(batch)
-        batch.advance()
+        self._advance_stop_batches()
 
     def shutdown(self, on_done: Callable[[], None]) -> None:
         if self.shutting_down:
@@ -315,7 +315,14 @@ class Supervisor:
 
     def _advance_stop_batches(self) -> None:
         for batch in list(self._stop_batches):
-            batch.advance()
+            batch.dependents = self._dependents  # a reload may have changed them
+            if batch.advance():
+                self._stop_batches.remove(batch)
+                self.loop.call_soon(batch.on_done)
+
+    def _request_stop(self, process: Process) -> None:
+        process.waiting_for_deps = False
+        self.dispatch(process, StopRequested(now()))
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
         for listener in list(self.listeners):
@@ -501,47 +508,6 @@ class Supervisor:
         return stamp if process.ever_started else "Not started"
 
 
-class _StopBatch:
-    """Stops a set of processes in order (SPEC §3).
-
-    A member is *available* once no unfinished member depends on it. Among available
-    members the highest priority number goes first: a member is signalled when no
-    available unfinished member has a higher priority number. Members still waiting
-    for their dependents do not block others by priority, so the two rules can never
-    deadlock each other (this is Kahn's topological sort, priority breaking ties).
-    """
-
-    def __init__(self, supervisor: Supervisor, processes: list[Process], on_done):
-        self.supervisor = supervisor
-        self.pending = list(processes)  # not yet asked to stop
-        self.members = list(processes)
-        self.on_done = on_done
-        self.done = False
-
-    def advance(self) -> None:
-        if self.done:
-            return
-        pending = set(self.pending)
-        unfinished = [p for p in self.members if p in pending or p.state not in AT_REST]
-        unfinished_programs = {p.program.name for p in unfinished}
-        dependents = self.supervisor._dependents
-        available = [
-            p
-            for p in unfinished
-            if not (dependents.get(p.program.name, set()) & unfinished_programs)
-        ]
-        top = max((p.program.priority for p in available), default=0)
-        ready = [p for p in available if p in pending and p.program.priority >= top]
-        for process in ready:
-            self.pending.remove(process)
-            process.waiting_for_deps = False
-            self.supervisor.dispatch(process, StopRequested(now()))
-        if not self.pending and all(p.state in AT_REST for p in self.members):
-            self.done = True
-            self.supervisor._stop_batches.remove(self)
-            self.supervisor.loop.call_soon(self.on_done)
-
-
 def _settings(program: ProgramConfig) -> ProgramConfig:
     """A program's settings for comparison: which file it came from is not a setting."""
     return dataclasses.replace(program, source="")
@@ -549,25 +515,6 @@ def _settings(program: ProgramConfig) -> ProgramConfig:
 
 def _uses_auto_logs(program: ProgramConfig) -> bool:
     return "auto" in (program.stdout_logfile, program.stderr_logfile)
-
-
-def _transitive_dependents(programs: dict[str, ProgramConfig]) -> dict[str, set[str]]:
-    """program -> every program that depends on it, directly or not."""
-    direct: dict[str, set[str]] = {name: set() for name in programs}
-    for name, program in programs.items():
-        for dep in program.depends_on:
-            direct.setdefault(dep, set()).add(name)
-    result = {}
-    for name in direct:
-        seen: set[str] = set()
-        todo = list(direct[name])
-        while todo:
-            current = todo.pop()
-            if current not in seen:
-                seen.add(current)
-                todo.extend(direct.get(current, ()))
-        result[name] = seen
-    return result
 
 
 def _kill_group_leftovers(pgid: int) -> None:

@@ -1,0 +1,73 @@
+"""Stop order: dependents first, then higher priority numbers; never a deadlock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from supervisord_lite.config import ProgramConfig
+from supervisord_lite.ordering import StopBatch, transitive_dependents
+from supervisord_lite.states import ProcessState
+
+pytestmark = pytest.mark.timeout(10)
+
+
+@dataclass(eq=False)
+class Fake:
+    program: ProgramConfig
+    state: ProcessState = ProcessState.RUNNING
+
+
+def programs(**spec) -> dict[str, ProgramConfig]:
+    """name=(priority, [deps])"""
+    return {
+        name: ProgramConfig(name=name, command=("x",), priority=prio, depends_on=tuple(deps))
+        for name, (prio, deps) in spec.items()
+    }
+
+
+def stop_waves(progs: dict[str, ProgramConfig]) -> list[set[str]]:
+    """Run a batch to completion, stopping each wave at once; return the waves."""
+    procs = {name: Fake(p) for name, p in progs.items()}
+    asked: list[str] = []
+    batch = StopBatch(
+        list(procs.values()),
+        transitive_dependents(progs),
+        lambda p: asked.append(p.program.name),
+        lambda: None,
+    )
+    waves = []
+    for _ in range(len(procs) + 1):
+        asked.clear()
+        done = batch.advance()
+        if done:
+            return waves
+        assert asked, (
+            f"deadlock: nothing may stop, pending {[p.program.name for p in batch.pending]}"
+        )
+        waves.append(set(asked))
+        for name in asked:
+            procs[name].state = ProcessState.STOPPED
+    raise AssertionError("never finished")
+
+
+def test_dependents_stop_before_their_dependencies():
+    waves = stop_waves(programs(db=(1, []), app=(1, ["db"]), web=(1, ["app"])))
+    assert waves == [{"web"}, {"app"}, {"db"}]
+
+
+def test_higher_priority_number_stops_first():
+    assert stop_waves(programs(a=(10, []), b=(20, []), c=(20, []))) == [{"b", "c"}, {"a"}]
+
+
+def test_a_dependency_with_a_higher_priority_number_does_not_deadlock():
+    # a (priority 1) depends on b (priority 10); c (5) is unrelated. The priority rule
+    # alone would want b before c before a, the dependency rule a before b.
+    waves = stop_waves(programs(a=(1, ["b"]), b=(10, []), c=(5, [])))
+    assert waves == [{"c"}, {"a"}, {"b"}]
+
+
+def test_transitive_dependents():
+    deps = transitive_dependents(programs(db=(1, []), app=(1, ["db"]), web=(1, ["app"])))
+    assert deps == {"db": {"app", "web"}, "app": {"web"}, "web": set()}
