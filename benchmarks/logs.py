@@ -127,7 +127,7 @@ def managed(kind, total: int, mode: str, maxbytes: int) -> tuple[float, float, i
 
 def run(settings: Settings) -> list[Row]:
     rows: list[Row] = []
-    repeats = settings.pick(3, 1)
+    repeats = settings.pick(5, 1)
     maxbytes = settings.pick(100 * MiB, 10 * MiB)
     cases = [
         ("block", settings.pick(500 * MiB, 50 * MiB), "64 KiB writes"),

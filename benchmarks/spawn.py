@@ -27,6 +27,28 @@ def one(kind, n: int) -> float:
         return time.perf_counter() - t0
 
 
+def floor(n: int) -> float:
+    """No manager: this process Popen()s the N children itself (own session, no shell),
+    one after another as a one-thread daemon must. What spawning with subprocess costs."""
+    import subprocess
+
+    children = []
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            children.append(
+                subprocess.Popen(
+                    ["sleep", "100000"], stdin=subprocess.DEVNULL, start_new_session=True
+                )
+            )
+        return time.perf_counter() - t0
+    finally:
+        for child in children:
+            child.kill()
+        for child in children:
+            child.wait()
+
+
 def run(settings: Settings) -> list[Row]:
     rows = []
     for n in settings.pick([100, 500, 1000], [20, 100]):
@@ -39,4 +61,9 @@ def run(settings: Settings) -> list[Row]:
             else:
                 row.lite = value
         rows.append(row)
+        if n == max(settings.pick([100, 500, 1000], [20, 100])):
+            base = median([floor(n) for _ in range(repeats)])
+            rows.append(
+                Row("spawn", f"no manager: {n} x Popen, serial (s)", fmt="{:.3f}", baseline=base)
+            )
     return rows

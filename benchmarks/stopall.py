@@ -40,8 +40,29 @@ def measure(kind, n: int, repeats: int) -> tuple[float, float]:
     return median(ctl_times), median(api_times)
 
 
+def floor(n: int) -> float:
+    """No manager: SIGTERM N sleep children's groups and reap them all."""
+    import os
+    import signal
+
+    children = [subprocess.Popen(["sleep", "100000"], start_new_session=True) for _ in range(n)]
+    try:
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        for child in children:
+            os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            child.wait()
+        return time.perf_counter() - t0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
 def run(settings: Settings) -> list[Row]:
-    n, repeats = settings.pick(500, 100), settings.pick(3, 1)
+    n, repeats = settings.pick(500, 100), settings.pick(5, 1)
     ctl = Row("stop-all", f"{n} programs: `stop all` command wall time (s)", fmt="{:.3f}")
     api = Row("stop-all", f"{n} programs: stop-all API call (s)", fmt="{:.3f}")
     for kind in managers(settings):
@@ -49,4 +70,9 @@ def run(settings: Settings) -> list[Row]:
         attr = "supervisord" if kind.label == "supervisord" else "lite"
         setattr(ctl, attr, c)
         setattr(api, attr, a)
-    return [ctl, api]
+    base = median([floor(n) for _ in range(repeats)])
+    return [
+        ctl,
+        api,
+        Row("stop-all", f"no manager: TERM + reap {n} (s)", fmt="{:.3f}", baseline=base),
+    ]
