@@ -37,8 +37,12 @@ class LogFile:
 
     def open(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        self.size = os.fstat(self.fd).st_size
+        # No O_APPEND: Linux refuses splice(2) into an O_APPEND file (EINVAL), which would
+        # silently cost us the zero-copy path. We are the file's only writer and start
+        # at its end; an external truncation (logrotate's copytruncate) is not supported:
+        # use `create` and SIGUSR2 (docs/deploy.md).
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.size = os.lseek(self.fd, 0, os.SEEK_END)
 
     def close(self) -> None:
         if self.fd >= 0:
