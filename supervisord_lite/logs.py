@@ -75,7 +75,11 @@ class LogFile:
     def splice_from(self, pipe_fd: int, count: int) -> int:
         """Move up to count bytes from a pipe; 0 at EOF; BlockingIOError when empty."""
         if self.maxbytes > 0 and self.size >= self.maxbytes:
-            self.rotate()
+            # Rotate only once there is more to write: at EOF the full file stays as it is.
+            first = os.read(pipe_fd, 1)
+            if first:
+                self.write(first)  # rotates first
+            return len(first)
         moved = _SPLICE(pipe_fd, self.fd, min(count, self.room()), flags=_SPLICE_FLAGS)
         self.size += moved
         return moved

@@ -417,7 +417,12 @@ class Supervisor:
         """
         exits, self._deferred_exits = self._deferred_exits + self._collect(), []
         for process, exitstatus in exits:
-            self._exited(process, exitstatus)
+            try:
+                self._exited(process, exitstatus)
+            except Exception:
+                # These children are reaped already: a bug while acting on one exit
+                # must not leave the others RUNNING with a dead pid forever.
+                log.exception("%s: internal error handling its exit", process.name)
             self._deferred_exits += self._collect()
         if self._deferred_exits:
             self.loop.call_later(0, self.reap)
