@@ -160,8 +160,12 @@ class ControlServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # The pending connection stays queued and the socket readable: pause
+                    # accepting for a moment instead of spinning on the error.
                     log.error("control: cannot accept a client: %s", exc.strerror)
+                    self.loop.remove_reader(self.sock.fileno())
+                    self.loop.call_later(0.5, self._resume_accepting)
                 return
             conn.setblocking(False)
             pid, uid, gid = _UCRED.unpack(
@@ -181,6 +185,10 @@ class ControlServer:
             self.clients.add(client)
             self.loop.add_reader(client.fd, lambda c=client: self._read(c))
             self._arm_timer(client)
+
+    def _resume_accepting(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.loop.add_reader(self.sock.fileno(), self._accept)
 
     def _read(self, client: Client) -> None:
         try:
