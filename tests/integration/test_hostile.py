@@ -604,8 +604,8 @@ def test_200_clients_and_20_stalled_ones_while_programs_crash_loop(daemon):
             with connect(daemon, timeout=60) as sock:
                 reader = Reader(sock)
                 for k in range(3):
-                    reply = call(sock, reader, {"id": [n, k], "cmd": "status"})
-                    assert reply["ok"] is True and reply["id"] == [n, k], reply
+                    reply = call(sock, reader, {"id": f"{n}-{k}", "cmd": "status"})
+                    assert reply["ok"] is True and reply["id"] == f"{n}-{k}", reply
                     assert sorted(p["name"] for p in reply["result"]) == names, reply
             with lock:
                 done[0] += 1
