@@ -43,6 +43,26 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def revision() -> str:
+    """The commit measured, with "+dirty" when the daemon's working tree differs from it."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "supervisord_lite"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (rev or "unknown") + ("+dirty" if dirty else "")
+
+
 def raise_fd_limit() -> None:
     """1000 programs need ~5000 descriptors in either daemon; they inherit our limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -73,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"# benchmarks ({'quick' if args.quick else 'full'}) on {platform.node()}: "
-        f"{os.cpu_count()} cpus, Linux {platform.release()}, Python {platform.python_version()}",
+        f"{os.cpu_count()} cpus, Linux {platform.release()}, Python {platform.python_version()}, "
+        f"supervisord_lite at {revision()}",
         flush=True,
     )
     rows: list[Row] = []
