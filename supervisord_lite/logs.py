@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import fcntl
 import logging
 import os
 from typing import Callable
@@ -21,10 +22,17 @@ CHUNK = 1024 * 1024
 # Per wakeup, move at most this much from one pipe, so that one chatty child cannot
 # starve the rest of the loop; level-triggered epoll calls us again at once.
 BUDGET_PER_WAKEUP = 4 * CHUNK
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_PIPE_DEFAULT = 64 * 1024
+_PIPE_LARGE = 1024 * 1024
 
 
 class LogFile:
-    """One log file with its rotation chain `x.log.1` … `x.log.N`."""
+    """One log file with its rotation chain `x.log.1` … `x.log.N`.
+
+    Opened at the first byte to write, not before: a program that never writes costs no
+    descriptor and no file creation (1000 quiet programs spawn markedly faster).
+    """
 
     def __init__(self, path: str, maxbytes: int, backups: int):
         self.path = path
@@ -33,7 +41,6 @@ class LogFile:
         self.fd = -1
         self.size = 0
         self.listeners: list[Callable[[], None]] = []  # told after each write/rotation
-        self.open()
 
     def open(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -50,10 +57,17 @@ class LogFile:
             self.fd = -1
 
     def reopen(self) -> None:
-        """Close and open the path again (after an external logrotate moved it)."""
+        """Open the path again (after an external logrotate moved the file): at once if
+        it was open, so the new file exists as it would under supervisord."""
+        was_open = self.fd >= 0
         self.close()
-        self.open()
+        if was_open:
+            self.open()
         self._notify()
+
+    def _ensure_open(self) -> None:
+        if self.fd < 0:
+            self.open()
 
     def room(self) -> int:
         """Bytes that fit before rotation is due (CHUNK when never rotating)."""
@@ -62,6 +76,7 @@ class LogFile:
         return max(0, self.maxbytes - self.size)
 
     def write(self, data: bytes) -> None:
+        self._ensure_open()
         view = memoryview(data)
         while view:
             if self.maxbytes > 0 and self.size >= self.maxbytes:
@@ -74,11 +89,12 @@ class LogFile:
 
     def splice_from(self, pipe_fd: int, count: int) -> int:
         """Move up to count bytes from a pipe; 0 at EOF; BlockingIOError when empty."""
-        if self.maxbytes > 0 and self.size >= self.maxbytes:
-            # Rotate only once there is more to write: at EOF the full file stays as it is.
+        if self.fd < 0 or (self.maxbytes > 0 and self.size >= self.maxbytes):
+            # Open or rotate only once there is a byte to write: a child that exits
+            # without a word creates no file, and a full file at EOF is not rotated.
             first = os.read(pipe_fd, 1)
             if first:
-                self.write(first)  # rotates first
+                self.write(first)  # opens, or rotates, first
             return len(first)
         moved = _SPLICE(pipe_fd, self.fd, min(count, self.room()), flags=_SPLICE_FLAGS)
         self.size += moved
@@ -115,6 +131,7 @@ class PipeReader:
         self.logfile = logfile
         self.on_eof = on_eof
         self.use_splice = _SPLICE is not None and logfile is not None
+        self.enlarged = False
         self.error_reported = False
 
     def drain(self, budget: int = BUDGET_PER_WAKEUP) -> None:
@@ -142,6 +159,20 @@ class PipeReader:
         finally:
             if moved_total and self.use_splice and self.logfile is not None:
                 self.logfile._notify()  # tell `tail -f` readers; write() tells them itself
+            if moved_total >= _PIPE_DEFAULT and not self.enlarged and self.fd >= 0:
+                self._enlarge_pipe()
+
+    def _enlarge_pipe(self) -> None:
+        """A chatty child filled its pipe: give it room to write while we are busy.
+
+        Only then, not at spawn: 1000 quiet programs with 1 MiB pipes each would pin
+        pipe memory for nothing (and pass an unprivileged user's pipe-user-pages-soft).
+        """
+        self.enlarged = True
+        try:
+            fcntl.fcntl(self.fd, _F_SETPIPE_SZ, _PIPE_LARGE)
+        except OSError:
+            pass  # over /proc/sys/fs/pipe-max-size for an unprivileged daemon: keep it
 
     def _move_once(self) -> int:
         if self.logfile is None:
@@ -199,16 +230,26 @@ class Follower:
         self.logfile = logfile
         self.send = send  # returns False when the reader must be dropped
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.fd = os.open(logfile.path, os.O_RDONLY | os.O_CLOEXEC)
-        self.offset = os.fstat(self.fd).st_size
+        self.closed = False
+        self.fd = -1
+        self.offset = 0
+        if self._open():
+            self.offset = os.fstat(self.fd).st_size  # only what comes from now on
         logfile.listeners.append(self.poll)
+
+    def _open(self) -> bool:
+        try:
+            self.fd = os.open(self.logfile.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # nothing written yet: the file appears with the first byte
+        return True
 
     def poll(self) -> None:
         """Send what is new; after a rotation, finish the old file, then start the new one."""
-        if self.fd < 0:
+        if self.closed or (self.fd < 0 and not self._open()):
             return
         self._send_new()
-        if self.fd < 0:
+        if self.closed:
             return
         try:
             rotated = os.stat(self.logfile.path).st_ino != os.fstat(self.fd).st_ino
@@ -219,12 +260,12 @@ class Follower:
             self._send_new()
         elif rotated:
             os.close(self.fd)
-            self.fd = os.open(self.logfile.path, os.O_RDONLY | os.O_CLOEXEC)
-            self.offset = 0
-            self._send_new()
+            self.fd, self.offset = -1, 0
+            if self._open():
+                self._send_new()
 
     def _send_new(self) -> None:
-        while self.fd >= 0:
+        while not self.closed:
             data = os.pread(self.fd, CHUNK, self.offset)
             if not data:
                 return
@@ -233,6 +274,7 @@ class Follower:
                 self.close()
 
     def close(self) -> None:
+        self.closed = True
         if self.poll in self.logfile.listeners:
             self.logfile.listeners.remove(self.poll)
         if self.fd >= 0:

@@ -44,6 +44,8 @@ class EventLoop:
         self._soon: list[Callable[[], None]] = []
         self._signal_handlers: dict[int, Callable[[], None]] = {}
         self._running = False
+        self.before_sleep: list[Callable[[], None]] = []  # e.g. flush buffered log lines
+        self._last_housekeeping = now()
         # Signals reach the loop as bytes on this socketpair: the C-level handler
         # writes the signal number, so Python-level handlers do nothing at all
         # (logging inside a handler deadlocked gunicorn, its issue #3198).
@@ -138,6 +140,11 @@ class EventLoop:
 
     def run_once(self) -> None:
         timeout = self._next_timeout()
+        # Before sleeping; and at least twice a second in a loop too busy to sleep.
+        if timeout != 0 or now() - self._last_housekeeping >= 0.5:
+            self._last_housekeeping = now()
+            for callback in self.before_sleep:
+                self._guarded(callback)
         try:
             ready = self._selector.select(timeout)
         except InterruptedError:

@@ -13,11 +13,6 @@ from dataclasses import dataclass
 
 from supervisord_lite.config import ProgramConfig
 
-# A larger pipe lets a chatty child write longer before it has to wait for us.
-_F_SETPIPE_SZ = 1031
-_PIPE_SIZE = 1024 * 1024
-
-
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
 _DAEMON_ONLY_ENV = frozenset(
@@ -65,12 +60,6 @@ def spawn(
         read_fds.append(r)
         child_fds.append(w)
         os.set_blocking(r, False)
-        try:
-            import fcntl
-
-            fcntl.fcntl(r, _F_SETPIPE_SZ, _PIPE_SIZE)
-        except OSError:
-            pass  # over /proc/sys/fs/pipe-max-size for an unprivileged daemon: keep 64 KiB
         return r, w
 
     stdout_r = stdout_w = stderr_r = stderr_w = None
