@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-from dataclasses import dataclass
 
 from supervisord_lite.config import ProgramConfig
 
@@ -24,15 +23,15 @@ class SpawnError(Exception):
     """The child could not be started; the message is the OS's reason, for `status`."""
 
 
-@dataclass
 class Child:
-    popen: subprocess.Popen
-    stdout_fd: int | None  # our read ends, non-blocking; None when the log is "none"
-    stderr_fd: int | None
+    """A started child: its pid and our read ends of its pipes (None for "none" logs)."""
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    __slots__ = ("pid", "stdout_fd", "stderr_fd")
+
+    def __init__(self, pid: int, stdout_fd: int | None, stderr_fd: int | None):
+        self.pid = pid
+        self.stdout_fd = stdout_fd  # non-blocking
+        self.stderr_fd = stderr_fd
 
 
 def spawn(
@@ -97,7 +96,11 @@ def spawn(
     finally:
         for fd in child_fds:
             os.close(fd)
-    return Child(popen, stdout_r, stderr_r)
+    # We keep only the pid (a Popen object per child is memory for nothing) and reap it
+    # ourselves. Marking it finished stops Popen.__del__ from polling it with waitpid, or
+    # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
+    popen.returncode = 0
+    return Child(popen.pid, stdout_r, stderr_r)
 
 
 def _user_kwargs(user: str | None, env: dict) -> dict:

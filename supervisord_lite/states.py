@@ -143,6 +143,22 @@ def describe_exit(exitstatus: int) -> str:
 class ProcessMachine:
     """One process's lifecycle. `config` may be replaced; it is read at each event."""
 
+    __slots__ = (
+        "config",
+        "state",
+        "pid",
+        "started_at",
+        "stopped_at",
+        "exitstatus",
+        "last_exit_expected",
+        "restarts",
+        "spawn_error",
+        "history",
+        "_failures",
+        "_streak",
+        "_out",
+    )
+
     def __init__(self, config: ProgramConfig):
         self.config = config
         self.state = S.STOPPED
