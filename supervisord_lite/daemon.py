@@ -217,8 +217,10 @@ class Daemon:
                 self.config.path,
             )
             self._stop_strays()
+            # At most ten writes a second: a crash storm must not rewrite the file every
+            # loop turn. A SIGKILL within 0.1 s of a spawn may leave that child unknown.
             supervisor.record = ChildRecord(
-                children_path(self.config.pidfile), lambda write: loop.call_soon(write)
+                children_path(self.config.pidfile), lambda write: loop.call_later(0.1, write)
             )
             supervisor.start_autostart()
             supervisor.reap()  # a child may have died before SIGCHLD had a handler

@@ -45,7 +45,7 @@ def spawn(
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
     With redirect_stderr, stderr shares the stdout pipe.
     """
-    env = {k: v for k, v in os.environ.items() if k not in _DAEMON_ONLY_ENV}
+    env = dict(_base_environment())
     env.update(program.environment)
     env["SUPERVISOR_PROCESS_NAME"] = program.process_names()[process_num]
     env["SUPERVISOR_PROCESS_NUM"] = str(process_num)
@@ -101,6 +101,18 @@ def spawn(
     # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
     popen.returncode = 0
     return Child(popen.pid, stdout_r, stderr_r)
+
+
+_base_env: dict[str, str] | None = None
+
+
+def _base_environment() -> dict[str, str]:
+    """The daemon's environment minus its own variables, built once: the daemon never
+    changes os.environ, and rebuilding it (decoding every variable) was 3% of a spawn."""
+    global _base_env
+    if _base_env is None:
+        _base_env = {k: v for k, v in os.environ.items() if k not in _DAEMON_ONLY_ENV}
+    return _base_env
 
 
 def _user_kwargs(user: str | None, env: dict) -> dict:
