@@ -9,7 +9,6 @@ The value converters live in config_convert.py; the public ones are re-exported 
 
 from __future__ import annotations
 
-import difflib
 import glob
 import os
 import pwd
@@ -20,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from supervisord_lite import config_convert as cv
+from supervisord_lite import paths
 from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
+from supervisord_lite.paths import DEFAULT_PATHS, DEFAULT_SOCKET, ENV_VAR
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +29,9 @@ else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
     import tomli as tomllib
 
 __all__ = [
+    "DEFAULT_PATHS",
+    "DEFAULT_SOCKET",
+    "ENV_VAR",
     "AutoRestart",
     "ConfigError",
     "DaemonConfig",
@@ -42,8 +46,6 @@ __all__ = [
 
 AutoRestart = Union[bool, str]  # True | False | "unexpected"
 
-ENV_VAR = "SUPERVISORD_LITE_CONFIG"
-DEFAULT_PATHS = ("supervisord_lite.toml", "/etc/supervisord_lite.toml")
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
 PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -186,7 +188,7 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
-    "socket": (cv.path_string, "supervisord_lite.sock"),
+    "socket": (cv.path_string, DEFAULT_SOCKET),
     "pidfile": (cv.path_string, "supervisord_lite.pid"),
     "logfile": (cv.logfile, "supervisord_lite.log"),  # "none" -> None
     "loglevel": (cv.choice("debug", "info", "warning", "error"), "info"),
@@ -208,21 +210,10 @@ TOP_KEYS = ("supervisord", "programs")
 
 def find_config_path(explicit: str | None) -> str:
     """-c CONFIG, else $SUPERVISORD_LITE_CONFIG, else ./supervisord_lite.toml, else /etc/."""
-    if explicit is not None:
-        if os.path.exists(explicit):
-            return explicit
-        raise ConfigError([f"{explicit}: no such config file"])
-    tried = []
-    from_env = os.environ.get(ENV_VAR)
-    if from_env:
-        if os.path.exists(from_env):
-            return from_env
-        tried.append(f"${ENV_VAR}={from_env}")
-    for candidate in DEFAULT_PATHS:
-        if os.path.isfile(candidate):
-            return candidate
-        tried.append(candidate if os.path.isabs(candidate) else f"./{candidate}")
-    raise ConfigError([f"no config file found (tried {', '.join(tried)}); pass -c CONFIG"])
+    try:
+        return paths.find_config_path(explicit, DEFAULT_PATHS)
+    except paths.ConfigNotFound as exc:
+        raise ConfigError([str(exc)]) from None
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -304,6 +295,8 @@ class _Loader:
     def unknown_key(
         self, file: str, parts: tuple[str | int, ...], key: str, known: Any, hint: str = ""
     ) -> None:
+        import difflib  # only for a mistake: not worth its memory for the daemon's life
+
         close = difflib.get_close_matches(key, list(known), n=1)
         if close and close[0] != key:
             hint = f' (did you mean "{close[0]}"?)' + hint

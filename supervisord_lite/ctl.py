@@ -1,26 +1,32 @@
 """supervisorctl-lite: the control client.
 
-Blocking and small on purpose: it imports the wire protocol, and the config module only
-when it must find the socket from a config file (its start-up time is a feature).
+Blocking and small on purpose: its start-up time is a feature (issue 4). It imports
+the wire protocol and paths.py, never the config module: it reads only the socket
+from the config file. The common command lines are parsed by hand; argparse is built
+only for the others (help, usage errors, rarer options), so those behave exactly as
+argparse makes them.
 """
 
 from __future__ import annotations
 
-import argparse
+import _socket  # socket.py would add ~3 ms of imports (selectors, enum classes)
 import json
 import os
-import socket
 import sys
 import time
 
 from supervisord_lite import __version__, protocol
+from supervisord_lite.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
-DEFAULT_SOCKET = "supervisord_lite.sock"  # as config.py's default
 
 
 class Unreachable(Exception):
@@ -30,7 +36,7 @@ class Unreachable(Exception):
 class Connection:
     def __init__(self, path: str):
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self.sock.connect(path)
         except OSError as exc:
@@ -70,6 +76,8 @@ class Connection:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="supervisorctl-lite", description="Control supervisord-lite."
     )
@@ -108,35 +116,188 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def socket_path(args: argparse.Namespace) -> str:
-    """-s, else the config's socket. Lenient on purpose: a config with mistakes in its
-    programs must not stop the ctl from reaching the daemon (to reload a fixed one)."""
-    if args.socket:
-        return args.socket
-    from supervisord_lite.config import ConfigError, find_config_path
+class Args:
+    """What parse_args returns: the attributes argparse's Namespace would have."""
 
-    try:
-        path = find_config_path(args.config)
-    except ConfigError as exc:
-        raise Unreachable(str(exc)) from None
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    def __repr__(self) -> str:
+        return f"Args({self.__dict__!r})"
+
+
+# Positional-argument counts (min, max) the fast path accepts, per command.
+_POSITIONALS = {
+    "status": (0, None),
+    "start": (1, None),
+    "stop": (1, None),
+    "restart": (1, None),
+    "signal": (2, None),
+    "pid": (0, 1),
+    "tail": (1, 2),
+    "reload": (0, 0),
+    "events": (0, 0),
+    "shutdown": (0, 0),
+    "version": (0, 0),
+}
+
+
+def fast_parse(argv: list[str]) -> Args | None:
+    """The common command lines, parsed without argparse (whose import and parser
+    building cost ~10 ms): [-c X | -s X] [--json] COMMAND [--json] [WORD ...].
+    Returns None for anything else (help, options it does not know, a count of names
+    argparse would refuse...), which argparse then parses: same result, same errors."""
+    config = sock = None
+    as_json = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-c", "--configuration", "-s", "--socket"):
+            if config is not None or sock is not None or i + 1 == len(argv):
+                return None
+            value = argv[i + 1]
+            if not value or value[0] == "-":
+                return None
+            if arg in ("-c", "--configuration"):
+                config = value
+            else:
+                sock = value
+            i += 2
+        elif arg == "--json" and not as_json:
+            as_json = True
+            i += 1
+        else:
+            break
+    else:
+        return None  # no command
+    command = argv[i]
+    if command not in _POSITIONALS:
+        return None
+    words = []
+    for arg in argv[i + 1 :]:
+        if arg == "--json":
+            as_json = True
+        elif arg[:1] == "-":
+            return None
+        else:
+            words.append(arg)
+    low, high = _POSITIONALS[command]
+    if len(words) < low or (high is not None and len(words) > high):
+        return None
+    args = Args(config=config, socket=sock, json=as_json, command=command)
+    if command == "signal":
+        args.signal, args.names = words[0], words[1:]
+    elif command == "pid":
+        args.name = words[0] if words else None
+    elif command == "tail":
+        stream = words[1] if len(words) > 1 else "stdout"
+        if stream not in ("stdout", "stderr"):
+            return None
+        args.follow, args.lines, args.name, args.stream = False, 10, words[0], stream
+    elif command in ("status", "start", "stop", "restart"):
+        args.names = words
+    return args
+
+
+def parse_args(argv: list[str] | None = None):
+    if argv is None:
+        argv = sys.argv[1:]
+    return fast_parse(argv) or build_parser().parse_args(argv)
+
+
+_PROGRAMS_HEADER = r"""(?m)^[ \t]*\[[ \t]*["']?programs"""
+_SUPERVISORD_HEADER = r"""\[\s*(["']?)supervisord\1\s*\]\s*(#.*)?$"""
+_SOCKET_LINE = r"""(["']?)socket\1\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(#.*)?$"""
+_SOCKET_OR_TABLE_KEY = r"""["']?(?:socket|supervisord)\b"""
+
+
+def _plain_socket(head: str, rest: str) -> str | None:
+    """The [supervisord] socket, read from the simple lines nearly every config has
+    (`socket = "..."` with no escapes, in a `[supervisord]` table), without tomllib,
+    whose import costs ~9 ms. None when the text is not that plain (multi-line strings,
+    dotted or inline-table keys, several socket lines, [supervisord] below the programs):
+    then tomllib decides. Lenient like socket_path: it does not check the rest."""
+    import re
+
+    if '"""' in head or "'''" in head:
+        return None
+    in_supervisord = False
+    found = []
+    for line in head.splitlines():
+        line = line.strip()
+        if not line or line[0] == "#":
+            continue
+        if line[0] == "[":
+            in_supervisord = re.match(_SUPERVISORD_HEADER, line) is not None
+            continue
+        m = re.match(_SOCKET_LINE, line) if in_supervisord else None
+        if m is not None:
+            found.append(m.group(2) if m.group(2) is not None else m.group(3))
+        elif re.match(_SOCKET_OR_TABLE_KEY, line):
+            return None
+    if len(found) > 1 or (not found and "supervisord" in rest):
+        return None
+    return found[0] if found else DEFAULT_SOCKET
+
+
+def _tomllib_socket(path: str, text: str, cut: int) -> object:
+    """The [supervisord] socket value by tomllib: from the text before `cut` if that
+    settles it, else from the whole text."""
     if sys.version_info >= (3, 11):
         import tomllib
-    else:
+    else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
         import tomli as tomllib
+
+    section = None
+    whole = True  # parse the whole file?
+    if cut < len(text):
+        try:
+            section = tomllib.loads(text[:cut]).get("supervisord")
+        except ValueError:
+            pass  # the whole file decides (and names the error if it is real)
+        else:
+            whole = section is None and "supervisord" in text[cut:]
+    if whole:
+        try:
+            section = tomllib.loads(text).get("supervisord")
+        except ValueError as exc:
+            raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+    return section.get("socket") if isinstance(section, dict) else None
+
+
+def socket_path(args) -> str:
+    """-s, else the config's socket. Lenient on purpose: a config with mistakes in its
+    programs must not stop the ctl from reaching the daemon (to reload a fixed one).
+
+    Fast too: it reads only the part of the file before the first [programs.*] table
+    (includes only hold programs, so they are never read), and the whole file only
+    when that part does not settle it ([supervisord] below the programs, or a head the
+    cut broke, e.g. inside a multi-line string)."""
+    if args.socket:
+        return args.socket
+    try:
+        path = find_config_path(args.config)
+    except ConfigNotFound as exc:
+        raise Unreachable(str(exc)) from None
     try:
         with open(path, "rb") as f:
-            document = tomllib.load(f)
+            text = f.read().decode()
     except (OSError, ValueError) as exc:
         raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
-    section = document.get("supervisord")
-    socket_value = section.get("socket") if isinstance(section, dict) else None
+    import re
+
+    match = re.search(_PROGRAMS_HEADER, text)
+    cut = len(text) if match is None else match.start()
+    socket_value = _plain_socket(text[:cut], text[cut:])
+    if socket_value is None:
+        socket_value = _tomllib_socket(path, text, cut)
     if not isinstance(socket_value, str):
         socket_value = DEFAULT_SOCKET
     return os.path.join(os.path.dirname(os.path.abspath(path)), socket_value)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         path = socket_path(args)
         conn = Connection(path)
