@@ -217,11 +217,7 @@ class Daemon:
                 self.config.path,
             )
             self._stop_strays()
-            # At most ten writes a second: a crash storm must not rewrite the file every
-            # loop turn. A SIGKILL within 0.1 s of a spawn may leave that child unknown.
-            supervisor.record = ChildRecord(
-                children_path(self.config.pidfile), lambda write: loop.call_later(0.1, write)
-            )
+            supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
             supervisor.start_autostart()
             supervisor.reap()  # a child may have died before SIGCHLD had a handler
         except Exception as exc:
@@ -229,6 +225,9 @@ class Daemon:
             self._report_ready(ready_fd, f"start-up failed: {exc}")
             self._cleanup()
             return EXIT_STARTUP
+        if supervisor.record.dirty:
+            supervisor.record.write()  # "ready" promises the start-up spawns are on record
+        flush_daemon_log()
         self._report_ready(ready_fd, "ok")
         sd_notify("READY=1", f"STATUS={self.summary()}")
         self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
@@ -402,6 +401,11 @@ class _DeferredFlush:
 
     def flush(self) -> None:
         pass  # called by emit() after every record
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if record.levelno >= logging.WARNING:
+            self.flush_now()  # problems are seen at once; routine lines wait for the turn
 
     def flush_now(self) -> None:
         super().flush()

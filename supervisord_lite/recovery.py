@@ -51,13 +51,21 @@ def _psutil_start_time(pid: int) -> int | None:
 
 
 class ChildRecord:
-    """Writes {process name: [pid, start time]} atomically, once per loop turn at most."""
+    """Writes {process name: [pid, start time]} atomically.
 
-    def __init__(self, path: str, schedule: Callable[[Callable[[], None]], None]):
+    At the end of the loop turn that changed it, but at most every MIN_INTERVAL seconds:
+    a crash storm must not rewrite the file every turn. A quiet daemon's record is
+    current within a turn; in a storm a SIGKILL may miss the last 0.1 s of spawns.
+    """
+
+    MIN_INTERVAL = 0.1
+
+    def __init__(self, path: str, call_later: Callable[[float, Callable[[], None]], object]):
         self.path = path
-        self.schedule = schedule
+        self.call_later = call_later
         self.children: dict[str, list[int]] = {}
         self.dirty = False
+        self.last_write = -self.MIN_INTERVAL
 
     def spawned(self, name: str, pid: int) -> None:
         # The start time is read when the record is written, after this loop turn's
@@ -73,10 +81,12 @@ class ChildRecord:
     def _mark(self) -> None:
         if not self.dirty:
             self.dirty = True
-            self.schedule(self.write)
+            wait = self.last_write + self.MIN_INTERVAL - time.monotonic()
+            self.call_later(max(0.0, wait), self.write)
 
     def write(self) -> None:
         self.dirty = False
+        self.last_write = time.monotonic()
         for name, record in list(self.children.items()):
             if record[1] is None:
                 started = start_time(record[0])

@@ -134,6 +134,22 @@ def test_ready_then_stopping_in_order(foreground, daemon):
     assert not daemon.socket.exists() and not daemon.pidfile.exists()
 
 
+def test_reload_is_framed_by_reloading_and_ready(foreground, daemon):
+    proc, listener = foreground(programs(1))
+    listener.wait_for("READY")
+    daemon.write_config(programs(2))
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    proc.send_signal(signal.SIGHUP)
+    listener.wait_for("READY", count=2)
+    reloading = [m for m in listener.messages if "RELOADING" in m]
+    assert len(reloading) == 1 and reloading[0]["RELOADING"] == "1", listener.messages
+    # systemd (Type=notify-reload) wants the CLOCK_MONOTONIC time of the reload with it.
+    assert before <= int(reloading[0]["MONOTONIC_USEC"]) <= before + 10_000_000
+    order = [k for m in listener.messages for k in m if k in ("READY", "RELOADING")]
+    assert order == ["READY", "RELOADING", "READY"], listener.messages
+    daemon.wait_state("p1", "RUNNING")
+
+
 def counts(status: str) -> dict[str, int]:
     """`1 stopped, 1 running` -> {"stopped": 1, "running": 1}"""
     return {state: int(n) for n, state in (part.split() for part in status.split(", "))}
