@@ -357,7 +357,8 @@ class ControlServer:
         processes, unknown = self._resolve(request, required=False)
         if unknown:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
-        return [self.supervisor.status(p) for p in processes]
+        current = now()
+        return [self.supervisor.status(p, current) for p in processes]
 
     def cmd_start(self, client: Client, request: protocol.Request):
         processes, unknown = self._resolve(request)

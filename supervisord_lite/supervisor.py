@@ -509,28 +509,36 @@ class Supervisor:
 
     # -- status -------------------------------------------------------------------
 
-    def status(self, process: Process) -> dict:
+    def status(self, process: Process, current: float | None = None) -> dict:
+        """The `status` object of one process. Pass `current` (now()) when listing many:
+        this runs per process per status request, so it reads each field once."""
         machine = process.machine
+        state = machine.state
+        uptime = 0.0
+        if (state is S.RUNNING or state is S.STARTING) and machine.started_at is not None:
+            uptime = (now() if current is None else current) - machine.started_at
         return {
             "name": process.name,
             "program": process.program.name,
-            "state": machine.state.value,
+            "state": state._value_,  # the plain attribute: .value goes through a descriptor
             "pid": machine.pid,
             "exitstatus": machine.exitstatus,
-            "uptime": round(machine.uptime(now()), 3) if machine.state in LIVE else 0,
+            "uptime": round(uptime, 3) if uptime else 0,
             "restarts": machine.restarts,
-            "description": self.describe(process),
+            "description": self.describe(process, uptime),
             "spawn_error": machine.spawn_error,
         }
 
-    def describe(self, process: Process) -> str:
+    def describe(self, process: Process, uptime: float | None = None) -> str:
         machine = process.machine
         state = machine.state
         if process.waiting_for_deps:
             deps = ", ".join(d.name for d in self._unready_dependencies(process))
             return f"waiting for {deps}"
         if state is S.RUNNING:
-            return f"pid {machine.pid}, uptime {_hms(machine.uptime(now()))}"
+            if uptime is None:
+                uptime = machine.uptime(now())
+            return f"pid {machine.pid}, uptime {_hms(uptime)}"
         if state in (S.STARTING, S.STOPPING):
             return f"pid {machine.pid}" if machine.pid else ""
         if state in (S.BACKOFF, S.FATAL):
