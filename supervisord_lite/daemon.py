@@ -24,6 +24,7 @@ from supervisord_lite.control import RELOAD_BUSY, Client, ControlServer
 from supervisord_lite.loop import EventLoop
 from supervisord_lite.notify import monotonic_usec, sd_notify
 from supervisord_lite.recovery import ChildRecord, children_path, stop_strays
+from supervisord_lite.spawn import cloexec_inherited_fds
 from supervisord_lite.states import ProcessState
 from supervisord_lite.supervisor import Supervisor
 from supervisord_lite.watchdog import Notifier
@@ -193,6 +194,7 @@ class Daemon:
     def run(self, ready_fd: int | None) -> int:
         """Run until shut down; report readiness (or the start-up error) on ready_fd."""
         try:
+            cloexec_inherited_fds()  # programs start with posix_spawn: no close_fds there
             self._write_pid()
             _become_subreaper()
             loop = EventLoop()

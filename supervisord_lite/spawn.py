@@ -1,14 +1,21 @@
 """The only place that creates children.
 
-Spawning goes through `subprocess.Popen`, whose C fork/exec costs the same whatever
-the daemon's size; no `preexec_fn` (it would run Python between fork and exec).
+Most programs start through `os.posix_spawn` (glibc: clone(CLONE_VM|CLONE_VFORK) +
+exec, no page-table copy): it costs the daemon about a third of the CPU of
+`subprocess.Popen` per child (docs/benchmarks.md), which is what a crash storm or a
+thousand programs at start-up spend their time on. posix_spawn cannot change user or
+directory, so programs with `user` or `directory` go through Popen, which can (in C,
+between fork and exec: no `preexec_fn`, which would run Python there).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
+import signal
 import subprocess
+import time
 
 from supervisord_lite.config import ProgramConfig
 
@@ -58,7 +65,7 @@ def spawn(
     child_fds: list[int] = []
 
     def pipe() -> tuple[int, int]:
-        r, w = os.pipe()  # both ends close-on-exec; Popen dup2()s the write end to 1/2
+        r, w = os.pipe()  # both ends close-on-exec; the child gets the write end as 1/2
         read_fds.append(r)
         child_fds.append(w)
         os.set_blocking(r, False)
@@ -69,25 +76,13 @@ def spawn(
         if capture_stdout:
             stdout_r, stdout_w = pipe()
         if program.redirect_stderr:
-            stderr_target = subprocess.STDOUT if capture_stdout else subprocess.DEVNULL
+            stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
-            stderr_target = stderr_w
+        if user_kwargs or program.directory is not None:
+            pid = _popen(program, env, stdout_w, stderr_w, user_kwargs)
         else:
-            stderr_target = subprocess.DEVNULL
-        popen = subprocess.Popen(
-            list(program.command),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout_w if stdout_w is not None else subprocess.DEVNULL,
-            stderr=stderr_target,
-            cwd=program.directory,
-            env=env,
-            umask=program.umask,
-            start_new_session=True,  # own session and process group: killpg reaches it all
-            close_fds=True,
-            restore_signals=True,
-            **user_kwargs,
-        )
+            pid = _posix_spawn(program, env, stdout_w, stderr_w)
     except OSError as exc:
         for fd in read_fds:
             os.close(fd)
@@ -99,11 +94,129 @@ def spawn(
     finally:
         for fd in child_fds:
             os.close(fd)
+    return Child(pid, stdout_r, stderr_r)
+
+
+# Python ignores these two; a child must start with them at their defaults, as Popen's
+# restore_signals does. Every handled signal resets to default at exec by itself.
+_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_devnull_fd = -1
+
+
+def _posix_spawn(program: ProgramConfig, env: dict, stdout_w, stderr_w) -> int:
+    """Own session, stdin from /dev/null, stdout/stderr to the pipes (or /dev/null).
+
+    Descriptors: the daemon opens all of its own close-on-exec, and marks any it
+    inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
+    the child, as with Popen's close_fds.
+    """
+    global _devnull_fd
+    if _devnull_fd < 0:
+        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    null = _devnull_fd
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
+        (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
+    ]
+    # The child inherits the umask at clone time. The daemon is single-threaded, so
+    # nothing else creates a file while its umask is briefly the program's.
+    old_umask = os.umask(program.umask)
+    try:
+        return _spawn_executable(
+            list(program.command),
+            env,
+            file_actions=actions,
+            setsid=True,
+            setsigmask=(),
+            setsigdef=_RESTORED_SIGNALS,
+        )
+    finally:
+        os.umask(old_umask)
+
+
+# (name, PATH) -> (path, when found). A crash-looping `sleep` would otherwise stat its
+# way along PATH on every restart (a tenth of the daemon's work in a crash storm).
+_found: dict[tuple[str, bytes | None], tuple[str, float]] = {}
+FOUND_TTL = 5.0  # seconds: a binary newly put earlier in PATH is used within this time
+
+
+def _spawn_executable(argv: list[str], env: dict, **kwargs) -> int:
+    """posix_spawn `argv`, its command looked up in the child's PATH; a remembered
+    lookup that no longer works (the file went away) is forgotten and looked up again."""
+    name = argv[0]
+    if os.sep in name:
+        return os.posix_spawn(name, argv, env, **kwargs)
+    key = (name, env.get(b"PATH"))
+    hit = _found.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < FOUND_TTL:
+        try:
+            return os.posix_spawn(hit[0], argv, env, **kwargs)
+        except (FileNotFoundError, PermissionError):
+            pass
+    path = _find_executable(name, env)
+    _found[key] = (path, now)
+    return os.posix_spawn(path, argv, env, **kwargs)
+
+
+def _find_executable(name: str, env: dict) -> str:
+    """`name` looked up like execvpe does, in the child's PATH: the first executable file.
+
+    Raises what exec would: ENOENT when nothing is found, EACCES when only a
+    non-executable file is.
+    """
+    denied = None
+    for directory in os.get_exec_path(env):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            denied = denied or candidate
+    if denied is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), denied)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: dict) -> int:
+    if stderr_w is not None and stderr_w == stdout_w:
+        stderr_target = subprocess.STDOUT
+    else:
+        stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
+    popen = subprocess.Popen(
+        list(program.command),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
+        stderr=stderr_target,
+        cwd=program.directory,
+        env=env,
+        umask=program.umask,
+        start_new_session=True,  # own session and process group: killpg reaches it all
+        close_fds=True,
+        restore_signals=True,
+        **user_kwargs,
+    )
     # We keep only the pid (a Popen object per child is memory for nothing) and reap it
     # ourselves. Marking it finished stops Popen.__del__ from polling it with waitpid, or
     # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
     popen.returncode = 0
-    return Child(popen.pid, stdout_r, stderr_r)
+    return popen.pid
+
+
+def cloexec_inherited_fds() -> None:
+    """Mark every descriptor above 2 close-on-exec: whatever the daemon inherited from
+    whoever started it (a shell, a test harness, a leaky init) must not reach programs.
+    The daemon's own descriptors are close-on-exec from birth (PEP 446)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: fall back to the usual range
+        fds = list(range(3, 256))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # closed meanwhile (the listdir's own descriptor)
 
 
 _base_env: dict[bytes, bytes] | None = None

@@ -47,10 +47,9 @@ class Notifier:
         self.last_status: str | None = None
         self.timer: Timer | None = None
         self._status_pending = False
-
-    @property
-    def active(self) -> bool:
-        return notify_socket_path() is not None
+        # Read once: the daemon never changes its environment, and this is asked on
+        # every state change (thousands a second in a crash storm).
+        self.active = notify_socket_path() is not None
 
     def start(self, sent_status: str | None = None) -> None:
         """Call once READY=1 has gone out (with STATUS=sent_status)."""

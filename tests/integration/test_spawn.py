@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import pwd
+import subprocess
 
 import pytest
+
+from integration.harness import DAEMON_CMD
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -46,3 +49,52 @@ def test_user_switches_uid_groups_and_home(daemon):
     assert lines[4] == str(nobody.pw_uid)
     assert lines[5].split() == [str(g) for g in os.getgrouplist("nobody", nobody.pw_gid)]
     assert lines[6] == f"HOME={nobody.pw_dir} USER=nobody"
+
+
+@pytest.mark.parametrize("directory", [None, "."], ids=["posix_spawn", "popen"])
+def test_descriptors_the_daemon_inherited_do_not_reach_programs(daemon, directory):
+    """A launcher that leaks a descriptor into the daemon must not leak it into programs
+    (both spawn paths: posix_spawn has no close_fds, so the daemon marks them at start)."""
+    program = {"command": ["sh", "-c", SHOW], "startsecs": 0, "autorestart": False}
+    if directory is not None:
+        program["directory"] = directory
+    daemon.write_config({"show": program})
+    leaked = os.open(daemon.path("leaked"), os.O_WRONLY | os.O_CREAT)  # inheritable on purpose
+    os.set_inheritable(leaked, True)
+    try:
+        cmd = [*DAEMON_CMD, "-c", str(daemon.config)]
+        launched = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, env=daemon.env,
+            pass_fds=(leaked,), timeout=30,
+        )  # fmt: skip
+    finally:
+        os.close(leaked)
+    daemon._remember_daemon()
+    assert launched.returncode == 0, launched.stderr
+    daemon.wait_state("show", "EXITED")
+    fds = daemon.read_log("show").splitlines()[-1].split()
+    assert sorted(fds) == ["0", "1", "2", "3"]
+
+
+def test_command_is_looked_up_in_the_programs_own_path(daemon):
+    """A bare command name is searched in PATH as the program will see it (its
+    `environment` may set PATH), skipping a non-executable file of the same name."""
+    first, second = daemon.path("bin1"), daemon.path("bin2")
+    first.mkdir()
+    second.mkdir()
+    (first / "hello").write_text("#!/bin/sh\necho not me\n")  # not executable: skipped
+    script = second / "hello"
+    script.write_text("#!/bin/sh\necho hello from $0\n")
+    script.chmod(0o755)
+    daemon.start(
+        {
+            "show": {
+                "command": ["hello"],
+                "environment": {"PATH": f"{first}:{second}:/usr/bin:/bin"},
+                "startsecs": 0,
+                "autorestart": False,
+            }
+        }
+    )
+    daemon.wait_state("show", "EXITED")
+    assert daemon.read_log("show").splitlines() == [f"hello from {script}"]
