@@ -21,6 +21,7 @@ from supervisord_lite.logs import Follower, read_tail
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
+from supervisord_lite.status_json import StatusText
 from supervisord_lite.supervisor import AT_REST, Process, Supervisor
 
 log = logging.getLogger("supervisord_lite")
@@ -54,7 +55,10 @@ class Client:
 
     def reply(self, req_id, result) -> None:
         self._answered(req_id)
-        self.send(protocol.ok(req_id, result))
+        if isinstance(result, protocol.Raw):
+            self._queue(protocol.encode_ok_raw(req_id, result))
+        else:
+            self.send(protocol.ok(req_id, result))
 
     def fail(self, req_id, code: str, message: str) -> None:
         self._answered(req_id)
@@ -74,9 +78,12 @@ class Client:
         return self.streaming or bool(self.awaiting)
 
     def send(self, message: dict) -> None:
+        self._queue(protocol.encode(message))
+
+    def _queue(self, line: bytes) -> None:
         if self.closed:
             return
-        self.out += protocol.encode(message)
+        self.out += line
         if len(self.out) > MAX_OUTPUT:
             log.warning("control: dropping a client that does not read its replies (too slow)")
             self.close()
@@ -128,6 +135,7 @@ class ControlServer:
         self.sock = sock
         self.loop = loop
         self.supervisor = supervisor
+        self.status_text = StatusText(supervisor)
         self.request_shutdown = request_shutdown
         self.request_reload = request_reload
         self.allowed_uids = {0, os.geteuid(), *allowed_uids}
@@ -357,8 +365,7 @@ class ControlServer:
         processes, unknown = self._resolve(request, required=False)
         if unknown:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
-        current = now()
-        return [self.supervisor.status(p, current) for p in processes]
+        return protocol.Raw(self.status_text.array(processes, now()))
 
     def cmd_start(self, client: Client, request: protocol.Request):
         processes, unknown = self._resolve(request)

@@ -81,6 +81,21 @@ def encode(message: dict) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+class Raw:
+    """A result that is JSON text already (`status`: see status_json.py)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def encode_ok_raw(req_id: Any, result: Raw) -> bytes:
+    """The same line as encode(ok(req_id, <what result.text encodes>))."""
+    req = json.dumps(req_id, ensure_ascii=False)
+    return f'{{"id":{req},"ok":true,"result":{result.text}}}\n'.encode()
+
+
 def request(req_id: Any, cmd: str, args: dict | None = None) -> bytes:
     return encode({"id": req_id, "cmd": cmd, "args": args or {}})
 
