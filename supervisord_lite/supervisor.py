@@ -5,7 +5,6 @@ It owns every child and the pid table; everything runs on the loop's thread.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -556,7 +555,7 @@ class Supervisor:
 
 def _settings(program: ProgramConfig) -> ProgramConfig:
     """A program's settings for comparison: which file it came from is not a setting."""
-    return dataclasses.replace(program, source="")
+    return program.replace(source="")
 
 
 def _uses_auto_logs(program: ProgramConfig) -> bool:
