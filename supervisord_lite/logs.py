@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import fcntl
 import logging
+import mmap
 import os
 from typing import Callable
 
@@ -28,7 +29,10 @@ _PIPE_DEFAULT = 64 * 1024
 _PIPE_LARGE = CHUNK
 # One buffer for every pipe: the loop is single-threaded and writes each chunk out
 # before reading the next, so a thousand readers cost no memory of their own.
-_BUFFER = bytearray(CHUNK)
+# Anonymous memory, not a bytearray (which is zero-filled, so all resident at once):
+# a page takes memory only once a read has reached it, so a daemon whose children
+# write little never pays for the whole MiB.
+_BUFFER = mmap.mmap(-1, CHUNK, flags=mmap.MAP_PRIVATE)
 _VIEW = memoryview(_BUFFER)
 
 
@@ -47,7 +51,9 @@ class LogFile:
         self.backups = backups
         self.fd = -1
         self.size = 0
-        self.listeners: list[Callable[[], None]] = []  # told after each write/rotation
+        # Told after each write/rotation (`tail -f`). A tuple, replaced on change: the
+        # empty one is shared by every LogFile nobody follows.
+        self.listeners: tuple[Callable[[], None], ...] = ()
 
     def open(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -111,7 +117,7 @@ class LogFile:
         self._notify()
 
     def _notify(self) -> None:
-        for listener in list(self.listeners):
+        for listener in self.listeners:
             listener()
 
 
@@ -216,7 +222,7 @@ class Follower:
         self.offset = 0
         if self._open():
             self.offset = os.fstat(self.fd).st_size  # only what comes from now on
-        logfile.listeners.append(self.poll)
+        logfile.listeners = (*logfile.listeners, self.poll)
 
     def _open(self) -> bool:
         try:
@@ -256,8 +262,10 @@ class Follower:
 
     def close(self) -> None:
         self.closed = True
-        if self.poll in self.logfile.listeners:
-            self.logfile.listeners.remove(self.poll)
+        listeners = self.logfile.listeners
+        if self.poll in listeners:
+            i = listeners.index(self.poll)
+            self.logfile.listeners = listeners[:i] + listeners[i + 1 :]
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
