@@ -122,16 +122,37 @@ class LogFile:
 
 
 class PipeReader:
-    """Moves one child pipe's bytes into a LogFile (or discards them when log is None)."""
+    """Moves one child pipe's bytes into a LogFile (or discards them when log is None).
 
-    __slots__ = ("fd", "logfile", "on_eof", "enlarged", "error_reported")
+    A reader is itself the loop's callback for its fd: calling it calls
+    on_readable(reader), and at EOF it calls on_eof(reader). `owner` is whatever its
+    creator finds it by (the supervisor: the process). So the two callbacks can be
+    shared by every pipe: a thousand pipes need no closures of their own.
+    """
 
-    def __init__(self, fd: int, logfile: LogFile | None, on_eof: Callable[[PipeReader], None]):
+    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "error_reported")
+
+    def __init__(
+        self,
+        fd: int,
+        logfile: LogFile | None,
+        owner: object,
+        on_readable: Callable[[PipeReader], None],
+        on_eof: Callable[[PipeReader], None],
+    ):
         self.fd = fd
         self.logfile = logfile
+        self.owner = owner
+        self.on_readable = on_readable
         self.on_eof = on_eof
         self.enlarged = False
         self.error_reported = False
+
+    def __call__(self) -> None:
+        self.on_readable(self)
+
+    def __repr__(self) -> str:
+        return f"<PipeReader fd={self.fd}>"
 
     def drain(self, budget: int = BUDGET_PER_WAKEUP) -> int:
         """Move what the pipe holds (up to budget bytes) into the log; close at EOF.

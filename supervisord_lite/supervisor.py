@@ -104,6 +104,8 @@ class Supervisor:
         self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
+        # Bound once, shared by every pipe (a bound method is a new object per access).
+        self._on_pipe = (self._pipe_readable, self._pipe_eof)
         self._add_programs(config.programs.values())
 
     # -- the table ----------------------------------------------------------------
@@ -397,9 +399,9 @@ class Supervisor:
         return process.logs[stream]
 
     def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None) -> None:
-        reader = PipeReader(fd, logfile, lambda r: self._pipe_closed(process, r))
+        reader = PipeReader(fd, logfile, process, *self._on_pipe)
         process.readers.append(reader)
-        self.loop.add_reader(fd, lambda: self._pipe_readable(reader))
+        self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
 
     def _pipe_readable(self, reader: PipeReader) -> None:
         moved = reader.drain()
@@ -413,7 +415,10 @@ class Supervisor:
 
     def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
         if reader.fd == fd:  # not closed (and its number reused) meanwhile
-            self.loop.add_reader(fd, lambda: self._pipe_readable(reader))
+            self.loop.add_reader(fd, reader)
+
+    def _pipe_eof(self, reader: PipeReader) -> None:
+        self._pipe_closed(reader.owner, reader)
 
     def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
         self.loop.remove_reader(reader.fd)
