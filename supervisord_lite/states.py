@@ -16,6 +16,9 @@ from .config import ProgramConfig
 from .frozen import Frozen, _set
 
 HISTORY_LEN = 50
+# A machine's effect list between events: shared, and immutable so that an effect
+# emitted outside handle() fails loudly instead of waiting for the next event.
+_IDLE = ()
 
 
 class ProcessState(enum.Enum):
@@ -196,16 +199,16 @@ class ProcessMachine:
         self.history: list[Transition] = []
         self._failures = 0  # failed starts since the last RUNNING or manual start
         self._streak = 0  # crash-loop restarts since the last stable run or manual start
-        self._out: list[Effect] = []
+        self._out: list[Effect] = _IDLE  # type: ignore[assignment]
 
     def handle(self, event: Event) -> list[Effect]:
         """Apply one event; return the effects for the loop to carry out, in order."""
         handler = self._handlers.get(type(event))
         if handler is None:
             raise TypeError(f"not a process event: {event!r}")
-        self._out = []
+        self._out = out = []
         handler(self, event)
-        out, self._out = self._out, []
+        self._out = _IDLE  # type: ignore[assignment]
         return out
 
     def uptime(self, now: float) -> float:

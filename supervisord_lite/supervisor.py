@@ -75,7 +75,7 @@ class Process:
         self.child: Child | None = None
         self.readers: list[PipeReader] = []
         self.logs: dict[str, LogFile | None] = {}
-        self.timers: dict[str, Timer] = {}
+        self.timers: dict[str, Timer] | None = None  # made at the first timer
         self.changed_at = time.time()  # wall clock of the last transition, for `status`
         self.stamp: str | None = None  # changed_at as text, made when first needed
         self.ever_started = False
@@ -283,6 +283,8 @@ class Supervisor:
             self.send_signal(process, effect.signal)
         elif isinstance(effect, Schedule):
             self._cancel_timer(process, effect.timer)
+            if process.timers is None:
+                process.timers = {}
             process.timers[effect.timer] = self.loop.call_later(
                 effect.delay, lambda: self._fire(process, effect.timer)
             )
@@ -290,11 +292,12 @@ class Supervisor:
             self._cancel_timer(process, effect.timer)
 
     def _fire(self, process: Process, timer: str) -> None:
-        process.timers.pop(timer, None)
+        if process.timers:
+            process.timers.pop(timer, None)
         self.dispatch(process, TimerFired(timer, now()))
 
     def _cancel_timer(self, process: Process, name: str) -> None:
-        timer = process.timers.pop(name, None)
+        timer = process.timers.pop(name, None) if process.timers else None
         if timer is not None:
             timer.cancel()
 
