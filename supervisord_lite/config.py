@@ -1,4 +1,4 @@
-"""TOML config -> frozen dataclasses, with every error collected and named by key path.
+"""TOML config -> frozen value classes, with every error collected and named by key path.
 
 `load_config` reads the main file and its includes, checks every key, and either
 returns a `DaemonConfig` or raises one `ConfigError` listing every problem, one line
@@ -15,12 +15,12 @@ import pwd
 import re
 import signal
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 from supervisord_lite import config_convert as cv
 from supervisord_lite import paths
 from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
+from supervisord_lite.frozen import Frozen, _set
 from supervisord_lite.paths import DEFAULT_PATHS, DEFAULT_SOCKET, ENV_VAR
 
 if sys.version_info >= (3, 11):
@@ -59,35 +59,72 @@ class ConfigError(Exception):
         self.errors = list(errors)
 
 
-@dataclass(frozen=True)
-class ProgramConfig:
-    name: str
-    command: tuple[str, ...]
-    numprocs: int = 1
-    directory: str | None = None  # absolute
-    environment: tuple[tuple[str, str], ...] = ()
-    user: str | None = None
-    umask: int = 0o022
-    priority: int = 999
-    depends_on: tuple[str, ...] = ()
-    autostart: bool = True
-    autorestart: AutoRestart = "unexpected"
-    exitcodes: tuple[int, ...] = (0,)
-    startsecs: float = 1.0
-    startretries: int = 3
-    backoff_max: float = 30.0
-    backoff_reset: float = 60.0
-    stopsignal: int = int(signal.SIGTERM)
-    stopwaitsecs: float = 10.0
-    stopasgroup: bool = True
-    redirect_stderr: bool = False
-    stdout_logfile: str = "auto"  # "auto" | "none" | absolute path (may hold {process_num})
-    stdout_logfile_maxbytes: int = 50 * 1024 * 1024
-    stdout_logfile_backups: int = 10
-    stderr_logfile: str = "auto"
-    stderr_logfile_maxbytes: int = 50 * 1024 * 1024
-    stderr_logfile_backups: int = 10
-    source: str = ""  # the file this table came from, for messages
+class ProgramConfig(Frozen):
+    """One [programs.NAME] table, every key converted and defaulted."""
+
+    __slots__ = (
+        "name",
+        "command",
+        "numprocs",
+        "directory",
+        "environment",
+        "user",
+        "umask",
+        "priority",
+        "depends_on",
+        "autostart",
+        "autorestart",
+        "exitcodes",
+        "startsecs",
+        "startretries",
+        "backoff_max",
+        "backoff_reset",
+        "stopsignal",
+        "stopwaitsecs",
+        "stopasgroup",
+        "redirect_stderr",
+        "stdout_logfile",
+        "stdout_logfile_maxbytes",
+        "stdout_logfile_backups",
+        "stderr_logfile",
+        "stderr_logfile_maxbytes",
+        "stderr_logfile_backups",
+        "source",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        command: tuple[str, ...],
+        numprocs: int = 1,
+        directory: str | None = None,  # absolute
+        environment: tuple[tuple[str, str], ...] = (),
+        user: str | None = None,
+        umask: int = 0o022,
+        priority: int = 999,
+        depends_on: tuple[str, ...] = (),
+        autostart: bool = True,
+        autorestart: AutoRestart = "unexpected",
+        exitcodes: tuple[int, ...] = (0,),
+        startsecs: float = 1.0,
+        startretries: int = 3,
+        backoff_max: float = 30.0,
+        backoff_reset: float = 60.0,
+        stopsignal: int = int(signal.SIGTERM),
+        stopwaitsecs: float = 10.0,
+        stopasgroup: bool = True,
+        redirect_stderr: bool = False,
+        stdout_logfile: str = "auto",  # "auto" | "none" | absolute path (may hold {process_num})
+        stdout_logfile_maxbytes: int = 50 * 1024 * 1024,
+        stdout_logfile_backups: int = 10,
+        stderr_logfile: str = "auto",
+        stderr_logfile_maxbytes: int = 50 * 1024 * 1024,
+        stderr_logfile_backups: int = 10,
+        source: str = "",  # the file this table came from, for messages
+    ):
+        for key, value in locals().items():
+            if key != "self":
+                _set(self, key, value)
 
     def process_names(self) -> list[str]:
         """`web` for numprocs 1; `web:0`, `web:1`, ... otherwise."""
@@ -114,22 +151,48 @@ class ProgramConfig:
         return setting.replace("{process_num}", str(process_num))
 
 
-@dataclass(frozen=True)
-class DaemonConfig:
-    path: str  # absolute path of the main config file
-    socket: str
-    pidfile: str
-    logfile: str | None
-    loglevel: str = "info"
-    log_dir: str = ""
-    umask: int = 0o022
-    include: tuple[str, ...] = ()
-    socket_mode: int = 0o600
-    allowed_uids: tuple[int, ...] = ()
-    programs: dict[str, ProgramConfig] = field(default_factory=dict)
-    max_clients: int = 100
-    idle_timeout: float = 600.0  # a control connection with nothing under way; 0 = never
-    line_timeout: float = 10.0  # a half-written request line
+class DaemonConfig(Frozen):
+    """The [supervisord] settings and every valid program, in load order."""
+
+    __slots__ = (
+        "path",
+        "socket",
+        "pidfile",
+        "logfile",
+        "loglevel",
+        "log_dir",
+        "umask",
+        "include",
+        "socket_mode",
+        "allowed_uids",
+        "programs",
+        "max_clients",
+        "idle_timeout",
+        "line_timeout",
+    )
+
+    def __init__(
+        self,
+        path: str,  # absolute path of the main config file
+        socket: str,
+        pidfile: str,
+        logfile: str | None,
+        loglevel: str = "info",
+        log_dir: str = "",
+        umask: int = 0o022,
+        include: tuple[str, ...] = (),
+        socket_mode: int = 0o600,
+        allowed_uids: tuple[int, ...] = (),
+        programs: dict[str, ProgramConfig] | None = None,  # None: a new empty dict
+        max_clients: int = 100,
+        idle_timeout: float = 600.0,  # a control connection with nothing under way; 0 = never
+        line_timeout: float = 10.0,  # a half-written request line
+    ):
+        if programs is None:
+            programs = {}
+        for key, value in locals().items():
+            if key != "self":
+                _set(self, key, value)
 
     def program(self, name: str) -> ProgramConfig | None:
         """The program called `name`, or None."""
@@ -158,7 +221,7 @@ REQUIRED = object()
 
 # Defaults are supervisor's, except stopasgroup (true: no grandchild survives a stop) and
 # umask (0o022: log files are never world-writable). A test checks these against the
-# dataclass defaults so the two cannot drift apart.
+# ProgramConfig defaults so the two cannot drift apart.
 PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "command": (cv.command, REQUIRED),
     "numprocs": (cv.integer(1), 1),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import fcntl
 import logging
+import mmap
 import os
 from typing import Callable
 
@@ -28,7 +29,10 @@ _PIPE_DEFAULT = 64 * 1024
 _PIPE_LARGE = CHUNK
 # One buffer for every pipe: the loop is single-threaded and writes each chunk out
 # before reading the next, so a thousand readers cost no memory of their own.
-_BUFFER = bytearray(CHUNK)
+# Anonymous memory, not a bytearray (which is zero-filled, so all resident at once):
+# a page takes memory only once a read has reached it, so a daemon whose children
+# write little never pays for the whole MiB.
+_BUFFER = mmap.mmap(-1, CHUNK, flags=mmap.MAP_PRIVATE)
 _VIEW = memoryview(_BUFFER)
 
 
@@ -47,7 +51,9 @@ class LogFile:
         self.backups = backups
         self.fd = -1
         self.size = 0
-        self.listeners: list[Callable[[], None]] = []  # told after each write/rotation
+        # Told after each write/rotation (`tail -f`). A tuple, replaced on change: the
+        # empty one is shared by every LogFile nobody follows.
+        self.listeners: tuple[Callable[[], None], ...] = ()
 
     def open(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -111,21 +117,42 @@ class LogFile:
         self._notify()
 
     def _notify(self) -> None:
-        for listener in list(self.listeners):
+        for listener in self.listeners:
             listener()
 
 
 class PipeReader:
-    """Moves one child pipe's bytes into a LogFile (or discards them when log is None)."""
+    """Moves one child pipe's bytes into a LogFile (or discards them when log is None).
 
-    __slots__ = ("fd", "logfile", "on_eof", "enlarged", "error_reported")
+    A reader is itself the loop's callback for its fd: calling it calls
+    on_readable(reader), and at EOF it calls on_eof(reader). `owner` is whatever its
+    creator finds it by (the supervisor: the process). So the two callbacks can be
+    shared by every pipe: a thousand pipes need no closures of their own.
+    """
 
-    def __init__(self, fd: int, logfile: LogFile | None, on_eof: Callable[[PipeReader], None]):
+    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "error_reported")
+
+    def __init__(
+        self,
+        fd: int,
+        logfile: LogFile | None,
+        owner: object,
+        on_readable: Callable[[PipeReader], None],
+        on_eof: Callable[[PipeReader], None],
+    ):
         self.fd = fd
         self.logfile = logfile
+        self.owner = owner
+        self.on_readable = on_readable
         self.on_eof = on_eof
         self.enlarged = False
         self.error_reported = False
+
+    def __call__(self) -> None:
+        self.on_readable(self)
+
+    def __repr__(self) -> str:
+        return f"<PipeReader fd={self.fd}>"
 
     def drain(self, budget: int = BUDGET_PER_WAKEUP) -> int:
         """Move what the pipe holds (up to budget bytes) into the log; close at EOF.
@@ -216,7 +243,7 @@ class Follower:
         self.offset = 0
         if self._open():
             self.offset = os.fstat(self.fd).st_size  # only what comes from now on
-        logfile.listeners.append(self.poll)
+        logfile.listeners = (*logfile.listeners, self.poll)
 
     def _open(self) -> bool:
         try:
@@ -256,8 +283,10 @@ class Follower:
 
     def close(self) -> None:
         self.closed = True
-        if self.poll in self.logfile.listeners:
-            self.logfile.listeners.remove(self.poll)
+        listeners = self.logfile.listeners
+        if self.poll in listeners:
+            i = listeners.index(self.poll)
+            self.logfile.listeners = listeners[:i] + listeners[i + 1 :]
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -1,8 +1,12 @@
-"""The one event loop: a selector, signals through a wakeup fd, and a heap of timers.
+"""The one event loop: an epoll set, signals through a wakeup fd, and a heap of timers.
 
-It sleeps in a single `select` whose timeout is the nearest timer deadline, or no
+It sleeps in a single `epoll_wait` whose timeout is the nearest timer deadline, or no
 timeout at all: an idle daemon makes no system calls (DESIGN.md, "never wake up
 unless notified").
+
+epoll directly, not the selectors module: a selector keeps a SelectorKey and a data
+tuple per fd (two pipes per process); here an fd costs one dict entry per callback.
+Linux only, as the daemon is (SO_PEERCRED, the child subreaper).
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import os
-import selectors
+import select
 import signal
 import socket
 import time
@@ -20,6 +25,9 @@ from typing import Callable
 log = logging.getLogger("supervisord_lite")
 
 now = time.monotonic
+
+_READ = select.EPOLLIN
+_WRITE = select.EPOLLOUT
 
 
 class Timer:
@@ -38,7 +46,10 @@ class Timer:
 
 class EventLoop:
     def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
+        self._epoll = select.epoll()
+        # fd -> callback, per interest; the epoll mask of an fd follows from these.
+        self._readers: dict[int, Callable[[], None]] = {}
+        self._writers: dict[int, Callable[[], None]] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._soon: list[Callable[[], None]] = []
@@ -60,42 +71,57 @@ class EventLoop:
     # -- file descriptors ---------------------------------------------------------
 
     def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
-        self._set_interest(fd, selectors.EVENT_READ, callback, None)
+        self._set_interest(fd, self._readers, callback)
 
     def add_writer(self, fd: int, callback: Callable[[], None]) -> None:
-        self._set_interest(fd, selectors.EVENT_WRITE, None, callback)
+        self._set_interest(fd, self._writers, callback)
 
     def remove_reader(self, fd: int) -> None:
-        self._clear_interest(fd, selectors.EVENT_READ)
+        self._clear_interest(fd, self._readers)
 
     def remove_writer(self, fd: int) -> None:
-        self._clear_interest(fd, selectors.EVENT_WRITE)
+        self._clear_interest(fd, self._writers)
 
-    def _set_interest(self, fd, event, reader, writer) -> None:
-        try:
-            key = self._selector.get_key(fd)
-        except KeyError:
-            self._selector.register(fd, event, (reader, writer))
-            return
-        old_reader, old_writer = key.data
-        data = (reader or old_reader, writer or old_writer)
-        self._selector.modify(fd, key.events | event, data)
+    def _mask(self, fd: int) -> int:
+        return (_READ if fd in self._readers else 0) | (_WRITE if fd in self._writers else 0)
 
-    def _clear_interest(self, fd, event) -> None:
+    def _set_interest(self, fd: int, table: dict, callback: Callable[[], None]) -> None:
+        if fd < 0:
+            raise ValueError(f"Invalid file descriptor: {fd}")
+        old = self._mask(fd)
+        table[fd] = callback
+        new = self._mask(fd)
+        if new == old:
+            return  # only the callback changed
         try:
-            key = self._selector.get_key(fd)
-        except KeyError:
+            if old:
+                self._epoll.modify(fd, new)
+            else:
+                self._epoll.register(fd, new)
+        except BaseException:
+            if old:  # as selectors did: a failed modify forgets the fd
+                self._readers.pop(fd, None)
+                self._writers.pop(fd, None)
+            else:
+                del table[fd]
+            raise
+
+    def _clear_interest(self, fd: int, table: dict) -> None:
+        if fd not in table:
             return
-        events = key.events & ~event
-        reader, writer = key.data
-        if event == selectors.EVENT_READ:
-            reader = None
-        else:
-            writer = None
-        if events:
-            self._selector.modify(fd, events, (reader, writer))
-        else:
-            self._selector.unregister(fd)
+        del table[fd]
+        mask = self._mask(fd)
+        try:
+            if mask:
+                self._epoll.modify(fd, mask)
+            else:
+                self._epoll.unregister(fd)
+        except OSError:
+            if mask:
+                self._readers.pop(fd, None)
+                self._writers.pop(fd, None)
+                raise
+            # Unregistering an fd already closed: epoll dropped it by itself.
 
     # -- timers -------------------------------------------------------------------
 
@@ -145,28 +171,28 @@ class EventLoop:
             self._last_housekeeping = now()
             for callback in self.before_sleep:
                 self._guarded(callback)
+        if timeout is None:
+            wait = -1.0  # until something happens
+        elif timeout <= 0:
+            wait = 0.0
+        else:
+            wait = math.ceil(timeout * 1e3) * 1e-3  # whole ms, rounded up: never wake early
+        readers, writers = self._readers, self._writers
         try:
-            ready = self._selector.select(timeout)
+            ready = self._epoll.poll(wait, max(len(readers) + len(writers), 1))
         except InterruptedError:
             ready = []
-        for key, events in ready:
-            reader, writer = key.data
-            # An earlier callback of this same batch may have unregistered (and closed)
-            # this fd; check before calling.
-            if events & selectors.EVENT_READ and reader is not None:
-                if self._still_registered(key.fd, 0, reader):
-                    self._guarded(reader)
-            if events & selectors.EVENT_WRITE and writer is not None:
-                if self._still_registered(key.fd, 1, writer):
-                    self._guarded(writer)
+        # Each fd's callbacks as they were when epoll answered: an earlier callback of
+        # this same batch may unregister (and close) an fd, even reuse its number.
+        batch = [(fd, events, readers.get(fd), writers.get(fd)) for fd, events in ready]
+        for fd, events, reader, writer in batch:
+            # A hangup or an error wakes both sides, as the selectors module did.
+            if events & ~_WRITE and reader is not None and readers.get(fd) is reader:
+                self._guarded(reader)
+            if events & ~_READ and writer is not None and writers.get(fd) is writer:
+                self._guarded(writer)
         self._fire_timers()
         self._run_soon()
-
-    def _still_registered(self, fd: int, slot: int, callback) -> bool:
-        try:
-            return self._selector.get_key(fd).data[slot] is callback
-        except KeyError:
-            return False
 
     def _next_timeout(self) -> float | None:
         if self._soon:
@@ -200,7 +226,7 @@ class EventLoop:
 
     def close(self) -> None:
         signal.set_wakeup_fd(self._previous_wakeup)
-        self._selector.close()
+        self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
 

@@ -13,11 +13,15 @@ from supervisord_lite.states import ProcessState
 
 S = ProcessState
 AT_REST = (S.STOPPED, S.EXITED, S.FATAL)
+_NONE: frozenset[str] = frozenset()
 
 
 def transitive_dependents(programs: dict[str, ProgramConfig]) -> dict[str, set[str]]:
-    """program -> every program that depends on it, directly or not."""
-    direct: dict[str, set[str]] = {name: set() for name in programs}
+    """program -> every program that depends on it, directly or not.
+
+    Programs nothing depends on are left out (most of them, usually): read a missing
+    name as no dependents."""
+    direct: dict[str, set[str]] = {}
     for name, program in programs.items():
         for dep in program.depends_on:
             direct.setdefault(dep, set()).add(name)
@@ -54,6 +58,7 @@ class StopBatch:
         self.pending = list(processes)  # not yet asked to stop
         self.members = list(processes)
         self.dependents = dependents  # program -> programs depending on it, transitively
+        # (a program missing from it has none)
         self.request_stop = request_stop
         self.on_done = on_done  # for the owner to call once advance() returns True
         self.done = False
@@ -69,7 +74,7 @@ class StopBatch:
         available = [
             p
             for p in unfinished
-            if not (dependents.get(p.program.name, set()) & unfinished_programs)
+            if not (dependents.get(p.program.name, _NONE) & unfinished_programs)
         ]
         top = max((p.program.priority for p in available), default=0)
         ready = [p for p in available if p in pending and p.program.priority >= top]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import enum
 import signal
-from dataclasses import dataclass
 from typing import Union
 
 from .config import ProgramConfig
+from .frozen import Frozen, _set
 
 HISTORY_LEN = 50
+# A machine's effect list between events: shared, and immutable so that an effect
+# emitted outside handle() fails loudly instead of waiting for the next event.
+_IDLE = ()
 
 
 class ProcessState(enum.Enum):
@@ -50,40 +53,53 @@ class IllegalTransition(RuntimeError):
 
 
 # --- events -----------------------------------------------------------------
+# Small immutable value classes (see frozen.py): slots, ==, hash, repr.
 
 
-@dataclass(frozen=True)
-class StartRequested:
-    now: float
+class StartRequested(Frozen):
+    __slots__ = ("now",)
+
+    def __init__(self, now: float):
+        _set(self, "now", now)
 
 
-@dataclass(frozen=True)
-class StopRequested:
-    now: float
+class StopRequested(Frozen):
+    __slots__ = ("now",)
+
+    def __init__(self, now: float):
+        _set(self, "now", now)
 
 
-@dataclass(frozen=True)
-class Spawned:
-    pid: int
-    now: float
+class Spawned(Frozen):
+    __slots__ = ("pid", "now")
+
+    def __init__(self, pid: int, now: float):
+        _set(self, "pid", pid)
+        _set(self, "now", now)
 
 
-@dataclass(frozen=True)
-class SpawnFailed:
-    reason: str
-    now: float
+class SpawnFailed(Frozen):
+    __slots__ = ("reason", "now")
+
+    def __init__(self, reason: str, now: float):
+        _set(self, "reason", reason)
+        _set(self, "now", now)
 
 
-@dataclass(frozen=True)
-class Exited:
-    exitstatus: int  # as os.waitstatus_to_exitcode: -N = killed by signal N
-    now: float
+class Exited(Frozen):
+    __slots__ = ("exitstatus", "now")
+
+    def __init__(self, exitstatus: int, now: float):
+        _set(self, "exitstatus", exitstatus)  # as os.waitstatus_to_exitcode: -N = signal N
+        _set(self, "now", now)
 
 
-@dataclass(frozen=True)
-class TimerFired:
-    timer: str  # "startsecs" | "backoff" | "stopwait"
-    now: float
+class TimerFired(Frozen):
+    __slots__ = ("timer", "now")
+
+    def __init__(self, timer: str, now: float):
+        _set(self, "timer", timer)  # "startsecs" | "backoff" | "stopwait"
+        _set(self, "now", now)
 
 
 Event = Union[StartRequested, StopRequested, Spawned, SpawnFailed, Exited, TimerFired]
@@ -91,43 +107,52 @@ Event = Union[StartRequested, StopRequested, Spawned, SpawnFailed, Exited, Timer
 # --- effects ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Spawn:
-    pass
+class Spawn(Frozen):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class SendSignal:
-    signal: int
+class SendSignal(Frozen):
+    __slots__ = ("signal",)
+
+    def __init__(self, signal: int):
+        _set(self, "signal", signal)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    timer: str
-    delay: float  # seconds; replaces a pending timer of the same name
+class Schedule(Frozen):
+    __slots__ = ("timer", "delay")
+
+    def __init__(self, timer: str, delay: float):
+        _set(self, "timer", timer)
+        _set(self, "delay", delay)  # seconds; replaces a pending timer of the same name
 
 
-@dataclass(frozen=True)
-class Cancel:
-    timer: str
+class Cancel(Frozen):
+    __slots__ = ("timer",)
+
+    def __init__(self, timer: str):
+        _set(self, "timer", timer)
 
 
-@dataclass(frozen=True)
-class StateChanged:
-    old: ProcessState
-    new: ProcessState
-    reason: str
+class StateChanged(Frozen):
+    __slots__ = ("old", "new", "reason")
+
+    def __init__(self, old: ProcessState, new: ProcessState, reason: str):
+        _set(self, "old", old)
+        _set(self, "new", new)
+        _set(self, "reason", reason)
 
 
 Effect = Union[Spawn, SendSignal, Schedule, Cancel, StateChanged]
 
 
-@dataclass(frozen=True)
-class Transition:
-    old: ProcessState
-    new: ProcessState
-    reason: str
-    at: float
+class Transition(Frozen):
+    __slots__ = ("old", "new", "reason", "at")
+
+    def __init__(self, old: ProcessState, new: ProcessState, reason: str, at: float):
+        _set(self, "old", old)
+        _set(self, "new", new)
+        _set(self, "reason", reason)
+        _set(self, "at", at)
 
 
 def describe_exit(exitstatus: int) -> str:
@@ -174,16 +199,16 @@ class ProcessMachine:
         self.history: list[Transition] = []
         self._failures = 0  # failed starts since the last RUNNING or manual start
         self._streak = 0  # crash-loop restarts since the last stable run or manual start
-        self._out: list[Effect] = []
+        self._out: list[Effect] = _IDLE  # type: ignore[assignment]
 
     def handle(self, event: Event) -> list[Effect]:
         """Apply one event; return the effects for the loop to carry out, in order."""
         handler = self._handlers.get(type(event))
         if handler is None:
             raise TypeError(f"not a process event: {event!r}")
-        self._out = []
+        self._out = out = []
         handler(self, event)
-        out, self._out = self._out, []
+        self._out = _IDLE  # type: ignore[assignment]
         return out
 
     def uptime(self, now: float) -> float:

@@ -5,7 +5,6 @@ It owns every child and the pid table; everything runs on the loop's thread.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -76,7 +75,7 @@ class Process:
         self.child: Child | None = None
         self.readers: list[PipeReader] = []
         self.logs: dict[str, LogFile | None] = {}
-        self.timers: dict[str, Timer] = {}
+        self.timers: dict[str, Timer] | None = None  # made at the first timer
         self.changed_at = time.time()  # wall clock of the last transition, for `status`
         self.stamp: str | None = None  # changed_at as text, made when first needed
         self.ever_started = False
@@ -105,6 +104,8 @@ class Supervisor:
         self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
+        # Bound once, shared by every pipe (a bound method is a new object per access).
+        self._on_pipe = (self._pipe_readable, self._pipe_eof)
         self._add_programs(config.programs.values())
 
     # -- the table ----------------------------------------------------------------
@@ -282,6 +283,8 @@ class Supervisor:
             self.send_signal(process, effect.signal)
         elif isinstance(effect, Schedule):
             self._cancel_timer(process, effect.timer)
+            if process.timers is None:
+                process.timers = {}
             process.timers[effect.timer] = self.loop.call_later(
                 effect.delay, lambda: self._fire(process, effect.timer)
             )
@@ -289,11 +292,12 @@ class Supervisor:
             self._cancel_timer(process, effect.timer)
 
     def _fire(self, process: Process, timer: str) -> None:
-        process.timers.pop(timer, None)
+        if process.timers:
+            process.timers.pop(timer, None)
         self.dispatch(process, TimerFired(timer, now()))
 
     def _cancel_timer(self, process: Process, name: str) -> None:
-        timer = process.timers.pop(name, None)
+        timer = process.timers.pop(name, None) if process.timers else None
         if timer is not None:
             timer.cancel()
 
@@ -398,9 +402,9 @@ class Supervisor:
         return process.logs[stream]
 
     def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None) -> None:
-        reader = PipeReader(fd, logfile, lambda r: self._pipe_closed(process, r))
+        reader = PipeReader(fd, logfile, process, *self._on_pipe)
         process.readers.append(reader)
-        self.loop.add_reader(fd, lambda: self._pipe_readable(reader))
+        self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
 
     def _pipe_readable(self, reader: PipeReader) -> None:
         moved = reader.drain()
@@ -414,7 +418,10 @@ class Supervisor:
 
     def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
         if reader.fd == fd:  # not closed (and its number reused) meanwhile
-            self.loop.add_reader(fd, lambda: self._pipe_readable(reader))
+            self.loop.add_reader(fd, reader)
+
+    def _pipe_eof(self, reader: PipeReader) -> None:
+        self._pipe_closed(reader.owner, reader)
 
     def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
         self.loop.remove_reader(reader.fd)
@@ -556,7 +563,7 @@ class Supervisor:
 
 def _settings(program: ProgramConfig) -> ProgramConfig:
     """A program's settings for comparison: which file it came from is not a setting."""
-    return dataclasses.replace(program, source="")
+    return program.replace(source="")
 
 
 def _uses_auto_logs(program: ProgramConfig) -> bool:

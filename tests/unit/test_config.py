@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import json
 import os
 import pwd
@@ -447,9 +447,9 @@ def test_defaults_and_relative_paths(tmp_path, monkeypatch):
     assert web.source == "etc/sdl.toml"
     defaults = ProgramConfig(name="web", command=web.command)
     changed = {"directory", "stdout_logfile", "stderr_logfile", "source"}
-    for f in dataclasses.fields(ProgramConfig):
-        if f.name not in changed:
-            assert getattr(web, f.name) == getattr(defaults, f.name), f.name
+    for name in ProgramConfig.__slots__:
+        if name not in changed:
+            assert getattr(web, name) == getattr(defaults, name), name
 
 
 def test_empty_file_is_all_defaults(cfg, tmp_path):
@@ -566,12 +566,31 @@ def test_full_spec_example(cfg, tmp_path):
     assert isinstance(web.startsecs, float) and isinstance(web.stopwaitsecs, float)
 
 
-def test_table_defaults_match_dataclass_defaults():
-    fields = {f.name: f for f in dataclasses.fields(ProgramConfig)}
+def test_table_defaults_match_class_defaults():
+    params = inspect.signature(ProgramConfig).parameters
     for key, (_, default) in config.PROGRAM_KEYS.items():
         if key != "command":
-            assert fields[key].default == default, key
-    assert set(config.PROGRAM_KEYS) == set(fields) - {"name", "source"}
+            assert params[key].default == default, key
+    assert set(config.PROGRAM_KEYS) == set(params) - {"name", "source"}
+    assert list(params) == list(ProgramConfig.__slots__)
+
+
+def test_config_classes_are_frozen_values():
+    one = ProgramConfig(name="web", command=("x",))
+    assert one == ProgramConfig(name="web", command=("x",)) and hash(one) == hash(
+        ProgramConfig(name="web", command=("x",))
+    )
+    assert one != one.replace(priority=1) and one.replace(priority=1).priority == 1
+    assert repr(one).startswith("ProgramConfig(name='web', command=('x',), numprocs=1,")
+    with pytest.raises(AttributeError):
+        one.priority = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        one.replace(nope=1)
+    conf = DaemonConfig(path="/c.toml", socket="/s", pidfile="/p", logfile=None)
+    other = DaemonConfig("/c.toml", "/s", "/p", None)
+    assert conf.programs == {} and conf.programs is not other.programs and conf == other
+    with pytest.raises(TypeError):
+        hash(conf)  # a dict field: unhashable, as the frozen dataclass was
 
 
 # --- all errors at once; file-level errors ---------------------------------------------------
@@ -746,10 +765,10 @@ def test_logfile_path():
                          stdout_logfile="/l/web-{process_num}.log")  # fmt: skip
     assert prog.logfile_path("stdout", "web:1", 1, "/logs") == "/l/web-1.log"
     assert prog.logfile_path("stderr", "web:1", 1, "/logs") == "/logs/web:1.stderr.log"
-    none = dataclasses.replace(prog, stdout_logfile="none", stderr_logfile="none")
+    none = prog.replace(stdout_logfile="none", stderr_logfile="none")
     assert none.logfile_path("stdout", "web:0", 0, "/logs") is None
     assert none.logfile_path("stderr", "web:0", 0, "/logs") is None
-    redirected = dataclasses.replace(prog, redirect_stderr=True, stdout_logfile="auto")
+    redirected = prog.replace(redirect_stderr=True, stdout_logfile="auto")
     assert redirected.logfile_path("stdout", "web:0", 0, "/logs") == "/logs/web:0.stdout.log"
     assert redirected.logfile_path("stderr", "web:0", 0, "/logs") is None
     with pytest.raises(ValueError):

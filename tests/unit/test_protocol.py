@@ -29,6 +29,15 @@ def test_reply_shapes():
     assert err == {"id": 2, "ok": False, "error": {"code": "NO_SUCH_PROCESS", "message": "x"}}
 
 
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 128, 129, 1000])
+def test_long_results_encode_to_the_same_bytes(n):
+    # encode() takes a long result list in batches; the bytes must not change.
+    items = [{"name": f"p{i}", "state": "RUNNING", "pid": i, "é": "ü", "x": None} for i in range(n)]
+    for message in (protocol.ok(7, items), {"result": items}, {"result": items, "id": 1}):
+        expected = json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n"
+        assert protocol.encode(message) == expected.encode()
+
+
 def test_non_ascii_survives_encoding():
     msg = protocol.ok(1, {"data": "héllo ☃"})
     assert protocol.decode_reply(protocol.encode(msg))["result"]["data"] == "héllo ☃"

@@ -438,7 +438,7 @@ def test_random_histories_keep_the_invariants(
     for event, dt in history:
         now += dt
         old = m.state
-        effects = m.handle(type(event)(**{**event.__dict__, "now": now}))
+        effects = m.handle(event.replace(now=now))
         assert isinstance(m.state, ProcessState)
         assert m.state in LIVE_STATES or m.pid is None
         changes = [e for e in effects if isinstance(e, StateChanged)]
