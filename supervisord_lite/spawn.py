@@ -98,7 +98,9 @@ def spawn(
 
 
 # Python ignores these two; a child must start with them at their defaults, as Popen's
-# restore_signals does. Every handled signal resets to default at exec by itself.
+# restore_signals does. Every handled signal resets to default at exec by itself. (glibc's
+# posix_spawn leaves its own two reserved signals, 32 and 33, ignored in the child: no
+# program may use them, and glibc's start-up in the child takes them over again.)
 _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _devnull_fd = -1
 

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.timeout(30)
 
 SHOW = (
     'pwd; umask; echo "GREETING=$GREETING"; echo "NAME=$SUPERVISOR_PROCESS_NAME"; '
-    'id -u; id -G; echo "HOME=$HOME USER=$USER"; echo $(ls /proc/self/fd)'
+    'id -u; id -G; echo "HOME=$HOME USER=$USER"; grep -E "^Sig(Blk|Ign)" /proc/self/status; '
+    "echo $(ls /proc/self/fd)"
 )
 
 
@@ -24,22 +25,42 @@ def run_once(daemon, **program) -> list[str]:
     return daemon.read_log("show").splitlines()
 
 
-def test_directory_environment_umask_and_only_stdio(daemon):
+# glibc's posix_spawn leaves its two reserved signals (32 and 33, which no program may
+# use and glibc's own start-up takes over) ignored in the child; the bit for signal N is
+# 1 << (N - 1).
+GLIBC_INTERNAL_SIGNALS = (1 << 31) | (1 << 32)
+
+
+# Programs with a directory (or user) start through Popen, the others through posix_spawn:
+# both paths must give the child the same start.
+@pytest.mark.parametrize("directory", ["work", None], ids=["popen", "posix_spawn"])
+def test_directory_environment_umask_signals_and_only_stdio(daemon, directory):
     workdir = daemon.path("work")
     workdir.mkdir()
-    lines = run_once(
-        daemon,
-        directory="work",  # relative to the config file's folder
-        environment={"GREETING": "hello world"},
-        umask=0o077,
-        autorestart=False,
-    )
-    assert lines[0] == str(workdir)
+    program = {"environment": {"GREETING": "hello world"}, "umask": 0o077}
+    if directory is not None:
+        program["directory"] = directory  # relative to the config file's folder
+    lines = run_once(daemon, autorestart=False, **program)
+    # Without `directory`, the daemon's own working directory: / once detached.
+    assert lines[0] == (str(workdir) if directory else "/")
     assert lines[1] == "0077"
     assert lines[2] == "GREETING=hello world"
     assert lines[3] == "NAME=show"
+    # No signal blocked or ignored: Python ignores SIGPIPE and SIGXFSZ, a child must not.
+    assert lines[7] == "SigBlk:\t0000000000000000"
+    assert lines[8].startswith("SigIgn:")
+    ignored = int(lines[8].split()[1], 16) & ~GLIBC_INTERNAL_SIGNALS
+    assert ignored == 0, [n + 1 for n in range(64) if ignored >> n & 1]
     # stdin, stdout, stderr, and the fd `ls` itself opens on /proc/self/fd: nothing inherited.
     assert sorted(lines[-1].split()) == ["0", "1", "2", "3"]
+
+
+def test_umask_of_one_program_does_not_leak_into_the_daemons_files(daemon):
+    """posix_spawn takes the umask from the daemon, which sets the program's around the
+    spawn: the daemon's own files (here the program's log, created later) keep 0644."""
+    run_once(daemon, umask=0o077, autorestart=False)
+    mode = os.stat(daemon.log_path("show")).st_mode & 0o777
+    assert mode == 0o644
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
