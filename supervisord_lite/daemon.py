@@ -15,10 +15,9 @@ import signal
 import socket
 import stat
 import sys
-import time
 from types import SimpleNamespace
 
-from supervisord_lite import __version__, unit
+from supervisord_lite import __version__, daemon_log, unit
 from supervisord_lite.config import ConfigError, DaemonConfig, find_config_path, load_config
 from supervisord_lite.control import RELOAD_BUSY, Client, ControlServer
 from supervisord_lite.loop import EventLoop
@@ -130,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return daemon.run(ready_fd=None)
         finally:
-            flush_daemon_log()
+            daemon_log.flush()
     return detach_and_run(daemon)
 
 
@@ -160,7 +159,7 @@ def detach_and_run(daemon: Daemon) -> int:
     except BaseException:
         log.exception("fatal error")
         code = EXIT_STARTUP
-    flush_daemon_log()
+    daemon_log.flush()
     os._exit(code)
 
 
@@ -186,7 +185,10 @@ class Daemon:
             os.makedirs(config.log_dir, exist_ok=True)
         except OSError as exc:
             raise StartupError(f"cannot create log_dir {config.log_dir}: {exc.strerror}") from None
-        setup_logging(config, self.foreground)
+        try:
+            daemon_log.setup(config.loglevel, config.logfile, self.foreground)
+        except OSError as exc:
+            raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
         self._lock_pidfile()
         self._bind_socket()
 
@@ -246,7 +248,7 @@ class Daemon:
             self._write_pid()
             _become_subreaper()
             loop = EventLoop()
-            loop.before_sleep.append(flush_daemon_log)
+            loop.before_sleep.append(daemon_log.flush)
             supervisor = Supervisor(self.config, loop)
             self.loop, self.supervisor = loop, supervisor
             self.server = ControlServer(
@@ -278,7 +280,7 @@ class Daemon:
             return EXIT_STARTUP
         if supervisor.record.dirty:
             supervisor.record.write()  # "ready" promises the start-up spawns are on record
-        flush_daemon_log()
+        daemon_log.flush()
         self._report_ready(ready_fd, "ok")
         sd_notify("READY=1", f"STATUS={self.summary()}")
         self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
@@ -357,7 +359,7 @@ class Daemon:
 
     def _on_reopen_signal(self) -> None:
         log.info("received SIGUSR2: reopening log files")
-        reopen_daemon_log()
+        daemon_log.reopen()
         self.supervisor.reopen_logs()
 
     def request_shutdown(self, client: Client | None, req_id) -> None:
@@ -385,7 +387,7 @@ class Daemon:
         self.loop.close()
         self._cleanup()
         log.info("shut down")
-        flush_daemon_log()
+        daemon_log.flush()
 
     def _write_pid(self) -> None:
         data = f"{os.getpid()}\n".encode()
@@ -424,90 +426,6 @@ class Daemon:
 
 
 # -- small OS helpers -------------------------------------------------------------
-
-
-def setup_logging(config: DaemonConfig, foreground: bool) -> None:
-    # The Logging HOWTO's "Optimization" section: our format uses none of the caller's
-    # file, line, thread or process, so skip collecting them for every record (walking
-    # the stack for the caller was the dearest part of a log line in the crash storm).
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    formatter = _Formatter("%(asctime)s %(levelname)s %(message)s")
-    log.setLevel(getattr(logging, config.loglevel.upper()))
-    log.handlers.clear()
-    log.propagate = False
-    if config.logfile:
-        try:
-            handler: logging.Handler = _DeferredFileHandler(config.logfile)
-        except OSError as exc:
-            raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
-        handler.setFormatter(formatter)
-        log.addHandler(handler)
-    if foreground:
-        # Our own buffered stream on fd 2: sys.stderr would write every line at once.
-        stream = _DeferredStreamHandler(open(2, "w", buffering=65536, closefd=False))
-        stream.setFormatter(formatter)
-        log.addHandler(stream)
-
-
-class _Formatter(logging.Formatter):
-    """Formats the date and time once per second, not once per line (a crash storm logs
-    three lines per restart)."""
-
-    _cached: tuple[int, str] = (-1, "")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
-        if self._cached[0] != second:
-            self._cached = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
-        return f"{self._cached[1]},{int(record.msecs):03d}"
-
-
-class _DeferredFlush:
-    """Records go to the stream's buffer; flush_daemon_log() writes them out, once per
-    loop turn before the loop sleeps: one write(2) per turn, not one per line (a
-    1000-program start logs 2000 lines)."""
-
-    def flush(self) -> None:
-        pass  # called by emit() after every record
-
-    def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        if record.levelno >= logging.WARNING:
-            self.flush_now()  # problems are seen at once; routine lines wait for the turn
-
-    def flush_now(self) -> None:
-        super().flush()
-
-
-class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
-    pass
-
-
-class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
-    pass
-
-
-def flush_daemon_log() -> None:
-    for handler in log.handlers:
-        if isinstance(handler, _DeferredFlush):
-            try:
-                handler.flush_now()
-            except (OSError, ValueError):
-                pass  # a full disk or a closed stderr must not stop the daemon
-
-
-def reopen_daemon_log() -> None:
-    for handler in log.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.acquire()
-            try:
-                handler.close()
-                handler.stream = handler._open()
-            finally:
-                handler.release()
 
 
 def _make_parent(path: str) -> None:

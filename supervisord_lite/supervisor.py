@@ -11,6 +11,7 @@ import signal
 import time
 from typing import Callable, Optional
 
+from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile, PipeReader
 from supervisord_lite.loop import EventLoop, Timer, now
@@ -247,7 +248,7 @@ class Supervisor:
         if self.shutting_down:
             return
         self.shutting_down = True
-        log.info("shutting down: stopping %d processes", len(self.processes))
+        daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
             process.waiting_for_deps = False
         self.stop_many(list(self.processes.values()), on_done)
@@ -306,19 +307,19 @@ class Supervisor:
         process.stamp = None
         new = change.new
         if new is S.RUNNING and change.old is S.STARTING:
-            log.info(
+            daemon_log.info(
                 "success: %s entered RUNNING state, process has stayed up for > than %s "
                 "seconds (startsecs)",
                 process.name,
                 _num(process.program.startsecs),
             )
         elif new is S.FATAL:
-            log.info(
+            daemon_log.info(
                 "gave up: %s entered FATAL state, too many start retries too quickly",
                 process.name,
             )
         elif new is S.STOPPING:
-            log.info("waiting for %s to stop", process.name)
+            daemon_log.info("waiting for %s to stop", process.name)
         self._notify(process, change)
         if new is S.RUNNING or (new in AT_REST and change.old is not S.STOPPING):
             # Dependents waiting on this process can now start (or must give up).
@@ -378,7 +379,7 @@ class Supervisor:
         for fd, logfile in ((child.stdout_fd, stdout_log), (child.stderr_fd, stderr_log)):
             if fd is not None:
                 self._watch_pipe(process, fd, logfile)
-        log.info("spawned: '%s' with pid %d", process.name, child.pid)
+        daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
         if self.record is not None:
             self.record.spawned(process.name, child.pid)
         self.dispatch(process, Spawned(child.pid, now()))
@@ -504,9 +505,9 @@ class Supervisor:
             reader.drain()  # what it wrote before dying goes to the log before the exit
         expected = exitstatus in process.program.exitcodes
         if process.state is S.STOPPING:
-            log.info("stopped: %s (%s)", process.name, describe_exit(exitstatus))
+            daemon_log.info("stopped: %s (%s)", process.name, describe_exit(exitstatus))
         else:
-            log.info(
+            daemon_log.info(
                 "exited: %s (%s; %s)",
                 process.name,
                 describe_exit(exitstatus),

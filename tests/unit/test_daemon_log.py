@@ -1,0 +1,100 @@
+"""daemon_log.info writes what log.info would, where it would, in order."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from supervisord_lite import daemon_log
+
+pytestmark = pytest.mark.timeout(30)
+
+log = logging.getLogger("supervisord_lite")
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) (.*)$")
+
+
+@pytest.fixture
+def logger_state():
+    """Put the shared 'supervisord_lite' logger back as it was, whatever the test did."""
+    saved = (list(log.handlers), log.level, log.propagate)
+    yield
+    for handler in log.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    log.handlers[:] = saved[0]
+    log.setLevel(saved[1])
+    log.propagate = saved[2]
+    daemon_log._direct.clear()
+
+
+def lines_of(path) -> list[tuple[str, str]]:
+    found = []
+    for line in path.read_text().splitlines():
+        match = LINE.match(line)
+        assert match, f"not a log line: {line!r}"
+        found.append(match.groups())
+    return found
+
+
+def test_same_text_as_logging_in_order(tmp_path, logger_state):
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    log.info("exited: %s (%s; %s)", "web", "exit status 1", "not expected")
+    daemon_log.info("exited: %s (%s; %s)", "web", "exit status 1", "not expected")
+    daemon_log.info("no arguments: 100% literal")
+    log.info("b")
+    daemon_log.info("spawned: '%s' with pid %d", "web:1", 42)
+    assert path.read_text() == "", "routine lines wait for the loop's turn"
+    log.warning("something wrong")  # written at once, with everything before it
+    assert lines_of(path) == [
+        ("INFO", "exited: web (exit status 1; not expected)"),
+        ("INFO", "exited: web (exit status 1; not expected)"),
+        ("INFO", "no arguments: 100% literal"),
+        ("INFO", "b"),
+        ("INFO", "spawned: 'web:1' with pid 42"),
+        ("WARNING", "something wrong"),
+    ]
+    daemon_log.info("after")
+    daemon_log.flush()
+    assert lines_of(path)[-1] == ("INFO", "after")
+
+
+def test_respects_the_log_level(tmp_path, logger_state):
+    path = tmp_path / "d.log"
+    daemon_log.setup("warning", str(path), foreground=False)
+    daemon_log.info("routine")
+    log.warning("shown")
+    daemon_log.flush()
+    assert lines_of(path) == [("WARNING", "shown")]
+
+
+def test_same_timestamp_as_logging(tmp_path, logger_state):
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    record = logging.LogRecord("supervisord_lite", logging.INFO, "", 0, "x", None, None)
+    formatted = log.handlers[0].formatter.format(record)
+    assert formatted == f"{daemon_log.timestamp(record.created)} INFO x"
+
+
+def test_without_the_daemons_handlers_it_is_log_info(logger_state, caplog):
+    """A Supervisor used in-process (tests, tools) logs through logging as usual."""
+    with caplog.at_level(logging.INFO, logger="supervisord_lite"):
+        daemon_log.info("spawned: '%s' with pid %d", "web", 7)
+    assert [r.getMessage() for r in caplog.records] == ["spawned: 'web' with pid 7"]
+
+
+def test_a_handler_added_later_gets_every_line(tmp_path, logger_state):
+    """Once the handlers are not just the daemon's, info() takes logging's path, so an
+    added handler misses nothing."""
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    seen = []
+    extra = logging.Handler()
+    extra.emit = lambda record: seen.append(record.getMessage())
+    log.addHandler(extra)
+    daemon_log.info("seen by %s", "both")
+    daemon_log.flush()
+    assert seen == ["seen by both"]
+    assert lines_of(path) == [("INFO", "seen by both")]
