@@ -76,7 +76,8 @@ class Request:
         return f"Request(id={self.id!r}, cmd={self.cmd!r}, args={self.args!r})"
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# JSON text as the protocol writes it: compact, UTF-8 as is.
+to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _BATCH = 64  # result items per encoder call
 
 
@@ -88,14 +89,14 @@ def encode(message: dict) -> bytes:
         # keeps every small piece of its output until it is done (1.3 MiB of them for
         # a 1000-process status), and memory the daemon touched once stays its own.
         rest = {key: value for key, value in message.items() if key != "result"}
-        parts = [_encode(rest)[:-1] + ',"result":[' if rest else '{"result":[']
+        parts = [to_json(rest)[:-1] + ',"result":[' if rest else '{"result":[']
         for i in range(0, len(result), _BATCH):
-            parts.append(_encode(result[i : i + _BATCH])[1:-1])
+            parts.append(to_json(result[i : i + _BATCH])[1:-1])
             parts.append(",")
         parts[-1] = "]}"
         text = "".join(parts)
     else:
-        text = _encode(message)
+        text = to_json(message)
     return text.encode() + b"\n"
 
 
@@ -110,7 +111,7 @@ class Raw:
 
 def encode_ok_raw(req_id: Any, result: Raw) -> bytes:
     """The same line as encode(ok(req_id, <what result.text encodes>))."""
-    req = json.dumps(req_id, ensure_ascii=False)
+    req = to_json(req_id)
     return f'{{"id":{req},"ok":true,"result":{result.text}}}\n'.encode()
 
 

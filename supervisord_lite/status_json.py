@@ -10,12 +10,10 @@ with the protocol's separators: a test compares the two in every state.
 
 from __future__ import annotations
 
-import json
-
+from supervisord_lite.protocol import to_json
 from supervisord_lite.states import ProcessState
 
 S = ProcessState
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class StatusText:
@@ -35,7 +33,7 @@ class StatusText:
     def one(self, process, current: float) -> str:
         machine = process.machine
         if process.waiting_for_deps:  # its description names other processes' states
-            return _encode(self.supervisor.status(process, current))
+            return to_json(self.supervisor.status(process, current))
         history = machine.history
         key = (
             machine.state,
@@ -57,7 +55,7 @@ class StatusText:
         _, _, _, head, mid, tail, second, desc = entry
         uptime = current - machine.started_at
         if machine.state is S.RUNNING and int(uptime) != second:
-            desc = entry[7] = _encode(self.supervisor.describe(process, uptime))
+            desc = entry[7] = to_json(self.supervisor.describe(process, uptime))
             entry[6] = int(uptime)
         # repr: what json writes for a finite float, without the encoder's setup per call
         return f"{head}{repr(round(uptime, 3)) if uptime else '0'}{mid}{desc}{tail}"
@@ -67,15 +65,15 @@ class StatusText:
         status = self.supervisor.status(process, current)
         live = machine.state in (S.RUNNING, S.STARTING) and machine.started_at is not None
         if not live:
-            return [process, key, _encode(status), None, None, None, None, None]
-        text = _encode(status)
+            return [process, key, to_json(status), None, None, None, None, None]
+        text = to_json(status)
         # Cut the text around "uptime" and "description": the keys are fixed and in this
         # order, and nothing before "uptime" can contain that key's text (names and
         # states are plain words; pid and exit status are numbers).
         head, rest = text.split(',"uptime":', 1)
         _, rest = rest.split(',"restarts":', 1)
         restarts, rest = rest.split(',"description":', 1)
-        desc = _encode(status["description"])
+        desc = to_json(status["description"])
         tail = rest[len(desc) :]
         second = int(current - machine.started_at)
         return [
