@@ -67,6 +67,15 @@ class StopBatch:
         """Ask every member that may stop now to stop; True once all are at rest."""
         if self.done:
             return True
+        # A member already at rest when asked to stop makes no transition, so nothing
+        # would call advance() again for it: keep going until a round asks no one.
+        while self._ask_next_round():
+            pass
+        self.done = not self.pending and all(p.state in AT_REST for p in self.members)
+        return self.done
+
+    def _ask_next_round(self) -> bool:
+        """Ask the members that may stop now; False when there was none."""
         pending = set(self.pending)
         unfinished = [p for p in self.members if p in pending or p.state not in AT_REST]
         unfinished_programs = {p.program.name for p in unfinished}
@@ -81,5 +90,4 @@ class StopBatch:
         for process in ready:
             self.pending.remove(process)
             self.request_stop(process)
-        self.done = not self.pending and all(p.state in AT_REST for p in self.members)
-        return self.done
+        return bool(ready)

@@ -71,3 +71,24 @@ def test_a_dependency_with_a_higher_priority_number_does_not_deadlock():
 def test_transitive_dependents():
     deps = transitive_dependents(programs(db=(1, []), app=(1, ["db"]), web=(1, ["app"])))
     assert deps == {"db": {"app", "web"}, "app": {"web"}}  # nothing depends on web
+
+
+@pytest.mark.parametrize("rest", [ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL])
+def test_members_already_at_rest_do_not_stall_the_batch(rest):
+    """A member at rest makes no transition when asked to stop: one advance() must go on
+    to what it was holding back (its dependencies), or nothing would ever call again."""
+    progs = programs(db=(1, []), app=(1, ["db"]), web=(1, ["app"]))
+    procs = {name: Fake(p) for name, p in progs.items()}
+    procs["web"].state = rest
+    procs["app"].state = rest
+    asked: list[str] = []
+    batch = StopBatch(
+        list(procs.values()),
+        transitive_dependents(progs),
+        lambda p: asked.append(p.program.name),
+        lambda: None,
+    )
+    assert batch.advance() is False
+    assert asked == ["web", "app", "db"]
+    procs["db"].state = ProcessState.STOPPED
+    assert batch.advance() is True
