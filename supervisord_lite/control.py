@@ -351,12 +351,15 @@ class ControlServer:
             )
         )
         for process in processes:
-            if process.state is S.RUNNING:
-                settle(process, True, "already started")
-            elif process.state is S.STOPPING:
-                settle(process, False, "is stopping; try again once it has stopped")
+            # A reload may have replaced the slot since the names were resolved (restart
+            # waits for a stop first): the one in the table now is the one to start.
+            current = self.supervisor.processes.get(process.name) or process
+            if current.state is S.RUNNING:
+                settle(current, True, "already started")
+            elif current.state is S.STOPPING:
+                settle(current, False, "is stopping; try again once it has stopped")
             else:
-                self.supervisor.start(process)
+                self.supervisor.start(current)
         finish_if_done()
 
     # -- commands -----------------------------------------------------------------

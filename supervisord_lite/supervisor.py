@@ -66,6 +66,7 @@ class Process:
         "ever_started",
         "waiting_for_deps",
         "dep_error",
+        "retired",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -81,7 +82,10 @@ class Process:
         self.stamp: str | None = None  # changed_at as text, made when first needed
         self.ever_started = False
         self.waiting_for_deps = False
-        self.dep_error: str | None = None
+        self.dep_error: str | None = None  # why the last start was refused, if it was
+        # Set when a reload takes this slot out of the table ("changed" or "removed"):
+        # from then on it is only stopped, never started again (its successor is).
+        self.retired: str | None = None
 
     @property
     def state(self) -> ProcessState:
@@ -105,6 +109,10 @@ class Supervisor:
         self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
+        # While a reload stops what it retires, starts asked of those wait here for
+        # their successors (the same names in the new table).
+        self._replacing = False
+        self._start_after_reload: list[Process] = []
         # Bound once, shared by every pipe (a bound method is a new object per access).
         self._on_pipe = (self._pipe_readable, self._pipe_eof)
         self._add_programs(config.programs.values())
@@ -140,6 +148,9 @@ class Supervisor:
         ]
         diff = {"added": added, "changed": changed, "removed": removed}
         retiring = [p for p in self.processes.values() if p.program.name in (*removed, *changed)]
+        for process in retiring:
+            process.retired = "removed" if process.program.name in removed else "changed"
+        self._replacing = True
 
         def replace_table() -> None:
             for process in retiring:
@@ -158,9 +169,15 @@ class Supervisor:
                         process.program = process.machine.config = program  # same settings
                     self.processes[process.name] = process
             self._dependents = transitive_dependents(self.programs())
+            self._replacing = False
             for process in fresh:
                 if process.program.autostart:
                     self.start(process)
+            deferred, self._start_after_reload = self._start_after_reload, []
+            for process in deferred:
+                self.start(process)  # now its successor, or a refusal if it has none
+            # Waiting dependents may now wait on a successor, or on nothing any more.
+            self._once_soon(self._start_waiting_dependents)
             on_done(diff)
 
         self.stop_many(retiring, replace_table)
@@ -198,19 +215,55 @@ class Supervisor:
                 self.start(process)
 
     def start(self, process: Process) -> None:
-        """Start a process, first bringing up what it depends on (like systemd's Requires)."""
+        """Start a process, first bringing up what it depends on (like systemd's Requires).
+
+        A start that cannot happen is refused: dep_error says why and listeners are told
+        (change None), so that whoever waits for the start gets an answer."""
         if self.shutting_down or process.state in LIVE:
+            return
+        if process.retired is not None:
+            self._start_successor(process)
             return
         process.dep_error = None
         missing = self._unready_dependencies(process)
+        stopping = [dep for dep in missing if dep.state is S.STOPPING]
+        if stopping:
+            # Its stop was asked for after whatever wanted it running: do not undo it.
+            self._refuse_start(
+                process,
+                f"dependency {stopping[0].name} is stopping; "
+                f"start {process.name} again once it has stopped",
+            )
+            return
         if missing:
             process.waiting_for_deps = True
             for dep in missing:
                 if dep.state not in LIVE and not dep.waiting_for_deps:
                     self.start(dep)
+            # A dependency may have been refused on the spot: settle this wait too.
+            self._once_soon(self._start_waiting_dependents)
             return
         process.waiting_for_deps = False
         self.dispatch(process, StartRequested(now()))
+
+    def _start_successor(self, process: Process) -> None:
+        """A start asked of a slot a reload retired goes to the slot replacing it."""
+        if process.retired == "removed":
+            self._refuse_start(process, f"{process.name} was removed from the config by reload")
+        elif self._replacing:
+            self._start_after_reload.append(process)
+        else:
+            successor = self.processes.get(process.name)
+            if successor is None:
+                self._refuse_start(process, f"{process.name} is no longer in the config")
+            else:
+                self.start(successor)
+
+    def _refuse_start(self, process: Process, reason: str) -> None:
+        process.waiting_for_deps = False
+        process.dep_error = reason
+        log.warning("%s: not started: %s", process.name, reason)
+        self._notify(process, None)
 
     def _unready_dependencies(self, process: Process) -> list[Process]:
         return [
@@ -221,20 +274,25 @@ class Supervisor:
         ]
 
     def _start_waiting_dependents(self) -> None:
-        for process in list(self.processes.values()):
-            if not process.waiting_for_deps or self.shutting_down:
-                continue
-            unready = self._unready_dependencies(process)
-            failed = [d for d in unready if d.state in AT_REST and not d.waiting_for_deps]
-            if failed:
-                process.waiting_for_deps = False
-                dep = failed[0]
-                process.dep_error = f"dependency {dep.name} is {dep.state.value}"
-                log.warning("%s: not started: %s", process.name, process.dep_error)
-                self._notify(process, None)
-            elif not unready:
-                process.waiting_for_deps = False
-                self.dispatch(process, StartRequested(now()))
+        """Start each waiting process whose dependencies are all RUNNING; refuse those
+        waiting on one that came to rest. Repeated until nothing changes: a refusal
+        makes no transition, yet it settles whoever waits on the refused process."""
+        settled = True
+        while settled and not self.shutting_down:
+            settled = False
+            for process in list(self.processes.values()):
+                if not process.waiting_for_deps:
+                    continue
+                unready = self._unready_dependencies(process)
+                failed = [d for d in unready if d.state in AT_REST and not d.waiting_for_deps]
+                if failed:
+                    dep = failed[0]
+                    self._refuse_start(process, f"dependency {dep.name} is {dep.state.value}")
+                    settled = True
+                elif not unready:
+                    process.waiting_for_deps = False
+                    self.dispatch(process, StartRequested(now()))
+                    settled = True
 
     # -- stopping -----------------------------------------------------------------
 
@@ -250,7 +308,8 @@ class Supervisor:
         self.shutting_down = True
         daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
-            process.waiting_for_deps = False
+            if process.waiting_for_deps:
+                self._refuse_start(process, "the daemon is shutting down")
         self.stop_many(list(self.processes.values()), on_done)
 
     def send_signal(self, process: Process, signum: int) -> bool:
@@ -321,8 +380,9 @@ class Supervisor:
         elif new is S.STOPPING:
             daemon_log.info("waiting for %s to stop", process.name)
         self._notify(process, change)
-        if new is S.RUNNING or (new in AT_REST and change.old is not S.STOPPING):
-            # Dependents waiting on this process can now start (or must give up).
+        if (new is S.RUNNING or new in AT_REST) and process.retired is None:
+            # Dependents waiting on this process can now start (or must give up). Not for
+            # a slot a reload retires: they wait for its successor instead.
             self._once_soon(self._start_waiting_dependents)
         if self._stop_batches:
             self._once_soon(self._advance_stop_batches)
@@ -348,7 +408,8 @@ class Supervisor:
                 self.loop.call_soon(batch.on_done)
 
     def _request_stop(self, process: Process) -> None:
-        process.waiting_for_deps = False
+        if process.waiting_for_deps:
+            self._refuse_start(process, "stopped while waiting for its dependencies")
         self.dispatch(process, StopRequested(now()))
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
@@ -359,6 +420,12 @@ class Supervisor:
 
     def _spawn(self, process: Process) -> None:
         program = process.program
+        if process.retired is not None:
+            # Never reached through start(), which hands retired slots to their
+            # successors; kept so that no path can start a child nobody tracks.
+            log.error("%s: not spawning a process slot that a reload retired", process.name)
+            self.dispatch(process, SpawnFailed("retired by reload", now()))
+            return
         try:
             stdout_log = self._logfile(process, "stdout")
             stderr_log = self._logfile(process, "stderr")
