@@ -1,8 +1,9 @@
 """Double-forks an orphan, waits until it is set up, then exits (or lives --main-lifetime s).
 
 The orphan (setsid'd unless --same-group, so the daemon's leftover-group kill does not
-take it) writes its pid to --pidfile, lives --orphan-lifetime seconds and exits: its
-new parent (the daemon, a child subreaper) must reap it.
+take it) writes its pid to --pidfile, lives --orphan-lifetime seconds (or, with
+--exit-when FILE, until FILE exists, at most 30 s) and exits: its new parent (the daemon,
+a child subreaper) must reap it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def main() -> None:
     ap.add_argument("--orphan-lifetime", type=float, default=0.5)
     ap.add_argument("--main-lifetime", type=float, default=0.0)
     ap.add_argument("--same-group", action="store_true")
+    ap.add_argument("--exit-when", default=None)
     args = ap.parse_args()
     sys.stdout.flush()
     child = os.fork()
@@ -34,7 +36,12 @@ def main() -> None:
             while os.getppid() == intermediate:
                 time.sleep(0.001)
             write_pid_atomically(args.pidfile, os.getpid())
-            time.sleep(args.orphan_lifetime)
+            if args.exit_when:
+                deadline = time.monotonic() + 30
+                while not os.path.exists(args.exit_when) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            else:
+                time.sleep(args.orphan_lifetime)
             os._exit(0)
         os._exit(0)
     os.waitpid(child, 0)

@@ -170,7 +170,8 @@ def test_daemon_with_unknown_dependency_or_cycle(daemon):
     res = daemon.launch("--check")
     assert res.returncode == 2, res
     out = res.stdout + res.stderr
-    assert "nosuch" in out
+    assert 'programs.c.depends_on: unknown program "nosuch"' in out, out
+    assert "dependency cycle: a -> b -> a" in out or "dependency cycle: b -> a -> b" in out, out
     assert "Traceback" not in out
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import time
 
 import pytest
 
-from integration.harness import CTL_CMD, helper
+from integration.harness import helper
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -25,26 +24,27 @@ def test_events_for_start_crash_restart_stop(daemon):
         }
     )
     daemon.wait_state("w", "EXITED", timeout=10)
-    stream = subprocess.Popen(
-        [*CTL_CMD, "-c", str(daemon.config), "events"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=daemon.env,
-    )
+    stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stream.settimeout(10)
+    stream.connect(str(daemon.socket))
     try:
-        time.sleep(0.3)  # let it subscribe; events before that are not expected
+        lines = stream.makefile("r", encoding="utf-8")
+        stream.sendall(b'{"id": 1, "cmd": "events"}\n')
+        # The subscription's first reply: from here on every change is streamed.
+        assert json.loads(lines.readline())["result"] == {"subscribed": True}
         daemon.ctl_ok("start", "w")
         daemon.wait_state("w", "EXITED", timeout=10)
         daemon.ctl_ok("start", "w")
         daemon.ctl_ok("stop", "w")
         events = []
         while len(events) < 7:
-            line = stream.stdout.readline()
+            line = lines.readline()
             assert line, "events stream ended early"
-            events.append(json.loads(line))
+            reply = json.loads(line)
+            assert reply["ok"] and reply["id"] == 1, reply
+            events.append(reply["result"])
     finally:
-        stream.kill()
-        stream.wait()
+        stream.close()
     edges = [(e["from"], e["to"]) for e in events]
     assert edges == [
         ("EXITED", "STARTING"),

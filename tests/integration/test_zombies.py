@@ -113,18 +113,18 @@ def test_crash_loop_leaves_no_zombies(daemon):
 @pytest.mark.timeout(30)
 def test_double_forked_orphan_is_reaped(daemon):
     opid_file = daemon.path("orphan.pid")
-    cmd = helper("double_fork", "--pidfile", opid_file, "--orphan-lifetime", 1.0)
+    go = daemon.path("orphan.go")
+    cmd = helper("double_fork", "--pidfile", opid_file, "--exit-when", go)
     dpid = daemon.start({"forker": {"command": cmd, "startsecs": 0, "autorestart": False}})
     opid = daemon.wait_until(
         lambda: opid_file.exists() and int(opid_file.read_text()), 10, message="orphan pid"
     )
     daemon.wait_state("forker", "EXITED", timeout=10)
-    try:
-        orphan = psutil.Process(opid)
-        # Re-parented to the daemon, a child subreaper, not to init.
-        assert orphan.ppid() == dpid, f"orphan's parent is {orphan.ppid()}, daemon is {dpid}"
-    except psutil.NoSuchProcess:
-        pass  # already exited and reaped: fine
+    # The orphan lives until told to exit: re-parented to the daemon, a child
+    # subreaper, not to init.
+    orphan = psutil.Process(opid)
+    assert orphan.ppid() == dpid, f"orphan's parent is {orphan.ppid()}, daemon is {dpid}"
+    go.touch()
     # Once it exits, it must not stay a zombie.
     daemon.wait_until(lambda: not psutil.pid_exists(opid), 5, message=f"orphan {opid} reaped")
     persisted, _ = persistent_zombies(dpid, 0.5)

@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import pwd
+import shutil
 import signal
 import tempfile
 import textwrap
@@ -913,7 +914,15 @@ def check_outcome(path: str, euid: int) -> None:
                 prog.logfile_path(stream, name, num, conf.log_dir)
 
 
-FUZZ_DIR = tempfile.mkdtemp(prefix="sdl-config-fuzz-")
+@pytest.fixture(scope="module")
+def fuzz_dir():
+    """One directory for every fuzz example (module scope: hypothesis runs many examples
+    per test call), removed when the module is done."""
+    path = tempfile.mkdtemp(prefix="sdl-config-fuzz-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -925,22 +934,22 @@ FUZZ_DIR = tempfile.mkdtemp(prefix="sdl-config-fuzz-")
     included=programs,
     euid=st.sampled_from([0, 1000]),
 )
-def test_fuzz_documents(top, daemon, include, progs, included, euid):
+def test_fuzz_documents(fuzz_dir, top, daemon, include, progs, included, euid):
     if include is not None:
         daemon = {**(daemon or {}), "include": include}
-    os.makedirs(os.path.join(FUZZ_DIR, "conf.d"), exist_ok=True)
-    main = os.path.join(FUZZ_DIR, "main.toml")
+    os.makedirs(os.path.join(fuzz_dir, "conf.d"), exist_ok=True)
+    main = os.path.join(fuzz_dir, "main.toml")
     with open(main, "w", encoding="utf-8") as fh:
         fh.write(toml_document(top, daemon, progs))
-    with open(os.path.join(FUZZ_DIR, "conf.d", "inc.toml"), "w", encoding="utf-8") as fh:
+    with open(os.path.join(fuzz_dir, "conf.d", "inc.toml"), "w", encoding="utf-8") as fh:
         fh.write(toml_document({}, None, included))
     check_outcome(main, euid)
 
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=200) | text.map(lambda t: t.encode()))
-def test_fuzz_random_bytes(data):
-    main = os.path.join(FUZZ_DIR, "raw.toml")
+def test_fuzz_random_bytes(fuzz_dir, data):
+    main = os.path.join(fuzz_dir, "raw.toml")
     with open(main, "wb") as fh:
         fh.write(data)
     check_outcome(main, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 
@@ -73,9 +74,13 @@ def test_respects_the_log_level(tmp_path, logger_state):
 def test_same_timestamp_as_logging(tmp_path, logger_state):
     path = tmp_path / "d.log"
     daemon_log.setup("info", str(path), foreground=False)
-    record = logging.LogRecord("supervisord_lite", logging.INFO, "", 0, "x", None, None)
-    formatted = log.handlers[0].formatter.format(record)
-    assert formatted == f"{daemon_log.timestamp(record.created)} INFO x"
+    # Logging's own default asctime is the oracle: the same text, milliseconds and all.
+    reference = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    for created in (0.0, 1764300000.0, 1764300000.999, 1764300001.0005, time.time()):
+        record = logging.LogRecord("supervisord_lite", logging.INFO, "", 0, "x", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert log.handlers[0].formatter.format(record) == reference.format(record)
+        assert daemon_log.timestamp(created) == reference.formatTime(record)
 
 
 def test_without_the_daemons_handlers_it_is_log_info(logger_state, caplog):
