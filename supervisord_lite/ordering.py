@@ -1,4 +1,4 @@
-"""Start and stop order (SPEC §3): dependencies, then priority.
+"""Start and stop order (docs/states.md, "Order"): dependencies, then priority.
 
 Pure bookkeeping over process objects that expose `.state` and `.program`; the
 supervisor asks for stops and feeds back state changes.
@@ -39,7 +39,7 @@ def transitive_dependents(programs: dict[str, ProgramConfig]) -> dict[str, set[s
 
 
 class StopBatch:
-    """Stops a set of processes in order (SPEC §3).
+    """Stops a set of processes in order (docs/states.md, "Order").
 
     A member is *available* once no unfinished member depends on it. Among available
     members the highest priority number goes first: a member is signalled when no

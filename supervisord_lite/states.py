@@ -1,4 +1,4 @@
-"""The per-process state machine (SPEC §3): events in, effects out.
+"""The per-process state machine (docs/states.md): events in, effects out.
 
 Pure: no os.*, no clock reads, no logging. The loop stamps each event with
 `time.monotonic()` and carries out the returned effects in order. After a

@@ -639,8 +639,8 @@ def _uses_auto_logs(program: ProgramConfig) -> bool:
 
 
 def _kill_group_leftovers(pgid: int) -> None:
-    # SPEC §3: what is left of a program's group dies with its main process, so a
-    # restarted service never fights its own orphaned workers for a port or lock.
+    # docs/states.md, "Leftovers": what is left of a program's group dies with its main
+    # process, so a restarted service never fights its own orphaned workers for a port.
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
