@@ -1,0 +1,98 @@
+"""log_prefix / log_timestamps: every line marked once, wherever the reads split it."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from supervisord_lite.log_lines import LinePrefixer, check_prefix, rfc3339_ms
+
+pytestmark = pytest.mark.timeout(30)
+
+WALL = 1764354600.125  # 2025-11-28T18:30:00.125Z
+
+
+def test_prefix_on_every_line():
+    p = LinePrefixer("web | ", timestamps=False)
+    assert p.feed(b"a\nb\n", WALL) == b"web | a\nweb | b\n"
+
+
+def test_a_line_split_across_reads_is_marked_once():
+    p = LinePrefixer("w ", timestamps=False)
+    out = p.feed(b"hel", WALL) + p.feed(b"lo\nwor", WALL) + p.feed(b"ld\n", WALL)
+    assert out == b"w hello\nw world\n"
+
+
+def test_timestamps_are_rfc3339_utc_with_milliseconds():
+    p = LinePrefixer("", timestamps=True)
+    assert p.feed(b"x\n", WALL) == b"2025-11-28T18:30:00.125Z x\n"
+    assert rfc3339_ms(WALL) == "2025-11-28T18:30:00.125Z"
+
+
+def test_the_timestamp_is_that_of_the_read_where_the_line_starts():
+    p = LinePrefixer("", timestamps=True)
+    out = p.feed(b"first half ", WALL) + p.feed(b"second half\nnext\n", WALL + 1.5)
+    assert out == (
+        b"2025-11-28T18:30:00.125Z first half second half\n2025-11-28T18:30:01.625Z next\n"
+    )
+
+
+def test_timestamp_then_prefix():
+    p = LinePrefixer("db | ", timestamps=True)
+    assert p.feed(b"up\n", WALL) == b"2025-11-28T18:30:00.125Z db | up\n"
+
+
+def test_empty_reads_and_empty_lines():
+    p = LinePrefixer("> ", timestamps=False)
+    assert p.feed(b"", WALL) == b""
+    assert p.feed(b"\n\n", WALL) == b"> \n> \n"
+
+
+def test_stamps_agree_with_datetime():
+    p = LinePrefixer("", timestamps=True)
+    # Walls exact in binary, so the milliseconds are not at the mercy of float rounding.
+    for wall, ms in ((0.0, 0), (1.5, 500), (951782400.25, 250), (4102444799.875, 875)):
+        stamp = p.feed(b"x\n", wall)[:-3].decode()
+        expected = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
+        assert stamp == expected.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+
+
+@given(chunks=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"")), max_size=20))
+def test_any_split_gives_the_same_lines(chunks):
+    """However the output is cut into reads, the lines come out the same, each marked."""
+    p = LinePrefixer("[x] ", timestamps=False)
+    out = b"".join(p.feed(c, WALL) for c in chunks)
+    data = b"".join(chunks)
+    if not data:
+        assert out == b""
+        return
+    lines = data.split(b"\n")
+    expected = b"\n".join(b"[x] " + line for line in lines[:-1])
+    if lines[-1]:
+        expected += (b"\n" if len(lines) > 1 else b"") + b"[x] " + lines[-1]
+    elif len(lines) > 1:
+        expected += b"\n"
+    assert out == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{name} | ", None),
+        ("{group}/{name}[{stream}] ", None),
+        ("plain ", None),
+        ("{pid} ", r"unknown field \{pid\}"),
+        ("{name", "not a valid template"),
+        ("{} ", r"unknown field \{\}"),
+    ],
+)
+def test_check_prefix(template, problem):
+    found = check_prefix(template)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and re.search(problem, found), found
