@@ -128,7 +128,7 @@ class ControlServer:
         request_shutdown: Callable[[Client, object], None],
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         allowed_uids: tuple[int, ...] = (),
-        max_clients: int = 100,
+        max_clients: int = 1024,
         idle_timeout: float = 600.0,
         line_timeout: float = 10.0,
     ):
@@ -186,13 +186,36 @@ class ControlServer:
                 client.close()
                 continue
             if len(self.clients) >= self.max_clients:
-                log.warning("control: refused a client: %d clients already", len(self.clients))
-                client.fail(None, protocol.TOO_MANY_CLIENTS, "too many clients; try again later")
-                client.close()
+                self._refuse_over_limit(client)
                 continue
             self.clients.add(client)
             self.loop.add_reader(client.fd, lambda c=client: self._read(c))
             self._arm_timer(client)
+
+    def _refuse_over_limit(self, client: Client) -> None:
+        """Accepted, told why, closed: never left waiting in the backlog, whose
+        overflow would make connect() fail (EAGAIN) or hang."""
+        log.warning("control: refused a client: %d clients already", len(self.clients))
+        client.fail(
+            None,
+            protocol.TOO_MANY_CLIENTS,
+            f"too many clients ({self.max_clients} at most; see max_clients); try again later",
+        )
+        # Read what it sent already: closing a Unix socket with unread input resets the
+        # peer, which could then lose the reply above.
+        try:
+            client.sock.recv(65536)
+        except OSError:
+            pass
+        client.close()
+
+    def replace_socket(self, sock: socket.socket) -> None:
+        """Listen on `sock` instead (the old socket file was deleted); the caller closes
+        the old one."""
+        self.loop.remove_reader(self.sock.fileno())
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop.add_reader(sock.fileno(), self._accept)
 
     def _resume_accepting(self) -> None:
         if self.sock.fileno() >= 0:
