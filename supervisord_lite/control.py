@@ -182,32 +182,18 @@ class ControlServer:
             client = Client(self, conn, uid)
             if uid not in self.allowed_uids:
                 log.warning("control: refused a client with uid %d (pid %d)", uid, pid)
-                client.fail(None, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
-                client.close()
+                _refuse(client, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
                 continue
             if len(self.clients) >= self.max_clients:
-                self._refuse_over_limit(client)
+                log.warning("control: refused a client: %d clients already", len(self.clients))
+                # Accepted, told why, closed: never left waiting in the backlog, whose
+                # overflow would make connect() fail (EAGAIN) or hang.
+                message = f"too many clients ({self.max_clients} at most; see max_clients)"
+                _refuse(client, protocol.TOO_MANY_CLIENTS, message + "; try again later")
                 continue
             self.clients.add(client)
             self.loop.add_reader(client.fd, lambda c=client: self._read(c))
             self._arm_timer(client)
-
-    def _refuse_over_limit(self, client: Client) -> None:
-        """Accepted, told why, closed: never left waiting in the backlog, whose
-        overflow would make connect() fail (EAGAIN) or hang."""
-        log.warning("control: refused a client: %d clients already", len(self.clients))
-        client.fail(
-            None,
-            protocol.TOO_MANY_CLIENTS,
-            f"too many clients ({self.max_clients} at most; see max_clients); try again later",
-        )
-        # Read what it sent already: closing a Unix socket with unread input resets the
-        # peer, which could then lose the reply above.
-        try:
-            client.sock.recv(65536)
-        except OSError:
-            pass
-        client.close()
 
     def replace_socket(self, sock: socket.socket) -> None:
         """Listen on `sock` instead (the old socket file was deleted); the caller closes
@@ -560,6 +546,18 @@ class ControlServer:
 
 
 _LATER = object()  # a handler's "I will reply myself"
+
+
+def _refuse(client: Client, code: str, message: str) -> None:
+    """One error reply, then close."""
+    client.fail(None, code, message)
+    # Read what it sent already: closing a Unix socket with unread input resets the
+    # peer, which could then lose the reply above.
+    try:
+        client.sock.recv(65536)
+    except OSError:
+        pass
+    client.close()
 
 
 def _key(req_id):
