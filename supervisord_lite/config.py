@@ -184,7 +184,7 @@ class DaemonConfig(Frozen):
         socket_mode: int = 0o600,
         allowed_uids: tuple[int, ...] = (),
         programs: dict[str, ProgramConfig] | None = None,  # None: a new empty dict
-        max_clients: int = 100,
+        max_clients: int | None = None,  # None: from RLIMIT_NOFILE, see daemon.py
         idle_timeout: float = 600.0,  # a control connection with nothing under way; 0 = never
         line_timeout: float = 10.0,  # a half-written request line
     ):
@@ -217,6 +217,11 @@ class DaemonConfig(Frozen):
 
 # --- the key tables: key -> (converter, default) ------------------------------------------
 
+# Sanity bounds. A billion processes would take the daemon's memory before its first
+# spawn; a billion backups, a billion renames at each rotation, with the loop blocked.
+MAX_NUMPROCS = 100_000
+MAX_BACKUPS = 10_000
+
 REQUIRED = object()
 
 # Defaults are supervisor's, except stopasgroup (true: no grandchild survives a stop) and
@@ -224,7 +229,7 @@ REQUIRED = object()
 # ProgramConfig defaults so the two cannot drift apart.
 PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "command": (cv.command, REQUIRED),
-    "numprocs": (cv.integer(1), 1),
+    "numprocs": (cv.integer(1, limit=MAX_NUMPROCS, why="each process is a pipe pair"), 1),
     "directory": (cv.path_string, None),  # resolved against the config dir
     "environment": (cv.environment, ()),
     "user": (cv.string, None),  # checked against pwd and the daemon's euid
@@ -244,10 +249,10 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "redirect_stderr": (cv.boolean, False),
     "stdout_logfile": (cv.logfile, "auto"),
     "stdout_logfile_maxbytes": (byte_size, 50 * 1024 * 1024),
-    "stdout_logfile_backups": (cv.integer(0), 10),
+    "stdout_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
     "stderr_logfile": (cv.logfile, "auto"),
     "stderr_logfile_maxbytes": (byte_size, 50 * 1024 * 1024),
-    "stderr_logfile_backups": (cv.integer(0), 10),
+    "stderr_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -259,8 +264,9 @@ DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "umask": (cv.mode, 0o022),
     "include": (cv.list_of(cv.path_string, "glob patterns"), ()),
     "socket_mode": (cv.mode, 0o600),
-    "allowed_uids": (cv.list_of(cv.integer(0), "uids >= 0"), ()),
-    "max_clients": (cv.integer(1), 100),
+    "allowed_uids": (cv.list_of(cv.integer(0, limit=2**32 - 2, why="uid_t"), "uids >= 0"), ()),
+    # None: from the open-file limit, after what the programs need (daemon.py).
+    "max_clients": (cv.integer(1), None),
     "idle_timeout": (cv.number, 600.0),
     "line_timeout": (cv.number, 10.0),
 }
@@ -472,6 +478,7 @@ class _Loader:
         ok = self.check_user(file, parts, kwargs["user"]) and ok
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
+        kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
         for stream in ("stdout", "stderr"):
             key = f"{stream}_logfile"
             if kwargs[key] in ("auto", "none"):
@@ -487,6 +494,18 @@ class _Loader:
                 )
                 ok = False
         return ProgramConfig(name=name, source=file, **kwargs) if ok else None
+
+    def resolve_command(self, argv: tuple[str, ...], directory: str | None) -> tuple[str, ...]:
+        """`./run.sh` (a path, but relative) -> absolute: against the program's directory,
+        where the program runs and where a shell there would find it, else against the
+        config's folder, as every other relative path. Never against the daemon's own
+        cwd, which is / once detached. A bare name (`sleep`) is looked up in PATH."""
+        if not isinstance(argv, tuple):  # REQUIRED: the command had errors of its own
+            return argv
+        program = argv[0]
+        if os.sep not in program or os.path.isabs(program):
+            return argv
+        return (os.path.normpath(os.path.join(directory or self.base, program)), *argv[1:])
 
     def check_user(self, file: str, parts: tuple[str, ...], user: str | None) -> bool:
         if user is None:

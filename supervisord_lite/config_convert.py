@@ -25,6 +25,12 @@ _SIZE = re.compile(r"(\d+)\s*(kb|mb|gb|b)?", re.IGNORECASE | re.ASCII)
 _DIGITS = re.compile(r"\d+", re.ASCII)
 _SIZE_UNITS = {None: 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _OCTAL = re.compile(r"(?:0o)?([0-7]+)", re.IGNORECASE)
+# TOML integers are 64-bit (toml.io), though tomllib reads any size: past this, a
+# number is a mistake, never a setting.
+INT64_MAX = 2**63 - 1
+# Seconds: 100 years. A longer timer is a typo; float arithmetic on monotonic time
+# stays exact to the microsecond below it.
+MAX_SECONDS = 100 * 365 * 86400
 
 
 class Invalid(ValueError):
@@ -126,15 +132,21 @@ def byte_size(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise fail(f"expected a size >= 0, got {show(value)}")
-        return value
+        return _size_within_limit(value, value)
     if isinstance(value, str):
         match = _SIZE.fullmatch(value.strip())
         if match:
             unit = match.group(2).lower() if match.group(2) else None
-            return int(match.group(1)) * _SIZE_UNITS[unit]
+            return _size_within_limit(int(match.group(1)) * _SIZE_UNITS[unit], value)
     raise fail(
         f'expected a size like "50MB" (KB, MB, GB, or a plain number of bytes), got {show(value)}'
     )
+
+
+def _size_within_limit(size: int, value: Any) -> int:
+    if size > INT64_MAX:
+        raise fail(f"{show(value)} is too large: at most {INT64_MAX} bytes")
+    return size
 
 
 def octal(value: Any) -> int:
@@ -180,19 +192,27 @@ def logfile(value: Any) -> str:
     return text.lower() if text.lower() in ("auto", "none") else text
 
 
-def integer(minimum: int | None = None, maximum: int | None = None) -> Converter:
-    """An int (not a bool, not a float) within [minimum, maximum]."""
+def integer(
+    minimum: int | None = None, maximum: int | None = None, limit: int = INT64_MAX, why: str = ""
+) -> Converter:
+    """An int (not a bool, not a float) within [minimum, maximum], and at most `limit`:
+    a sanity bound, named only to a value past it (`why` says what it protects)."""
     if minimum is not None and maximum is not None:
         want = f"an integer {minimum}..{maximum}"
     elif minimum is not None:
         want = f"an integer >= {minimum}"
     else:
         want = "an integer"
+    why = why or "TOML integers are 64-bit"
 
     def convert(value: Any) -> int:
         # TOML true/false arrive as Python bools, which are ints: refuse them explicitly.
         if isinstance(value, int) and not isinstance(value, bool):
             if (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+                if value > limit:
+                    raise fail(f"{value} is too large: at most {limit} ({why})")
+                if minimum is None and value < -limit:
+                    raise fail(f"{value} is too small: at least {-limit} ({why})")
                 return value
         raise fail(f"expected {want}, got {show(value)}")
 
@@ -200,8 +220,11 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Converter
 
 
 def number(value: Any) -> float:
-    """A finite int or float >= 0 (seconds); inf would never fire as a timer."""
+    """Seconds: a finite int or float 0..MAX_SECONDS; inf or nan would never fire as a
+    timer (nan compares false with everything)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value) and value > MAX_SECONDS:
+            raise fail(f"{show(value)} seconds is too long: at most {MAX_SECONDS} (100 years)")
         if math.isfinite(value) and value >= 0:
             return float(value)
     raise fail(f"expected a number >= 0, got {show(value)}")

@@ -128,7 +128,7 @@ class ControlServer:
         request_shutdown: Callable[[Client, object], None],
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         allowed_uids: tuple[int, ...] = (),
-        max_clients: int = 100,
+        max_clients: int = 1024,
         idle_timeout: float = 600.0,
         line_timeout: float = 10.0,
     ):
@@ -182,17 +182,26 @@ class ControlServer:
             client = Client(self, conn, uid)
             if uid not in self.allowed_uids:
                 log.warning("control: refused a client with uid %d (pid %d)", uid, pid)
-                client.fail(None, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
-                client.close()
+                _refuse(client, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
                 continue
             if len(self.clients) >= self.max_clients:
                 log.warning("control: refused a client: %d clients already", len(self.clients))
-                client.fail(None, protocol.TOO_MANY_CLIENTS, "too many clients; try again later")
-                client.close()
+                # Accepted, told why, closed: never left waiting in the backlog, whose
+                # overflow would make connect() fail (EAGAIN) or hang.
+                message = f"too many clients ({self.max_clients} at most; see max_clients)"
+                _refuse(client, protocol.TOO_MANY_CLIENTS, message + "; try again later")
                 continue
             self.clients.add(client)
             self.loop.add_reader(client.fd, lambda c=client: self._read(c))
             self._arm_timer(client)
+
+    def replace_socket(self, sock: socket.socket) -> None:
+        """Listen on `sock` instead (the old socket file was deleted); the caller closes
+        the old one."""
+        self.loop.remove_reader(self.sock.fileno())
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop.add_reader(sock.fileno(), self._accept)
 
     def _resume_accepting(self) -> None:
         if self.sock.fileno() >= 0:
@@ -540,6 +549,18 @@ class ControlServer:
 
 
 _LATER = object()  # a handler's "I will reply myself"
+
+
+def _refuse(client: Client, code: str, message: str) -> None:
+    """One error reply, then close."""
+    client.fail(None, code, message)
+    # Read what it sent already: closing a Unix socket with unread input resets the
+    # peer, which could then lose the reply above.
+    try:
+        client.sock.recv(65536)
+    except OSError:
+        pass
+    client.close()
 
 
 def _key(req_id):

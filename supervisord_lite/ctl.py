@@ -65,7 +65,10 @@ class Connection:
         return protocol.decode_reply(self.lines.pop(0))
 
     def call(self, cmd: str, args: dict | None = None) -> dict:
-        self.send(cmd, args)
+        try:
+            self.send(cmd, args)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused at once (TOO_MANY_CLIENTS): the reason may be waiting to be read
         reply = self.receive()
         if reply is None:
             raise Unreachable(f"the daemon at {self.path} closed the connection")
@@ -302,10 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         path = socket_path(args)
         conn = Connection(path)
     except Unreachable as exc:
-        hint = "Is the daemon running? Start it with: supervisord-lite"
-        if args.config:
-            hint += f" -c {args.config}"
-        print(f"supervisorctl-lite: {exc}\n{hint}", file=sys.stderr)
+        print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
+        _json_error(args, UNREACHABLE, str(exc))
         return EXIT_UNREACHABLE
     try:
         return COMMANDS[args.command](conn, args)
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}", file=sys.stderr)
+        _json_error(args, UNREACHABLE, str(exc))
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_OK if args.command in ("events", "tail") else EXIT_FAILED
@@ -320,6 +322,67 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     finally:
         conn.close()
+
+
+# The ctl's own error code, for --json: the daemon's socket could not be reached.
+UNREACHABLE = "UNREACHABLE"
+
+
+def unreachable_hint(args) -> str:
+    """What to do: start the daemon, or, if it runs and only its socket is gone, make
+    it bind the socket again."""
+    pid = None if args.socket else _live_daemon_pid(args.config)
+    if pid is not None:
+        return (
+            f"The daemon runs (pid {pid}) but its socket is missing; "
+            f"make it re-create the socket with: kill -HUP {pid}"
+        )
+    hint = "Is the daemon running? Start it with: supervisord-lite"
+    if args.config:
+        hint += f" -c {args.config}"
+    return hint
+
+
+def _live_daemon_pid(config: str | None) -> int | None:
+    """The pid of the daemon holding the config's pidfile lock, or None."""
+    import fcntl
+
+    try:
+        path = find_config_path(config)
+        pidfile = _pidfile_path(path)
+        fd = os.open(pidfile, os.O_RDONLY | os.O_CLOEXEC)
+    except (ConfigNotFound, OSError, ValueError):
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a daemon lives, and it holds the lock all its life
+            return int(os.pread(fd, 32, 0).split()[0])
+        return None
+    except (OSError, ValueError, IndexError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _pidfile_path(config_path: str) -> str:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
+        import tomli as tomllib
+
+    with open(config_path, "rb") as f:
+        section = tomllib.load(f).get("supervisord")
+    pidfile = section.get("pidfile") if isinstance(section, dict) else None
+    if not isinstance(pidfile, str):
+        pidfile = "supervisord_lite.pid"  # config.DAEMON_KEYS' default
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), pidfile)
+
+
+def _json_error(args, code: str, message: str) -> None:
+    """With --json, a failure is also an object on stdout: scripts read stdout."""
+    if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
+        print(json.dumps({"code": code, "message": message}), flush=True)
 
 
 # -- commands ---------------------------------------------------------------------
@@ -333,13 +396,14 @@ class CommandFailed(Exception):
         self.exit_code = exit_code
 
 
-def _result(reply: dict, exit_code: int = EXIT_FAILED):
+def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
     """The reply's result, or: print its error and fail the command with exit_code."""
     if reply["ok"]:
         return reply["result"]
     err = reply.get("error") or {}
-    message = f"ERROR ({err.get('code', '?')}): {err.get('message', '')}"
-    print(f"supervisorctl-lite: {message}", file=sys.stderr)
+    code, text = err.get("code", "?"), err.get("message", "")
+    print(f"supervisorctl-lite: ERROR ({code}): {text}", file=sys.stderr)
+    _json_error(args, code, text)
     raise CommandFailed(exit_code)
 
 
@@ -348,7 +412,7 @@ def _print_json(value) -> None:
 
 
 def cmd_status(conn: Connection, args) -> int:
-    processes = _result(conn.call("status", {"names": args.names}), EXIT_NOT_RUNNING)
+    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
     if args.json:
         _print_json(processes)
     else:
@@ -360,7 +424,7 @@ def cmd_status(conn: Connection, args) -> int:
 
 
 def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) -> int:
-    results = _result(conn.call(cmd, {"names": args.names, **(extra or {})}))
+    results = _result(conn.call(cmd, {"names": args.names, **(extra or {})}), args)
     if args.json:
         _print_json(results)
     else:
@@ -388,7 +452,7 @@ def cmd_signal(conn, args) -> int:
 
 
 def cmd_pid(conn, args) -> int:
-    pid = _result(conn.call("pid", {"name": args.name} if args.name else {}))
+    pid = _result(conn.call("pid", {"name": args.name} if args.name else {}), args)
     if args.json:
         _print_json(pid)
     else:
@@ -408,7 +472,7 @@ def cmd_tail(conn, args) -> int:
             return EXIT_OK if args.follow else EXIT_FAILED
         if reply.get("id") != req_id:
             continue
-        result = _result(reply)
+        result = _result(reply, args)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
@@ -419,7 +483,7 @@ def cmd_tail(conn, args) -> int:
 
 
 def cmd_reload(conn, args) -> int:
-    result = _result(conn.call("reload"))
+    result = _result(conn.call("reload"), args)
     if args.json:
         _print_json(result)
     else:
@@ -435,14 +499,14 @@ def cmd_events(conn, args) -> int:
         reply = conn.receive()
         if reply is None:
             return EXIT_OK
-        result = _result(reply)
+        result = _result(reply, args)
         if "subscribed" in result:
             continue
         print(json.dumps(result), flush=True)
 
 
 def cmd_shutdown(conn, args) -> int:
-    _result(conn.call("shutdown"))
+    _result(conn.call("shutdown"), args)
     # The daemon replies when every program has stopped; wait for it to go away too.
     conn.sock.settimeout(10)
     try:

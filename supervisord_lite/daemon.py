@@ -11,6 +11,7 @@ import errno
 import fcntl
 import logging
 import os
+import resource
 import signal
 import socket
 import stat
@@ -117,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
     if args.check:
+        missing = missing_commands(config)
+        for line in missing:
+            print(line, file=sys.stderr)
+        if missing:
+            return EXIT_CONFIG
         print(f"config OK: {len(config.programs)} programs")
         return 0
     try:
@@ -131,6 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             daemon_log.flush()
     return detach_and_run(daemon)
+
+
+def missing_commands(config: DaemonConfig) -> list[str]:
+    """--check only: commands given as a path that names no file now. Not a load error:
+    at run time a missing command is the program's FATAL state, and it may appear later."""
+    errors = []
+    for program in config.programs.values():
+        path = program.command[0]
+        if os.sep in path and not os.path.exists(path):
+            errors.append(
+                f"{program.source}: programs.{program.name}.command: no such file {path}"
+                " (a relative command is resolved against the program's directory,"
+                " else the config file's)"
+            )
+    return errors
 
 
 def detach_and_run(daemon: Daemon) -> int:
@@ -172,6 +193,7 @@ class Daemon:
         self.socket_inode: tuple[int, int] | None = None
         self.shutdown_waiters: list[tuple[Client, object]] = []
         self.reloading = False
+        self.reload_queued = False  # a SIGHUP came during a reload: one more to run
 
     # -- before detaching: everything a user can get wrong --------------------------
 
@@ -190,7 +212,7 @@ class Daemon:
         except OSError as exc:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
         self._lock_pidfile()
-        self._bind_socket()
+        self.listen_sock = self._bind_socket()
 
     def _lock_pidfile(self) -> None:
         path = self.config.pidfile
@@ -209,7 +231,7 @@ class Daemon:
             ) from None
         self.pidfile_fd = fd  # the lock lives as long as this descriptor: the daemon's life
 
-    def _bind_socket(self) -> None:
+    def _bind_socket(self) -> socket.socket:
         path = self.config.socket
         if os.path.lexists(path):
             if not stat.S_ISSOCK(os.lstat(path).st_mode):
@@ -234,10 +256,27 @@ class Daemon:
             os.umask(old_umask)
         if self.config.socket_mode != 0o600:
             os.chmod(path, self.config.socket_mode)
-        sock.listen(128)
+        # The kernel's most: a burst of clients waits in the queue, never fails connect().
+        sock.listen(socket.SOMAXCONN)
         st = os.stat(path)
         self.socket_inode = (st.st_dev, st.st_ino)
+        return sock
+
+    def _recreate_missing_socket(self) -> None:
+        """Someone deleted the socket file (a /tmp cleaner): bind it again. A path that
+        exists is left alone, even if it is not ours: we never take another's."""
+        path = self.config.socket
+        if os.path.lexists(path):
+            return
+        try:
+            sock = self._bind_socket()
+        except (StartupError, OSError) as exc:
+            log.error("control socket %s is missing and cannot be re-created: %s", path, exc)
+            return
+        self.server.replace_socket(sock)
+        self.listen_sock.close()
         self.listen_sock = sock
+        log.warning("control socket %s was missing; re-created it", path)
 
     # -- the daemon proper ----------------------------------------------------------
 
@@ -258,7 +297,7 @@ class Daemon:
                 self.request_shutdown,
                 self.request_reload,
                 allowed_uids=self.config.allowed_uids,
-                max_clients=self.config.max_clients,
+                max_clients=self._max_clients(self.config),
                 idle_timeout=self.config.idle_timeout,
                 line_timeout=self.config.line_timeout,
             )
@@ -305,7 +344,21 @@ class Daemon:
         self.request_shutdown(None, None)
 
     def _on_reload_signal(self) -> None:
+        self._recreate_missing_socket()
+        if self.reloading:
+            # Dropping it would leave the edit made during this reload unapplied.
+            if not self.reload_queued:
+                self.reload_queued = True
+                log.info("received SIGHUP during a reload: queued; it runs when this one ends")
+            return
         log.info("received SIGHUP: reloading %s", self.config.path)
+        self.request_reload(lambda diff, errors: None)
+
+    def _run_queued_reload(self) -> None:
+        if not self.reload_queued or self.supervisor.shutting_down:
+            return
+        self.reload_queued = False
+        log.info("running the reload queued by a SIGHUP: reloading %s", self.config.path)
         self.request_reload(lambda diff, errors: None)
 
     def request_reload(self, done) -> None:
@@ -333,7 +386,7 @@ class Daemon:
             self.config = new
             log.setLevel(getattr(logging, new.loglevel.upper()))
             self.server.allowed_uids = {0, os.geteuid(), *new.allowed_uids}
-            self.server.max_clients = new.max_clients
+            self.server.max_clients = self._max_clients(new)
             self.server.idle_timeout = new.idle_timeout
             self.server.line_timeout = new.line_timeout
             log.info(
@@ -342,8 +395,20 @@ class Daemon:
             )
             sd_notify("READY=1", f"STATUS={self.summary()}")
             done(diff, [])
+            if self.reload_queued:
+                self.loop.call_soon(self._run_queued_reload)
 
         self.supervisor.apply_config(new, applied)
+
+    @staticmethod
+    def _max_clients(config: DaemonConfig) -> int:
+        """The setting, or by default what the descriptor limit leaves after programs."""
+        if config.max_clients is not None:
+            return config.max_clients
+        reserve = _reserved_fds(config)
+        _raise_fd_limit(reserve + MIN_DEFAULT_CLIENTS)
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return max(1, soft - reserve)
 
     def _stop_strays(self) -> None:
         """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
@@ -406,8 +471,15 @@ class Daemon:
         if self.listen_sock is not None:
             self.listen_sock.close()
         if self.pidfile_fd >= 0:
-            if getattr(self, "supervisor", None) is not None and self.supervisor.record:
-                self.supervisor.record.remove()
+            record = getattr(getattr(self, "supervisor", None), "record", None)
+            if record is not None and not record.remove():
+                # Only after an unexpected error: the next daemon stops them (SPEC §1).
+                log.error(
+                    "exiting with programs still running (%s); they are on record in %s "
+                    "for the next daemon to stop",
+                    ", ".join(record.children),
+                    record.path,
+                )
             try:
                 os.unlink(self.config.pidfile)
             except OSError:
@@ -426,6 +498,31 @@ class Daemon:
 
 
 # -- small OS helpers -------------------------------------------------------------
+
+
+# Descriptors per process: its stdout and stderr pipes and their two log files.
+FDS_PER_PROCESS = 4
+OWN_FDS = 64  # the daemon's own: epoll, socket, signal pair, pidfile, its log, /dev/null...
+MIN_DEFAULT_CLIENTS = 1024
+
+
+def _reserved_fds(config: DaemonConfig) -> int:
+    processes = sum(program.numprocs for program in config.programs.values())
+    return OWN_FDS + FDS_PER_PROCESS * processes
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Raise the soft RLIMIT_NOFILE toward `wanted`, never past the hard limit, and no
+    further than needed: programs inherit the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open-file limit to %d: %s", target, exc)
 
 
 def _make_parent(path: str) -> None:

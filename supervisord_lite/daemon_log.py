@@ -11,6 +11,7 @@ up here; otherwise (a Supervisor used without the daemon, as in tests) it is log
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 log = logging.getLogger("supervisord_lite")
@@ -58,8 +59,8 @@ def info(msg: str, *args: object) -> None:
     for handler in _direct:
         try:
             handler.stream.write(line)
-        except (OSError, ValueError, AttributeError):  # AttributeError: a closed handler
-            pass  # a full disk or a closed stderr must not stop the daemon
+        except (OSError, ValueError, AttributeError) as exc:  # AttributeError: closed
+            handler.failed(exc)  # a full disk or a closed stderr must not stop the daemon
 
 
 _second = -1
@@ -84,18 +85,63 @@ class _Formatter(logging.Formatter):
 class _DeferredFlush:
     """Records go to the stream's buffer; flush() writes them out, once per loop turn
     before the loop sleeps: one write(2) per turn, not one per line (a 1000-program
-    start logs 2000 lines)."""
+    start logs 2000 lines).
+
+    Nothing here raises: the daemon's own log failing (a full disk, a closed stderr)
+    must never stop it supervising. A failure is told on stderr when it starts or
+    changes, and in the log itself once writing works again."""
+
+    failure: str | None = None  # what is failing now; None while writing works
 
     def flush(self) -> None:
         pass  # called by emit() after every record
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
+        try:
+            super().emit(record)
+        except Exception as exc:  # FileHandler opens a closed stream outside its guard
+            self.failed(exc)
+            return
         if record.levelno >= logging.WARNING:
             self.flush_now()  # problems are seen at once; routine lines wait for the turn
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        # logging's own would print a traceback to stderr for every line.
+        import sys
+
+        self.failed(sys.exc_info()[1])
+
     def flush_now(self) -> None:
-        super().flush()
+        try:
+            super().flush()
+        except Exception as exc:
+            self.failed(exc)
+            return
+        if self.failure is not None:
+            self._recovered()
+
+    def failed(self, exc: BaseException | None) -> None:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if reason == self.failure:
+            return  # told already; a different failure is told again
+        self.failure = reason
+        _to_stderr(
+            f"cannot write the log to {self.name_for_messages()}: {reason}; "
+            "lines are lost until it works again"
+        )
+
+    def _recovered(self) -> None:
+        reason, self.failure = self.failure, None
+        line = f"{timestamp(time.time())} WARNING log writing works again; "
+        line += f"lines were lost while it failed ({reason})\n"
+        try:
+            self.stream.write(line)
+            super().flush()
+        except Exception as exc:
+            self.failed(exc)
+
+    def name_for_messages(self) -> str:
+        return getattr(self, "baseFilename", None) or "stderr"
 
 
 class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
@@ -110,19 +156,46 @@ def flush() -> None:
     """Write out what the handlers hold (each loop turn, before readiness, at exit)."""
     for handler in log.handlers:
         if isinstance(handler, _DeferredFlush):
-            try:
-                handler.flush_now()
-            except (OSError, ValueError):
-                pass  # a full disk or a closed stderr must not stop the daemon
+            handler.flush_now()
 
 
 def reopen() -> None:
-    """Open the log file again by its name (SIGUSR2, after logrotate moved it)."""
+    """Open the log file again by its name (SIGUSR2, after logrotate moved it).
+
+    The new file is opened before the old one is let go: if it cannot be (its
+    directory is gone), the daemon goes on writing to the file it has, and says so."""
     for handler in log.handlers:
         if isinstance(handler, logging.FileHandler):
-            handler.acquire()
-            try:
-                handler.close()
-                handler.stream = handler._open()
-            finally:
-                handler.release()
+            _reopen(handler)
+
+
+def _reopen(handler: logging.FileHandler) -> None:
+    try:
+        stream = handler._open()
+    except OSError as exc:
+        message = (
+            f"cannot reopen the log file {handler.baseFilename}: {exc.strerror}; "
+            "still writing to the file it had open"
+        )
+        _to_stderr(message)
+        log.error("%s", message)
+        return
+    handler.acquire()
+    try:
+        old, handler.stream = handler.stream, stream
+    finally:
+        handler.release()
+    if old is not None:
+        try:
+            old.close()  # writes out what it held, into the file it was meant for
+        except Exception:
+            pass
+    log.info("reopened the log file %s", handler.baseFilename)
+
+
+def _to_stderr(message: str) -> None:
+    """A last word on stderr (a foreground daemon's terminal; /dev/null detached)."""
+    try:
+        os.write(2, f"supervisord-lite: {message}\n".encode(errors="replace"))
+    except Exception:
+        pass

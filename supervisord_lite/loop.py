@@ -28,6 +28,10 @@ now = time.monotonic
 
 _READ = select.EPOLLIN
 _WRITE = select.EPOLLOUT
+# epoll_wait takes its timeout as a C int of milliseconds: past 24.8 days Python raises
+# OverflowError. A longer timer (stopwaitsecs of a year) is waited for a day at a time,
+# its deadline recomputed on each waking, so it still fires exactly when due.
+MAX_SLEEP = 86400.0
 
 
 class Timer:
@@ -176,7 +180,8 @@ class EventLoop:
         elif timeout <= 0:
             wait = 0.0
         else:
-            wait = math.ceil(timeout * 1e3) * 1e-3  # whole ms, rounded up: never wake early
+            # Whole ms, rounded up: never wake early.
+            wait = math.ceil(min(timeout, MAX_SLEEP) * 1e3) * 1e-3
         readers, writers = self._readers, self._writers
         try:
             ready = self._epoll.poll(wait, max(len(readers) + len(writers), 1))
@@ -218,17 +223,29 @@ class EventLoop:
                 self._guarded(callback)
 
     def _guarded(self, callback: Callable[[], None]) -> None:
-        # A bug in one handler must not take every supervised service down with it.
+        # A bug in one handler must not take every supervised service down with it;
+        # nor may reporting it: the log itself can be what fails (a full disk).
         try:
             callback()
         except Exception:
-            log.exception("internal error in %r; carrying on", callback)
+            try:
+                log.exception("internal error in %r; carrying on", callback)
+            except Exception:
+                _last_resort(f"internal error in {callback!r}; carrying on (the log failed too)")
 
     def close(self) -> None:
         signal.set_wakeup_fd(self._previous_wakeup)
         self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _last_resort(message: str) -> None:
+    """Tell stderr, if anyone is there; never raise."""
+    try:
+        os.write(2, f"supervisord-lite: {message}\n".encode(errors="replace"))
+    except Exception:
+        pass
 
 
 def _ignore_in_handler(signum, frame) -> None:

@@ -76,8 +76,9 @@ class Request:
         return f"Request(id={self.id!r}, cmd={self.cmd!r}, args={self.args!r})"
 
 
-# JSON text as the protocol writes it: compact, UTF-8 as is.
-to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# JSON text as the protocol writes it: compact, UTF-8 as is, and standard: NaN and
+# Infinity are not JSON (RFC 8259), and a strict client could not read a line with them.
+to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _BATCH = 64  # result items per encoder call
 
 
@@ -134,7 +135,7 @@ def decode_request(line: bytes) -> Request:
     except UnicodeDecodeError as exc:
         raise ProtocolError(BAD_REQUEST, f"request is not valid UTF-8: {exc.reason}") from None
     try:
-        message = json.loads(text)
+        message = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise ProtocolError(BAD_REQUEST, f"request is not valid JSON: {exc}") from None
     except RecursionError:  # json raises this, not ValueError, for [[[[… a few thousand deep
@@ -157,6 +158,12 @@ def decode_request(line: bytes) -> Request:
     if not isinstance(args, dict):
         raise ProtocolError(BAD_REQUEST, '"args" must be a JSON object', req_id)
     return Request(req_id, cmd, args)
+
+
+def _refuse_constant(name: str):
+    # Python's json reads NaN, Infinity and -Infinity; no standard JSON has them, and
+    # an id holding one could not be echoed back as JSON.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def decode_reply(line: bytes) -> dict:

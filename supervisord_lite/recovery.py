@@ -102,12 +102,23 @@ class ChildRecord:
         except OSError as exc:
             log.error("cannot record children in %s: %s", self.path, exc.strerror)
 
-    def remove(self) -> None:
+    def remove(self) -> bool:
+        """Remove the record, unless a child on it still runs: then bring it up to date
+        and keep it (a daemon dying of an unexpected error leaves its children to the
+        next one, which can stop them only if they are on record). True if removed."""
+        for name, (pid, started) in list(self.children.items()):
+            current = start_time(pid)
+            if current is None or (started is not None and current != started):
+                del self.children[name]  # gone; its exit was never reaped by us
+        if self.children:
+            self.write()
+            return False
         for path in (self.path, f"{self.path}.tmp"):
             try:
                 os.unlink(path)
-            except FileNotFoundError:
+            except OSError:
                 pass
+        return True
 
 
 def stop_strays(path: str, stop_settings: Callable[[str], tuple[int, float, bool]]) -> list[str]:

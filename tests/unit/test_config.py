@@ -439,7 +439,7 @@ def test_defaults_and_relative_paths(tmp_path, monkeypatch):
     assert conf.logfile is None
     assert conf.log_dir == str(sub / "logs")
     assert (conf.loglevel, conf.umask, conf.socket_mode) == ("info", 0o022, 0o600)
-    assert (conf.allowed_uids, conf.include, conf.max_clients) == ((), (), 100)
+    assert (conf.allowed_uids, conf.include, conf.max_clients) == ((), (), None)  # None: auto
     web = conf.programs["web"]
     assert web.command == ("python3", "-m", "http.server", "8000")
     assert web.directory == str(sub)

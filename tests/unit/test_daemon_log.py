@@ -103,3 +103,48 @@ def test_a_handler_added_later_gets_every_line(tmp_path, logger_state):
     daemon_log.flush()
     assert seen == ["seen by both"]
     assert lines_of(path) == [("INFO", "seen by both")]
+
+
+def test_a_failing_log_never_raises_and_each_new_failure_is_told(tmp_path, logger_state, capfd):
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    handler = log.handlers[0]
+    good = handler.stream
+    full = open("/dev/full", "w")  # every write: ENOSPC, as a full disk
+    closed = open(tmp_path / "closed", "w")
+    closed.close()
+    try:
+        handler.stream = full
+        log.error("lost 1")  # flushed at once: ENOSPC, and nothing raises
+        log.error("lost 2")
+        daemon_log.info("lost 3")
+        daemon_log.flush()
+        told = capfd.readouterr().err
+        assert told.count("No space left on device") == 1, told  # told once, not per line
+        handler.stream = closed  # a different failure
+        log.error("lost 4")
+        assert "closed file" in capfd.readouterr().err
+        handler.stream = full  # ENOSPC again: different from the last one, so told again
+        log.error("lost 5")
+        assert "No space left on device" in capfd.readouterr().err
+        handler.stream = good
+        log.warning("back")
+        text = path.read_text()
+        assert "log writing works again" in text and "No space left on device" in text, text
+    finally:
+        handler.stream = good
+        try:
+            full.close()
+        except OSError:
+            pass  # what it still held cannot be written either
+
+
+def test_reopen_into_a_missing_directory_keeps_the_old_file(tmp_path, logger_state, capfd):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    daemon_log.setup("info", str(folder / "d.log"), foreground=False)
+    folder.rename(tmp_path / "moved")
+    daemon_log.reopen()  # nothing raises
+    assert "cannot reopen" in capfd.readouterr().err
+    log.warning("still here")
+    assert "still here" in (tmp_path / "moved" / "d.log").read_text()
