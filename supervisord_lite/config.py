@@ -25,6 +25,7 @@ from supervisord_lite import config_convert as cv
 from supervisord_lite import paths
 from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
 from supervisord_lite.frozen import Frozen, _set
+from supervisord_lite.logs import OWN_STREAMS
 from supervisord_lite.paths import DEFAULT_PATHS, DEFAULT_SOCKET, ENV_VAR
 
 if sys.version_info >= (3, 11):
@@ -53,8 +54,8 @@ AutoRestart = Union[bool, str]  # True | False | "unexpected"
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
 NAME_MAX = 255  # bytes in one path component on Linux file systems
-# The daemon's own stdout/stderr (logs.OWN_STREAMS): never looked up on disk.
-OWN_STREAM_PATHS = ("/dev/stdout", "/dev/fd/1", "/dev/stderr", "/dev/fd/2")
+# The daemon's own stdout/stderr: never looked up on disk.
+OWN_STREAM_PATHS = tuple(OWN_STREAMS)
 PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 

@@ -42,7 +42,14 @@ _VIEW = memoryview(_BUFFER)
 # These names mean the daemon's own descriptors, not whatever /dev/stdout resolves to
 # when opened (a socket under systemd cannot be opened at all). A detached daemon's
 # stdio is /dev/null, so there they discard.
-OWN_STREAMS = {"/dev/stdout": 1, "/dev/fd/1": 1, "/dev/stderr": 2, "/dev/fd/2": 2}
+OWN_STREAMS = {
+    "/dev/stdout": 1,
+    "/dev/fd/1": 1,
+    "/proc/self/fd/1": 1,
+    "/dev/stderr": 2,
+    "/dev/fd/2": 2,
+    "/proc/self/fd/2": 2,
+}
 _WRITE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 REPORT_INTERVAL = 1.0  # the same failure, come back, is logged at most this often
 
