@@ -122,6 +122,10 @@ class LogFile:
             if exc.errno == errno.ENXIO and _is_fifo(self.path):
                 raise NoReader(self.path) from None
             raise
+        if stat.S_ISBLK(os.fstat(fd).st_mode):
+            # Refused by the config check too; this is a path swapped for one since.
+            os.close(fd)
+            raise OSError(errno.EINVAL, "a block device (a disk) is not a log", self.path)
         self._adopt(fd, rotatable=True)
 
     def _open_own(self, fd: int) -> None:
