@@ -455,11 +455,15 @@ class Supervisor:
 
     def _wait_for_log(self, logfile: LogFile) -> None:
         if logfile.fd >= 0:
-            self.loop.add_writer(logfile.fd, lambda: self._log_ready(logfile))
-            self._log_waits[logfile] = (logfile.fd, None)
-        else:  # a FIFO with no reader: nothing to poll, so try again in a while
-            timer = self.loop.call_later(REOPEN_DELAY, lambda: self._log_ready(logfile))
-            self._log_waits[logfile] = (-1, timer)
+            try:
+                self.loop.add_writer(logfile.fd, lambda: self._log_ready(logfile))
+                self._log_waits[logfile] = (logfile.fd, None)
+                return
+            except OSError:
+                pass  # a device epoll cannot watch (EPERM): poll it on the timer instead
+        # A FIFO with no reader has no descriptor to watch: try again in a while.
+        timer = self.loop.call_later(REOPEN_DELAY, lambda: self._log_ready(logfile))
+        self._log_waits[logfile] = (-1, timer)
 
     def _stop_waiting_for_log(self, logfile: LogFile) -> None:
         fd, timer = self._log_waits.pop(logfile, (-1, None))
