@@ -2,18 +2,22 @@
 
 `load_config` reads the main file and its includes, checks every key, and either
 returns a `DaemonConfig` or raises one `ConfigError` listing every problem, one line
-each: `<file>: <key path>: <message>`. It does no process work and never checks that
-directories exist (that is a spawn-time error: a directory may appear later).
+each: `<file>: <key path>: <message>`. It does no process work. It does check, as the daemon
+would meet them, that every program log can be written (check_logs: the directory
+exists and is writable, the path is not a directory, a socket or a name too long):
+a program whose output would be lost is a config error, as in supervisord.
 The value converters live in config_convert.py; the public ones are re-exported here.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import pwd
 import re
 import signal
+import stat
 import sys
 from typing import Any, Union
 
@@ -21,6 +25,7 @@ from supervisord_lite import config_convert as cv
 from supervisord_lite import paths
 from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
 from supervisord_lite.frozen import Frozen, _set
+from supervisord_lite.logs import OWN_STREAMS
 from supervisord_lite.paths import DEFAULT_PATHS, DEFAULT_SOCKET, ENV_VAR
 
 if sys.version_info >= (3, 11):
@@ -48,6 +53,9 @@ AutoRestart = Union[bool, str]  # True | False | "unexpected"
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
+NAME_MAX = 255  # bytes in one path component on Linux file systems
+# The daemon's own stdout/stderr: never looked up on disk.
+OWN_STREAM_PATHS = tuple(OWN_STREAMS)
 PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -288,9 +296,12 @@ def find_config_path(explicit: str | None) -> str:
 # --- loading ------------------------------------------------------------------------------
 
 
-def load_config(path: str, *, euid: int | None = None) -> DaemonConfig:
-    """Read and check `path` and its includes; raise ConfigError listing every problem."""
-    loader = _Loader(path, os.geteuid() if euid is None else euid)
+def load_config(path: str, *, euid: int | None = None, check_logs: bool = True) -> DaemonConfig:
+    """Read and check `path` and its includes; raise ConfigError listing every problem.
+
+    check_logs=False skips looking at the log paths on disk (for a caller that will
+    not write them)."""
+    loader = _Loader(path, os.geteuid() if euid is None else euid, check_logs)
     try:
         return loader.load()
     except ConfigError:
@@ -302,9 +313,10 @@ def load_config(path: str, *, euid: int | None = None) -> DaemonConfig:
 class _Loader:
     """One load: the collected errors and the context every check needs."""
 
-    def __init__(self, path: str, euid: int):
+    def __init__(self, path: str, euid: int, check_logs: bool = True):
         self.path = path
         self.euid = euid
+        self.check_logs = check_logs
         self.base = os.path.dirname(os.path.abspath(path))  # relative paths resolve here
         self.errors: list[str] = []
         self.sources: dict[str, str] = {}  # every program name seen -> its file
@@ -330,6 +342,8 @@ class _Loader:
                 self.check_top_keys(file, inc, ("programs",))
                 self.add_programs(file, inc)
         self.check_depends_on()
+        if self.check_logs:
+            self.check_log_paths(settings["log_dir"])
         if self.errors:
             raise ConfigError(self.errors)
         settings["include"] = tuple(self.resolve(p) for p in settings["include"])
@@ -484,7 +498,8 @@ class _Loader:
             if kwargs[key] in ("auto", "none"):
                 continue
             kwargs[key] = self.resolve(kwargs[key])
-            if kwargs["numprocs"] > 1 and "{process_num}" not in kwargs[key]:
+            shared = kwargs[key] in OWN_STREAM_PATHS or _is_stream(kwargs[key])
+            if kwargs["numprocs"] > 1 and "{process_num}" not in kwargs[key] and not shared:
                 n = kwargs["numprocs"]
                 self.error(
                     file,
@@ -526,6 +541,27 @@ class _Loader:
             return False
         return True
 
+    def check_log_paths(self, log_dir: str) -> None:
+        """Every program log the daemon would write, checked as it would meet it."""
+        for name, prog in self.programs.items():
+            file, parts = prog.source, ("programs", name)
+            for stream in ("stdout", "stderr"):
+                key = f"{stream}_logfile"
+                auto = getattr(prog, key) == "auto"
+                seen = set()
+                for num, process in enumerate(prog.process_names()):
+                    path = prog.logfile_path(stream, process, num, log_dir)
+                    if path is None or path in seen:
+                        continue
+                    seen.add(path)
+                    # log_dir is created by the daemon; any other directory must exist
+                    in_log_dir = os.path.dirname(path) == log_dir
+                    problem = log_path_problem(path, may_create_dir=in_log_dir)
+                    if problem:
+                        what = f'"auto" log {path}' if auto else f"log {path}"
+                        self.error(file, (*parts, key), f"cannot write {what}: {problem}")
+                        break  # one line per key: its other processes fail alike
+
     def check_depends_on(self) -> None:
         """Unknown names, then cycles (each reported once, with its path: a -> b -> a)."""
         graph = {}
@@ -540,3 +576,79 @@ class _Loader:
             file = self.deps[cycle[0]][0]
             where = ("programs", cycle[0], "depends_on")
             self.error(file, where, "dependency cycle: " + " -> ".join(cycle))
+
+
+# --- log paths on disk --------------------------------------------------------------------
+
+
+def log_path_problem(path: str, may_create_dir: bool = False) -> str | None:
+    """Why the daemon could not write a log at `path` (None: it can).
+
+    may_create_dir: the directory is log_dir, which the daemon creates if missing (so
+    its nearest existing ancestor must be a writable directory).
+    """
+    if path in OWN_STREAM_PATHS:
+        return None  # the daemon's own descriptors
+    size = len(os.fsencode(os.path.basename(path)))
+    if size > NAME_MAX:
+        return f"the file name is {size} bytes; a file name may have at most {NAME_MAX}"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        # A dangling symlink is followed by open(O_CREAT): check where it leads.
+        return _directory_problem(os.path.dirname(os.path.realpath(path)), may_create_dir)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            return f"{os.path.dirname(path)} is not a directory"
+        return exc.strerror or str(exc)
+    if stat.S_ISDIR(mode):
+        return "it is a directory"
+    if stat.S_ISSOCK(mode):
+        return (
+            "it is a socket, which cannot be opened as a file (for the daemon's own "
+            'stdout, use "/dev/stdout")'
+        )
+    if stat.S_ISBLK(mode):
+        return "it is a block device (a disk), not a log"
+    if not os.access(path, os.W_OK):
+        return _not_writable(path)
+    return None
+
+
+def _directory_problem(directory: str, may_create: bool) -> str | None:
+    try:
+        mode = os.stat(directory).st_mode
+    except FileNotFoundError:
+        if not may_create:
+            return f"directory {directory} does not exist (create it first)"
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return f"directory {directory} does not exist"
+        return _directory_problem(parent, True)  # the daemon makes it: can it?
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            return f"{directory} is not a directory (part of it is a file)"
+        return f"directory {directory}: {exc.strerror or exc}"
+    if not stat.S_ISDIR(mode):
+        return f"{directory} is not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return _not_writable(directory)
+    return None
+
+
+def _not_writable(path: str) -> str:
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return f"{path} is not writable: it is on a read-only file system"
+    except OSError:
+        pass
+    return f"{path} is not writable by uid {os.geteuid()}"
+
+
+def _is_stream(path: str) -> bool:
+    """An existing FIFO or device: written as a stream, so processes may share it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)

@@ -473,16 +473,53 @@ class ControlServer:
         )
         if path is None:
             raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
-        if not follow:
-            return {"path": path, "data": read_tail(path, lines).decode("utf-8", "replace")}
-        logfile = self.supervisor.open_log(process, stream)
-        follower = Follower(logfile, lambda text: self._send_tail(client, request.id, text))
+        try:
+            data = read_tail(path, lines).decode("utf-8", "replace")
+            if not follow:
+                return {"path": path, "data": data}
+            follower = Follower(
+                self.supervisor.open_log(process, stream),
+                lambda text: self._send_tail(client, request.id, text),
+                on_retired=lambda f: self.loop.call_soon(
+                    lambda: self._reattach(client, request.id, f, name, stream)
+                ),
+                on_error=lambda message: self._end_tail(client, request.id, message),
+            )
+        except OSError as exc:
+            raise ProtocolError(protocol.LOG_ERROR, _unreadable(name, stream, path, exc)) from None
         client.on_close.append(follower.close)
         client.streaming = True
-        client.reply(
-            request.id, {"path": path, "data": read_tail(path, lines).decode("utf-8", "replace")}
-        )
+        client.reply(request.id, {"path": path, "data": data})
         return _LATER
+
+    def _reattach(self, client: Client, req_id, follower: Follower, name: str, stream: str):
+        """A reload re-created the followed process: follow its new log, or say why not."""
+        if follower.closed or client.closed:
+            return
+        process = self.supervisor.processes.get(name)
+        if process is None:
+            follower.close()
+            self._end_tail(client, req_id, f"{name} was removed by reload; tail -f ends", True)
+            return
+        logfile = self.supervisor.open_log(process, stream)
+        if logfile is None:
+            follower.close()
+            self._end_tail(client, req_id, f"{name} has no {stream} log since the reload")
+            return
+        try:
+            follower.attach(logfile)
+        except OSError as exc:
+            follower.close()
+            self._end_tail(client, req_id, _unreadable(name, stream, logfile.path, exc))
+
+    @staticmethod
+    def _end_tail(client: Client, req_id, message: str, removed: bool = False) -> None:
+        if client.closed:
+            return
+        code = protocol.NO_SUCH_PROCESS if removed else protocol.LOG_ERROR
+        client.fail(req_id, code, message)
+        client.flush()
+        client.close()
 
     @staticmethod
     def _send_tail(client: Client, req_id, text: str) -> bool:
@@ -561,6 +598,10 @@ def _refuse(client: Client, code: str, message: str) -> None:
     except OSError:
         pass
     client.close()
+
+
+def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:
+    return f"cannot read {name}'s {stream} log {path}: {exc.strerror or exc}"
 
 
 def _key(req_id):

@@ -12,10 +12,14 @@ one code path for every system.
 from __future__ import annotations
 
 import codecs
+import errno
 import fcntl
 import logging
 import mmap
 import os
+import socket
+import stat
+import time
 from typing import Callable
 
 log = logging.getLogger("supervisord_lite")
@@ -35,37 +39,127 @@ _PIPE_LARGE = CHUNK
 _BUFFER = mmap.mmap(-1, CHUNK, flags=mmap.MAP_PRIVATE)
 _VIEW = memoryview(_BUFFER)
 
+# These names mean the daemon's own descriptors, not whatever /dev/stdout resolves to
+# when opened (a socket under systemd cannot be opened at all). A detached daemon's
+# stdio is /dev/null, so there they discard.
+OWN_STREAMS = {
+    "/dev/stdout": 1,
+    "/dev/fd/1": 1,
+    "/proc/self/fd/1": 1,
+    "/dev/stderr": 2,
+    "/dev/fd/2": 2,
+    "/proc/self/fd/2": 2,
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+REPORT_INTERVAL = 1.0  # the same failure, come back, is logged at most this often
+
 
 class LogFile:
-    """One log file with its rotation chain `x.log.1` … `x.log.N`.
+    """One log target: a regular file with its rotation chain `x.log.1` … `x.log.N`, or a
+    stream (FIFO, pipe, terminal, device, socket, the daemon's own stdout/stderr).
 
     Opened at the first byte to write, not before: a program that never writes costs no
     descriptor and no file creation (1000 quiet programs spawn markedly faster).
+
+    Nothing here blocks: targets are opened O_NONBLOCK. A stream that cannot take a
+    chunk now keeps the rest in `pending`; the supervisor then stops reading the
+    child's pipe until the target is writable (backpressure: the child blocks, nothing
+    is lost). Only a regular file is ever rotated; a stream is never sought, renamed,
+    truncated or unlinked. A failure that loses bytes (disk full, directory gone) is
+    reported once, shown in `error`, and reported again when writing works again.
     """
 
-    __slots__ = ("path", "maxbytes", "backups", "fd", "size", "listeners")
+    __slots__ = (
+        "path",
+        "maxbytes",
+        "backups",
+        "make_dir",
+        "fd",
+        "sock",
+        "size",
+        "stream",
+        "rotating",
+        "pending",
+        "error",
+        "error_logged",
+        "last_report",
+        "listeners",
+    )
 
-    def __init__(self, path: str, maxbytes: int, backups: int):
+    def __init__(self, path: str, maxbytes: int, backups: int, make_dir: bool = False):
         self.path = path
         self.maxbytes = maxbytes
         self.backups = backups
+        self.make_dir = make_dir  # only an "auto" log's log_dir is ours to create
         self.fd = -1
+        self.sock: socket.socket | None = None  # the daemon's stdout/stderr when a socket
         self.size = 0
-        # Told after each write/rotation (`tail -f`). A tuple, replaced on change: the
-        # empty one is shared by every LogFile nobody follows.
-        self.listeners: tuple[Callable[[], None], ...] = ()
+        self.stream = False
+        self.rotating = True  # False once rotation was found unsafe (until reopened)
+        self.pending = bytearray()  # bytes a stream could not take yet, in order
+        self.error: str | None = None  # why writing fails now, for `status`
+        self.error_logged = False
+        self.last_report: tuple[str, float] = ("", 0.0)
+        # Followers told after each write/rotation (`tail -f`). A tuple, replaced on
+        # change: the empty one is shared by every LogFile nobody follows.
+        self.listeners: tuple[Follower, ...] = ()
+
+    # -- opening --------------------------------------------------------------------
 
     def open(self) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        # O_APPEND: should anything else write to or truncate the file, our bytes still
-        # land at its end, never over or before someone else's.
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        self.size = os.lseek(self.fd, 0, os.SEEK_END)
+        """Open the target; raises NoReader for a FIFO nobody reads yet, OSError else."""
+        own = OWN_STREAMS.get(self.path)
+        if own is not None:
+            self._open_own(own)
+            return
+        if self.make_dir:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        try:
+            # O_APPEND: should anything else write to or truncate the file, our bytes
+            # still land at its end. O_NONBLOCK: a FIFO must not block open or write.
+            fd = os.open(self.path, _WRITE_FLAGS | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO and _is_fifo(self.path):
+                raise NoReader(self.path) from None
+            raise
+        if stat.S_ISBLK(os.fstat(fd).st_mode):
+            # Refused by the config check too; this is a path swapped for one since.
+            os.close(fd)
+            raise OSError(errno.EINVAL, "a block device (a disk) is not a log", self.path)
+        self._adopt(fd, rotatable=True)
+
+    def _open_own(self, fd: int) -> None:
+        """/dev/stdout and friends: the daemon's own descriptor, never reopened by name
+        (under systemd stdout is a socket, which open() refuses with ENXIO)."""
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISSOCK(mode):
+            # A socket's O_NONBLOCK belongs to the description we share with whoever
+            # gave it to us: leave it alone and ask for MSG_DONTWAIT per send instead.
+            self.sock = socket.socket(fileno=os.dup(fd))
+            self._adopt(self.sock.fileno(), rotatable=False)
+        elif stat.S_ISREG(mode):
+            # A file never blocks; sharing the description keeps our bytes in order
+            # with the daemon's own writes to it.
+            self._adopt(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3), rotatable=False)
+        else:
+            # A pipe, terminal or device: a new description of the same object, so
+            # O_NONBLOCK is ours alone.
+            self._adopt(os.open(f"/proc/self/fd/{fd}", _WRITE_FLAGS), rotatable=False)
+
+    def _adopt(self, fd: int, rotatable: bool) -> None:
+        self.fd = fd
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        self.stream = not regular
+        self.rotating = regular and rotatable
+        self.size = os.lseek(fd, 0, os.SEEK_END) if self.rotating else 0
 
     def close(self) -> None:
-        if self.fd >= 0:
+        if self.sock is not None:
+            self.sock.close()  # closes self.fd too
+            self.sock = None
+        elif self.fd >= 0:
             os.close(self.fd)
-            self.fd = -1
+        self.fd = -1
 
     def reopen(self) -> None:
         """Open the path again (after an external logrotate moved the file): at once if
@@ -73,24 +167,73 @@ class LogFile:
         was_open = self.fd >= 0
         self.close()
         if was_open:
-            self.open()
+            try:
+                self.open()
+            except OSError as exc:  # NoReader included: the next write tries again
+                self._failed(exc)
         self._notify()
 
-    def _ensure_open(self) -> None:
-        if self.fd < 0:
-            self.open()
+    def retire(self) -> int:
+        """Close for good (the process was removed or changed): try the held-back
+        bytes once more; return how many could not be written. Followers are told."""
+        self.flush()
+        lost = len(self.pending)
+        self.pending = bytearray()
+        self.close()
+        for follower in self.listeners:
+            follower.retired()
+        return lost
+
+    # -- writing --------------------------------------------------------------------
+
+    @property
+    def blocked(self) -> bool:
+        """Bytes are held back: the caller must stop feeding us until flush() empties."""
+        return bool(self.pending)
 
     def room(self) -> int:
         """Bytes that fit before rotation is due (CHUNK when never rotating)."""
-        if self.maxbytes <= 0:
+        if self.maxbytes <= 0 or not self.rotating:
             return CHUNK
         return max(0, self.maxbytes - self.size)
 
-    def write(self, data: bytes) -> None:
-        self._ensure_open()
-        view = memoryview(data)
+    def write(self, data) -> None:
+        """Write data without blocking; never raises. What a stream cannot take now is
+        held in `pending` (in order); what a failure loses is reported."""
+        if self.pending:
+            self.pending += data  # never overtake bytes held back
+            return
+        try:
+            if self.fd < 0:
+                self.open()
+        except NoReader as exc:
+            self.pending += data
+            self._failed(exc)
+            return
+        except OSError as exc:
+            self._failed(exc)
+            return
+        try:
+            if self.stream:
+                self._write_stream(memoryview(data))
+            else:
+                self._write_file(memoryview(data))
+        except OSError as exc:  # NoReader too: _write_stream kept the rest
+            self._failed(exc)
+            return
+        if not self.pending:
+            self._writing()
+
+    def flush(self) -> bool:
+        """Write what is held back; True when nothing is left."""
+        if self.pending:
+            data, self.pending = self.pending, bytearray()
+            self.write(data)
+        return not self.pending
+
+    def _write_file(self, view: memoryview) -> None:
         while view:
-            if self.maxbytes > 0 and self.size >= self.maxbytes:
+            if self.rotating and self.maxbytes > 0 and self.size >= self.maxbytes:
                 self.rotate()
             part = view[: self.room()]
             written = os.write(self.fd, part)
@@ -98,27 +241,118 @@ class LogFile:
             view = view[written:]
         self._notify()
 
+    def _write_stream(self, view: memoryview) -> None:
+        while view:
+            try:
+                if self.sock is not None:
+                    written = self.sock.send(view, socket.MSG_DONTWAIT)
+                else:
+                    written = os.write(self.fd, view)
+            except BlockingIOError:
+                self.pending += view  # a slow reader: wait until it is writable
+                return
+            except BrokenPipeError:
+                if self.path in OWN_STREAMS or not _is_fifo(self.path):
+                    raise
+                # The FIFO's reader left: wait for the next one, nothing lost.
+                self.close()
+                self.pending += view
+                raise NoReader(self.path) from None
+            view = view[written:]
+
     def rotate(self) -> None:
-        self.close()
+        blocker = self._rotation_blocker()
+        if blocker is not None:
+            # Renaming over or unlinking a directory, device or FIFO could destroy
+            # something that is not ours (root's /dev/null): keep appending instead.
+            self.rotating = False
+            log.error(
+                "cannot rotate log %s: %s is not a regular file; the log grows past its "
+                "maxbytes until that is fixed and the logs are reopened (SIGUSR2)",
+                self.path,
+                blocker,
+            )
+            return
         if self.backups <= 0:
-            # backups = 0: start the same file again, empty.
-            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-            os.close(fd)
+            # backups = 0: start again, empty. The descriptor, not the name: it is the
+            # file we checked, whatever the name points to by now.
+            os.ftruncate(self.fd, 0)
+            self.size = 0
         else:
+            self.close()
             oldest = f"{self.path}.{self.backups}"
-            if os.path.exists(oldest):
+            if os.path.lexists(oldest):
                 os.unlink(oldest)
             for n in range(self.backups - 1, 0, -1):
                 src = f"{self.path}.{n}"
-                if os.path.exists(src):
+                if os.path.lexists(src):
                     os.rename(src, f"{self.path}.{n + 1}")
             os.rename(self.path, f"{self.path}.1")
-        self.open()
+            self.open()
         self._notify()
 
+    def _rotation_blocker(self) -> str | None:
+        """The first name in the chain that rotation would replace but is not a file."""
+        for n in range(0, self.backups + 1):
+            name = f"{self.path}.{n}" if n else self.path
+            try:
+                mode = os.lstat(name).st_mode
+            except FileNotFoundError:
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a symlink is just a name
+                return name
+        return None
+
+    # -- reporting ------------------------------------------------------------------
+
+    def _failed(self, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        if reason != self.error:
+            self.error, self.error_logged = reason, False
+        if self.error_logged:
+            return  # still the same failure: said already
+        last_reason, last_time = self.last_report
+        current = time.monotonic()
+        if reason == last_reason and current - last_time < REPORT_INTERVAL:
+            return  # it comes and goes with every chunk: say it again a little later
+        self.error_logged = True
+        self.last_report = (reason, current)
+        if isinstance(exc, NoReader):
+            log.warning("log %s: %s; the output is held back meanwhile", self.path, reason)
+        else:
+            log.error("cannot write log %s: %s; output is being discarded", self.path, reason)
+
+    def _writing(self) -> None:
+        if self.error is not None:
+            if self.error_logged:
+                log.warning("log %s: writing again", self.path)
+            self.error = None
+
+    def problem(self) -> str | None:
+        """What `status` shows while this log cannot be written."""
+        if self.error is None:
+            return None
+        return f"log {self.path}: {self.error}"
+
     def _notify(self) -> None:
-        for listener in self.listeners:
-            listener()
+        for follower in self.listeners:
+            follower.poll()
+
+
+class NoReader(OSError):
+    """A FIFO nobody has open for reading (ENXIO): hold the output back, try later."""
+
+    def __init__(self, path: str):
+        super().__init__(
+            errno.ENXIO, "waiting for a reader: no process has this FIFO open for reading", path
+        )
+
+
+def _is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class PipeReader:
@@ -130,7 +364,7 @@ class PipeReader:
     shared by every pipe: a thousand pipes need no closures of their own.
     """
 
-    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "error_reported")
+    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged")
 
     def __init__(
         self,
@@ -146,7 +380,6 @@ class PipeReader:
         self.on_readable = on_readable
         self.on_eof = on_eof
         self.enlarged = False
-        self.error_reported = False
 
     def __call__(self) -> None:
         self.on_readable(self)
@@ -157,9 +390,13 @@ class PipeReader:
     def drain(self, budget: int = BUDGET_PER_WAKEUP) -> int:
         """Move what the pipe holds (up to budget bytes) into the log; close at EOF.
 
-        Returns the bytes moved."""
+        Stops early when the log holds bytes back (a slow stream): what is still in
+        the pipe stays there. Returns the bytes moved."""
         moved_total = 0
+        logfile = self.logfile
         while self.fd >= 0 and moved_total < budget:
+            if logfile is not None and logfile.pending:
+                return moved_total
             try:
                 n = os.readv(self.fd, [_BUFFER])
             except BlockingIOError:
@@ -169,11 +406,8 @@ class PipeReader:
                 self.close()
                 return moved_total
             moved_total += n
-            if self.logfile is not None:
-                try:
-                    self.logfile.write(_VIEW[:n])
-                except OSError as exc:
-                    self._report(exc)
+            if logfile is not None:
+                logfile.write(_VIEW[:n])  # reports its own failures
             # "Full" is less than 64 KiB when the writes are small: each fills its page
             # only as far as whole writes fit (100-byte lines: 4000 bytes a page).
             if n >= _PIPE_DEFAULT // 2 and not self.enlarged:
@@ -196,31 +430,59 @@ class PipeReader:
         except OSError:
             pass  # over /proc/sys/fs/pipe-max-size for an unprivileged daemon: keep it
 
-    def _report(self, exc: OSError) -> None:
-        # A full or broken disk must not stop supervision: report once, keep draining
-        # the pipe (the bytes are lost) so the child never blocks on a full pipe.
-        if not self.error_reported:
-            path = self.logfile.path if self.logfile else "?"
-            log.error("cannot write log %s: %s; output is being discarded", path, exc.strerror)
-            self.error_reported = True
-
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 
 
-def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
-    """The last `lines` lines of a file (at most max_bytes), for `tail -n`."""
+def open_for_reading(path: str) -> int:
+    """A read descriptor of a regular log file; -1 if it does not exist yet.
+
+    Raises OSError with a reason a user can act on. Never blocks and never reads a
+    stream: opening a FIFO for reading blocks without O_NONBLOCK, and reading one (or
+    the daemon's own stdout pipe) would steal the bytes from its real reader.
+    """
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            start = max(0, size - max_bytes)
-            f.seek(start)
-            data = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
+        return -1  # nothing written yet: the file appears with the first byte
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise NotAFile(path) from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+        raise NotAFile(path)
+    return fd
+
+
+class NotAFile(OSError):
+    def __init__(self, path: str):
+        super().__init__(
+            errno.EINVAL,
+            "not a regular file (a stream: FIFO, device, terminal or socket), so it has "
+            "no lines to tail",
+            path,
+        )
+
+
+def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
+    """The last `lines` lines of a log file (at most max_bytes), for `tail -n`.
+
+    Raises OSError (see open_for_reading) when the log cannot be read."""
+    fd = open_for_reading(path)
+    if fd < 0:
         return b""
+    try:
+        size = os.fstat(fd).st_size
+        start = max(0, size - max_bytes)
+        data = os.pread(fd, size - start, start)
+    finally:
+        os.close(fd)
     if lines <= 0:
         return b""
     parts = data.splitlines(keepends=True)
@@ -228,34 +490,45 @@ def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
 
 
 class Follower:
-    """Reads what a LogFile gains, from disk, for `tail -f`; follows it across rotation.
+    """Reads what a LogFile gains, from disk, for `tail -f`; follows it across rotation,
+    and across a reload that re-creates its process (attach()).
 
     It keeps only a file offset, never a copy of the data: a reader that falls behind
     costs the daemon nothing but an open descriptor.
     """
 
-    def __init__(self, logfile: LogFile, send: Callable[[str], bool]):
+    def __init__(
+        self,
+        logfile: LogFile,
+        send: Callable[[str], bool],
+        on_retired: Callable[[Follower], None],
+        on_error: Callable[[str], None],
+    ):
         self.logfile = logfile
         self.send = send  # returns False when the reader must be dropped
+        self.on_retired = on_retired  # the LogFile was retired: attach() or close()
+        self.on_error = on_error  # the log cannot be read any more: the stream ends
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.closed = False
-        self.fd = -1
-        self.offset = 0
-        if self._open():
-            self.offset = os.fstat(self.fd).st_size  # only what comes from now on
-        logfile.listeners = (*logfile.listeners, self.poll)
-
-    def _open(self) -> bool:
-        try:
-            self.fd = os.open(self.logfile.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False  # nothing written yet: the file appears with the first byte
-        return True
+        self.fd = open_for_reading(logfile.path)  # raises before we are registered
+        self.offset = os.fstat(self.fd).st_size if self.fd >= 0 else 0  # only what comes
+        logfile.listeners = (*logfile.listeners, self)
 
     def poll(self) -> None:
         """Send what is new; after a rotation, finish the old file, then start the new one."""
-        if self.closed or (self.fd < 0 and not self._open()):
+        try:
+            self._poll()
+        except OSError as exc:
+            self.close()
+            self.on_error(f"cannot read log {self.logfile.path}: {exc.strerror or exc}")
+
+    def _poll(self) -> None:
+        if self.closed:
             return
+        if self.fd < 0:
+            self.fd = open_for_reading(self.logfile.path)
+            if self.fd < 0:
+                return
         self._send_new()
         if self.closed:
             return
@@ -269,7 +542,8 @@ class Follower:
         elif rotated:
             os.close(self.fd)
             self.fd, self.offset = -1, 0
-            if self._open():
+            self.fd = open_for_reading(self.logfile.path)
+            if self.fd >= 0:
                 self._send_new()
 
     def _send_new(self) -> None:
@@ -281,12 +555,35 @@ class Follower:
             if not self.send(self.decoder.decode(data)):
                 self.close()
 
+    def retired(self) -> None:
+        """Our LogFile is closed for good: finish what it wrote, then let the owner
+        attach us to its successor or end the stream."""
+        self.poll()
+        self._unregister()
+        if not self.closed:
+            self.on_retired(self)
+
+    def attach(self, logfile: LogFile) -> None:
+        """Follow `logfile` from now on (the same process's log after a reload). Raises
+        OSError when it cannot be read."""
+        if logfile.path != self.logfile.path:
+            fd = open_for_reading(logfile.path)
+            if self.fd >= 0:
+                os.close(self.fd)
+            self.fd = fd
+            self.offset = os.fstat(fd).st_size if fd >= 0 else 0
+        self.logfile = logfile
+        logfile.listeners = (*logfile.listeners, self)
+
+    def _unregister(self) -> None:
+        listeners = self.logfile.listeners
+        if self in listeners:
+            i = listeners.index(self)
+            self.logfile.listeners = listeners[:i] + listeners[i + 1 :]
+
     def close(self) -> None:
         self.closed = True
-        listeners = self.logfile.listeners
-        if self.poll in listeners:
-            i = listeners.index(self.poll)
-            self.logfile.listeners = listeners[:i] + listeners[i + 1 :]
+        self._unregister()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -27,6 +27,7 @@ TOO_SLOW = "TOO_SLOW"
 CONFIG_ERROR = "CONFIG_ERROR"
 BUSY = "BUSY"
 TIMEOUT = "TIMEOUT"
+LOG_ERROR = "LOG_ERROR"  # tail: the log cannot be read (a directory, a stream, no access)
 INTERNAL = "INTERNAL"
 
 COMMANDS = (

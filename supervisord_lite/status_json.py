@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from supervisord_lite.protocol import to_json
 from supervisord_lite.states import ProcessState
+from supervisord_lite.supervisor import log_problems
 
 S = ProcessState
 
@@ -46,6 +47,7 @@ class StatusText:
             process.changed_at,
             process.dep_error,
             process.ever_started,
+            log_problems(process),  # a log that cannot be written shows in the description
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

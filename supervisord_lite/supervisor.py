@@ -43,6 +43,8 @@ LIVE = (S.STARTING, S.RUNNING, S.STOPPING)
 # Pipe reads smaller than this pause the pipe for GATHER_DELAY seconds (see _pipe_readable).
 SMALL_READ = 16 * 1024
 GATHER_DELAY = 0.005
+# A FIFO log nobody reads yet is tried again this often (nothing to wait on in epoll).
+REOPEN_DELAY = 0.5
 
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
@@ -115,6 +117,10 @@ class Supervisor:
         self._start_after_reload: list[Process] = []
         # Bound once, shared by every pipe (a bound method is a new object per access).
         self._on_pipe = (self._pipe_readable, self._pipe_eof)
+        # Logs holding bytes back (a slow stream, a FIFO without reader): the pipes
+        # not read meanwhile, and what we wait on (a writable fd, or a retry timer).
+        self._held: dict[LogFile, list[PipeReader]] = {}
+        self._log_waits: dict[LogFile, tuple[int, Timer | None]] = {}
         self._add_programs(config.programs.values())
 
     # -- the table ----------------------------------------------------------------
@@ -466,17 +472,24 @@ class Supervisor:
                     path,
                     getattr(program, f"{stream}_logfile_maxbytes"),
                     getattr(program, f"{stream}_logfile_backups"),
+                    # log_dir is the daemon's to create; any other directory must exist
+                    make_dir=os.path.dirname(path) == self.config.log_dir,
                 )
         return process.logs[stream]
 
     def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None) -> None:
         reader = PipeReader(fd, logfile, process, *self._on_pipe)
         process.readers.append(reader)
-        self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
+        if logfile is not None and logfile.blocked:
+            self._hold_back(reader)  # behind the bytes a previous child left waiting
+        else:
+            self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
 
     def _pipe_readable(self, reader: PipeReader) -> None:
         moved = reader.drain()
-        if 0 < moved < SMALL_READ and reader.fd >= 0:
+        if reader.logfile is not None and reader.logfile.blocked and reader.fd >= 0:
+            self._hold_back(reader)
+        elif 0 < moved < SMALL_READ and reader.fd >= 0:
             # A child writing in small pieces (a line at a time) would wake us once per
             # line. Let its output gather for a moment: one read instead of hundreds.
             # The pipe holds 64 KiB or more, so the writer is not held up meanwhile.
@@ -485,8 +498,55 @@ class Supervisor:
             self.loop.call_later(GATHER_DELAY, lambda: self._resume_pipe(reader, fd))
 
     def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
-        if reader.fd == fd:  # not closed (and its number reused) meanwhile
+        if reader.fd == fd and not self._is_held(reader):  # not closed (its number reused)
             self.loop.add_reader(fd, reader)
+
+    # -- backpressure: a log target that cannot take more now ---------------------
+
+    def _hold_back(self, reader: PipeReader) -> None:
+        """Stop reading the child's pipe until its log can take bytes again.
+
+        The child blocks once its pipe is full, as it would writing to the target
+        itself: nothing is lost and the loop never waits on a slow reader."""
+        logfile = reader.logfile
+        assert logfile is not None
+        self.loop.remove_reader(reader.fd)
+        held = self._held.setdefault(logfile, [])
+        if reader not in held:
+            held.append(reader)
+        if logfile not in self._log_waits:
+            self._wait_for_log(logfile)
+
+    def _is_held(self, reader: PipeReader) -> bool:
+        return reader.logfile is not None and reader in self._held.get(reader.logfile, ())
+
+    def _wait_for_log(self, logfile: LogFile) -> None:
+        if logfile.fd >= 0:
+            try:
+                self.loop.add_writer(logfile.fd, lambda: self._log_ready(logfile))
+                self._log_waits[logfile] = (logfile.fd, None)
+                return
+            except OSError:
+                pass  # a device epoll cannot watch (EPERM): poll it on the timer instead
+        # A FIFO with no reader has no descriptor to watch: try again in a while.
+        timer = self.loop.call_later(REOPEN_DELAY, lambda: self._log_ready(logfile))
+        self._log_waits[logfile] = (-1, timer)
+
+    def _stop_waiting_for_log(self, logfile: LogFile) -> None:
+        fd, timer = self._log_waits.pop(logfile, (-1, None))
+        if fd >= 0:
+            self.loop.remove_writer(fd)
+        if timer is not None:
+            timer.cancel()
+
+    def _log_ready(self, logfile: LogFile) -> None:
+        self._stop_waiting_for_log(logfile)
+        if not logfile.flush():
+            self._wait_for_log(logfile)
+            return
+        for reader in self._held.pop(logfile, []):
+            if reader.fd >= 0:
+                self.loop.add_reader(reader.fd, reader)
 
     def _pipe_eof(self, reader: PipeReader) -> None:
         self._pipe_closed(reader.owner, reader)
@@ -494,15 +554,19 @@ class Supervisor:
     def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
         self.loop.remove_reader(reader.fd)
         process.readers.remove(reader)
+        held = self._held.get(reader.logfile) if reader.logfile is not None else None
+        if held and reader in held:
+            held.remove(reader)
 
     def reopen_logs(self) -> None:
         for process in self.processes.values():
             for logfile in process.logs.values():
                 if logfile is not None:
-                    try:
-                        logfile.reopen()
-                    except OSError as exc:
-                        log.error("%s: cannot reopen %s: %s", process.name, logfile.path, exc)
+                    waiting = logfile in self._log_waits
+                    self._stop_waiting_for_log(logfile)  # its fd is about to change
+                    logfile.reopen()  # reports its own failure; the next write retries
+                    if waiting:
+                        self._wait_for_log(logfile)
 
     def close_logs(self, process: Process) -> None:
         for reader in list(process.readers):
@@ -512,7 +576,17 @@ class Supervisor:
                 reader.close()
         for logfile in process.logs.values():
             if logfile is not None:
-                logfile.close()
+                self._stop_waiting_for_log(logfile)
+                self._held.pop(logfile, None)
+                lost = logfile.retire()
+                if lost:
+                    log.warning(
+                        "%s: %d bytes of output held back for %s were dropped: the log "
+                        "still could not take them when the process was retired",
+                        process.name,
+                        lost,
+                        logfile.path,
+                    )
         process.logs.clear()
 
     # -- reaping ------------------------------------------------------------------
@@ -605,6 +679,14 @@ class Supervisor:
         }
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
+        """The `status` description, with any log that cannot be written named after it."""
+        text = self._describe_state(process, uptime)
+        problems = log_problems(process)
+        if problems:
+            return f"{text}; {problems}" if text else problems
+        return text
+
+    def _describe_state(self, process: Process, uptime: float | None) -> str:
         machine = process.machine
         state = machine.state
         if process.waiting_for_deps:
@@ -627,6 +709,18 @@ class Supervisor:
         if process.dep_error:
             return f"not started: {process.dep_error}"
         return _stamp(process) if process.ever_started else "Not started"
+
+
+def log_problems(process: Process) -> str:
+    """Why a process's logs cannot be written now ("" when they can): for `status`."""
+    problems = [
+        problem
+        for logfile in process.logs.values()
+        if logfile is not None
+        for problem in (logfile.problem(),)
+        if problem
+    ]
+    return "; ".join(problems)
 
 
 def _settings(program: ProgramConfig) -> ProgramConfig:
