@@ -97,6 +97,8 @@ class ProgramConfig(Frozen):
         "stderr_logfile",
         "stderr_logfile_maxbytes",
         "stderr_logfile_backups",
+        "log_prefix",
+        "log_timestamps",
         "source",
     )
 
@@ -128,6 +130,8 @@ class ProgramConfig(Frozen):
         stderr_logfile: str = "auto",
         stderr_logfile_maxbytes: int = 50 * 1024 * 1024,
         stderr_logfile_backups: int = 10,
+        log_prefix: str = "",  # before every line, e.g. "{name} | "
+        log_timestamps: bool = False,  # an RFC 3339 UTC time before every line
         source: str = "",  # the file this table came from, for messages
     ):
         for key, value in locals().items():
@@ -261,6 +265,8 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "stderr_logfile": (cv.logfile, "auto"),
     "stderr_logfile_maxbytes": (byte_size, 50 * 1024 * 1024),
     "stderr_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
+    "log_prefix": (cv.log_prefix, ""),
+    "log_timestamps": (cv.boolean, False),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {

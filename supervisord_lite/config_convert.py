@@ -176,6 +176,17 @@ def string(value: Any) -> str:
     raise fail(f"expected a string, got {show(value)}")
 
 
+def log_prefix(value: Any) -> str:
+    """A log_prefix template: text with {name}, {group} and {stream} fields."""
+    from supervisord_lite.log_lines import check_prefix
+
+    text = string(value)
+    problem = check_prefix(text)
+    if problem is not None:
+        raise fail(f"{problem}, in {show(text)}")
+    return text
+
+
 def path_string(value: Any) -> str:
     """A non-empty path; the loader makes it absolute against the config's directory."""
     text = string(value)

@@ -17,10 +17,14 @@ import fcntl
 import logging
 import mmap
 import os
+import select
 import socket
 import stat
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from supervisord_lite.log_lines import LinePrefixer
 
 log = logging.getLogger("supervisord_lite")
 
@@ -78,6 +82,7 @@ class LogFile:
         "sock",
         "size",
         "stream",
+        "pipe",
         "rotating",
         "pending",
         "error",
@@ -95,6 +100,7 @@ class LogFile:
         self.sock: socket.socket | None = None  # the daemon's stdout/stderr when a socket
         self.size = 0
         self.stream = False
+        self.pipe = False  # a pipe or FIFO: writes of PIPE_BUF bytes or less are atomic
         self.rotating = True  # False once rotation was found unsafe (until reopened)
         self.pending = bytearray()  # bytes a stream could not take yet, in order
         self.error: str | None = None  # why writing fails now, for `status`
@@ -148,8 +154,10 @@ class LogFile:
 
     def _adopt(self, fd: int, rotatable: bool) -> None:
         self.fd = fd
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        mode = os.fstat(fd).st_mode
+        regular = stat.S_ISREG(mode)
         self.stream = not regular
+        self.pipe = stat.S_ISFIFO(mode)
         self.rotating = regular and rotatable
         self.size = os.lseek(fd, 0, os.SEEK_END) if self.rotating else 0
 
@@ -246,6 +254,12 @@ class LogFile:
             try:
                 if self.sock is not None:
                     written = self.sock.send(view, socket.MSG_DONTWAIT)
+                elif self.pipe:
+                    # Whole lines of at most PIPE_BUF bytes per write: pipe(7) makes
+                    # each all or nothing, so what a full pipe leaves pending starts a
+                    # line, and programs sharing the pipe (the daemon's stdout in a
+                    # container) never interleave mid-line.
+                    written = os.write(self.fd, view[: _atomic_piece(view)])
                 else:
                     written = os.write(self.fd, view)
             except BlockingIOError:
@@ -339,6 +353,15 @@ class LogFile:
             follower.poll()
 
 
+def _atomic_piece(view: memoryview) -> int:
+    """How much of view to write at once to a pipe: all of it up to PIPE_BUF, else up
+    to the last line end within PIPE_BUF (a longer line goes in PIPE_BUF pieces)."""
+    if len(view) <= select.PIPE_BUF:
+        return len(view)
+    end = bytes(view[: select.PIPE_BUF]).rfind(b"\n") + 1
+    return end or select.PIPE_BUF
+
+
 class NoReader(OSError):
     """A FIFO nobody has open for reading (ENXIO): hold the output back, try later."""
 
@@ -364,7 +387,7 @@ class PipeReader:
     shared by every pipe: a thousand pipes need no closures of their own.
     """
 
-    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged")
+    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "marker")
 
     def __init__(
         self,
@@ -373,6 +396,7 @@ class PipeReader:
         owner: object,
         on_readable: Callable[[PipeReader], None],
         on_eof: Callable[[PipeReader], None],
+        marker: LinePrefixer | None = None,
     ):
         self.fd = fd
         self.logfile = logfile
@@ -380,6 +404,7 @@ class PipeReader:
         self.on_readable = on_readable
         self.on_eof = on_eof
         self.enlarged = False
+        self.marker = marker  # log_prefix / log_timestamps; None: bytes pass untouched
 
     def __call__(self) -> None:
         self.on_readable(self)
@@ -406,8 +431,11 @@ class PipeReader:
                 self.close()
                 return moved_total
             moved_total += n
-            if logfile is not None:
-                logfile.write(_VIEW[:n])  # reports its own failures
+            if logfile is not None:  # it reports its own failures
+                if self.marker is None:
+                    logfile.write(_VIEW[:n])
+                else:
+                    logfile.write(self.marker.feed(bytes(_VIEW[:n]), time.time()))
             # "Full" is less than 64 KiB when the writes are small: each fills its page
             # only as far as whole writes fit (100-byte lines: 4000 bytes a page).
             if n >= _PIPE_DEFAULT // 2 and not self.enlarged:
@@ -430,10 +458,16 @@ class PipeReader:
         except OSError:
             pass  # over /proc/sys/fs/pipe-max-size for an unprivileged daemon: keep it
 
+    def flush_held_line(self) -> None:
+        """Write out an unfinished line the marker holds back (log_prefix)."""
+        if self.marker is not None and self.marker.held and self.logfile is not None:
+            self.logfile.write(self.marker.flush())
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        self.flush_held_line()  # the pipe is done: no end of that line will come
 
 
 def open_for_reading(path: str) -> int:

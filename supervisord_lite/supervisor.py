@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
+from supervisord_lite.log_lines import LinePrefixer
 from supervisord_lite.logs import LogFile, PipeReader
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
@@ -43,6 +44,8 @@ LIVE = (S.STARTING, S.RUNNING, S.STOPPING)
 # Pipe reads smaller than this pause the pipe for GATHER_DELAY seconds (see _pipe_readable).
 SMALL_READ = 16 * 1024
 GATHER_DELAY = 0.005
+# log_prefix / log_timestamps give out whole lines; an unfinished one waits this long.
+HELD_LINE_WAIT = 0.2
 # A FIFO log nobody reads yet is tried again this often (nothing to wait on in epoll).
 REOPEN_DELAY = 0.5
 
@@ -115,6 +118,7 @@ class Supervisor:
         # their successors (the same names in the new table).
         self._replacing = False
         self._start_after_reload: list[Process] = []
+        self._held_line_timers: set[PipeReader] = set()
         # Bound once, shared by every pipe (a bound method is a new object per access).
         self._on_pipe = (self._pipe_readable, self._pipe_eof)
         # Logs holding bytes back (a slow stream, a FIFO without reader): the pipes
@@ -449,9 +453,12 @@ class Supervisor:
         process.child = child
         process.ever_started = True
         self.by_pid[child.pid] = process
-        for fd, logfile in ((child.stdout_fd, stdout_log), (child.stderr_fd, stderr_log)):
+        for fd, logfile, stream in (
+            (child.stdout_fd, stdout_log, "stdout"),
+            (child.stderr_fd, stderr_log, "stderr"),
+        ):
             if fd is not None:
-                self._watch_pipe(process, fd, logfile)
+                self._watch_pipe(process, fd, logfile, stream)
         daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
         if self.record is not None:
             self.record.spawned(process.name, child.pid)
@@ -477,8 +484,14 @@ class Supervisor:
                 )
         return process.logs[stream]
 
-    def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None) -> None:
-        reader = PipeReader(fd, logfile, process, *self._on_pipe)
+    def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None, stream: str) -> None:
+        marker = None
+        program = process.program
+        if logfile is not None and (program.log_prefix or program.log_timestamps):
+            # With redirect_stderr both streams share the stdout pipe: {stream} is stdout.
+            prefix = program.log_prefix.format(name=process.name, group=program.name, stream=stream)
+            marker = LinePrefixer(prefix, program.log_timestamps)
+        reader = PipeReader(fd, logfile, process, *self._on_pipe, marker)
         process.readers.append(reader)
         if logfile is not None and logfile.blocked:
             self._hold_back(reader)  # behind the bytes a previous child left waiting
@@ -487,6 +500,8 @@ class Supervisor:
 
     def _pipe_readable(self, reader: PipeReader) -> None:
         moved = reader.drain()
+        if reader.marker is not None and reader.marker.held:
+            self._flush_held_line_later(reader)
         if reader.logfile is not None and reader.logfile.blocked and reader.fd >= 0:
             self._hold_back(reader)
         elif 0 < moved < SMALL_READ and reader.fd >= 0:
@@ -496,6 +511,26 @@ class Supervisor:
             fd = reader.fd
             self.loop.remove_reader(fd)
             self.loop.call_later(GATHER_DELAY, lambda: self._resume_pipe(reader, fd))
+
+    def _flush_held_line_later(self, reader: PipeReader) -> None:
+        """An unfinished line (a prompt, a progress bar) is written out after a moment
+        even if its end never comes; whole lines are never held up by this."""
+
+        def flush() -> None:
+            self._held_line_timers.discard(reader)
+            marker = reader.marker
+            if marker is None or not marker.held:
+                return
+            waited = time.time() - marker.held_since
+            if not 0 <= waited < HELD_LINE_WAIT:  # waited enough, or the clock went back
+                reader.flush_held_line()
+            else:  # another unfinished line since: give that one its own wait
+                self._held_line_timers.add(reader)
+                self.loop.call_later(HELD_LINE_WAIT - waited, flush)
+
+        if reader not in self._held_line_timers:
+            self._held_line_timers.add(reader)
+            self.loop.call_later(HELD_LINE_WAIT, flush)
 
     def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
         if reader.fd == fd and not self._is_held(reader):  # not closed (its number reused)

@@ -1,6 +1,7 @@
 """Writes numbered lines `seq 000001 <padding>` to stdout (and stderr with --stderr).
 
---count N lines (0 = forever), --interval seconds between lines, --width line length.
+--count N lines (0 = forever), --interval seconds between lines, --width line length,
+--split: each line written in two pieces a moment apart (a reader sees half lines).
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=40)
     ap.add_argument("--stderr", action="store_true")
     ap.add_argument("--stay", action="store_true", help="sleep forever after --count lines")
+    ap.add_argument("--split", action="store_true")
     args = ap.parse_args()
     i = 0
     while args.count == 0 or i < args.count:
         i += 1
         head = f"seq {i:07d} "
         line = head + "x" * max(0, args.width - len(head) - 1) + "\n"
+        if args.split:
+            sys.stdout.write(line[:10])
+            sys.stdout.flush()
+            time.sleep(0.0002)
+            line = line[10:]
         sys.stdout.write(line)
         if args.stderr:
             sys.stderr.write("err" + line[3:])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisord_lite.log_lines import LinePrefixer, check_prefix, rfc3339_ms
+from supervisord_lite.log_lines import MAX_HELD, LinePrefixer, check_prefix, rfc3339_ms
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -21,10 +21,26 @@ def test_prefix_on_every_line():
     assert p.feed(b"a\nb\n", WALL) == b"web | a\nweb | b\n"
 
 
-def test_a_line_split_across_reads_is_marked_once():
+def test_a_line_split_across_reads_is_marked_once_and_given_out_whole():
     p = LinePrefixer("w ", timestamps=False)
-    out = p.feed(b"hel", WALL) + p.feed(b"lo\nwor", WALL) + p.feed(b"ld\n", WALL)
-    assert out == b"w hello\nw world\n"
+    assert p.feed(b"hel", WALL) == b""
+    assert p.feed(b"lo\nwor", WALL) == b"w hello\n"
+    assert p.feed(b"ld\n", WALL) == b"w world\n"
+
+
+def test_flush_gives_out_the_unfinished_line_which_then_goes_on_unmarked():
+    p = LinePrefixer("w ", timestamps=False)
+    assert p.feed(b"Password: ", WALL) == b""
+    assert p.flush() == b"w Password: "
+    assert p.flush() == b""
+    assert p.feed(b"ok\nnext\n", WALL) == b"ok\nw next\n"
+
+
+def test_a_very_long_line_is_not_held_without_bound():
+    p = LinePrefixer("w ", timestamps=False)
+    out = p.feed(b"x" * (MAX_HELD + 10), WALL)
+    assert out == b"w " + b"x" * (MAX_HELD + 10) and p.held == b""
+    assert p.feed(b"y\n", WALL) == b"y\n"
 
 
 def test_timestamps_are_rfc3339_utc_with_milliseconds():
@@ -36,6 +52,7 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds():
 def test_the_timestamp_is_that_of_the_read_where_the_line_starts():
     p = LinePrefixer("", timestamps=True)
     out = p.feed(b"first half ", WALL) + p.feed(b"second half\nnext\n", WALL + 1.5)
+    out += p.flush()
     assert out == (
         b"2025-11-28T18:30:00.125Z first half second half\n2025-11-28T18:30:01.625Z next\n"
     )
@@ -65,7 +82,12 @@ def test_stamps_agree_with_datetime():
 def test_any_split_gives_the_same_lines(chunks):
     """However the output is cut into reads, the lines come out the same, each marked."""
     p = LinePrefixer("[x] ", timestamps=False)
-    out = b"".join(p.feed(c, WALL) for c in chunks)
+    out = b""
+    for chunk in chunks:
+        given_out = p.feed(chunk, WALL)
+        assert not given_out or given_out.endswith(b"\n"), "a piece of a line was given out"
+        out += given_out
+    out += p.flush()
     data = b"".join(chunks)
     if not data:
         assert out == b""
