@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import psutil
 import pytest
-from hypothesis import HealthCheck, seed, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -50,13 +50,19 @@ from integration.invariants import (
 )
 
 SOAK = os.environ.get("SDL_SOAK") == "1"
-pytestmark = pytest.mark.timeout(3600 if SOAK else 120)
+SOAK_EXAMPLES = int(os.environ.get("SDL_SOAK_EXAMPLES", "200"))
+SOAK_STEPS = int(os.environ.get("SDL_SOAK_STEPS", "50"))
+# Shrinking replays a failing example many times, each hang costing CTL_TIMEOUT: the short
+# run reports the failing steps as found; the soak (or SDL_SHRINK=1) shrinks them.
+SHRINK = SOAK or os.environ.get("SDL_SHRINK") == "1"
+# Generous for the soak (a step takes ~0.2 s, a shrink up to ~10 min more); tight otherwise.
+pytestmark = pytest.mark.timeout(SOAK_EXAMPLES * SOAK_STEPS * 3 + 1200 if SHRINK else 120)
 
 KINDS = ("runner", "crasher", "stubborn", "dependent", "pair")
 NAMES = ("a", "b", "c", "d", "e", "f")  # programs live under these names
 TARGETS = NAMES + ("all",)
 SIGNALS = ("HUP", "USR1", "TERM", "INT", "KILL")
-CTL_TIMEOUT = 30.0
+CTL_TIMEOUT = 30.0 if SOAK else 10.0  # the slowest legitimate command takes ~3 s
 CTL_EXITS = (0, 1)  # ok / some process failed; never 2 (usage), 4 (unreachable), a crash
 
 
@@ -397,16 +403,16 @@ class DaemonMachine(RuleBasedStateMachine):
 
 
 def _settings() -> settings:
-    if SOAK:
-        examples, steps = int(os.environ.get("SDL_SOAK_EXAMPLES", "200")), 40
-    else:
-        examples, steps = 4, 12
+    examples, steps = (SOAK_EXAMPLES, SOAK_STEPS) if SOAK else (6, 20)
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    if SHRINK:
+        phases.append(Phase.shrink)
     return settings(
         max_examples=examples,
         stateful_step_count=steps,
         deadline=None,
+        phases=phases,
         suppress_health_check=list(HealthCheck),
-        print_blob=True,
     )
 
 

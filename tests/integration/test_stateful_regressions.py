@@ -94,3 +94,31 @@ def test_restart_during_a_reload_that_removes_the_program_leaves_no_ghost(daemon
             reload.kill()
             reload.communicate()
     assert_consistent(daemon, {"b"})
+
+
+def test_restart_during_a_reload_that_changes_the_program_leaves_no_ghost(daemon):
+    """boot(kinds=['crasher', 'crasher', 'stubborn']);
+    concurrent_ctl(edit='change', first='stop', name='c', second='restart')
+
+    (The edit makes the first command a `reload`.) A reload changed c (a TERM-ignoring
+    program) while `restart c` was under way: one of the two ignore_term children was left
+    running, a child of the daemon that status does not list.
+    """
+    stubborn = {"command": helper("ignore_term"), "startsecs": 0, "stopwaitsecs": 0.3}
+    daemon.start({"c": stubborn})
+    daemon.write_config({"c": {**stubborn, "stopwaitsecs": 0.5}})
+    reload = subprocess.Popen(
+        [*CTL_CMD, "-c", str(daemon.config), "reload"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=daemon.env,
+    )
+    try:
+        daemon.ctl("restart", "c", timeout=10)
+        reload.communicate(timeout=10)
+    finally:
+        if reload.poll() is None:
+            reload.kill()
+            reload.communicate()
+    assert_consistent(daemon, {"c"})
