@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/example.toml
 
-.PHONY: run test lint bench clean
+.PHONY: run test soak lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# Minutes: hundreds of long random operation sequences against the real daemon, shrunk
+# to the shortest failing one (docs/testing.md). SOAK_EXAMPLES / SOAK_STEPS size it;
+# SDL_STATEFUL_SEED=N replays a run.
+SOAK_EXAMPLES ?= 200
+SOAK_STEPS ?= 50
+
+soak: $(VENV)/.installed
+	SDL_SOAK=1 SDL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) SDL_SOAK_STEPS=$(SOAK_STEPS) \
+		$(BIN)/python -m pytest -q tests/integration/test_stateful.py
 
 # Runs every workload against supervisord and supervisord_lite side by side:
 # BENCH_ARGS="--quick" or "--only spawn,ctl". Both are measured as users install them:
