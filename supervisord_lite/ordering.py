@@ -46,6 +46,10 @@ class StopBatch:
     available unfinished member has a higher priority number. Members still waiting
     for their dependents do not block others by priority, so the two rules can never
     deadlock each other (this is Kahn's topological sort, priority breaking ties).
+
+    A member is *finished* once it has come to rest after being asked to stop, even if
+    something else (a concurrent `restart`) starts it again before the batch ends: the
+    batch did its part, and waiting for it to rest again would wait forever.
     """
 
     def __init__(
@@ -55,13 +59,23 @@ class StopBatch:
         request_stop: Callable[[Any], None],
         on_done: Callable[[], None],
     ):
-        self.pending = list(processes)  # not yet asked to stop
+        self.pending = set(processes)  # not yet asked to stop
         self.members = list(processes)
+        self._member_set = set(processes)
         self.dependents = dependents  # program -> programs depending on it, transitively
         # (a program missing from it has none)
         self.request_stop = request_stop
         self.on_done = on_done  # for the owner to call once advance() returns True
         self.done = False
+        self.rested: set = set()  # asked to stop, and came to rest since
+
+    def came_to_rest(self, process: Any) -> None:
+        """The owner's word that a process reached a state of rest (a transition)."""
+        if process in self._member_set and process not in self.pending:
+            self.rested.add(process)
+
+    def _finished(self, process: Any) -> bool:
+        return process in self.rested or (process not in self.pending and process.state in AT_REST)
 
     def advance(self) -> bool:
         """Ask every member that may stop now to stop; True once all are at rest."""
@@ -71,13 +85,12 @@ class StopBatch:
         # would call advance() again for it: keep going until a round asks no one.
         while self._ask_next_round():
             pass
-        self.done = not self.pending and all(p.state in AT_REST for p in self.members)
+        self.done = not self.pending and all(self._finished(p) for p in self.members)
         return self.done
 
     def _ask_next_round(self) -> bool:
         """Ask the members that may stop now; False when there was none."""
-        pending = set(self.pending)
-        unfinished = [p for p in self.members if p in pending or p.state not in AT_REST]
+        unfinished = [p for p in self.members if not self._finished(p)]
         unfinished_programs = {p.program.name for p in unfinished}
         dependents = self.dependents
         available = [
@@ -86,8 +99,11 @@ class StopBatch:
             if not (dependents.get(p.program.name, _NONE) & unfinished_programs)
         ]
         top = max((p.program.priority for p in available), default=0)
+        pending = self.pending
         ready = [p for p in available if p in pending and p.program.priority >= top]
         for process in ready:
             self.pending.remove(process)
             self.request_stop(process)
+            if process.state in AT_REST:
+                self.rested.add(process)  # at rest already, or stopped on the spot
         return bool(ready)

@@ -395,6 +395,9 @@ class Supervisor:
             # a slot a reload retires: they wait for its successor instead.
             self._once_soon(self._start_waiting_dependents)
         if self._stop_batches:
+            if new in AT_REST:
+                for batch in self._stop_batches:
+                    batch.came_to_rest(process)
             self._once_soon(self._advance_stop_batches)
 
     def _once_soon(self, callback: Callable[[], None]) -> None:

@@ -276,3 +276,35 @@ def test_a_start_waiting_on_dependencies_always_gets_an_answer(daemon, interrupt
         assert_all_tracked(daemon)
         daemon.ctl_ok("shutdown", timeout=15)
     assert_daemon_gone_with_everything(daemon, dpid)
+
+
+# -------------------------------------------------- two stops of the same process at once
+
+
+@pytest.mark.parametrize("first", ["stop all", "restart all", "shutdown"])
+def test_a_restart_overlapping_a_batch_stop_lets_both_finish(daemon, first):
+    # x keeps the batch open long enough for the restart to start web again.
+    dpid = daemon.start({"db": runner(), "web": runner(depends_on=["db"]), "x": slow_stopper()})
+    daemon.wait_state("web", "RUNNING")
+    batch = subprocess.Popen(
+        [*daemon_ctl(daemon), *first.split()],
+        env=daemon.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        daemon.wait_state("x", "STOPPING")
+        res = daemon.ctl("restart", "web", timeout=15)
+        out, _ = batch.communicate(timeout=15)
+    finally:
+        if batch.poll() is None:
+            batch.kill()
+            batch.wait()
+    # During a shutdown the restart is refused, or finds the daemon gone (4).
+    assert res.returncode in ((0, 1, 4) if first == "shutdown" else (0, 1)), daemon.describe(res)
+    assert batch.returncode in (0, 1), out
+    if first != "shutdown":
+        assert_all_tracked(daemon)
+        daemon.ctl_ok("shutdown", timeout=15)
+    assert_daemon_gone_with_everything(daemon, dpid)

@@ -92,3 +92,25 @@ def test_members_already_at_rest_do_not_stall_the_batch(rest):
     assert asked == ["web", "app", "db"]
     procs["db"].state = ProcessState.STOPPED
     assert batch.advance() is True
+
+
+def test_a_member_started_again_by_someone_else_still_counts_as_stopped():
+    """A concurrent `restart web` may start web again once it came to rest: the batch
+    must neither wait for web to rest again nor hold db back because of it."""
+    progs = programs(db=(1, []), web=(1, ["db"]))
+    procs = {name: Fake(p) for name, p in progs.items()}
+    asked: list[str] = []
+    batch = StopBatch(
+        list(procs.values()),
+        transitive_dependents(progs),
+        lambda p: asked.append(p.program.name),
+        lambda: None,
+    )
+    assert batch.advance() is False and asked == ["web"]
+    procs["web"].state = ProcessState.STOPPED
+    batch.came_to_rest(procs["web"])
+    procs["web"].state = ProcessState.RUNNING  # the other command's start
+    assert batch.advance() is False and asked == ["web", "db"]
+    procs["db"].state = ProcessState.STOPPED
+    batch.came_to_rest(procs["db"])
+    assert batch.advance() is True
