@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(got)
             out.progress(f"  {name}: {time.monotonic() - t0:.1f}s ({load()})")
             for r in got:
-                out.progress(f"    {r.metric}: supervisord={r.supervisord} lite={r.lite}")
+                if r.baseline is not None:
+                    out.progress(f"    {r.metric}: no manager={r.baseline}")
+                else:
+                    out.progress(f"    {r.metric}: supervisord={r.supervisord} lite={r.lite}")
     finally:
         kill_all_descendants()
     out.line()
