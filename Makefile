@@ -33,11 +33,14 @@ soak: $(VENV)/.installed
 	SDL_SOAK=1 SDL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) SDL_SOAK_STEPS=$(SOAK_STEPS) \
 		$(BIN)/python -m pytest -q tests/integration/test_stateful.py
 
-# Runs every workload against supervisord and supervisord_lite side by side:
-# BENCH_ARGS="--quick" or "--only spawn,ctl". Both are measured as users install them:
-# a regular (not editable) install with compiled bytecode, in a venv of its own, so
+# Runs every workload against supervisord and supervisord_lite side by side and saves the
+# output under benchmarks/runs/ (--save), to be committed; BENCH_ARGS="--quick" or
+# "--only spawn,ctl" replace that (add --save to keep such a run too). Both are measured
+# as users install them: a regular (not editable) install with compiled bytecode, in a
+# venv of its own, so
 # that neither pays for an editable-install import hook or for compiling its source.
 BENCH_VENV ?= .venv-bench
+BENCH_ARGS ?= --save
 
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -1,4 +1,5 @@
-"""`python -m benchmarks [--quick] [--only NAME,...]`: run the workloads, print one table."""
+"""`python -m benchmarks [--quick] [--only NAME,...] [--save]`: run the workloads, print
+one table; --save also writes the whole output to benchmarks/runs/ for committing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,19 @@ import traceback
 from benchmarks.common import Row, Settings, become_subreaper, kill_all_descendants
 from benchmarks.managers import supervisor_available
 
-WORKLOADS = ["spawn", "restart", "ctl", "logs", "idle", "memory", "stopall", "storm"]
+WORKLOADS = [
+    "spawn",
+    "restart",
+    "ctl",
+    "logs",
+    "idle",
+    "memory",
+    "stopall",
+    "storm",
+    "flood",
+]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS_DIR = os.path.join(ROOT, "benchmarks", "runs")
 
 
 def fmt(value, spec: str) -> str:
@@ -43,24 +56,51 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def revision() -> str:
-    """The commit measured, with "+dirty" when the daemon's working tree differs from it."""
+def git(*args: str) -> str:
     import subprocess
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "supervisord_lite"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     except OSError:
-        return "unknown"
+        return ""
+    return proc.stdout.strip()
+
+
+def revision() -> str:
+    """The commit measured, with "+dirty" when the daemon's or the benchmark's files differ
+    from it (then the figures belong to no commit)."""
+    rev = git("rev-parse", "--short", "HEAD")
+    dirty = git(
+        "status", "--porcelain", "--", "supervisord_lite", "benchmarks", ":!benchmarks/runs"
+    )
     return (rev or "unknown") + ("+dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
+def versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("psutil", "supervisor"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return ", ".join(found)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def raise_fd_limit() -> None:
@@ -78,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-supervisord", action="store_true", help="skip the supervisord side (n/a)"
     )
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="also write the output to benchmarks/runs/DATE-COMMIT-MODE.md, to commit",
+    )
     args = parser.parse_args(argv)
     names = [w.strip() for w in args.only.split(",") if w.strip()] or WORKLOADS
     unknown = [w for w in names if w not in WORKLOADS]
@@ -91,12 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     become_subreaper()
     raise_fd_limit()
 
-    print(
-        f"# benchmarks ({'quick' if args.quick else 'full'}) on {platform.node()}: "
+    out = Output()
+    mode = "quick" if args.quick else "full"
+    out.line(
+        f"# benchmarks ({mode}) on {platform.node()}: "
         f"{os.cpu_count()} cpus, Linux {platform.release()}, Python {platform.python_version()}, "
-        f"supervisord_lite at {revision()}",
-        flush=True,
+        f"supervisord_lite at {revision()}"
     )
+    out.line(f"# started {time.strftime('%Y-%m-%d %H:%M:%S %z')}, command: {command_line(argv)}")
+    out.line(f"# machine: {cpu_model()}; {versions()}; {load()} at start")
     rows: list[Row] = []
     failed = []
     started = time.monotonic()
@@ -107,21 +155,58 @@ def main(argv: list[str] | None = None) -> int:
                 module = importlib.import_module(f"benchmarks.{name}")
                 got = module.run(settings)
             except Exception:
-                traceback.print_exc()
+                out.progress(traceback.format_exc().rstrip())
                 failed.append(name)
                 got = [Row(name, "FAILED (traceback above)")]
             finally:
                 kill_all_descendants()
             rows.extend(got)
-            print(f"  {name}: {time.monotonic() - t0:.1f}s", file=sys.stderr, flush=True)
+            out.progress(f"  {name}: {time.monotonic() - t0:.1f}s ({load()})")
             for r in got:
-                print(f"    {r.metric}: supervisord={r.supervisord} lite={r.lite}", file=sys.stderr)
+                if r.baseline is not None:
+                    out.progress(f"    {r.metric}: no manager={r.baseline}")
+                else:
+                    out.progress(f"    {r.metric}: supervisord={r.supervisord} lite={r.lite}")
     finally:
         kill_all_descendants()
-    print()
-    print(table(rows))
-    print(f"\n(total {time.monotonic() - started:.0f}s; ratio > 1: supervisord_lite is better)")
+    out.line()
+    out.line(table(rows))
+    out.line(
+        f"\n(total {time.monotonic() - started:.0f}s, {load()} at the end; "
+        "ratio > 1: supervisord_lite is better)"
+    )
+    if args.save:
+        path = out.save(mode)
+        print(f"saved to {os.path.relpath(path, ROOT)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def command_line(argv: list[str] | None) -> str:
+    return " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
+
+
+class Output:
+    """Prints the table (stdout) and progress (stderr) and keeps both, for --save."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+
+    def line(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.kept.append(text)
+
+    def progress(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+        self.kept.append(text)
+
+    def save(self, mode: str) -> str:
+        """benchmarks/runs/DATE-COMMIT-MODE.md: the run's whole output, as printed."""
+        os.makedirs(RUNS_DIR, exist_ok=True)
+        stem = f"{time.strftime('%Y-%m-%d-%H%M')}-{revision().replace('+', '-')}-{mode}"
+        path = os.path.join(RUNS_DIR, stem + ".md")
+        with open(path, "w") as f:
+            f.write("\n".join(self.kept) + "\n")
+        return path
 
 
 if __name__ == "__main__":

@@ -38,6 +38,13 @@ class Row:
     note: str = ""
     baseline: float | None = None  # a no-manager reference figure, shown in both columns
 
+    def set(self, label: str, value: float | None) -> None:
+        """Fill the column of the manager called `label`."""
+        if label == "supervisord":
+            self.supervisord = value
+        else:
+            self.lite = value
+
     def ratio(self) -> float | None:
         """How many times better supervisord_lite is (>1 means lite wins)."""
         a, b = self.supervisord, self.lite

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from benchmarks.common import Row, Settings, median
-from benchmarks.managers import managers, sleepers
+from benchmarks.managers import per_manager, sleepers
 
 
 def ctl_status_times(mgr, repeats: int) -> list[float]:
@@ -39,28 +39,27 @@ def round_trips_per_second(mgr, seconds: float, n: int) -> float:
         client.close()
 
 
+def measure(kind, n: int, settings: Settings) -> tuple[list[float], float]:
+    """(`status` command wall times, round trips/s) on one daemon with n programs."""
+    with kind() as mgr:
+        mgr.write_config(sleepers(n))
+        mgr.launch()
+        client = mgr.client()
+        mgr.wait_all_running(client, n)
+        client.close()
+        time.sleep(0.5)
+        walls = ctl_status_times(mgr, settings.pick(5, 3))
+        return walls, round_trips_per_second(mgr, settings.pick(2.0, 0.5), n)
+
+
 def run(settings: Settings) -> list[Row]:
-    n = 100
+    n, rounds = 100, settings.pick(3, 1)
+    note = f"{rounds} daemon(s) each, order alternating"
     whole = Row("ctl", f"`status` command wall time, {n} programs (ms)", fmt="{:.1f}")
+    whole.note = f"median of {settings.pick(5, 3) * rounds}, {note}"
     rtt = Row("ctl", f"status round trips/s on one connection, {n} programs", better="higher")
-    rtt.fmt = "{:.0f}"
-    for kind in managers(settings):
-        with kind() as mgr:
-            mgr.write_config(sleepers(n))
-            mgr.launch()
-            client = mgr.client()
-            mgr.wait_all_running(client, n)
-            client.close()
-            time.sleep(0.5)
-            w = median(ctl_status_times(mgr, settings.pick(15, 3))) * 1000
-            r = median(
-                [
-                    round_trips_per_second(mgr, settings.pick(2.0, 0.5), n)
-                    for _ in range(settings.pick(3, 1))
-                ]
-            )
-        if kind.label == "supervisord":
-            whole.supervisord, rtt.supervisord = w, r
-        else:
-            whole.lite, rtt.lite = w, r
+    rtt.fmt, rtt.note = "{:.0f}", f"median of {rounds} x {settings.pick(2.0, 0.5):g} s, {note}"
+    for label, runs in per_manager(settings, rounds, lambda k: measure(k, n, settings)).items():
+        whole.set(label, median([w for walls, _ in runs for w in walls]) * 1000)
+        rtt.set(label, median([r for _, r in runs]))
     return [whole, rtt]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.common import Row, Settings, cpu_seconds, ctx_switches
-from benchmarks.managers import managers, sleepers
+from benchmarks.common import Row, Settings, cpu_seconds, ctx_switches, median
+from benchmarks.managers import per_manager, sleepers
 
 
 def measure(kind, n: int, window: float) -> tuple[float, int]:
@@ -23,12 +23,12 @@ def measure(kind, n: int, window: float) -> tuple[float, int]:
 
 
 def run(settings: Settings) -> list[Row]:
-    n, window = 100, settings.pick(20.0, 3.0)
-    cpu = Row("idle", f"{n} programs, {window:g} s: daemon CPU (s)", fmt="{:.3f}")
-    ctx = Row("idle", f"{n} programs, {window:g} s: daemon context switches", fmt="{:.0f}")
-    for kind in managers(settings):
-        c, x = measure(kind, n, window)
-        attr = "supervisord" if kind.label == "supervisord" else "lite"
-        setattr(cpu, attr, c)
-        setattr(ctx, attr, x)
+    n, window, repeats = 100, settings.pick(20.0, 3.0), settings.pick(3, 1)
+    what = f"{n} programs, {window:g} s"
+    note = f"median of {repeats}, order alternating"
+    cpu = Row("idle", f"{what}: daemon CPU (s)", fmt="{:.3f}", note=note)
+    ctx = Row("idle", f"{what}: daemon context switches", fmt="{:.0f}", note=note)
+    for label, runs in per_manager(settings, repeats, lambda k: measure(k, n, window)).items():
+        cpu.set(label, median([c for c, _ in runs]))
+        ctx.set(label, median([x for _, x in runs]))
     return [cpu, ctx]

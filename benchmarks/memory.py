@@ -7,8 +7,8 @@ import time
 
 import psutil
 
-from benchmarks.common import Row, Settings
-from benchmarks.managers import managers, sleepers
+from benchmarks.common import Row, Settings, median
+from benchmarks.managers import per_manager, sleepers
 
 MiB = 1024 * 1024
 
@@ -32,14 +32,14 @@ def measure(kind, n: int) -> tuple[float, float | None, float]:
 
 
 def run(settings: Settings) -> list[Row]:
-    n = settings.pick(1000, 200)
-    rss = Row("memory", f"{n} programs: daemon RSS (MiB)", fmt="{:.1f}")
-    pss = Row("memory", f"{n} programs: daemon PSS (MiB)", fmt="{:.1f}")
-    fds = Row("memory", f"{n} programs: daemon open fds per program", fmt="{:.2f}")
-    for kind in managers(settings):
-        r, p, f = measure(kind, n)
-        attr = "supervisord" if kind.label == "supervisord" else "lite"
-        setattr(rss, attr, r)
-        setattr(pss, attr, p)
-        setattr(fds, attr, f)
+    n, repeats = settings.pick(1000, 200), settings.pick(3, 1)
+    note = f"median of {repeats}, order alternating"
+    rss = Row("memory", f"{n} programs: daemon RSS (MiB)", fmt="{:.1f}", note=note)
+    pss = Row("memory", f"{n} programs: daemon PSS (MiB)", fmt="{:.1f}", note=note)
+    fds = Row("memory", f"{n} programs: daemon open fds per program", fmt="{:.2f}", note=note)
+    for label, runs in per_manager(settings, repeats, lambda k: measure(k, n)).items():
+        rss.set(label, median([r for r, _, _ in runs]))
+        pss_values = [p for _, p, _ in runs if p is not None]
+        pss.set(label, median(pss_values) if pss_values else None)
+        fds.set(label, median([f for _, _, f in runs]))
     return [rss, pss, fds]

@@ -2,9 +2,14 @@
 
 Detection is identical for both managers and puts no load on them: a 0.5 ms poll of
 /proc for a new child of the daemon whose cmdline is already the program's (it has
-exec'd, so it is alive as the program, not a fork of the manager). Between kills we
-wait 0.3 s so the child is "stable": supervisord_lite is configured with
-backoff_reset = 0.1 s, so a child that ran that long restarts at once (SPEC §3).
+exec'd, so it is alive as the program, not a fork of the manager).
+
+Two sets of rows. Tuned: kills 0.3 s apart, supervisord_lite given the non-default
+`backoff_reset = 0.1` so that a child that ran 0.3 s counts as stable and restarts at
+once; this measures the restart path itself. Defaults: what users get, where a second
+crash within `backoff_reset` (60 s) waits in BACKOFF by design (docs/states.md): the
+first and the second kill of fresh daemons, reported apart. supervisord has no such
+setting; it gets the same config in both.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from benchmarks.common import (
     read_cmdline,
     wait_for,
 )
-from benchmarks.managers import Program, managers
+from benchmarks.managers import Program, per_manager
 
 MARK = "31415926"
 CMDLINE = b"sleep\0" + MARK.encode() + b"\0"
@@ -54,8 +59,9 @@ def kill_and_time(scan: ChildScanner, old: int, timeout: float = 5.0) -> tuple[f
         time.sleep(0.0005)
 
 
-def measure(kind, kills: int) -> list[float]:
-    program = Program("victim", ["sleep", MARK], backoff_reset=0.1)
+def measure(kind, kills: int, backoff_reset: float | None = 0.1) -> list[float]:
+    """Latencies of `kills` SIGKILLs 0.3 s apart on one daemon."""
+    program = Program("victim", ["sleep", MARK], backoff_reset=backoff_reset)
     with kind() as mgr:
         mgr.write_config([program])
         mgr.launch()
@@ -95,18 +101,44 @@ def floor(kills: int) -> list[float]:
 
 
 def run(settings: Settings) -> list[Row]:
-    kills = settings.pick(60, 8)
-    med = Row("restart", f"SIGKILL -> replacement running, median of {kills} (ms)", fmt="{:.2f}")
-    p95 = Row("restart", f"SIGKILL -> replacement running, p95 of {kills} (ms)", fmt="{:.2f}")
-    for kind in managers(settings):
-        values = [v * 1000 for v in measure(kind, kills)]
-        if kind.label == "supervisord":
-            med.supervisord, p95.supervisord = median(values), percentile(values, 95)
-        else:
-            med.lite, p95.lite = median(values), percentile(values, 95)
+    return tuned_rows(settings) + default_rows(settings)
+
+
+def tuned_rows(settings: Settings) -> list[Row]:
+    """Kills 0.3 s apart, with supervisord_lite told that 0.1 s of running is stable."""
+    rounds, per_round = settings.pick(3, 1), settings.pick(20, 8)
+    kills = rounds * per_round
+    how = (
+        f"{kills} kills 0.3 s apart, {rounds} daemon(s) each; lite: backoff_reset = 0.1, "
+        "NOT the default 60; new child seen in /proc"
+    )
+    med = Row("restart", "SIGKILL -> replacement running, median (ms)", fmt="{:.2f}", note=how)
+    p95 = Row("restart", "SIGKILL -> replacement running, p95 (ms)", fmt="{:.2f}", note=how)
+    results = per_manager(settings, rounds, lambda kind: measure(kind, per_round))
+    for label, runs in results.items():
+        values = [v * 1000 for latencies in runs for v in latencies]
+        med.set(label, median(values))
+        p95.set(label, percentile(values, 95))
     base = [v * 1000 for v in floor(kills)]
     return [
         med,
         p95,
         Row("restart", "no manager: kill + waitpid + Popen, median (ms)", baseline=median(base)),
     ]
+
+
+def default_rows(settings: Settings) -> list[Row]:
+    """Default settings, as users get them: each sample is a fresh daemon whose program has
+    run 0.3 s, then killed twice, 0.3 s apart. supervisord_lite restarts the first kill at
+    once (a program never restarted before), and holds the second in BACKOFF for 1 s
+    (it ran less than backoff_reset = 60 s: a crash loop by its rules)."""
+    samples = settings.pick(8, 2)
+    how = f"defaults, {samples} fresh daemons; new child seen in /proc"
+    first = Row("restart", "first SIGKILL after start -> replacement, median (ms)", note=how)
+    second = Row("restart", "second SIGKILL 0.3 s later -> replacement, median (ms)", note=how)
+    first.fmt = second.fmt = "{:.2f}"
+    results = per_manager(settings, samples, lambda kind: measure(kind, 2, backoff_reset=None))
+    for label, runs in results.items():
+        first.set(label, median([latencies[0] * 1000 for latencies in runs]))
+        second.set(label, median([latencies[1] * 1000 for latencies in runs]))
+    return [first, second]

@@ -1,7 +1,9 @@
 """1. spawn: N sleep programs (startsecs=0), from launching the daemon until all RUNNING.
 
-Cheap detection first (the daemon's children counted from /proc, no load on the daemon),
-then the daemon's own status (socket / XML-RPC) until every process says RUNNING.
+RUNNING is detected the same way for both daemons and without asking either anything:
+N "success: NAME entered RUNNING state" lines in the daemon's own log, read every 5 ms
+from a kept offset. (Polling `status` instead charged supervisord's ~2 s reply for 1000
+processes to its spawning.) Each daemon's status is checked afterwards, untimed.
 """
 
 from __future__ import annotations
@@ -9,23 +11,24 @@ from __future__ import annotations
 import os
 import time
 
-from benchmarks.common import ChildScanner, Row, Settings, median, wait_for
-from benchmarks.managers import managers, sleepers
+from benchmarks.common import Row, Settings, median, wait_for
+from benchmarks.managers import per_manager, sleepers
 
 
 def one(kind, n: int) -> float:
     with kind() as mgr:
         mgr.write_config(sleepers(n))
+        successes = mgr.log_counter(b"success:")
         t0 = time.perf_counter()
         mgr.launch()
-        scan = ChildScanner(mgr.pid)
-        wait_for(lambda: len(scan.children()) >= n, timeout=300, interval=0.005)
+        wait_for(lambda: successes.poll() >= n, timeout=300, interval=0.005, what="N success:")
+        elapsed = time.perf_counter() - t0
         client = mgr.client()
         try:
-            mgr.wait_all_running(client, n, timeout=300, interval=0.02)
+            mgr.wait_all_running(client, n, timeout=300, interval=0.05)  # the log told the truth
         finally:
             client.close()
-        return time.perf_counter() - t0
+        return elapsed
 
 
 def floor(n: int, how: str) -> float:
@@ -66,17 +69,15 @@ def floor(n: int, how: str) -> float:
 
 def run(settings: Settings) -> list[Row]:
     rows = []
-    for n in settings.pick([100, 500, 1000], [20, 100]):
-        repeats = settings.pick(3, 1)
-        row = Row("spawn", f"N={n}: launch until all RUNNING (s)", fmt="{:.3f}")
-        for kind in managers(settings):
-            value = median([one(kind, n) for _ in range(repeats)])
-            if kind.label == "supervisord":
-                row.supervisord = value
-            else:
-                row.lite = value
+    sizes = settings.pick([100, 500, 1000], [20, 100])
+    repeats = settings.pick(3, 1)
+    for n in sizes:
+        metric = f"N={n}: launch until N `success:` lines in the daemon's own log (s)"
+        row = Row("spawn", metric, fmt="{:.3f}", note=f"median of {repeats}")
+        for label, values in per_manager(settings, repeats, lambda k, n=n: one(k, n)).items():
+            row.set(label, median(values))
         rows.append(row)
-        if n == max(settings.pick([100, 500, 1000], [20, 100])):
+        if n == max(sizes):
             for how in ("Popen", "posix_spawn"):
                 base = median([floor(n, how) for _ in range(repeats)])
                 metric = f"no manager: {n} x {how}, serial (s)"

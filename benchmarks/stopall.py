@@ -9,10 +9,10 @@ import subprocess
 import time
 
 from benchmarks.common import Row, Settings, median
-from benchmarks.managers import managers, sleepers
+from benchmarks.managers import per_manager, sleepers
 
 
-def measure(kind, n: int, repeats: int) -> tuple[float, float]:
+def measure(kind, n: int, repeats: int) -> tuple[list[float], list[float]]:
     ctl_times, api_times = [], []
     with kind() as mgr:
         mgr.write_config(sleepers(n))
@@ -37,7 +37,7 @@ def measure(kind, n: int, repeats: int) -> tuple[float, float]:
                 client.start_all()
         finally:
             client.close()
-    return median(ctl_times), median(api_times)
+    return ctl_times, api_times
 
 
 def floor(n: int) -> float:
@@ -62,15 +62,15 @@ def floor(n: int) -> float:
 
 
 def run(settings: Settings) -> list[Row]:
-    n, repeats = settings.pick(500, 100), settings.pick(5, 1)
+    n, rounds, per_round = settings.pick(500, 100), settings.pick(3, 1), settings.pick(2, 1)
+    note = f"median of {rounds * per_round}: {rounds} daemon(s) each, order alternating"
     ctl = Row("stop-all", f"{n} programs: `stop all` command wall time (s)", fmt="{:.3f}")
     api = Row("stop-all", f"{n} programs: stop-all API call (s)", fmt="{:.3f}")
-    for kind in managers(settings):
-        c, a = measure(kind, n, repeats)
-        attr = "supervisord" if kind.label == "supervisord" else "lite"
-        setattr(ctl, attr, c)
-        setattr(api, attr, a)
-    base = median([floor(n) for _ in range(repeats)])
+    ctl.note = api.note = note
+    for label, runs in per_manager(settings, rounds, lambda k: measure(k, n, per_round)).items():
+        ctl.set(label, median([c for c_times, _ in runs for c in c_times]))
+        api.set(label, median([a for _, a_times in runs for a in a_times]))
+    base = median([floor(n) for _ in range(rounds * per_round)])
     return [
         ctl,
         api,
