@@ -1,8 +1,8 @@
 """The one event loop: an epoll set, signals through a wakeup fd, and a heap of timers.
 
 It sleeps in a single `epoll_wait` whose timeout is the nearest timer deadline, or no
-timeout at all: an idle daemon makes no system calls (DESIGN.md, "never wake up
-unless notified").
+timeout at all: an idle daemon makes no system calls (never wake up unless notified,
+as s6 does).
 
 epoll directly, not the selectors module: a selector keeps a SelectorKey and a data
 tuple per fd (two pipes per process); here an fd costs one dict entry per callback.
