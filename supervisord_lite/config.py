@@ -8,7 +8,7 @@ would meet them, that every program log can be written (check_logs: the director
 exists and is writable, the path is not a directory, a socket or a name too long):
 a program whose output would be lost is a config error, as in supervisord.
 The reading and checking is config_load.py's, the key tables config_keys.py's, the
-value converters config_convert.py's (the public ones are re-exported here).
+value converters (signal_number, byte_size, ...) config_convert.py's.
 """
 
 from __future__ import annotations
@@ -18,25 +18,17 @@ import signal
 from typing import Union
 
 from supervisord_lite import paths
-from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
 from supervisord_lite.config_load import Loader
 from supervisord_lite.frozen import Frozen, _set
-from supervisord_lite.paths import DEFAULT_PATHS, DEFAULT_SOCKET, ENV_VAR
+from supervisord_lite.paths import DEFAULT_PATHS
 
 __all__ = [
-    "DEFAULT_PATHS",
-    "DEFAULT_SOCKET",
-    "ENV_VAR",
     "AutoRestart",
     "ConfigError",
     "DaemonConfig",
     "ProgramConfig",
-    "byte_size",
     "find_config_path",
     "load_config",
-    "octal",
-    "signal_name",
-    "signal_number",
 ]
 
 AutoRestart = Union[bool, str]  # True | False | "unexpected"

@@ -20,13 +20,10 @@ from supervisord_lite.config import (
     ConfigError,
     DaemonConfig,
     ProgramConfig,
-    byte_size,
     find_config_path,
     load_config,
-    octal,
-    signal_name,
-    signal_number,
 )
+from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
 
 pytestmark = pytest.mark.timeout(30)
 
