@@ -3,7 +3,7 @@ readable error), message formatting, and the depends_on cycle finder.
 
 Every converter raises `Invalid` (a ValueError) whose message completes the line
 `<file>: <key path>: <message>`; the loader adds the file and the key path. Nothing
-here does I/O. Kept apart from config.py so the loader stays readable.
+here does I/O. Kept apart so the loader (config_load.py) stays readable.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ import sys
 from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
+from supervisord_lite.commands import RELOAD_BUSY
 from supervisord_lite.config import ConfigError, DaemonConfig, find_config_path, load_config
-from supervisord_lite.control import RELOAD_BUSY, Client, ControlServer
+from supervisord_lite.control import Client, ControlServer
 from supervisord_lite.loop import EventLoop
 from supervisord_lite.notify import monotonic_usec, sd_notify
 from supervisord_lite.recovery import ChildRecord, children_path, stop_strays

@@ -15,18 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import config
+from supervisord_lite import config, config_keys
 from supervisord_lite.config import (
     ConfigError,
     DaemonConfig,
     ProgramConfig,
-    byte_size,
     find_config_path,
     load_config,
-    octal,
-    signal_name,
-    signal_number,
 )
+from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -569,10 +566,10 @@ def test_full_spec_example(cfg, tmp_path):
 
 def test_table_defaults_match_class_defaults():
     params = inspect.signature(ProgramConfig).parameters
-    for key, (_, default) in config.PROGRAM_KEYS.items():
+    for key, (_, default) in config_keys.PROGRAM_KEYS.items():
         if key != "command":
             assert params[key].default == default, key
-    assert set(config.PROGRAM_KEYS) == set(params) - {"name", "source"}
+    assert set(config_keys.PROGRAM_KEYS) == set(params) - {"name", "source"}
     assert list(params) == list(ProgramConfig.__slots__)
 
 
@@ -882,8 +879,8 @@ def tables(known_keys):
     return st.one_of(known, known, st.tuples(known, junk).map(lambda kj: {**kj[1], **kj[0]}))
 
 
-program_tables = tables(config.PROGRAM_KEYS)
-daemon_tables = tables(set(config.DAEMON_KEYS) - {"include"})
+program_tables = tables(config_keys.PROGRAM_KEYS)
+daemon_tables = tables(set(config_keys.DAEMON_KEYS) - {"include"})
 # Most program tables have a command, so the checks after the type checks are reached too.
 programs = st.dictionaries(
     st.one_of(names, names, text),

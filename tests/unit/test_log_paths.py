@@ -1,4 +1,4 @@
-"""config.log_path_problem: the on-disk checks behind `--check` for program logs.
+"""config_log_paths.log_path_problem: the on-disk checks behind `--check` for program logs.
 
 Real files, FIFOs, sockets and directories in a temp dir; no mocks.
 """
@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from supervisord_lite.config import log_path_problem
+from supervisord_lite.config_log_paths import log_path_problem
 
 
 def test_a_writable_file_or_a_new_file_in_a_writable_directory_is_fine(tmp_path):

@@ -1,0 +1,343 @@
+"""The control commands: one `cmd_<name>` handler per command, in one dict.
+
+A handler returns its result (sent at once), or LATER once it has arranged to reply
+itself through `client.reply` (start/stop wait for the outcome: the reply is parked on
+a state-change listener, never polled). Handlers ask the supervisor and answer the
+client; they never read a socket, buffer output or time a connection (control.py
+does), and never block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable
+
+from supervisord_lite import __version__, protocol
+from supervisord_lite.config_convert import signal_number
+from supervisord_lite.logs import Follower, read_tail
+from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.protocol import ProtocolError
+from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
+from supervisord_lite.status_json import StatusText
+from supervisord_lite.supervisor import AT_REST, Process, Supervisor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: control.py imports this module
+    from supervisord_lite.control import Client
+
+log = logging.getLogger("supervisord_lite")
+S = ProcessState
+
+# A tail -f reader further behind than this is dropped with an error.
+MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
+# Likewise an `events` subscriber: events are small, so this is thousands behind.
+MAX_EVENTS_BACKLOG = 256 * 1024
+
+LATER = object()  # a handler's "I will reply myself"
+RELOAD_BUSY = "a reload is already under way; try again when it has finished"
+
+
+class Commands:
+    """The handlers, given what they act on and the daemon's shutdown/reload callbacks."""
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        loop: EventLoop,
+        request_shutdown: Callable[[Client, object], None],
+        request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
+    ):
+        self.supervisor = supervisor
+        self.loop = loop
+        self.status_text = StatusText(supervisor)
+        self.request_shutdown = request_shutdown
+        self.request_reload = request_reload
+        self.handlers: dict[str, Callable[[Client, protocol.Request], object]] = {
+            "status": self.cmd_status,
+            "start": self.cmd_start,
+            "stop": self.cmd_stop,
+            "restart": self.cmd_restart,
+            "signal": self.cmd_signal,
+            "pid": self.cmd_pid,
+            "tail": self.cmd_tail,
+            "reload": self.cmd_reload,
+            "events": self.cmd_events,
+            "shutdown": self.cmd_shutdown,
+            "version": self.cmd_version,
+        }
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _resolve(self, request: protocol.Request, required: bool = True):
+        names = protocol.arg_names(request.args)
+        if required and not names:
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{request.cmd} needs process names")
+        processes, unknown = self.supervisor.resolve(names or ["all"])
+        return processes, unknown
+
+    @staticmethod
+    def _unknown_results(unknown: list[str]) -> list[dict]:
+        return [{"name": n, "ok": False, "message": "no such process"} for n in unknown]
+
+    def _wait_started(self, client: Client, processes: list[Process], done) -> None:
+        """Call done(results) once every process is RUNNING or has failed to start."""
+        outcome: dict[str, dict] = {}
+
+        def settle(process: Process, ok: bool, message: str) -> None:
+            outcome.setdefault(process.name, {"name": process.name, "ok": ok, "message": message})
+
+        def listener(process: Process, change: StateChanged | None) -> None:
+            if process.name not in waiting:
+                return
+            if change is None and process.dep_error:
+                settle(process, False, process.dep_error)
+            elif change is not None and change.new is S.RUNNING:
+                settle(process, True, "started")
+            elif change is not None and change.new is S.FATAL:
+                settle(process, False, self.supervisor.describe(process))
+            elif change is not None and change.new in (S.STOPPING, S.STOPPED):
+                settle(process, False, "stopped before it finished starting")
+            finish_if_done()
+
+        def finish_if_done() -> None:
+            if len(outcome) == len(waiting) and listener in self.supervisor.listeners:
+                self.supervisor.listeners.remove(listener)
+                done([outcome[name] for name in waiting])
+
+        waiting = {p.name: p for p in processes}
+        self.supervisor.listeners.append(listener)
+        client.on_close.append(
+            lambda: (
+                listener in self.supervisor.listeners and self.supervisor.listeners.remove(listener)
+            )
+        )
+        for process in processes:
+            # A reload may have replaced the slot since the names were resolved (restart
+            # waits for a stop first): the one in the table now is the one to start.
+            current = self.supervisor.processes.get(process.name) or process
+            if current.state is S.RUNNING:
+                settle(current, True, "already started")
+            elif current.state is S.STOPPING:
+                settle(current, False, "is stopping; try again once it has stopped")
+            else:
+                self.supervisor.start(current)
+        finish_if_done()
+
+    # -- commands -----------------------------------------------------------------
+
+    def cmd_status(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request, required=False)
+        if unknown:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
+        return protocol.Raw(self.status_text.array(processes, now()))
+
+    def cmd_start(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        self._wait_started(
+            client,
+            processes,
+            lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+        )
+        return LATER
+
+    def cmd_stop(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        self._stop(
+            processes,
+            lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+        )
+        return LATER
+
+    def _stop(self, processes: list[Process], done) -> None:
+        was_live = {p.name for p in processes if p.state in LIVE_STATES or p.state is S.BACKOFF}
+
+        def finished() -> None:
+            done(
+                [
+                    {
+                        "name": p.name,
+                        "ok": p.state in AT_REST,
+                        "message": "stopped" if p.name in was_live else "not running",
+                    }
+                    for p in processes
+                ]
+            )
+
+        self.supervisor.stop_many(processes, finished)
+
+    def cmd_restart(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+
+        def start_again(_stopped) -> None:
+            self._wait_started(
+                client,
+                processes,
+                lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+            )
+
+        self._stop(processes, start_again)
+        return LATER
+
+    def cmd_signal(self, client: Client, request: protocol.Request):
+        raw = request.args.get("signal")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            raise ProtocolError(
+                protocol.BAD_ARGUMENT, '"signal" must be a name like "HUP" or a number'
+            )
+        try:
+            signum = signal_number(raw)
+        except ValueError as exc:
+            raise ProtocolError(protocol.BAD_ARGUMENT, str(exc)) from None
+        processes, unknown = self._resolve(request)
+        results = [
+            {"name": p.name, "ok": ok, "message": "signalled" if ok else "not running"}
+            for p in processes
+            for ok in [self.supervisor.send_signal(p, signum)]
+        ]
+        return results + self._unknown_results(unknown)
+
+    def cmd_pid(self, client: Client, request: protocol.Request):
+        name = request.args.get("name")
+        if name is None:
+            return os.getpid()
+        if not isinstance(name, str):
+            raise ProtocolError(protocol.BAD_ARGUMENT, '"name" must be a string')
+        processes, unknown = self.supervisor.resolve([name])
+        if unknown or not processes:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
+        if len(processes) > 1:
+            names = ", ".join(p.name for p in processes)
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has several processes: {names}")
+        return processes[0].pid
+
+    def cmd_tail(self, client: Client, request: protocol.Request):
+        name = protocol.arg_str(request.args, "name")
+        stream = protocol.arg_str(request.args, "stream", "stdout")
+        lines = protocol.arg_int(request.args, "lines", 10)
+        follow = protocol.arg_bool(request.args, "follow")
+        if stream not in ("stdout", "stderr"):
+            raise ProtocolError(protocol.BAD_ARGUMENT, '"stream" must be "stdout" or "stderr"')
+        process = self.supervisor.processes.get(name)
+        if process is None:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
+        path = process.program.logfile_path(
+            stream, process.name, process.num, self.supervisor.config.log_dir
+        )
+        if path is None:
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
+        try:
+            data = read_tail(path, lines).decode("utf-8", "replace")
+            if not follow:
+                return {"path": path, "data": data}
+            follower = Follower(
+                self.supervisor.open_log(process, stream),
+                lambda text: self._send_tail(client, request.id, text),
+                on_retired=lambda f: self.loop.call_soon(
+                    lambda: self._reattach(client, request.id, f, name, stream)
+                ),
+                on_error=lambda message: self._end_tail(client, request.id, message),
+            )
+        except OSError as exc:
+            raise ProtocolError(protocol.LOG_ERROR, _unreadable(name, stream, path, exc)) from None
+        client.on_close.append(follower.close)
+        client.streaming = True
+        client.reply(request.id, {"path": path, "data": data})
+        return LATER
+
+    def _reattach(self, client: Client, req_id, follower: Follower, name: str, stream: str):
+        """A reload re-created the followed process: follow its new log, or say why not."""
+        if follower.closed or client.closed:
+            return
+        process = self.supervisor.processes.get(name)
+        if process is None:
+            follower.close()
+            self._end_tail(client, req_id, f"{name} was removed by reload; tail -f ends", True)
+            return
+        logfile = self.supervisor.open_log(process, stream)
+        if logfile is None:
+            follower.close()
+            self._end_tail(client, req_id, f"{name} has no {stream} log since the reload")
+            return
+        try:
+            follower.attach(logfile)
+        except OSError as exc:
+            follower.close()
+            self._end_tail(client, req_id, _unreadable(name, stream, logfile.path, exc))
+
+    @staticmethod
+    def _end_tail(client: Client, req_id, message: str, removed: bool = False) -> None:
+        if client.closed:
+            return
+        code = protocol.NO_SUCH_PROCESS if removed else protocol.LOG_ERROR
+        client.fail(req_id, code, message)
+        client.flush()
+        client.close()
+
+    @staticmethod
+    def _send_tail(client: Client, req_id, text: str) -> bool:
+        """False drops the follower: a reader this far behind would make us buffer forever."""
+        if client.closed:
+            return False
+        if len(client.out) > MAX_FOLLOW_BACKLOG:
+            log.warning("control: dropping a tail -f reader that is too slow")
+            client.fail(req_id, protocol.TOO_SLOW, "tail -f reader too slow; dropped")
+            client.flush()
+            client.close()
+            return False
+        client.reply(req_id, {"data": text})
+        return True
+
+    def cmd_reload(self, client: Client, request: protocol.Request):
+        def done(diff: dict | None, errors: list[str]) -> None:
+            if diff is None:
+                code = protocol.BUSY if errors == [RELOAD_BUSY] else protocol.CONFIG_ERROR
+                client.fail(request.id, code, "\n".join(errors))
+            else:
+                client.reply(request.id, diff)
+
+        self.request_reload(done)
+        return LATER
+
+    def cmd_events(self, client: Client, request: protocol.Request):
+        def listener(process: Process, change: StateChanged | None) -> None:
+            if change is None:
+                return
+            machine = process.machine
+            event = {
+                "time": round(process.changed_at, 6),
+                "process": process.name,
+                "program": process.program.name,
+                "from": change.old.value,
+                "to": change.new.value,
+                "pid": machine.pid,
+                "exitstatus": machine.exitstatus,
+            }
+            if len(client.out) > MAX_EVENTS_BACKLOG:
+                log.warning("control: dropping an events subscriber that is too slow")
+                client.fail(request.id, protocol.TOO_SLOW, "events reader too slow; dropped")
+                client.close()
+                return
+            client.reply(request.id, event)
+
+        self.supervisor.listeners.append(listener)
+        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        client.streaming = True
+        client.reply(request.id, {"subscribed": True})
+        return LATER
+
+    def cmd_shutdown(self, client: Client, request: protocol.Request):
+        self.request_shutdown(client, request.id)
+        return LATER
+
+    def cmd_version(self, client: Client, request: protocol.Request):
+        return {
+            "daemon": __version__,
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "pid": os.getpid(),
+        }
+
+
+def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:
+    return f"cannot read {name}'s {stream} log {path}: {exc.strerror or exc}"

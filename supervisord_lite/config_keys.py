@@ -1,0 +1,73 @@
+"""The config's key tables: every key of [programs.NAME] and [supervisord], as
+key -> (converter, default), and the sanity bounds some converters enforce.
+
+Data only: the loader (config_load.py) applies these; nothing here reads a file or
+checks more than the converters it names. ProgramConfig's defaults must match
+PROGRAM_KEYS' (a unit test compares them).
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from supervisord_lite import config_convert as cv
+from supervisord_lite.paths import DEFAULT_SOCKET
+
+# Sanity bounds. A billion processes would take the daemon's memory before its first
+# spawn; a billion backups, a billion renames at each rotation, with the loop blocked.
+MAX_NUMPROCS = 100_000
+MAX_BACKUPS = 10_000
+
+REQUIRED = object()  # the default of a key that must be given
+
+# Defaults are supervisor's, except stopasgroup (true: no grandchild survives a stop) and
+# umask (0o022: log files are never world-writable). A test checks these against the
+# ProgramConfig defaults so the two cannot drift apart.
+PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "command": (cv.command, REQUIRED),
+    "numprocs": (cv.integer(1, limit=MAX_NUMPROCS, why="each process is a pipe pair"), 1),
+    "directory": (cv.path_string, None),  # resolved against the config dir
+    "environment": (cv.environment, ()),
+    "user": (cv.string, None),  # checked against pwd and the daemon's euid
+    "umask": (cv.mode, 0o022),
+    "priority": (cv.integer(), 999),
+    "depends_on": (cv.list_of(cv.program_name, "program names"), ()),
+    "autostart": (cv.boolean, True),
+    "autorestart": (cv.autorestart, "unexpected"),
+    "exitcodes": (cv.list_of(cv.integer(0, 255), "exit codes 0..255"), (0,)),
+    "startsecs": (cv.number, 1.0),
+    "startretries": (cv.integer(0), 3),
+    "backoff_max": (cv.number, 30.0),
+    "backoff_reset": (cv.number, 60.0),
+    "stopsignal": (cv.signal_number, int(signal.SIGTERM)),
+    "stopwaitsecs": (cv.number, 10.0),
+    "stopasgroup": (cv.boolean, True),
+    "redirect_stderr": (cv.boolean, False),
+    "stdout_logfile": (cv.logfile, "auto"),
+    "stdout_logfile_maxbytes": (cv.byte_size, 50 * 1024 * 1024),
+    "stdout_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
+    "stderr_logfile": (cv.logfile, "auto"),
+    "stderr_logfile_maxbytes": (cv.byte_size, 50 * 1024 * 1024),
+    "stderr_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
+    "log_prefix": (cv.log_prefix, ""),
+    "log_timestamps": (cv.boolean, False),
+}
+
+DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "socket": (cv.path_string, DEFAULT_SOCKET),
+    "pidfile": (cv.path_string, "supervisord_lite.pid"),
+    "logfile": (cv.logfile, "supervisord_lite.log"),  # "none" -> None
+    "loglevel": (cv.choice("debug", "info", "warning", "error"), "info"),
+    "log_dir": (cv.path_string, "logs"),
+    "umask": (cv.mode, 0o022),
+    "include": (cv.list_of(cv.path_string, "glob patterns"), ()),
+    "socket_mode": (cv.mode, 0o600),
+    "allowed_uids": (cv.list_of(cv.integer(0, limit=2**32 - 2, why="uid_t"), "uids >= 0"), ()),
+    # None: from the open-file limit, after what the programs need (daemon.py).
+    "max_clients": (cv.integer(1), None),
+    "idle_timeout": (cv.number, 600.0),
+    "line_timeout": (cv.number, 10.0),
+}
+
+TOP_KEYS = ("supervisord", "programs")

@@ -1,0 +1,310 @@
+"""The config loader: reading the main file and its includes, converting every table
+per the key tables, and the checks that span keys or files: program names, users,
+depends_on (unknown names, cycles), and that every program log can be written.
+
+Every problem is collected in `Loader.errors` (`<file>: <key path>: <message>`), never
+raised: load_config (config.py) turns them into one ConfigError. Builds the programs
+with the ProgramConfig it is given; does no process work.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import sys
+from typing import Any, Callable
+
+from supervisord_lite import config_convert as cv
+from supervisord_lite.config_keys import DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS
+from supervisord_lite.config_log_paths import OWN_STREAM_PATHS, is_stream, log_path_problem
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
+    import tomli as tomllib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: config.py imports this module
+    from supervisord_lite.config import ProgramConfig
+
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
+MAX_SOCKET_PATH = 107
+PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class Loader:
+    """One load: the collected errors and the context every check needs."""
+
+    def __init__(
+        self,
+        path: str,
+        euid: int,
+        make_program: Callable[..., ProgramConfig],
+        check_logs: bool = True,
+    ):
+        self.path = path
+        self.euid = euid
+        self.make_program = make_program  # ProgramConfig, which lives above this module
+        self.check_logs = check_logs
+        self.base = os.path.dirname(os.path.abspath(path))  # relative paths resolve here
+        self.errors: list[str] = []
+        self.sources: dict[str, str] = {}  # every program name seen -> its file
+        self.deps: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (file, depends_on)
+        self.programs: dict[str, ProgramConfig] = {}  # the valid ones, in load order
+
+    def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
+        self.errors.append(f"{file}: {cv.key_path(*parts)}: {message}")
+
+    def resolve(self, p: str) -> str:
+        return os.path.normpath(os.path.join(self.base, p))
+
+    def load(self) -> dict[str, Any] | None:
+        """The [supervisord] settings, with self.programs filled in; None if self.errors."""
+        doc = self.read(self.path)
+        if doc is None:
+            return None
+        self.check_top_keys(self.path, doc, TOP_KEYS)
+        settings = self.daemon_settings(doc.get("supervisord", {}))
+        self.add_programs(self.path, doc)
+        for file in self.include_files(settings["include"]):
+            inc = self.read(file)
+            if inc is not None:
+                self.check_top_keys(file, inc, ("programs",))
+                self.add_programs(file, inc)
+        self.check_depends_on()
+        if self.check_logs:
+            self.check_log_paths(settings["log_dir"])
+        if self.errors:
+            return None
+        settings["include"] = tuple(self.resolve(p) for p in settings["include"])
+        return settings
+
+    def read(self, file: str) -> dict[str, Any] | None:
+        try:
+            with open(file, "rb") as fh:
+                data = fh.read()
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            self.errors.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            return None
+        try:
+            return tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            self.errors.append(f"{file}: invalid TOML: not UTF-8 ({exc})")
+        except tomllib.TOMLDecodeError as exc:  # its message carries line and column
+            self.errors.append(f"{file}: invalid TOML: {exc}")
+        except RecursionError:  # tomllib recurses into nested arrays and inline tables
+            self.errors.append(f"{file}: invalid TOML: nested too deeply")
+        return None
+
+    def check_top_keys(self, file: str, doc: dict[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in doc:
+            if key in allowed:
+                continue
+            if key == "supervisord":  # allowed only in the main file
+                self.error(file, (key,), "not allowed in an include file (only [programs.*] is)")
+            else:
+                self.unknown_key(file, (key,), key, allowed)
+
+    def unknown_key(
+        self, file: str, parts: tuple[str | int, ...], key: str, known: Any, hint: str = ""
+    ) -> None:
+        import difflib  # only for a mistake: not worth its memory for the daemon's life
+
+        close = difflib.get_close_matches(key, list(known), n=1)
+        if close and close[0] != key:
+            hint = f' (did you mean "{close[0]}"?)' + hint
+        self.error(file, parts, "unknown key" + hint)
+
+    def convert_table(
+        self, file: str, parts: tuple[str, ...], table: dict[str, Any], keys: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Convert every key of `table` per `keys`: (the good values, whether all were good)."""
+        values = {}
+        ok = True
+        for key, raw in table.items():
+            if key not in keys:
+                self.unknown_key(file, (*parts, key), key, keys)
+                ok = False
+                continue
+            try:
+                values[key] = keys[key][0](raw)
+            except cv.Invalid as exc:
+                for sub, message in exc.problems:
+                    self.error(file, (*parts, key, *sub), message)
+                ok = False
+            except ValueError as exc:  # a plain ValueError from some other converter
+                self.error(file, (*parts, key), str(exc))
+                ok = False
+        return values, ok
+
+    def daemon_settings(self, table: Any) -> dict[str, Any]:
+        """The [supervisord] values (defaults filled in, paths absolute), even if some are bad."""
+        settings = {key: default for key, (_, default) in DAEMON_KEYS.items()}
+        if isinstance(table, dict):
+            settings.update(self.convert_table(self.path, ("supervisord",), table, DAEMON_KEYS)[0])
+        else:
+            self.error(self.path, ("supervisord",), f"expected a table, got {cv.show(table)}")
+        return self.finish_daemon(settings)
+
+    def finish_daemon(self, settings: dict[str, Any]) -> dict[str, Any]:
+        for key in ("socket", "pidfile", "log_dir"):
+            settings[key] = self.resolve(settings[key])
+        lf = settings["logfile"]
+        settings["logfile"] = None if lf == "none" else self.resolve(lf)
+        size = len(os.fsencode(settings["socket"]))
+        if size > MAX_SOCKET_PATH:
+            self.error(
+                self.path,
+                ("supervisord", "socket"),
+                f"{cv.show(settings['socket'])} is {size} bytes once absolute; "
+                f"a Unix socket path may be at most {MAX_SOCKET_PATH} bytes (AF_UNIX limit)",
+            )
+        return settings
+
+    def include_files(self, patterns: tuple[str, ...]) -> list[str]:
+        """Files matched by the include globs: each pattern's matches sorted, no repeats."""
+        shown_base = os.path.dirname(self.path)  # so messages name files as the user would
+        main = os.path.realpath(self.path)
+        seen, files = {main}, []
+        for pattern in patterns:
+            if not os.path.isabs(pattern):
+                pattern = os.path.join(glob.escape(shown_base), pattern) if shown_base else pattern
+            for match in sorted(glob.glob(pattern)):
+                real = os.path.realpath(match)
+                if real in seen:  # "*.toml" beside the main file must not include it again
+                    continue
+                seen.add(real)
+                if os.path.isfile(match):
+                    files.append(match)
+                else:  # a directory, or a FIFO or device that a read could block on forever
+                    self.errors.append(f"{match}: cannot read: not a regular file")
+        return files
+
+    def add_programs(self, file: str, doc: dict[str, Any]) -> None:
+        programs = doc.get("programs", {})
+        if not isinstance(programs, dict):
+            shown = cv.show(programs)
+            self.error(file, ("programs",), f"expected a table of programs, got {shown}")
+            return
+        for name, table in programs.items():
+            if name in self.sources:
+                first = self.sources[name]
+                where = ("programs", name)
+                self.error(file, where, f'program "{name}" is already defined in {first}')
+                continue
+            self.sources[name] = file
+            prog = self.program(file, name, table)
+            if prog is not None:
+                self.programs[name] = prog
+
+    def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
+        """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
+        parts = ("programs", name)
+        if not PROGRAM_NAME.fullmatch(name):
+            self.error(file, parts, 'invalid program name: use letters, digits, "_", "." and "-"')
+            return None
+        if name == "all":
+            message = '"all" is reserved: supervisorctl-lite uses it for every process'
+            self.error(file, parts, message)
+            return None
+        if not isinstance(table, dict):
+            self.error(file, parts, f"expected a table, got {cv.show(table)}")
+            return None
+        values, ok = self.convert_table(file, parts, table, PROGRAM_KEYS)
+        if "command" not in table:
+            self.error(file, (*parts, "command"), "required key missing")
+            ok = False
+        # Bad keys fall back to their defaults so the checks below still run: one load
+        # reports everything.
+        kwargs = {key: values.get(key, default) for key, (_, default) in PROGRAM_KEYS.items()}
+        kwargs["depends_on"] = tuple(dict.fromkeys(kwargs["depends_on"]))  # drop repeats
+        self.deps[name] = (file, kwargs["depends_on"])
+        ok = self.check_user(file, parts, kwargs["user"]) and ok
+        if kwargs["directory"] is not None:
+            kwargs["directory"] = self.resolve(kwargs["directory"])
+        kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
+        for stream in ("stdout", "stderr"):
+            key = f"{stream}_logfile"
+            if kwargs[key] in ("auto", "none"):
+                continue
+            kwargs[key] = self.resolve(kwargs[key])
+            shared = kwargs[key] in OWN_STREAM_PATHS or is_stream(kwargs[key])
+            if kwargs["numprocs"] > 1 and "{process_num}" not in kwargs[key] and not shared:
+                n = kwargs["numprocs"]
+                self.error(
+                    file,
+                    (*parts, key),
+                    f'with numprocs = {n} the path must contain "{{process_num}}" '
+                    "so each process gets its own log",
+                )
+                ok = False
+        return self.make_program(name=name, source=file, **kwargs) if ok else None
+
+    def resolve_command(self, argv: tuple[str, ...], directory: str | None) -> tuple[str, ...]:
+        """`./run.sh` (a path, but relative) -> absolute: against the program's directory,
+        where the program runs and where a shell there would find it, else against the
+        config's folder, as every other relative path. Never against the daemon's own
+        cwd, which is / once detached. A bare name (`sleep`) is looked up in PATH."""
+        if not isinstance(argv, tuple):  # REQUIRED: the command had errors of its own
+            return argv
+        program = argv[0]
+        if os.sep not in program or os.path.isabs(program):
+            return argv
+        return (os.path.normpath(os.path.join(directory or self.base, program)), *argv[1:])
+
+    def check_user(self, file: str, parts: tuple[str, ...], user: str | None) -> bool:
+        if user is None:
+            return True
+        try:
+            entry = pwd.getpwnam(user)
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            self.error(file, (*parts, "user"), f"unknown user {cv.show(user)}")
+            return False
+        # setuid(2) to another user needs CAP_SETUID; switching to ourselves is a no-op.
+        if self.euid != 0 and entry.pw_uid != self.euid:
+            self.error(
+                file,
+                (*parts, "user"),
+                f"only a daemon running as root can switch users "
+                f"(this one runs as uid {self.euid}; {cv.show(user)} is uid {entry.pw_uid})",
+            )
+            return False
+        return True
+
+    def check_log_paths(self, log_dir: str) -> None:
+        """Every program log the daemon would write, checked as it would meet it."""
+        for name, prog in self.programs.items():
+            file, parts = prog.source, ("programs", name)
+            for stream in ("stdout", "stderr"):
+                key = f"{stream}_logfile"
+                auto = getattr(prog, key) == "auto"
+                seen = set()
+                for num, process in enumerate(prog.process_names()):
+                    path = prog.logfile_path(stream, process, num, log_dir)
+                    if path is None or path in seen:
+                        continue
+                    seen.add(path)
+                    # log_dir is created by the daemon; any other directory must exist
+                    in_log_dir = os.path.dirname(path) == log_dir
+                    problem = log_path_problem(path, may_create_dir=in_log_dir)
+                    if problem:
+                        what = f'"auto" log {path}' if auto else f"log {path}"
+                        self.error(file, (*parts, key), f"cannot write {what}: {problem}")
+                        break  # one line per key: its other processes fail alike
+
+    def check_depends_on(self) -> None:
+        """Unknown names, then cycles (each reported once, with its path: a -> b -> a)."""
+        graph = {}
+        for name, (file, deps) in self.deps.items():
+            for dep in deps:
+                # Any defined name counts, even one whose table had errors of its own.
+                if dep not in self.sources:
+                    where = ("programs", name, "depends_on")
+                    self.error(file, where, f"unknown program {cv.show(dep)}")
+            graph[name] = [d for d in deps if d in self.deps]
+        for cycle in cv.dependency_cycles(graph):
+            file = self.deps[cycle[0]][0]
+            where = ("programs", cycle[0], "depends_on")
+            self.error(file, where, "dependency cycle: " + " -> ".join(cycle))
