@@ -17,7 +17,7 @@ from typing import Callable
 
 from supervisord_lite import __version__, protocol
 from supervisord_lite.config import signal_number
-from supervisord_lite.logs import Follower, read_tail
+from supervisord_lite.log_follow import Follower, read_tail
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
