@@ -16,7 +16,7 @@ from typing import Callable
 
 from supervisord_lite import __version__, protocol
 from supervisord_lite.config_convert import signal_number
-from supervisord_lite.logs import Follower, read_tail
+from supervisord_lite.log_follow import Follower, read_tail
 from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged

@@ -1,81 +1,36 @@
-"""supervisorctl-lite: the control client.
+"""supervisorctl-lite: the control client's command line and main().
 
 Blocking and small on purpose: its start-up time is a feature (issue 4). It imports
-the wire protocol and paths.py, never the config module: it reads only the socket
-from the config file. The common command lines are parsed by hand; argparse is built
-only for the others (help, usage errors, rarer options), so those behave exactly as
-argparse makes them.
+the wire protocol and paths.py (through ctl_client.py), never the config module nor
+the daemon side: it reads only the socket from the config file. The common command
+lines are parsed by hand; argparse is built only for the others (help, usage errors,
+rarer options), so those behave exactly as argparse makes them. The connection is
+ctl_client.py's, each command's request and output ctl_output.py's.
 """
 
 from __future__ import annotations
 
-import _socket  # socket.py would add ~3 ms of imports (selectors, enum classes)
-import json
-import os
 import sys
-import time
 
-from supervisord_lite import __version__, protocol
-from supervisord_lite.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_path
+from supervisord_lite.ctl_client import (
+    UNREACHABLE,
+    Connection,
+    Unreachable,
+    socket_path,
+    unreachable_hint,
+)
+from supervisord_lite.ctl_output import (
+    COMMANDS,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    CommandFailed,
+    json_error,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NOT_RUNNING = 3
-EXIT_UNREACHABLE = 4
-
-
-class Unreachable(Exception):
-    """The daemon's socket cannot be reached."""
-
-
-class Connection:
-    def __init__(self, path: str):
-        self.path = path
-        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            self.sock.connect(path)
-        except OSError as exc:
-            self.sock.close()
-            raise Unreachable(f"cannot connect to {path}: {exc.strerror}") from None
-        self.buf = protocol.LineBuffer(limit=256 * 1024 * 1024)
-        self.lines: list[bytes] = []
-        self.next_id = 1
-
-    def send(self, cmd: str, args: dict | None = None) -> int:
-        req_id = self.next_id
-        self.next_id += 1
-        self.sock.sendall(protocol.request(req_id, cmd, args))
-        return req_id
-
-    def receive(self) -> dict | None:
-        """The next reply, or None when the daemon closed the connection."""
-        while not self.lines:
-            try:
-                data = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.lines.extend(self.buf.feed(data))
-        return protocol.decode_reply(self.lines.pop(0))
-
-    def call(self, cmd: str, args: dict | None = None) -> dict:
-        try:
-            self.send(cmd, args)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused at once (TOO_MANY_CLIENTS): the reason may be waiting to be read
-        reply = self.receive()
-        if reply is None:
-            raise Unreachable(f"the daemon at {self.path} closed the connection")
-        return reply
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,97 +163,6 @@ def parse_args(argv: list[str] | None = None):
     return fast_parse(argv) or build_parser().parse_args(argv)
 
 
-_PROGRAMS_HEADER = r"""(?m)^[ \t]*\[[ \t]*["']?programs"""
-_SUPERVISORD_HEADER = r"""\[\s*(["']?)supervisord\1\s*\]\s*(#.*)?$"""
-_SOCKET_LINE = r"""(["']?)socket\1\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(#.*)?$"""
-_SOCKET_OR_TABLE_KEY = r"""["']?(?:socket|supervisord)\b"""
-
-
-def _plain_socket(head: str, rest: str) -> str | None:
-    """The [supervisord] socket, read from the simple lines nearly every config has
-    (`socket = "..."` with no escapes, in a `[supervisord]` table), without tomllib,
-    whose import costs ~9 ms. None when the text is not that plain (multi-line strings,
-    dotted or inline-table keys, several socket lines, [supervisord] below the programs):
-    then tomllib decides. Lenient like socket_path: it does not check the rest."""
-    import re
-
-    if '"""' in head or "'''" in head:
-        return None
-    in_supervisord = False
-    found = []
-    for line in head.splitlines():
-        line = line.strip()
-        if not line or line[0] == "#":
-            continue
-        if line[0] == "[":
-            in_supervisord = re.match(_SUPERVISORD_HEADER, line) is not None
-            continue
-        m = re.match(_SOCKET_LINE, line) if in_supervisord else None
-        if m is not None:
-            found.append(m.group(2) if m.group(2) is not None else m.group(3))
-        elif re.match(_SOCKET_OR_TABLE_KEY, line):
-            return None
-    if len(found) > 1 or (not found and "supervisord" in rest):
-        return None
-    return found[0] if found else DEFAULT_SOCKET
-
-
-def _tomllib_socket(path: str, text: str, cut: int) -> object:
-    """The [supervisord] socket value by tomllib: from the text before `cut` if that
-    settles it, else from the whole text."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
-        import tomli as tomllib
-
-    section = None
-    whole = True  # parse the whole file?
-    if cut < len(text):
-        try:
-            section = tomllib.loads(text[:cut]).get("supervisord")
-        except ValueError:
-            pass  # the whole file decides (and names the error if it is real)
-        else:
-            whole = section is None and "supervisord" in text[cut:]
-    if whole:
-        try:
-            section = tomllib.loads(text).get("supervisord")
-        except ValueError as exc:
-            raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
-    return section.get("socket") if isinstance(section, dict) else None
-
-
-def socket_path(args) -> str:
-    """-s, else the config's socket. Lenient on purpose: a config with mistakes in its
-    programs must not stop the ctl from reaching the daemon (to reload a fixed one).
-
-    Fast too: it reads only the part of the file before the first [programs.*] table
-    (includes only hold programs, so they are never read), and the whole file only
-    when that part does not settle it ([supervisord] below the programs, or a head the
-    cut broke, e.g. inside a multi-line string)."""
-    if args.socket:
-        return args.socket
-    try:
-        path = find_config_path(args.config)
-    except ConfigNotFound as exc:
-        raise Unreachable(str(exc)) from None
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode()
-    except (OSError, ValueError) as exc:
-        raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
-    import re
-
-    match = re.search(_PROGRAMS_HEADER, text)
-    cut = len(text) if match is None else match.start()
-    socket_value = _plain_socket(text[:cut], text[cut:])
-    if socket_value is None:
-        socket_value = _tomllib_socket(path, text, cut)
-    if not isinstance(socket_value, str):
-        socket_value = DEFAULT_SOCKET
-    return os.path.join(os.path.dirname(os.path.abspath(path)), socket_value)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -306,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         conn = Connection(path)
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
-        _json_error(args, UNREACHABLE, str(exc))
+        json_error(args, UNREACHABLE, str(exc))
         return EXIT_UNREACHABLE
     try:
         return COMMANDS[args.command](conn, args)
@@ -314,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}", file=sys.stderr)
-        _json_error(args, UNREACHABLE, str(exc))
+        json_error(args, UNREACHABLE, str(exc))
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_OK if args.command in ("events", "tail") else EXIT_FAILED
@@ -323,231 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         conn.close()
 
-
-# The ctl's own error code, for --json: the daemon's socket could not be reached.
-UNREACHABLE = "UNREACHABLE"
-
-
-def unreachable_hint(args) -> str:
-    """What to do: start the daemon, or, if it runs and only its socket is gone, make
-    it bind the socket again."""
-    pid = None if args.socket else _live_daemon_pid(args.config)
-    if pid is not None:
-        return (
-            f"The daemon runs (pid {pid}) but its socket is missing; "
-            f"make it re-create the socket with: kill -HUP {pid}"
-        )
-    hint = "Is the daemon running? Start it with: supervisord-lite"
-    if args.config:
-        hint += f" -c {args.config}"
-    return hint
-
-
-def _live_daemon_pid(config: str | None) -> int | None:
-    """The pid of the daemon holding the config's pidfile lock, or None."""
-    import fcntl
-
-    try:
-        path = find_config_path(config)
-        pidfile = _pidfile_path(path)
-        fd = os.open(pidfile, os.O_RDONLY | os.O_CLOEXEC)
-    except (ConfigNotFound, OSError, ValueError):
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:  # held: a daemon lives, and it holds the lock all its life
-            return int(os.pread(fd, 32, 0).split()[0])
-        return None
-    except (OSError, ValueError, IndexError):
-        return None
-    finally:
-        os.close(fd)
-
-
-def _pidfile_path(config_path: str) -> str:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
-        import tomli as tomllib
-
-    with open(config_path, "rb") as f:
-        section = tomllib.load(f).get("supervisord")
-    pidfile = section.get("pidfile") if isinstance(section, dict) else None
-    if not isinstance(pidfile, str):
-        pidfile = "supervisord_lite.pid"  # config.DAEMON_KEYS' default
-    return os.path.join(os.path.dirname(os.path.abspath(config_path)), pidfile)
-
-
-def _json_error(args, code: str, message: str) -> None:
-    """With --json, a failure is also an object on stdout: scripts read stdout."""
-    if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
-        print(json.dumps({"code": code, "message": message}), flush=True)
-
-
-# -- commands ---------------------------------------------------------------------
-
-
-class CommandFailed(Exception):
-    """The daemon answered with an error; already told to the user."""
-
-    def __init__(self, exit_code: int):
-        super().__init__(exit_code)
-        self.exit_code = exit_code
-
-
-def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
-    """The reply's result, or: print its error and fail the command with exit_code."""
-    if reply["ok"]:
-        return reply["result"]
-    err = reply.get("error") or {}
-    code, text = err.get("code", "?"), err.get("message", "")
-    print(f"supervisorctl-lite: ERROR ({code}): {text}", file=sys.stderr)
-    _json_error(args, code, text)
-    raise CommandFailed(exit_code)
-
-
-def _print_json(value) -> None:
-    print(json.dumps(value, indent=2))
-
-
-def cmd_status(conn: Connection, args) -> int:
-    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
-    if args.json:
-        _print_json(processes)
-    else:
-        width = max([len(p["name"]) for p in processes] + [30]) + 3
-        for p in processes:
-            print(f"{p['name']:<{width}}{p['state']:<10} {p['description']}".rstrip())
-    all_running = all(p["state"] == "RUNNING" for p in processes)
-    return EXIT_OK if all_running else EXIT_NOT_RUNNING
-
-
-def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) -> int:
-    results = _result(conn.call(cmd, {"names": args.names, **(extra or {})}), args)
-    if args.json:
-        _print_json(results)
-    else:
-        for r in results:
-            text = r["message"] if r["ok"] else f"ERROR ({r['message']})"
-            print(f"{r['name']}: {text}")
-    return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
-
-
-def cmd_start(conn, args) -> int:
-    return _per_process(conn, args, "start")
-
-
-def cmd_stop(conn, args) -> int:
-    return _per_process(conn, args, "stop")
-
-
-def cmd_restart(conn, args) -> int:
-    return _per_process(conn, args, "restart")
-
-
-def cmd_signal(conn, args) -> int:
-    sig = int(args.signal) if args.signal.isdigit() else args.signal
-    return _per_process(conn, args, "signal", {"signal": sig})
-
-
-def cmd_pid(conn, args) -> int:
-    pid = _result(conn.call("pid", {"name": args.name} if args.name else {}), args)
-    if args.json:
-        _print_json(pid)
-    else:
-        print(pid or 0)
-    return EXIT_OK if pid else EXIT_FAILED
-
-
-def cmd_tail(conn, args) -> int:
-    request = {"name": args.name, "stream": args.stream, "lines": max(0, args.lines)}
-    if args.follow:
-        request["follow"] = True
-    req_id = conn.send("tail", request)
-    out = sys.stdout
-    while True:
-        reply = conn.receive()
-        if reply is None:
-            return EXIT_OK if args.follow else EXIT_FAILED
-        if reply.get("id") != req_id:
-            continue
-        result = _result(reply, args)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            out.write(result.get("data", ""))
-            out.flush()
-        if not args.follow:
-            return EXIT_OK
-
-
-def cmd_reload(conn, args) -> int:
-    result = _result(conn.call("reload"), args)
-    if args.json:
-        _print_json(result)
-    else:
-        for key in ("added", "changed", "removed"):
-            names = result.get(key) or []
-            print(f"{key}: {', '.join(names) if names else '-'}")
-    return EXIT_OK
-
-
-def cmd_events(conn, args) -> int:
-    conn.send("events")
-    while True:
-        reply = conn.receive()
-        if reply is None:
-            return EXIT_OK
-        result = _result(reply, args)
-        if "subscribed" in result:
-            continue
-        print(json.dumps(result), flush=True)
-
-
-def cmd_shutdown(conn, args) -> int:
-    _result(conn.call("shutdown"), args)
-    # The daemon replies when every program has stopped; wait for it to go away too.
-    conn.sock.settimeout(10)
-    try:
-        while conn.sock.recv(4096):
-            pass
-    except OSError:
-        pass
-    deadline = time.monotonic() + 5
-    while os.path.exists(conn.path) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if args.json:
-        _print_json({"shutdown": True})
-    else:
-        print("Shut down")
-    return EXIT_OK
-
-
-def cmd_version(conn, args) -> int:
-    reply = conn.call("version")
-    daemon = reply["result"]["daemon"] if reply["ok"] else "unknown"
-    if args.json:
-        _print_json({"client": __version__, "daemon": daemon})
-    else:
-        print(f"supervisorctl-lite {__version__}")
-        print(f"supervisord-lite {daemon}")
-    return EXIT_OK
-
-
-COMMANDS = {
-    "status": cmd_status,
-    "start": cmd_start,
-    "stop": cmd_stop,
-    "restart": cmd_restart,
-    "signal": cmd_signal,
-    "pid": cmd_pid,
-    "tail": cmd_tail,
-    "reload": cmd_reload,
-    "events": cmd_events,
-    "shutdown": cmd_shutdown,
-    "version": cmd_version,
-}
 
 if __name__ == "__main__":
     raise SystemExit(main())

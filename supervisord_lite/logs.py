@@ -1,47 +1,39 @@
-"""Child output capture: non-blocking pipe reads into size-rotated log files.
+"""Child output's log targets: size-rotated log files or streams, written without blocking.
 
-Nothing is dropped: the pipe is drained into the file, and rotation happens at an
-exact byte boundary (a write never crosses `maxbytes`).
-
-Why read/write and not os.splice: measured here (docs/benchmarks.md), splice from a pipe
-into an ext4 file cost 0.18-1.23 s of CPU per 500 MB and swung between the two, while
-readv into one reused buffer plus write cost a steady 0.25 s at 1.5 GB/s. It also keeps
-one code path for every system.
+Nothing is dropped: what a stream cannot take yet is held back in order, and rotation
+happens at an exact byte boundary (a write never crosses `maxbytes`). Write failures are
+reported once and shown in `status`. It must not read pipes (pipes.py does) nor read
+logs back (log_follow.py does); it only tells its listeners that the file changed.
 """
 
 from __future__ import annotations
 
-import codecs
 import errno
 import fcntl
 import logging
-import mmap
 import os
 import select
 import socket
 import stat
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from supervisord_lite.log_lines import LinePrefixer
+    from typing import Protocol
+
+    class Listener(Protocol):
+        """A reader of the file (log_follow.Follower), told after each change."""
+
+        def poll(self) -> None: ...
+
+        def retired(self) -> None: ...
+
 
 log = logging.getLogger("supervisord_lite")
 
+# The shared read buffer's size (pipes.py): the most one read hands us at once, so
+# room() when nothing limits it.
 CHUNK = 1024 * 1024
-# Per wakeup, move at most this much from one pipe, so that one chatty child cannot
-# starve the rest of the loop; level-triggered epoll calls us again at once.
-BUDGET_PER_WAKEUP = 4 * CHUNK
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-_PIPE_DEFAULT = 64 * 1024
-_PIPE_LARGE = CHUNK
-# One buffer for every pipe: the loop is single-threaded and writes each chunk out
-# before reading the next, so a thousand readers cost no memory of their own.
-# Anonymous memory, not a bytearray (which is zero-filled, so all resident at once):
-# a page takes memory only once a read has reached it, so a daemon whose children
-# write little never pays for the whole MiB.
-_BUFFER = mmap.mmap(-1, CHUNK, flags=mmap.MAP_PRIVATE)
-_VIEW = memoryview(_BUFFER)
 
 # These names mean the daemon's own descriptors, not whatever /dev/stdout resolves to
 # when opened (a socket under systemd cannot be opened at all). A detached daemon's
@@ -108,7 +100,7 @@ class LogFile:
         self.last_report: tuple[str, float] = ("", 0.0)
         # Followers told after each write/rotation (`tail -f`). A tuple, replaced on
         # change: the empty one is shared by every LogFile nobody follows.
-        self.listeners: tuple[Follower, ...] = ()
+        self.listeners: tuple[Listener, ...] = ()
 
     # -- opening --------------------------------------------------------------------
 
@@ -376,248 +368,3 @@ def _is_fifo(path: str) -> bool:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False
-
-
-class PipeReader:
-    """Moves one child pipe's bytes into a LogFile (or discards them when log is None).
-
-    A reader is itself the loop's callback for its fd: calling it calls
-    on_readable(reader), and at EOF it calls on_eof(reader). `owner` is whatever its
-    creator finds it by (the supervisor: the process). So the two callbacks can be
-    shared by every pipe: a thousand pipes need no closures of their own.
-    """
-
-    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "marker")
-
-    def __init__(
-        self,
-        fd: int,
-        logfile: LogFile | None,
-        owner: object,
-        on_readable: Callable[[PipeReader], None],
-        on_eof: Callable[[PipeReader], None],
-        marker: LinePrefixer | None = None,
-    ):
-        self.fd = fd
-        self.logfile = logfile
-        self.owner = owner
-        self.on_readable = on_readable
-        self.on_eof = on_eof
-        self.enlarged = False
-        self.marker = marker  # log_prefix / log_timestamps; None: bytes pass untouched
-
-    def __call__(self) -> None:
-        self.on_readable(self)
-
-    def __repr__(self) -> str:
-        return f"<PipeReader fd={self.fd}>"
-
-    def drain(self, budget: int = BUDGET_PER_WAKEUP) -> int:
-        """Move what the pipe holds (up to budget bytes) into the log; close at EOF.
-
-        Stops early when the log holds bytes back (a slow stream): what is still in
-        the pipe stays there. Returns the bytes moved."""
-        moved_total = 0
-        logfile = self.logfile
-        while self.fd >= 0 and moved_total < budget:
-            if logfile is not None and logfile.pending:
-                return moved_total
-            try:
-                n = os.readv(self.fd, [_BUFFER])
-            except BlockingIOError:
-                return moved_total
-            if n == 0:
-                self.on_eof(self)  # first, so the loop can unregister the fd
-                self.close()
-                return moved_total
-            moved_total += n
-            if logfile is not None:  # it reports its own failures
-                if self.marker is None:
-                    logfile.write(_VIEW[:n])
-                else:
-                    logfile.write(self.marker.feed(bytes(_VIEW[:n]), time.time()))
-            # "Full" is less than 64 KiB when the writes are small: each fills its page
-            # only as far as whole writes fit (100-byte lines: 4000 bytes a page).
-            if n >= _PIPE_DEFAULT // 2 and not self.enlarged:
-                self._enlarge_pipe()
-            if n < CHUNK:
-                # The pipe (at most CHUNK) held less than the buffer: it is empty now.
-                # Not reading again saves a syscall and an exception per wakeup.
-                return moved_total
-        return moved_total
-
-    def _enlarge_pipe(self) -> None:
-        """A chatty child filled its pipe: give it room to write while we are busy.
-
-        Only then, not at spawn: 1000 quiet programs with 1 MiB pipes each would pin
-        pipe memory for nothing (and pass an unprivileged user's pipe-user-pages-soft).
-        """
-        self.enlarged = True
-        try:
-            fcntl.fcntl(self.fd, _F_SETPIPE_SZ, _PIPE_LARGE)
-        except OSError:
-            pass  # over /proc/sys/fs/pipe-max-size for an unprivileged daemon: keep it
-
-    def flush_held_line(self) -> None:
-        """Write out an unfinished line the marker holds back (log_prefix)."""
-        if self.marker is not None and self.marker.held and self.logfile is not None:
-            self.logfile.write(self.marker.flush())
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        self.flush_held_line()  # the pipe is done: no end of that line will come
-
-
-def open_for_reading(path: str) -> int:
-    """A read descriptor of a regular log file; -1 if it does not exist yet.
-
-    Raises OSError with a reason a user can act on. Never blocks and never reads a
-    stream: opening a FIFO for reading blocks without O_NONBLOCK, and reading one (or
-    the daemon's own stdout pipe) would steal the bytes from its real reader.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return -1  # nothing written yet: the file appears with the first byte
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:  # a socket
-            raise NotAFile(path) from None
-        raise
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
-        raise NotAFile(path)
-    return fd
-
-
-class NotAFile(OSError):
-    def __init__(self, path: str):
-        super().__init__(
-            errno.EINVAL,
-            "not a regular file (a stream: FIFO, device, terminal or socket), so it has "
-            "no lines to tail",
-            path,
-        )
-
-
-def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
-    """The last `lines` lines of a log file (at most max_bytes), for `tail -n`.
-
-    Raises OSError (see open_for_reading) when the log cannot be read."""
-    fd = open_for_reading(path)
-    if fd < 0:
-        return b""
-    try:
-        size = os.fstat(fd).st_size
-        start = max(0, size - max_bytes)
-        data = os.pread(fd, size - start, start)
-    finally:
-        os.close(fd)
-    if lines <= 0:
-        return b""
-    parts = data.splitlines(keepends=True)
-    return b"".join(parts[-lines:])
-
-
-class Follower:
-    """Reads what a LogFile gains, from disk, for `tail -f`; follows it across rotation,
-    and across a reload that re-creates its process (attach()).
-
-    It keeps only a file offset, never a copy of the data: a reader that falls behind
-    costs the daemon nothing but an open descriptor.
-    """
-
-    def __init__(
-        self,
-        logfile: LogFile,
-        send: Callable[[str], bool],
-        on_retired: Callable[[Follower], None],
-        on_error: Callable[[str], None],
-    ):
-        self.logfile = logfile
-        self.send = send  # returns False when the reader must be dropped
-        self.on_retired = on_retired  # the LogFile was retired: attach() or close()
-        self.on_error = on_error  # the log cannot be read any more: the stream ends
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.closed = False
-        self.fd = open_for_reading(logfile.path)  # raises before we are registered
-        self.offset = os.fstat(self.fd).st_size if self.fd >= 0 else 0  # only what comes
-        logfile.listeners = (*logfile.listeners, self)
-
-    def poll(self) -> None:
-        """Send what is new; after a rotation, finish the old file, then start the new one."""
-        try:
-            self._poll()
-        except OSError as exc:
-            self.close()
-            self.on_error(f"cannot read log {self.logfile.path}: {exc.strerror or exc}")
-
-    def _poll(self) -> None:
-        if self.closed:
-            return
-        if self.fd < 0:
-            self.fd = open_for_reading(self.logfile.path)
-            if self.fd < 0:
-                return
-        self._send_new()
-        if self.closed:
-            return
-        try:
-            rotated = os.stat(self.logfile.path).st_ino != os.fstat(self.fd).st_ino
-        except FileNotFoundError:
-            return  # renamed away and not yet re-created: wait for the next write
-        if not rotated and os.fstat(self.fd).st_size < self.offset:
-            self.offset = 0  # truncated in place (backups = 0): read it from the start
-            self._send_new()
-        elif rotated:
-            os.close(self.fd)
-            self.fd, self.offset = -1, 0
-            self.fd = open_for_reading(self.logfile.path)
-            if self.fd >= 0:
-                self._send_new()
-
-    def _send_new(self) -> None:
-        while not self.closed:
-            data = os.pread(self.fd, CHUNK, self.offset)
-            if not data:
-                return
-            self.offset += len(data)
-            if not self.send(self.decoder.decode(data)):
-                self.close()
-
-    def retired(self) -> None:
-        """Our LogFile is closed for good: finish what it wrote, then let the owner
-        attach us to its successor or end the stream."""
-        self.poll()
-        self._unregister()
-        if not self.closed:
-            self.on_retired(self)
-
-    def attach(self, logfile: LogFile) -> None:
-        """Follow `logfile` from now on (the same process's log after a reload). Raises
-        OSError when it cannot be read."""
-        if logfile.path != self.logfile.path:
-            fd = open_for_reading(logfile.path)
-            if self.fd >= 0:
-                os.close(self.fd)
-            self.fd = fd
-            self.offset = os.fstat(fd).st_size if fd >= 0 else 0
-        self.logfile = logfile
-        logfile.listeners = (*logfile.listeners, self)
-
-    def _unregister(self) -> None:
-        listeners = self.logfile.listeners
-        if self in listeners:
-            i = listeners.index(self)
-            self.logfile.listeners = listeners[:i] + listeners[i + 1 :]
-
-    def close(self) -> None:
-        self.closed = True
-        self._unregister()
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1

@@ -14,9 +14,10 @@ from typing import Callable, Optional
 from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.log_lines import LinePrefixer
-from supervisord_lite.logs import LogFile, PipeReader
+from supervisord_lite.logs import LogFile
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
+from supervisord_lite.pipes import PipeReader
 from supervisord_lite.recovery import ChildRecord
 from supervisord_lite.spawn import Child, SpawnError, spawn
 from supervisord_lite.states import (

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from supervisord_lite import ctl, paths, protocol
-from supervisord_lite.ctl import Unreachable, fast_parse, socket_path
+from supervisord_lite.ctl import fast_parse
+from supervisord_lite.ctl_client import Unreachable, socket_path
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -102,8 +103,8 @@ def test_ctl_imports_neither_config_nor_heavy_modules(tmp_path):
     code = (
         "import sys\n"
         "at_start = set(sys.modules)\n"
-        "from supervisord_lite import ctl\n"
-        f"ctl.socket_path(ctl.parse_args(['-c', {str(config)!r}, 'status']))\n"
+        "from supervisord_lite import ctl, ctl_client\n"
+        f"ctl_client.socket_path(ctl.parse_args(['-c', {str(config)!r}, 'status']))\n"
         "heavy = {'supervisord_lite.config', 'argparse', 'tomllib', 'dataclasses', 'typing'}\n"
         "print(sorted(heavy & (set(sys.modules) - at_start)))\n"
     )

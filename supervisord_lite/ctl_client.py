@@ -1,0 +1,210 @@
+"""The ctl's side of the connection: finding the daemon's socket (cheaply: without the
+config module), the blocking connection, and why it cannot be reached, with what to do.
+
+Like ctl.py it imports only the wire protocol and paths.py, never the daemon side, and
+tomllib only when a config's socket line is not plain: the ctl's start-up time is a
+feature. It must not print anything.
+"""
+
+from __future__ import annotations
+
+import _socket  # socket.py would add ~3 ms of imports (selectors, enum classes)
+import os
+import sys
+
+from supervisord_lite import protocol
+from supervisord_lite.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_path
+
+# The ctl's own error code, for --json: the daemon's socket could not be reached.
+UNREACHABLE = "UNREACHABLE"
+
+
+class Unreachable(Exception):
+    """The daemon's socket cannot be reached."""
+
+
+class Connection:
+    def __init__(self, path: str):
+        self.path = path
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            self.sock.connect(path)
+        except OSError as exc:
+            self.sock.close()
+            raise Unreachable(f"cannot connect to {path}: {exc.strerror}") from None
+        self.buf = protocol.LineBuffer(limit=256 * 1024 * 1024)
+        self.lines: list[bytes] = []
+        self.next_id = 1
+
+    def send(self, cmd: str, args: dict | None = None) -> int:
+        req_id = self.next_id
+        self.next_id += 1
+        self.sock.sendall(protocol.request(req_id, cmd, args))
+        return req_id
+
+    def receive(self) -> dict | None:
+        """The next reply, or None when the daemon closed the connection."""
+        while not self.lines:
+            try:
+                data = self.sock.recv(1 << 20)
+            except ConnectionResetError:
+                return None
+            if not data:
+                return None
+            self.lines.extend(self.buf.feed(data))
+        return protocol.decode_reply(self.lines.pop(0))
+
+    def call(self, cmd: str, args: dict | None = None) -> dict:
+        try:
+            self.send(cmd, args)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused at once (TOO_MANY_CLIENTS): the reason may be waiting to be read
+        reply = self.receive()
+        if reply is None:
+            raise Unreachable(f"the daemon at {self.path} closed the connection")
+        return reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_PROGRAMS_HEADER = r"""(?m)^[ \t]*\[[ \t]*["']?programs"""
+_SUPERVISORD_HEADER = r"""\[\s*(["']?)supervisord\1\s*\]\s*(#.*)?$"""
+_SOCKET_LINE = r"""(["']?)socket\1\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(#.*)?$"""
+_SOCKET_OR_TABLE_KEY = r"""["']?(?:socket|supervisord)\b"""
+
+
+def _plain_socket(head: str, rest: str) -> str | None:
+    """The [supervisord] socket, read from the simple lines nearly every config has
+    (`socket = "..."` with no escapes, in a `[supervisord]` table), without tomllib,
+    whose import costs ~9 ms. None when the text is not that plain (multi-line strings,
+    dotted or inline-table keys, several socket lines, [supervisord] below the programs):
+    then tomllib decides. Lenient like socket_path: it does not check the rest."""
+    import re
+
+    if '"""' in head or "'''" in head:
+        return None
+    in_supervisord = False
+    found = []
+    for line in head.splitlines():
+        line = line.strip()
+        if not line or line[0] == "#":
+            continue
+        if line[0] == "[":
+            in_supervisord = re.match(_SUPERVISORD_HEADER, line) is not None
+            continue
+        m = re.match(_SOCKET_LINE, line) if in_supervisord else None
+        if m is not None:
+            found.append(m.group(2) if m.group(2) is not None else m.group(3))
+        elif re.match(_SOCKET_OR_TABLE_KEY, line):
+            return None
+    if len(found) > 1 or (not found and "supervisord" in rest):
+        return None
+    return found[0] if found else DEFAULT_SOCKET
+
+
+def _tomllib_socket(path: str, text: str, cut: int) -> object:
+    """The [supervisord] socket value by tomllib: from the text before `cut` if that
+    settles it, else from the whole text."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
+        import tomli as tomllib
+
+    section = None
+    whole = True  # parse the whole file?
+    if cut < len(text):
+        try:
+            section = tomllib.loads(text[:cut]).get("supervisord")
+        except ValueError:
+            pass  # the whole file decides (and names the error if it is real)
+        else:
+            whole = section is None and "supervisord" in text[cut:]
+    if whole:
+        try:
+            section = tomllib.loads(text).get("supervisord")
+        except ValueError as exc:
+            raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+    return section.get("socket") if isinstance(section, dict) else None
+
+
+def socket_path(args) -> str:
+    """-s, else the config's socket. Lenient on purpose: a config with mistakes in its
+    programs must not stop the ctl from reaching the daemon (to reload a fixed one).
+
+    Fast too: it reads only the part of the file before the first [programs.*] table
+    (includes only hold programs, so they are never read), and the whole file only
+    when that part does not settle it ([supervisord] below the programs, or a head the
+    cut broke, e.g. inside a multi-line string)."""
+    if args.socket:
+        return args.socket
+    try:
+        path = find_config_path(args.config)
+    except ConfigNotFound as exc:
+        raise Unreachable(str(exc)) from None
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode()
+    except (OSError, ValueError) as exc:
+        raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+    import re
+
+    match = re.search(_PROGRAMS_HEADER, text)
+    cut = len(text) if match is None else match.start()
+    socket_value = _plain_socket(text[:cut], text[cut:])
+    if socket_value is None:
+        socket_value = _tomllib_socket(path, text, cut)
+    if not isinstance(socket_value, str):
+        socket_value = DEFAULT_SOCKET
+    return os.path.join(os.path.dirname(os.path.abspath(path)), socket_value)
+
+
+def unreachable_hint(args) -> str:
+    """What to do: start the daemon, or, if it runs and only its socket is gone, make
+    it bind the socket again."""
+    pid = None if args.socket else _live_daemon_pid(args.config)
+    if pid is not None:
+        return (
+            f"The daemon runs (pid {pid}) but its socket is missing; "
+            f"make it re-create the socket with: kill -HUP {pid}"
+        )
+    hint = "Is the daemon running? Start it with: supervisord-lite"
+    if args.config:
+        hint += f" -c {args.config}"
+    return hint
+
+
+def _live_daemon_pid(config: str | None) -> int | None:
+    """The pid of the daemon holding the config's pidfile lock, or None."""
+    import fcntl
+
+    try:
+        path = find_config_path(config)
+        pidfile = _pidfile_path(path)
+        fd = os.open(pidfile, os.O_RDONLY | os.O_CLOEXEC)
+    except (ConfigNotFound, OSError, ValueError):
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a daemon lives, and it holds the lock all its life
+            return int(os.pread(fd, 32, 0).split()[0])
+        return None
+    except (OSError, ValueError, IndexError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _pidfile_path(config_path: str) -> str:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
+        import tomli as tomllib
+
+    with open(config_path, "rb") as f:
+        section = tomllib.load(f).get("supervisord")
+    pidfile = section.get("pidfile") if isinstance(section, dict) else None
+    if not isinstance(pidfile, str):
+        pidfile = "supervisord_lite.pid"  # config.DAEMON_KEYS' default
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), pidfile)

@@ -1,0 +1,193 @@
+"""The ctl's commands: one cmd_<name> per command, sending its request and printing
+the reply as text or, with --json, as JSON; and the exit codes they return.
+
+It must not parse the command line or find the socket (ctl.py, ctl_client.py), nor
+import anything beyond what ctl.py already needs: the ctl's start-up time is a feature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from supervisord_lite import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from supervisord_lite.ctl_client import Connection
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_UNREACHABLE = 4
+
+
+def json_error(args, code: str, message: str) -> None:
+    """With --json, a failure is also an object on stdout: scripts read stdout."""
+    if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
+        print(json.dumps({"code": code, "message": message}), flush=True)
+
+
+class CommandFailed(Exception):
+    """The daemon answered with an error; already told to the user."""
+
+    def __init__(self, exit_code: int):
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
+    """The reply's result, or: print its error and fail the command with exit_code."""
+    if reply["ok"]:
+        return reply["result"]
+    err = reply.get("error") or {}
+    code, text = err.get("code", "?"), err.get("message", "")
+    print(f"supervisorctl-lite: ERROR ({code}): {text}", file=sys.stderr)
+    json_error(args, code, text)
+    raise CommandFailed(exit_code)
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def cmd_status(conn: Connection, args) -> int:
+    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
+    if args.json:
+        _print_json(processes)
+    else:
+        width = max([len(p["name"]) for p in processes] + [30]) + 3
+        for p in processes:
+            print(f"{p['name']:<{width}}{p['state']:<10} {p['description']}".rstrip())
+    all_running = all(p["state"] == "RUNNING" for p in processes)
+    return EXIT_OK if all_running else EXIT_NOT_RUNNING
+
+
+def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) -> int:
+    results = _result(conn.call(cmd, {"names": args.names, **(extra or {})}), args)
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            text = r["message"] if r["ok"] else f"ERROR ({r['message']})"
+            print(f"{r['name']}: {text}")
+    return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
+
+
+def cmd_start(conn, args) -> int:
+    return _per_process(conn, args, "start")
+
+
+def cmd_stop(conn, args) -> int:
+    return _per_process(conn, args, "stop")
+
+
+def cmd_restart(conn, args) -> int:
+    return _per_process(conn, args, "restart")
+
+
+def cmd_signal(conn, args) -> int:
+    sig = int(args.signal) if args.signal.isdigit() else args.signal
+    return _per_process(conn, args, "signal", {"signal": sig})
+
+
+def cmd_pid(conn, args) -> int:
+    pid = _result(conn.call("pid", {"name": args.name} if args.name else {}), args)
+    if args.json:
+        _print_json(pid)
+    else:
+        print(pid or 0)
+    return EXIT_OK if pid else EXIT_FAILED
+
+
+def cmd_tail(conn, args) -> int:
+    request = {"name": args.name, "stream": args.stream, "lines": max(0, args.lines)}
+    if args.follow:
+        request["follow"] = True
+    req_id = conn.send("tail", request)
+    out = sys.stdout
+    while True:
+        reply = conn.receive()
+        if reply is None:
+            return EXIT_OK if args.follow else EXIT_FAILED
+        if reply.get("id") != req_id:
+            continue
+        result = _result(reply, args)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            out.write(result.get("data", ""))
+            out.flush()
+        if not args.follow:
+            return EXIT_OK
+
+
+def cmd_reload(conn, args) -> int:
+    result = _result(conn.call("reload"), args)
+    if args.json:
+        _print_json(result)
+    else:
+        for key in ("added", "changed", "removed"):
+            names = result.get(key) or []
+            print(f"{key}: {', '.join(names) if names else '-'}")
+    return EXIT_OK
+
+
+def cmd_events(conn, args) -> int:
+    conn.send("events")
+    while True:
+        reply = conn.receive()
+        if reply is None:
+            return EXIT_OK
+        result = _result(reply, args)
+        if "subscribed" in result:
+            continue
+        print(json.dumps(result), flush=True)
+
+
+def cmd_shutdown(conn, args) -> int:
+    _result(conn.call("shutdown"), args)
+    # The daemon replies when every program has stopped; wait for it to go away too.
+    conn.sock.settimeout(10)
+    try:
+        while conn.sock.recv(4096):
+            pass
+    except OSError:
+        pass
+    deadline = time.monotonic() + 5
+    while os.path.exists(conn.path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if args.json:
+        _print_json({"shutdown": True})
+    else:
+        print("Shut down")
+    return EXIT_OK
+
+
+def cmd_version(conn, args) -> int:
+    reply = conn.call("version")
+    daemon = reply["result"]["daemon"] if reply["ok"] else "unknown"
+    if args.json:
+        _print_json({"client": __version__, "daemon": daemon})
+    else:
+        print(f"supervisorctl-lite {__version__}")
+        print(f"supervisord-lite {daemon}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "start": cmd_start,
+    "stop": cmd_stop,
+    "restart": cmd_restart,
+    "signal": cmd_signal,
+    "pid": cmd_pid,
+    "tail": cmd_tail,
+    "reload": cmd_reload,
+    "events": cmd_events,
+    "shutdown": cmd_shutdown,
+    "version": cmd_version,
+}
