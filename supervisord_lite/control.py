@@ -19,10 +19,12 @@ from supervisord_lite import __version__, protocol
 from supervisord_lite.config import signal_number
 from supervisord_lite.logs import Follower, read_tail
 from supervisord_lite.loop import EventLoop, Timer, now
+from supervisord_lite.ordering import AT_REST
+from supervisord_lite.process import Process
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.status_json import StatusText
-from supervisord_lite.supervisor import AT_REST, Process, Supervisor
+from supervisord_lite.supervisor import Supervisor
 
 log = logging.getLogger("supervisord_lite")
 S = ProcessState

@@ -17,12 +17,12 @@ from supervisord_lite.log_lines import LinePrefixer
 from supervisord_lite.logs import LogFile, PipeReader
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
+from supervisord_lite.process import Process, description_of, status_of
 from supervisord_lite.recovery import ChildRecord
-from supervisord_lite.spawn import Child, SpawnError, spawn
+from supervisord_lite.spawn import SpawnError, spawn
 from supervisord_lite.states import (
     Cancel,
     Exited,
-    ProcessMachine,
     ProcessState,
     Schedule,
     SendSignal,
@@ -52,53 +52,6 @@ REOPEN_DELAY = 0.5
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
 Listener = Callable[["Process", Optional[StateChanged]], None]
-
-
-class Process:
-    """One supervised process slot (`web` or `web:1`) and its current child, if any."""
-
-    __slots__ = (
-        "program",
-        "num",
-        "name",
-        "machine",
-        "child",
-        "readers",
-        "logs",
-        "timers",
-        "changed_at",
-        "stamp",
-        "ever_started",
-        "waiting_for_deps",
-        "dep_error",
-        "retired",
-    )
-
-    def __init__(self, program: ProgramConfig, num: int):
-        self.program = program
-        self.num = num
-        self.name = program.process_names()[num]
-        self.machine = ProcessMachine(program)
-        self.child: Child | None = None
-        self.readers: list[PipeReader] = []
-        self.logs: dict[str, LogFile | None] = {}
-        self.timers: dict[str, Timer] | None = None  # made at the first timer
-        self.changed_at = time.time()  # wall clock of the last transition, for `status`
-        self.stamp: str | None = None  # changed_at as text, made when first needed
-        self.ever_started = False
-        self.waiting_for_deps = False
-        self.dep_error: str | None = None  # why the last start was refused, if it was
-        # Set when a reload takes this slot out of the table ("changed" or "removed"):
-        # from then on it is only stopped, never started again (its successor is).
-        self.retired: str | None = None
-
-    @property
-    def state(self) -> ProcessState:
-        return self.machine.state
-
-    @property
-    def pid(self) -> int | None:
-        return self.machine.pid
 
 
 class Supervisor:
@@ -697,68 +650,12 @@ class Supervisor:
     # -- status -------------------------------------------------------------------
 
     def status(self, process: Process, current: float | None = None) -> dict:
-        """The `status` object of one process. Pass `current` (now()) when listing many:
-        this runs per process per status request, so it reads each field once."""
-        machine = process.machine
-        state = machine.state
-        uptime = 0.0
-        if (state is S.RUNNING or state is S.STARTING) and machine.started_at is not None:
-            uptime = (now() if current is None else current) - machine.started_at
-        return {
-            "name": process.name,
-            "program": process.program.name,
-            "state": state._value_,  # the plain attribute: .value goes through a descriptor
-            "pid": machine.pid,
-            "exitstatus": machine.exitstatus,
-            "uptime": round(uptime, 3) if uptime else 0,
-            "restarts": machine.restarts,
-            "description": self.describe(process, uptime),
-            "spawn_error": machine.spawn_error,
-        }
+        """The `status` object of one process (process.status_of)."""
+        return status_of(process, self._unready_dependencies, current)
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
-        """The `status` description, with any log that cannot be written named after it."""
-        text = self._describe_state(process, uptime)
-        problems = log_problems(process)
-        if problems:
-            return f"{text}; {problems}" if text else problems
-        return text
-
-    def _describe_state(self, process: Process, uptime: float | None) -> str:
-        machine = process.machine
-        state = machine.state
-        if process.waiting_for_deps:
-            deps = ", ".join(d.name for d in self._unready_dependencies(process))
-            return f"waiting for {deps}"
-        if state is S.RUNNING:
-            if uptime is None:
-                uptime = machine.uptime(now())
-            return f"pid {machine.pid}, uptime {_hms(uptime)}"
-        if state in (S.STARTING, S.STOPPING):
-            return f"pid {machine.pid}" if machine.pid else ""
-        if state in (S.BACKOFF, S.FATAL):
-            if machine.spawn_error:
-                return f"spawn error: {machine.spawn_error}"
-            if state is S.BACKOFF and machine.history:
-                return machine.history[-1].reason  # e.g. "crash loop: restart in 4s"
-            return "Exited too quickly (process log may have details)"
-        if state is S.EXITED:
-            return f"{describe_exit(machine.exitstatus)}, {_stamp(process)}"
-        if process.dep_error:
-            return f"not started: {process.dep_error}"
-        return _stamp(process) if process.ever_started else "Not started"
-
-
-def log_problems(process: Process) -> str:
-    """Why a process's logs cannot be written now ("" when they can): for `status`."""
-    problems = [
-        problem
-        for logfile in process.logs.values()
-        if logfile is not None
-        for problem in (logfile.problem(),)
-        if problem
-    ]
-    return "; ".join(problems)
+        """The `status` description of one process (process.description_of)."""
+        return description_of(process, self._unready_dependencies, uptime)
 
 
 def _settings(program: ProgramConfig) -> ProgramConfig:
@@ -777,18 +674,6 @@ def _kill_group_leftovers(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _stamp(process: Process) -> str:
-    # strftime(localtime()) per process per status call was 30% of a status round trip.
-    if process.stamp is None:
-        process.stamp = time.strftime("%b %d %I:%M %p", time.localtime(process.changed_at))
-    return process.stamp
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _num(value: float) -> str:
