@@ -9,6 +9,7 @@ they know nothing of the table (the caller says what a waiting slot still waits 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Callable
 
 from supervisord_lite.config import ProgramConfig
@@ -69,6 +70,26 @@ class Process:
     @property
     def pid(self) -> int | None:
         return self.machine.pid
+
+
+def slots_for(
+    programs: Iterable[ProgramConfig], keep: dict[str, Process]
+) -> tuple[dict[str, Process], list[Process]]:
+    """The slots of these programs by name, in priority order, and which of them are new.
+
+    A slot named in `keep` is carried over (its program has the same settings)."""
+    table: dict[str, Process] = {}
+    fresh = []
+    for program in sorted(programs, key=lambda p: p.priority):
+        for num in range(program.numprocs):
+            process = keep.get(program.process_names()[num])
+            if process is None:
+                process = Process(program, num)
+                fresh.append(process)
+            else:
+                process.program = process.machine.config = program  # same settings
+            table[process.name] = process
+    return table, fresh
 
 
 # The dependencies a slot waiting for them still waits for (the table knows them).

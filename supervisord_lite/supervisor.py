@@ -17,8 +17,9 @@ from supervisord_lite.logs import LogFile
 from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
-from supervisord_lite.process import Process, description_of, status_of
+from supervisord_lite.process import Process, description_of, slots_for, status_of
 from supervisord_lite.recovery import ChildRecord
+from supervisord_lite.reload import Reloader
 from supervisord_lite.spawn import SpawnError, spawn
 from supervisord_lite.states import (
     Cancel,
@@ -59,78 +60,22 @@ class Supervisor:
         self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
-        # While a reload stops what it retires, starts asked of those wait here for
-        # their successors (the same names in the new table).
-        self._replacing = False
-        self._start_after_reload: list[Process] = []
         self.output = Output(loop)
-        self._add_programs(config.programs.values())
+        self._reloader = Reloader(self)
+        self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     # -- the table ----------------------------------------------------------------
 
-    def _add_programs(self, programs) -> None:
-        for program in sorted(programs, key=lambda p: p.priority):
-            for num in range(program.numprocs):
-                process = Process(program, num)
-                self.processes[process.name] = process
-        self._dependents = transitive_dependents(self.programs())
-
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
-        """Move to a new config, touching only what differs; on_done(diff) when applied.
+        """Move to a new config, touching only what differs (reload.py); on_done(diff)
+        once applied. Returns the diff: the programs added, changed and removed."""
+        return self._reloader.apply(new, on_done)
 
-        Removed and changed programs are stopped (in stop order); then removed ones are
-        dropped, changed ones are re-created with their new settings, and new and changed
-        ones start if autostart. Unchanged processes keep running, same pid.
-        """
-        old_programs = self.programs()
-        log_dir_moved = new.log_dir != self.config.log_dir
-        added = [name for name in new.programs if name not in old_programs]
-        removed = [name for name in old_programs if name not in new.programs]
-        changed = [
-            name
-            for name, program in new.programs.items()
-            if name in old_programs
-            and (
-                _settings(program) != _settings(old_programs[name])
-                or (log_dir_moved and _uses_auto_logs(program))
-            )
-        ]
-        diff = {"added": added, "changed": changed, "removed": removed}
-        retiring = [p for p in self.processes.values() if p.program.name in (*removed, *changed)]
-        for process in retiring:
-            process.retired = "removed" if process.program.name in removed else "changed"
-        self._replacing = True
-
-        def replace_table() -> None:
-            for process in retiring:
-                self.close_logs(process)
-            survivors = {p.name: p for p in self.processes.values() if p not in retiring}
-            self.config = new
-            self.processes = {}
-            fresh = []
-            for program in sorted(new.programs.values(), key=lambda p: p.priority):
-                for num in range(program.numprocs):
-                    process = survivors.get(program.process_names()[num])
-                    if process is None:
-                        process = Process(program, num)
-                        fresh.append(process)
-                    else:
-                        process.program = process.machine.config = program  # same settings
-                    self.processes[process.name] = process
-            self._dependents = transitive_dependents(self.programs())
-            self._replacing = False
-            for process in fresh:
-                if process.program.autostart:
-                    self.start(process)
-            deferred, self._start_after_reload = self._start_after_reload, []
-            for process in deferred:
-                self.start(process)  # now its successor, or a refusal if it has none
-            # Waiting dependents may now wait on a successor, or on nothing any more.
-            self._once_soon(self._start_waiting_dependents)
-            on_done(diff)
-
-        self.stop_many(retiring, replace_table)
-        return diff
+    def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
+        """Take a new config and process table (a reload's replace step)."""
+        self.config = config
+        self.processes = processes
+        self._dependents = transitive_dependents(self.programs())
 
     def programs(self) -> dict[str, ProgramConfig]:
         return {p.program.name: p.program for p in self.processes.values()}
@@ -171,14 +116,14 @@ class Supervisor:
         if self.shutting_down or process.state in LIVE:
             return
         if process.retired is not None:
-            self._start_successor(process)
+            self._reloader.start_successor(process)
             return
         process.dep_error = None
         missing = self._unready_dependencies(process)
         stopping = [dep for dep in missing if dep.state is S.STOPPING]
         if stopping:
             # Its stop was asked for after whatever wanted it running: do not undo it.
-            self._refuse_start(
+            self.refuse_start(
                 process,
                 f"dependency {stopping[0].name} is stopping; "
                 f"start {process.name} again once it has stopped",
@@ -190,25 +135,12 @@ class Supervisor:
                 if dep.state not in LIVE and not dep.waiting_for_deps:
                     self.start(dep)
             # A dependency may have been refused on the spot: settle this wait too.
-            self._once_soon(self._start_waiting_dependents)
+            self.settle_waiting_soon()
             return
         process.waiting_for_deps = False
         self.dispatch(process, StartRequested(now()))
 
-    def _start_successor(self, process: Process) -> None:
-        """A start asked of a slot a reload retired goes to the slot replacing it."""
-        if process.retired == "removed":
-            self._refuse_start(process, f"{process.name} was removed from the config by reload")
-        elif self._replacing:
-            self._start_after_reload.append(process)
-        else:
-            successor = self.processes.get(process.name)
-            if successor is None:
-                self._refuse_start(process, f"{process.name} is no longer in the config")
-            else:
-                self.start(successor)
-
-    def _refuse_start(self, process: Process, reason: str) -> None:
+    def refuse_start(self, process: Process, reason: str) -> None:
         process.waiting_for_deps = False
         process.dep_error = reason
         log.warning("%s: not started: %s", process.name, reason)
@@ -236,12 +168,16 @@ class Supervisor:
                 failed = [d for d in unready if d.state in AT_REST and not d.waiting_for_deps]
                 if failed:
                     dep = failed[0]
-                    self._refuse_start(process, f"dependency {dep.name} is {dep.state.value}")
+                    self.refuse_start(process, f"dependency {dep.name} is {dep.state.value}")
                     settled = True
                 elif not unready:
                     process.waiting_for_deps = False
                     self.dispatch(process, StartRequested(now()))
                     settled = True
+
+    def settle_waiting_soon(self) -> None:
+        """Start or refuse the processes waiting for dependencies, after this step."""
+        self._once_soon(self._start_waiting_dependents)
 
     # -- stopping -----------------------------------------------------------------
 
@@ -258,7 +194,7 @@ class Supervisor:
         daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
             if process.waiting_for_deps:
-                self._refuse_start(process, "the daemon is shutting down")
+                self.refuse_start(process, "the daemon is shutting down")
         self.stop_many(list(self.processes.values()), on_done)
 
     def send_signal(self, process: Process, signum: int) -> bool:
@@ -332,7 +268,7 @@ class Supervisor:
         if (new is S.RUNNING or new in AT_REST) and process.retired is None:
             # Dependents waiting on this process can now start (or must give up). Not for
             # a slot a reload retires: they wait for its successor instead.
-            self._once_soon(self._start_waiting_dependents)
+            self.settle_waiting_soon()
         if self._stop_batches:
             if new in AT_REST:
                 for batch in self._stop_batches:
@@ -361,7 +297,7 @@ class Supervisor:
 
     def _request_stop(self, process: Process) -> None:
         if process.waiting_for_deps:
-            self._refuse_start(process, "stopped while waiting for its dependencies")
+            self.refuse_start(process, "stopped while waiting for its dependencies")
         self.dispatch(process, StopRequested(now()))
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
@@ -496,15 +432,6 @@ class Supervisor:
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""
         return description_of(process, self._unready_dependencies, uptime)
-
-
-def _settings(program: ProgramConfig) -> ProgramConfig:
-    """A program's settings for comparison: which file it came from is not a setting."""
-    return program.replace(source="")
-
-
-def _uses_auto_logs(program: ProgramConfig) -> bool:
-    return "auto" in (program.stdout_logfile, program.stderr_logfile)
 
 
 def _kill_group_leftovers(pgid: int) -> None:
