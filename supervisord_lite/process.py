@@ -1,9 +1,10 @@
 """One supervised process slot, and what `status` says about it.
 
 A Process is the supervisor's record of one slot (`web` or `web:1`): its machine, its
-current child, its pipes and logs. The functions here turn a slot into its `status`
-object and description. They only read: changing a slot is the supervisor's job, and
-they know nothing of the table (the caller says what a waiting slot still waits for).
+current child, its pipes and logs. Here too: the slots of a set of programs (at
+start-up, and a reload's new table), and a slot's `status` object and description.
+Nothing here acts on a child or looks at the table: the caller says what a slot
+waiting for its dependencies still waits for.
 """
 
 from __future__ import annotations

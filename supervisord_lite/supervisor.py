@@ -1,6 +1,8 @@
 """The process table: carries out state-machine effects, reaps children, orders starts and stops.
 
-It owns every child and the pid table; everything runs on the loop's thread.
+It owns every child and the pid table; everything runs on the loop's thread. It hands
+children's output to output.py, a reload's diff and new table to reload.py, and the
+`status` text of a slot to process.py; it never reads a pipe itself.
 """
 
 from __future__ import annotations
