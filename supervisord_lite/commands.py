@@ -18,10 +18,12 @@ from supervisord_lite import __version__, protocol
 from supervisord_lite.config_convert import signal_number
 from supervisord_lite.log_follow import Follower, read_tail
 from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.ordering import AT_REST
+from supervisord_lite.process import Process
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.status_json import StatusText
-from supervisord_lite.supervisor import AT_REST, Process, Supervisor
+from supervisord_lite.supervisor import Supervisor
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: control.py imports this module

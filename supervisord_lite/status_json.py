@@ -10,9 +10,9 @@ with the protocol's separators: a test compares the two in every state.
 
 from __future__ import annotations
 
+from supervisord_lite.process import log_problems
 from supervisord_lite.protocol import to_json
 from supervisord_lite.states import ProcessState
-from supervisord_lite.supervisor import log_problems
 
 S = ProcessState
 

@@ -1,6 +1,8 @@
 """The process table: carries out state-machine effects, reaps children, orders starts and stops.
 
-It owns every child and the pid table; everything runs on the loop's thread.
+It owns every child and the pid table; everything runs on the loop's thread. It hands
+children's output to output.py, a reload's diff and new table to reload.py, and the
+`status` text of a slot to process.py; it never reads a pipe itself.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from typing import Callable, Optional
 
 from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
-from supervisord_lite.log_lines import LinePrefixer
 from supervisord_lite.logs import LogFile
-from supervisord_lite.loop import EventLoop, Timer, now
+from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
-from supervisord_lite.pipes import PipeReader
+from supervisord_lite.output import Output
+from supervisord_lite.process import Process, description_of, slots_for, status_of
 from supervisord_lite.recovery import ChildRecord
-from supervisord_lite.spawn import Child, SpawnError, spawn
+from supervisord_lite.reload import Reloader
+from supervisord_lite.spawn import SpawnError, spawn
 from supervisord_lite.states import (
     Cancel,
     Exited,
-    ProcessMachine,
     ProcessState,
     Schedule,
     SendSignal,
@@ -42,64 +44,9 @@ log = logging.getLogger("supervisord_lite")
 S = ProcessState
 LIVE = (S.STARTING, S.RUNNING, S.STOPPING)
 
-# Pipe reads smaller than this pause the pipe for GATHER_DELAY seconds (see _pipe_readable).
-SMALL_READ = 16 * 1024
-GATHER_DELAY = 0.005
-# log_prefix / log_timestamps give out whole lines; an unfinished one waits this long.
-HELD_LINE_WAIT = 0.2
-# A FIFO log nobody reads yet is tried again this often (nothing to wait on in epoll).
-REOPEN_DELAY = 0.5
-
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
 Listener = Callable[["Process", Optional[StateChanged]], None]
-
-
-class Process:
-    """One supervised process slot (`web` or `web:1`) and its current child, if any."""
-
-    __slots__ = (
-        "program",
-        "num",
-        "name",
-        "machine",
-        "child",
-        "readers",
-        "logs",
-        "timers",
-        "changed_at",
-        "stamp",
-        "ever_started",
-        "waiting_for_deps",
-        "dep_error",
-        "retired",
-    )
-
-    def __init__(self, program: ProgramConfig, num: int):
-        self.program = program
-        self.num = num
-        self.name = program.process_names()[num]
-        self.machine = ProcessMachine(program)
-        self.child: Child | None = None
-        self.readers: list[PipeReader] = []
-        self.logs: dict[str, LogFile | None] = {}
-        self.timers: dict[str, Timer] | None = None  # made at the first timer
-        self.changed_at = time.time()  # wall clock of the last transition, for `status`
-        self.stamp: str | None = None  # changed_at as text, made when first needed
-        self.ever_started = False
-        self.waiting_for_deps = False
-        self.dep_error: str | None = None  # why the last start was refused, if it was
-        # Set when a reload takes this slot out of the table ("changed" or "removed"):
-        # from then on it is only stopped, never started again (its successor is).
-        self.retired: str | None = None
-
-    @property
-    def state(self) -> ProcessState:
-        return self.machine.state
-
-    @property
-    def pid(self) -> int | None:
-        return self.machine.pid
 
 
 class Supervisor:
@@ -115,84 +62,22 @@ class Supervisor:
         self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
-        # While a reload stops what it retires, starts asked of those wait here for
-        # their successors (the same names in the new table).
-        self._replacing = False
-        self._start_after_reload: list[Process] = []
-        self._held_line_timers: set[PipeReader] = set()
-        # Bound once, shared by every pipe (a bound method is a new object per access).
-        self._on_pipe = (self._pipe_readable, self._pipe_eof)
-        # Logs holding bytes back (a slow stream, a FIFO without reader): the pipes
-        # not read meanwhile, and what we wait on (a writable fd, or a retry timer).
-        self._held: dict[LogFile, list[PipeReader]] = {}
-        self._log_waits: dict[LogFile, tuple[int, Timer | None]] = {}
-        self._add_programs(config.programs.values())
+        self.output = Output(loop)
+        self._reloader = Reloader(self)
+        self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     # -- the table ----------------------------------------------------------------
 
-    def _add_programs(self, programs) -> None:
-        for program in sorted(programs, key=lambda p: p.priority):
-            for num in range(program.numprocs):
-                process = Process(program, num)
-                self.processes[process.name] = process
-        self._dependents = transitive_dependents(self.programs())
-
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
-        """Move to a new config, touching only what differs; on_done(diff) when applied.
+        """Move to a new config, touching only what differs (reload.py); on_done(diff)
+        once applied. Returns the diff: the programs added, changed and removed."""
+        return self._reloader.apply(new, on_done)
 
-        Removed and changed programs are stopped (in stop order); then removed ones are
-        dropped, changed ones are re-created with their new settings, and new and changed
-        ones start if autostart. Unchanged processes keep running, same pid.
-        """
-        old_programs = self.programs()
-        log_dir_moved = new.log_dir != self.config.log_dir
-        added = [name for name in new.programs if name not in old_programs]
-        removed = [name for name in old_programs if name not in new.programs]
-        changed = [
-            name
-            for name, program in new.programs.items()
-            if name in old_programs
-            and (
-                _settings(program) != _settings(old_programs[name])
-                or (log_dir_moved and _uses_auto_logs(program))
-            )
-        ]
-        diff = {"added": added, "changed": changed, "removed": removed}
-        retiring = [p for p in self.processes.values() if p.program.name in (*removed, *changed)]
-        for process in retiring:
-            process.retired = "removed" if process.program.name in removed else "changed"
-        self._replacing = True
-
-        def replace_table() -> None:
-            for process in retiring:
-                self.close_logs(process)
-            survivors = {p.name: p for p in self.processes.values() if p not in retiring}
-            self.config = new
-            self.processes = {}
-            fresh = []
-            for program in sorted(new.programs.values(), key=lambda p: p.priority):
-                for num in range(program.numprocs):
-                    process = survivors.get(program.process_names()[num])
-                    if process is None:
-                        process = Process(program, num)
-                        fresh.append(process)
-                    else:
-                        process.program = process.machine.config = program  # same settings
-                    self.processes[process.name] = process
-            self._dependents = transitive_dependents(self.programs())
-            self._replacing = False
-            for process in fresh:
-                if process.program.autostart:
-                    self.start(process)
-            deferred, self._start_after_reload = self._start_after_reload, []
-            for process in deferred:
-                self.start(process)  # now its successor, or a refusal if it has none
-            # Waiting dependents may now wait on a successor, or on nothing any more.
-            self._once_soon(self._start_waiting_dependents)
-            on_done(diff)
-
-        self.stop_many(retiring, replace_table)
-        return diff
+    def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
+        """Take a new config and process table (a reload's replace step)."""
+        self.config = config
+        self.processes = processes
+        self._dependents = transitive_dependents(self.programs())
 
     def programs(self) -> dict[str, ProgramConfig]:
         return {p.program.name: p.program for p in self.processes.values()}
@@ -233,14 +118,14 @@ class Supervisor:
         if self.shutting_down or process.state in LIVE:
             return
         if process.retired is not None:
-            self._start_successor(process)
+            self._reloader.start_successor(process)
             return
         process.dep_error = None
         missing = self._unready_dependencies(process)
         stopping = [dep for dep in missing if dep.state is S.STOPPING]
         if stopping:
             # Its stop was asked for after whatever wanted it running: do not undo it.
-            self._refuse_start(
+            self.refuse_start(
                 process,
                 f"dependency {stopping[0].name} is stopping; "
                 f"start {process.name} again once it has stopped",
@@ -252,25 +137,12 @@ class Supervisor:
                 if dep.state not in LIVE and not dep.waiting_for_deps:
                     self.start(dep)
             # A dependency may have been refused on the spot: settle this wait too.
-            self._once_soon(self._start_waiting_dependents)
+            self.settle_waiting_soon()
             return
         process.waiting_for_deps = False
         self.dispatch(process, StartRequested(now()))
 
-    def _start_successor(self, process: Process) -> None:
-        """A start asked of a slot a reload retired goes to the slot replacing it."""
-        if process.retired == "removed":
-            self._refuse_start(process, f"{process.name} was removed from the config by reload")
-        elif self._replacing:
-            self._start_after_reload.append(process)
-        else:
-            successor = self.processes.get(process.name)
-            if successor is None:
-                self._refuse_start(process, f"{process.name} is no longer in the config")
-            else:
-                self.start(successor)
-
-    def _refuse_start(self, process: Process, reason: str) -> None:
+    def refuse_start(self, process: Process, reason: str) -> None:
         process.waiting_for_deps = False
         process.dep_error = reason
         log.warning("%s: not started: %s", process.name, reason)
@@ -298,12 +170,16 @@ class Supervisor:
                 failed = [d for d in unready if d.state in AT_REST and not d.waiting_for_deps]
                 if failed:
                     dep = failed[0]
-                    self._refuse_start(process, f"dependency {dep.name} is {dep.state.value}")
+                    self.refuse_start(process, f"dependency {dep.name} is {dep.state.value}")
                     settled = True
                 elif not unready:
                     process.waiting_for_deps = False
                     self.dispatch(process, StartRequested(now()))
                     settled = True
+
+    def settle_waiting_soon(self) -> None:
+        """Start or refuse the processes waiting for dependencies, after this step."""
+        self._once_soon(self._start_waiting_dependents)
 
     # -- stopping -----------------------------------------------------------------
 
@@ -320,7 +196,7 @@ class Supervisor:
         daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
             if process.waiting_for_deps:
-                self._refuse_start(process, "the daemon is shutting down")
+                self.refuse_start(process, "the daemon is shutting down")
         self.stop_many(list(self.processes.values()), on_done)
 
     def send_signal(self, process: Process, signum: int) -> bool:
@@ -394,7 +270,7 @@ class Supervisor:
         if (new is S.RUNNING or new in AT_REST) and process.retired is None:
             # Dependents waiting on this process can now start (or must give up). Not for
             # a slot a reload retires: they wait for its successor instead.
-            self._once_soon(self._start_waiting_dependents)
+            self.settle_waiting_soon()
         if self._stop_batches:
             if new in AT_REST:
                 for batch in self._stop_batches:
@@ -423,7 +299,7 @@ class Supervisor:
 
     def _request_stop(self, process: Process) -> None:
         if process.waiting_for_deps:
-            self._refuse_start(process, "stopped while waiting for its dependencies")
+            self.refuse_start(process, "stopped while waiting for its dependencies")
         self.dispatch(process, StopRequested(now()))
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
@@ -441,8 +317,8 @@ class Supervisor:
             self.dispatch(process, SpawnFailed("retired by reload", now()))
             return
         try:
-            stdout_log = self._logfile(process, "stdout")
-            stderr_log = self._logfile(process, "stderr")
+            stdout_log = self.open_log(process, "stdout")
+            stderr_log = self.open_log(process, "stderr")
             child = spawn(
                 program,
                 process.num,
@@ -462,171 +338,25 @@ class Supervisor:
             (child.stderr_fd, stderr_log, "stderr"),
         ):
             if fd is not None:
-                self._watch_pipe(process, fd, logfile, stream)
+                self.output.watch_pipe(process, fd, logfile, stream)
         daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
         if self.record is not None:
             self.record.spawned(process.name, child.pid)
         self.dispatch(process, Spawned(child.pid, now()))
 
+    # -- output (output.py does the work) -----------------------------------------
+
     def open_log(self, process: Process, stream: str) -> LogFile | None:
         """The process's LogFile for stream (opened now if it never ran), or None."""
-        return self._logfile(process, stream)
-
-    def _logfile(self, process: Process, stream: str) -> LogFile | None:
-        if stream not in process.logs:
-            program = process.program
-            path = program.logfile_path(stream, process.name, process.num, self.config.log_dir)
-            if path is None:
-                process.logs[stream] = None
-            else:
-                process.logs[stream] = LogFile(
-                    path,
-                    getattr(program, f"{stream}_logfile_maxbytes"),
-                    getattr(program, f"{stream}_logfile_backups"),
-                    # log_dir is the daemon's to create; any other directory must exist
-                    make_dir=os.path.dirname(path) == self.config.log_dir,
-                )
-        return process.logs[stream]
-
-    def _watch_pipe(self, process: Process, fd: int, logfile: LogFile | None, stream: str) -> None:
-        marker = None
-        program = process.program
-        if logfile is not None and (program.log_prefix or program.log_timestamps):
-            # With redirect_stderr both streams share the stdout pipe: {stream} is stdout.
-            prefix = program.log_prefix.format(name=process.name, group=program.name, stream=stream)
-            marker = LinePrefixer(prefix, program.log_timestamps)
-        reader = PipeReader(fd, logfile, process, *self._on_pipe, marker)
-        process.readers.append(reader)
-        if logfile is not None and logfile.blocked:
-            self._hold_back(reader)  # behind the bytes a previous child left waiting
-        else:
-            self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
-
-    def _pipe_readable(self, reader: PipeReader) -> None:
-        moved = reader.drain()
-        if reader.marker is not None and reader.marker.held:
-            self._flush_held_line_later(reader)
-        if reader.logfile is not None and reader.logfile.blocked and reader.fd >= 0:
-            self._hold_back(reader)
-        elif 0 < moved < SMALL_READ and reader.fd >= 0:
-            # A child writing in small pieces (a line at a time) would wake us once per
-            # line. Let its output gather for a moment: one read instead of hundreds.
-            # The pipe holds 64 KiB or more, so the writer is not held up meanwhile.
-            fd = reader.fd
-            self.loop.remove_reader(fd)
-            self.loop.call_later(GATHER_DELAY, lambda: self._resume_pipe(reader, fd))
-
-    def _flush_held_line_later(self, reader: PipeReader) -> None:
-        """An unfinished line (a prompt, a progress bar) is written out after a moment
-        even if its end never comes; whole lines are never held up by this."""
-
-        def flush() -> None:
-            self._held_line_timers.discard(reader)
-            marker = reader.marker
-            if marker is None or not marker.held:
-                return
-            waited = time.time() - marker.held_since
-            if not 0 <= waited < HELD_LINE_WAIT:  # waited enough, or the clock went back
-                reader.flush_held_line()
-            else:  # another unfinished line since: give that one its own wait
-                self._held_line_timers.add(reader)
-                self.loop.call_later(HELD_LINE_WAIT - waited, flush)
-
-        if reader not in self._held_line_timers:
-            self._held_line_timers.add(reader)
-            self.loop.call_later(HELD_LINE_WAIT, flush)
-
-    def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
-        if reader.fd == fd and not self._is_held(reader):  # not closed (its number reused)
-            self.loop.add_reader(fd, reader)
-
-    # -- backpressure: a log target that cannot take more now ---------------------
-
-    def _hold_back(self, reader: PipeReader) -> None:
-        """Stop reading the child's pipe until its log can take bytes again.
-
-        The child blocks once its pipe is full, as it would writing to the target
-        itself: nothing is lost and the loop never waits on a slow reader."""
-        logfile = reader.logfile
-        assert logfile is not None
-        self.loop.remove_reader(reader.fd)
-        held = self._held.setdefault(logfile, [])
-        if reader not in held:
-            held.append(reader)
-        if logfile not in self._log_waits:
-            self._wait_for_log(logfile)
-
-    def _is_held(self, reader: PipeReader) -> bool:
-        return reader.logfile is not None and reader in self._held.get(reader.logfile, ())
-
-    def _wait_for_log(self, logfile: LogFile) -> None:
-        if logfile.fd >= 0:
-            try:
-                self.loop.add_writer(logfile.fd, lambda: self._log_ready(logfile))
-                self._log_waits[logfile] = (logfile.fd, None)
-                return
-            except OSError:
-                pass  # a device epoll cannot watch (EPERM): poll it on the timer instead
-        # A FIFO with no reader has no descriptor to watch: try again in a while.
-        timer = self.loop.call_later(REOPEN_DELAY, lambda: self._log_ready(logfile))
-        self._log_waits[logfile] = (-1, timer)
-
-    def _stop_waiting_for_log(self, logfile: LogFile) -> None:
-        fd, timer = self._log_waits.pop(logfile, (-1, None))
-        if fd >= 0:
-            self.loop.remove_writer(fd)
-        if timer is not None:
-            timer.cancel()
-
-    def _log_ready(self, logfile: LogFile) -> None:
-        self._stop_waiting_for_log(logfile)
-        if not logfile.flush():
-            self._wait_for_log(logfile)
-            return
-        for reader in self._held.pop(logfile, []):
-            if reader.fd >= 0:
-                self.loop.add_reader(reader.fd, reader)
-
-    def _pipe_eof(self, reader: PipeReader) -> None:
-        self._pipe_closed(reader.owner, reader)
-
-    def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
-        self.loop.remove_reader(reader.fd)
-        process.readers.remove(reader)
-        held = self._held.get(reader.logfile) if reader.logfile is not None else None
-        if held and reader in held:
-            held.remove(reader)
+        return self.output.open_log(process, stream, self.config.log_dir)
 
     def reopen_logs(self) -> None:
-        for process in self.processes.values():
-            for logfile in process.logs.values():
-                if logfile is not None:
-                    waiting = logfile in self._log_waits
-                    self._stop_waiting_for_log(logfile)  # its fd is about to change
-                    logfile.reopen()  # reports its own failure; the next write retries
-                    if waiting:
-                        self._wait_for_log(logfile)
+        """Reopen every log file at its path (after an outside rotation: SIGUSR2)."""
+        self.output.reopen_logs(self.processes.values())
 
     def close_logs(self, process: Process) -> None:
-        for reader in list(process.readers):
-            reader.drain()  # whatever is still in the pipe goes to the log first
-            if reader.fd >= 0:
-                self._pipe_closed(process, reader)
-                reader.close()
-        for logfile in process.logs.values():
-            if logfile is not None:
-                self._stop_waiting_for_log(logfile)
-                self._held.pop(logfile, None)
-                lost = logfile.retire()
-                if lost:
-                    log.warning(
-                        "%s: %d bytes of output held back for %s were dropped: the log "
-                        "still could not take them when the process was retired",
-                        process.name,
-                        lost,
-                        logfile.path,
-                    )
-        process.logs.clear()
+        """Drain the process's pipes into its logs, then close both (it is done with them)."""
+        self.output.close_logs(process)
 
     # -- reaping ------------------------------------------------------------------
 
@@ -698,77 +428,12 @@ class Supervisor:
     # -- status -------------------------------------------------------------------
 
     def status(self, process: Process, current: float | None = None) -> dict:
-        """The `status` object of one process. Pass `current` (now()) when listing many:
-        this runs per process per status request, so it reads each field once."""
-        machine = process.machine
-        state = machine.state
-        uptime = 0.0
-        if (state is S.RUNNING or state is S.STARTING) and machine.started_at is not None:
-            uptime = (now() if current is None else current) - machine.started_at
-        return {
-            "name": process.name,
-            "program": process.program.name,
-            "state": state._value_,  # the plain attribute: .value goes through a descriptor
-            "pid": machine.pid,
-            "exitstatus": machine.exitstatus,
-            "uptime": round(uptime, 3) if uptime else 0,
-            "restarts": machine.restarts,
-            "description": self.describe(process, uptime),
-            "spawn_error": machine.spawn_error,
-        }
+        """The `status` object of one process (process.status_of)."""
+        return status_of(process, self._unready_dependencies, current)
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
-        """The `status` description, with any log that cannot be written named after it."""
-        text = self._describe_state(process, uptime)
-        problems = log_problems(process)
-        if problems:
-            return f"{text}; {problems}" if text else problems
-        return text
-
-    def _describe_state(self, process: Process, uptime: float | None) -> str:
-        machine = process.machine
-        state = machine.state
-        if process.waiting_for_deps:
-            deps = ", ".join(d.name for d in self._unready_dependencies(process))
-            return f"waiting for {deps}"
-        if state is S.RUNNING:
-            if uptime is None:
-                uptime = machine.uptime(now())
-            return f"pid {machine.pid}, uptime {_hms(uptime)}"
-        if state in (S.STARTING, S.STOPPING):
-            return f"pid {machine.pid}" if machine.pid else ""
-        if state in (S.BACKOFF, S.FATAL):
-            if machine.spawn_error:
-                return f"spawn error: {machine.spawn_error}"
-            if state is S.BACKOFF and machine.history:
-                return machine.history[-1].reason  # e.g. "crash loop: restart in 4s"
-            return "Exited too quickly (process log may have details)"
-        if state is S.EXITED:
-            return f"{describe_exit(machine.exitstatus)}, {_stamp(process)}"
-        if process.dep_error:
-            return f"not started: {process.dep_error}"
-        return _stamp(process) if process.ever_started else "Not started"
-
-
-def log_problems(process: Process) -> str:
-    """Why a process's logs cannot be written now ("" when they can): for `status`."""
-    problems = [
-        problem
-        for logfile in process.logs.values()
-        if logfile is not None
-        for problem in (logfile.problem(),)
-        if problem
-    ]
-    return "; ".join(problems)
-
-
-def _settings(program: ProgramConfig) -> ProgramConfig:
-    """A program's settings for comparison: which file it came from is not a setting."""
-    return program.replace(source="")
-
-
-def _uses_auto_logs(program: ProgramConfig) -> bool:
-    return "auto" in (program.stdout_logfile, program.stderr_logfile)
+        """The `status` description of one process (process.description_of)."""
+        return description_of(process, self._unready_dependencies, uptime)
 
 
 def _kill_group_leftovers(pgid: int) -> None:
@@ -778,18 +443,6 @@ def _kill_group_leftovers(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _stamp(process: Process) -> str:
-    # strftime(localtime()) per process per status call was 30% of a status round trip.
-    if process.stamp is None:
-        process.stamp = time.strftime("%b %d %I:%M %p", time.localtime(process.changed_at))
-    return process.stamp
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _num(value: float) -> str:
