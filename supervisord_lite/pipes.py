@@ -4,10 +4,10 @@ shared buffer, handed to its LogFile; pipes enlarged only for chatty children.
 It must not open, rotate or report on log targets (logs.py does), nor block: a read
 moves at most a budget per wakeup and stops while the log holds bytes back.
 
-Why read/write and not os.splice: measured here (docs/benchmarks.md), splice from a pipe
-into an ext4 file cost 0.18-1.23 s of CPU per 500 MB and swung between the two, while
-readv into one reused buffer plus write cost a steady 0.25 s at 1.5 GB/s. It also keeps
-one code path for every system.
+Why read/write and not os.splice: splice from a pipe into an ext4 file was measured in
+an earlier round and its CPU cost swung widely from run to run, while readv into one
+reused buffer plus write stayed steady (docs/architecture.md). It also keeps one code
+path for every system.
 """
 
 from __future__ import annotations
@@ -24,9 +24,14 @@ if TYPE_CHECKING:
     from supervisord_lite.log_lines import LinePrefixer
     from supervisord_lite.logs import LogFile
 
-# Per wakeup, move at most this much from one pipe, so that one chatty child cannot
-# starve the rest of the loop; level-triggered epoll calls us again at once.
+# Per wakeup, move at most this much from one pipe, in reads of at most SLICE, and stop
+# once TIME_BUDGET has passed: one chatty child must not starve the rest of the loop.
+# A 1 MiB write into the page cache took ~3 ms here (more under memory pressure), so
+# four of them in a row held a `status` reply for 10-20 ms while a child flooded its
+# log (docs/benchmarks.md, flood). Level-triggered epoll calls us again at once.
 BUDGET_PER_WAKEUP = 4 * CHUNK
+SLICE = 256 * 1024
+TIME_BUDGET = 0.001
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _PIPE_DEFAULT = 64 * 1024
 _PIPE_LARGE = CHUNK
@@ -37,6 +42,7 @@ _PIPE_LARGE = CHUNK
 # write little never pays for the whole MiB.
 _BUFFER = mmap.mmap(-1, CHUNK, flags=mmap.MAP_PRIVATE)
 _VIEW = memoryview(_BUFFER)
+_SLICE_VIEW = _VIEW[:SLICE]
 
 
 class PipeReader:
@@ -80,11 +86,12 @@ class PipeReader:
         the pipe stays there. Returns the bytes moved."""
         moved_total = 0
         logfile = self.logfile
+        deadline = time.monotonic() + TIME_BUDGET
         while self.fd >= 0 and moved_total < budget:
             if logfile is not None and logfile.pending:
                 return moved_total
             try:
-                n = os.readv(self.fd, [_BUFFER])
+                n = os.readv(self.fd, [_SLICE_VIEW])
             except BlockingIOError:
                 return moved_total
             if n == 0:
@@ -101,9 +108,9 @@ class PipeReader:
             # only as far as whole writes fit (100-byte lines: 4000 bytes a page).
             if n >= _PIPE_DEFAULT // 2 and not self.enlarged:
                 self._enlarge_pipe()
-            if n < CHUNK:
-                # The pipe (at most CHUNK) held less than the buffer: it is empty now.
-                # Not reading again saves a syscall and an exception per wakeup.
+            if n < SLICE or time.monotonic() >= deadline:
+                # Less than a slice: the pipe is empty now (not reading again saves a
+                # syscall and an exception per wakeup). Or our time is up this turn.
                 return moved_total
         return moved_total
 
