@@ -20,10 +20,12 @@ from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
 from supervisord_lite.process import Process, description_of, slots_for, status_of
+from supervisord_lite.reaper import Reaper
 from supervisord_lite.recovery import ChildRecord
 from supervisord_lite.reload import Reloader
 from supervisord_lite.spawn import SpawnError, spawn
 from supervisord_lite.states import (
+    LIVE_STATES,
     Cancel,
     Exited,
     ProcessState,
@@ -42,7 +44,6 @@ from supervisord_lite.states import (
 log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
-LIVE = (S.STARTING, S.RUNNING, S.STOPPING)
 
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
@@ -59,11 +60,11 @@ class Supervisor:
         self.shutting_down = False
         self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
-        self._deferred_exits: list[tuple[Process, int]] = []  # reaped, not yet acted on
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self._dependents: dict[str, set[str]] = {}
         self.output = Output(loop)
         self._reloader = Reloader(self)
+        self._reaper = Reaper(loop, self.by_pid, self._reaped, self._exited)
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     # -- the table ----------------------------------------------------------------
@@ -115,7 +116,7 @@ class Supervisor:
 
         A start that cannot happen is refused: dep_error says why and listeners are told
         (change None), so that whoever waits for the start gets an answer."""
-        if self.shutting_down or process.state in LIVE:
+        if self.shutting_down or process.state in LIVE_STATES:
             return
         if process.retired is not None:
             self._reloader.start_successor(process)
@@ -134,7 +135,7 @@ class Supervisor:
         if missing:
             process.waiting_for_deps = True
             for dep in missing:
-                if dep.state not in LIVE and not dep.waiting_for_deps:
+                if dep.state not in LIVE_STATES and not dep.waiting_for_deps:
                     self.start(dep)
             # A dependency may have been refused on the spot: settle this wait too.
             self.settle_waiting_soon()
@@ -361,53 +362,12 @@ class Supervisor:
     # -- reaping ------------------------------------------------------------------
 
     def reap(self) -> None:
-        """Reap every exited child (signals coalesce: one SIGCHLD may stand for many).
+        """SIGCHLD: reap every exited child (reaper.py), then act on each of ours."""
+        self._reaper.reap()
 
-        Exits are acted on after collecting them: acting on one may spawn a replacement,
-        and a child that dies as fast as we respawn it must not keep this handler from
-        returning to select. Between two exits acted on we still reap (only reap), so a
-        crash storm leaves no zombie for longer than one spawn; what that collects is
-        acted on in the next loop turn, after the loop has served its other fds.
-        """
-        exits, self._deferred_exits = self._deferred_exits + self._collect(), []
-        for process, exitstatus in exits:
-            try:
-                self._exited(process, exitstatus)
-            except Exception:
-                # These children are reaped already: a bug while acting on one exit
-                # must not leave the others RUNNING with a dead pid forever.
-                log.exception("%s: internal error handling its exit", process.name)
-            self._deferred_exits += self._collect()
-        if self._deferred_exits:
-            self.loop.call_later(0, self.reap)
-
-    def _collect(self) -> list[tuple[Process, int]]:
-        """Reap every child that has exited by now; return ours with their exit codes."""
-        exits: list[tuple[Process, int]] = []
-        while True:
-            try:
-                # WNOWAIT: look without reaping, so the exited leader stays a zombie
-                # and its pid, which is also its group id, cannot be recycled while
-                # we kill what is left of its group.
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return exits
-            if info is None or info.si_pid == 0:
-                return exits
-            pid = info.si_pid
-            process = self.by_pid.get(pid)
-            if process is not None and process.program.stopasgroup:
-                _kill_group_leftovers(pid)
-            try:
-                _, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                continue
-            if process is None:
-                continue  # an orphan re-parented to us (we are a subreaper): just reap it
-            del self.by_pid[pid]
-            if self.record is not None:
-                self.record.exited(process.name)
-            exits.append((process, os.waitstatus_to_exitcode(status)))
+    def _reaped(self, process: Process) -> None:
+        if self.record is not None:
+            self.record.exited(process.name)
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         process.child = None
@@ -434,15 +394,6 @@ class Supervisor:
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""
         return description_of(process, self._unready_dependencies, uptime)
-
-
-def _kill_group_leftovers(pgid: int) -> None:
-    # docs/states.md, "Leftovers": what is left of a program's group dies with its main
-    # process, so a restarted service never fights its own orphaned workers for a port.
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _num(value: float) -> str:
