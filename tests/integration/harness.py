@@ -7,6 +7,7 @@ even after the daemon itself was SIGKILLed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,10 +17,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import psutil
+import pytest
 
 HELPERS = Path(__file__).resolve().parent.parent / "helpers"
 BIN = Path(sys.executable).parent
@@ -225,6 +228,26 @@ class Daemon:
         assert res.returncode == 0, self.describe(res)
         return res
 
+    @contextlib.contextmanager
+    def ctl_in_background(self, *args: Any) -> Iterator[subprocess.Popen]:
+        """A ctl command left running while the test does something else (text output
+        on stdout, stderr merged, read with communicate()); killed if it has not
+        finished when the block ends."""
+        proc = subprocess.Popen(
+            [*CTL_CMD, "-c", str(self.config), *(str(a) for a in args)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
     def describe(self, res: subprocess.CompletedProcess) -> str:
         return (
             f"{' '.join(map(str, res.args))} -> rc={res.returncode}\n"
@@ -373,3 +396,58 @@ def session_processes() -> list[psutil.Process]:
         if _environ(p).get("SDL_TEST_SESSION") == SESSION_TOKEN:
             out.append(p)
     return out
+
+
+# ---------------------------------------------------------------------------- faults
+
+
+def mount_tmpfs(daemon: Daemon, name: str, size: str = "256k") -> tuple[Path, Callable[[], None]]:
+    """A small tmpfs at the daemon's dir/`name`, for full-disk tests (needs root and
+    mount; the test skips elsewhere). Returns the path and its clean-up, which kills the
+    daemon's tree first so that nothing holds the mount."""
+    path = daemon.path(name)
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
+    ).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+
+    def unmount() -> None:
+        daemon.kill_everything()
+        subprocess.run(["umount", "-l", str(path)])
+
+    return path, unmount
+
+
+@contextlib.contextmanager
+def small_disk(daemon: Daemon, name: str, size: str = "256k") -> Iterator[Path]:
+    """mount_tmpfs as a context manager: unmounted however the test ends."""
+    path, unmount = mount_tmpfs(daemon, name, size)
+    try:
+        yield path
+    finally:
+        unmount()
+
+
+@contextlib.contextmanager
+def foreground_daemon(daemon: Daemon, stdout: Any, stderr: Any) -> Iterator[subprocess.Popen]:
+    """`supervisord-lite -n` on the daemon's config with the given stdout/stderr,
+    stopped with SIGTERM (then SIGKILL) however the test ends."""
+    proc = subprocess.Popen(
+        [*DAEMON_CMD, "-c", str(daemon.config), "-n"],
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=daemon.env,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

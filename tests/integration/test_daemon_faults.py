@@ -9,12 +9,11 @@ import json
 import os
 import signal
 import socket
-import subprocess
 
 import psutil
 import pytest
 
-from integration.harness import helper
+from integration.harness import helper, small_disk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,19 +89,9 @@ def test_sighup_during_a_reload_is_queued_and_applied_after_it(daemon):
 @pytest.fixture
 def tiny_log_disk(daemon):
     """A 128 KiB tmpfs holding the daemon's own log file (needs root and mount)."""
-    path = daemon.path("dlog")
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(path)])
-    if res.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    daemon.logfile = path / "sdl.log"
-    try:
+    with small_disk(daemon, "dlog", "128k") as path:
+        daemon.logfile = path / "sdl.log"
         yield path
-    finally:
-        daemon.kill_everything()
-        subprocess.run(["umount", "-l", str(path)])
 
 
 def fill(directory) -> str:

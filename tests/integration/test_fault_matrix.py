@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from integration.harness import CTL_CMD, Daemon, helper
+from integration.harness import CTL_CMD, Daemon, helper, mount_tmpfs
 from integration.invariants import (
     assert_consistent,
     assert_shutdown_leaves_nothing,
@@ -83,18 +83,7 @@ def wait_ready(daemon: Daemon, *names: str) -> None:
 
 
 def mount_tiny_disk(daemon: Daemon) -> Cleanup:
-    path = daemon.path("logs")
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(path)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-
-    def unmount() -> None:
-        daemon.kill_everything()
-        subprocess.run(["umount", "-l", str(path)])
-
-    return unmount
+    return mount_tmpfs(daemon, "logs")[1]
 
 
 def fill_the_disk(daemon: Daemon) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import resource
 import socket
-import subprocess
 import time
 
 import psutil
 import pytest
 
-from integration.harness import helper
+from integration.harness import helper, small_disk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -19,18 +18,8 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def tiny_disk(daemon):
     """A 256 KiB tmpfs as the daemon's log_dir (needs root and mount)."""
-    path = daemon.path("logs")
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(path)])
-    if res.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with small_disk(daemon, "logs") as path:
         yield path
-    finally:
-        daemon.kill_everything()
-        subprocess.run(["umount", "-l", str(path)])
 
 
 def test_full_log_disk_is_reported_and_supervision_goes_on(daemon, tiny_disk):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 
 import psutil
 import pytest
@@ -136,16 +135,12 @@ def test_start_while_its_dependency_is_stopping_returns_at_once(daemon):
     dpid = daemon.start({"db": slow_stopper(stopwaitsecs=4), "web": runner(depends_on=["db"])})
     daemon.wait_state("web", "RUNNING")
     daemon.ctl_ok("stop", "web")
-    stopping = subprocess.Popen(
-        [*daemon_ctl(daemon), "stop", "db"], env=daemon.env, stdout=subprocess.DEVNULL
-    )
-    try:
+    with daemon.ctl_in_background("stop", "db") as stopping:
         daemon.wait_state("db", "STOPPING")
         res = daemon.ctl("start", "web", timeout=3)
         assert res.returncode == 1, daemon.describe(res)
         assert "db" in res.stdout + res.stderr and "stopping" in (res.stdout + res.stderr)
         assert not daemon.status()["web"]["description"].startswith("waiting for")
-    finally:
         stopping.wait(15)
     daemon.ctl_ok("shutdown", timeout=15)
     assert_daemon_gone_with_everything(daemon, dpid)
@@ -170,12 +165,6 @@ def test_a_chain_whose_root_fails_fails_all_the_way_up(daemon):
     assert_daemon_gone_with_everything(daemon, dpid)
 
 
-def daemon_ctl(daemon) -> list[str]:
-    from integration.harness import CTL_CMD
-
-    return [*CTL_CMD, "-c", str(daemon.config)]
-
-
 # -------------------------------------------------- reload while a restart is under way
 
 
@@ -185,14 +174,7 @@ def test_reload_during_a_restart_leaves_no_ghost(daemon, change):
     dpid = daemon.start(programs)
     daemon.wait_state("web", "RUNNING")
     old_pid = daemon.status()["web"]["pid"]
-    restart = subprocess.Popen(
-        [*daemon_ctl(daemon), "restart", "web"],
-        env=daemon.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with daemon.ctl_in_background("restart", "web") as restart:
         daemon.wait_state("web", "STOPPING")
         if change == "changed":
             programs["web"] = slow_stopper(environment={"EDITED": "1"})
@@ -201,10 +183,6 @@ def test_reload_during_a_restart_leaves_no_ghost(daemon, change):
         daemon.write_config(programs)
         daemon.ctl_ok("reload", timeout=15)
         out, _ = restart.communicate(timeout=15)
-    finally:
-        if restart.poll() is None:
-            restart.kill()
-            restart.wait()
     if change == "changed":
         assert restart.returncode == 0, out
         web = daemon.wait_state("web", "RUNNING")
@@ -224,15 +202,10 @@ def test_restart_during_a_reload_starts_the_new_settings(daemon):
     old_pid = daemon.wait_state("web", "RUNNING")["pid"]
     programs["web"] = slow_stopper(environment={"EDITED": "1"})
     daemon.write_config(programs)
-    reload = subprocess.Popen([*daemon_ctl(daemon), "reload"], env=daemon.env)
-    try:
+    with daemon.ctl_in_background("reload") as reload:
         daemon.wait_state("web", "STOPPING")
         daemon.ctl_ok("restart", "web", timeout=15)
         assert reload.wait(15) == 0
-    finally:
-        if reload.poll() is None:
-            reload.kill()
-            reload.wait()
     web = daemon.wait_state("web", "RUNNING")
     assert web["pid"] != old_pid
     assert psutil.Process(web["pid"]).environ().get("EDITED") == "1"
@@ -251,14 +224,7 @@ def test_a_start_waiting_on_dependencies_always_gets_an_answer(daemon, interrupt
         "web": runner(depends_on=["db"], autostart=False),
     }
     dpid = daemon.start(programs)
-    start = subprocess.Popen(
-        [*daemon_ctl(daemon), "start", "web"],
-        env=daemon.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with daemon.ctl_in_background("start", "web") as start:
         wait_until(lambda: "waiting for db" in daemon.status()["web"]["description"], 5)
         if interrupt == "reload":
             programs["db"] = runner(startsecs=3, autostart=False, environment={"EDITED": "1"})
@@ -266,10 +232,6 @@ def test_a_start_waiting_on_dependencies_always_gets_an_answer(daemon, interrupt
         res = daemon.ctl(*interrupt.split(), timeout=15)
         assert res.returncode == 0, daemon.describe(res)
         out, _ = start.communicate(timeout=10)
-    finally:
-        if start.poll() is None:
-            start.kill()
-            start.wait()
     assert start.returncode != 0, out
     if interrupt != "shutdown":
         assert not daemon.status()["web"]["description"].startswith("waiting for")
@@ -286,21 +248,10 @@ def test_a_restart_overlapping_a_batch_stop_lets_both_finish(daemon, first):
     # x keeps the batch open long enough for the restart to start web again.
     dpid = daemon.start({"db": runner(), "web": runner(depends_on=["db"]), "x": slow_stopper()})
     daemon.wait_state("web", "RUNNING")
-    batch = subprocess.Popen(
-        [*daemon_ctl(daemon), *first.split()],
-        env=daemon.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with daemon.ctl_in_background(*first.split()) as batch:
         daemon.wait_state("x", "STOPPING")
         res = daemon.ctl("restart", "web", timeout=15)
         out, _ = batch.communicate(timeout=15)
-    finally:
-        if batch.poll() is None:
-            batch.kill()
-            batch.wait()
     # During a shutdown the restart is refused, or finds the daemon gone (4).
     assert res.returncode in ((0, 1, 4) if first == "shutdown" else (0, 1)), daemon.describe(res)
     assert batch.returncode in (0, 1), out

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.harness import CTL_CMD, DAEMON_CMD, helper
+from integration.harness import CTL_CMD, foreground_daemon, helper, small_disk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -128,28 +128,18 @@ def test_dev_stdout_of_a_foreground_daemon_loses_nothing(daemon, target, fd, kin
         ours.close()
         theirs.close()
     other = open(daemon.path("other-stream"), "wb")
-    proc = subprocess.Popen(
-        [*DAEMON_CMD, "-c", str(daemon.config), "-n"],
-        stdin=subprocess.DEVNULL,
-        stdout=write_end if fd == 1 else other,
-        stderr=write_end if fd == 2 else other,
-        env=daemon.env,
-    )
-    os.close(write_end)
     try:
-        # A slow reader: the daemon meets a full pipe/socket and must hold back, not drop.
-        data = read_until(read_end, lambda d: b"seq 0030000" in d, 40, chunk=8192, pace=0.0005)
+        with foreground_daemon(
+            daemon, stdout=write_end if fd == 1 else other, stderr=write_end if fd == 2 else other
+        ):
+            os.close(write_end)
+            # A slow reader: the daemon meets a full pipe/socket and must hold back, not drop.
+            data = read_until(read_end, lambda d: b"seq 0030000" in d, 40, chunk=8192, pace=5e-4)
         numbers = seq_numbers(data.decode(errors="replace"))
         assert numbers == list(range(1, 30001)), "lines lost, repeated or out of order"
         log = daemon.logfile.read_text()
         assert "discarded" not in log and "cannot write" not in log, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         os.close(read_end)
         other.close()
 
@@ -338,18 +328,8 @@ def test_tail_of_a_stream_log_is_refused_without_reading_it(daemon, fifo):
 @pytest.fixture
 def tiny_disk(daemon):
     """A 256 KiB tmpfs as the daemon's log_dir (needs root and mount)."""
-    path = daemon.path("logs")
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(path)])
-    if res.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with small_disk(daemon, "logs") as path:
         yield path
-    finally:
-        daemon.kill_everything()
-        subprocess.run(["umount", "-l", str(path)])
 
 
 def test_a_full_disk_is_shown_reported_again_after_recovery_and_writing_again(daemon, tiny_disk):

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 
 import pytest
 
-from integration.harness import DAEMON_CMD, helper
+from integration.harness import foreground_daemon, helper
 from integration.test_log_faults import read_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,27 +68,15 @@ def test_compose_style_output_on_the_daemons_stdout(daemon):
     }
     daemon.write_config(programs)
     read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        [*DAEMON_CMD, "-c", str(daemon.config), "-n"],
-        stdin=subprocess.DEVNULL,
-        stdout=write_end,
-        stderr=subprocess.DEVNULL,
-        env=daemon.env,
-    )
-    os.close(write_end)
     try:
-        data = read_until(
-            read_end,
-            lambda d: b"api | seq 0003000" in d and b"worker | seq 0003000" in d,
-            40,
-        )
+        with foreground_daemon(daemon, stdout=write_end, stderr=subprocess.DEVNULL):
+            os.close(write_end)
+            data = read_until(
+                read_end,
+                lambda d: b"api | seq 0003000" in d and b"worker | seq 0003000" in d,
+                40,
+            )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         os.close(read_end)
     seen: dict[str, list[int]] = {"api": [], "worker": []}
     for line in data.decode().splitlines():

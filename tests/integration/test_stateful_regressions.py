@@ -7,12 +7,11 @@ to turn a new one into a test here.
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 
 import pytest
 
-from integration.harness import CTL_CMD, helper
+from integration.harness import helper
 from integration.invariants import Connection, assert_consistent, assert_shutdown_leaves_nothing
 
 pytestmark = pytest.mark.timeout(40)
@@ -79,20 +78,9 @@ def test_restart_during_a_reload_that_removes_the_program_leaves_no_ghost(daemon
     daemon.start({"a": runner(numprocs=2), "b": runner()})
     wait_ready(daemon, "a:0", "a:1", "b")
     daemon.write_config({"b": runner()})
-    reload = subprocess.Popen(
-        [*CTL_CMD, "-c", str(daemon.config), "reload"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=daemon.env,
-    )
-    try:
+    with daemon.ctl_in_background("reload") as reload:
         daemon.ctl("restart", "a", timeout=10)
         reload.communicate(timeout=10)
-    finally:
-        if reload.poll() is None:
-            reload.kill()
-            reload.communicate()
     assert_consistent(daemon, {"b"})
 
 
@@ -107,18 +95,7 @@ def test_restart_during_a_reload_that_changes_the_program_leaves_no_ghost(daemon
     stubborn = {"command": helper("ignore_term"), "startsecs": 0, "stopwaitsecs": 0.3}
     daemon.start({"c": stubborn})
     daemon.write_config({"c": {**stubborn, "stopwaitsecs": 0.5}})
-    reload = subprocess.Popen(
-        [*CTL_CMD, "-c", str(daemon.config), "reload"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=daemon.env,
-    )
-    try:
+    with daemon.ctl_in_background("reload") as reload:
         daemon.ctl("restart", "c", timeout=10)
         reload.communicate(timeout=10)
-    finally:
-        if reload.poll() is None:
-            reload.kill()
-            reload.communicate()
     assert_consistent(daemon, {"c"})

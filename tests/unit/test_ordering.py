@@ -27,16 +27,21 @@ def programs(**spec) -> dict[str, ProgramConfig]:
     }
 
 
-def stop_waves(progs: dict[str, ProgramConfig]) -> list[set[str]]:
-    """Run a batch to completion, stopping each wave at once; return the waves."""
-    procs = {name: Fake(p) for name, p in progs.items()}
-    asked: list[str] = []
-    batch = StopBatch(
+def batch_of(procs: dict[str, Fake], progs: dict[str, ProgramConfig], asked: list[str]):
+    """A StopBatch over procs that records, in `asked`, whom it asks to stop."""
+    return StopBatch(
         list(procs.values()),
         transitive_dependents(progs),
         lambda p: asked.append(p.program.name),
         lambda: None,
     )
+
+
+def stop_waves(progs: dict[str, ProgramConfig]) -> list[set[str]]:
+    """Run a batch to completion, stopping each wave at once; return the waves."""
+    procs = {name: Fake(p) for name, p in progs.items()}
+    asked: list[str] = []
+    batch = batch_of(procs, progs, asked)
     waves = []
     for _ in range(len(procs) + 1):
         asked.clear()
@@ -82,12 +87,7 @@ def test_members_already_at_rest_do_not_stall_the_batch(rest):
     procs["web"].state = rest
     procs["app"].state = rest
     asked: list[str] = []
-    batch = StopBatch(
-        list(procs.values()),
-        transitive_dependents(progs),
-        lambda p: asked.append(p.program.name),
-        lambda: None,
-    )
+    batch = batch_of(procs, progs, asked)
     assert batch.advance() is False
     assert asked == ["web", "app", "db"]
     procs["db"].state = ProcessState.STOPPED
@@ -100,12 +100,7 @@ def test_a_member_started_again_by_someone_else_still_counts_as_stopped():
     progs = programs(db=(1, []), web=(1, ["db"]))
     procs = {name: Fake(p) for name, p in progs.items()}
     asked: list[str] = []
-    batch = StopBatch(
-        list(procs.values()),
-        transitive_dependents(progs),
-        lambda p: asked.append(p.program.name),
-        lambda: None,
-    )
+    batch = batch_of(procs, progs, asked)
     assert batch.advance() is False and asked == ["web"]
     procs["web"].state = ProcessState.STOPPED
     batch.came_to_rest(procs["web"])
