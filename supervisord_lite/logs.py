@@ -94,7 +94,9 @@ class LogFile:
         self.stream = False
         self.pipe = False  # a pipe or FIFO: writes of PIPE_BUF bytes or less are atomic
         self.rotating = True  # False once rotation was found unsafe (until reopened)
-        self.pending = bytearray()  # bytes a stream could not take yet, in order
+        # Bytes a stream could not take yet, in order. The shared empty bytes until then:
+        # a bytearray per log would cost a thousand quiet programs ~120 KiB for nothing.
+        self.pending: bytes | bytearray = b""
         self.error: str | None = None  # why writing fails now, for `status`
         self.error_logged = False
         self.last_report: tuple[str, float] = ("", 0.0)
@@ -178,7 +180,7 @@ class LogFile:
         bytes once more; return how many could not be written. Followers are told."""
         self.flush()
         lost = len(self.pending)
-        self.pending = bytearray()
+        self.pending = b""
         self.close()
         for follower in self.listeners:
             follower.retired()
@@ -227,7 +229,7 @@ class LogFile:
     def flush(self) -> bool:
         """Write what is held back; True when nothing is left."""
         if self.pending:
-            data, self.pending = self.pending, bytearray()
+            data, self.pending = self.pending, b""
             self.write(data)
         return not self.pending
 
