@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     out.line(
         f"# benchmarks ({mode}) on {platform.node()}: "
         f"{os.cpu_count()} cpus, Linux {platform.release()}, Python {platform.python_version()}, "
-        f"supervisord_lite at {revision()}"
+        f"supervisord_lite at {out.revision}"
     )
     out.line(f"# started {time.strftime('%Y-%m-%d %H:%M:%S %z')}, command: {command_line(argv)}")
     out.line(f"# machine: {cpu_model()}; {versions()}; {load()} at start")
@@ -190,6 +190,8 @@ class Output:
 
     def __init__(self) -> None:
         self.kept: list[str] = []
+        self.revision = revision()  # the code measured: the tree as the run starts
+        self.started = time.strftime("%Y-%m-%d-%H%M")
 
     def line(self, text: str = "") -> None:
         print(text, flush=True)
@@ -200,9 +202,11 @@ class Output:
         self.kept.append(text)
 
     def save(self, mode: str) -> str:
-        """benchmarks/runs/DATE-COMMIT-MODE.md: the run's whole output, as printed."""
+        """benchmarks/runs/DATE-COMMIT-MODE.md: the run's whole output, as printed. Named
+        by when the run started and the commit it measured, not those at saving time
+        (a commit made meanwhile would otherwise name a run of the code before it)."""
         os.makedirs(RUNS_DIR, exist_ok=True)
-        stem = f"{time.strftime('%Y-%m-%d-%H%M')}-{revision().replace('+', '-')}-{mode}"
+        stem = f"{self.started}-{self.revision.replace('+', '-')}-{mode}"
         path = os.path.join(RUNS_DIR, stem + ".md")
         with open(path, "w") as f:
             f.write("\n".join(self.kept) + "\n")
