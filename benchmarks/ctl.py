@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from benchmarks.common import Row, Settings, median
-from benchmarks.managers import per_manager, sleepers
+from benchmarks.managers import per_manager
 
 
 def ctl_status_times(mgr, repeats: int) -> list[float]:
@@ -42,11 +42,7 @@ def round_trips_per_second(mgr, seconds: float, n: int) -> float:
 def measure(kind, n: int, settings: Settings) -> tuple[list[float], float]:
     """(`status` command wall times, round trips/s) on one daemon with n programs."""
     with kind() as mgr:
-        mgr.write_config(sleepers(n))
-        mgr.launch()
-        client = mgr.client()
-        mgr.wait_all_running(client, n)
-        client.close()
+        mgr.launch_sleepers(n)
         time.sleep(0.5)
         walls = ctl_status_times(mgr, settings.pick(5, 3))
         return walls, round_trips_per_second(mgr, settings.pick(2.0, 0.5), n)

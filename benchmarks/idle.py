@@ -6,16 +6,12 @@ from __future__ import annotations
 import time
 
 from benchmarks.common import Row, Settings, cpu_seconds, ctx_switches, median
-from benchmarks.managers import per_manager, sleepers
+from benchmarks.managers import per_manager
 
 
 def measure(kind, n: int, window: float) -> tuple[float, int]:
     with kind() as mgr:
-        mgr.write_config(sleepers(n))
-        mgr.launch()
-        client = mgr.client()
-        mgr.wait_all_running(client, n)
-        client.close()
+        mgr.launch_sleepers(n)
         time.sleep(1.0)  # let start-up work (timers, log opens) finish
         cpu0, ctx0 = cpu_seconds(mgr.pid), ctx_switches(mgr.pid)
         time.sleep(window)

@@ -93,6 +93,18 @@ class Manager:
 
         wait_for(done, timeout=timeout, interval=interval, what=f"{self.label}: {n} RUNNING")
 
+    def launch_sleepers(self, n: int, timeout: float = 120, interval: float = 0.02) -> None:
+        """Write a config of n sleeping programs, launch, and wait until all are RUNNING
+        (then ask one full status, as a user would)."""
+        self.write_config(sleepers(n))
+        self.launch()
+        client = self.client()
+        try:
+            self.wait_all_running(client, n, timeout=timeout, interval=interval)
+            client.status()
+        finally:
+            client.close()
+
     def log_counter(self, marker: bytes) -> LogCounter:
         """Counts `marker` lines in the daemon's own log as they are written."""
         return LogCounter(self.daemon_log, marker)

@@ -8,19 +8,14 @@ import time
 import psutil
 
 from benchmarks.common import Row, Settings, median
-from benchmarks.managers import per_manager, sleepers
+from benchmarks.managers import per_manager
 
 MiB = 1024 * 1024
 
 
 def measure(kind, n: int) -> tuple[float, float | None, float]:
     with kind() as mgr:
-        mgr.write_config(sleepers(n))
-        mgr.launch()
-        client = mgr.client()
-        mgr.wait_all_running(client, n, timeout=300, interval=0.1)
-        client.status()  # one full status, as a user would ask for
-        client.close()
+        mgr.launch_sleepers(n, timeout=300, interval=0.1)
         time.sleep(1.0)
         proc = psutil.Process(mgr.pid)
         try:
