@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
 from supervisord_lite.config_keys import DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS
-from supervisord_lite.config_log_paths import OWN_STREAM_PATHS, is_stream, log_path_problem
+from supervisord_lite.config_log_paths import is_stream, log_path_problem
+from supervisord_lite.logs import OWN_STREAMS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -230,7 +231,7 @@ class Loader:
             if kwargs[key] in ("auto", "none"):
                 continue
             kwargs[key] = self.resolve(kwargs[key])
-            shared = kwargs[key] in OWN_STREAM_PATHS or is_stream(kwargs[key])
+            shared = kwargs[key] in OWN_STREAMS or is_stream(kwargs[key])
             if kwargs["numprocs"] > 1 and "{process_num}" not in kwargs[key] and not shared:
                 n = kwargs["numprocs"]
                 self.error(

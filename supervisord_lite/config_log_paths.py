@@ -15,8 +15,6 @@ import stat
 from supervisord_lite.logs import OWN_STREAMS
 
 NAME_MAX = 255  # bytes in one path component on Linux file systems
-# The daemon's own stdout/stderr: never looked up on disk.
-OWN_STREAM_PATHS = tuple(OWN_STREAMS)
 
 
 def log_path_problem(path: str, may_create_dir: bool = False) -> str | None:
@@ -25,7 +23,7 @@ def log_path_problem(path: str, may_create_dir: bool = False) -> str | None:
     may_create_dir: the directory is log_dir, which the daemon creates if missing (so
     its nearest existing ancestor must be a writable directory).
     """
-    if path in OWN_STREAM_PATHS:
+    if path in OWN_STREAMS:  # the daemon's own stdout/stderr: never looked up on disk
         return None  # the daemon's own descriptors
     size = len(os.fsencode(os.path.basename(path)))
     if size > NAME_MAX:

@@ -17,7 +17,7 @@ import pytest
 # test modules and this conftest share one instance (and one session token).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from integration.harness import Daemon, session_processes  # noqa: E402
+from integration.harness import Daemon, session_processes, small_disk  # noqa: E402
 
 
 def _short_dir() -> Path:
@@ -52,6 +52,13 @@ def make_daemon() -> Any:
         for d in made:
             print(f"--- daemon log ({d.logfile}) ---\n{d.log_tail()}")
             d.teardown()
+
+
+@pytest.fixture
+def tiny_disk(daemon):
+    """A 256 KiB tmpfs as the daemon's log_dir (needs root and mount)."""
+    with small_disk(daemon, "logs") as path:
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,16 +10,9 @@ import time
 import psutil
 import pytest
 
-from integration.harness import helper, small_disk
+from integration.harness import helper
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def tiny_disk(daemon):
-    """A 256 KiB tmpfs as the daemon's log_dir (needs root and mount)."""
-    with small_disk(daemon, "logs") as path:
-        yield path
 
 
 def test_full_log_disk_is_reported_and_supervision_goes_on(daemon, tiny_disk):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.harness import CTL_CMD, foreground_daemon, helper, small_disk
+from integration.harness import CTL_CMD, foreground_daemon, helper
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -323,13 +323,6 @@ def test_tail_of_a_stream_log_is_refused_without_reading_it(daemon, fifo):
 
 
 # -- 6 and 7. unwritable logs: rejected up front, reported when it happens later ----------
-
-
-@pytest.fixture
-def tiny_disk(daemon):
-    """A 256 KiB tmpfs as the daemon's log_dir (needs root and mount)."""
-    with small_disk(daemon, "logs") as path:
-        yield path
 
 
 def test_a_full_disk_is_shown_reported_again_after_recovery_and_writing_again(daemon, tiny_disk):
