@@ -136,3 +136,19 @@ def test_reload_treats_a_group_change_as_a_change_of_its_programs(daemon):
     assert set(after) == {"g:a", "b"}
     assert after["b"] == before["b"]  # untouched
     assert after["g:a"] != before["a"]
+
+
+def test_log_prefix_group_is_the_group(daemon):
+    daemon.start(
+        {
+            "w": {
+                "command": ["sh", "-c", "echo hi; sleep 300"],
+                "startsecs": 0,
+                "log_prefix": "{group}|{name}| ",
+                "stdout_logfile": "w.log",
+            }
+        },  # fmt: skip
+        groups={"pool": {"programs": ["w"]}},
+    )
+    log = daemon.path("w.log")
+    daemon.wait_until(lambda: log.exists() and log.read_text() == "pool|pool:w| hi\n", 5)
