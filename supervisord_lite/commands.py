@@ -50,12 +50,14 @@ class Commands:
         loop: EventLoop,
         request_shutdown: Callable[[Client, object], None],
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
+        client_count: Callable[[], int] = lambda: 0,
     ):
         self.supervisor = supervisor
         self.loop = loop
         self.status_text = StatusText(supervisor)
         self.request_shutdown = request_shutdown
         self.request_reload = request_reload
+        self.client_count = client_count
         self.handlers: dict[str, Callable[[Client, protocol.Request], object]] = {
             "status": self.cmd_status,
             "start": self.cmd_start,
@@ -68,6 +70,7 @@ class Commands:
             "events": self.cmd_events,
             "shutdown": self.cmd_shutdown,
             "version": self.cmd_version,
+            "metrics": self.cmd_metrics,
         }
 
     # -- helpers ------------------------------------------------------------------
@@ -332,6 +335,13 @@ class Commands:
         client.streaming = True
         client.reply(request.id, {"subscribed": True})
         return LATER
+
+    def cmd_metrics(self, client: Client, request: protocol.Request):
+        """The Prometheus text exposition, as one string."""
+        from supervisord_lite import metrics, metrics_rows  # only for who asks for them
+
+        rows = metrics_rows.process_rows(self.supervisor.processes.values())
+        return metrics.render(rows, metrics_rows.daemon_row(self.client_count()))
 
     def cmd_shutdown(self, client: Client, request: protocol.Request):
         self.request_shutdown(client, request.id)

@@ -137,7 +137,9 @@ class ControlServer:
         self.clients: set[Client] = set()
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._accept)
-        self.handlers = Commands(supervisor, loop, request_shutdown, request_reload).handlers
+        self.handlers = Commands(
+            supervisor, loop, request_shutdown, request_reload, lambda: len(self.clients)
+        ).handlers
 
     # -- connections --------------------------------------------------------------
 

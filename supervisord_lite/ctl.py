@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("events", "stream state changes as JSON lines")
     command("shutdown", "stop every program and the daemon")
     command("version", "versions of client and daemon")
+    command("metrics", "the Prometheus text exposition of every process and the daemon")
     return parser
 
 
@@ -97,6 +98,7 @@ _POSITIONALS = {
     "events": (0, 0),
     "shutdown": (0, 0),
     "version": (0, 0),
+    "metrics": (0, 0),
 }
 
 

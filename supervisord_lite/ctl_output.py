@@ -178,6 +178,15 @@ def cmd_version(conn, args) -> int:
     return EXIT_OK
 
 
+def cmd_metrics(conn, args) -> int:
+    text = _result(conn.call("metrics"), args)
+    if args.json:
+        _print_json({"metrics": text})
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 COMMANDS = {
     "status": cmd_status,
     "start": cmd_start,
@@ -190,4 +199,5 @@ COMMANDS = {
     "events": cmd_events,
     "shutdown": cmd_shutdown,
     "version": cmd_version,
+    "metrics": cmd_metrics,
 }

@@ -69,7 +69,7 @@ class Output:
             fields = {"name": process.name, "group": program.group, "stream": stream}
             prefix = program.log_prefix.format(**fields)
             marker = LinePrefixer(prefix, program.log_timestamps)
-        reader = PipeReader(fd, logfile, process, *self._on_pipe, marker)
+        reader = PipeReader(fd, logfile, process, *self._on_pipe, marker, stream)
         process.readers.append(reader)
         if logfile is not None and logfile.blocked:
             self._hold_back(reader)  # behind the bytes a previous child left waiting
@@ -167,6 +167,8 @@ class Output:
     def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
         self.loop.remove_reader(reader.fd)
         process.readers.remove(reader)
+        if reader.bytes_read:
+            process.count_log_bytes(reader.stream, reader.bytes_read)
         held = self._held.get(reader.logfile) if reader.logfile is not None else None
         if held and reader in held:
             held.remove(reader)

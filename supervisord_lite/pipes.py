@@ -57,7 +57,17 @@ class PipeReader:
     shared by every pipe: a thousand pipes need no closures of their own.
     """
 
-    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "marker")
+    __slots__ = (
+        "fd",
+        "logfile",
+        "owner",
+        "on_readable",
+        "on_eof",
+        "enlarged",
+        "marker",
+        "stream",
+        "bytes_read",
+    )
 
     def __init__(
         self,
@@ -67,6 +77,7 @@ class PipeReader:
         on_readable: Callable[[PipeReader], None],
         on_eof: Callable[[PipeReader], None],
         marker: LinePrefixer | None = None,
+        stream: str = "stdout",
     ):
         self.fd = fd
         self.logfile = logfile
@@ -75,6 +86,8 @@ class PipeReader:
         self.on_eof = on_eof
         self.enlarged = False
         self.marker = marker  # log_prefix / log_timestamps; None: bytes pass untouched
+        self.stream = stream  # "stdout" or "stderr" (with redirect_stderr: both, stdout)
+        self.bytes_read = 0  # for metrics
 
     def __call__(self) -> None:
         self.on_readable(self)
@@ -102,6 +115,7 @@ class PipeReader:
                 self.close()
                 return moved_total
             moved_total += n
+            self.bytes_read += n
             if logfile is not None:  # it reports its own failures
                 if self.marker is None:
                     logfile.write(_VIEW[:n])

@@ -45,6 +45,7 @@ class Process:
         "waiting_for_deps",
         "dep_error",
         "retired",
+        "_log_bytes",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -64,6 +65,24 @@ class Process:
         # Set when a reload takes this slot out of the table ("changed" or "removed"):
         # from then on it is only stopped, never started again (its successor is).
         self.retired: str | None = None
+        # Bytes read from the pipes of its finished children, per stream (made at the
+        # first: a thousand quiet programs keep no dict).
+        self._log_bytes: dict[str, int] | None = None
+
+    def count_log_bytes(self, stream: str, count: int) -> None:
+        """Keep what a closing pipe reader read (log_bytes adds the open readers')."""
+        if self._log_bytes is None:
+            self._log_bytes = {}
+        self._log_bytes[stream] = self._log_bytes.get(stream, 0) + count
+
+    def log_bytes(self) -> dict[str, int]:
+        """Bytes read from its pipes since the daemon began, per stream (with
+        redirect_stderr, all under stdout)."""
+        totals = dict.fromkeys(("stdout", "stderr"), 0)
+        totals.update(self._log_bytes or {})
+        for reader in self.readers:
+            totals[reader.stream] += reader.bytes_read
+        return totals
 
     @property
     def state(self) -> ProcessState:

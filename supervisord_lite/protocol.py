@@ -42,6 +42,7 @@ COMMANDS = (
     "events",
     "shutdown",
     "version",
+    "metrics",
 )
 
 
