@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Union
 
 from supervisord_lite import names, paths
+from supervisord_lite.config_keys import ALERT_KINDS
 from supervisord_lite.config_load import Loader
 from supervisord_lite.frozen import Frozen, _set
 from supervisord_lite.paths import DEFAULT_PATHS
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "DaemonConfig",
     "GroupConfig",
+    "AlertsConfig",
     "ProgramConfig",
     "find_config_path",
     "load_config",
@@ -183,6 +185,25 @@ class GroupConfig(Frozen):
         _set(self, "priority", priority)
 
 
+class AlertsConfig(Frozen):
+    """The [alerts] table."""
+
+    __slots__ = ("on", "exec", "webhook", "batch", "rate_limit", "timeout")
+
+    def __init__(
+        self,
+        on: tuple[str, ...] = ALERT_KINDS,
+        exec: tuple[str, ...] | None = None,  # argv; gets the batch as JSON on stdin
+        webhook: str | None = None,  # http:// or https:// URL; gets it as a JSON POST
+        batch: float = 10.0,  # seconds from the first alert to its batch going out
+        rate_limit: int = 60,  # batches per hour, per target
+        timeout: float = 10.0,  # for one delivery (exec run, webhook request)
+    ):
+        for key, value in locals().items():
+            if key != "self":
+                _set(self, key, value)
+
+
 class DaemonConfig(Frozen):
     """The [supervisord] settings and every valid program, in load order."""
 
@@ -203,6 +224,7 @@ class DaemonConfig(Frozen):
         "line_timeout",
         "environment",
         "groups",
+        "alerts",
     )
 
     def __init__(
@@ -223,6 +245,7 @@ class DaemonConfig(Frozen):
         line_timeout: float = 10.0,  # a half-written request line
         environment: tuple[tuple[str, str], ...] = (),  # already merged into each program's
         groups: dict[str, GroupConfig] | None = None,  # None: each program its own group
+        alerts: AlertsConfig | None = None,  # None: no [alerts]
     ):
         if programs is None:
             programs = {}
@@ -295,6 +318,8 @@ def load_config_report(
         settings = loader.load()
         if settings is None:
             return None, loader.errors
+        if settings["alerts"] is not None:
+            settings["alerts"] = AlertsConfig(**settings["alerts"])
         config = DaemonConfig(path=os.path.abspath(path), programs=loader.programs, **settings)
     except Exception as exc:  # a bug here must still read as a config problem, not a trace
         return None, [*loader.errors, f"{path}: internal error: {exc!r}"]

@@ -254,6 +254,31 @@ def number(value: Any) -> float:
     raise fail(f"expected a number >= 0, got {show(value)}")
 
 
+def positive_number(value: Any) -> float:
+    """Seconds that must pass before something is given up: > 0."""
+    seconds = number(value)
+    if seconds <= 0:
+        raise fail(f"expected a number > 0, got {show(value)}")
+    return seconds
+
+
+def url(value: Any) -> str:
+    """An http:// or https:// URL with a host (an alert webhook)."""
+    from urllib.parse import urlsplit  # only for a config that has a URL
+
+    text = string(value)
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a port that is not a number 0..65535
+    except ValueError as exc:
+        raise fail(f"{exc}, in {show(text)}") from None
+    if parts.scheme not in ("http", "https"):
+        raise fail(f"expected an http:// or https:// URL, got {show(text)}")
+    if not parts.hostname:
+        raise fail(f"no host in {show(text)}")
+    return text
+
+
 def mode(value: Any) -> int:
     """A permission mask such as a umask or a socket mode: octal, 0o000..0o777."""
     try:

@@ -14,6 +14,10 @@ from typing import Any
 from supervisord_lite import config_convert as cv
 from supervisord_lite.paths import DEFAULT_SOCKET
 
+# The alert kinds (alerts.py's KINDS; a test compares them): kept here so the config
+# never imports the alerts machinery.
+ALERT_KINDS = ("crashed", "fatal", "unhealthy", "memory_limit", "watchdog")
+
 # Sanity bounds. A billion processes would take the daemon's memory before its first
 # spawn; a billion backups, a billion renames at each rotation, with the loop blocked.
 MAX_NUMPROCS = 100_000
@@ -78,5 +82,15 @@ GROUP_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "priority": (cv.integer(), 999),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups")
+# [alerts]: the defaults are AlertsConfig's (alerts.py), which a test compares.
+ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "on": (cv.list_of(cv.choice(*ALERT_KINDS), "alert kinds"), ALERT_KINDS),
+    "exec": (cv.command, None),
+    "webhook": (cv.url, None),
+    "batch": (cv.number, 10.0),
+    "rate_limit": (cv.integer(1, limit=100_000, why="batches per hour"), 60),
+    "timeout": (cv.positive_number, 10.0),
+}
+
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts")
 INCLUDE_TOP_KEYS = ("programs", "groups")

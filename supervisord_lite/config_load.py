@@ -19,6 +19,7 @@ from typing import Any, Callable
 from supervisord_lite import config_convert as cv
 from supervisord_lite import names
 from supervisord_lite.config_keys import (
+    ALERT_KEYS,
     DAEMON_KEYS,
     GROUP_KEYS,
     INCLUDE_TOP_KEYS,
@@ -79,6 +80,7 @@ class Loader:
             return None
         self.check_top_keys(self.path, doc, TOP_KEYS)
         settings = self.daemon_settings(doc.get("supervisord", {}))
+        settings["alerts"] = self.alerts(doc.get("alerts"))
         self.add_programs(self.path, doc)
         self.add_groups(self.path, doc)
         for file in self.include_files(settings["include"]):
@@ -176,6 +178,20 @@ class Loader:
                 f"a Unix socket path may be at most {MAX_SOCKET_PATH} bytes (AF_UNIX limit)",
             )
         return settings
+
+    def alerts(self, table: Any) -> dict[str, Any] | None:
+        """The [alerts] values (defaults filled in), or None when there is no table."""
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            self.error(self.path, ("alerts",), f"expected a table, got {cv.show(table)}")
+            return None
+        values, _ = self.convert_table(self.path, ("alerts",), table, ALERT_KEYS)
+        if not values.get("exec") and not values.get("webhook"):
+            self.error(self.path, ("alerts",), "give exec, webhook or both: where alerts go")
+        values = {key: values.get(key, default) for key, (_, default) in ALERT_KEYS.items()}
+        values["on"] = tuple(dict.fromkeys(values["on"]))
+        return values
 
     def include_files(self, patterns: tuple[str, ...]) -> list[str]:
         """Files matched by the include globs: each pattern's matches sorted, no repeats."""

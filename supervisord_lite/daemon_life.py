@@ -50,6 +50,7 @@ class Daemon:
         self.shutdown_waiters: list[tuple[Client, object]] = []
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
+        self.alerts = None  # alerts_send.Alerts while [alerts] is configured
 
     # -- before detaching: everything a user can get wrong --------------------------
 
@@ -102,6 +103,7 @@ class Daemon:
             loop.before_sleep.append(daemon_log.flush)
             supervisor = Supervisor(self.config, loop)
             self.loop, self.supervisor = loop, supervisor
+            self._apply_alerts(self.config.alerts)  # before the first start can fail
             self.server = ControlServer(
                 self.listen_sock,
                 loop,
@@ -142,6 +144,20 @@ class Daemon:
         finally:
             self._finish_shutdown()
         return 0
+
+    def _apply_alerts(self, settings) -> None:
+        """Start, change or stop [alerts] (at start-up and at each reload)."""
+        if settings is None:
+            if self.alerts is not None:
+                self.supervisor.listeners.remove(self.alerts.listener)
+                self.alerts = None
+        elif self.alerts is None:
+            from supervisord_lite.alerts_send import Alerts  # only with [alerts]
+
+            self.alerts = Alerts(settings, self.loop, self.supervisor)
+            self.supervisor.listeners.append(self.alerts.listener)
+        else:
+            self.alerts.reconfigure(settings)
 
     def _install_signals(self) -> None:
         loop = self.loop
@@ -201,6 +217,7 @@ class Daemon:
             self.server.max_clients = self._max_clients(new)
             self.server.idle_timeout = new.idle_timeout
             self.server.line_timeout = new.line_timeout
+            self._apply_alerts(new.alerts)
             log.info(
                 "reloaded: added %s; changed %s; removed %s",
                 *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),

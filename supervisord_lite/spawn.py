@@ -138,6 +138,30 @@ def _posix_spawn(program: ProgramConfig, env: dict, stdout_w, stderr_w) -> int:
         os.umask(old_umask)
 
 
+def spawn_helper(argv: list[str], stdin_fd: int | None = None, stdout_fd: int | None = None) -> int:
+    """Start a command the daemon itself runs (an alert's `exec`, a name lookup): own
+    session, the daemon's environment, stdin/stdout from the given descriptors (else
+    /dev/null), stderr to /dev/null. Its exit is the reaper's, like a program's.
+    Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+    global _devnull_fd
+    if _devnull_fd < 0:
+        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    null = _devnull_fd
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdout_fd is None else stdout_fd, 1),
+        (os.POSIX_SPAWN_DUP2, null, 2),
+    ]
+    return _spawn_executable(
+        list(argv),
+        dict(_base_environment()),
+        file_actions=actions,
+        setsid=True,
+        setsigmask=(),
+        setsigdef=_RESTORED_SIGNALS,
+    )
+
+
 # (name, PATH) -> (path, when found). A crash-looping `sleep` would otherwise stat its
 # way along PATH on every restart (a tenth of the daemon's work in a crash storm).
 _found: dict[tuple[str, bytes | None], tuple[str, float]] = {}

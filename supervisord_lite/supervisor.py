@@ -356,6 +356,11 @@ class Supervisor:
         """SIGCHLD: reap every exited child (reaper.py), then act on each of ours."""
         self._reaper.reap()
 
+    def watch_helper(self, pid: int, on_exit: Callable[[int], None]) -> None:
+        """A command the daemon started for itself (spawn.spawn_helper): on_exit(code)
+        once it is reaped."""
+        self._reaper.helpers[pid] = on_exit
+
     def _reaped(self, process: Process) -> None:
         if self.record is not None:
             self.record.exited(process.name)

@@ -1,0 +1,117 @@
+"""[alerts]: which changes are alerts, and when a batch of them goes out.
+
+The core is pure: `alert_for` turns a state change into an alert (or nothing), and
+`AlertQueue` decides from `now` alone when to send what (a batch window, a rate limit,
+a bounded queue), tested by histories like states.py. The loop shell that feeds it and
+the delivery to `exec` and `webhook` targets are alerts_send.py's.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from supervisord_lite.frozen import Frozen, _set
+from supervisord_lite.states import ProcessState
+
+S = ProcessState
+MAX_QUEUED = 1000  # past this the oldest alerts are dropped (and the next batch says so)
+RATE_WINDOW = 3600.0  # rate_limit counts deliveries over the last hour
+
+
+class Alert(Frozen):
+    """One thing worth telling: what, to whom, when."""
+
+    __slots__ = ("kind", "process", "group", "time", "text", "exitstatus")
+
+    def __init__(
+        self, kind: str, process: str, group: str, time: float, text: str, exitstatus=None
+    ):
+        for key, value in locals().items():
+            if key != "self":
+                _set(self, key, value)
+
+    def as_json(self) -> dict:
+        return self.fields()
+
+
+def alert_for(
+    kind_on: tuple[str, ...],
+    name: str,
+    group: str,
+    old: ProcessState,
+    new: ProcessState,
+    expected_exit: bool | None,
+    exitstatus: int | None,
+    reason: str,
+    wall: float,
+) -> Alert | None:
+    """The alert a state change makes, if its kind is one of `kind_on`.
+
+    crashed: RUNNING -> EXITED with an exit code not in `exitcodes` (supervisor's
+    crashmail: PROCESS_STATE_EXITED, expected=0); fatal: -> FATAL (no more retries)."""
+    if new is S.EXITED and old is S.RUNNING and expected_exit is False:
+        kind = "crashed"
+        text = f"{name} crashed: {reason}"
+    elif new is S.FATAL and old is not S.FATAL:
+        kind = "fatal"
+        text = f"{name} is FATAL: {reason}"
+    else:
+        return None
+    if kind not in kind_on:
+        return None
+    return Alert(kind, name, group, wall, text, exitstatus)
+
+
+class AlertQueue:
+    """When alerts go out. A batch opens with its first alert and goes out `batch`
+    seconds later with everything queued by then; at most `rate_limit` batches an hour,
+    the next one waits (growing) until the hour allows it. Nothing is dropped unless
+    more than MAX_QUEUED wait: then the oldest go, and the next batch counts them."""
+
+    def __init__(self, batch: float, rate_limit: int):
+        self.batch = batch
+        self.rate_limit = rate_limit
+        self.queued: deque[Alert] = deque()
+        self.dropped = 0
+        self.sent_at: deque[float] = deque()  # when each batch of the last hour went
+        self.opened_at: float | None = None  # when the waiting batch's first alert came
+
+    def add(self, alert: Alert, now: float) -> None:
+        if self.opened_at is None:
+            self.opened_at = now
+        self.queued.append(alert)
+        while len(self.queued) > MAX_QUEUED:
+            self.queued.popleft()
+            self.dropped += 1
+
+    def due_at(self, now: float) -> float | None:
+        """When the waiting batch may go (None: nothing waits)."""
+        if self.opened_at is None:
+            return None
+        due = self.opened_at + self.batch
+        while self.sent_at and self.sent_at[0] <= now - RATE_WINDOW:
+            self.sent_at.popleft()
+        if len(self.sent_at) >= self.rate_limit:  # the hour is used up until its oldest ages
+            due = max(due, self.sent_at[0] + RATE_WINDOW)
+        return due
+
+    def take(self, now: float) -> tuple[list[Alert], int] | None:
+        """The batch to send now, and how many alerts were dropped before it; None if
+        nothing is due."""
+        due = self.due_at(now)
+        if due is None or now < due:
+            return None
+        batch, dropped = list(self.queued), self.dropped
+        self.queued.clear()
+        self.dropped = 0
+        self.opened_at = None
+        self.sent_at.append(now)
+        return batch, dropped
+
+
+def summary(alerts: list[Alert], dropped: int, host: str) -> str:
+    """The human text of a batch (Slack shows `text`)."""
+    head = f"supervisord-lite on {host}: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
+    if dropped:
+        head += f" ({dropped} older alerts dropped: more than {MAX_QUEUED} were waiting)"
+    return "\n".join([head, *(f"- {a.text}" for a in alerts)])

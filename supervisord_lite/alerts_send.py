@@ -1,0 +1,142 @@
+"""The [alerts] shell on the loop: a state-change listener feeding alerts.AlertQueue,
+one timer for the waiting batch, and delivery of each batch to the `exec` command (the
+batch as JSON on its stdin) and the `webhook` (a JSON POST with a `text` field, as
+Slack's incoming webhooks take it). A target that fails is logged with its reason; no
+delivery ever blocks the loop or holds up supervision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+
+from supervisord_lite.alerts import Alert, AlertQueue, alert_for, summary
+from supervisord_lite.config import AlertsConfig
+from supervisord_lite.loop import now
+from supervisord_lite.names import host_node_name
+from supervisord_lite.spawn import spawn_helper
+
+log = logging.getLogger("supervisord_lite")
+
+
+class Alerts:
+    """Alerts for one daemon; `listener` goes into supervisor.listeners."""
+
+    def __init__(self, config: AlertsConfig, loop, supervisor):
+        self.config = config
+        self.loop = loop
+        self.supervisor = supervisor
+        self.queue = AlertQueue(config.batch, config.rate_limit)
+        self.timer = None
+        self.host = host_node_name()
+
+    def reconfigure(self, config: AlertsConfig) -> None:
+        """A reload changed [alerts]: what waits is kept, sent by the new settings."""
+        self.config = config
+        self.queue.batch, self.queue.rate_limit = config.batch, config.rate_limit
+        self.schedule()
+
+    def listener(self, process, change) -> None:
+        if change is None:
+            return
+        machine = process.machine
+        alert = alert_for(self.config.on, process.name, process.program.group, change.old,
+                          change.new, machine.last_exit_expected, machine.exitstatus,
+                          change.reason, time.time())  # fmt: skip
+        if alert is not None:
+            self.add(alert)
+
+    def add(self, alert: Alert) -> None:
+        """An alert from anywhere (a state change, a failed health check, ...)."""
+        if alert.kind not in self.config.on:
+            return
+        self.queue.add(alert, now())
+        self.schedule()
+
+    def schedule(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        due = self.queue.due_at(now())
+        if due is not None:
+            self.timer = self.loop.call_later(max(0.0, due - now()), self.send_due)
+
+    def send_due(self) -> None:
+        self.timer = None
+        taken = self.queue.take(now())
+        if taken is not None:
+            alerts, dropped = taken
+            payload = {
+                "text": summary(alerts, dropped, self.host),
+                "host": self.host,
+                "dropped": dropped,
+                "alerts": [a.as_json() for a in alerts],
+            }
+            body = json.dumps(payload).encode()
+            if self.config.exec:
+                self.run_exec(body, len(alerts))
+            if self.config.webhook:
+                self.post_webhook(body, len(alerts))
+        self.schedule()
+
+    # -- targets ------------------------------------------------------------------
+
+    def run_exec(self, body: bytes, count: int) -> None:
+        """The command gets the batch on stdin, from an unlinked file: no pipe to feed
+        from the loop, and a command that never reads cannot hold anything up."""
+        argv = list(self.config.exec)
+        try:
+            fd = os.memfd_create("alerts", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):  # no memfd: an unlinked temporary file
+            import tempfile
+
+            fd = os.dup(tempfile.TemporaryFile().fileno())
+        try:
+            os.write(fd, body)
+            os.lseek(fd, 0, os.SEEK_SET)
+            pid = spawn_helper(argv, stdin_fd=fd)
+        except OSError as exc:
+            log.error("alerts: exec %s failed: %s (%d alerts not delivered)", argv[0],
+                      exc.strerror or exc, count)  # fmt: skip
+            return
+        finally:
+            os.close(fd)
+        timeout = self.config.timeout
+        timer = self.loop.call_later(timeout, lambda: self._kill_exec(pid, argv[0], timeout))
+
+        def exited(code: int) -> None:
+            timer.cancel()
+            if code != 0:
+                log.error("alerts: exec %s exited with %d (%d alerts)", argv[0], code, count)
+            else:
+                log.info("alerts: %d alerts given to %s", count, argv[0])
+
+        self.supervisor.watch_helper(pid, exited)
+
+    @staticmethod
+    def _kill_exec(pid: int, name: str, timeout: float) -> None:
+        log.error("alerts: exec %s still running after %g s: killed", name, timeout)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # its own session: its group is its pid
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def post_webhook(self, body: bytes, count: int) -> None:
+        from supervisord_lite.http_client import Post  # h11 only for who posts
+
+        url = self.config.webhook
+
+        def done(status: int | None, error: str | None) -> None:
+            if error is not None:
+                log.error("alerts: webhook %s failed: %s (%d alerts)", url, error, count)
+            elif not 200 <= status < 300:
+                log.error("alerts: webhook %s answered %d (%d alerts)", url, status, count)
+            else:
+                log.info("alerts: %d alerts posted to %s (%d)", count, url, status)
+
+        headers = [("Content-Type", "application/json"), ("User-Agent", "supervisord-lite")]
+        Post(self.loop, self.supervisor.watch_helper, url, body, headers,
+             self.config.timeout, done).start()  # fmt: skip

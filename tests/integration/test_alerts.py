@@ -1,0 +1,180 @@
+"""[alerts] through the real daemon: a real local HTTP server records what the webhook
+posts, a real command gets the batch on stdin, and targets that fail (refused, silent,
+hanging, missing) are logged while supervision goes on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from integration.harness import free_port
+
+pytestmark = pytest.mark.timeout(40)
+
+
+class Recorder:
+    """A local HTTP server (in this test process) keeping every POST it receives."""
+
+    def __init__(self, status: int = 200, tls: tuple[str, str] | None = None):
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, dict(self.headers), json.loads(body)))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorder():
+    servers = []
+
+    def make(**kw) -> Recorder:
+        servers.append(Recorder(**kw))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def crasher(**extra) -> dict:
+    """RUNNING at once, then an unexpected exit (3): a crash, no restart."""
+    return {"command": ["sh", "-c", "sleep 0.3; exit 3"], "startsecs": 0,
+            "autorestart": False, **extra}  # fmt: skip
+
+
+def never_starts() -> dict:
+    """Dies before startsecs, no retries: FATAL."""
+    return {"command": ["sh", "-c", "exit 1"], "startsecs": 1, "startretries": 0}
+
+
+def test_webhook_gets_one_batch_with_text_and_every_alert(daemon, recorder):
+    server = recorder()
+    url = f"http://localhost:{server.port}/hooks/T000/B000"  # a name: looked up by getent
+    programs = {"a": crasher(), "b": never_starts(), "fine": {"command": ["sleep", "300"]}}
+    daemon.write_config(programs, groups={"g": {"programs": ["a"]}})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nwebhook = "{url}"\nbatch = 1.0\n')
+    daemon.start()
+    daemon.wait_until(lambda: server.received, 10, message="a webhook POST")
+    path, headers, body = server.received[0]
+    assert path == "/hooks/T000/B000" and headers["Content-Type"] == "application/json"
+    kinds = {(a["process"], a["kind"]) for a in body["alerts"]}
+    assert kinds == {("g:a", "crashed"), ("b", "fatal")}, body  # one batch holds both
+    assert body["text"].startswith("supervisord-lite on ") and "g:a crashed: " in body["text"]
+    crash = next(a for a in body["alerts"] if a["kind"] == "crashed")
+    assert crash["exitstatus"] == 3 and crash["group"] == "g"
+    daemon.wait_until(lambda: "alerts: 2 alerts posted to" in daemon.logfile.read_text(), 5)
+    assert len(server.received) == 1
+
+
+def test_exec_gets_the_batch_on_stdin(daemon):
+    out = daemon.path("alerts.json")
+    daemon.write_config({"b": never_starts()})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nexec = ["sh", "-c", "cat > {out}"]\nbatch = 0\non = ["fatal"]\n')
+    daemon.start()
+    daemon.wait_until(lambda: out.exists() and out.read_text().endswith("}"), 10)
+    body = json.loads(out.read_text())
+    assert [a["kind"] for a in body["alerts"]] == ["fatal"]
+    daemon.wait_until(lambda: "alerts: 1 alerts given to sh" in daemon.logfile.read_text(), 5)
+
+
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        (
+            "webhook = 'http://127.0.0.1:{closed}/'",
+            "webhook http://127.0.0.1:{closed}/ failed: connect: Connection refused",
+        ),
+        ("webhook = 'http://127.0.0.1:{silent}/'", "failed: no answer in 1 s"),
+        ("webhook = 'http://no-such-host.invalid/'", "cannot resolve host 'no-such-host.invalid'"),
+        ("exec = ['/no/such/alert-command']", "exec /no/such/alert-command failed: No such file"),
+        ("exec = ['sleep', '60']", "exec sleep still running after 1 s: killed"),
+        ("exec = ['sh', '-c', 'exit 7']", "exec sh exited with 7"),
+    ],
+)
+def test_a_failing_target_is_logged_and_supervision_goes_on(daemon, target, logged):
+    closed = free_port()
+    silent = socket.socket()  # accepts (the kernel does) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    ports = {"closed": closed, "silent": silent.getsockname()[1]}
+    try:
+        daemon.write_config({"b": never_starts(), "up": {"command": ["sleep", "300"]}})
+        with open(daemon.config, "a") as fh:
+            fh.write(f"\n[alerts]\n{target.format(**ports)}\nbatch = 0\ntimeout = 1\n")
+        daemon.start()
+        daemon.wait_until(lambda: logged.format(**ports) in daemon.logfile.read_text(), 10)
+        daemon.ctl_ok("restart", "up")  # the daemon still answers and acts
+        assert daemon.status()["up"]["state"] == "RUNNING"
+    finally:
+        silent.close()
+
+
+def test_rate_limit_holds_the_second_batch(daemon, recorder):
+    server = recorder()
+    daemon.write_config({"a": crasher(), "b": crasher(autostart=False)})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 0\n'
+                 "rate_limit = 1\n")  # fmt: skip
+    daemon.start()
+    daemon.wait_until(lambda: len(server.received) == 1, 10)
+    daemon.ctl_ok("start", "b")
+    daemon.wait_state("b", "EXITED")
+    with pytest.raises(AssertionError):  # held for the rest of the hour
+        daemon.wait_until(lambda: len(server.received) > 1, 1.5)
+
+
+def self_signed(tmp_path) -> tuple[str, str]:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize("trusted", [True, False])
+def test_https_webhook_checks_the_certificate(daemon, recorder, tmp_path, trusted):
+    cert, key = self_signed(tmp_path)
+    server = recorder(tls=(cert, key))
+    if trusted:  # OpenSSL's default verify paths take this CA file
+        daemon.env["SSL_CERT_FILE"] = cert
+    daemon.write_config({"b": never_starts()})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nwebhook = "https://localhost:{server.port}/"\nbatch = 0\n')
+    daemon.start()
+    if trusted:  # the handshake, request and answer all ran on the loop
+        daemon.wait_until(lambda: server.received, 10, message="a POST over TLS")
+        assert server.received[0][2]["alerts"][0]["kind"] == "fatal"
+    else:  # a certificate nobody vouches for is refused, as any client refuses it
+        daemon.wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in daemon.logfile.read_text(), 10)
+        assert server.received == []
