@@ -143,6 +143,8 @@ class ProgramConfig(Frozen):
 
     def short_name(self, index: int) -> str:
         """The index-th process's name within its group (supervisord's process_name)."""
+        if self.process_name == "{program_name}":  # the usual case: no new string to keep
+            return self.name
         num = self.process_num(index)
         return names.expand(self.process_name, self.name, self.group, num, self.numprocs)
 
@@ -244,13 +246,15 @@ class DaemonConfig(Frozen):
         idle_timeout: float = 600.0,  # a control connection with nothing under way; 0 = never
         line_timeout: float = 10.0,  # a half-written request line
         environment: tuple[tuple[str, str], ...] = (),  # already merged into each program's
-        groups: dict[str, GroupConfig] | None = None,  # None: each program its own group
+        # The [groups.*] tables. A program outside them is a group of its own: groups_of
+        # lists those too (not kept here: a thousand programs, a thousand groups).
+        groups: dict[str, GroupConfig] | None = None,
         alerts: AlertsConfig | None = None,  # None: no [alerts]
     ):
         if programs is None:
             programs = {}
         if groups is None:
-            groups = groups_of(programs.values())
+            groups = {}
         for key, value in locals().items():
             if key != "self":
                 _set(self, key, value)
@@ -272,7 +276,8 @@ class DaemonConfig(Frozen):
 
 
 def groups_of(programs: Iterable[ProgramConfig]) -> dict[str, GroupConfig]:
-    """Every program's group, [groups.*] or its own, by name, in start order."""
+    """Every program's group, [groups.*] or its own, by name, in start order (members
+    in start order too)."""
     members: dict[str, list[ProgramConfig]] = {}
     for prog in sorted(programs, key=ProgramConfig.order_key):
         members.setdefault(prog.group, []).append(prog)
@@ -318,6 +323,10 @@ def load_config_report(
         settings = loader.load()
         if settings is None:
             return None, loader.errors
+        settings["groups"] = {
+            name: GroupConfig(name, members, priority)
+            for name, (members, priority) in settings["groups"].items()
+        }
         if settings["alerts"] is not None:
             settings["alerts"] = AlertsConfig(**settings["alerts"])
         config = DaemonConfig(path=os.path.abspath(path), programs=loader.programs, **settings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from supervisord_lite.config import DaemonConfig, ProgramConfig, load_config_report
+from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
 from supervisord_lite.config_convert import signal_name
 from supervisord_lite.config_keys import PROGRAM_KEYS
 
@@ -29,7 +29,7 @@ def check_report(path: str) -> dict[str, Any]:
         "programs": {name: program_json(p, config) for name, p in config.programs.items()},
         "groups": {
             name: {"programs": list(group.programs), "priority": group.priority}
-            for name, group in config.groups.items()
+            for name, group in groups_of(config.programs.values()).items()
         },
     }
 

@@ -64,6 +64,9 @@ class Loader:
         self.programs: dict[str, ProgramConfig] = {}  # the valid ones, in load order
         # group name -> (file, its programs, its priority), from [groups.*]
         self.groups: dict[str, tuple[str, tuple[str, ...], int]] = {}
+        self.member_of: dict[str, tuple[str, int]] = {}  # program -> (group, priority)
+        self.environment: tuple[tuple[str, str], ...] = ()  # [supervisord] environment
+        self.taken: dict[str, str] = {}  # full process name -> the program giving it
 
     def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
         self.errors.append(f"{file}: {cv.key_path(*parts)}: {message}")
@@ -81,19 +84,27 @@ class Loader:
         self.check_top_keys(self.path, doc, TOP_KEYS)
         settings = self.daemon_settings(doc.get("supervisord", {}))
         settings["alerts"] = self.alerts(doc.get("alerts"))
-        self.add_programs(self.path, doc)
-        self.add_groups(self.path, doc)
+        docs = [(self.path, doc)]
         for file in self.include_files(settings["include"]):
             inc = self.read(file)
             if inc is not None:
                 self.check_top_keys(file, inc, INCLUDE_TOP_KEYS)
-                self.add_programs(file, inc)
-                self.add_groups(file, inc)
-        self.place_in_groups(settings["environment"])
+                docs.append((file, inc))
+        # Groups first, wherever they are: each program is built once, knowing its group.
+        for file, tables in docs:
+            self.add_groups(file, tables)
+        self.member_of = self.group_membership()
+        self.environment = settings["environment"]
+        for file, tables in docs:
+            self.add_programs(file, tables)
+        self.check_group_members()
         self.check_depends_on()
         if self.check_logs:
             self.check_log_paths(settings["log_dir"])
         settings["include"] = tuple(self.resolve(p) for p in settings["include"])
+        settings["groups"] = {
+            name: (members, priority) for name, (_, members, priority) in self.groups.items()
+        }
         return settings
 
     def read(self, file: str) -> dict[str, Any] | None:
@@ -259,20 +270,27 @@ class Loader:
             return False
         return True
 
-    def place_in_groups(self, environment: tuple[tuple[str, str], ...]) -> None:
-        """Give each program its group and the [supervisord] environment under its own,
-        then check that every full process name is valid and taken once."""
+    def group_membership(self) -> dict[str, tuple[str, int]]:
+        """program -> (its group, the group's priority); a second group is an error."""
         member_of: dict[str, tuple[str, int]] = {}
         for group, (file, members, priority) in self.groups.items():
             for program in members:
-                where = ("groups", group, "programs")
-                if program not in self.sources:
-                    self.error(file, where, f"unknown program {cv.show(program)}")
-                elif program in member_of:
+                if program in member_of:
                     other = member_of[program][0]
+                    where = ("groups", group, "programs")
                     self.error(file, where, f'program "{program}" is already in group "{other}"')
                 else:
                     member_of[program] = (group, priority)
+        return member_of
+
+    def check_group_members(self) -> None:
+        """Once every program is known: members must exist, and a group must not take
+        the name of a program outside it (which is a group of its own)."""
+        for group, (file, members, _) in self.groups.items():
+            for program in members:
+                if program not in self.sources:
+                    where = ("groups", group, "programs")
+                    self.error(file, where, f"unknown program {cv.show(program)}")
             if group in self.sources and group not in members:
                 self.error(
                     file,
@@ -280,17 +298,10 @@ class Loader:
                     f'a program outside this group is called "{group}" (and so is its own '
                     "group); rename one of them",
                 )
-        taken: dict[str, str] = {}
-        for name, prog in list(self.programs.items()):
-            group, priority = member_of.get(name, (name, None))
-            env = dict(environment)
-            env.update(prog.environment)  # the program's own win
-            env_items = tuple(env.items())
-            prog = prog.replace(group=group, group_priority=priority, environment=env_items)
-            self.programs[name] = prog
-            self.check_process_names(prog, taken)
 
-    def check_process_names(self, prog: ProgramConfig, taken: dict[str, str]) -> None:
+    def check_process_names(self, prog: ProgramConfig) -> bool:
+        """Every full name valid and taken once (error recorded otherwise)."""
+        taken = self.taken
         where = ("programs", prog.name, "process_name")
         for index, full in enumerate(prog.processes):
             short = prog.short_name(index)
@@ -300,13 +311,14 @@ class Loader:
                     'use letters, digits, "_", "." and "-"'
                 )
                 self.error(prog.source, where, message)
-                return
+                return False
             if full in taken:
                 other = taken[full]
                 message = f'gives the process name "{full}", which program "{other}" gives too'
                 self.error(prog.source, where, message)
-                return
+                return False
             taken[full] = prog.name
+        return True
 
     def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
         """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
@@ -347,7 +359,14 @@ class Loader:
                 '"{process_num}" so each process gets its own name',
             )
             ok = False
-        return self.make_program(name=name, source=file, **kwargs) if ok else None
+        if not ok:
+            return None
+        if self.environment:  # [supervisord] environment, under the program's own
+            merged = {**dict(self.environment), **dict(kwargs["environment"])}
+            kwargs["environment"] = tuple(merged.items())
+        kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
+        prog = self.make_program(name=name, source=file, **kwargs)
+        return prog if self.check_process_names(prog) else None
 
     def check_log_template(
         self, file: str, parts: tuple[str, ...], path: str, kwargs: dict[str, Any]

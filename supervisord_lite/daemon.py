@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
 from supervisord_lite.config import ConfigError, find_config_path, load_config
-from supervisord_lite.config_json import check_report, host_problems
 from supervisord_lite.daemon_life import Daemon
 from supervisord_lite.startup import EXIT_STARTUP, StartupError, detach_and_run
 
@@ -106,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
     if args.check:
+        from supervisord_lite.config_json import host_problems  # only for --check
+
         missing = host_problems(config)
         for line in missing:
             print(line, file=sys.stderr)
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 def check_json(explicit_path: str | None) -> int:
     """--check --json: the resolved config as one JSON object on stdout; exit 0 / 2."""
     import json
+
+    from supervisord_lite.config_json import check_report
 
     try:
         report = check_report(find_config_path(explicit_path))

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, load_config
+from supervisord_lite.config import ConfigError, GroupConfig, groups_of, load_config
 from supervisord_lite.config_json import check_report
 
 pytestmark = pytest.mark.timeout(30)
@@ -77,9 +77,12 @@ def test_full_names_groups_and_start_order(load):
     assert conf.programs["nginx"].processes == ("web:nginx",)
     assert conf.programs["solo"].processes == ("solo",)
     # Group priority first, then the program's own; a program alone is its own group.
-    assert list(conf.groups) == ["web", "solo", "laravel-worker"]
-    assert conf.groups["web"].programs == ("php", "nginx")
-    assert conf.groups["web"].priority == 1 and conf.groups["solo"].priority == 5
+    groups = groups_of(conf.programs.values())
+    assert list(groups) == ["web", "solo", "laravel-worker"]
+    assert groups["web"].programs == ("php", "nginx")
+    assert groups["web"].priority == 1 and groups["solo"].priority == 5
+    # the config keeps only the [groups.*] tables, as written
+    assert conf.groups == {"web": GroupConfig("web", ("nginx", "php"), 1)}
     assert conf.find_process("web:php") == (conf.programs["php"], 0)
     assert conf.find_process("laravel-worker:laravel-worker_03") == (lw, 2)
     assert conf.find_process("php") is None
