@@ -375,8 +375,8 @@ def read(path: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
 
 class _Reader:
     def __init__(self, path: str, environ: dict[str, str]) -> None:
-        self.path = os.path.abspath(path)
-        self.here = os.path.dirname(self.path)
+        self.path = path  # as given: messages name it so
+        self.here = os.path.dirname(os.path.abspath(path))
         self.os_environ = environ
         self.environ_expansions = {f"ENV_{k}": v for k, v in environ.items()}
         self.config_env_names: set[str] = set()
