@@ -284,6 +284,18 @@ class _Converter:
             )
             self.warnings.append(warning)
             self.table_warnings.setdefault(self.table_of(section), []).append(warning)
+        for file, line, section, key in self.parsed["unnamed_fields"]:
+            warning = Warning_(
+                file,
+                line,
+                section,
+                key,
+                "a % field without a (name), e.g. %s: supervisord puts the text of its whole "
+                "table of expansions (every environment variable) there, and so does this "
+                "conversion; write %% for a literal %",
+            )
+            self.warnings.append(warning)
+            self.table_warnings.setdefault(self.table_of(section), []).append(warning)
         self.warn_sections()
         supervisord = self.supervisord()
         programs, groups = self.programs()

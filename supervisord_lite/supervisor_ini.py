@@ -105,6 +105,8 @@ SYSLOG = "syslog"  # supervisor's deprecated stdout_logfile=syslog
 
 _UNSET = object()  # an option not given, where supervisord's default is no string
 _FIELD = re.compile(r"%(?:%|\(([^)]*)\))")
+# `%s` with no (name): `text % mapping` puts the repr of the whole mapping there.
+_UNNAMED = re.compile(r"%(?:%|\([^)]*\))|(%[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
 
 
 class IniError(Exception):
@@ -383,6 +385,7 @@ class _Reader:
         self.parser = _Parser()
         self.host_problems: list[tuple[str, int, str, str, str]] = []
         self.environ_used: dict[tuple[str, str], list[str]] = {}
+        self.unnamed: set[tuple[str, str]] = set()
         self.files = [self.path]
 
     # -- errors and bookkeeping
@@ -430,6 +433,8 @@ class _Reader:
         except configparser.NoOptionError:
             value = default
         if expand_it and isinstance(value, str):
+            if any(m.group(1) for m in _UNNAMED.finditer(value)):
+                self.unnamed.add((section, key))
             combined = dict(self.environ_expansions)
             combined.update(expansions or {})
             self.note_environ(section, key, value, local_env)
@@ -467,6 +472,7 @@ class _Reader:
             "groups": groups,
             "programs": programs,
             "host_problems": self.host_problems,
+            "unnamed_fields": [(*self.parser.locate(s, k), s, k) for s, k in sorted(self.unnamed)],
             "environ_used": [
                 (*self.parser.locate(s, k), s, k, names)
                 for (s, k), names in self.environ_used.items()
