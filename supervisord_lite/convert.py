@@ -588,9 +588,8 @@ class _Converter:
         self.warn(
             section,
             None,
-            f"{', '.join(reasons)} {'differs' if len(reasons) == 1 else 'differ'} between "
-            f"its {len(processes)} processes in a way a "
-            "template here cannot say: written as one program per process, in "
+            f"{', '.join(reasons)}: not the same for its {len(processes)} processes, in a "
+            "way no template here can say: written as one program per process, in "
             f"[groups.{program['group']}], so the process names stay supervisorctl's",
             table,
         )
@@ -675,7 +674,9 @@ class _Converter:
 
     def log_keys_of(self, process: dict[str, Any]) -> dict[str, Any]:
         keys: dict[str, Any] = {}
-        for stream in ("stdout", "stderr"):
+        # with redirect_stderr, supervisord has no stderr log and neither do we
+        streams = ("stdout",) if process["redirect_stderr"] else ("stdout", "stderr")
+        for stream in streams:
             path = process[f"{stream}_logfile"]
             value = "none" if path is None else ("auto" if path == ini.AUTO else path)
             if value not in ("auto", "none"):
@@ -705,6 +706,8 @@ class _Converter:
                     return None
         for stream in ("stdout", "stderr"):
             key = f"{stream}_logfile"
+            if key not in first:
+                continue
             paths = [p[key] for p in processes]
             if paths[0] in (None, ini.AUTO) or numprocs == 1:
                 if len(set(map(str, paths))) != 1:
@@ -716,9 +719,11 @@ class _Converter:
                 self.warn(
                     program["section"],
                     key,
-                    f"its {numprocs} processes write one file {paths[0]} (as in Supervisor); "
-                    "here each process gets a log of its own or the program is split: "
-                    "rotation of a shared file is not coordinated",
+                    f"its {numprocs} processes share the file {paths[0]}; one program "
+                    "with numprocs > 1 cannot share a path here, so each process "
+                    "becomes a program appending to that same file (as in Supervisor, "
+                    "their rotations are not coordinated: give each its own file with "
+                    "{process_num} or set maxbytes = 0)",
                     table,
                 )
                 return None
@@ -801,6 +806,15 @@ class _Converter:
                 if isinstance(path, str) and path != ini.AUTO:
                     self.warn_relative(section, f"{stream}_logfile", path, table)
             argv = _argv(first["command"])
+            if any("\n" in arg for arg in argv):
+                self.warn(
+                    section,
+                    "command",
+                    "an argument holds a line break (a backslash before the end of a line "
+                    "in the INI escapes the line break itself): supervisord passes it so, "
+                    "and so does the converted command",
+                    table,
+                )
             if argv and os.sep in argv[0] and not os.path.isabs(argv[0]):
                 self.warn(
                     section,

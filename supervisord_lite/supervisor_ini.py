@@ -806,6 +806,7 @@ class _Reader:
             if process[f"{stream}_logfile"] is SYSLOG:
                 process[f"{stream}_logfile"] = None
                 process[key] = True
+        process["redirect_stderr"] = settings["redirect_stderr"]
         if settings["redirect_stderr"]:
             process["stderr_logfile"] = None
         command = get("command", None)
