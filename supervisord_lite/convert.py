@@ -299,10 +299,15 @@ class _Converter:
         self.warn_sections()
         supervisord = self.supervisord()
         programs, groups = self.programs()
-        text = self.render(supervisord, groups, programs)
         order = {path: n for n, path in enumerate(self.parsed["files"])}
-        self.warnings.sort(key=lambda w: (order.get(w.file, len(order)), w.line))
-        return text, self.warnings
+
+        def position(warning: Warning_) -> tuple[int, int]:
+            return order.get(warning.file, len(order)), warning.line
+
+        self.warnings.sort(key=position)
+        for warnings in self.table_warnings.values():
+            warnings.sort(key=position)
+        return self.render(supervisord, groups, programs), self.warnings
 
     def table_of(self, section: str) -> str:
         kind, _, name = section.partition(":")
