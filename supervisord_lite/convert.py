@@ -573,7 +573,7 @@ class _Converter:
         common = self.common_keys(program, table)
         literal = ("command", "directory", "environment")
         varying = [k for k in literal if any(p[k] != processes[0][k] for p in processes)]
-        logs = self.log_keys(program, table, split=False)
+        logs = self.log_keys(program, table)
         name_template = self.process_name_template(program)
         if settings["numprocs"] == 1 or (not varying and logs is not None and name_template):
             keys = dict(common)
@@ -695,7 +695,7 @@ class _Converter:
             if not _same(v, _our_default(k))
         }
 
-    def log_keys(self, program: dict[str, Any], table: str, split: bool) -> dict[str, Any] | None:
+    def log_keys(self, program: dict[str, Any], table: str) -> dict[str, Any] | None:
         """The log keys of all processes as one set (templates where paths differ), or
         None when a path differs in a way no template renders, or when numprocs > 1
         processes would share one file (an error here)."""
