@@ -1,5 +1,6 @@
 """supervisord-lite's command line: parse it, validate the config (--check), print the
-unit (--print-unit), then start the daemon in the foreground or detached.
+unit (--print-unit), convert a Supervisor config (`convert`, convert.py's), then start
+the daemon in the foreground or detached.
 
 Everything that can fail for a user's reason (bad config, daemon already running,
 unwritable paths) is checked before detaching, so the launching command can say so.
@@ -95,6 +96,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["convert"]:
+        from supervisord_lite import convert  # the daemon itself never loads it
+
+        return convert.main((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(argv)
     if getattr(args, "json", False):
         return check_json(args.config)
