@@ -30,6 +30,7 @@ from typing import Any
 
 from supervisord_lite import supervisor_ini as ini
 from supervisord_lite.config_keys import PROGRAM_KEYS
+from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -245,6 +246,7 @@ class _Converter:
         self.literals["here"] = self.here
         self.table_warnings: dict[str, list[Warning_]] = {}
         self.used_names: set[str] = set()
+        self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
 
     # -- warnings
 
@@ -299,6 +301,7 @@ class _Converter:
         self.warn_sections()
         supervisord = self.supervisord()
         programs, groups = self.programs()
+        alerts = self.alerts()
         order = {path: n for n, path in enumerate(self.parsed["files"])}
 
         def position(warning: Warning_) -> tuple[int, int]:
@@ -307,7 +310,15 @@ class _Converter:
         self.warnings.sort(key=position)
         for warnings in self.table_warnings.values():
             warnings.sort(key=position)
-        return self.render(supervisord, groups, programs), self.warnings
+        return self.render(supervisord, alerts, groups, programs), self.warnings
+
+    def alerts(self) -> dict[str, Any] | None:
+        """superlance's mail listeners as one [alerts] table (convert_mailers.py)."""
+        table, notes = alerts_table([mailer for _, mailer in self.mailers])
+        for section, mailer in self.mailers:
+            for note in notes[mailer.name]:
+                self.warn(section, None, f"superlance {mailer.name}: {note}", "alerts")
+        return table
 
     def table_of(self, section: str) -> str:
         kind, _, name = section.partition(":")
@@ -548,10 +559,15 @@ class _Converter:
                 "superlance httpok is not converted: [programs.X.health] (a later feature) "
                 "will replace it; until then nothing probes the URL"
             )
+        elif argv0 in KINDS:
+            argv = _argv(program["processes"][0]["command"])
+            words = argv[next(i for i, w in enumerate(argv) if argv0 in w) + 1 :]
+            self.mailers.append((section, read_mailer(argv0, words)))
+            return
         elif argv0 in MAILERS:
             message = (
-                f"superlance {argv0} is not converted: [alerts] (a later feature) will "
-                "replace it; until then `supervisorctl-lite events` streams every state change"
+                f"superlance {argv0} is not converted: [alerts] sends to a command or a "
+                "webhook; `supervisorctl-lite events` streams every state change"
             )
         else:
             message = (
@@ -843,6 +859,7 @@ class _Converter:
     def render(
         self,
         supervisord: dict[str, Any],
+        alerts: dict[str, Any] | None,
         groups: dict[str, dict[str, Any]],
         programs: dict[str, dict[str, Any]],
     ) -> str:
@@ -856,6 +873,12 @@ class _Converter:
         lines.append("[supervisord]")
         lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in supervisord.items())
         lines.append("")
+        if alerts is not None or self.table_warnings.get("alerts"):
+            lines.extend(_comment(str(w)) for w in self.table_warnings.get("alerts", []))
+        if alerts is not None:
+            lines.append("[alerts]")
+            lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in alerts.items())
+            lines.append("")
         for name, group in groups.items():
             lines.extend(_comment(str(w)) for w in self.table_warnings.get(f"groups.{name}", []))
             lines.append(f"[groups.{toml_key(name)}]")

@@ -4,6 +4,7 @@ under supervisorctl's names, and `stop laravel-worker:*` stops exactly those."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -83,3 +84,36 @@ def test_converted_laravel_workers_run_under_supervisorctls_names(daemon):
     daemon.wait_until(
         lambda: daemon.path("laravel-worker.log").read_text().count("ready") >= 4, timeout=10
     )
+
+
+def test_converted_crashmail_mails_a_crash_through_its_sendmail(daemon):
+    """superlance crashmail becomes [alerts]: the crash reaches the mail command, with
+    the recipient and subject crashmail would have used."""
+    mailbox = daemon.path("mailbox")
+    sendmail = shlex.quote(f"tee {mailbox}")  # stands in for /usr/sbin/sendmail -t -i
+    ini = daemon.path("supervisord.conf")
+    ini.write_text(f"""\
+[supervisord]
+[program:flaky]
+command=sh -c "sleep 0.3; exit 4"
+startsecs=0
+autorestart=false
+[eventlistener:crashmail]
+command=crashmail -a -m ops@example.com -o [web1] -s {sendmail}
+events=PROCESS_STATE_EXITED
+""")
+    result = subprocess.run([sys.executable, "-m", "supervisord_lite", "convert", str(ini)],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "superlance crashmail: now [alerts] on 'crashed'" in result.stderr
+    doc = tomllib.loads(result.stdout)
+    assert doc["alerts"]["on"] == ["crashed"] and doc["alerts"]["batch"] == 0
+    daemon.write_config(doc["programs"])
+    with open(daemon.config, "a") as fh:
+        fh.write("\n[alerts]\n" + "\n".join(
+            f"{key} = {json.dumps(value)}" for key, value in doc["alerts"].items()))  # fmt: skip
+    daemon.start()
+    daemon.wait_until(lambda: mailbox.exists() and "}" in mailbox.read_text(), 10)
+    head, _, body = mailbox.read_text().partition("\n\n")
+    assert head.splitlines() == ["To: ops@example.com", "Subject: [web1] supervisord-lite alert"]
+    assert json.loads(body)["alerts"][0]["process"] == "flaky"
