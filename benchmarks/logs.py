@@ -77,7 +77,7 @@ def wait_bytes(list_files, total: int, done_proc=None, settle: float = 3.0) -> t
 
 def no_manager(total: int, mode: str, via_cat: bool) -> tuple[float, float | None]:
     """(MB/s, CPU seconds of `cat` when piped through it)."""
-    tmp = tempfile.mkdtemp(prefix="sdlb-", dir="/tmp")
+    tmp = tempfile.mkdtemp(prefix="sdlb-")
     try:
         out_path = os.path.join(tmp, "out.log")
         stamp = os.path.join(tmp, "stamp")

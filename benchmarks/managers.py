@@ -51,7 +51,7 @@ class Manager:
     label = ""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="sdlb-", dir="/tmp"))
+        self.dir = Path(tempfile.mkdtemp(prefix="sdlb-"))
         self.logdir = self.dir / "logs"
         self.logdir.mkdir()
         self.pid: int | None = None
