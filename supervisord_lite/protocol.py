@@ -42,6 +42,9 @@ COMMANDS = (
     "events",
     "shutdown",
     "version",
+    "avail",
+    "clear",
+    "maintail",
 )
 
 
