@@ -82,7 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
-    sub.add_parser("_names")  # hidden: the names the completion scripts offer
     return parser
 
 
@@ -112,7 +111,7 @@ _POSITIONALS = {
     "avail": (0, 0),
     "clear": (1, None),
     "maintail": (0, 0),
-    "_names": (0, 0),
+    "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
 
