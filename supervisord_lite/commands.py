@@ -211,13 +211,19 @@ class Commands:
             return os.getpid()
         if not isinstance(name, str):
             raise ProtocolError(protocol.BAD_ARGUMENT, '"name" must be a string')
+        return self._one_process(name).pid
+
+    def _one_process(self, name: str) -> Process:
+        """The one process NAME means (a full name, or a program or group of one)."""
         processes, unknown = self.supervisor.resolve([name])
         if unknown or not processes:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
         if len(processes) > 1:
             names = ", ".join(p.name for p in processes)
-            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has several processes: {names}")
-        return processes[0].pid
+            raise ProtocolError(
+                protocol.BAD_ARGUMENT, f"{name} has several processes; name one of: {names}"
+            )
+        return processes[0]
 
     def cmd_tail(self, client: Client, request: protocol.Request):
         name = protocol.arg_str(request.args, "name")
@@ -226,12 +232,9 @@ class Commands:
         follow = protocol.arg_bool(request.args, "follow")
         if stream not in ("stdout", "stderr"):
             raise ProtocolError(protocol.BAD_ARGUMENT, '"stream" must be "stdout" or "stderr"')
-        process = self.supervisor.processes.get(name)
-        if process is None:
-            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
-        path = process.program.logfile_path(
-            stream, process.name, process.num, self.supervisor.config.log_dir
-        )
+        process = self._one_process(name)
+        name = process.name  # a reload re-attaches by the full name
+        path = process.program.logfile_path(stream, process.num, self.supervisor.config.log_dir)
         if path is None:
             raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
         try:
@@ -407,6 +410,7 @@ class Commands:
                 "time": round(process.changed_at, 6),
                 "process": process.name,
                 "program": process.program.name,
+                "group": process.program.group,
                 "from": change.old.value,
                 "to": change.new.value,
                 "pid": machine.pid,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable
 from typing import Union
 
-from supervisord_lite import paths
+from supervisord_lite import names, paths
 from supervisord_lite.config_load import Loader
 from supervisord_lite.frozen import Frozen, _set
 from supervisord_lite.paths import DEFAULT_PATHS
@@ -26,9 +27,11 @@ __all__ = [
     "AutoRestart",
     "ConfigError",
     "DaemonConfig",
+    "GroupConfig",
     "ProgramConfig",
     "find_config_path",
     "load_config",
+    "load_config_report",
 ]
 
 AutoRestart = Union[bool, str]  # True | False | "unexpected"
@@ -74,7 +77,12 @@ class ProgramConfig(Frozen):
         "stderr_logfile_backups",
         "log_prefix",
         "log_timestamps",
+        "process_name",
+        "numprocs_start",
+        "group",
+        "group_priority",
         "source",
+        "processes",
     )
 
     def __init__(
@@ -107,22 +115,47 @@ class ProgramConfig(Frozen):
         stderr_logfile_backups: int = 10,
         log_prefix: str = "",  # before every line, e.g. "{name} | "
         log_timestamps: bool = False,  # an RFC 3339 UTC time before every line
+        process_name: str | None = None,  # a names.py template; None: the default below
+        numprocs_start: int = 0,  # the first process_num
+        group: str | None = None,  # None: its own group, named after it
+        group_priority: int | None = None,  # None: its own priority (its own group's)
         source: str = "",  # the file this table came from, for messages
+        processes: tuple[str, ...] = (),  # ignored: always derived from the fields above
     ):
+        if process_name is None:
+            process_name = "{program_name}" if numprocs == 1 else "{process_num}"
+        if group is None:
+            group = name
+        if group_priority is None:
+            group_priority = priority
         for key, value in locals().items():
             if key != "self":
                 _set(self, key, value)
+        # Expanded once: every status, spawn and log path names processes.
+        full = [names.full_name(group, self.short_name(i)) for i in range(numprocs)]
+        _set(self, "processes", tuple(full))
+
+    def process_num(self, index: int) -> int:
+        """The process_num of the index-th process (numprocs_start onwards)."""
+        return self.numprocs_start + index
+
+    def short_name(self, index: int) -> str:
+        """The index-th process's name within its group (supervisord's process_name)."""
+        num = self.process_num(index)
+        return names.expand(self.process_name, self.name, self.group, num, self.numprocs)
 
     def process_names(self) -> list[str]:
-        """`web` for numprocs 1; `web:0`, `web:1`, ... otherwise."""
-        if self.numprocs == 1:
-            return [self.name]
-        return [f"{self.name}:{n}" for n in range(self.numprocs)]
+        """Full names, as supervisorctl shows them: `web` for numprocs 1 outside any
+        group; `web:0`, `web:1`, ... for numprocs 2; `GROUP:PROCESS` in a group."""
+        return list(self.processes)
 
-    def logfile_path(
-        self, stream: str, process_name: str, process_num: int, log_dir: str
-    ) -> str | None:
-        """Where `stream` ("stdout" | "stderr") of one process is logged; None: not logged.
+    def order_key(self) -> tuple[int, int]:
+        """Start order: by group priority, then the program's own (supervisord's)."""
+        return self.group_priority, self.priority
+
+    def logfile_path(self, stream: str, index: int, log_dir: str) -> str | None:
+        """Where `stream` ("stdout" | "stderr") of the index-th process is logged; None:
+        not logged. A path may use the process_name template's fields.
 
         With redirect_stderr, stderr goes into stdout's log, so stderr has no file.
         """
@@ -134,8 +167,20 @@ class ProgramConfig(Frozen):
         if setting == "none":
             return None
         if setting == "auto":
-            return os.path.join(log_dir, f"{process_name}.{stream}.log")
-        return setting.replace("{process_num}", str(process_num))
+            return os.path.join(log_dir, f"{self.processes[index]}.{stream}.log")
+        num = self.process_num(index)
+        return names.expand(setting, self.name, self.group, num, self.numprocs)
+
+
+class GroupConfig(Frozen):
+    """One [groups.NAME] table, or the implicit group of a program outside any."""
+
+    __slots__ = ("name", "programs", "priority")
+
+    def __init__(self, name: str, programs: tuple[str, ...], priority: int = 999):
+        _set(self, "name", name)
+        _set(self, "programs", programs)
+        _set(self, "priority", priority)
 
 
 class DaemonConfig(Frozen):
@@ -156,6 +201,8 @@ class DaemonConfig(Frozen):
         "max_clients",
         "idle_timeout",
         "line_timeout",
+        "environment",
+        "groups",
     )
 
     def __init__(
@@ -174,9 +221,13 @@ class DaemonConfig(Frozen):
         max_clients: int | None = None,  # None: from RLIMIT_NOFILE, see daemon.py
         idle_timeout: float = 600.0,  # a control connection with nothing under way; 0 = never
         line_timeout: float = 10.0,  # a half-written request line
+        environment: tuple[tuple[str, str], ...] = (),  # already merged into each program's
+        groups: dict[str, GroupConfig] | None = None,  # None: each program its own group
     ):
         if programs is None:
             programs = {}
+        if groups is None:
+            groups = groups_of(programs.values())
         for key, value in locals().items():
             if key != "self":
                 _set(self, key, value)
@@ -190,16 +241,22 @@ class DaemonConfig(Frozen):
         return [p for prog in self.programs.values() for p in prog.process_names()]
 
     def find_process(self, process_name: str) -> tuple[ProgramConfig, int] | None:
-        """ "web" (numprocs 1) or "web:2" -> (the program, process_num); None if no such process."""
-        name, sep, num = process_name.partition(":")
-        prog = self.programs.get(name)
-        if prog is None:
-            return None
-        if not sep:
-            return (prog, 0) if prog.numprocs == 1 else None
-        if prog.numprocs > 1 and num.isdigit() and int(num) < prog.numprocs:
-            return prog, int(num)
+        """A full process name -> (its program, its index); None if no such process."""
+        for prog in self.programs.values():
+            if process_name in prog.processes:
+                return prog, prog.processes.index(process_name)
         return None
+
+
+def groups_of(programs: Iterable[ProgramConfig]) -> dict[str, GroupConfig]:
+    """Every program's group, [groups.*] or its own, by name, in start order."""
+    members: dict[str, list[ProgramConfig]] = {}
+    for prog in sorted(programs, key=ProgramConfig.order_key):
+        members.setdefault(prog.group, []).append(prog)
+    return {
+        name: GroupConfig(name, tuple(p.name for p in progs), progs[0].group_priority)
+        for name, progs in members.items()
+    }
 
 
 # --- finding the file ---------------------------------------------------------------------
@@ -221,11 +278,24 @@ def load_config(path: str, *, euid: int | None = None, check_logs: bool = True) 
 
     check_logs=False skips looking at the log paths on disk (for a caller that will
     not write them)."""
+    config, errors = load_config_report(path, euid=euid, check_logs=check_logs)
+    if errors or config is None:
+        raise ConfigError(errors)
+    return config
+
+
+def load_config_report(
+    path: str, *, euid: int | None = None, check_logs: bool = True
+) -> tuple[DaemonConfig | None, list[str]]:
+    """Every problem, and the config as far as it could be built: the programs without
+    errors of their own (for --check --json). None when the main file cannot be read
+    or parsed. Only a report: a config with errors must never be run."""
     loader = Loader(path, os.geteuid() if euid is None else euid, ProgramConfig, check_logs)
     try:
         settings = loader.load()
-        if settings is not None:
-            return DaemonConfig(path=os.path.abspath(path), programs=loader.programs, **settings)
+        if settings is None:
+            return None, loader.errors
+        config = DaemonConfig(path=os.path.abspath(path), programs=loader.programs, **settings)
     except Exception as exc:  # a bug here must still read as a config problem, not a trace
-        raise ConfigError([*loader.errors, f"{path}: internal error: {exc!r}"]) from exc
-    raise ConfigError(loader.errors)
+        return None, [*loader.errors, f"{path}: internal error: {exc!r}"]
+    return config, loader.errors

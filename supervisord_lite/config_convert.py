@@ -16,6 +16,8 @@ import shlex
 import signal
 from typing import Any, Callable
 
+from supervisord_lite.names import template_problem
+
 Converter = Callable[[Any], Any]
 
 # TOML bare keys (toml.io: "A-Za-z0-9_-"); anything else is shown quoted in a key path.
@@ -182,6 +184,17 @@ def log_prefix(value: Any) -> str:
 
     text = string(value)
     problem = check_prefix(text)
+    if problem is not None:
+        raise fail(f"{problem}, in {show(text)}")
+    return text
+
+
+def template(value: Any) -> str:
+    """A process_name template: text with {program_name}, {process_num:02d}, ... fields."""
+    text = string(value)
+    if not text:
+        raise fail("expected a template, got an empty string")
+    problem = template_problem(text)
     if problem is not None:
         raise fail(f"{problem}, in {show(text)}")
     return text

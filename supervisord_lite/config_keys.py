@@ -52,6 +52,8 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "stderr_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
     "log_prefix": (cv.log_prefix, ""),
     "log_timestamps": (cv.boolean, False),
+    "process_name": (cv.template, None),  # None: "{program_name}" or "{process_num}"
+    "numprocs_start": (cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -68,6 +70,13 @@ DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "max_clients": (cv.integer(1), None),
     "idle_timeout": (cv.number, 600.0),
     "line_timeout": (cv.number, 10.0),
+    "environment": (cv.environment, ()),  # under every program's own
 }
 
-TOP_KEYS = ("supervisord", "programs")
+GROUP_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "programs": (cv.list_of(cv.program_name, "program names"), REQUIRED),
+    "priority": (cv.integer(), 999),
+}
+
+TOP_KEYS = ("supervisord", "programs", "groups")
+INCLUDE_TOP_KEYS = ("programs", "groups")

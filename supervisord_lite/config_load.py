@@ -17,7 +17,14 @@ import sys
 from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
-from supervisord_lite.config_keys import DAEMON_KEYS, PROGRAM_KEYS, TOP_KEYS
+from supervisord_lite import names
+from supervisord_lite.config_keys import (
+    DAEMON_KEYS,
+    GROUP_KEYS,
+    INCLUDE_TOP_KEYS,
+    PROGRAM_KEYS,
+    TOP_KEYS,
+)
 from supervisord_lite.config_log_paths import is_stream, log_path_problem
 from supervisord_lite.logs import OWN_STREAMS
 
@@ -54,6 +61,8 @@ class Loader:
         self.sources: dict[str, str] = {}  # every program name seen -> its file
         self.deps: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (file, depends_on)
         self.programs: dict[str, ProgramConfig] = {}  # the valid ones, in load order
+        # group name -> (file, its programs, its priority), from [groups.*]
+        self.groups: dict[str, tuple[str, tuple[str, ...], int]] = {}
 
     def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
         self.errors.append(f"{file}: {cv.key_path(*parts)}: {message}")
@@ -62,23 +71,26 @@ class Loader:
         return os.path.normpath(os.path.join(self.base, p))
 
     def load(self) -> dict[str, Any] | None:
-        """The [supervisord] settings, with self.programs filled in; None if self.errors."""
+        """The [supervisord] settings, with self.programs filled in (the programs that
+        could be built, even when self.errors has others' problems); None when the main
+        file cannot be read or parsed."""
         doc = self.read(self.path)
         if doc is None:
             return None
         self.check_top_keys(self.path, doc, TOP_KEYS)
         settings = self.daemon_settings(doc.get("supervisord", {}))
         self.add_programs(self.path, doc)
+        self.add_groups(self.path, doc)
         for file in self.include_files(settings["include"]):
             inc = self.read(file)
             if inc is not None:
-                self.check_top_keys(file, inc, ("programs",))
+                self.check_top_keys(file, inc, INCLUDE_TOP_KEYS)
                 self.add_programs(file, inc)
+                self.add_groups(file, inc)
+        self.place_in_groups(settings["environment"])
         self.check_depends_on()
         if self.check_logs:
             self.check_log_paths(settings["log_dir"])
-        if self.errors:
-            return None
         settings["include"] = tuple(self.resolve(p) for p in settings["include"])
         return settings
 
@@ -104,7 +116,8 @@ class Loader:
             if key in allowed:
                 continue
             if key == "supervisord":  # allowed only in the main file
-                self.error(file, (key,), "not allowed in an include file (only [programs.*] is)")
+                message = "not allowed in an include file (only [programs.*] and [groups.*] are)"
+                self.error(file, (key,), message)
             else:
                 self.unknown_key(file, (key,), key, allowed)
 
@@ -200,15 +213,89 @@ class Loader:
             if prog is not None:
                 self.programs[name] = prog
 
-    def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
-        """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
-        parts = ("programs", name)
+    def add_groups(self, file: str, doc: dict[str, Any]) -> None:
+        groups = doc.get("groups", {})
+        if not isinstance(groups, dict):
+            self.error(file, ("groups",), f"expected a table of groups, got {cv.show(groups)}")
+            return
+        for name, table in groups.items():
+            parts = ("groups", name)
+            if name in self.groups:
+                first = self.groups[name][0]
+                self.error(file, parts, f'group "{name}" is already defined in {first}')
+            elif self.check_name(file, parts, name, "group"):
+                if not isinstance(table, dict):
+                    self.error(file, parts, f"expected a table, got {cv.show(table)}")
+                    continue
+                values, _ = self.convert_table(file, parts, table, GROUP_KEYS)
+                if "programs" not in table:
+                    self.error(file, (*parts, "programs"), "required key missing")
+                members = tuple(dict.fromkeys(values.get("programs", ())))
+                self.groups[name] = (file, members, values.get("priority", 999))
+
+    def check_name(self, file: str, parts: tuple[str, ...], name: str, what: str) -> bool:
         if not PROGRAM_NAME.fullmatch(name):
-            self.error(file, parts, 'invalid program name: use letters, digits, "_", "." and "-"')
-            return None
+            self.error(file, parts, f'invalid {what} name: use letters, digits, "_", "." and "-"')
+            return False
         if name == "all":
             message = '"all" is reserved: supervisorctl-lite uses it for every process'
             self.error(file, parts, message)
+            return False
+        return True
+
+    def place_in_groups(self, environment: tuple[tuple[str, str], ...]) -> None:
+        """Give each program its group and the [supervisord] environment under its own,
+        then check that every full process name is valid and taken once."""
+        member_of: dict[str, tuple[str, int]] = {}
+        for group, (file, members, priority) in self.groups.items():
+            for program in members:
+                where = ("groups", group, "programs")
+                if program not in self.sources:
+                    self.error(file, where, f"unknown program {cv.show(program)}")
+                elif program in member_of:
+                    other = member_of[program][0]
+                    self.error(file, where, f'program "{program}" is already in group "{other}"')
+                else:
+                    member_of[program] = (group, priority)
+            if group in self.sources and group not in members:
+                self.error(
+                    file,
+                    ("groups", group),
+                    f'a program outside this group is called "{group}" (and so is its own '
+                    "group); rename one of them",
+                )
+        taken: dict[str, str] = {}
+        for name, prog in list(self.programs.items()):
+            group, priority = member_of.get(name, (name, None))
+            env = dict(environment)
+            env.update(prog.environment)  # the program's own win
+            env_items = tuple(env.items())
+            prog = prog.replace(group=group, group_priority=priority, environment=env_items)
+            self.programs[name] = prog
+            self.check_process_names(prog, taken)
+
+    def check_process_names(self, prog: ProgramConfig, taken: dict[str, str]) -> None:
+        where = ("programs", prog.name, "process_name")
+        for index, full in enumerate(prog.processes):
+            short = prog.short_name(index)
+            if not PROGRAM_NAME.fullmatch(short):
+                message = (
+                    f"gives the process name {cv.show(short)}: "
+                    'use letters, digits, "_", "." and "-"'
+                )
+                self.error(prog.source, where, message)
+                return
+            if full in taken:
+                other = taken[full]
+                message = f'gives the process name "{full}", which program "{other}" gives too'
+                self.error(prog.source, where, message)
+                return
+            taken[full] = prog.name
+
+    def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
+        """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
+        parts = ("programs", name)
+        if not self.check_name(file, parts, name, "program"):
             return None
         if not isinstance(table, dict):
             self.error(file, parts, f"expected a table, got {cv.show(table)}")
@@ -222,7 +309,9 @@ class Loader:
         kwargs = {key: values.get(key, default) for key, (_, default) in PROGRAM_KEYS.items()}
         kwargs["depends_on"] = tuple(dict.fromkeys(kwargs["depends_on"]))  # drop repeats
         self.deps[name] = (file, kwargs["depends_on"])
-        ok = self.check_user(file, parts, kwargs["user"]) and ok
+        # A user unknown here is a host's problem, not the file's: the program is still
+        # built (for --check --json) while the error fails the load.
+        self.check_user(file, parts, kwargs["user"])
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
@@ -231,17 +320,39 @@ class Loader:
             if kwargs[key] in ("auto", "none"):
                 continue
             kwargs[key] = self.resolve(kwargs[key])
-            shared = kwargs[key] in OWN_STREAMS or is_stream(kwargs[key])
-            if kwargs["numprocs"] > 1 and "{process_num}" not in kwargs[key] and not shared:
-                n = kwargs["numprocs"]
+            ok = self.check_log_template(file, (*parts, key), kwargs[key], kwargs) and ok
+        if kwargs["numprocs"] > 1 and "process_num" not in names.template_fields(
+            kwargs["process_name"] or "{process_num}"
+        ):
+            self.error(
+                file,
+                (*parts, "process_name"),
+                f"with numprocs = {kwargs['numprocs']} the name must contain "
+                '"{process_num}" so each process gets its own name',
+            )
+            ok = False
+        return self.make_program(name=name, source=file, **kwargs) if ok else None
+
+    def check_log_template(
+        self, file: str, parts: tuple[str, ...], path: str, kwargs: dict[str, Any]
+    ) -> bool:
+        """A log path may use the process_name fields; with numprocs > 1 it must use
+        {process_num}, unless it is a stream all processes may share (/dev/stdout)."""
+        problem = names.template_problem(path)
+        if problem is not None:
+            self.error(file, parts, f"{problem}, in {cv.show(path)}")
+            return False
+        shared = path in OWN_STREAMS or is_stream(path)
+        if kwargs["numprocs"] > 1 and "process_num" not in names.template_fields(path):
+            if not shared:
                 self.error(
                     file,
-                    (*parts, key),
-                    f'with numprocs = {n} the path must contain "{{process_num}}" '
-                    "so each process gets its own log",
+                    parts,
+                    f"with numprocs = {kwargs['numprocs']} the path must contain "
+                    '"{process_num}" so each process gets its own log',
                 )
-                ok = False
-        return self.make_program(name=name, source=file, **kwargs) if ok else None
+                return False
+        return True
 
     def resolve_command(self, argv: tuple[str, ...], directory: str | None) -> tuple[str, ...]:
         """`./run.sh` (a path, but relative) -> absolute: against the program's directory,
@@ -282,8 +393,8 @@ class Loader:
                 key = f"{stream}_logfile"
                 auto = getattr(prog, key) == "auto"
                 seen = set()
-                for num, process in enumerate(prog.process_names()):
-                    path = prog.logfile_path(stream, process, num, log_dir)
+                for index in range(prog.numprocs):
+                    path = prog.logfile_path(stream, index, log_dir)
                     if path is None or path in seen:
                         continue
                     seen.add(path)

@@ -9,12 +9,12 @@ daemon_life.py's.
 
 from __future__ import annotations
 
-import os
 import sys
 from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
-from supervisord_lite.config import ConfigError, DaemonConfig, find_config_path, load_config
+from supervisord_lite.config import ConfigError, find_config_path, load_config
+from supervisord_lite.config_json import check_report, host_problems
 from supervisord_lite.daemon_life import Daemon
 from supervisord_lite.startup import EXIT_STARTUP, StartupError, detach_and_run
 
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", "--nodaemon", action="store_true", help="stay in the foreground (log to stderr too)"
     )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--json", action="store_true", help="with --check: print the resolved config as JSON"
+    )
     parser.add_argument("--version", action="version", version=f"supervisord-lite {__version__}")
     parser.add_argument(
         "--print-unit", action="store_true", help="print a systemd unit for this install and exit"
@@ -49,7 +52,7 @@ def fast_parse(argv: list[str]) -> SimpleNamespace | None:
     None for anything else (help, --version, --print-unit, other spellings, mistakes),
     which argparse then parses: same result, same messages and exit codes. argparse
     (with gettext) would add 0.4 MiB to the daemon's memory for its whole life."""
-    args = SimpleNamespace(config=None, nodaemon=False, check=False, print_unit=False)
+    args = SimpleNamespace(config=None, nodaemon=False, check=False, print_unit=False, json=False)
     seen = set()
     i = 0
     while i < len(argv):
@@ -84,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
         return args
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.json and not args.check:
+        parser.error("--json goes with --check")
     if args.print_unit:  # needs no config: the unit is written before the config often
         print(unit.render(unit.config_path(args.config)), end="")
         parser.exit(0)
@@ -92,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if getattr(args, "json", False):
+        return check_json(args.config)
     try:
         config = load_config(find_config_path(args.config))
     except ConfigError as exc:
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
     if args.check:
-        missing = missing_commands(config)
+        missing = host_problems(config)
         for line in missing:
             print(line, file=sys.stderr)
         if missing:
@@ -120,16 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     return detach_and_run(daemon.run, daemon.config.logfile)
 
 
-def missing_commands(config: DaemonConfig) -> list[str]:
-    """--check only: commands given as a path that names no file now. Not a load error:
-    at run time a missing command is the program's FATAL state, and it may appear later."""
-    errors = []
-    for program in config.programs.values():
-        path = program.command[0]
-        if os.sep in path and not os.path.exists(path):
-            errors.append(
-                f"{program.source}: programs.{program.name}.command: no such file {path}"
-                " (a relative command is resolved against the program's directory,"
-                " else the config file's)"
-            )
-    return errors
+def check_json(explicit_path: str | None) -> int:
+    """--check --json: the resolved config as one JSON object on stdout; exit 0 / 2."""
+    import json
+
+    try:
+        report = check_report(find_config_path(explicit_path))
+    except ConfigError as exc:  # no config file to be found
+        report = {"ok": False, "errors": exc.errors, "programs": {}, "groups": {}}
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else EXIT_CONFIG

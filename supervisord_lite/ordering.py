@@ -98,9 +98,10 @@ class StopBatch:
             for p in unfinished
             if not (dependents.get(p.program.name, _NONE) & unfinished_programs)
         ]
-        top = max((p.program.priority for p in available), default=0)
+        # Reverse start order: the highest (group priority, priority) stops first.
+        top = max((p.program.order_key() for p in available), default=(0, 0))
         pending = self.pending
-        ready = [p for p in available if p in pending and p.program.priority >= top]
+        ready = [p for p in available if p in pending and p.program.order_key() >= top]
         for process in ready:
             self.pending.remove(process)
             self.request_stop(process)

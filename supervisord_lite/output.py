@@ -48,7 +48,7 @@ class Output:
         """The process's LogFile for stream (opened now if it never ran), or None."""
         if stream not in process.logs:
             program = process.program
-            path = program.logfile_path(stream, process.name, process.num, log_dir)
+            path = program.logfile_path(stream, process.num, log_dir)
             if path is None:
                 process.logs[stream] = None
             else:
@@ -66,7 +66,8 @@ class Output:
         program = process.program
         if logfile is not None and (program.log_prefix or program.log_timestamps):
             # With redirect_stderr both streams share the stdout pipe: {stream} is stdout.
-            prefix = program.log_prefix.format(name=process.name, group=program.name, stream=stream)
+            fields = {"name": process.name, "group": program.group, "stream": stream}
+            prefix = program.log_prefix.format(**fields)
             marker = LinePrefixer(prefix, program.log_timestamps)
         reader = PipeReader(fd, logfile, process, *self._on_pipe, marker)
         process.readers.append(reader)

@@ -50,7 +50,7 @@ class Process:
     def __init__(self, program: ProgramConfig, num: int):
         self.program = program
         self.num = num
-        self.name = program.process_names()[num]
+        self.name = program.processes[num]
         self.machine = ProcessMachine(program)
         self.child: Child | None = None
         self.readers: list[PipeReader] = []
@@ -82,9 +82,9 @@ def slots_for(
     A slot named in `keep` is carried over (its program has the same settings)."""
     table: dict[str, Process] = {}
     fresh = []
-    for program in sorted(programs, key=lambda p: p.priority):
+    for program in sorted(programs, key=lambda p: p.order_key()):
         for num in range(program.numprocs):
-            process = keep.get(program.process_names()[num])
+            process = keep.get(program.processes[num])
             if process is None:
                 process = Process(program, num)
                 fresh.append(process)
@@ -109,6 +109,7 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
     return {
         "name": process.name,
         "program": process.program.name,
+        "group": process.program.group,
         "state": state._value_,  # the plain attribute: .value goes through a descriptor
         "pid": machine.pid,
         "exitstatus": machine.exitstatus,

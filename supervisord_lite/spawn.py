@@ -42,7 +42,7 @@ class Child:
 
 def spawn(
     program: ProgramConfig,
-    process_num: int,
+    index: int,  # which of the program's processes
     capture_stdout: bool,
     capture_stderr: bool,
 ) -> Child:
@@ -56,8 +56,10 @@ def spawn(
     # appear twice (once as str, once as bytes).
     env = dict(_base_environment())
     env.update((_b(k), _b(v)) for k, v in program.environment)
-    env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.process_names()[process_num])
-    env[b"SUPERVISOR_PROCESS_NUM"] = b"%d" % process_num
+    # As supervisord sets them: the name within the group, the group, the process_num.
+    env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
+    env[b"SUPERVISOR_GROUP_NAME"] = _b(program.group)
+    env[b"SUPERVISOR_PROCESS_NUM"] = b"%d" % program.process_num(index)
     user_kwargs = _user_kwargs(program.user, env)
 
     read_fds: list[int] = []

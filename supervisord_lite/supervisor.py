@@ -17,6 +17,7 @@ from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile
 from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.names import select
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
 from supervisord_lite.process import Process, description_of, slots_for, status_of
@@ -84,21 +85,11 @@ class Supervisor:
         return {p.program.name: p.program for p in self.processes.values()}
 
     def resolve(self, names: list[str]) -> tuple[list[Process], list[str]]:
-        """Processes named by process name, program name or `all`; plus unknown names."""
-        found: dict[str, Process] = {}
-        unknown = []
-        for name in names:
-            if name == "all":
-                matches = list(self.processes.values())
-            elif name in self.processes:
-                matches = [self.processes[name]]
-            else:
-                matches = [p for p in self.processes.values() if p.program.name == name]
-            if not matches:
-                unknown.append(name)
-            for process in matches:
-                found[process.name] = process
-        return list(found.values()), unknown
+        """The processes NAMEs mean (a full name, `GROUP:*`, `GROUP`, a program, `all`:
+        names.select), in table order; plus the NAMEs that mean none."""
+        if len(names) == 1 and names[0] in self.processes:  # the common case, at once
+            return [self.processes[names[0]]], []
+        return select(names, self.processes.values(), _name_key)
 
     def program_processes(self, program_name: str) -> list[Process]:
         return [p for p in self.processes.values() if p.program.name == program_name]
@@ -404,3 +395,7 @@ def _os_reason(exc: OSError) -> str:
     if exc.filename:
         return f"{exc.filename}: {exc.strerror}"
     return exc.strerror or str(exc)
+
+
+def _name_key(process: Process) -> tuple[str, str, str]:
+    return process.name, process.program.name, process.program.group

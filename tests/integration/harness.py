@@ -153,13 +153,17 @@ class Daemon:
         self,
         programs: dict[str, dict[str, Any]] | str,
         supervisord: dict[str, Any] | None = None,
+        groups: dict[str, dict[str, Any]] | None = None,
     ) -> Path:
-        """Write the config: a dict of program tables (or raw TOML for [programs.*] tables)."""
+        """Write the config: a dict of program tables (or raw TOML for [programs.*] tables),
+        and [groups.*] tables if given."""
         head = to_toml({"supervisord": self.supervisord_section(**(supervisord or {}))})
         if isinstance(programs, str):
             body = programs
         else:
             body = to_toml({f"programs.{name}": keys for name, keys in programs.items()})
+        if groups:
+            body += "\n" + to_toml({f"groups.{name}": keys for name, keys in groups.items()})
         self.config.write_text(head + "\n" + body)
         return self.config
 
@@ -192,11 +196,12 @@ class Daemon:
         self,
         programs: dict[str, dict[str, Any]] | str | None = None,
         launch_timeout: float = 30.0,
+        groups: dict[str, dict[str, Any]] | None = None,
         **sup: Any,
     ) -> int:
         """Write the config (if given), launch the daemon, assert it came up; return its pid."""
         if programs is not None:
-            self.write_config(programs, sup or None)
+            self.write_config(programs, sup or None, groups)
         try:
             res = self.launch(timeout=launch_timeout)
         except subprocess.TimeoutExpired as exc:

@@ -386,7 +386,8 @@ def test_include_file_may_hold_only_programs(cfg, tmp_path):
     )
     errors = errors_for(cfg, '[supervisord]\ninclude = ["conf.d/*.toml"]\n')
     assert errors == [
-        "conf.d/a.toml: supervisord: not allowed in an include file (only [programs.*] is)",
+        "conf.d/a.toml: supervisord: not allowed in an include file"
+        " (only [programs.*] and [groups.*] are)",
         'conf.d/a.toml: programz: unknown key (did you mean "programs"?)',
         'conf.d/a.toml: programs.ant.startsecs: expected a number >= 0, got "x"',
     ]
@@ -569,7 +570,8 @@ def test_table_defaults_match_class_defaults():
     for key, (_, default) in config_keys.PROGRAM_KEYS.items():
         if key != "command":
             assert params[key].default == default, key
-    assert set(config_keys.PROGRAM_KEYS) == set(params) - {"name", "source"}
+    derived = {"name", "source", "group", "group_priority", "processes"}  # not keys
+    assert set(config_keys.PROGRAM_KEYS) == set(params) - derived
     assert list(params) == list(ProgramConfig.__slots__)
 
 
@@ -761,16 +763,21 @@ def test_process_names_and_lookup():
 def test_logfile_path():
     prog = ProgramConfig(name="web", command=("x",), numprocs=2,
                          stdout_logfile="/l/web-{process_num}.log")  # fmt: skip
-    assert prog.logfile_path("stdout", "web:1", 1, "/logs") == "/l/web-1.log"
-    assert prog.logfile_path("stderr", "web:1", 1, "/logs") == "/logs/web:1.stderr.log"
+    assert prog.logfile_path("stdout", 1, "/logs") == "/l/web-1.log"
+    assert prog.logfile_path("stderr", 1, "/logs") == "/logs/web:1.stderr.log"
     none = prog.replace(stdout_logfile="none", stderr_logfile="none")
-    assert none.logfile_path("stdout", "web:0", 0, "/logs") is None
-    assert none.logfile_path("stderr", "web:0", 0, "/logs") is None
+    assert none.logfile_path("stdout", 0, "/logs") is None
+    assert none.logfile_path("stderr", 0, "/logs") is None
     redirected = prog.replace(redirect_stderr=True, stdout_logfile="auto")
-    assert redirected.logfile_path("stdout", "web:0", 0, "/logs") == "/logs/web:0.stdout.log"
-    assert redirected.logfile_path("stderr", "web:0", 0, "/logs") is None
+    assert redirected.logfile_path("stdout", 0, "/logs") == "/logs/web:0.stdout.log"
+    assert redirected.logfile_path("stderr", 0, "/logs") is None
+    # The process_name fields, with format specs, from numprocs_start on
+    templated = prog.replace(
+        stdout_logfile="/l/{group_name}-{program_name}_{process_num:02d}.log", numprocs_start=7
+    )
+    assert templated.logfile_path("stdout", 1, "/logs") == "/l/web-web_08.log"
     with pytest.raises(ValueError):
-        prog.logfile_path("stdin", "web:0", 0, "/logs")
+        prog.logfile_path("stdin", 0, "/logs")
 
 
 # --- fuzz: any document -> DaemonConfig or ConfigError, never another exception ------------
@@ -906,9 +913,9 @@ def check_outcome(path: str, euid: int) -> None:
     assert isinstance(conf, DaemonConfig)
     for prog in conf.programs.values():
         assert prog.command and prog.numprocs >= 1
-        for num, name in enumerate(prog.process_names()):
+        for num in range(prog.numprocs):
             for stream in ("stdout", "stderr"):
-                prog.logfile_path(stream, name, num, conf.log_dir)
+                prog.logfile_path(stream, num, conf.log_dir)
 
 
 @pytest.fixture(scope="module")

@@ -43,9 +43,18 @@ def test_fast_parse_usual_lines():
         "nodaemon": False,
         "check": False,
         "print_unit": False,
+        "json": False,
     }
     assert fast_parse(["-n", "--check", "-c", "x"]).nodaemon
-    for argv in (["--version"], ["--print-unit"], ["-h"], ["-c"], ["-c", "-n"], ["x"]):
+    for argv in (
+        ["--version"],
+        ["--print-unit"],
+        ["-h"],
+        ["-c"],
+        ["-c", "-n"],
+        ["x"],
+        ["--check", "--json"],
+    ):
         assert fast_parse(argv) is None, argv  # left to argparse
 
 
