@@ -332,10 +332,12 @@ class Commands:
             {
                 "name": process.name,
                 "program": process.program.name,
+                "group": process.program.group,
                 "in_use": process.state in LIVE_STATES or process.state is S.BACKOFF,
                 "state": process.state.value,
                 "autostart": process.program.autostart,
                 "priority": process.program.priority,
+                "group_priority": process.program.group_priority,
             }
             for process in self.supervisor.processes.values()
         ]

@@ -157,11 +157,13 @@ def cmd_avail(conn, args) -> int:
     if args.json:
         _print_json(processes)
         return EXIT_OK
+    # supervisorctl's columns; priority as GROUP_PRIORITY:PRIORITY, as it shows them
     width = max([len(p["name"]) for p in processes] + [32]) + 1
     for p in processes:
         in_use = "in use" if p["in_use"] else "avail"
         auto = "auto" if p["autostart"] else "manual"
-        print(f"{p['name']:<{width}}{in_use:<8} {auto:<8} {p['priority']}")
+        priority = f"{p['group_priority']}:{p['priority']}"
+        print(f"{p['name']:<{width}}{in_use:<10}{auto:<10}{priority}")
     return EXIT_OK
 
 
@@ -171,12 +173,12 @@ def cmd_clear(conn, args) -> int:
 
 def completion_names(processes: list[dict]) -> list[str]:
     """What a NAME argument may be, from `status`: process, program and group names
-    (a group also as GROUP:*), and all."""
+    (a group of several processes also as GROUP:*), and all."""
     names: dict[str, None] = {}  # ordered and unique
     for p in processes:
         names[p["name"]] = None
         group = p.get("group")
-        if group:
+        if group and group != p["name"]:  # not a lone process named as its group
             names[group] = None
             names[f"{group}:*"] = None
         names[p["program"]] = None

@@ -80,9 +80,21 @@ def test_avail_lists_every_process_in_use_or_not(daemon):
 
     lines = daemon.ctl_ok("avail").stdout.splitlines()
     cron = next(line for line in lines if line.startswith("cron "))
-    assert cron.split() == ["cron", "avail", "manual", "999"]
+    assert cron.split() == ["cron", "avail", "manual", "999:999"]
     web = next(line for line in lines if line.startswith("web:0 "))
-    assert web.split() == ["web:0", "in", "use", "auto", "5"]
+    assert web.split() == ["web:0", "in", "use", "auto", "5:5"]
+
+
+def test_avail_shows_groups_as_supervisorctl_does(daemon):
+    daemon.start({"q": sleeper(numprocs=2, process_name="q_{process_num:02d}", priority=7)})
+    config = daemon.config.read_text() + '\n[groups.workers]\nprograms = ["q"]\npriority = 3\n'
+    daemon.config.write_text(config)
+    daemon.ctl_ok("reload")
+    items = {item["name"]: item for item in json.loads(daemon.ctl_ok("avail", "--json").stdout)}
+    assert set(items) == {"workers:q_00", "workers:q_01"}
+    assert items["workers:q_00"]["group"] == "workers"
+    line = daemon.ctl_ok("avail").stdout.splitlines()[0]
+    assert line.split() == ["workers:q_00", "in", "use", "auto", "3:7"]
 
 
 # -- clear ---------------------------------------------------------------------------

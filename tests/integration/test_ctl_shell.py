@@ -244,9 +244,23 @@ def test_bash_completion_of_commands_and_names(daemon):
     assert bash_complete(daemon, "sta") == ["start", "status"]
     assert bash_complete(daemon, "stop d") == ["db"]
     # bash replaces only what follows the colon
-    assert bash_complete(daemon, "stop web:") == ["0", "1"]
+    assert bash_complete(daemon, "stop web:") == ["*", "0", "1"]
     assert bash_complete(daemon, "tail db ") == ["stderr", "stdout"]
     assert bash_complete(daemon, "reload --d") == ["--dry-run"]
+
+
+def test_bash_completion_of_groups(daemon):
+    worker = sleeper(numprocs=2, process_name="q_{process_num:02d}")
+    daemon.write_config({"q": worker})
+    daemon.config.write_text(daemon.config.read_text() + '[groups.workers]\nprograms = ["q"]\n')
+    daemon.start()
+    assert bash_complete(daemon, "stop workers:") == ["*", "q_00", "q_01"]
+    assert bash_complete(daemon, "stop wo") == [
+        "workers",
+        "workers:*",
+        "workers:q_00",
+        "workers:q_01",
+    ]
 
 
 def test_bash_completion_without_a_daemon_offers_no_names(daemon):

@@ -114,8 +114,18 @@ def test_completion_names_from_status():
         {"name": "web:0", "program": "web"},
         {"name": "web:1", "program": "web"},
         {"name": "q:q_00", "program": "q", "group": "q"},
+        {"name": "db", "program": "db", "group": "db"},
     ]
-    assert completion_names(processes) == ["web:0", "web", "web:1", "q:q_00", "q", "q:*", "all"]
+    assert completion_names(processes) == [
+        "web:0",
+        "web",
+        "web:1",
+        "q:q_00",
+        "q",
+        "q:*",
+        "db",
+        "all",
+    ]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
