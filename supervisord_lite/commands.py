@@ -14,13 +14,15 @@ import os
 import sys
 from typing import Callable
 
-from supervisord_lite import __version__, protocol
+from supervisord_lite import __version__, daemon_log, protocol
+from supervisord_lite.config import ConfigError, load_config
 from supervisord_lite.config_convert import signal_number
 from supervisord_lite.log_follow import Follower, read_tail
 from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.ordering import AT_REST
 from supervisord_lite.process import Process
 from supervisord_lite.protocol import ProtocolError
+from supervisord_lite.reload import preview
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.status_json import StatusText
 from supervisord_lite.supervisor import Supervisor
@@ -71,6 +73,9 @@ class Commands:
             "shutdown": self.cmd_shutdown,
             "version": self.cmd_version,
             "metrics": self.cmd_metrics,
+            "avail": self.cmd_avail,
+            "clear": self.cmd_clear,
+            "maintail": self.cmd_maintail,
         }
 
     # -- helpers ------------------------------------------------------------------
@@ -298,6 +303,9 @@ class Commands:
         return True
 
     def cmd_reload(self, client: Client, request: protocol.Request):
+        if protocol.arg_bool(request.args, "dry_run"):
+            return self._reload_preview()
+
         def done(diff: dict | None, errors: list[str]) -> None:
             if diff is None:
                 code = protocol.BUSY if errors == [RELOAD_BUSY] else protocol.CONFIG_ERROR
@@ -306,6 +314,96 @@ class Commands:
                 client.reply(request.id, diff)
 
         self.request_reload(done)
+        return LATER
+
+    def _reload_preview(self) -> dict:
+        """What a reload would do, applying nothing: the config is read as reload reads
+        it (a bad one is refused with every error) and compared by reload.py."""
+        supervisor = self.supervisor
+        try:
+            new = load_config(supervisor.config.path)
+        except ConfigError as exc:
+            raise ProtocolError(protocol.CONFIG_ERROR, "\n".join(exc.errors)) from None
+        result = preview(supervisor.programs(), supervisor.config.log_dir, new)
+        result["dry_run"] = True
+        return result
+
+    def cmd_avail(self, client: Client, request: protocol.Request):
+        """Every configured process: whether it is in use (running or on its way up or
+        down), autostart, priority; as supervisorctl's `avail`."""
+        return [
+            {
+                "name": process.name,
+                "program": process.program.name,
+                "group": process.program.group,
+                "in_use": process.state in LIVE_STATES or process.state is S.BACKOFF,
+                "state": process.state.value,
+                "autostart": process.program.autostart,
+                "priority": process.program.priority,
+                "group_priority": process.program.group_priority,
+            }
+            for process in self.supervisor.processes.values()
+        ]
+
+    def cmd_clear(self, client: Client, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        return [self._clear_logs(p) for p in processes] + self._unknown_results(unknown)
+
+    def _clear_logs(self, process: Process) -> dict:
+        """Empty the process's current log files (LogFile.truncate: safe while it writes)."""
+        cleared: list[str] = []
+        notes: list[str] = []
+        for stream in ("stdout", "stderr"):
+            logfile = self.supervisor.open_log(process, stream)
+            if logfile is None:
+                continue
+            try:
+                why_not = logfile.truncate()
+            except OSError as exc:
+                message = f"cannot clear its {stream} log {logfile.path}: {exc.strerror or exc}"
+                return {"name": process.name, "ok": False, "message": message}
+            if why_not is None:
+                cleared.append(logfile.path)
+            else:
+                notes.append(f"{stream}: {why_not}")
+        if cleared:
+            message = "cleared" + "".join(f"; {note}" for note in notes)
+        elif notes:
+            message = "nothing cleared; " + "; ".join(notes)
+        else:
+            message = 'nothing to clear: its logs are "none"'
+        return {"name": process.name, "ok": True, "message": message, "cleared": cleared}
+
+    def cmd_maintail(self, client: Client, request: protocol.Request):
+        """The daemon's own log: its last lines, and with follow, what it writes next
+        (a Follower, as tail -f, across SIGUSR2 reopens)."""
+        lines = protocol.arg_int(request.args, "lines", 10)
+        follow = protocol.arg_bool(request.args, "follow")
+        watched = daemon_log.watched()
+        if watched is None:
+            raise ProtocolError(
+                protocol.LOG_ERROR,
+                'the daemon writes no log file ([supervisord] logfile = "none"); '
+                "set logfile in the config and restart the daemon to have one",
+            )
+        daemon_log.flush()  # the lines of this very turn too
+        path = watched.path
+        try:
+            data = read_tail(path, lines).decode("utf-8", "replace")
+            if not follow:
+                return {"path": path, "data": data}
+            follower = Follower(
+                watched,
+                lambda text: self._send_tail(client, request.id, text),
+                on_retired=lambda f: f.close(),  # never: the daemon's log is not retired
+                on_error=lambda message: self._end_tail(client, request.id, message),
+            )
+        except OSError as exc:
+            message = f"cannot read the daemon's log {path}: {exc.strerror or exc}"
+            raise ProtocolError(protocol.LOG_ERROR, message) from None
+        client.on_close.append(follower.close)
+        client.streaming = True
+        client.reply(request.id, {"path": path, "data": data})
         return LATER
 
     def cmd_events(self, client: Client, request: protocol.Request):

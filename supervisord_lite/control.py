@@ -285,7 +285,7 @@ class ControlServer:
             return
         if result is not LATER:
             client.reply(req_id, result)
-        elif not client.closed and request.cmd not in ("events", "tail"):
+        elif not client.closed and request.cmd not in ("events", "tail", "maintail"):
             key = _key(req_id)
             client.awaiting[key] = client.awaiting.get(key, 0) + 1
 

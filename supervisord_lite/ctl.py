@@ -67,11 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
     p.add_argument("name", metavar="NAME")
     p.add_argument("stream", nargs="?", default="stdout", choices=("stdout", "stderr"))
-    command("reload", "re-read the config and apply the difference")
+    p = command("reload", "re-read the config and apply the difference")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print what would change and apply nothing"
+    )
     command("events", "stream state changes as JSON lines")
     command("shutdown", "stop every program and the daemon")
     command("version", "versions of client and daemon")
     command("metrics", "the Prometheus text exposition of every process and the daemon")
+    command("avail", "configured processes: in use or not, autostart, priority")
+    p = command("clear", "empty processes' log files")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p = command("maintail", "the last lines of the daemon's own log")
+    p.add_argument("-f", dest="follow", action="store_true", help="follow")
+    p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=("bash", "zsh"))
     return parser
 
 
@@ -99,6 +110,10 @@ _POSITIONALS = {
     "shutdown": (0, 0),
     "version": (0, 0),
     "metrics": (0, 0),
+    "avail": (0, 0),
+    "clear": (1, None),
+    "maintail": (0, 0),
+    "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
 
@@ -154,9 +169,32 @@ def fast_parse(argv: list[str]) -> Args | None:
         if stream not in ("stdout", "stderr"):
             return None
         args.follow, args.lines, args.name, args.stream = False, 10, words[0], stream
-    elif command in ("status", "start", "stop", "restart"):
+    elif command in ("status", "start", "stop", "restart", "clear"):
         args.names = words
+    elif command == "reload":
+        args.dry_run = False
+    elif command == "maintail":
+        args.follow, args.lines = False, 10
     return args
+
+
+def shell_options(argv: list[str]) -> Args | None:
+    """The global options when argv holds nothing else (no command: the interactive
+    shell), else None."""
+    found = Args(config=None, socket=None, json=False)
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--json":
+            found.json = True
+            i += 1
+            continue
+        key = {"-c": "config", "--configuration": "config", "-s": "socket", "--socket": "socket"}
+        if arg not in key or i + 1 == len(argv) or found.config or found.socket:
+            return None
+        setattr(found, key[arg], argv[i + 1])
+        i += 2
+    return found
 
 
 def parse_args(argv: list[str] | None = None):
@@ -165,15 +203,47 @@ def parse_args(argv: list[str] | None = None):
     return fast_parse(argv) or build_parser().parse_args(argv)
 
 
+# Commands whose end by Ctrl-C is their normal end.
+STREAMING = ("events", "tail", "maintail")
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    options = shell_options(argv)
+    if options is not None:
+        from supervisord_lite.ctl_shell import run_shell
+
+        return run_shell(options)
     args = parse_args(argv)
+    if args.command == "completion":
+        from supervisord_lite.ctl_completion import script
+
+        print(script(args.shell), end="")
+        return EXIT_OK
+    conn = connect(args)
+    if conn is None:
+        return EXIT_UNREACHABLE
     try:
-        path = socket_path(args)
-        conn = Connection(path)
+        return run(conn, args)
+    except KeyboardInterrupt:
+        return EXIT_OK if args.command in STREAMING else EXIT_FAILED
+    finally:
+        conn.close()
+
+
+def connect(args) -> Connection | None:
+    """The connection to the daemon, or None once the user was told why not."""
+    try:
+        return Connection(socket_path(args))
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))
-        return EXIT_UNREACHABLE
+        return None
+
+
+def run(conn: Connection, args) -> int:
+    """One command on a connection, its exit code: the command line's and the shell's."""
     try:
         return COMMANDS[args.command](conn, args)
     except CommandFailed as exc:
@@ -182,12 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"supervisorctl-lite: {exc}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))
         return EXIT_UNREACHABLE
-    except KeyboardInterrupt:
-        return EXIT_OK if args.command in ("events", "tail") else EXIT_FAILED
     except BrokenPipeError:
         return EXIT_OK
-    finally:
-        conn.close()
 
 
 if __name__ == "__main__":

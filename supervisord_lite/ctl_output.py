@@ -105,9 +105,18 @@ def cmd_pid(conn, args) -> int:
 
 def cmd_tail(conn, args) -> int:
     request = {"name": args.name, "stream": args.stream, "lines": max(0, args.lines)}
+    return _print_log(conn, args, "tail", request)
+
+
+def cmd_maintail(conn, args) -> int:
+    return _print_log(conn, args, "maintail", {"lines": max(0, args.lines)})
+
+
+def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
+    """A log's last lines, and with -f what comes, until the daemon ends the stream."""
     if args.follow:
         request["follow"] = True
-    req_id = conn.send("tail", request)
+    req_id = conn.send(cmd, request)
     out = sys.stdout
     while True:
         reply = conn.receive()
@@ -126,13 +135,61 @@ def cmd_tail(conn, args) -> int:
 
 
 def cmd_reload(conn, args) -> int:
-    result = _result(conn.call("reload"), args)
+    dry_run = getattr(args, "dry_run", False)
+    result = _result(conn.call("reload", {"dry_run": True} if dry_run else None), args)
     if args.json:
         _print_json(result)
-    else:
-        for key in ("added", "changed", "removed"):
-            names = result.get(key) or []
-            print(f"{key}: {', '.join(names) if names else '-'}")
+        return EXIT_OK
+    keys = result.get("keys") or {}
+    for key in ("added", "changed", "removed"):
+        names = [
+            f"{name} ({', '.join(keys[name])})" if keys.get(name) else name
+            for name in result.get(key) or []
+        ]
+        print(f"{key}: {', '.join(names) if names else '-'}")
+    if dry_run:
+        print("(dry run: nothing applied)")
+    return EXIT_OK
+
+
+def cmd_avail(conn, args) -> int:
+    processes = _result(conn.call("avail"), args)
+    if args.json:
+        _print_json(processes)
+        return EXIT_OK
+    # supervisorctl's columns; priority as GROUP_PRIORITY:PRIORITY, as it shows them
+    width = max([len(p["name"]) for p in processes] + [32]) + 1
+    for p in processes:
+        in_use = "in use" if p["in_use"] else "avail"
+        auto = "auto" if p["autostart"] else "manual"
+        priority = f"{p['group_priority']}:{p['priority']}"
+        print(f"{p['name']:<{width}}{in_use:<10}{auto:<10}{priority}")
+    return EXIT_OK
+
+
+def cmd_clear(conn, args) -> int:
+    return _per_process(conn, args, "clear")
+
+
+def completion_names(processes: list[dict]) -> list[str]:
+    """What a NAME argument may be, from `status`: process, program and group names
+    (a group of several processes also as GROUP:*), and all."""
+    names: dict[str, None] = {}  # ordered and unique
+    for p in processes:
+        names[p["name"]] = None
+        group = p.get("group")
+        if group and group != p["name"]:  # not a lone process named as its group
+            names[group] = None
+            names[f"{group}:*"] = None
+        names[p["program"]] = None
+    names["all"] = None
+    return list(names)
+
+
+def cmd__names(conn, args) -> int:
+    """Hidden, for the completion scripts: one name a line."""
+    processes = _result(conn.call("status"), args)
+    print("\n".join(completion_names(processes)))
     return EXIT_OK
 
 
@@ -200,4 +257,8 @@ COMMANDS = {
     "shutdown": cmd_shutdown,
     "version": cmd_version,
     "metrics": cmd_metrics,
+    "avail": cmd_avail,
+    "clear": cmd_clear,
+    "maintail": cmd_maintail,
+    "_names": cmd__names,
 }

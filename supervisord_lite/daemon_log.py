@@ -20,6 +20,41 @@ log = logging.getLogger("supervisord_lite")
 _direct: list[logging.StreamHandler] = []
 
 
+class Watched:
+    """The daemon's log file as log_follow.Follower sees a process's LogFile (for
+    `maintail -f`): its path, and the followers told after each flush that wrote lines
+    and after a reopen (they find the new file by its inode)."""
+
+    __slots__ = ("path", "listeners")
+
+    def __init__(self, path: str):
+        self.path = path
+        self.listeners: tuple = ()
+
+
+_watched: Watched | None = None
+_wrote = False  # lines were written since the followers were last told
+
+
+def watched() -> Watched | None:
+    """The daemon's log file for followers; None when it logs to no file."""
+    global _watched
+    for handler in log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            if _watched is None or _watched.path != handler.baseFilename:
+                _watched = Watched(handler.baseFilename)
+            return _watched
+    return None
+
+
+def _tell_followers() -> None:
+    global _wrote
+    _wrote = False  # lines a follower's own sending logs are told next time
+    if _watched is not None:
+        for follower in _watched.listeners:
+            follower.poll()
+
+
 def setup(loglevel: str, logfile: str | None, foreground: bool) -> None:
     """Log to `logfile` (None: nowhere) and, in the foreground, to stderr as well.
     Raises OSError when the log file cannot be opened."""
@@ -54,6 +89,8 @@ def info(msg: str, *args: object) -> None:
         return
     if not log.isEnabledFor(logging.INFO):
         return
+    global _wrote
+    _wrote = True
     now = time.time()
     line = f"{timestamp(now)} INFO {msg % args if args else msg}\n"
     for handler in _direct:
@@ -97,6 +134,8 @@ class _DeferredFlush:
         pass  # called by emit() after every record
 
     def emit(self, record: logging.LogRecord) -> None:
+        global _wrote
+        _wrote = True
         try:
             super().emit(record)
         except Exception as exc:  # FileHandler opens a closed stream outside its guard
@@ -157,6 +196,8 @@ def flush() -> None:
     for handler in log.handlers:
         if isinstance(handler, _DeferredFlush):
             handler.flush_now()
+    if _wrote and _watched is not None and _watched.listeners:
+        _tell_followers()
 
 
 def reopen() -> None:
@@ -167,6 +208,8 @@ def reopen() -> None:
     for handler in log.handlers:
         if isinstance(handler, logging.FileHandler):
             _reopen(handler)
+    flush()
+    _tell_followers()  # they move to the new file (log_follow.Follower)
 
 
 def _reopen(handler: logging.FileHandler) -> None:

@@ -186,6 +186,26 @@ class LogFile:
             follower.retired()
         return lost
 
+    def truncate(self) -> str | None:
+        """Empty the current file (ctl `clear`); rotated backups are left alone.
+
+        Through our own descriptor when it is open, so `size` (the rotation arithmetic)
+        stays true and the next write lands at the new end (O_APPEND) while the child
+        keeps writing. Returns why nothing was emptied (a stream has nothing to empty,
+        and truncating the daemon's own stdout would clobber the daemon's output), None
+        when emptied or not there yet. Raises OSError."""
+        if self.path in OWN_STREAMS or (self.fd >= 0 and self.stream):
+            return f"{self.path} is not a regular file (a stream): left alone"
+        if self.fd >= 0:
+            os.ftruncate(self.fd, 0)
+        else:
+            why_not = _truncate_path(self.path)
+            if why_not is not None:
+                return why_not
+        self.size = 0
+        self._notify()  # a follower reads the file again from its start
+        return None
+
     # -- writing --------------------------------------------------------------------
 
     @property
@@ -370,3 +390,22 @@ def _is_fifo(path: str) -> bool:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _truncate_path(path: str) -> str | None:
+    """Empty a log file we do not have open; why not when it is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None  # nothing written yet: nothing to empty
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file: left alone"
+    # O_NONBLOCK: should it have become a FIFO since the stat, open must not block.
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return f"{path} is not a regular file: left alone"
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+    return None

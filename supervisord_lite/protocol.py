@@ -43,6 +43,9 @@ COMMANDS = (
     "shutdown",
     "version",
     "metrics",
+    "avail",
+    "clear",
+    "maintail",
 )
 
 

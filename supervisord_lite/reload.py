@@ -111,3 +111,27 @@ def _settings(program: ProgramConfig) -> ProgramConfig:
 
 def _uses_auto_logs(program: ProgramConfig) -> bool:
     return "auto" in (program.stdout_logfile, program.stderr_logfile)
+
+
+def changed_keys(old: ProgramConfig, new: ProgramConfig, log_dir_moved: bool) -> list[str]:
+    """Which of a changed program's settings differ (for `reload --dry-run`): the same
+    comparison as config_diff's, key by key."""
+    old_fields, new_fields = _settings(old).fields(), _settings(new).fields()
+    keys = [key for key, value in new_fields.items() if old_fields.get(key) != value]
+    if log_dir_moved and _uses_auto_logs(new):
+        keys.append("log_dir")  # [supervisord] log_dir, where its "auto" logs go
+    return keys
+
+
+def preview(
+    old_programs: dict[str, ProgramConfig], old_log_dir: str, new: DaemonConfig
+) -> dict[str, object]:
+    """What a reload to `new` would do, applying nothing (`reload --dry-run`, Supervisor's
+    `reread`): config_diff's lists, and for each changed program the keys that differ."""
+    diff = config_diff(old_programs, old_log_dir, new)
+    log_dir_moved = new.log_dir != old_log_dir
+    keys = {
+        name: changed_keys(old_programs[name], new.programs[name], log_dir_moved)
+        for name in diff["changed"]
+    }
+    return {**diff, "keys": keys}

@@ -193,7 +193,8 @@ def test_ctl_without_daemon(daemon):
 
 def test_ctl_usage_errors(daemon):
     daemon.start(web())
-    for args in (["frobnicate"], ["signal"], ["signal", "HUP"], ["start"], []):
+    # No command at all is the interactive shell (SPEC §6), no longer a usage error.
+    for args in (["frobnicate"], ["signal"], ["signal", "HUP"], ["start"]):
         res = daemon.ctl(*args)
         assert res.returncode == 2, daemon.describe(res)
         assert "Traceback" not in res.stderr
