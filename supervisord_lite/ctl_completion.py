@@ -22,10 +22,10 @@ OPTIONS = {
     "events": ["--json"],
     "shutdown": ["--json"],
     "version": ["--json"],
+    "metrics": ["--json"],
     "avail": ["--json"],
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
-    "metrics": ["--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)
