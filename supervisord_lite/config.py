@@ -21,6 +21,7 @@ from supervisord_lite import paths
 from supervisord_lite.config_load import Loader
 from supervisord_lite.frozen import Frozen, _set
 from supervisord_lite.paths import DEFAULT_PATHS
+from supervisord_lite.probe_config import ProbeConfig
 
 __all__ = [
     "AutoRestart",
@@ -75,6 +76,9 @@ class ProgramConfig(Frozen):
         "log_prefix",
         "log_timestamps",
         "source",
+        "ready",
+        "health",
+        "watchdog_sec",
     )
 
     def __init__(
@@ -108,6 +112,9 @@ class ProgramConfig(Frozen):
         log_prefix: str = "",  # before every line, e.g. "{name} | "
         log_timestamps: bool = False,  # an RFC 3339 UTC time before every line
         source: str = "",  # the file this table came from, for messages
+        ready: ProbeConfig | None = None,  # [programs.NAME.ready]
+        health: ProbeConfig | None = None,  # [programs.NAME.health]
+        watchdog_sec: float | None = None,  # needs ready.notify
     ):
         for key, value in locals().items():
             if key != "self":

@@ -12,6 +12,7 @@ import signal
 from typing import Any
 
 from supervisord_lite import config_convert as cv
+from supervisord_lite import probe_config
 from supervisord_lite.paths import DEFAULT_SOCKET
 
 # Sanity bounds. A billion processes would take the daemon's memory before its first
@@ -52,6 +53,10 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "stderr_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
     "log_prefix": (cv.log_prefix, ""),
     "log_timestamps": (cv.boolean, False),
+    # Readiness and health (docs/health.md): None when the table is absent.
+    "ready": (probe_config.ready_table, None),
+    "health": (probe_config.health_table, None),
+    "watchdog_sec": (probe_config.watchdog_seconds, None),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
