@@ -259,6 +259,7 @@ class Daemon:
             client.reply(req_id, {"shutdown": True})
             _flush_blocking(client)
         self.server.close()
+        self.supervisor.probes.close()
         for process in self.supervisor.processes.values():
             self.supervisor.close_logs(process)
         self.loop.close()

@@ -57,7 +57,7 @@ class PipeReader:
     shared by every pipe: a thousand pipes need no closures of their own.
     """
 
-    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "marker")
+    __slots__ = ("fd", "logfile", "owner", "on_readable", "on_eof", "enlarged", "marker", "tap")
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class PipeReader:
         self.on_eof = on_eof
         self.enlarged = False
         self.marker = marker  # log_prefix / log_timestamps; None: bytes pass untouched
+        self.tap: Callable[[bytes], None] | None = None  # sees every read: a `log` probe
 
     def __call__(self) -> None:
         self.on_readable(self)
@@ -102,6 +103,8 @@ class PipeReader:
                 self.close()
                 return moved_total
             moved_total += n
+            if self.tap is not None:
+                self.tap(bytes(_VIEW[:n]))
             if logfile is not None:  # it reports its own failures
                 if self.marker is None:
                     logfile.write(_VIEW[:n])

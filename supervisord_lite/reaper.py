@@ -32,6 +32,8 @@ class Reaper:
         self.on_reaped = on_reaped  # told at once, as the pid leaves the table
         self.on_exit = on_exit  # told after collecting, to act on the exit
         self._deferred: list[tuple[Process, int]] = []  # reaped, not yet acted on
+        # Children outside the table whose exit someone waits for (exec probes).
+        self.watched: dict[int, Callable[[int], None]] = {}
 
     def reap(self) -> None:
         """Reap every exited child (signals coalesce: one SIGCHLD may stand for many).
@@ -76,7 +78,11 @@ class Reaper:
             except ChildProcessError:
                 continue
             if process is None:
-                continue  # an orphan re-parented to us (we are a subreaper): just reap it
+                on_exit = self.watched.pop(pid, None)
+                if on_exit is not None:
+                    code = os.waitstatus_to_exitcode(status)
+                    self.loop.call_soon(lambda f=on_exit, c=code: f(c))
+                continue  # else an orphan re-parented to us (we are a subreaper): just reap it
             del self.by_pid[pid]
             self.on_reaped(process)
             exits.append((process, os.waitstatus_to_exitcode(status)))

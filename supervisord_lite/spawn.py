@@ -45,6 +45,7 @@ def spawn(
     process_num: int,
     capture_stdout: bool,
     capture_stderr: bool,
+    extra_env: dict[bytes, bytes] | None = None,
 ) -> Child:
     """Start one process of `program`: own session, no shell, no inherited descriptors.
 
@@ -58,6 +59,8 @@ def spawn(
     env.update((_b(k), _b(v)) for k, v in program.environment)
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.process_names()[process_num])
     env[b"SUPERVISOR_PROCESS_NUM"] = b"%d" % process_num
+    if extra_env:  # NOTIFY_SOCKET and WATCHDOG_USEC of an sd_notify program
+        env.update(extra_env)
     user_kwargs = _user_kwargs(program.user, env)
 
     read_fds: list[int] = []
