@@ -253,7 +253,7 @@ class ProbeRunner:
         self.supervisor.dispatch(process, Ready(reason, now()))
 
     def _restart(self, process: Process, reason: str, kind: str = "unhealthy") -> None:
-        daemon_log.warning("%s: restarting: %s", process.name, reason)
+        log.warning("%s: restarting: %s", process.name, reason)
         self._tell(process, kind, reason)
         self.supervisor.dispatch(process, Unhealthy(reason, now()))
 

@@ -257,7 +257,9 @@ class Supervisor:
         new = change.new
         if process.checks is not None:
             self.probes.state_changed(process, change)
-        if new is S.RUNNING and change.old is S.STARTING:
+        if new is S.RUNNING and change.old is S.STARTING and process.program.ready:
+            daemon_log.info("success: %s entered RUNNING state (%s)", process.name, change.reason)
+        elif new is S.RUNNING and change.old is S.STARTING:
             daemon_log.info(
                 "success: %s entered RUNNING state, process has stayed up for > than %s "
                 "seconds (startsecs)",
