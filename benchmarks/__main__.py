@@ -25,6 +25,7 @@ WORKLOADS = [
     "stopall",
     "storm",
     "flood",
+    "probes",
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS_DIR = os.path.join(ROOT, "benchmarks", "runs")
