@@ -12,6 +12,7 @@ readiness; superlance's httpok is not installed here):
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import time
@@ -91,15 +92,23 @@ def latency(kind: str, runs: int) -> list[float]:
                 if item.get("process") == "dep" and item.get("to") == "STARTING":
                     started = item["time"]
             events.close()
-            sent = [
-                ln
-                for ln in Path(mgr.stdout_logs("svc")[0]).read_text().splitlines()
-                if ln.startswith("sent ")
-            ][-1]
-            out.append(started - float(sent.split()[1]))
+            out.append(started - _sent_at(mgr, len(out) + 1))
             client.stop_all()
         client.close()
     return out
+
+
+def _sent_at(mgr: Lite, nth: int) -> float:
+    """The child's clock reading of its nth READY=1 (or listen), once its log has it."""
+    deadline = time.monotonic() + 10
+    while True:
+        logs = mgr.stdout_logs("svc")
+        found = re.findall(r"sent (\d+\.\d+)\n", Path(logs[0]).read_text()) if logs else []
+        if len(found) >= nth:
+            return float(found[nth - 1])
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"svc logged {len(found)} of {nth} READY=1 times")
+        time.sleep(0.01)
 
 
 def cost(kind: str, n: int, window: float) -> float:
