@@ -49,6 +49,14 @@ class Alerts:
         if alert is not None:
             self.add(alert)
 
+    def probe_listener(self, process, kind: str, reason: str) -> None:
+        """A health check's verdict (probe_runner.py): `unhealthy` and `watchdog` are
+        alerts; `ready` and `healthy` are not news."""
+        if kind in ("unhealthy", "watchdog"):
+            text = f"{process.name} is {kind}: {reason}" if kind == "unhealthy" else (
+                f"{process.name} missed its watchdog: {reason}")  # fmt: skip
+            self.add(Alert(kind, process.name, process.program.group, time.time(), text))
+
     def add(self, alert: Alert) -> None:
         """An alert from anywhere (a state change, a failed health check, ...)."""
         if alert.kind not in self.config.on:
@@ -114,7 +122,7 @@ class Alerts:
             else:
                 log.info("alerts: %d alerts given to %s", count, argv[0])
 
-        self.supervisor.watch_helper(pid, exited)
+        self.supervisor.watch_exit(pid, exited)
 
     @staticmethod
     def _kill_exec(pid: int, name: str, timeout: float) -> None:
@@ -138,5 +146,5 @@ class Alerts:
                 log.info("alerts: %d alerts posted to %s (%d)", count, url, status)
 
         headers = [("Content-Type", "application/json"), ("User-Agent", "supervisord-lite")]
-        Post(self.loop, self.supervisor.watch_helper, url, body, headers,
+        Post(self.loop, self.supervisor.watch_exit, url, body, headers,
              self.config.timeout, done).start()  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Callable
 
 from supervisord_lite import __version__, daemon_log, protocol
@@ -428,8 +429,25 @@ class Commands:
                 return
             client.reply(request.id, event)
 
+        def probe_listener(process: Process, kind: str, reason: str) -> None:
+            # ready, unhealthy, healthy, watchdog (docs/health.md): no state change
+            item = {
+                "time": round(time.time(), 6),
+                "process": process.name,
+                "program": process.program.name,
+                "group": process.program.group,
+                "event": kind,
+                "reason": reason,
+                "pid": process.pid,
+            }
+            if not client.closed and len(client.out) <= MAX_EVENTS_BACKLOG:
+                client.reply(request.id, item)
+
+        probe_listeners = self.supervisor.probes.listeners
         self.supervisor.listeners.append(listener)
+        probe_listeners.append(probe_listener)
         client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        client.on_close.append(lambda: probe_listeners.remove(probe_listener))
         client.streaming = True
         client.reply(request.id, {"subscribed": True})
         return LATER

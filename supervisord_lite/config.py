@@ -23,6 +23,7 @@ from supervisord_lite.config_keys import ALERT_KINDS
 from supervisord_lite.config_load import Loader
 from supervisord_lite.frozen import Frozen, _set
 from supervisord_lite.paths import DEFAULT_PATHS
+from supervisord_lite.probe_config import ProbeConfig
 
 __all__ = [
     "AutoRestart",
@@ -84,6 +85,9 @@ class ProgramConfig(Frozen):
         "group",
         "group_priority",
         "source",
+        "ready",
+        "health",
+        "watchdog_sec",
         "processes",
     )
 
@@ -122,6 +126,9 @@ class ProgramConfig(Frozen):
         group: str | None = None,  # None: its own group, named after it
         group_priority: int | None = None,  # None: its own priority (its own group's)
         source: str = "",  # the file this table came from, for messages
+        ready: ProbeConfig | None = None,  # [programs.NAME.ready]
+        health: ProbeConfig | None = None,  # [programs.NAME.health]
+        watchdog_sec: float | None = None,  # needs ready.notify
         processes: tuple[str, ...] = (),  # ignored: always derived from the fields above
     ):
         if process_name is None:

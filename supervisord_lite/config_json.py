@@ -15,6 +15,8 @@ from typing import Any
 from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
 from supervisord_lite.config_convert import signal_name
 from supervisord_lite.config_keys import PROGRAM_KEYS
+from supervisord_lite.frozen import Frozen
+from supervisord_lite.probe_config import Address
 
 
 def check_report(path: str) -> dict[str, Any]:
@@ -40,6 +42,13 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
         out[key] = _plain(getattr(program, key))
     out["stopsignal"] = signal_name(program.stopsignal)
     out["environment"] = dict(program.environment)
+    for table in ("ready", "health"):  # as written: {"tcp": "127.0.0.1:6379", ...}
+        probe = getattr(program, table)
+        if probe is not None:
+            out[table] = {probe.kind: _plain(probe.target), "interval": probe.interval,
+                          "timeout": probe.timeout}  # fmt: skip
+            if table == "health":
+                out[table]["failures"] = probe.failures
     out["group"] = program.group
     out["group_priority"] = program.group_priority
     out["processes"] = list(program.processes)
@@ -54,9 +63,13 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
 
 
 def _plain(value: Any) -> Any:
-    """Tuples (of pairs too) as JSON lists."""
+    """Tuples (of pairs too) as JSON lists, value classes (a probe table) as objects."""
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, Address):
+        return value.text
+    if isinstance(value, Frozen):
+        return {key: _plain(v) for key, v in value.fields().items()}
     return value
 
 

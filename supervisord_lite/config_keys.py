@@ -12,6 +12,7 @@ import signal
 from typing import Any
 
 from supervisord_lite import config_convert as cv
+from supervisord_lite import probe_config
 from supervisord_lite.paths import DEFAULT_SOCKET
 
 # The alert kinds (alerts.py's KINDS; a test compares them): kept here so the config
@@ -58,6 +59,10 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "log_timestamps": (cv.boolean, False),
     "process_name": (cv.template, None),  # None: "{program_name}" or "{process_num}"
     "numprocs_start": (cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
+    # Readiness and health (docs/health.md): None when the table is absent.
+    "ready": (probe_config.ready_table, None),
+    "health": (probe_config.health_table, None),
+    "watchdog_sec": (probe_config.watchdog_seconds, None),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {

@@ -340,6 +340,7 @@ class Loader:
         # A user unknown here is a host's problem, not the file's: the program is still
         # built (for --check --json) while the error fails the load.
         self.check_user(file, parts, kwargs["user"])
+        ok = self.check_watchdog(file, parts, kwargs) and ok
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
@@ -419,6 +420,19 @@ class Loader:
             )
             return False
         return True
+
+    def check_watchdog(self, file: str, parts: tuple[str, ...], kwargs: dict[str, Any]) -> bool:
+        """watchdog_sec counts WATCHDOG=1 pings, which only an sd_notify program sends."""
+        ready = kwargs["ready"]
+        if kwargs["watchdog_sec"] is None or (ready is not None and ready.kind == "notify"):
+            return True
+        self.error(
+            file,
+            (*parts, "watchdog_sec"),
+            f"needs [programs.{parts[-1]}.ready] notify = true (the program pings with "
+            "WATCHDOG=1 over sd_notify)",
+        )
+        return False
 
     def check_log_paths(self, log_dir: str) -> None:
         """Every program log the daemon would write, checked as it would meet it."""

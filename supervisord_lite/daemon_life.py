@@ -150,12 +150,14 @@ class Daemon:
         if settings is None:
             if self.alerts is not None:
                 self.supervisor.listeners.remove(self.alerts.listener)
+                self.supervisor.probes.listeners.remove(self.alerts.probe_listener)
                 self.alerts = None
         elif self.alerts is None:
             from supervisord_lite.alerts_send import Alerts  # only with [alerts]
 
             self.alerts = Alerts(settings, self.loop, self.supervisor)
             self.supervisor.listeners.append(self.alerts.listener)
+            self.supervisor.probes.listeners.append(self.alerts.probe_listener)
         else:
             self.alerts.reconfigure(settings)
 
@@ -276,6 +278,7 @@ class Daemon:
             client.reply(req_id, {"shutdown": True})
             _flush_blocking(client)
         self.server.close()
+        self.supervisor.probes.close()
         for process in self.supervisor.processes.values():
             self.supervisor.close_logs(process)
         self.loop.close()

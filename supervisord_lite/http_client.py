@@ -32,10 +32,10 @@ Done = Callable[[Optional[int], Optional[str]], None]
 class Post:
     """POST `body` to `url`; done(status, error) exactly once, within `timeout`."""
 
-    def __init__(self, loop, watch_helper, url: str, body: bytes, headers: list, timeout: float,
+    def __init__(self, loop, watch_exit, url: str, body: bytes, headers: list, timeout: float,
                  done: Done):  # fmt: skip
         self.loop = loop
-        self.watch_helper = watch_helper  # supervisor.watch_helper: the lookup's exit
+        self.watch_exit = watch_exit  # supervisor.watch_exit: the lookup's exit
         self.url = urlsplit(url)
         self.body = body
         self.headers = headers
@@ -70,7 +70,7 @@ class Post:
             os.close(w)
         os.set_blocking(r, False)
         self.lookup_fd = r
-        self.watch_helper(pid, lambda code: None)  # its output tells; EOF ends it
+        self.watch_exit(pid, lambda code: None)  # its output tells; EOF ends it
         self.loop.add_reader(r, self.lookup_readable)
 
     def lookup_readable(self) -> None:

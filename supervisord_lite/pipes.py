@@ -67,6 +67,7 @@ class PipeReader:
         "marker",
         "stream",
         "bytes_read",
+        "tap",
     )
 
     def __init__(
@@ -88,6 +89,7 @@ class PipeReader:
         self.marker = marker  # log_prefix / log_timestamps; None: bytes pass untouched
         self.stream = stream  # "stdout" or "stderr" (with redirect_stderr: both, stdout)
         self.bytes_read = 0  # for metrics
+        self.tap: Callable[[bytes], None] | None = None  # sees every read: a `log` probe
 
     def __call__(self) -> None:
         self.on_readable(self)
@@ -116,6 +118,8 @@ class PipeReader:
                 return moved_total
             moved_total += n
             self.bytes_read += n
+            if self.tap is not None:
+                self.tap(bytes(_VIEW[:n]))
             if logfile is not None:  # it reports its own failures
                 if self.marker is None:
                     logfile.write(_VIEW[:n])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from supervisord_lite.logs import LogFile
     from supervisord_lite.loop import Timer
     from supervisord_lite.pipes import PipeReader
+    from supervisord_lite.probe_runner import Checks
     from supervisord_lite.spawn import Child
 
 S = ProcessState
@@ -46,6 +47,7 @@ class Process:
         "dep_error",
         "retired",
         "_log_bytes",
+        "checks",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -65,6 +67,7 @@ class Process:
         # Set when a reload takes this slot out of the table ("changed" or "removed"):
         # from then on it is only stopped, never started again (its successor is).
         self.retired: str | None = None
+        self.checks: Checks | None = None  # probe state (probe_runner.py), if any
         # Bytes read from the pipes of its finished children, per stream (made at the
         # first: a thousand quiet programs keep no dict).
         self._log_bytes: dict[str, int] | None = None
@@ -136,6 +139,8 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "restarts": machine.restarts,
         "description": description_of(process, waiting_on, uptime),
         "spawn_error": machine.spawn_error,
+        "health": process.checks.health if process.checks is not None else None,
+        "health_reason": process.checks.health_reason if process.checks is not None else None,
     }
 
 
@@ -149,6 +154,20 @@ def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None
 
 
 def _describe_state(process: Process, waiting_on: WaitingOn, uptime: float | None) -> str:
+    text = _describe_machine(process, waiting_on, uptime)
+    checks = process.checks
+    if checks is None or process.machine.state not in (S.STARTING, S.RUNNING):
+        return text
+    # What readiness waits for, health, and sd_notify's STATUS= follow the pid.
+    extra = [
+        f"waiting for {checks.waiting_for}" if checks.waiting_for else "",
+        f"unhealthy: {checks.health_reason}" if checks.health == "unhealthy" else "",
+        checks.notify_status or "",
+    ]
+    return "; ".join(part for part in (text, *extra) if part)
+
+
+def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | None) -> str:
     machine = process.machine
     state = machine.state
     if process.waiting_for_deps:

@@ -32,9 +32,9 @@ class Reaper:
         self.on_reaped = on_reaped  # told at once, as the pid leaves the table
         self.on_exit = on_exit  # told after collecting, to act on the exit
         self._deferred: list[tuple[Process, int]] = []  # reaped, not yet acted on
-        # The daemon's own helper commands (alert exec, name lookups): pid -> told its
-        # exit code once reaped.
-        self.helpers: dict[int, Callable[[int], None]] = {}
+        # Children outside the table whose exit someone waits for (exec probes, alert
+        # commands, name lookups: spawn.spawn_helper).
+        self.watched: dict[int, Callable[[int], None]] = {}
 
     def reap(self) -> None:
         """Reap every exited child (signals coalesce: one SIGCHLD may stand for many).
@@ -79,11 +79,11 @@ class Reaper:
             except ChildProcessError:
                 continue
             if process is None:
-                on_exit = self.helpers.pop(pid, None)
-                if on_exit is not None:  # after this pass: it may start another child
+                on_exit = self.watched.pop(pid, None)
+                if on_exit is not None:
                     code = os.waitstatus_to_exitcode(status)
-                    self.loop.call_soon(lambda tell=on_exit, code=code: tell(code))
-                continue  # else an orphan re-parented to us (we are a subreaper): reaped
+                    self.loop.call_soon(lambda f=on_exit, c=code: f(c))
+                continue  # else an orphan re-parented to us (we are a subreaper): just reap it
             del self.by_pid[pid]
             self.on_reaped(process)
             exits.append((process, os.waitstatus_to_exitcode(status)))

@@ -45,6 +45,7 @@ def spawn(
     index: int,  # which of the program's processes
     capture_stdout: bool,
     capture_stderr: bool,
+    extra_env: dict[bytes, bytes] | None = None,
 ) -> Child:
     """Start one process of `program`: own session, no shell, no inherited descriptors.
 
@@ -60,6 +61,8 @@ def spawn(
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
     env[b"SUPERVISOR_GROUP_NAME"] = _b(program.group)
     env[b"SUPERVISOR_PROCESS_NUM"] = b"%d" % program.process_num(index)
+    if extra_env:  # NOTIFY_SOCKET and WATCHDOG_USEC of an sd_notify program
+        env.update(extra_env)
     user_kwargs = _user_kwargs(program.user, env)
 
     read_fds: list[int] = []

@@ -98,11 +98,33 @@ class TimerFired(Frozen):
     __slots__ = ("timer", "now")
 
     def __init__(self, timer: str, now: float):
-        _set(self, "timer", timer)  # "startsecs" | "backoff" | "stopwait"
+        _set(self, "timer", timer)  # "startsecs" | "ready" | "backoff" | "stopwait"
         _set(self, "now", now)
 
 
-Event = Union[StartRequested, StopRequested, Spawned, SpawnFailed, Exited, TimerFired]
+class Ready(Frozen):
+    """The ready probe passed (docs/health.md): STARTING -> RUNNING, instead of startsecs."""
+
+    __slots__ = ("reason", "now")
+
+    def __init__(self, reason: str, now: float):
+        _set(self, "reason", reason)
+        _set(self, "now", now)
+
+
+class Unhealthy(Frozen):
+    """Health failed `failures` times in a row, or the watchdog starved: restart it."""
+
+    __slots__ = ("reason", "now")
+
+    def __init__(self, reason: str, now: float):
+        _set(self, "reason", reason)
+        _set(self, "now", now)
+
+
+Event = Union[
+    StartRequested, StopRequested, Spawned, SpawnFailed, Exited, TimerFired, Ready, Unhealthy
+]
 
 # --- effects ----------------------------------------------------------------
 
@@ -182,6 +204,8 @@ class ProcessMachine:
         "_failures",
         "_streak",
         "_out",
+        "_not_ready",
+        "_restart_for",
     )
 
     def __init__(self, config: ProgramConfig):
@@ -200,6 +224,10 @@ class ProcessMachine:
         self._failures = 0  # failed starts since the last RUNNING or manual start
         self._streak = 0  # crash-loop restarts since the last stable run or manual start
         self._out: list[Effect] = _IDLE  # type: ignore[assignment]
+        # Why a STARTING child is being stopped: its ready timeout passed.
+        self._not_ready: str | None = None
+        # Why a STOPPING child is to be started again once it exits (health, watchdog).
+        self._restart_for: str | None = None
 
     def handle(self, event: Event) -> list[Effect]:
         """Apply one event; return the effects for the loop to carry out, in order."""
@@ -241,20 +269,26 @@ class ProcessMachine:
             self._transition(S.STOPPING, "stop requested", ev.now)
             if self.pid is not None:  # else Spawned, still to come, sends it
                 if was_starting:
-                    self._out.append(Cancel("startsecs"))
+                    self._out.append(Cancel(self._start_timer()))
                 self._out.append(SendSignal(self.config.stopsignal))
             self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
         elif self.state is S.BACKOFF:
             # BACKOFF -> STOPPED: a manual stop cancels the pending restart
             self._transition(S.STOPPED, "stop requested; restart cancelled", ev.now)
             self._out.append(Cancel("backoff"))
+        elif self.state is S.STOPPING:
+            self._restart_for = None  # a manual stop wins over a health restart
 
     def _on_spawned(self, ev: Spawned) -> None:
         if self.pid is not None or self.state not in (S.STARTING, S.STOPPING):
             return  # no spawn outstanding: stray
         self.pid, self.started_at, self.spawn_error = ev.pid, ev.now, None
+        self._not_ready = None
         if self.state is S.STOPPING:  # a stop overtook the spawn
             self._out.append(SendSignal(self.config.stopsignal))
+        elif self.config.ready is not None:
+            # Ready replaces startsecs: RUNNING comes with Ready, or never (timeout).
+            self._out.append(Schedule("ready", self.config.ready.timeout))
         elif self.config.startsecs <= 0:
             # STARTING -> RUNNING
             self._reach_running(f"spawned pid {ev.pid}; startsecs=0", ev.now)
@@ -280,17 +314,30 @@ class ProcessMachine:
         what = describe_exit(ev.exitstatus)
         if self.state is S.STARTING:
             self.last_exit_expected = False
-            self._start_failed(f"{what} before startsecs", ev.now, cancel_startsecs=True)
+            if self._not_ready is not None:
+                what = f"{self._not_ready} ({what})"
+                self._out.append(Cancel("stopwait"))
+            else:
+                what += " before ready" if self.config.ready is not None else " before startsecs"
+            self._start_failed(what, ev.now, cancel_startsecs=True)
         elif self.state is S.STOPPING:
             self.last_exit_expected = True
             # STOPPING -> STOPPED
             self._transition(S.STOPPED, f"stopped ({what})", ev.now)
             self._out.append(Cancel("stopwait"))
+            if self._restart_for is not None:
+                reason, self._restart_for = self._restart_for, None
+                self.restarts += 1
+                # STOPPED -> STARTING: the second half of a health restart
+                self._transition(S.STARTING, f"restarting: {reason}", ev.now)
+                self._out.append(Spawn())
         else:
             self._running_exited(ev, what)
 
     def _on_timer(self, ev: TimerFired) -> None:
         if ev.timer == "startsecs" and self.state is S.STARTING and self.pid is not None:
+            if self.config.ready is not None:
+                return  # a stale timer (a reload added `ready`): only Ready ends STARTING
             # STARTING -> RUNNING
             self._reach_running(f"stayed up {self.config.startsecs:g}s (startsecs)", ev.now)
         elif ev.timer == "backoff" and self.state is S.BACKOFF:
@@ -298,8 +345,29 @@ class ProcessMachine:
             # BACKOFF -> STARTING
             self._transition(S.STARTING, "backoff elapsed; restarting", ev.now)
             self._out.append(Spawn())
-        elif ev.timer == "stopwait" and self.state is S.STOPPING and self.pid is not None:
-            self._out.append(SendSignal(int(signal.SIGKILL)))  # stays STOPPING
+        elif ev.timer == "ready" and self.state is S.STARTING and self.pid is not None:
+            # Not ready in time: a failed start, acted on once the child has exited.
+            self._not_ready = f"not ready within {self.config.ready.timeout:g}s"
+            self._out.append(SendSignal(self.config.stopsignal))
+            self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
+        elif ev.timer == "stopwait" and self.pid is not None:
+            if self.state is S.STOPPING or (self.state is S.STARTING and self._not_ready):
+                self._out.append(SendSignal(int(signal.SIGKILL)))  # stays where it is
+
+    def _on_ready(self, ev: Ready) -> None:
+        if self.state is S.STARTING and self.pid is not None and self._not_ready is None:
+            self._out.append(Cancel("ready"))
+            # STARTING -> RUNNING
+            self._reach_running(f"ready: {ev.reason}", ev.now)
+
+    def _on_unhealthy(self, ev: Unhealthy) -> None:
+        if self.state is not S.RUNNING:
+            return  # already on its way down or up: nothing to restart
+        self._restart_for = ev.reason
+        # RUNNING -> STOPPING, then STOPPED -> STARTING once it has exited
+        self._transition(S.STOPPING, f"restarting: {ev.reason}", ev.now)
+        self._out.append(SendSignal(self.config.stopsignal))
+        self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
 
     _handlers = {
         StartRequested: _on_start,
@@ -308,9 +376,15 @@ class ProcessMachine:
         SpawnFailed: _on_spawn_failed,
         Exited: _on_exited,
         TimerFired: _on_timer,
+        Ready: _on_ready,
+        Unhealthy: _on_unhealthy,
     }
 
     # --- steps --------------------------------------------------------------
+
+    def _start_timer(self) -> str:
+        """The timer that ends STARTING: the ready timeout, or startsecs."""
+        return "ready" if self.config.ready is not None else "startsecs"
 
     def _reach_running(self, reason: str, now: float) -> None:
         self._transition(S.RUNNING, reason, now)
@@ -327,7 +401,7 @@ class ProcessMachine:
             reason = f"{what}; retry {self._failures} of {self.config.startretries}"
             self._transition(S.BACKOFF, f"{reason} in {self._failures}s", now)
         if cancel_startsecs:
-            self._out.append(Cancel("startsecs"))
+            self._out.append(Cancel(self._start_timer()))
         if self.state is S.BACKOFF:
             self._out.append(Schedule("backoff", float(self._failures)))
 

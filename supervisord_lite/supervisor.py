@@ -20,6 +20,7 @@ from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.names import select
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
+from supervisord_lite.probe_runner import ProbeRunner, wants_checks
 from supervisord_lite.process import Process, description_of, slots_for, status_of
 from supervisord_lite.reaper import Reaper
 from supervisord_lite.recovery import ChildRecord
@@ -66,6 +67,7 @@ class Supervisor:
         self.output = Output(loop)
         self._reloader = Reloader(self)
         self._reaper = Reaper(loop, self.by_pid, self._reaped, self._exited)
+        self.probes = ProbeRunner(self)  # readiness, health, sd_notify (docs/health.md)
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     # -- the table ----------------------------------------------------------------
@@ -244,7 +246,11 @@ class Supervisor:
         process.changed_at = time.time()
         process.stamp = None
         new = change.new
-        if new is S.RUNNING and change.old is S.STARTING:
+        if process.checks is not None:
+            self.probes.state_changed(process, change)
+        if new is S.RUNNING and change.old is S.STARTING and process.program.ready:
+            daemon_log.info("success: %s entered RUNNING state (%s)", process.name, change.reason)
+        elif new is S.RUNNING and change.old is S.STARTING:
             daemon_log.info(
                 "success: %s entered RUNNING state, process has stayed up for > than %s "
                 "seconds (startsecs)",
@@ -311,11 +317,14 @@ class Supervisor:
         try:
             stdout_log = self.open_log(process, "stdout")
             stderr_log = self.open_log(process, "stderr")
+            # A `log` ready probe reads the pipes even when the logs are "none".
+            log_probe = program.ready is not None and program.ready.kind == "log"
             child = spawn(
                 program,
                 process.num,
-                capture_stdout=stdout_log is not None,
-                capture_stderr=stderr_log is not None,
+                capture_stdout=stdout_log is not None or log_probe,
+                capture_stderr=stderr_log is not None or log_probe,
+                extra_env=self.probes.child_env(process) if program.ready else None,
             )
         except (SpawnError, OSError) as exc:
             reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
@@ -334,7 +343,20 @@ class Supervisor:
         daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
         if self.record is not None:
             self.record.spawned(process.name, child.pid)
+        if process.checks is not None or wants_checks(program):
+            self.probes.spawned(process)  # before Spawned, which may reach RUNNING at once
         self.dispatch(process, Spawned(child.pid, now()))
+
+    def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
+        """Start an `exec` probe as the program would run (user, directory, environment):
+        its pid, to be reaped through watch_exit."""
+        program = process.program.replace(command=argv, redirect_stderr=False)
+        return spawn(program, process.num, capture_stdout=False, capture_stderr=False).pid
+
+    def watch_exit(self, pid: int, on_exit: Callable[[int], None]) -> None:
+        """Call on_exit(exitstatus) when the reaper reaps `pid`, a child not in the table
+        (an exec probe, an alert's exec, a name lookup)."""
+        self._reaper.watched[pid] = on_exit
 
     # -- output (output.py does the work) -----------------------------------------
 
@@ -353,13 +375,12 @@ class Supervisor:
     # -- reaping ------------------------------------------------------------------
 
     def reap(self) -> None:
-        """SIGCHLD: reap every exited child (reaper.py), then act on each of ours."""
-        self._reaper.reap()
+        """SIGCHLD: reap every exited child (reaper.py), then act on each of ours.
 
-    def watch_helper(self, pid: int, on_exit: Callable[[int], None]) -> None:
-        """A command the daemon started for itself (spawn.spawn_helper): on_exit(code)
-        once it is reaped."""
-        self._reaper.helpers[pid] = on_exit
+        sd_notify messages queued before go first: a READY=1 sent just before the
+        sender exited is credited before its exit is acted on."""
+        self.probes.drain_notify()
+        self._reaper.reap()
 
     def _reaped(self, process: Process) -> None:
         if self.record is not None:

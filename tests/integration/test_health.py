@@ -1,0 +1,194 @@
+"""Health checks, the watchdog, exec probes, nginx, and zero cost when unused (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+
+import psutil
+import pytest
+
+from integration.harness import free_port, helper
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def http_server(port: int) -> list[str]:
+    return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+
+
+def events_until(daemon, until, timeout: float = 20.0) -> list[dict]:
+    items: list[dict] = []
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(daemon.socket))
+        sock.sendall(b'{"id": 1, "cmd": "events"}\n')
+        reader = sock.makefile("rb")
+        assert json.loads(reader.readline())["result"] == {"subscribed": True}
+        while not items or not until(items[-1]):
+            items.append(json.loads(reader.readline())["result"])
+    return items
+
+
+def test_a_hung_http_service_is_marked_unhealthy_then_restarted(daemon):
+    port = free_port()
+    daemon.start(
+        {
+            "web": {
+                "command": http_server(port),
+                "ready": {"tcp": f"127.0.0.1:{port}"},
+                "health": {
+                    "http": f"http://127.0.0.1:{port}/",
+                    "interval": 0.3,
+                    "timeout": 0.3,
+                    "failures": 3,
+                },
+                "stopwaitsecs": 1,
+            }
+        }
+    )
+    st = daemon.wait_state("web", "RUNNING", timeout=20)
+    daemon.wait_until(lambda: daemon.status()["web"]["health"] == "healthy", 10)
+    old = st["pid"]
+    os.kill(old, signal.SIGSTOP)  # alive, port open, but answers nothing: hung
+    try:
+        st = daemon.wait_until(
+            lambda: (s := daemon.status()["web"])["health"] == "unhealthy" and s, 10
+        )
+        assert f"; unhealthy: http http://127.0.0.1:{port}/: no answer" in st["description"], st
+        assert "no answer within 0.3s" in st["health_reason"], st
+        items = events_until(daemon, lambda i: i.get("to") == "RUNNING")
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    kinds = [i.get("event") or f"{i['from']}->{i['to']}" for i in items]
+    assert "unhealthy" in kinds and "RUNNING->STOPPING" in kinds, kinds
+    assert kinds.index("unhealthy") < kinds.index("RUNNING->STOPPING") < kinds.index("ready")
+    st = daemon.status()["web"]
+    assert st["pid"] != old and st["restarts"] == 1, st
+    assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+
+
+def test_watchdog_restarts_a_process_that_stops_pinging(daemon):
+    daemon.start(
+        {
+            "svc": {
+                "command": helper("notifier", "--watchdog-every", 0.1, "--watchdog-for", 1.0),
+                "ready": {"notify": True},
+                "watchdog_sec": 0.6,
+            }
+        }
+    )
+    st = daemon.wait_state("svc", "RUNNING")
+    assert "WATCHDOG_USEC=600000" in daemon.read_log("svc")
+    time.sleep(0.8)  # pinging: still the same child
+    assert daemon.status()["svc"]["pid"] == st["pid"]
+    items = events_until(daemon, lambda i: i.get("event") == "watchdog")
+    assert items[-1]["reason"] == "watchdog: no WATCHDOG=1 for 0.6s", items
+    daemon.wait_until(lambda: daemon.status()["svc"]["restarts"] == 1, 10)
+
+
+def test_exec_probes_ready_and_health(daemon):
+    flag = daemon.dir / "flag"
+    daemon.start(
+        {
+            "svc": {
+                "command": ["sleep", "300"],
+                "ready": {"exec": ["test", "-e", str(flag)], "interval": 0.1},
+                "health": {"exec": ["test", "-e", str(flag)], "interval": 0.2, "failures": 2},
+            }
+        }
+    )
+    st = daemon.status()["svc"]
+    assert st["state"] == "STARTING" and f"waiting for exec test -e {flag}" in st["description"]
+    flag.touch()
+    st = daemon.wait_state("svc", "RUNNING")
+    daemon.wait_until(lambda: daemon.status()["svc"]["health"] == "healthy", 10)
+    flag.unlink()
+    daemon.wait_until(lambda: daemon.status()["svc"]["restarts"] == 1, 10)
+    assert "exec test: exit status 1" in daemon.logfile.read_text()
+
+
+def test_an_exec_probe_that_hangs_is_killed_at_its_timeout(daemon):
+    daemon.start(
+        {
+            "svc": {
+                "command": ["sleep", "300"],
+                "ready": {"exec": ["sleep", "1000"], "interval": 0.1, "timeout": 2.5},
+                "startretries": 0,
+            }
+        }
+    )
+    dpid = daemon.pid
+
+    def probes() -> list:
+        kids = psutil.Process(dpid).children()
+        return [p for p in kids if p.cmdline() == ["sleep", "1000"]]
+
+    daemon.wait_until(lambda: probes(), 5)
+    first = probes()[0].pid
+    daemon.wait_until(lambda: first not in [p.pid for p in probes()], 5)  # killed at 1 s
+    daemon.wait_state("svc", "FATAL", timeout=10)
+    daemon.wait_until(lambda: not probes(), 5)
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="no nginx")
+def test_nginx_http_ready(daemon):
+    port = free_port()
+    root = daemon.dir / "nginx"
+    root.mkdir()
+    conf = root / "nginx.conf"
+    conf.write_text(
+        f"""daemon off; pid {root}/nginx.pid; error_log stderr;
+events {{}}
+http {{
+  access_log off;
+  client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
+  server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}
+}}
+"""
+    )
+    daemon.start(
+        {
+            "nginx": {
+                "command": ["nginx", "-p", str(root), "-c", str(conf), "-e", "stderr"],
+                "ready": {"http": f"http://127.0.0.1:{port}/"},
+                "health": {"http": f"http://127.0.0.1:{port}/", "interval": 0.5},
+            },
+            "app": {"command": ["sleep", "300"], "depends_on": ["nginx"]},
+        }
+    )
+    daemon.wait_state("app", "RUNNING", timeout=20)
+    daemon.wait_until(lambda: daemon.status()["nginx"]["health"] == "healthy", 10)
+
+
+def _notify_sockets(pid: int) -> list[str]:
+    with open("/proc/net/unix") as fh:
+        return [line for line in fh if f"@supervisord-lite/{pid}/" in line]
+
+
+def test_no_probes_no_socket_no_wakeups(daemon):
+    dpid = daemon.start({"plain": {"command": ["sleep", "300"], "startsecs": 0}})
+    daemon.wait_state("plain", "RUNNING")
+    proc = psutil.Process(dpid)
+    time.sleep(0.5)  # start-up work (log flushes, the child record) settles
+    before = proc.num_ctx_switches().voluntary
+    time.sleep(1.5)
+    assert proc.num_ctx_switches().voluntary - before == 0
+    assert _notify_sockets(dpid) == []
+    st = daemon.status()["plain"]
+    assert (st["health"], st["health_reason"]) == (None, None)
+
+
+def test_a_notify_program_makes_the_socket(daemon):
+    dpid = daemon.start({"svc": {"command": helper("notifier"), "ready": {"notify": True}}})
+    daemon.wait_state("svc", "RUNNING")
+    assert len(_notify_sockets(dpid)) == 1
