@@ -203,6 +203,7 @@ class DaemonConfig(Frozen):
         "line_timeout",
         "environment",
         "groups",
+        "http",
     )
 
     def __init__(
@@ -223,6 +224,7 @@ class DaemonConfig(Frozen):
         line_timeout: float = 10.0,  # a half-written request line
         environment: tuple[tuple[str, str], ...] = (),  # already merged into each program's
         groups: dict[str, GroupConfig] | None = None,  # None: each program its own group
+        http: object = None,  # a config_http.HttpConfig when [http] is configured
     ):
         if programs is None:
             programs = {}

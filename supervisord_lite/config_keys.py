@@ -78,5 +78,5 @@ GROUP_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "priority": (cv.integer(), 999),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups")
+TOP_KEYS = ("supervisord", "programs", "groups", "http")  # [http]: config_http.py
 INCLUDE_TOP_KEYS = ("programs", "groups")
