@@ -207,6 +207,10 @@ class Connection:
                 return
             if isinstance(event, h11.Request):
                 self.request, self.body = event, bytearray()
+                # h11 bounds only a head still arriving: one read can bring a whole big one
+                if _head_size(event) > MAX_HEADERS:
+                    self.bad_request(431, f"request head over {MAX_HEADERS} bytes")
+                    return
                 length = _header(event, b"content-length")
                 if length is not None and length.isdigit() and int(length) > MAX_BODY:
                     self.bad_request(413, f"request body over {MAX_BODY} bytes")
@@ -709,6 +713,10 @@ def _reason(status: int) -> bytes:
 
 def _error(code: str, message: str) -> dict:
     return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def _head_size(request: h11.Request) -> int:
+    return len(request.target) + sum(len(k) + len(v) + 4 for k, v in request.headers)
 
 
 def _header(request: h11.Request, name: bytes) -> str | None:
