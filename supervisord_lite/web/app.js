@@ -138,7 +138,11 @@ function patch(row, p) {
     c.badge.textContent = p.state;
     row.tr.dataset.state = p.state;
   }
-  setText(c.desc, p.description || "");
+  // RUNNING's description (pid, uptime) is in the columns already, and would go stale
+  if (p.description !== undefined || p.state) {
+    const desc = p.description !== undefined ? p.description : row.data.description;
+    setText(c.desc, p.state === "RUNNING" ? "" : desc || "");
+  }
   setText(c.pid, p.pid == null ? "" : String(p.pid));
   setText(c.restarts, String(p.restarts ?? 0));
   if (p.health !== undefined) setText(c.health, p.health || "");

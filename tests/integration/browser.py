@@ -27,6 +27,9 @@ def chromium(width: int = 1280, height: int = 900, dark: bool = False) -> Iterat
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 f"--window-size={width},{height}", "--force-device-scale-factor=1"):  # fmt: skip
         options.add_argument(arg)
+    if width < 500:  # a desktop window is never narrower: emulate the phone instead
+        metrics = {"width": width, "height": height, "pixelRatio": 1}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
     if dark:
         options.add_argument("--force-dark-mode")
         options.add_argument("--blink-settings=preferredColorScheme=0")  # 0: dark
