@@ -26,6 +26,7 @@ WORKLOADS = [
     "storm",
     "flood",
     "checkconf",
+    "web",
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS_DIR = os.path.join(ROOT, "benchmarks", "runs")
