@@ -30,6 +30,9 @@ WORKLOADS = [
 # Run only when named with --only: supervisord has nothing to compare them with, and
 # the default table keeps a figure on both sides of every row.
 LITE_ONLY = ["probes"]
+# Run only when named (--only web): needs Chromium, and its page rows have no
+# supervisord side.
+OPTIONAL = ["web"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS_DIR = os.path.join(ROOT, "benchmarks", "runs")
 
@@ -129,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     names = [w.strip() for w in args.only.split(",") if w.strip()] or WORKLOADS
-    unknown = [w for w in names if w not in WORKLOADS + LITE_ONLY]
+    unknown = [w for w in names if w not in WORKLOADS + LITE_ONLY + OPTIONAL]
     if unknown:
-        parser.error(f"unknown workload(s) {unknown}; choose from {WORKLOADS + LITE_ONLY}")
+        known = WORKLOADS + LITE_ONLY + OPTIONAL
+        parser.error(f"unknown workload(s) {unknown}; choose from {known}")
 
     have_supervisor = supervisor_available() and not args.no_supervisord
     if not have_supervisor and not args.no_supervisord:

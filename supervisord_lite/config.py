@@ -234,6 +234,7 @@ class DaemonConfig(Frozen):
         "environment",
         "groups",
         "alerts",
+        "http",
     )
 
     def __init__(
@@ -257,6 +258,7 @@ class DaemonConfig(Frozen):
         # lists those too (not kept here: a thousand programs, a thousand groups).
         groups: dict[str, GroupConfig] | None = None,
         alerts: AlertsConfig | None = None,  # None: no [alerts]
+        http: object = None,  # a config_http.HttpConfig when [http] is configured
     ):
         if programs is None:
             programs = {}

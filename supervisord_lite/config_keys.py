@@ -97,5 +97,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts")
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http")  # [http]: config_http.py
 INCLUDE_TOP_KEYS = ("programs", "groups")

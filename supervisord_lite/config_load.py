@@ -84,6 +84,7 @@ class Loader:
         self.check_top_keys(self.path, doc, TOP_KEYS)
         settings = self.daemon_settings(doc.get("supervisord", {}))
         settings["alerts"] = self.alerts(doc.get("alerts"))
+        settings["http"] = self.http_settings(doc["http"]) if "http" in doc else None
         docs = [(self.path, doc)]
         for file in self.include_files(settings["include"]):
             inc = self.read(file)
@@ -203,6 +204,20 @@ class Loader:
         values = {key: values.get(key, default) for key, (_, default) in ALERT_KEYS.items()}
         values["on"] = tuple(dict.fromkeys(values["on"]))
         return values
+
+    def http_settings(self, table: Any):
+        """The [http] table's HttpConfig, or None (its errors recorded)."""
+        from supervisord_lite import config_http  # only for a config that has one
+
+        if not isinstance(table, dict):
+            self.error(self.path, ("http",), f"expected a table, got {cv.show(table)}")
+            return None
+        values, ok = self.convert_table(self.path, ("http",), table, config_http.HTTP_KEYS)
+        if not ok:  # reported; the checks across keys would only guess at the bad ones
+            return None
+        return config_http.build(
+            values, self.resolve, lambda parts, msg: self.error(self.path, ("http", *parts), msg)
+        )
 
     def include_files(self, patterns: tuple[str, ...]) -> list[str]:
         """Files matched by the include globs: each pattern's matches sorted, no repeats."""

@@ -96,10 +96,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if (sys.argv[1:] if argv is None else argv)[:1] == ["convert"]:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hash-password"]:  # a password hash for [http] users
+        from supervisord_lite.http_auth import main as hash_password
+
+        return hash_password(argv[1:])
+    if argv[:1] == ["convert"]:
         from supervisord_lite import convert  # the daemon itself never loads it
 
-        return convert.main((sys.argv[1:] if argv is None else argv)[1:])
+        return convert.main(argv[1:])
     args = parse_args(argv)
     if getattr(args, "json", False):
         return check_json(args.config)

@@ -46,6 +46,8 @@ class Daemon:
         self.foreground = foreground
         self.pidfile_fd = -1
         self.listen_sock: socket.socket | None = None
+        self.http_sock: socket.socket | None = None  # [http], bound before detaching
+        self.http = None
         self.socket_inode: tuple[int, int] | None = None
         self.shutdown_waiters: list[tuple[Client, object]] = []
         self.reloading = False
@@ -70,6 +72,8 @@ class Daemon:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
+        if config.http is not None:
+            self.http_sock = _bind_http(config.http)
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -115,6 +119,11 @@ class Daemon:
                 idle_timeout=self.config.idle_timeout,
                 line_timeout=self.config.line_timeout,
             )
+            if self.http_sock is not None:
+                from supervisord_lite.http_server import HttpServer
+
+                self.http = HttpServer(self.http_sock, self.config.http, loop, supervisor,
+                                       self.server.handlers, self.request_shutdown)  # fmt: skip
             self._install_signals()
             log.info(
                 "supervisord-lite %s started with pid %d (%s)",
@@ -210,6 +219,9 @@ class Daemon:
         for key in ("socket", "pidfile", "logfile", "umask", "socket_mode"):
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("reload: %s changed; it takes effect when the daemon restarts", key)
+        if _http_needs_restart(self.config.http, new.http):
+            log.warning("reload: [http] listen or TLS changed; it takes effect when the daemon "
+                        "restarts")  # fmt: skip
 
         def applied(diff: dict) -> None:
             self.reloading = False
@@ -220,6 +232,8 @@ class Daemon:
             self.server.idle_timeout = new.idle_timeout
             self.server.line_timeout = new.line_timeout
             self._apply_alerts(new.alerts)
+            if self.http is not None and new.http is not None:
+                self.http.configure(new.http)  # users, token, read_only, limits
             log.info(
                 "reloaded: added %s; changed %s; removed %s",
                 *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
@@ -279,6 +293,8 @@ class Daemon:
             _flush_blocking(client)
         self.server.close()
         self.supervisor.probes.close()
+        if self.http is not None:
+            self.http.close()
         for process in self.supervisor.processes.values():
             self.supervisor.close_logs(process)
         self.loop.close()
@@ -302,6 +318,8 @@ class Daemon:
             pass
         if self.listen_sock is not None:
             self.listen_sock.close()
+        if self.http_sock is not None:
+            self.http_sock.close()
         if self.pidfile_fd >= 0:
             record = getattr(getattr(self, "supervisor", None), "record", None)
             if record is not None and not record.remove():
@@ -321,6 +339,23 @@ class Daemon:
 
 
 # -- small OS helpers -------------------------------------------------------------
+
+
+def _bind_http(config) -> socket.socket:
+    from supervisord_lite.http_server import bind
+
+    try:
+        return bind(config)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on [http] {config.listen}: {exc.strerror}") from None
+
+
+def _http_needs_restart(old, new) -> bool:
+    """[http] added, removed, moved or its TLS changed: the socket is bound once."""
+    if old is None or new is None:
+        return old is not new
+    keys = ("host", "port", "certfile", "keyfile")
+    return any(getattr(old, k) != getattr(new, k) for k in keys)
 
 
 # Descriptors per process: its stdout and stderr pipes and their two log files.

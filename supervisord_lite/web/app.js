@@ -1,0 +1,362 @@
+// supervisord-lite's page: the process table, rendered once and then patched from
+// server-sent events. No framework, no build step; every request goes to this daemon.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const readOnly = document.querySelector('meta[name="read-only"]').content === "true";
+const table = document.getElementById("processes");
+const rows = new Map(); // process name -> {tr, cells, data, uptimeAt}
+const groups = new Map(); // group name -> tbody
+const dirty = new Set();
+let dirtyTimer = null;
+let lastStats = null;
+// For benchmarks and tests: how long after the daemon's event each row changed (s).
+window.sdlEventDelays = [];
+
+const COLUMNS = [
+  ["name", "Name"], ["state", "State"], ["uptime", "Uptime"], ["pid", "PID"],
+  ["restarts", "Restarts"], ["cpu", "CPU"], ["memory", "Memory"], ["health", "Health"],
+  ["actions", ""],
+];
+
+if (readOnly) document.body.classList.add("readonly");
+
+function $(tag, props, text) {
+  const el = document.createElement(tag);
+  if (props) Object.assign(el, props);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function say(text, isError) {
+  const m = document.getElementById("message");
+  m.textContent = text;
+  m.classList.toggle("error", !!isError);
+}
+
+async function api(cmd, args) {
+  const res = await fetch("/api/" + cmd, {
+    method: "POST",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+    body: JSON.stringify(args || {}),
+  });
+  const reply = await res.json();
+  if (!reply.ok) throw new Error(reply.error.message);
+  return reply.result;
+}
+
+async function getJSON(url) {
+  const res = await fetch(url, {headers: {"Accept": "application/json"}});
+  const reply = await res.json();
+  if (!reply.ok) throw Object.assign(new Error(reply.error.message), {code: reply.error.code});
+  return reply.result;
+}
+
+function hms(seconds) {
+  seconds = Math.floor(seconds);
+  const h = Math.floor(seconds / 3600), m = Math.floor(seconds / 60) % 60, s = seconds % 60;
+  return h + ":" + String(m).padStart(2, "0") + ":" + String(s).padStart(2, "0");
+}
+
+function bytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n) + " " + units[i];
+}
+
+// -- rendering: every row once ------------------------------------------------------
+
+function actionButtons(names, label) {
+  const box = $("div", {className: "actions change"});
+  for (const cmd of ["start", "stop", "restart"]) {
+    const b = $("button", {type: "button", className: "change"}, cmd[0].toUpperCase() + cmd.slice(1));
+    b.dataset.cmd = cmd;
+    b.dataset.names = names;
+    b.setAttribute("aria-label", b.textContent + " " + label);
+    box.append(b);
+  }
+  return box;
+}
+
+function groupBody(name) {
+  let tbody = groups.get(name);
+  if (tbody) return tbody;
+  tbody = $("tbody");
+  tbody.dataset.group = name;
+  const tr = $("tr", {className: "group"});
+  const th = $("th", {colSpan: COLUMNS.length, scope: "rowgroup"});
+  const box = $("div", {className: "group-row"});
+  box.append($("span", null, "Group " + name), actionButtons(name + ":*", "group " + name));
+  th.append(box);
+  tr.append(th);
+  tbody.append(tr);
+  groups.set(name, tbody);
+  table.append(tbody);
+  return tbody;
+}
+
+function makeRow(p) {
+  const tr = $("tr", {className: "proc"});
+  tr.dataset.name = p.name;
+  const cells = {};
+  for (const [key, label] of COLUMNS) {
+    const td = $("td", {className: "c-" + key});
+    if (label && key !== "name") td.dataset.label = label;
+    if (["uptime", "pid", "restarts", "cpu", "memory"].includes(key)) td.classList.add("num");
+    cells[key] = td;
+    tr.append(td);
+  }
+  cells.nameText = $("span", {className: "name"}, p.name);
+  cells.desc = $("span", {className: "desc"});
+  cells.name.append(cells.nameText, cells.desc);
+  cells.badge = $("span", {className: "state"});
+  cells.state.append(cells.badge);
+  const acts = actionButtons(p.name, p.name);
+  const log = $("button", {type: "button"}, "Log");
+  log.dataset.log = p.name;
+  log.setAttribute("aria-label", "Log of " + p.name);
+  acts.classList.remove("change");
+  acts.append(log);
+  cells.actions.append(acts);
+  const row = {tr, cells, data: {}, uptimeAt: 0};
+  rows.set(p.name, row);
+  patch(row, p);
+  return row;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function patch(row, p) {
+  const old = row.data;
+  const c = row.cells;
+  if (old.state !== p.state) {
+    c.badge.className = "state s-" + p.state;
+    c.badge.textContent = p.state;
+    row.tr.dataset.state = p.state;
+  }
+  // RUNNING's description (pid, uptime) is in the columns already, and would go stale
+  if (p.description !== undefined || p.state) {
+    const desc = p.description !== undefined ? p.description : row.data.description;
+    setText(c.desc, p.state === "RUNNING" ? "" : desc || "");
+  }
+  setText(c.pid, p.pid == null ? "" : String(p.pid));
+  setText(c.restarts, String(p.restarts ?? 0));
+  if (p.health !== undefined) setText(c.health, p.health || "");
+  row.data = Object.assign({}, old, p);
+  row.uptimeAt = performance.now();
+  setText(c.uptime, p.uptime ? hms(p.uptime) : "");
+  if (p.pid == null) { setText(c.cpu, ""); setText(c.memory, ""); }
+}
+
+function renderAll(list) {
+  for (const tbody of groups.values()) tbody.remove();
+  groups.clear();
+  rows.clear();
+  const frags = new Map();
+  for (const p of list) {
+    const group = p.group || p.program;
+    groupBody(group);
+    if (!frags.has(group)) frags.set(group, document.createDocumentFragment());
+    frags.get(group).append(makeRow(p).tr);
+  }
+  for (const [group, frag] of frags) groups.get(group).append(frag);
+  applyFilter();
+  summarize();
+  document.body.dataset.loaded = String(list.length);
+}
+
+function summarize() {
+  const counts = {};
+  for (const row of rows.values()) counts[row.data.state] = (counts[row.data.state] || 0) + 1;
+  const parts = Object.keys(counts).sort().map((s) => counts[s] + " " + s.toLowerCase());
+  setText(document.getElementById("summary"), rows.size + " processes" + (parts.length ? ": " + parts.join(", ") : ""));
+}
+
+// -- live updates --------------------------------------------------------------------
+
+async function loadAll() {
+  try {
+    renderAll(await getJSON("/api/status"));
+  } catch (err) {
+    say("Cannot read the status: " + err.message, true);
+  }
+}
+
+function onEvent(ev) {
+  const row = rows.get(ev.process);
+  if (!row) { markDirty(ev.process); return; }
+  patch(row, {state: ev.to, pid: ev.pid, exitstatus: ev.exitstatus,
+              uptime: ev.to === "RUNNING" || ev.to === "STARTING" ? row.data.uptime : 0});
+  window.sdlEventDelays.push(Date.now() / 1000 - ev.time);
+  if (window.sdlEventDelays.length > 1000) window.sdlEventDelays.shift();
+  markDirty(ev.process);
+  summarize();
+}
+
+// The event carries the state; restarts and the description come from one status
+// request for every process that changed in the last moment.
+function markDirty(name) {
+  dirty.add(name);
+  if (!dirtyTimer) dirtyTimer = setTimeout(refreshDirty, 150);
+}
+
+async function refreshDirty() {
+  dirtyTimer = null;
+  const names = [...dirty];
+  dirty.clear();
+  if (names.some((n) => !rows.has(n))) { await loadAll(); return; } // a reload added some
+  const q = names.map((n) => "names=" + encodeURIComponent(n)).join("&");
+  try {
+    for (const p of await getJSON("/api/status?" + q)) {
+      const row = rows.get(p.name);
+      if (row) patch(row, p);
+    }
+    summarize();
+  } catch (err) {
+    if (err.code === "NO_SUCH_PROCESS") await loadAll(); // a reload removed some
+  }
+}
+
+function connect() {
+  const link = document.getElementById("link");
+  const source = new EventSource("/api/events");
+  source.onmessage = (e) => {
+    const ev = JSON.parse(e.data);
+    if (ev.subscribed) {
+      link.textContent = "live";
+      link.classList.remove("down");
+      loadAll(); // after subscribing: no change can fall between the two
+    } else if (ev.process) {
+      onEvent(ev);
+    }
+  };
+  source.onerror = () => {
+    link.textContent = "disconnected; retrying\u2026";
+    link.classList.add("down");
+  };
+}
+
+function tickUptimes() {
+  const t = performance.now();
+  for (const row of rows.values()) {
+    const d = row.data;
+    if ((d.state === "RUNNING" || d.state === "STARTING") && d.uptime) {
+      setText(row.cells.uptime, hms(d.uptime + (t - row.uptimeAt) / 1000));
+    }
+  }
+}
+
+async function pollStats() {
+  if (document.hidden || !rows.size) return;
+  let stats;
+  try { stats = await getJSON("/api/stats"); } catch (err) { return; }
+  const t = performance.now();
+  for (const [name, row] of rows) {
+    const s = stats[name];
+    if (!s) continue;
+    const prev = lastStats && lastStats.values[name];
+    if (prev) {
+      const pct = 100 * (s[0] - prev[0]) / ((t - lastStats.at) / 1000);
+      setText(row.cells.cpu, Math.max(0, pct).toFixed(1) + "%");
+    } else {
+      setText(row.cells.cpu, s[0].toFixed(1) + " s");
+    }
+    setText(row.cells.memory, bytes(s[1]));
+  }
+  lastStats = {at: t, values: stats};
+}
+
+// -- filter and actions ----------------------------------------------------------------
+
+function applyFilter() {
+  const q = document.getElementById("filter").value.trim().toLowerCase();
+  let shown = 0;
+  for (const row of rows.values()) {
+    const d = row.data;
+    const hit = !q || row.tr.dataset.name.toLowerCase().includes(q) ||
+      (d.group || "").toLowerCase().includes(q) || (d.state || "").toLowerCase() === q;
+    row.tr.hidden = !hit;
+    if (hit) shown++;
+  }
+  for (const tbody of groups.values()) {
+    tbody.hidden = ![...tbody.querySelectorAll("tr.proc")].some((tr) => !tr.hidden);
+  }
+  document.getElementById("empty").hidden = shown > 0 || rows.size === 0;
+}
+
+async function runAction(button) {
+  const cmd = button.dataset.cmd;
+  const names = button.dataset.names;
+  button.disabled = true;
+  say(cmd + " " + names + "\u2026");
+  try {
+    const results = await api(cmd, {names: [names]});
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) say(failed.map((r) => r.name + ": " + r.message).join("; "), true);
+    else say(cmd + " " + names + ": done");
+  } catch (err) {
+    say(cmd + " " + names + ": " + err.message, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// -- the log tail ------------------------------------------------------------------------
+
+let logSource = null;
+let logName = null;
+const MAX_LOG_CHARS = 200000;
+
+function openLog(name) {
+  logName = name;
+  document.getElementById("log-title").textContent = "Log of " + name;
+  const dialog = document.getElementById("log");
+  if (!dialog.open) dialog.showModal();
+  followLog();
+}
+
+function followLog() {
+  if (logSource) logSource.close();
+  const pre = document.getElementById("log-text");
+  pre.textContent = "";
+  const stream = document.getElementById("log-stream").value;
+  const url = "/api/tail?name=" + encodeURIComponent(logName) + "&stream=" + stream + "&lines=200";
+  logSource = new EventSource(url);
+  logSource.onmessage = (e) => {
+    const item = JSON.parse(e.data);
+    if (item.data === undefined) return;
+    pre.append(item.data);
+    if (pre.textContent.length > MAX_LOG_CHARS) pre.textContent = pre.textContent.slice(-MAX_LOG_CHARS / 2);
+    if (document.getElementById("log-follow").checked) pre.scrollTop = pre.scrollHeight;
+  };
+  logSource.addEventListener("error", (e) => {
+    if (e.data) { pre.append("\n[" + JSON.parse(e.data).error.message + "]\n"); logSource.close(); }
+  });
+}
+
+function closeLog() {
+  if (logSource) logSource.close();
+  logSource = null;
+  const dialog = document.getElementById("log");
+  if (dialog.open) dialog.close();
+}
+
+document.addEventListener("click", (e) => {
+  const button = e.target.closest("button");
+  if (!button) return;
+  if (button.dataset.cmd) runAction(button);
+  else if (button.dataset.log) openLog(button.dataset.log);
+  else if (button.id === "log-close") closeLog();
+});
+document.getElementById("log").addEventListener("close", () => { if (logSource) logSource.close(); });
+document.getElementById("log-stream").addEventListener("change", followLog);
+document.getElementById("filter").addEventListener("input", applyFilter);
+
+connect();
+setInterval(tickUptimes, 1000);
+setInterval(pollStats, 5000);
+setTimeout(pollStats, 1000);

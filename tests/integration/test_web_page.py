@@ -1,0 +1,81 @@
+"""The page in a real browser (headless Chromium): it shows every process, a click on
+Stop stops one and its row turns STOPPED without a reload, a crash elsewhere shows up
+live, and the log tail grows. Skipped where chromium or chromedriver is missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from integration import browser
+from integration.harness import wait_until
+from integration.http_helpers import start_http
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(not browser.available(), reason="needs /usr/bin/chromium and chromedriver"),
+]
+
+
+def row_state(driver, name: str) -> str:
+    return driver.execute_script(
+        "const tr = document.querySelector(`tr.proc[data-name='${arguments[0]}']`);"
+        "return tr ? tr.dataset.state + '|' + tr.querySelector('.state').textContent : null;",
+        name,
+    )
+
+
+def test_page_shows_controls_and_follows_live(daemon):
+    talk = "trap 'echo hup' HUP; echo first; while :; do sleep 0.1; done"
+    programs = {
+        "web": {"command": ["sleep", "300"], "startsecs": 0, "numprocs": 3},
+        "worker": {"command": ["sleep", "300"], "startsecs": 0},
+        "talk": {"command": ["sh", "-c", talk], "startsecs": 0},
+    }
+    port = start_http(daemon, programs, groups={"front": {"programs": ["web"]}})
+    for name in ("front:0", "front:1", "front:2", "worker", "talk"):
+        daemon.wait_state(name, "RUNNING")
+    with browser.chromium() as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait_until(lambda: driver.execute_script("return document.body.dataset.loaded") == "5", 15)
+        names = driver.execute_script(
+            "return [...document.querySelectorAll('tr.proc')].map(tr => tr.dataset.name)"
+        )
+        assert sorted(names) == ["front:0", "front:1", "front:2", "talk", "worker"]
+        assert row_state(driver, "worker") == "RUNNING|RUNNING"
+        # no reload from here on: a marker on the window would vanish with one
+        driver.execute_script("window.sdlNoReload = true")
+        driver.find_element("css selector", "button[aria-label='Stop worker']").click()
+        wait_until(lambda: row_state(driver, "worker") == "STOPPED|STOPPED", 10)
+        assert daemon.state("worker") == "STOPPED"
+        # a crash the page did not cause shows up live
+        pid = daemon.status("front:1")["front:1"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        cell = "tr.proc[data-name='front:1'] .c-restarts"
+        restarts = f'return document.querySelector("{cell}").textContent'
+        wait_until(lambda: driver.execute_script(restarts) == "1", 10)  # restarted at once
+        new_pid = daemon.wait_state("front:1", "RUNNING")["pid"]
+        pid_cell = restarts.replace("c-restarts", "c-pid")
+        wait_until(lambda: driver.execute_script(pid_cell) == str(new_pid), 10)
+        # the group's Stop acts on the whole group
+        driver.find_element("css selector", "button[aria-label='Stop group front']").click()
+        wait_until(lambda: all(row_state(driver, f"front:{i}") == "STOPPED|STOPPED"
+                               for i in range(3)), 15)  # fmt: skip
+        # the filter hides what does not match
+        driver.find_element("id", "filter").send_keys("work")
+        visible = driver.execute_script(
+            "return [...document.querySelectorAll('tr.proc')].filter(tr => !tr.hidden)"
+            ".map(tr => tr.dataset.name)"
+        )
+        assert visible == ["worker"]
+        driver.find_element("id", "filter").clear()
+        driver.execute_script("document.getElementById('filter').dispatchEvent(new Event('input'))")
+        # the log tail shows what is there and grows
+        driver.find_element("css selector", "button[aria-label='Log of talk']").click()
+        log_text = lambda: driver.find_element("id", "log-text").text  # noqa: E731
+        wait_until(lambda: "first" in log_text(), 10)
+        daemon.ctl_ok("signal", "HUP", "talk")
+        wait_until(lambda: "hup" in log_text(), 10)
+        assert driver.execute_script("return window.sdlNoReload") is True

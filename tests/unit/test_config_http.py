@@ -1,0 +1,113 @@
+"""[http]: golden errors for what the loader refuses, and the password hashes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from supervisord_lite import http_auth
+from supervisord_lite.config import ConfigError, load_config
+
+pytestmark = pytest.mark.timeout(30)
+
+PROGRAM = '[programs.a]\ncommand = "sleep 1"\n'
+HASH = http_auth.hash_password("pw", iterations=1000)
+
+
+def load(tmp_path, monkeypatch, http: str):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "example.toml").write_text(PROGRAM + "[http]\n" + textwrap.dedent(http))
+    try:
+        return load_config("example.toml", check_logs=False), []
+    except ConfigError as exc:
+        return None, exc.errors
+
+
+def test_no_http_table_means_no_server(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "example.toml").write_text(PROGRAM)
+    assert load_config("example.toml", check_logs=False).http is None
+
+
+@pytest.mark.parametrize(
+    "listen, host, port",
+    [("127.0.0.1:9001", "127.0.0.1", 9001), ("[::1]:80", "::1", 80),
+     ("localhost:9", "127.0.0.1", 9)],
+)  # fmt: skip
+def test_listen_forms(tmp_path, monkeypatch, listen, host, port):
+    config, errors = load(tmp_path, monkeypatch, f'listen = "{listen}"\n')
+    assert errors == []
+    assert (config.http.host, config.http.port, config.http.read_only) == (host, port, False)
+
+
+@pytest.mark.parametrize(
+    "http, message",
+    [
+        ('listen = "0.0.0.0:9001"\n',
+         'example.toml: http.listen: "0.0.0.0:9001" is reachable beyond this host: set users '
+         "(see supervisord-lite hash-password) or token_file, or listen on 127.0.0.1"),
+        ('listen = ":9001"\n', 'example.toml: http.listen: ":9001" is reachable beyond'),
+        ('listen = "[::]:9001"\n', 'example.toml: http.listen: "[::]:9001" is reachable beyond'),
+        ('listen = "127.0.0.1"\n', 'example.toml: http.listen: expected "HOST:PORT"'),
+        ('listen = "::1:80"\n', "example.toml: http.listen: write an IPv6 address in brackets"),
+        ('listen = "example.com:80"\n', "example.toml: http.listen: expected an IP address"),
+        ('users = { admin = "secret" }\n',
+         "example.toml: http.users.admin: expected a password hash pbkdf2_sha256$"),
+        ('certfile = "c.pem"\n', "example.toml: http.keyfile: TLS needs both certfile and keyfile"),
+        ('token_file = "nope"\n', "example.toml: http.token_file: cannot read "),
+        ("read_onyl = true\n",
+         'example.toml: http.read_onyl: unknown key (did you mean "read_only"?)'),
+    ],
+)  # fmt: skip
+def test_refused(tmp_path, monkeypatch, http, message):
+    config, errors = load(tmp_path, monkeypatch, http)
+    assert config is None
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+def test_beyond_loopback_with_users_or_token(tmp_path, monkeypatch):
+    config, errors = load(
+        tmp_path, monkeypatch, f'listen = "0.0.0.0:9001"\nusers = {{ a = "{HASH}" }}\n'
+    )
+    assert errors == [] and config.http.users == (("a", HASH),)
+    token = tmp_path / "token"
+    token.write_text("x" * 32 + "\n")
+    token.chmod(0o644)
+    _, errors = load(tmp_path, monkeypatch, 'listen = "0.0.0.0:9001"\ntoken_file = "token"\n')
+    assert errors == [
+        f"example.toml: http.token_file: {token} is readable by others (mode 0o644); chmod 600 it"
+    ]
+    token.chmod(0o600)
+    config, errors = load(tmp_path, monkeypatch, 'listen = "0.0.0.0:9001"\ntoken_file = "token"\n')
+    assert errors == [] and config.http.token_file == str(token)
+
+
+def test_password_hash_round_trip():
+    stored = http_auth.hash_password("correct horse")
+    assert stored.startswith("pbkdf2_sha256$600000$")
+    assert http_auth.verify_password("correct horse", stored)
+    assert not http_auth.verify_password("correct hors", stored)
+
+
+def test_basic_auth_remembers_good_and_pauses_after_bad():
+    import base64
+
+    auth = http_auth.Authenticator((("u", HASH),), None)
+    basic = lambda user, pw: b"Basic " + base64.b64encode(f"{user}:{pw}".encode())  # noqa: E731
+    assert auth.check(None) == "denied"
+    assert auth.check(basic("u", "pw")) == "ok"
+    assert auth.check(basic("u", "bad")) == "denied"
+    assert auth.check(basic("u", "bad2")) == "busy"  # no new hash for a second
+    assert auth.check(basic("u", "pw")) == "ok"  # remembered: no hash needed
+    assert auth.check(b"Bearer whatever") == "denied"
+
+
+def test_hash_password_command(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "supervisord_lite", "hash-password"],
+                         input="s3cret\n", capture_output=True, text=True, timeout=20)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert http_auth.verify_password("s3cret", res.stdout.strip())
