@@ -123,7 +123,8 @@ class Daemon:
                 from supervisord_lite.http_server import HttpServer
 
                 self.http = HttpServer(self.http_sock, self.config.http, loop, supervisor,
-                                       self.server.handlers, self.request_shutdown)  # fmt: skip
+                                       self.server.handlers, self.request_shutdown,
+                                       lambda: self.server.allowed_uids)  # fmt: skip
             self._install_signals()
             log.info(
                 "supervisord-lite %s started with pid %d (%s)",

@@ -153,6 +153,7 @@ class Connection:
         self.partial_since: float | None = now() if tls else None  # the handshake is timed
         self.received = 0  # bytes of the current request, to bound what h11 buffers
         self.timer: Timer | None = None
+        self.peer_uid: int | None = None  # the local user at the other end, when looked up
 
     # -- reading ------------------------------------------------------------------
 
@@ -382,8 +383,10 @@ class Connection:
 
 class HttpServer:
     def __init__(self, sock: socket.socket, config: HttpConfig, loop: EventLoop, supervisor,
-                 handlers: dict, request_shutdown) -> None:  # fmt: skip
+                 handlers: dict, request_shutdown, allowed_uids=lambda: {0}) -> None:  # fmt: skip
         self.sock = sock
+        # Who may use it with no users or token: the control socket's rule (peer_uid.py).
+        self.allowed_uids = allowed_uids
         self.loop = loop
         self.supervisor = supervisor
         self.handlers = handlers
@@ -426,6 +429,11 @@ class HttpServer:
                 log.warning("http: refused a client: %d clients already", len(self.clients))
                 conn.close()
                 continue
+            uid = None
+            if not self.auth.required:  # then only loopback is served: see who it is
+                from supervisord_lite.peer_uid import loopback_peer_uid
+
+                uid = loopback_peer_uid(conn)
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # A peer that vanished is noticed by the kernel, not by a timer of ours.
@@ -434,6 +442,7 @@ class HttpServer:
                 conn = self.context.wrap_socket(conn, server_side=True,
                                                 do_handshake_on_connect=False)  # fmt: skip
             client = Connection(self, conn, self.context is not None)
+            client.peer_uid = uid
             self.clients.add(client)
             self.loop.add_reader(client.fd, client.on_readable)
             self.arm_timer(client)
@@ -508,6 +517,15 @@ class HttpServer:
         )
         if verdict != "ok":
             self._unauthorized(conn, verdict)
+            return
+        if not self.auth.required and conn.peer_uid not in self.allowed_uids():
+            who = "an unknown user" if conn.peer_uid is None else f"uid {conn.peer_uid}"
+            message = (
+                f"{who} may not use this daemon: with no [http] users or token_file, only "
+                "root, the daemon's own user and [supervisord] allowed_uids may, as on its "
+                "socket"
+            )
+            conn.respond_json(403, _error(protocol.FORBIDDEN, message))
             return
         if method in (b"GET", b"HEAD"):
             self.get(conn, path, parse_qs(query))

@@ -5,8 +5,13 @@ config refusal beyond loopback, server-sent events, and malformed or hostile inp
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import os
+import shutil
 import socket
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -220,3 +225,65 @@ def test_no_wakeups_when_idle_with_http_on(daemon):
     before = switches()
     time.sleep(2.0)  # a quiet window: nothing may wake the daemon
     assert switches() - before == 0
+
+
+def _request_as(uid: int, port: int, path: str) -> int:
+    """The status a GET gets from a client process running as `uid`."""
+    # The system's python3 (the test's own may live where that user cannot read).
+    code = (
+        "import http.client, sys; c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]),"
+        " timeout=10); c.request('GET', sys.argv[2]); print(c.getresponse().status)"
+    )
+    res = subprocess.run(["/usr/bin/python3", "-I", "-c", code, str(port), path],
+                         capture_output=True, text=True, timeout=20, user=uid,
+                         cwd="/")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return int(res.stdout)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
+    reason="needs root (to run a client as another user) and /usr/bin/python3",
+)
+def test_without_auth_only_the_sockets_users_may_come_in(daemon):
+    """No users, no token: loopback only, and only root, the daemon's user and
+    allowed_uids, found in /proc/net/tcp as the control socket finds them by SO_PEERCRED."""
+    port = start_http(daemon, SLEEPERS)
+    assert request(port, "GET", "/api/status")[0] == 200  # root
+    assert _request_as(65534, port, "/api/status") == 403  # nobody
+    assert _request_as(65534, port, "/") == 403
+    daemon.write_config(SLEEPERS, {"allowed_uids": [65534]})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    daemon.ctl_ok("reload")
+    assert _request_as(65534, port, "/api/status") == 200  # allowed now, as on the socket
+    status, _, body = request(port, "GET", "/api/status")
+    assert status == 200
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_tls_serves_the_api_over_a_real_handshake(daemon, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    port = start_http(daemon, SLEEPERS, f'certfile = "{cert}"\nkeyfile = "{key}"\n')
+    context = ssl.create_default_context(cafile=str(cert))
+    conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
+    try:
+        conn.request("GET", "/api/status")
+        res = conn.getresponse()
+        assert res.status == 200
+        assert {p["program"] for p in json.loads(res.read())["result"]} == set(SLEEPERS)
+    finally:
+        conn.close()
+    # plain HTTP on the TLS port gets no answer it could mistake for one: it is dropped
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        try:
+            answer = sock.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+        assert b"HTTP/1.1 200" not in answer
+    daemon.wait_until(lambda: "TLS handshake failed" in daemon.logfile.read_text(), 5)
