@@ -30,6 +30,7 @@ from typing import Any
 
 from supervisord_lite import supervisor_ini as ini
 from supervisord_lite.config_keys import PROGRAM_KEYS
+from supervisord_lite.convert_httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
 
 EXIT_OK = 0
@@ -247,6 +248,7 @@ class _Converter:
         self.table_warnings: dict[str, list[Warning_]] = {}
         self.used_names: set[str] = set()
         self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
+        self.httpoks: list[tuple[str, HttpOk]] = []
 
     # -- warnings
 
@@ -544,7 +546,34 @@ class _Converter:
                 tables[name] = table
                 if in_group:
                     groups[program["group"]]["programs"].append(name)
+        self.apply_httpoks(tables)
         return tables, groups
+
+    def apply_httpoks(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Each httpok as the health table of the processes it restarts (-p)."""
+        for section, spec in self.httpoks:
+            table, why = health_table(spec)
+            targets: dict[str, str] = {}  # table -> its program's name
+            for program in self.parsed["programs"]:
+                names = program.get("tables", [])
+                for n, process in enumerate(program["processes"] if names else []):
+                    group = program["group"]
+                    known = {process["name"], f"{group}:{process['name']}", f"{group}:*", group}
+                    if known & set(spec.processes):
+                        targets[names[n] if len(names) > 1 else names[0]] = program["name"]
+            if table is None or not targets:
+                why = why or f"-p {' '.join(spec.processes) or '(none)'} names no program here"
+                message = f"superlance httpok is not converted: {why}"
+                self.warn(section, None, message, "supervisord")
+                continue
+            for name, program_name in targets.items():
+                tables[name]["health"] = dict(table)
+                where = f"programs.{program_name}"
+                every = f"every {table['interval']:g} s, restart at the first failure"
+                message = f"superlance httpok: now [{where}.health] http {spec.url}, {every}"
+                self.warn(section, None, message, where)
+                for note in spec.notes:
+                    self.warn(section, None, f"superlance httpok: {note}", where)
 
     def listener(self, program: dict[str, Any]) -> None:
         section = program["section"]
@@ -555,10 +584,10 @@ class _Converter:
                 "(a later feature) will replace it; until then nothing watches memory"
             )
         elif argv0 == HTTPOK:
-            message = (
-                "superlance httpok is not converted: [programs.X.health] (a later feature) "
-                "will replace it; until then nothing probes the URL"
-            )
+            argv = _argv(program["processes"][0]["command"])
+            words = argv[next(i for i, w in enumerate(argv) if HTTPOK in w) + 1 :]
+            self.httpoks.append((section, read_httpok(words, program.get("events", []))))
+            return
         elif argv0 in KINDS:
             argv = _argv(program["processes"][0]["command"])
             words = argv[next(i for i, w in enumerate(argv) if argv0 in w) + 1 :]

@@ -193,7 +193,10 @@ def test_listeners_map_to_the_features_named(corpus_env):
     _, warnings, _ = converted(os.path.join(CORPUS, "listeners.conf"))
     by_section = {w.split("[", 1)[1].split("]", 1)[0]: w for w in warnings if "eventlistener" in w}
     assert "memory_limit" in by_section["eventlistener:memmon"]
-    assert "[programs.X.health]" in by_section["eventlistener:httpok"]
+    assert (
+        "now [programs.app.health] http http://localhost:8080/health"
+        in by_section["eventlistener:httpok"]
+    )
     for section in ("crashmail", "batch", "fatal"):
         assert "[alerts]" in by_section[f"eventlistener:{section}"]
     assert "not supported" in by_section["eventlistener:custom"]
