@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterable
-from typing import Union
+from typing import Any, Union
 
 from supervisord_lite import names, paths
 from supervisord_lite.config_load import Loader
@@ -83,6 +83,9 @@ class ProgramConfig(Frozen):
         "group_priority",
         "source",
         "processes",
+        "limits",
+        "memory_limit",
+        "memory_check_interval",
     )
 
     def __init__(
@@ -121,6 +124,9 @@ class ProgramConfig(Frozen):
         group_priority: int | None = None,  # None: its own priority (its own group's)
         source: str = "",  # the file this table came from, for messages
         processes: tuple[str, ...] = (),  # ignored: always derived from the fields above
+        limits: tuple[tuple[str, Any], ...] = (),  # limits.py: (key, value) pairs
+        memory_limit: int | None = None,  # bytes of the whole tree's RSS; None: no limit
+        memory_check_interval: float = 5.0,  # seconds between two samples
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -203,6 +209,7 @@ class DaemonConfig(Frozen):
         "line_timeout",
         "environment",
         "groups",
+        "cgroup_root",
     )
 
     def __init__(
@@ -223,6 +230,7 @@ class DaemonConfig(Frozen):
         line_timeout: float = 10.0,  # a half-written request line
         environment: tuple[tuple[str, str], ...] = (),  # already merged into each program's
         groups: dict[str, GroupConfig] | None = None,  # None: each program its own group
+        cgroup_root: str | None = None,  # absolute; None: the daemon's own, if delegated
     ):
         if programs is None:
             programs = {}

@@ -12,6 +12,7 @@ import signal
 from typing import Any
 
 from supervisord_lite import config_convert as cv
+from supervisord_lite import limits
 from supervisord_lite.paths import DEFAULT_SOCKET
 
 # Sanity bounds. A billion processes would take the daemon's memory before its first
@@ -54,6 +55,9 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "log_timestamps": (cv.boolean, False),
     "process_name": (cv.template, None),  # None: "{program_name}" or "{process_num}"
     "numprocs_start": (cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
+    "limits": (limits.convert, ()),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
+    "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
+    "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -71,6 +75,7 @@ DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "idle_timeout": (cv.number, 600.0),
     "line_timeout": (cv.number, 10.0),
     "environment": (cv.environment, ()),  # under every program's own
+    "cgroup_root": (cv.path_string, None),  # a cgroup v2 directory to run programs under
 }
 
 GROUP_KEYS: dict[str, tuple[cv.Converter, Any]] = {
