@@ -16,6 +16,7 @@ Pure config conversion here too (no I/O): the loader's converter for the table.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 from typing import Any
@@ -143,7 +144,7 @@ def apply(limits: tuple[tuple[str, Any], ...]) -> None:
             else:
                 resource.setrlimit(RLIMITS[key][0], value)
         except (OSError, ValueError) as exc:
-            reason = f"cannot set limit {key} = {_show_value(key, value)}: {_why(exc)}"
+            reason = f"cannot set limit {key} = {_show_value(key, value)}: {_why(key, exc)}"
             raise LimitError(reason) from None
 
 
@@ -154,12 +155,15 @@ def _show_value(key: str, value: Any) -> str:
     return soft if soft == hard else f"[{soft}, {hard}]"
 
 
-def _why(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-        if exc.errno in (1, 13):  # EPERM, EACCES
-            reason += " (raising a hard limit, nice < 0 or oom_score_adj < 0 needs root)"
-        return reason
-    # setrlimit's ValueError ("not allowed to raise maximum limit", "current limit
-    # exceeds maximum limit") is its EPERM/EINVAL
-    return str(exc)
+def _why(key: str, exc: Exception) -> str:
+    # setrlimit reports EPERM as ValueError("not allowed to raise maximum limit")
+    denied = isinstance(exc, ValueError) or exc.errno in (errno.EPERM, errno.EACCES)
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    if denied and os.geteuid() != 0:
+        reason += " (raising a hard limit, nice < 0 or oom_score_adj < 0 needs root)"
+    elif denied and key == "nice":
+        reason += " (nice < 0 needs CAP_SYS_NICE)"
+    elif denied:
+        extra = ", and nofile's ceiling is /proc/sys/fs/nr_open" if key == "nofile" else ""
+        reason += f" (raising a hard limit or lowering oom_score_adj needs CAP_SYS_RESOURCE{extra})"
+    return reason
