@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Callable
 
 from supervisord_lite import __version__, protocol
@@ -327,8 +328,24 @@ class Commands:
                 return
             client.reply(request.id, event)
 
+        def notice(process: Process, item: dict) -> None:
+            # Not a transition (a memory limit crossed...): the same fields, no from/to.
+            machine = process.machine
+            event = {
+                "time": round(time.time(), 6),
+                "process": process.name,
+                "program": process.program.name,
+                "group": process.program.group,
+                "pid": machine.pid,
+                **item,
+            }
+            if len(client.out) <= MAX_EVENTS_BACKLOG:
+                client.reply(request.id, event)
+
         self.supervisor.listeners.append(listener)
+        self.supervisor.notice_listeners.append(notice)
         client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        client.on_close.append(lambda: self.supervisor.notice_listeners.remove(notice))
         client.streaming = True
         client.reply(request.id, {"subscribed": True})
         return LATER

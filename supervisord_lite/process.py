@@ -45,6 +45,7 @@ class Process:
         "waiting_for_deps",
         "dep_error",
         "retired",
+        "restart_pending",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -64,6 +65,9 @@ class Process:
         # Set when a reload takes this slot out of the table ("changed" or "removed"):
         # from then on it is only stopped, never started again (its successor is).
         self.retired: str | None = None
+        # A restart the daemon decided (a memory limit): the restarts count to set once
+        # the stop is done and the start made; None when none is under way.
+        self.restart_pending: int | None = None
 
     @property
     def state(self) -> ProcessState:

@@ -17,6 +17,7 @@ from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile
 from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.memory_watch import MemoryWatch
 from supervisord_lite.names import select
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
@@ -49,6 +50,9 @@ S = ProcessState
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
 Listener = Callable[["Process", Optional[StateChanged]], None]
+# Called with (process, item) for what is not a transition, e.g. a memory limit
+# crossed: item is the events stream's object ("event", "reason", figures).
+NoticeListener = Callable[["Process", dict], None]
 
 
 class Supervisor:
@@ -58,6 +62,7 @@ class Supervisor:
         self.processes: dict[str, Process] = {}
         self.by_pid: dict[int, Process] = {}
         self.listeners: list[Listener] = []
+        self.notice_listeners: list[NoticeListener] = []
         self.shutting_down = False
         self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
@@ -66,6 +71,7 @@ class Supervisor:
         self.output = Output(loop)
         self._reloader = Reloader(self)
         self._reaper = Reaper(loop, self.by_pid, self._reaped, self._exited)
+        self.memory = MemoryWatch(self)
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     # -- the table ----------------------------------------------------------------
@@ -259,6 +265,8 @@ class Supervisor:
         elif new is S.STOPPING:
             daemon_log.info("waiting for %s to stop", process.name)
         self._notify(process, change)
+        if new is S.STOPPED and process.restart_pending is not None:
+            self.loop.call_soon(lambda: self._finish_restart(process))
         if (new is S.RUNNING or new in AT_REST) and process.retired is None:
             # Dependents waiting on this process can now start (or must give up). Not for
             # a slot a reload retires: they wait for its successor instead.
@@ -290,9 +298,32 @@ class Supervisor:
                 self.loop.call_soon(batch.on_done)
 
     def _request_stop(self, process: Process) -> None:
+        process.restart_pending = None  # a stop asked for is never undone by a restart
         if process.waiting_for_deps:
             self.refuse_start(process, "stopped while waiting for its dependencies")
         self.dispatch(process, StopRequested(now()))
+
+    # -- restarts the daemon decides --------------------------------------------------
+
+    def restart_for(self, process: Process, item: dict) -> None:
+        """Restart `process` with its stop rules, then a start, counted in its restarts;
+        `item` (why) goes to the notice listeners (the events stream)."""
+        for listener in list(self.notice_listeners):
+            listener(process, item)
+        process.restart_pending = process.machine.restarts + 1
+        self.dispatch(process, StopRequested(now()))
+
+    def _finish_restart(self, process: Process) -> None:
+        restarts, process.restart_pending = process.restart_pending, None
+        if restarts is None or process.state is not S.STOPPED or self.shutting_down:
+            return
+        self.start(process)
+        process.machine.restarts = restarts  # the start reset it: this one is automatic
+
+    def tree_pids(self, process: Process, snapshot) -> list[int]:
+        """The live pids of process's whole tree in `snapshot` (proctree.Snapshot)."""
+        pid = process.pid
+        return snapshot.tree(pid) if pid is not None else []
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
         for listener in list(self.listeners):
@@ -335,6 +366,7 @@ class Supervisor:
         if self.record is not None:
             self.record.spawned(process.name, child.pid)
         self.dispatch(process, Spawned(child.pid, now()))
+        self.memory.spawned(process)
 
     # -- output (output.py does the work) -----------------------------------------
 
