@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 
-from supervisord_lite import __version__, daemon_log
+from supervisord_lite import __version__, cgroups, daemon_log
 from supervisord_lite.commands import RELOAD_BUSY
 from supervisord_lite.config import ConfigError, DaemonConfig, load_config
 from supervisord_lite.control import Client, ControlServer
@@ -120,6 +120,7 @@ class Daemon:
                 os.getpid(),
                 self.config.path,
             )
+            self._track_with_cgroups()
             self._stop_strays()
             supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
             supervisor.start_autostart()
@@ -142,6 +143,16 @@ class Daemon:
         finally:
             self._finish_shutdown()
         return 0
+
+    def _track_with_cgroups(self) -> None:
+        """Every process in a cgroup of its own where the daemon can make them."""
+        try:
+            tree, how = cgroups.detect(self.config.cgroup_root)
+        except cgroups.CgroupError as exc:
+            raise StartupError(str(exc)) from None
+        if tree is not None:
+            self.supervisor.use_cgroups(tree)
+        log.info("process trees tracked with %s", how)
 
     def _install_signals(self) -> None:
         loop = self.loop
@@ -273,6 +284,10 @@ class Daemon:
 
     def _cleanup(self) -> None:
         """Remove socket, pidfile and child record, but only while they are still ours."""
+        tree = getattr(getattr(self, "supervisor", None), "cgroups", None)
+        if tree is not None:
+            self.supervisor.cgroups = None
+            tree.close()  # after the programs' stop: removes the cgroups, the daemon's too
         path = self.config.socket
         try:
             st = os.stat(path)

@@ -32,6 +32,9 @@ class Reaper:
         self.on_reaped = on_reaped  # told at once, as the pid leaves the table
         self.on_exit = on_exit  # told after collecting, to act on the exit
         self._deferred: list[tuple[Process, int]] = []  # reaped, not yet acted on
+        # What is left of an exited main process's tree dies with it (its process group;
+        # the supervisor adds its cgroup when cgroups are in force).
+        self.kill_leftovers: Callable[[Process, int], None] = kill_group_leftovers
 
     def reap(self) -> None:
         """Reap every exited child (signals coalesce: one SIGCHLD may stand for many).
@@ -70,7 +73,7 @@ class Reaper:
             pid = info.si_pid
             process = self.by_pid.get(pid)
             if process is not None and process.program.stopasgroup:
-                _kill_group_leftovers(pid)
+                self.kill_leftovers(process, pid)
             try:
                 _, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
@@ -82,7 +85,7 @@ class Reaper:
             exits.append((process, os.waitstatus_to_exitcode(status)))
 
 
-def _kill_group_leftovers(pgid: int) -> None:
+def kill_group_leftovers(process: Process, pgid: int) -> None:
     # docs/states.md, "Leftovers": what is left of a program's group dies with its main
     # process, so a restarted service never fights its own orphaned workers for a port.
     try:

@@ -29,7 +29,13 @@ class StatusText:
         table = self.supervisor.processes
         if len(self._cache) > len(table):  # a reload removed some: forget them
             self._cache = {k: v for k, v in self._cache.items() if table.get(k) is v[0]}
-        return "[" + ",".join([self.one(p, current) for p in processes]) + "]"
+        return "[" + ",".join([self.with_figures(p, current) for p in processes]) + "]"
+
+    def with_figures(self, process, current: float) -> str:
+        """one() and the tree's figures, which change all the time: never cached here."""
+        text = self.one(process, current)
+        figures = self.supervisor.figures(process)
+        return text[: text.rindex(',"tracking":')] + to_json(figures)[1:-1].join((",", "}"))
 
     def one(self, process, current: float) -> str:
         machine = process.machine
