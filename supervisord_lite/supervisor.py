@@ -344,16 +344,22 @@ class Supervisor:
     def figures(self, process: Process) -> dict:
         """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
         tracking = "pgroup" if self.cgroups is None else "cgroup"
-        if process.pid is None:
-            return {"tracking": tracking, "cpu_seconds": None, "memory_bytes": None, "tasks": None}
-        snapshot = self._recent_snapshot(process.pid)
-        rss, cpu, tasks = snapshot.totals(self.tree_pids(process, snapshot))
-        return {
-            "tracking": tracking,
-            "cpu_seconds": round(cpu, 2),
-            "memory_bytes": rss,
-            "tasks": tasks,
-        }
+        figures = {"tracking": tracking, "cpu_seconds": None, "memory_bytes": None, "tasks": None}
+        if process.pid is not None:
+            snapshot = self._recent_snapshot(process.pid)
+            rss, cpu, tasks = snapshot.totals(self.tree_pids(process, snapshot))
+            figures.update(cpu_seconds=round(cpu, 2), memory_bytes=rss, tasks=tasks)
+        figures["memory_limit_by"] = self._memory_limit_by(process)
+        return figures
+
+    def _memory_limit_by(self, process: Process) -> str | None:
+        """Who enforces memory_limit: the kernel ("memory.max"), or our /proc sampling
+        where the memory controller is not on (None: no limit)."""
+        if process.program.memory_limit is None:
+            return None
+        if self.cgroups is not None and "memory" in self.cgroups.controllers:
+            return "memory.max"
+        return "sampling"
 
     def _recent_snapshot(self, pid: int) -> Snapshot:
         # One /proc pass serves every status request for a second; a new pid not in it

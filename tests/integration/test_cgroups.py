@@ -189,6 +189,8 @@ def test_memory_limit_without_the_memory_controller_is_sampled(daemon, cgroup_ro
         "stopwaitsecs": 2,
     }
     daemon.start({"hog": program}, cgroup_root=cgroup_root)
+    by = "memory.max" if "memory" in open(os.path.join(MOUNT, "cgroup.controllers")).read() else ""
+    assert daemon.status("hog")["hog"]["memory_limit_by"] == (by or "sampling")
     daemon.wait_until(lambda: daemon.status("hog")["hog"]["restarts"] >= 1, 15, message="restart")
     assert "hog: memory " in daemon.log_tail()
 
