@@ -361,6 +361,16 @@ class Supervisor:
             return "memory.max"
         return "sampling"
 
+    def figures_stamp(self, process: Process) -> tuple:
+        """What process's figures depend on: they stay the same while this does."""
+        pid = process.pid
+        taken = -1.0
+        if pid is not None:
+            self._recent_snapshot(pid)
+            taken = self._snapshot_at
+        memory_limit = process.program.memory_limit
+        return taken, pid, self.cgroups is not None, memory_limit
+
     def _recent_snapshot(self, pid: int) -> Snapshot:
         # One /proc pass serves every status request for a second; a new pid not in it
         # (spawned since) takes a fresh one, but not twice in 10 ms.

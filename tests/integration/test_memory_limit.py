@@ -113,3 +113,20 @@ def test_no_sampling_while_no_limited_process_runs(daemon):
     stopped = wakeups(pid) - before
     assert running >= 8, f"{running} wakeups in 1 s while a limited process ran"
     assert stopped <= 2, f"{stopped} wakeups in 1 s with no limited process running"
+
+
+def test_status_figures_cover_the_whole_tree(daemon):
+    """cpu_seconds, memory_bytes and tasks count the main process and its descendants."""
+    program = {"command": helper("hog", "--mb", 30, "--in-child", 2), "startsecs": 0}
+    daemon.start({"tree": program, "idle": {"command": ["sleep", "60"], "autostart": False}})
+    daemon.wait_until(lambda: "ready" in daemon.read_log("tree"), 10, message="ready")
+
+    def counted():
+        obj = daemon.status("tree")["tree"]
+        return obj["tasks"] >= 3 and obj["memory_bytes"] >= 30 * 1024**2 and obj
+
+    obj = daemon.wait_until(counted, 5, message="3 tasks holding 30 MiB")
+    assert obj["tracking"] == "pgroup" and obj["cpu_seconds"] > 0
+    assert obj["memory_limit_by"] is None
+    idle = daemon.status("idle")["idle"]
+    assert (idle["cpu_seconds"], idle["memory_bytes"], idle["tasks"]) == (None, None, None)
