@@ -213,7 +213,7 @@ def _toml(value) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):  # an inline table, e.g. ready = { notify = true }
+    if isinstance(value, dict):  # an inline table, e.g. limits = { nofile = 1024 }
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     raise TypeError(value)
 

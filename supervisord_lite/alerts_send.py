@@ -49,13 +49,23 @@ class Alerts:
         if alert is not None:
             self.add(alert)
 
-    def probe_listener(self, process, kind: str, reason: str) -> None:
-        """A health check's verdict (probe_runner.py): `unhealthy` and `watchdog` are
-        alerts; `ready` and `healthy` are not news."""
-        if kind in ("unhealthy", "watchdog"):
-            text = f"{process.name} is {kind}: {reason}" if kind == "unhealthy" else (
-                f"{process.name} missed its watchdog: {reason}")  # fmt: skip
-            self.add(Alert(kind, process.name, process.program.group, time.time(), text))
+    def notice_listener(self, process, item: dict) -> None:
+        """A notice (supervisor.notice): a health check gone `unhealthy`, a missed
+        `watchdog`, a `memory_limit` crossed or an OOM kill are alerts; `ready` and
+        `healthy` are not news."""
+        kind, reason = item.get("event"), item.get("reason", "")
+        texts = {
+            "unhealthy": f"{process.name} is unhealthy: {reason}",
+            "watchdog": f"{process.name} missed its watchdog: {reason}",
+            "memory_limit": f"{process.name}: {reason}",
+            "oom_kill": f"{process.name} was {reason}",
+        }
+        if kind in texts:
+            kind = "memory_limit" if kind == "oom_kill" else kind
+            alert = Alert(
+                kind, process.name, process.program.group, time.time(), texts[item["event"]]
+            )
+            self.add(alert)
 
     def add(self, alert: Alert) -> None:
         """An alert from anywhere (a state change, a failed health check, ...)."""

@@ -429,25 +429,24 @@ class Commands:
                 return
             client.reply(request.id, event)
 
-        def probe_listener(process: Process, kind: str, reason: str) -> None:
-            # ready, unhealthy, healthy, watchdog (docs/health.md): no state change
-            item = {
+        def notice(process: Process, item: dict) -> None:
+            # Not a transition (a memory limit crossed...): the same fields, no from/to.
+            machine = process.machine
+            event = {
                 "time": round(time.time(), 6),
                 "process": process.name,
                 "program": process.program.name,
                 "group": process.program.group,
-                "event": kind,
-                "reason": reason,
-                "pid": process.pid,
+                "pid": machine.pid,
+                **item,
             }
             if not client.closed and len(client.out) <= MAX_EVENTS_BACKLOG:
-                client.reply(request.id, item)
+                client.reply(request.id, event)
 
-        probe_listeners = self.supervisor.probes.listeners
         self.supervisor.listeners.append(listener)
-        probe_listeners.append(probe_listener)
+        self.supervisor.notice_listeners.append(notice)
         client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
-        client.on_close.append(lambda: probe_listeners.remove(probe_listener))
+        client.on_close.append(lambda: self.supervisor.notice_listeners.remove(notice))
         client.streaming = True
         client.reply(request.id, {"subscribed": True})
         return LATER
@@ -456,7 +455,7 @@ class Commands:
         """The Prometheus text exposition, as one string."""
         from supervisord_lite import metrics, metrics_rows  # only for who asks for them
 
-        rows = metrics_rows.process_rows(self.supervisor.processes.values())
+        rows = metrics_rows.process_rows(self.supervisor)
         return metrics.render(rows, metrics_rows.daemon_row(self.client_count()))
 
     def cmd_shutdown(self, client: Client, request: protocol.Request):

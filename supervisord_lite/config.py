@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterable
-from typing import Union
+from typing import Any, Union
 
 from supervisord_lite import names, paths
 from supervisord_lite.config_keys import ALERT_KINDS
@@ -89,6 +89,9 @@ class ProgramConfig(Frozen):
         "health",
         "watchdog_sec",
         "processes",
+        "limits",
+        "memory_limit",
+        "memory_check_interval",
     )
 
     def __init__(
@@ -130,6 +133,9 @@ class ProgramConfig(Frozen):
         health: ProbeConfig | None = None,  # [programs.NAME.health]
         watchdog_sec: float | None = None,  # needs ready.notify
         processes: tuple[str, ...] = (),  # ignored: always derived from the fields above
+        limits: tuple[tuple[str, Any], ...] = (),  # limits.py: (key, value) pairs
+        memory_limit: int | None = None,  # bytes of the whole tree's RSS; None: no limit
+        memory_check_interval: float = 5.0,  # seconds between two samples
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -235,6 +241,7 @@ class DaemonConfig(Frozen):
         "groups",
         "alerts",
         "http",
+        "cgroup_root",
     )
 
     def __init__(
@@ -259,6 +266,7 @@ class DaemonConfig(Frozen):
         groups: dict[str, GroupConfig] | None = None,
         alerts: AlertsConfig | None = None,  # None: no [alerts]
         http: object = None,  # a config_http.HttpConfig when [http] is configured
+        cgroup_root: str | None = None,  # absolute; None: the daemon's own, if delegated
     ):
         if programs is None:
             programs = {}

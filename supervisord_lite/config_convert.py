@@ -145,6 +145,14 @@ def byte_size(value: Any) -> int:
     )
 
 
+def positive_size(value: Any) -> int:
+    """A size as byte_size, but > 0: a limit of 0 bytes is a mistake."""
+    size = byte_size(value)
+    if size > 0:
+        return size
+    raise fail(f'expected a size > 0 like "512MB", got {show(value)}')
+
+
 def _size_within_limit(size: int, value: Any) -> int:
     if size > INT64_MAX:
         raise fail(f"{show(value)} is too large: at most {INT64_MAX} bytes")
@@ -255,11 +263,14 @@ def number(value: Any) -> float:
 
 
 def positive_number(value: Any) -> float:
-    """Seconds that must pass before something is given up: > 0."""
-    seconds = number(value)
-    if seconds <= 0:
-        raise fail(f"expected a number > 0, got {show(value)}")
-    return seconds
+    """Seconds for a period, such as a sampling interval: a number > 0."""
+    try:
+        result = number(value)
+    except Invalid:
+        result = 0.0
+    if result > 0:
+        return result
+    raise fail(f"expected a number > 0, got {show(value)}")
 
 
 def url(value: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from supervisord_lite import limits
 from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
 from supervisord_lite.config_convert import signal_name
 from supervisord_lite.config_keys import PROGRAM_KEYS
@@ -49,6 +50,7 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
                           "timeout": probe.timeout}  # fmt: skip
             if table == "health":
                 out[table]["failures"] = probe.failures
+    out["limits"] = limits.as_json(program.limits)
     out["group"] = program.group
     out["group_priority"] = program.group_priority
     out["processes"] = list(program.processes)

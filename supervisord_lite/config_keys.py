@@ -12,7 +12,7 @@ import signal
 from typing import Any
 
 from supervisord_lite import config_convert as cv
-from supervisord_lite import probe_config
+from supervisord_lite import limits, probe_config
 from supervisord_lite.paths import DEFAULT_SOCKET
 
 # The alert kinds (alerts.py's KINDS; a test compares them): kept here so the config
@@ -63,6 +63,9 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "ready": (probe_config.ready_table, None),
     "health": (probe_config.health_table, None),
     "watchdog_sec": (probe_config.watchdog_seconds, None),
+    "limits": (limits.convert, ()),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
+    "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
+    "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -80,6 +83,7 @@ DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "idle_timeout": (cv.number, 600.0),
     "line_timeout": (cv.number, 10.0),
     "environment": (cv.environment, ()),  # under every program's own
+    "cgroup_root": (cv.path_string, None),  # a cgroup v2 directory to run programs under
 }
 
 GROUP_KEYS: dict[str, tuple[cv.Converter, Any]] = {

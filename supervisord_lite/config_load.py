@@ -181,6 +181,8 @@ class Loader:
             settings[key] = self.resolve(settings[key])
         lf = settings["logfile"]
         settings["logfile"] = None if lf == "none" else self.resolve(lf)
+        if settings["cgroup_root"] is not None:
+            settings["cgroup_root"] = self.resolve(settings["cgroup_root"])
         size = len(os.fsencode(settings["socket"]))
         if size > MAX_SOCKET_PATH:
             self.error(

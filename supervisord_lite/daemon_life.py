@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 
-from supervisord_lite import __version__, daemon_log
+from supervisord_lite import __version__, cgroups, daemon_log
 from supervisord_lite.commands import RELOAD_BUSY
 from supervisord_lite.config import ConfigError, DaemonConfig, load_config
 from supervisord_lite.control import Client, ControlServer
@@ -132,6 +132,7 @@ class Daemon:
                 os.getpid(),
                 self.config.path,
             )
+            self._track_with_cgroups()
             self._stop_strays()
             supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
             supervisor.start_autostart()
@@ -160,16 +161,26 @@ class Daemon:
         if settings is None:
             if self.alerts is not None:
                 self.supervisor.listeners.remove(self.alerts.listener)
-                self.supervisor.probes.listeners.remove(self.alerts.probe_listener)
+                self.supervisor.notice_listeners.remove(self.alerts.notice_listener)
                 self.alerts = None
         elif self.alerts is None:
             from supervisord_lite.alerts_send import Alerts  # only with [alerts]
 
             self.alerts = Alerts(settings, self.loop, self.supervisor)
             self.supervisor.listeners.append(self.alerts.listener)
-            self.supervisor.probes.listeners.append(self.alerts.probe_listener)
+            self.supervisor.notice_listeners.append(self.alerts.notice_listener)
         else:
             self.alerts.reconfigure(settings)
+
+    def _track_with_cgroups(self) -> None:
+        """Every process in a cgroup of its own where the daemon can make them."""
+        try:
+            tree, how = cgroups.detect(self.config.cgroup_root)
+        except cgroups.CgroupError as exc:
+            raise StartupError(str(exc)) from None
+        if tree is not None:
+            self.supervisor.use_cgroups(tree)
+        log.info("process trees tracked with %s", how)
 
     def _install_signals(self) -> None:
         loop = self.loop
@@ -310,6 +321,10 @@ class Daemon:
 
     def _cleanup(self) -> None:
         """Remove socket, pidfile and child record, but only while they are still ours."""
+        tree = getattr(getattr(self, "supervisor", None), "cgroups", None)
+        if tree is not None:
+            self.supervisor.cgroups = None
+            tree.close()  # after the programs' stop: removes the cgroups, the daemon's too
         path = self.config.socket
         try:
             st = os.stat(path)

@@ -616,15 +616,13 @@ class HttpServer:
         return data
 
     def stats(self) -> dict:
-        """CPU seconds and resident bytes of every running process, for the page."""
-        from supervisord_lite.metrics_rows import cpu_and_memory
-
+        """CPU seconds and resident bytes of every running process's tree, for the page
+        (the figures `status` shows)."""
         out = {}
         for process in self.supervisor.processes.values():
-            pid = process.machine.pid
-            figures = cpu_and_memory(pid) if pid is not None else None
-            if figures is not None:
-                out[process.name] = [round(figures[0], 2), figures[1]]
+            if process.machine.pid is not None:
+                figures = self.supervisor.figures(process)
+                out[process.name] = [figures["cpu_seconds"], figures["memory_bytes"]]
         return out
 
     # -- POST: changes, each with the CSRF token ----------------------------------

@@ -86,9 +86,9 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
     _optional(out, rows, labels, "process_exit_status", "gauge",
               "The last exit status; -N for a kill by signal N.", "exit_status")  # fmt: skip
     _optional(out, rows, labels, "process_cpu_seconds_total", "counter",
-              "CPU time of the running process.", "cpu_seconds")  # fmt: skip
+              "CPU time of the running process's tree.", "cpu_seconds")  # fmt: skip
     _optional(out, rows, labels, "process_resident_memory_bytes", "gauge",
-              "Resident memory of the running process.", "memory_bytes")  # fmt: skip
+              "Resident memory of the running process's tree.", "memory_bytes")  # fmt: skip
     if any(r.healthy is not None for r in rows):
         full = _family(out, "process_healthy", "gauge", "1: its health check passes.")
         out.extend(

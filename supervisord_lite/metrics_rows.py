@@ -1,8 +1,6 @@
 """What `metrics` reports, gathered: one metrics.ProcessRow per process from the table
-and /proc, and the daemon's own row. metrics.py turns them into text.
-
-CPU time and resident memory are read from /proc (proc(5)) directly: two small reads
-per running process, where psutil would build an object and read more.
+and its tree's figures (those `status` shows), and the daemon's own row, read from
+/proc (proc(5)) directly. metrics.py turns them into text.
 """
 
 from __future__ import annotations
@@ -32,13 +30,17 @@ def cpu_and_memory(pid: int) -> tuple[float, int] | None:
     return (utime + stime) / _TICKS, int(statm.split()[1]) * _PAGE
 
 
-def process_rows(processes) -> list[ProcessRow]:
-    """A row per process (supervisor Process slots), in table order."""
+def process_rows(supervisor) -> list[ProcessRow]:
+    """A row per process of the table, in table order. CPU and memory are the whole
+    tree's, the figures `status` shows (supervisor.figures: one /proc pass)."""
     mono, wall = now(), time.time()
     rows = []
-    for process in processes:
+    for process in supervisor.processes.values():
         machine = process.machine
-        figures = cpu_and_memory(machine.pid) if machine.pid is not None else None
+        figures = supervisor.figures(process)
+        health = process.checks.health if process.checks is not None else None
+        healthy = None if process.program.health is None or health is None else (
+            health == "healthy")  # fmt: skip
         started = machine.started_at
         rows.append(
             ProcessRow(
@@ -48,9 +50,9 @@ def process_rows(processes) -> list[ProcessRow]:
                 restarts=machine.restarts,
                 start_time=None if started is None else round(wall - (mono - started), 3),
                 exit_status=machine.exitstatus,
-                cpu_seconds=None if figures is None else figures[0],
-                memory_bytes=None if figures is None else figures[1],
-                healthy=None,
+                cpu_seconds=figures["cpu_seconds"],
+                memory_bytes=figures["memory_bytes"],
+                healthy=healthy,
                 log_bytes=process.log_bytes(),
             )
         )

@@ -12,7 +12,6 @@ a timer or the notify socket.
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 from supervisord_lite import daemon_log
 from supervisord_lite.loop import now
@@ -37,9 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("supervisord_lite")
 S = ProcessState
-
-# (process, kind, reason): kind is "ready" | "unhealthy" | "healthy" | "watchdog".
-ProbeListener = Callable[["Process", str, str], None]
 
 
 def wants_checks(program) -> bool:
@@ -108,7 +104,6 @@ class ProbeRunner:
     def __init__(self, supervisor: Supervisor):
         self.supervisor = supervisor
         self.loop = supervisor.loop
-        self.listeners: list[ProbeListener] = []
         self.receiver: NotifyReceiver | None = None  # made when a notify program spawns
 
     # -- from the supervisor --------------------------------------------------------
@@ -259,8 +254,7 @@ class ProbeRunner:
 
     def _tell(self, process: Process, kind: str, reason: str) -> None:
         process.stamp = None
-        for listener in list(self.listeners):
-            listener(process, kind, reason)
+        self.supervisor.notice(process, {"event": kind, "reason": reason})
 
     # -- sd_notify ------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class Process:
         "retired",
         "_log_bytes",
         "checks",
+        "restart_pending",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -71,6 +72,9 @@ class Process:
         # Bytes read from the pipes of its finished children, per stream (made at the
         # first: a thousand quiet programs keep no dict).
         self._log_bytes: dict[str, int] | None = None
+        # A restart the daemon decided (a memory limit): the restarts count to set once
+        # the stop is done and the start made; None when none is under way.
+        self.restart_pending: int | None = None
 
     def count_log_bytes(self, stream: str, count: int) -> None:
         """Keep what a closing pipe reader read (log_bytes adds the open readers')."""

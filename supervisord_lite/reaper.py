@@ -35,6 +35,9 @@ class Reaper:
         # Children outside the table whose exit someone waits for (exec probes, alert
         # commands, name lookups: spawn.spawn_helper).
         self.watched: dict[int, Callable[[int], None]] = {}
+        # What is left of an exited main process's tree dies with it (its process group;
+        # the supervisor adds its cgroup when cgroups are in force).
+        self.kill_leftovers: Callable[[Process, int], None] = kill_group_leftovers
 
     def reap(self) -> None:
         """Reap every exited child (signals coalesce: one SIGCHLD may stand for many).
@@ -73,7 +76,7 @@ class Reaper:
             pid = info.si_pid
             process = self.by_pid.get(pid)
             if process is not None and process.program.stopasgroup:
-                _kill_group_leftovers(pid)
+                self.kill_leftovers(process, pid)
             try:
                 _, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
@@ -89,7 +92,7 @@ class Reaper:
             exits.append((process, os.waitstatus_to_exitcode(status)))
 
 
-def _kill_group_leftovers(pgid: int) -> None:
+def kill_group_leftovers(process: Process, pgid: int) -> None:
     # docs/states.md, "Leftovers": what is left of a program's group dies with its main
     # process, so a restarted service never fights its own orphaned workers for a port.
     try:

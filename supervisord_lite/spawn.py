@@ -5,7 +5,9 @@ exec, no page-table copy): it costs the daemon about a third of the CPU of
 `subprocess.Popen` per child (docs/benchmarks.md), which is what a crash storm or a
 thousand programs at start-up spend their time on. posix_spawn cannot change user or
 directory, so programs with `user` or `directory` go through Popen, which can (in C,
-between fork and exec: no `preexec_fn`, which would run Python there).
+between fork and exec: no `preexec_fn`, which would run Python there). Programs with
+`[limits]` go through Popen with a preexec_fn that applies them (limits.py says why:
+no cheaper way is correct); only they pay its fork.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def spawn(
             stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
-        if user_kwargs or program.directory is not None:
+        if user_kwargs or program.directory is not None or program.limits:
             pid = _popen(program, env, stdout_w, stderr_w, user_kwargs)
         else:
             pid = _posix_spawn(program, env, stdout_w, stderr_w)
@@ -217,6 +219,8 @@ def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: d
         stderr_target = subprocess.STDOUT
     else:
         stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
+    if program.limits:
+        return _popen_with_limits(program, env, stdout_w, stderr_target, user_kwargs)
     try:
         popen = subprocess.Popen(
             list(program.command),
@@ -237,6 +241,60 @@ def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: d
     # ourselves. Marking it finished stops Popen.__del__ from polling it with waitpid, or
     # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
     popen.returncode = 0
+    return popen.pid
+
+
+def _popen_with_limits(
+    program: ProgramConfig, env: dict, stdout_w, stderr_target, user_kwargs: dict
+) -> int:
+    """Popen whose preexec_fn applies the limits, then switches user.
+
+    The user switch moves into the preexec_fn because Popen's own (user=) runs before
+    it: a program's user could not raise a hard limit, set nice < 0 or lower
+    oom_score_adj. A limit that fails is reported through a pipe of our own, since
+    Popen's only says "Exception occurred in preexec_fn"."""
+    import subprocess
+
+    from supervisord_lite import limits
+
+    reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
+
+    def in_child() -> None:
+        try:
+            limits.apply(program.limits)
+        except limits.LimitError as exc:
+            os.write(reason_w, str(exc).encode()[:4096])
+            raise
+        if user_kwargs:
+            os.setgroups(user_kwargs["extra_groups"])
+            os.setgid(user_kwargs["group"])
+            os.setuid(user_kwargs["user"])
+
+    try:
+        popen = subprocess.Popen(
+            list(program.command),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
+            stderr=stderr_target,
+            cwd=program.directory,
+            env=env,
+            umask=program.umask,
+            start_new_session=True,
+            close_fds=True,
+            restore_signals=True,
+            preexec_fn=in_child,
+        )
+    except subprocess.SubprocessError as exc:
+        os.close(reason_w)
+        reason_w = -1
+        # The child has exited (Popen reaped it) after writing its reason, or wrote none.
+        reason = os.read(reason_r, 4096).decode(errors="replace")
+        raise ValueError(reason or str(exc)) from None
+    finally:
+        os.close(reason_r)
+        if reason_w >= 0:
+            os.close(reason_w)
+    popen.returncode = 0  # as in _popen: we reap it ourselves
     return popen.pid
 
 

@@ -24,12 +24,26 @@ class StatusText:
         self.supervisor = supervisor
         # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
         self._cache: dict[str, list] = {}
+        # process name -> (figures_stamp, the figures' JSON members): a tree's figures
+        # come from a /proc pass at most a second old, so they are kept that long too.
+        self._figures: dict[str, tuple] = {}
 
     def array(self, processes, current: float) -> str:
         table = self.supervisor.processes
         if len(self._cache) > len(table):  # a reload removed some: forget them
             self._cache = {k: v for k, v in self._cache.items() if table.get(k) is v[0]}
-        return "[" + ",".join([self.one(p, current) for p in processes]) + "]"
+            self._figures = {k: v for k, v in self._figures.items() if k in table}
+        return "[" + ",".join([self.with_figures(p, current) for p in processes]) + "]"
+
+    def with_figures(self, process, current: float) -> str:
+        """one() and the tree's figures, which change all the time: never cached here."""
+        text = self.one(process, current)
+        stamp = self.supervisor.figures_stamp(process)
+        entry = self._figures.get(process.name)
+        if entry is None or entry[0] != stamp:
+            members = to_json(self.supervisor.figures(process))[1:-1]
+            entry = self._figures[process.name] = (stamp, members)
+        return text[: text.rindex(',"tracking":')] + entry[1].join((",", "}"))
 
     def one(self, process, current: float) -> str:
         machine = process.machine

@@ -17,12 +17,14 @@ from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile
 from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.memory_watch import MemoryWatch
 from supervisord_lite.names import select
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
 from supervisord_lite.probe_runner import ProbeRunner, wants_checks
 from supervisord_lite.process import Process, description_of, slots_for, status_of
-from supervisord_lite.reaper import Reaper
+from supervisord_lite.proctree import Snapshot
+from supervisord_lite.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.recovery import ChildRecord
 from supervisord_lite.reload import Reloader
 from supervisord_lite.spawn import SpawnError, spawn
@@ -43,6 +45,10 @@ from supervisord_lite.states import (
     describe_exit,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from supervisord_lite.cgroups import CgroupTree
+
 log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
@@ -50,6 +56,9 @@ S = ProcessState
 # Called with (process, change) on every transition, and with change=None when a
 # process's wait for its dependencies ends in failure.
 Listener = Callable[["Process", Optional[StateChanged]], None]
+# Called with (process, item) for what is not a transition, e.g. a memory limit
+# crossed: item is the events stream's object ("event", "reason", figures).
+NoticeListener = Callable[["Process", dict], None]
 
 
 class Supervisor:
@@ -59,6 +68,7 @@ class Supervisor:
         self.processes: dict[str, Process] = {}
         self.by_pid: dict[int, Process] = {}
         self.listeners: list[Listener] = []
+        self.notice_listeners: list[NoticeListener] = []
         self.shutting_down = False
         self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
@@ -68,6 +78,11 @@ class Supervisor:
         self._reloader = Reloader(self)
         self._reaper = Reaper(loop, self.by_pid, self._reaped, self._exited)
         self.probes = ProbeRunner(self)  # readiness, health, sd_notify (docs/health.md)
+        self.memory = MemoryWatch(self)
+        self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
+        self._snapshot: Snapshot | None = None  # for status figures, at most 1 s old
+        self._snapshot_at = 0.0
+        self._oom_kills: dict[str, int] = {}
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     # -- the table ----------------------------------------------------------------
@@ -205,6 +220,8 @@ class Supervisor:
                 os.kill(pid, signum)
         except ProcessLookupError:
             return False
+        if signum == signal.SIGKILL and process.program.stopasgroup and self.cgroups:
+            self.cgroups.kill(process.name)  # stopwaitsecs is up: descendants that fled too
         return True
 
     # -- events in, effects out ---------------------------------------------------
@@ -265,6 +282,10 @@ class Supervisor:
         elif new is S.STOPPING:
             daemon_log.info("waiting for %s to stop", process.name)
         self._notify(process, change)
+        if new is S.STOPPED and process.restart_pending is not None:
+            self.loop.call_soon(lambda: self._finish_restart(process))
+        if new in AT_REST and process.retired == "removed" and self.cgroups is not None:
+            self.loop.call_soon(lambda: self._cgroup_gone(process))
         if (new is S.RUNNING or new in AT_REST) and process.retired is None:
             # Dependents waiting on this process can now start (or must give up). Not for
             # a slot a reload retires: they wait for its successor instead.
@@ -296,9 +317,106 @@ class Supervisor:
                 self.loop.call_soon(batch.on_done)
 
     def _request_stop(self, process: Process) -> None:
+        process.restart_pending = None  # a stop asked for is never undone by a restart
         if process.waiting_for_deps:
             self.refuse_start(process, "stopped while waiting for its dependencies")
         self.dispatch(process, StopRequested(now()))
+
+    # -- restarts the daemon decides --------------------------------------------------
+
+    def notice(self, process: Process, item: dict) -> None:
+        """Tell the notice listeners (events, alerts) something that is not a state
+        change: `item` has `event` (ready, unhealthy, healthy, watchdog, memory_limit,
+        oom_kill), `reason` and maybe more fields."""
+        for listener in list(self.notice_listeners):
+            listener(process, item)
+
+    def restart_for(self, process: Process, item: dict) -> None:
+        """Restart `process` with its stop rules, then a start, counted in its restarts;
+        `item` (why) goes to the notice listeners (the events stream)."""
+        self.notice(process, item)
+        process.restart_pending = process.machine.restarts + 1
+        self.dispatch(process, StopRequested(now()))
+
+    def _finish_restart(self, process: Process) -> None:
+        restarts, process.restart_pending = process.restart_pending, None
+        if restarts is None or process.state is not S.STOPPED or self.shutting_down:
+            return
+        self.start(process)
+        process.machine.restarts = restarts  # the start reset it: this one is automatic
+
+    def tree_pids(self, process: Process, snapshot: Snapshot) -> list[int]:
+        """The pids of process's whole tree: its cgroup's members, else its descendants
+        and session in `snapshot`."""
+        if self.cgroups is not None:
+            return self.cgroups.pids(process.name)
+        pid = process.pid
+        return snapshot.tree(pid) if pid is not None else []
+
+    def figures(self, process: Process) -> dict:
+        """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
+        tracking = "pgroup" if self.cgroups is None else "cgroup"
+        figures = {"tracking": tracking, "cpu_seconds": None, "memory_bytes": None, "tasks": None}
+        if process.pid is not None:
+            snapshot = self._recent_snapshot(process.pid)
+            rss, cpu, tasks = snapshot.totals(self.tree_pids(process, snapshot))
+            figures.update(cpu_seconds=round(cpu, 2), memory_bytes=rss, tasks=tasks)
+        figures["memory_limit_by"] = self._memory_limit_by(process)
+        return figures
+
+    def _memory_limit_by(self, process: Process) -> str | None:
+        """Who enforces memory_limit: the kernel ("memory.max"), or our /proc sampling
+        where the memory controller is not on (None: no limit)."""
+        if process.program.memory_limit is None:
+            return None
+        if self.cgroups is not None and "memory" in self.cgroups.controllers:
+            return "memory.max"
+        return "sampling"
+
+    def figures_stamp(self, process: Process) -> tuple:
+        """What process's figures depend on: they stay the same while this does."""
+        pid = process.pid
+        taken = -1.0
+        if pid is not None:
+            self._recent_snapshot(pid)
+            taken = self._snapshot_at
+        memory_limit = process.program.memory_limit
+        return taken, pid, self.cgroups is not None, memory_limit
+
+    def _recent_snapshot(self, pid: int) -> Snapshot:
+        # One /proc pass serves every status request for a second; a new pid not in it
+        # (spawned since) takes a fresh one, but not twice in 10 ms.
+        age = now() - self._snapshot_at
+        snapshot = self._snapshot
+        if snapshot is None or age > 1.0 or (pid not in snapshot.stat and age > 0.01):
+            snapshot = self._snapshot = Snapshot()
+            self._snapshot_at = now()
+        return snapshot
+
+    def _kill_leftovers(self, process: Process, pid: int) -> None:
+        kill_group_leftovers(process, pid)
+        if self.cgroups is not None:
+            self.cgroups.kill(process.name)  # those that left the group too
+
+    def use_cgroups(self, tree: CgroupTree) -> None:
+        """Track every process in a cgroup of its own from now on (cgroups.py)."""
+        self.cgroups = tree
+        self._reaper.kill_leftovers = self._kill_leftovers
+
+    def _cgroup_gone(self, process: Process, tries: int = 20) -> None:
+        # A program removed by reload: its cgroup goes once its tree is gone.
+        if self.cgroups is not None and not self.cgroups.remove(process.name) and tries:
+            self.loop.call_later(0.1, lambda: self._cgroup_gone(process, tries - 1))
+
+    def _check_oom(self, process: Process) -> None:
+        """Report a kill by the kernel's OOM killer in process's cgroup (memory.max)."""
+        count = self.cgroups.oom_kills(process.name) if self.cgroups else 0
+        if count > self._oom_kills.get(process.name, 0):
+            limit = process.program.memory_limit
+            reason = f"killed by the kernel's OOM killer (memory.max {limit} bytes)"
+            log.warning("%s: %s", process.name, reason)
+            self.notice(process, {"event": "oom_kill", "reason": reason, "memory_limit": limit})
+        self._oom_kills[process.name] = count
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
         for listener in list(self.listeners):
@@ -319,13 +437,20 @@ class Supervisor:
             stderr_log = self.open_log(process, "stderr")
             # A `log` ready probe reads the pipes even when the logs are "none".
             log_probe = program.ready is not None and program.ready.kind == "log"
-            child = spawn(
-                program,
-                process.num,
-                capture_stdout=stdout_log is not None or log_probe,
-                capture_stderr=stderr_log is not None or log_probe,
-                extra_env=self.probes.child_env(process) if program.ready else None,
-            )
+
+            def start_child():
+                return spawn(
+                    program,
+                    process.num,
+                    capture_stdout=stdout_log is not None or log_probe,
+                    capture_stderr=stderr_log is not None or log_probe,
+                    extra_env=self.probes.child_env(process) if program.ready else None,
+                )
+
+            if self.cgroups is None:
+                child = start_child()
+            else:
+                child = self.cgroups.spawn_into(process.name, start_child, program.memory_limit)
         except (SpawnError, OSError) as exc:
             reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
             log.error("spawnerr: %s: %s", process.name, reason)
@@ -346,6 +471,7 @@ class Supervisor:
         if process.checks is not None or wants_checks(program):
             self.probes.spawned(process)  # before Spawned, which may reach RUNNING at once
         self.dispatch(process, Spawned(child.pid, now()))
+        self.memory.spawned(process)
 
     def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
         """Start an `exec` probe as the program would run (user, directory, environment):
@@ -388,6 +514,8 @@ class Supervisor:
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         process.child = None
+        if self.cgroups is not None and "memory" in self.cgroups.controllers:
+            self._check_oom(process)
         for reader in list(process.readers):
             reader.drain()  # what it wrote before dying goes to the log before the exit
         expected = exitstatus in process.program.exitcodes
@@ -406,7 +534,9 @@ class Supervisor:
 
     def status(self, process: Process, current: float | None = None) -> dict:
         """The `status` object of one process (process.status_of)."""
-        return status_of(process, self._unready_dependencies, current)
+        status = status_of(process, self._unready_dependencies, current)
+        status.update(self.figures(process))
+        return status
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""

@@ -55,6 +55,12 @@ RestartSec=2
 # Exit 2 is a config error: retrying cannot fix it (see `supervisord-lite --check`).
 RestartPreventExitStatus=2
 
+# The service's cgroup is handed to the daemon: it moves itself into a leaf and runs
+# each program in a cgroup of its own, so that stopping a program kills all of its tree
+# (double-forked, setsid'd descendants too) and its CPU, memory and tasks can be read
+# (docs/limits.md). systemd then leaves the cgroups below this one alone.
+Delegate=yes
+
 # A program killed by the kernel's OOM killer is the daemon's business (it restarts the
 # program per autorestart); systemd's default OOMPolicy=stop would stop the whole
 # service, every other program included.

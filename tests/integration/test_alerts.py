@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from integration.harness import free_port
+from integration.harness import free_port, helper
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -178,3 +178,29 @@ def test_https_webhook_checks_the_certificate(daemon, recorder, tmp_path, truste
     else:  # a certificate nobody vouches for is refused, as any client refuses it
         daemon.wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in daemon.logfile.read_text(), 10)
         assert server.received == []
+
+
+def test_health_and_memory_notices_are_alerts(daemon):
+    """unhealthy and memory_limit come from notices (supervisor.notice), not state
+    changes: they reach the alert targets too."""
+    out = daemon.path("alerts.json")
+    closed = free_port()
+    programs = {
+        "hog": {"command": helper("hog", "--mb", 80), "startsecs": 0, "memory_limit": "40MB",
+                "memory_check_interval": 0.2},  # fmt: skip
+        "sick": {"command": ["sleep", "300"], "startsecs": 0,
+                 "health": {"tcp": f"127.0.0.1:{closed}", "interval": 0.2, "failures": 2}},
+    }  # fmt: skip
+    daemon.write_config(programs)
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nexec = ["sh", "-c", "cat >> {out}; echo >> {out}"]\nbatch = 1\n'
+                 'on = ["unhealthy", "memory_limit"]\n')  # fmt: skip
+
+    def kinds() -> set:
+        if not out.exists():
+            return set()
+        lines = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        return {(a["process"], a["kind"]) for batch in lines for a in batch["alerts"]}
+
+    daemon.start()
+    daemon.wait_until(lambda: {("hog", "memory_limit"), ("sick", "unhealthy")} <= kinds(), 15)

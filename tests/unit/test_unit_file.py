@@ -45,6 +45,7 @@ def test_required_settings():
     assert s["NotifyAccess"] == ["main"]
     assert s["Restart"] == ["on-failure"]
     assert s["OOMPolicy"] == ["continue"]
+    assert s["Delegate"] == ["yes"]  # programs in cgroups of their own (cgroups.py)
     assert int(s["TimeoutStopSec"][0]) >= 60  # several layers of stopwaitsecs
     assert s["WantedBy"] == ["multi-user.target"]
 

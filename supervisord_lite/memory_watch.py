@@ -1,0 +1,82 @@
+"""memory_limit: the resident memory of each limited process's whole tree, sampled by
+one loop timer; over the limit, the process is restarted.
+
+The timer exists only while a process with a memory_limit has a live child: it is
+armed at such a spawn and not re-armed by a tick that finds none, so a daemon with no
+limits (or none running) never wakes for it. Each tick is one pass over /proc
+(proctree.Snapshot) for all limited processes, at the smallest memory_check_interval
+among them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from supervisord_lite.proctree import Snapshot
+from supervisord_lite.states import ProcessState
+
+if TYPE_CHECKING:
+    from supervisord_lite.loop import Timer
+    from supervisord_lite.process import Process
+    from supervisord_lite.supervisor import Supervisor
+
+log = logging.getLogger("supervisord_lite")
+
+S = ProcessState
+_ENFORCED = (S.STARTING, S.RUNNING)  # a STOPPING process is on its way out already
+
+
+class MemoryWatch:
+    def __init__(self, supervisor: Supervisor):
+        self.supervisor = supervisor
+        self.timer: Timer | None = None
+
+    def spawned(self, process: Process) -> None:
+        """A child of `process` started: make sure someone is watching, if it has a limit."""
+        if process.program.memory_limit is not None and self.timer is None:
+            self._arm(process.program.memory_check_interval)
+
+    def _arm(self, interval: float) -> None:
+        self.timer = self.supervisor.loop.call_later(interval, self.tick)
+
+    def _limited(self) -> list[Process]:
+        return [
+            p
+            for p in self.supervisor.processes.values()
+            if p.program.memory_limit is not None and p.pid is not None
+        ]
+
+    def tick(self) -> None:
+        self.timer = None
+        limited = self._limited()
+        if not limited:
+            return  # disarmed until a limited process spawns again
+        snapshot = Snapshot()
+        for process in limited:
+            if process.state in _ENFORCED and process.pid is not None:
+                rss = snapshot.totals(self.supervisor.tree_pids(process, snapshot))[0]
+                if rss > process.program.memory_limit:
+                    self._over(process, rss)
+        self._arm(min(p.program.memory_check_interval for p in limited))
+
+    def _over(self, process: Process, rss: int) -> None:
+        limit = process.program.memory_limit
+        reason = (
+            f"memory {mib(rss)} over the limit of {mib(limit)} (+{mib(rss - limit)}): restarting"
+        )
+        log.warning("%s: %s", process.name, reason)
+        event = {
+            "event": "memory_limit",
+            "reason": reason,
+            "memory_bytes": rss,
+            "memory_limit": limit,
+            "over_bytes": rss - limit,
+        }
+        self.supervisor.restart_for(process, event)
+
+
+def mib(size: int) -> str:
+    """512 MiB, 612.3 MiB: a size as a person reads it."""
+    value = size / 1024**2
+    return f"{value:.0f} MiB" if value == int(value) else f"{value:.1f} MiB"
