@@ -32,6 +32,7 @@ from supervisord_lite import supervisor_ini as ini
 from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.convert_httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
+from supervisord_lite.convert_memmon import MemMon, limit_for, read_memmon
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -249,6 +250,7 @@ class _Converter:
         self.used_names: set[str] = set()
         self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
         self.httpoks: list[tuple[str, HttpOk]] = []
+        self.memmons: list[tuple[str, MemMon]] = []
 
     # -- warnings
 
@@ -547,7 +549,35 @@ class _Converter:
                 if in_group:
                     groups[program["group"]]["programs"].append(name)
         self.apply_httpoks(tables)
+        self.apply_memmons(tables)
         return tables, groups
+
+    def apply_memmons(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Each memmon as the memory_limit of the programs it watches."""
+        for section, spec in self.memmons:
+            done = []
+            for program in self.parsed["programs"]:
+                names = program.get("tables", [])
+                if program["kind"] == "eventlistener" or not names:
+                    continue
+                processes = [p["name"] for p in program["processes"]]
+                limit = limit_for(spec, program["name"], program["group"], processes)
+                if limit is None:
+                    continue
+                for name in names:
+                    tables[name]["memory_limit"] = limit
+                    tables[name]["memory_check_interval"] = spec.interval
+                done.append(f"programs.{program['name']}")
+            if not done:
+                message = "superlance memmon is not converted: it names no program here"
+                self.warn(section, None, message, "supervisord")
+                continue
+            for where in done:
+                every = f"sampled every {spec.interval:g} s"
+                self.warn(section, None, f"superlance memmon: now {where}.memory_limit, {every}",
+                          where)  # fmt: skip
+                for note in spec.notes:
+                    self.warn(section, None, f"superlance memmon: {note}", where)
 
     def apply_httpoks(self, tables: dict[str, dict[str, Any]]) -> None:
         """Each httpok as the health table of the processes it restarts (-p)."""
@@ -579,11 +609,11 @@ class _Converter:
         section = program["section"]
         argv0 = _listener_name(program["processes"][0]["command"]) if program["processes"] else ""
         if argv0 == MEMMON:
-            message = (
-                "superlance memmon is not converted: the built-in memory_limit program key "
-                "(a later feature) will replace it; until then nothing watches memory"
-            )
-        elif argv0 == HTTPOK:
+            argv = _argv(program["processes"][0]["command"])
+            words = argv[next(i for i, w in enumerate(argv) if MEMMON in w) + 1 :]
+            self.memmons.append((section, read_memmon(words, program.get("events", []))))
+            return
+        if argv0 == HTTPOK:
             argv = _argv(program["processes"][0]["command"])
             words = argv[next(i for i, w in enumerate(argv) if HTTPOK in w) + 1 :]
             self.httpoks.append((section, read_httpok(words, program.get("events", []))))
