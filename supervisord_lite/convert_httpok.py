@@ -8,6 +8,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from supervisord_lite.superlance_args import options
+
 TICKS = {"TICK_5": 5.0, "TICK_60": 60.0, "TICK_3600": 3600.0}
 _TAKES_VALUE = {"-p", "--programs", "-g", "--gcore", "-t", "--timeout", "-c", "--code",
                 "-b", "--body", "-m", "--email", "-s", "--sendmail_program",
@@ -30,12 +32,7 @@ def read_httpok(argv: list[str], events: list[str]) -> HttpOk:
     ticks = [TICKS[e] for e in events if e in TICKS]
     if ticks:
         spec.interval = min(ticks)
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        option, eq, value = arg.partition("=")
-        if not eq and option in _TAKES_VALUE and args:
-            value = args.pop(0)
+    for option, value in options(argv, _TAKES_VALUE):
         if option in ("-p", "--programs"):
             spec.processes.append(value)
         elif option in ("-t", "--timeout"):
@@ -55,8 +52,8 @@ def read_httpok(argv: list[str], events: list[str]) -> HttpOk:
             spec.notes.append(f"{option}: give each program to check with -p (not converted)")
         elif option in ("-e", "--eager"):
             pass  # checks whether or not the process runs: a health check runs while RUNNING
-        elif not option.startswith("-") and spec.url is None:
-            spec.url = arg
+        elif not option and spec.url is None:
+            spec.url = value
     return spec
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shlex
 
+from supervisord_lite.superlance_args import options
+
 KINDS = {"crashmail": "crashed", "crashmailbatch": "crashed", "fatalmailbatch": "fatal"}
 SENDMAIL = "/usr/sbin/sendmail -t -i"  # crashmail's default -s
 
@@ -31,12 +33,7 @@ class Mailer:
 def read_mailer(name: str, argv: list[str]) -> Mailer:
     """The options of `crashmail -m x -p prog ...` or `crashmailbatch --toEmail=x ...`."""
     mailer = Mailer(name)
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        option, eq, value = arg.partition("=")
-        if not eq and option in _TAKES_VALUE and args:
-            value = args.pop(0)
+    for option, value in options(argv, _TAKES_VALUE):
         if option in ("-m", "--email", "--toEmail", "-t"):
             mailer.to = value
         elif option in ("--fromEmail", "-f"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from supervisord_lite.superlance_args import options
+
 TICKS = {"TICK_5": 5.0, "TICK_60": 60.0, "TICK_3600": 3600.0}
 _SIZE = re.compile(r"(\d+)\s*(kb|mb|gb|b)?$", re.IGNORECASE)
 _UNITS = {None: 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
@@ -36,12 +38,7 @@ def read_memmon(argv: list[str], events: list[str]) -> MemMon:
     ticks = [TICKS[e] for e in events if e in TICKS]
     if ticks:
         spec.interval = min(ticks)
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        option, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if not eq and option in _TAKES_VALUE and args:
-            value = args.pop(0)
+    for option, value in options(argv, _TAKES_VALUE):
         if option in ("-p", "--program", "-g", "--group"):
             name, _, amount = value.rpartition("=")
             limit = size(amount)

@@ -211,6 +211,12 @@ def _find_executable(name: str, env: dict) -> str:
 
 
 def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: dict) -> int:
+    """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
+
+    With limits, a preexec_fn applies them and then switches user itself: Popen's own
+    user switch (user=) runs before it, and the program's user could not raise a hard
+    limit, set nice < 0 or lower oom_score_adj. A limit that fails is reported through
+    a pipe of our own, since Popen's only says "Exception occurred in preexec_fn"."""
     # Imported here, only by daemons with a program that needs it: subprocess brings
     # locale and more, ~0.35 MiB of resident memory for the daemon's whole life.
     import subprocess
@@ -219,8 +225,13 @@ def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: d
         stderr_target = subprocess.STDOUT
     else:
         stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
+    reason_r = reason_w = -1
+    extra = dict(user_kwargs)
     if program.limits:
-        return _popen_with_limits(program, env, stdout_w, stderr_target, user_kwargs)
+        from supervisord_lite import limits
+
+        reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
+        extra = {"preexec_fn": _limits_then_user(limits, program.limits, user_kwargs, reason_w)}
     try:
         popen = subprocess.Popen(
             list(program.command),
@@ -233,10 +244,20 @@ def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: d
             start_new_session=True,  # own session and process group: killpg reaches it all
             close_fds=True,
             restore_signals=True,
-            **user_kwargs,
+            **extra,
         )
     except subprocess.SubprocessError as exc:
-        raise ValueError(str(exc)) from None  # spawn() makes it a SpawnError
+        reason = ""
+        if reason_w >= 0:
+            os.close(reason_w)
+            reason_w = -1
+            # The child has exited (Popen reaped it) after writing its reason, or none.
+            reason = os.read(reason_r, 4096).decode(errors="replace")
+        raise ValueError(reason or str(exc)) from None  # spawn() makes it a SpawnError
+    finally:
+        for fd in (reason_r, reason_w):
+            if fd >= 0:
+                os.close(fd)
     # We keep only the pid (a Popen object per child is memory for nothing) and reap it
     # ourselves. Marking it finished stops Popen.__del__ from polling it with waitpid, or
     # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
@@ -244,24 +265,12 @@ def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: d
     return popen.pid
 
 
-def _popen_with_limits(
-    program: ProgramConfig, env: dict, stdout_w, stderr_target, user_kwargs: dict
-) -> int:
-    """Popen whose preexec_fn applies the limits, then switches user.
-
-    The user switch moves into the preexec_fn because Popen's own (user=) runs before
-    it: a program's user could not raise a hard limit, set nice < 0 or lower
-    oom_score_adj. A limit that fails is reported through a pipe of our own, since
-    Popen's only says "Exception occurred in preexec_fn"."""
-    import subprocess
-
-    from supervisord_lite import limits
-
-    reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
+def _limits_then_user(limits, settings, user_kwargs: dict, reason_w: int):
+    """The preexec_fn of a program with limits: apply them, then switch user."""
 
     def in_child() -> None:
         try:
-            limits.apply(program.limits)
+            limits.apply(settings)
         except limits.LimitError as exc:
             os.write(reason_w, str(exc).encode()[:4096])
             raise
@@ -270,32 +279,7 @@ def _popen_with_limits(
             os.setgid(user_kwargs["group"])
             os.setuid(user_kwargs["user"])
 
-    try:
-        popen = subprocess.Popen(
-            list(program.command),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
-            stderr=stderr_target,
-            cwd=program.directory,
-            env=env,
-            umask=program.umask,
-            start_new_session=True,
-            close_fds=True,
-            restore_signals=True,
-            preexec_fn=in_child,
-        )
-    except subprocess.SubprocessError as exc:
-        os.close(reason_w)
-        reason_w = -1
-        # The child has exited (Popen reaped it) after writing its reason, or wrote none.
-        reason = os.read(reason_r, 4096).decode(errors="replace")
-        raise ValueError(reason or str(exc)) from None
-    finally:
-        os.close(reason_r)
-        if reason_w >= 0:
-            os.close(reason_w)
-    popen.returncode = 0  # as in _popen: we reap it ourselves
-    return popen.pid
+    return in_child
 
 
 def cloexec_inherited_fds() -> None:
