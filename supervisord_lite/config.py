@@ -23,7 +23,10 @@ from supervisord_lite.config_keys import ALERT_KINDS
 from supervisord_lite.config_load import Loader
 from supervisord_lite.frozen import Frozen, _set
 from supervisord_lite.paths import DEFAULT_PATHS
-from supervisord_lite.probe_config import ProbeConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: probe_config loads when a program has a probe
+    from supervisord_lite.probe_config import ProbeConfig
 
 __all__ = [
     "AutoRestart",

@@ -197,6 +197,18 @@ def log_prefix(value: Any) -> str:
     return text
 
 
+def later(module: str, name: str) -> Converter:
+    """supervisord_lite.<module>.<name>, imported at its first use: a daemon whose config
+    has no probe or limit never loads those modules (their memory, for its whole life)."""
+
+    def convert(value: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"supervisord_lite.{module}"), name)(value)
+
+    return convert
+
+
 def template(value: Any) -> str:
     """A process_name template: text with {program_name}, {process_num:02d}, ... fields."""
     text = string(value)

@@ -12,7 +12,6 @@ import signal
 from typing import Any
 
 from supervisord_lite import config_convert as cv
-from supervisord_lite import limits, probe_config
 from supervisord_lite.paths import DEFAULT_SOCKET
 
 # The alert kinds (alerts.py's KINDS; a test compares them): kept here so the config
@@ -60,10 +59,13 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "process_name": (cv.template, None),  # None: "{program_name}" or "{process_num}"
     "numprocs_start": (cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
     # Readiness and health (docs/health.md): None when the table is absent.
-    "ready": (probe_config.ready_table, None),
-    "health": (probe_config.health_table, None),
-    "watchdog_sec": (probe_config.watchdog_seconds, None),
-    "limits": (limits.convert, ()),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
+    "ready": (cv.later("probe_config", "ready_table"), None),
+    "health": (cv.later("probe_config", "health_table"), None),
+    "watchdog_sec": (cv.later("probe_config", "watchdog_seconds"), None),
+    "limits": (
+        cv.later("limits", "convert"),
+        (),
+    ),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
     "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
     "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
 }

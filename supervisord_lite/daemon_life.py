@@ -304,7 +304,7 @@ class Daemon:
             client.reply(req_id, {"shutdown": True})
             _flush_blocking(client)
         self.server.close()
-        self.supervisor.probes.close()
+        self.supervisor.close_probes()
         if self.http is not None:
             self.http.close()
         for process in self.supervisor.processes.values():

@@ -17,13 +17,10 @@ from supervisord_lite import daemon_log
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.logs import LogFile
 from supervisord_lite.loop import EventLoop, now
-from supervisord_lite.memory_watch import MemoryWatch
 from supervisord_lite.names import select
 from supervisord_lite.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.output import Output
-from supervisord_lite.probe_runner import ProbeRunner, wants_checks
 from supervisord_lite.process import Process, description_of, slots_for, status_of
-from supervisord_lite.proctree import Snapshot
 from supervisord_lite.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.recovery import ChildRecord
 from supervisord_lite.reload import Reloader
@@ -48,6 +45,9 @@ from supervisord_lite.states import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.cgroups import CgroupTree
+    from supervisord_lite.memory_watch import MemoryWatch
+    from supervisord_lite.probe_runner import ProbeRunner
+    from supervisord_lite.proctree import Snapshot
 
 log = logging.getLogger("supervisord_lite")
 
@@ -77,13 +77,28 @@ class Supervisor:
         self.output = Output(loop)
         self._reloader = Reloader(self)
         self._reaper = Reaper(loop, self.by_pid, self._reaped, self._exited)
-        self.probes = ProbeRunner(self)  # readiness, health, sd_notify (docs/health.md)
-        self.memory = MemoryWatch(self)
+        # Made when first needed (a program with a probe, a memory limit): a daemon
+        # without them never loads their modules.
+        self._probes: ProbeRunner | None = None  # readiness, health, sd_notify
+        self._memory: MemoryWatch | None = None  # memory_limit sampling
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
         self._snapshot: Snapshot | None = None  # for status figures, at most 1 s old
         self._snapshot_at = 0.0
         self._oom_kills: dict[str, int] = {}
         self.set_table(config, slots_for(config.programs.values(), {})[0])
+
+    @property
+    def probes(self) -> ProbeRunner:
+        """Readiness, health and sd_notify (probe_runner.py, docs/health.md)."""
+        if self._probes is None:
+            from supervisord_lite.probe_runner import ProbeRunner
+
+            self._probes = ProbeRunner(self)
+        return self._probes
+
+    def close_probes(self) -> None:
+        if self._probes is not None:
+            self._probes.close()
 
     # -- the table ----------------------------------------------------------------
 
@@ -389,6 +404,8 @@ class Supervisor:
         age = now() - self._snapshot_at
         snapshot = self._snapshot
         if snapshot is None or age > 1.0 or (pid not in snapshot.stat and age > 0.01):
+            from supervisord_lite.proctree import Snapshot  # at the first status figures
+
             snapshot = self._snapshot = Snapshot()
             self._snapshot_at = now()
         return snapshot
@@ -468,10 +485,15 @@ class Supervisor:
         daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
         if self.record is not None:
             self.record.spawned(process.name, child.pid)
-        if process.checks is not None or wants_checks(program):
+        if process.checks is not None or program.ready is not None or program.health is not None:
             self.probes.spawned(process)  # before Spawned, which may reach RUNNING at once
         self.dispatch(process, Spawned(child.pid, now()))
-        self.memory.spawned(process)
+        if program.memory_limit is not None:
+            if self._memory is None:
+                from supervisord_lite.memory_watch import MemoryWatch
+
+                self._memory = MemoryWatch(self)
+            self._memory.spawned(process)
 
     def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
         """Start an `exec` probe as the program would run (user, directory, environment):
@@ -505,7 +527,8 @@ class Supervisor:
 
         sd_notify messages queued before go first: a READY=1 sent just before the
         sender exited is credited before its exit is acted on."""
-        self.probes.drain_notify()
+        if self._probes is not None:
+            self._probes.drain_notify()
         self._reaper.reap()
 
     def _reaped(self, process: Process) -> None:
