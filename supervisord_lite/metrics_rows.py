@@ -50,11 +50,18 @@ def process_rows(processes) -> list[ProcessRow]:
                 exit_status=machine.exitstatus,
                 cpu_seconds=None if figures is None else figures[0],
                 memory_bytes=None if figures is None else figures[1],
-                healthy=None,
+                healthy=_healthy(process),
                 log_bytes=process.log_bytes(),
             )
         )
     return rows
+
+
+def _healthy(process) -> bool | None:
+    """The health check's verdict; None when there is none yet (no health table, not
+    RUNNING, or just restarted): an unknown is no series, never a false 0."""
+    health = process.checks.health if process.checks is not None else None
+    return None if health is None else health == "healthy"
 
 
 def daemon_row(clients: int) -> DaemonRow:
