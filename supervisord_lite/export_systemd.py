@@ -214,7 +214,7 @@ def logging(program: ProgramConfig, index: int, log_dir: str, unit: Unit) -> Non
             unit.set("Service", key, "journal")
             if setting == "auto":
                 unit.note(f"{stream}_logfile", f"auto (under {log_dir}) becomes the journal: "
-                          f"journalctl -u {unit_name(program.processes[index])}")  # fmt: skip
+                          f"journalctl -u '{unit_name(program.processes[index])}'")  # fmt: skip
         else:
             path = program.logfile_path(stream, index, log_dir)
             unit.set("Service", key, "append:" + specifiers(path))
