@@ -57,6 +57,10 @@ def unit_name(process: str) -> str:
     return f"{PREFIX}{unit_escape(process)}.service"
 
 
+def group_target(group: str) -> str:
+    return f"{PREFIX}{unit_escape(group)}.target"
+
+
 def specifiers(text: str) -> str:
     """`%` is systemd's specifier character in every value: doubled to stay literal."""
     return text.replace("%", "%%")
@@ -249,7 +253,13 @@ class Exporter:
                 for warning in unit.warnings:
                     if warning not in self.warnings:  # once per program, not per process
                         self.warnings.append(warning)
-        out[TARGET] = self._target(wanted)
+        out[TARGET] = self._target(wanted, "every autostart process of it", "programs")
+        for group in self.config.groups.values():  # [groups.*]: `GROUP:*` as a target
+            members = [self.programs[name] for name in group.programs]
+            units = [unit_name(p) for prog in members if prog.autostart for p in prog.processes]
+            out[group_target(group.name)] = self._target(
+                units, f"the autostart processes of group {group.name}", f"group {group.name}"
+            )
         return out
 
     def _unit(self, program: ProgramConfig, index: int, tiers) -> Unit:
@@ -257,7 +267,10 @@ class Exporter:
         process = program.processes[index]
         unit.set("Unit", "Description", specifiers(f"{process} (supervisord-lite program "
                                                    f"{program.name})"))  # fmt: skip
-        unit.set("Unit", "PartOf", TARGET)
+        partof = [TARGET]
+        if program.group in self.config.groups:
+            partof.append(group_target(program.group))
+        unit.set("Unit", "PartOf", " ".join(partof))
         self._ordering(program, unit, tiers)
         service_basics(program, index, unit)
         readiness(program, unit)
@@ -288,13 +301,13 @@ class Exporter:
         keys = sorted(by_key)
         return {key: by_key[lower] for lower, key in zip(keys, keys[1:])}
 
-    def _target(self, wanted: list[str]) -> str:
+    def _target(self, wanted: list[str], what: str, title: str) -> str:
         lines = [
             MARKER,
-            f"# from {self.config.path}: every autostart process of it",
+            f"# from {self.config.path}: {what}",
             "",
             "[Unit]",
-            "Description=supervisord-lite programs (exported)",
+            f"Description=supervisord-lite {specifiers(title)} (exported)",
         ]
         if wanted:
             lines.append("Wants=" + " ".join(wanted))

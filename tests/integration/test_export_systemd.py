@@ -99,6 +99,7 @@ def test_every_setting_lands_in_its_unit(tmp_path):
         "supervisord-lite-db.service", "supervisord-lite-web:0.service",
         "supervisord-lite-web:1.service", "supervisord-lite-jobs:cron.service",
         "supervisord-lite-jobs:once.service", "supervisord-lite.target",
+        "supervisord-lite-jobs.target",
     ])  # fmt: skip
 
     db = unit_keys(out / "supervisord-lite-db.service")
@@ -143,6 +144,11 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     wanted = target["Wants"][0].split()
     assert "supervisord-lite-jobs:once.service" not in wanted  # autostart = false
     assert len(wanted) == 4
+    # a [groups.*] table is a target too, as `GROUP:*` is for the ctl
+    group = unit_keys(out / "supervisord-lite-jobs.target")
+    assert group["Wants"] == ["supervisord-lite-jobs:cron.service"]
+    assert cron["PartOf"] == ["supervisord-lite.target supervisord-lite-jobs.target"]
+    assert web["PartOf"] == ["supervisord-lite.target"]
 
     # what systemd cannot hold: a warning naming the key, and a comment in the unit
     warnings = res.stderr.splitlines()

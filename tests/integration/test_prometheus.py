@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from integration.harness import free_port, wait_until
 from integration.http_helpers import request, start_http
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "configs" / "prometheus"
