@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         from supervisord_lite import convert  # the daemon itself never loads it
 
         return convert.main(argv[1:])
+    if argv[:1] == ["export"]:
+        from supervisord_lite import export_systemd  # the daemon itself never loads it
+
+        return export_systemd.main(argv[1:])
     args = parse_args(argv)
     if getattr(args, "json", False):
         return check_json(args.config)

@@ -38,9 +38,6 @@ def process_rows(supervisor) -> list[ProcessRow]:
     for process in supervisor.processes.values():
         machine = process.machine
         figures = supervisor.figures(process)
-        health = process.checks.health if process.checks is not None else None
-        healthy = None if process.program.health is None or health is None else (
-            health == "healthy")  # fmt: skip
         started = machine.started_at
         rows.append(
             ProcessRow(
@@ -52,11 +49,18 @@ def process_rows(supervisor) -> list[ProcessRow]:
                 exit_status=machine.exitstatus,
                 cpu_seconds=figures["cpu_seconds"],
                 memory_bytes=figures["memory_bytes"],
-                healthy=healthy,
+                healthy=_healthy(process),
                 log_bytes=process.log_bytes(),
             )
         )
     return rows
+
+
+def _healthy(process) -> bool | None:
+    """The health check's verdict; None when there is none yet (no health table, not
+    RUNNING, or just restarted): an unknown is no series, never a false 0."""
+    health = process.checks.health if process.checks is not None else None
+    return None if health is None else health == "healthy"
 
 
 def daemon_row(clients: int) -> DaemonRow:
