@@ -73,6 +73,40 @@ def ssh_command() -> list[str]:
     return shlex.split(os.environ.get(SSH_ENV_VAR) or "ssh")
 
 
+def tunnel_argv(target: Target, local: str, connect_timeout: float) -> list[str]:
+    """ssh forwarding `local` (a socket path ssh binds) to the target's socket."""
+    options = {
+        "BatchMode": "yes",  # never a password prompt: a host without keys fails
+        "ConnectTimeout": str(max(1, round(connect_timeout))),
+        "ExitOnForwardFailure": "yes",
+        "ControlPath": "none",  # a mux client would skip LocalCommand: no readiness
+        "PermitLocalCommand": "yes",
+        "LocalCommand": f"echo {READY_WORD.decode()}",
+        "ServerAliveInterval": "15",
+        "ServerAliveCountMax": "3",
+    }
+    argv = ssh_command() + ["-T", "-N"]
+    for key, value in options.items():
+        argv += ["-o", f"{key}={value}"]
+    return argv + ["-L", f"{local}:{target.path}", "--", target.destination]
+
+
+def ssh_last_words(path: str) -> str:
+    """The last lines ssh wrote to its stderr file, without its chatter about known
+    hosts."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("Warning: Permanently added")
+    ]
+    return "; ".join(lines[-STDERR_LINES:])
+
+
 class SshTunnel:
     """An `ssh -N -L` child forwarding a private local socket to target.path. Raises
     Unreachable, with ssh's own words, when it cannot be set up."""
@@ -84,7 +118,7 @@ class SshTunnel:
         self.stderr_path = os.path.join(self.dir, "ssh.err")
         with open(self.stderr_path, "wb") as err:  # a file: ssh can never block on it
             self.proc = subprocess.Popen(
-                self.argv(connect_timeout),
+                tunnel_argv(target, self.local, connect_timeout),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -94,22 +128,6 @@ class SshTunnel:
         except BaseException:
             self.close()
             raise
-
-    def argv(self, connect_timeout: float) -> list[str]:
-        options = {
-            "BatchMode": "yes",  # never a password prompt: a host without keys fails
-            "ConnectTimeout": str(max(1, round(connect_timeout))),
-            "ExitOnForwardFailure": "yes",
-            "ControlPath": "none",  # a mux client would skip LocalCommand: no readiness
-            "PermitLocalCommand": "yes",
-            "LocalCommand": f"echo {READY_WORD.decode()}",
-            "ServerAliveInterval": "15",
-            "ServerAliveCountMax": "3",
-        }
-        argv = ssh_command() + ["-T", "-N"]
-        for key, value in options.items():
-            argv += ["-o", f"{key}={value}"]
-        return argv + ["-L", f"{self.local}:{self.target.path}", "--", self.target.destination]
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -125,18 +143,7 @@ class SshTunnel:
             seen += data
 
     def ssh_stderr(self) -> str:
-        """The last lines ssh wrote on stderr, without its chatter about known hosts."""
-        try:
-            with open(self.stderr_path, "rb") as f:
-                text = f.read().decode(errors="replace")
-        except OSError:
-            return ""
-        lines = [
-            line.strip()
-            for line in text.splitlines()
-            if line.strip() and not line.startswith("Warning: Permanently added")
-        ]
-        return "; ".join(lines[-STDERR_LINES:])
+        return ssh_last_words(self.stderr_path)
 
     def failure(self, fallback: str) -> str:
         """Why the tunnel failed, waiting briefly for ssh to say it."""

@@ -259,3 +259,110 @@ def test_usage_errors(sshd, daemon):
     assert res.returncode == 2 and "remote socket" in res.stderr, res
     res = run_ctl(["--hosts", "/nonexistent/hosts", "status"], env)
     assert res.returncode == 2 and "/nonexistent/hosts" in res.stderr, res
+
+
+# -- [http] hosts: the page shows other daemons through the same ssh route ---------------
+
+
+def _hosts(port: int) -> dict[str, dict]:
+    from integration.http_helpers import request
+
+    status, _, body = request(port, "GET", "/api/hosts")
+    assert status == 200, body
+    return {h["host"]: h for h in json.loads(body)["result"]}
+
+
+def _daemon_ssh(daemon) -> list[psutil.Process]:
+    return _ssh_children(daemon.pid)
+
+
+def test_http_hosts_show_and_act_on_remote_daemons(sshd, two_hosts, make_daemon):
+    from integration.harness import wait_until
+    from integration.http_helpers import post, start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    hosts = json.dumps([ta, tb, "down:/run/x.sock"])
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {hosts}")
+
+    def up(text):
+        return lambda: _hosts(port)[text]["state"] == "up"
+
+    wait_until(up(ta), 15, message=lambda: str(_hosts(port)))
+    wait_until(up(tb), 15, message=lambda: str(_hosts(port)))
+    wait_until(lambda: _hosts(port)["down:/run/x.sock"]["error"], 15)
+    got = _hosts(port)
+    assert sorted(p["name"] for p in got[ta]["processes"]) == ["db", "web"]
+    assert sorted(p["name"] for p in got[tb]["processes"]) == ["cache", "web"]
+    assert got["down:/run/x.sock"]["state"] == "down"
+    assert "Connection refused" in got["down:/run/x.sock"]["error"]
+
+    # an action goes to the named host only
+    status, reply = post(port, "hosts/stop", {"host": tb, "names": ["web"]})
+    assert status == 200 and reply["result"][0]["ok"], reply
+    assert b.status()["web"]["state"] == "STOPPED"
+    assert a.status()["web"]["state"] == "RUNNING"
+    assert front.status()["local"]["state"] == "RUNNING"
+    wait_until(lambda: _state(port, tb, "web") == "STOPPED", 10)
+    status, reply = post(port, "hosts/start", {"host": "nohost", "names": ["web"]})
+    assert status == 404, reply
+    status, reply = post(port, "hosts/start", {"host": "down:/run/x.sock", "names": ["web"]})
+    assert status == 502 and reply["error"]["code"] == "UNREACHABLE", reply
+
+    # the tunnel drops (its ssh killed): the host is down, then back through a new ssh
+    victims = [p for p in _daemon_ssh(front) if f":{a.socket}" in " ".join(p.cmdline())]
+    assert len(victims) == 1
+    victims[0].kill()
+    wait_until(lambda: _hosts(port)[ta]["state"] == "down", 10)
+    wait_until(up(ta), 15, message=lambda: str(_hosts(port)))
+    assert victims[0].pid not in [p.pid for p in _daemon_ssh(front)]
+
+    # the remote daemon goes away and comes back
+    b.ctl_ok("shutdown")
+    wait_until(lambda: _hosts(port)[tb]["state"] == "down", 10)
+    assert "closed the connection" in _hosts(port)[tb]["error"]
+    b.start()
+    wait_until(up(tb), 15, message=lambda: str(_hosts(port)))
+
+    # the daemon's shutdown ends every ssh it started
+    tunnels = _daemon_ssh(front)
+    assert len(tunnels) == 3 or len(tunnels) == 2  # `down`'s ssh may be between tries
+    front.ctl_ok("shutdown")
+    gone, alive = psutil.wait_procs(tunnels, timeout=5)
+    assert not alive, alive
+
+
+def _state(port: int, host: str, name: str) -> str | None:
+    for p in _hosts(port)[host]["processes"]:
+        if p["name"] == name:
+            return p["state"]
+    return None
+
+
+def test_page_shows_each_host_and_its_buttons_act_there(sshd, two_hosts, make_daemon):
+    from integration import browser
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    if not browser.available():
+        pytest.skip("needs /usr/bin/chromium and chromedriver")
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    port = start_http(front, {"web": sleeper()}, http=f"hosts = {json.dumps([ta, tb])}")
+    row = "#hosts section[data-host='{}'] tr.proc[data-name='web']"
+    state = "const tr = document.querySelector(arguments[0]); return tr && tr.dataset.state"
+    with browser.chromium() as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        for target in (ta, tb):
+            wait_until(lambda t=target: driver.execute_script(state, row.format(t)), 15)
+        heads = driver.execute_script(
+            "return [...document.querySelectorAll('#hosts h2')].map(h => h.textContent)"
+        )
+        assert heads == [f"{ta} \u2014 up", f"{tb} \u2014 up"], heads
+        driver.find_element("css selector", row.format(tb) + " button[data-cmd='stop']").click()
+        b.wait_state("web", "STOPPED")
+        wait_until(lambda: driver.execute_script(state, row.format(tb)) == "STOPPED", 10)
+        assert a.status()["web"]["state"] == "RUNNING"
+        assert front.status()["web"]["state"] == "RUNNING"
