@@ -30,9 +30,9 @@ WORKLOADS = [
 # Run only when named with --only: supervisord has nothing to compare them with, and
 # the default table keeps a figure on both sides of every row.
 LITE_ONLY = ["probes"]
-# Run only when named (--only web): needs Chromium, and its page rows have no
-# supervisord side.
-OPTIONAL = ["web"]
+# Run only when named (--only web, --only hosts): web needs Chromium, hosts an sshd;
+# neither has a supervisord side.
+OPTIONAL = ["web", "hosts"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS_DIR = os.path.join(ROOT, "benchmarks", "runs")
 

@@ -33,6 +33,7 @@ class HttpConfig(Frozen):
         "max_clients",
         "idle_timeout",
         "request_timeout",
+        "hosts",
     )
 
     def __init__(
@@ -48,6 +49,7 @@ class HttpConfig(Frozen):
         max_clients: int = 64,
         idle_timeout: float = 60.0,  # a keep-alive connection with no request under way
         request_timeout: float = 10.0,  # TLS handshake plus one whole request
+        hosts: tuple[str, ...] = (),  # other daemons shown on the page, over ssh
     ):
         for key, value in locals().items():
             if key != "self":
@@ -85,6 +87,18 @@ def users(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
+def host_target(value: Any) -> str:
+    """A daemon on another host, as -H takes it: [USER@]HOST[:/PATH/TO.sock]."""
+    from supervisord_lite.ctl_transport import Target, TargetError
+
+    text = cv.string(value)
+    try:
+        Target(text)
+    except TargetError as exc:
+        raise cv.fail(str(exc)) from None
+    return text
+
+
 HTTP_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "listen": (cv.string, "127.0.0.1:9001"),
     "users": (users, ()),
@@ -95,6 +109,7 @@ HTTP_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "max_clients": (cv.integer(1, limit=100_000, why="each is a descriptor"), 64),
     "idle_timeout": (cv.number, 60.0),
     "request_timeout": (cv.number, 10.0),
+    "hosts": (cv.list_of(host_target, '"[USER@]HOST[:/PATH]" strings'), ()),
 }
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 
 from supervisord_lite.ctl_client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_PARALLEL,
     UNREACHABLE,
     Connection,
     Unreachable,
@@ -43,8 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     where.add_argument("-s", "--socket", metavar="SOCKET", help="the daemon's socket path")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    hosts = parser.add_argument_group("many hosts over ssh (see docs/usage.md)")
+    hosts.add_argument(
+        "-H",
+        "--host",
+        dest="hosts",
+        action="append",
+        metavar="[USER@]HOST[:PATH]",
+        help="run the command on this host's daemon over ssh (repeatable)",
+    )
+    hosts.add_argument(
+        "--hosts", dest="hosts_file", metavar="FILE", help="a file of hosts, one a line"
+    )
+    hosts.add_argument("--parallel", type=int, default=16, metavar="N", help="hosts at a time (16)")
+    hosts.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="per host (10)"
+    )
+    # Not required by argparse: parse_args says why a command is missing (the shell
+    # takes one daemon only).
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
@@ -117,6 +136,15 @@ _POSITIONALS = {
 }
 
 
+# What the fast path's Args hold for the -H options: it never parses them.
+_ONE_HOST = {
+    "hosts": None,
+    "hosts_file": None,
+    "parallel": DEFAULT_PARALLEL,
+    "connect_timeout": DEFAULT_CONNECT_TIMEOUT,
+}
+
+
 def fast_parse(argv: list[str]) -> Args | None:
     """The common command lines, parsed without argparse (whose import and parser
     building cost ~10 ms): [-c X | -s X] [--json] COMMAND [--json] [WORD ...].
@@ -159,7 +187,7 @@ def fast_parse(argv: list[str]) -> Args | None:
     low, high = _POSITIONALS[command]
     if len(words) < low or (high is not None and len(words) > high):
         return None
-    args = Args(config=config, socket=sock, json=as_json, command=command)
+    args = Args(config=config, socket=sock, json=as_json, command=command, **_ONE_HOST)
     if command == "signal":
         args.signal, args.names = words[0], words[1:]
     elif command == "pid":
@@ -200,7 +228,27 @@ def shell_options(argv: list[str]) -> Args | None:
 def parse_args(argv: list[str] | None = None):
     if argv is None:
         argv = sys.argv[1:]
-    return fast_parse(argv) or build_parser().parse_args(argv)
+    fast = fast_parse(argv)
+    if fast is not None:
+        return fast
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    many = args.hosts or args.hosts_file
+    if args.command is None:
+        if many:
+            parser.error(
+                "the interactive shell talks to one daemon; with -H or --hosts give a "
+                "command, e.g. supervisorctl-lite -H web1 status"
+            )
+        parser.error("the following arguments are required: COMMAND")
+    if many and args.config:
+        parser.error(
+            "-c names a local config; with -H or --hosts give the remote socket as "
+            "HOST:/PATH or -s /PATH"
+        )
+    if args.parallel < 1 or args.connect_timeout <= 0:
+        parser.error("--parallel and --connect-timeout take numbers above 0")
+    return args
 
 
 # Commands whose end by Ctrl-C is their normal end.
@@ -221,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(script(args.shell), end="")
         return EXIT_OK
+    if getattr(args, "hosts", None) or getattr(args, "hosts_file", None):
+        from supervisord_lite.ctl_hosts import run_hosts
+
+        return run_hosts(args)
     conn = connect(args)
     if conn is None:
         return EXIT_UNREACHABLE

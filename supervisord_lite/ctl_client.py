@@ -17,6 +17,9 @@ from supervisord_lite.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_p
 
 # The ctl's own error code, for --json: the daemon's socket could not be reached.
 UNREACHABLE = "UNREACHABLE"
+# -H/--hosts: hosts reached at a time, and ssh's connect timeout in seconds
+DEFAULT_PARALLEL = 16
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 class Unreachable(Exception):
@@ -61,8 +64,19 @@ class Connection:
             pass  # refused at once (TOO_MANY_CLIENTS): the reason may be waiting to be read
         reply = self.receive()
         if reply is None:
-            raise Unreachable(f"the daemon at {self.path} closed the connection")
+            raise Unreachable(self.closed_reason())
         return reply
+
+    def closed_reason(self) -> str:
+        return f"the daemon at {self.path} closed the connection"
+
+    def wait_gone(self, timeout: float) -> None:
+        """Wait (up to timeout) until the daemon has removed its socket: it has exited."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while os.path.exists(self.path) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.sock.close()

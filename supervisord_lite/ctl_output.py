@@ -8,9 +8,7 @@ import anything beyond what ctl.py already needs: the ctl's start-up time is a f
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 
 from supervisord_lite import __version__
 
@@ -214,9 +212,7 @@ def cmd_shutdown(conn, args) -> int:
             pass
     except OSError:
         pass
-    deadline = time.monotonic() + 5
-    while os.path.exists(conn.path) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    conn.wait_gone(5)
     if args.json:
         _print_json({"shutdown": True})
     else:

@@ -396,6 +396,7 @@ class HttpServer:
         self.assets: dict[str, bytes] = {}
         self.ssl = None
         self.context = None
+        self.hosts = None  # http_hosts.RemoteHosts: [http] hosts, other daemons over ssh
         self.configure(config)
         if config.tls:
             import ssl
@@ -410,6 +411,12 @@ class HttpServer:
         """Take the settings a reload may change without re-binding."""
         self.config = config
         self.auth = Authenticator(config.users, config.token_sha256)
+        if config.hosts and self.hosts is None:
+            from supervisord_lite.http_hosts import RemoteHosts
+
+            self.hosts = RemoteHosts(config.hosts, self.loop, self.supervisor.watch_exit)
+        elif self.hosts is not None:
+            self.hosts.configure(config.hosts)
 
     # -- connections --------------------------------------------------------------
 
@@ -457,6 +464,8 @@ class HttpServer:
         for client in list(self.clients):
             client.flush()
             client.close()
+        if self.hosts is not None:
+            self.hosts.close()
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
 
@@ -587,6 +596,9 @@ class HttpServer:
             conn.respond_json(200, {"csrf": self.csrf, "read_only": self.config.read_only})
         elif path == "/api/stats":
             conn.respond_json(200, {"ok": True, "result": self.stats()})
+        elif path == "/api/hosts":
+            hosts = self.hosts.describe() if self.hosts is not None else []
+            conn.respond_json(200, {"ok": True, "result": hosts})
         elif path == "/api/events":
             self.call_streaming(conn, "events", {})
         elif path == "/api/tail":
@@ -654,6 +666,9 @@ class HttpServer:
         if not isinstance(args, dict):
             conn.respond_json(400, _error(protocol.BAD_REQUEST, "the body must be a JSON object"))
             return
+        if cmd.startswith("hosts/"):
+            self.call_remote(conn, cmd[len("hosts/") :], args)
+            return
         if cmd == "tail" and args.get("follow"):
             message = "tail with follow is GET /api/tail?name=NAME (server-sent events)"
             conn.respond_json(400, _error(protocol.BAD_ARGUMENT, message))
@@ -699,6 +714,34 @@ class HttpServer:
             return
         if result is not LATER:
             deliver(result)
+
+    def call_remote(self, conn: Connection, cmd: str, args: dict) -> None:
+        """POST /api/hosts/COMMAND {"host": HOST, ...}: the command on that [http] hosts
+        daemon; its reply, or UNREACHABLE (502)."""
+        host_text = args.pop("host", None)
+        host = None if self.hosts is None else self.hosts.hosts.get(host_text)
+        if host is None:
+            message = f"no host {host_text!r} in [http] hosts"
+            conn.respond_json(404, _error(protocol.NO_SUCH_PROCESS, message))
+            return
+        if cmd in STREAMS or (cmd == "tail" and args.get("follow")):
+            message = "streams from other hosts are not served here; use supervisorctl-lite -H"
+            conn.respond_json(400, _error(protocol.BAD_ARGUMENT, message))
+            return
+
+        def done(reply: dict) -> None:
+            if conn.closed:
+                return
+            if reply.get("ok"):
+                conn.respond_json(200, {"ok": True, "result": reply.get("result")})
+                host.poll()  # the page sees the change without waiting for the next poll
+                return
+            error = reply.get("error") or {}
+            code, message = error.get("code", protocol.INTERNAL), error.get("message", "")
+            status = 502 if code == "UNREACHABLE" else HTTP_STATUS.get(code, 400)
+            conn.respond_json(status, _error(code, message))
+
+        host.request(cmd, args, done)
 
     def call_streaming(self, conn: Connection, cmd: str, args: dict) -> None:
         """A streaming command as server-sent events: each reply one `data:` line."""

@@ -292,9 +292,12 @@ async function runAction(button) {
   const cmd = button.dataset.cmd;
   const names = button.dataset.names;
   button.disabled = true;
-  say(cmd + " " + names + "\u2026");
+  const host = button.dataset.host;  // a row of an [http] hosts daemon
+  say(cmd + " " + names + (host ? " on " + host : "") + "\u2026");
   try {
-    const results = await api(cmd, {names: [names]});
+    const results = host
+      ? await api("hosts/" + cmd, {host: host, names: [names]})
+      : await api(cmd, {names: [names]});
     const failed = results.filter((r) => !r.ok);
     if (failed.length) say(failed.map((r) => r.name + ": " + r.message).join("; "), true);
     else say(cmd + " " + names + ": done");
@@ -356,7 +359,59 @@ document.getElementById("log").addEventListener("close", () => { if (logSource) 
 document.getElementById("log-stream").addEventListener("change", followLog);
 document.getElementById("filter").addEventListener("input", applyFilter);
 
+// -- [http] hosts: other daemons, over ssh, a table each (polled: they have no stream here)
+
+const HOSTS_POLL_MS = 2000;
+
+function hostSection(h) {
+  const section = $("section", {className: "host"});
+  section.dataset.host = h.host;
+  const head = $("h2", null, h.host + " \u2014 " + h.state);
+  if (h.error) head.append($("span", {className: "desc"}, " (" + h.error + ")"));
+  section.append(head);
+  if (!h.processes.length) return section;
+  const t = $("table", {className: "processes"});
+  const tbody = $("tbody");
+  for (const p of h.processes) {
+    const tr = $("tr", {className: "proc"});
+    tr.dataset.name = p.name;
+    tr.dataset.state = p.state;
+    const badge = $("span", {className: "state"}, p.state);
+    const acts = actionButtons(p.name, p.name + " on " + h.host);
+    for (const b of acts.querySelectorAll("button")) b.dataset.host = h.host;
+    const cells = [$("td", {className: "c-name"}, p.name), $("td", {className: "c-state"}),
+                   $("td", {className: "c-desc"}, p.description), $("td", {className: "c-actions"})];
+    cells[1].append(badge);
+    cells[3].append(acts);
+    tr.append(...cells);
+    tbody.append(tr);
+  }
+  t.append(tbody);
+  section.append(t);
+  return section;
+}
+
+async function pollHosts() {
+  let hosts;
+  try {
+    hosts = await getJSON("/api/hosts");
+  } catch (err) {
+    setTimeout(pollHosts, HOSTS_POLL_MS);  // this daemon's own link status says why
+    return;
+  }
+  let box = document.getElementById("hosts");
+  if (!hosts.length) { if (box) box.remove(); return; }  // none configured: stop asking
+  setTimeout(pollHosts, HOSTS_POLL_MS);
+  if (!box) {
+    box = $("div", {id: "hosts", className: "hosts"});
+    document.querySelector("main").append(box);
+  }
+  if (box.contains(document.activeElement)) return;  // never re-render under the user's hand
+  box.replaceChildren(...hosts.map(hostSection));
+}
+
 connect();
+pollHosts();
 setInterval(tickUptimes, 1000);
 setInterval(pollStats, 5000);
 setTimeout(pollStats, 1000);

@@ -153,7 +153,12 @@ def test_fast_parse_common_lines():
         "json": False,
         "command": "status",
         "names": [],
+        "hosts": None,  # the -H options: never given on the fast path
+        "hosts_file": None,
+        "parallel": 16,
+        "connect_timeout": 10.0,
     }
+    assert fast_parse(["-H", "web1", "status"]) is None  # argparse parses -H
     assert fast_parse(["tail", "-f", "web"]) is None  # argparse handles options
     assert fast_parse(["status", "--help"]) is None
 

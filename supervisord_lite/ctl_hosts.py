@@ -1,0 +1,367 @@
+"""supervisorctl-lite -H/--hosts: one command against many daemons, over ssh.
+
+Each host runs in a forked worker that is the ordinary single-host ctl (ctl.run on an
+SshConnection), its stdout and stderr on pipes: every command behaves, prints and exits
+exactly as it does for one daemon, and this module only gathers. At most --parallel
+workers at a time; a host that cannot be reached ends its own worker (exit 4) and
+nothing else.
+
+Output, in the order the hosts were given:
+- text: a block per host, `== HOST ==` then the command's output; the host's errors
+  go to stderr, tagged with the host;
+- --json: one object {HOST: what the command prints with --json, or its error};
+- streaming commands (events, tail -f, maintail -f): every line as it comes, prefixed
+  `HOST | ` (--json: one object a line, {"host": HOST, "result": …}).
+The exit code is the worst (highest) of the hosts'.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import sys
+
+from supervisord_lite import ctl
+from supervisord_lite.ctl_client import UNREACHABLE, Unreachable
+from supervisord_lite.ctl_output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    json_error,
+)
+from supervisord_lite.ctl_transport import (
+    DEFAULT_REMOTE_SOCKET,
+    SshConnection,
+    Target,
+    TargetError,
+)
+
+PREFIX = "supervisorctl-lite: "
+
+
+def run_hosts(args) -> int:
+    try:
+        targets = read_targets(args)
+    except TargetError as exc:
+        print(f"{PREFIX}{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if is_streaming(args):
+        output: Output = StreamOutput(args)
+    elif args.json:
+        output = JsonOutput(targets)
+    else:
+        output = BlockOutput(targets)
+    return Fleet(targets, args, output).run()
+
+
+def read_targets(args) -> list[Target]:
+    """-H targets, then the --hosts file's, each once. Raises TargetError."""
+    texts = list(args.hosts or [])
+    if args.hosts_file:
+        texts += _hosts_file_lines(args.hosts_file)
+    default_path = args.socket or DEFAULT_REMOTE_SOCKET
+    unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+    if not unique:
+        raise TargetError(f"--hosts {args.hosts_file}: no hosts in it")
+    return [Target(text, default_path) for text in unique]
+
+
+def _hosts_file_lines(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, ValueError) as exc:
+        raise TargetError(f"--hosts {path}: cannot read it: {exc}") from None
+    targets = []
+    for number, line in enumerate(lines, 1):
+        words = _without_comment(line).split()
+        if len(words) > 1:
+            raise TargetError(f"{path}:{number}: one host a line, got {line.strip()!r}")
+        targets += words
+    return targets
+
+
+def _without_comment(line: str) -> str:
+    """A `#` at the start or after a blank starts a comment (a path may hold `#`)."""
+    import re
+
+    match = re.search(r"(^|\s)#", line)
+    return line if match is None else line[: match.start()]
+
+
+def is_streaming(args) -> bool:
+    return args.command == "events" or (
+        args.command in ("tail", "maintail") and getattr(args, "follow", False)
+    )
+
+
+# -- the workers ---------------------------------------------------------------------------
+
+
+class Worker:
+    """One host's forked ctl: its pid, its output so far and, once reaped, its exit."""
+
+    def __init__(self, target: Target, args):
+        self.target = target
+        self.out = bytearray()
+        self.err = bytearray()
+        self.code: int | None = None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child ends in os._exit
+            os.close(out_r)
+            os.close(err_r)
+            _worker_main(target, args, out_w, err_w)
+        os.close(out_w)
+        os.close(err_w)
+        self.fds = {out_r: self.out, err_r: self.err}
+
+    def reap(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        self.code = code if code >= 0 else EXIT_FAILED
+        return self.code
+
+
+def _worker_main(target: Target, args, out_fd: int, err_fd: int) -> None:
+    """The forked child: the single-host ctl with its output on the pipes. Never
+    returns."""
+    code = EXIT_FAILED
+    try:
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.close(out_fd)
+        os.close(err_fd)
+        signal.signal(signal.SIGTERM, _exit_on_term)  # so the finally closes ssh
+        code = _run_one(target, args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except BaseException as exc:  # the parent must get an exit code, whatever happened
+        print(f"{PREFIX}{exc!r}", file=sys.stderr)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _exit_on_term(signum, frame):
+    raise SystemExit(EXIT_OK if _STREAMING_STOP else EXIT_FAILED)
+
+
+_STREAMING_STOP = False  # set in a streaming worker: being stopped is its normal end
+
+
+def _run_one(target: Target, args) -> int:
+    global _STREAMING_STOP
+    _STREAMING_STOP = is_streaming(args)
+    try:
+        conn = SshConnection(target, args.connect_timeout)
+    except Unreachable as exc:
+        print(f"{PREFIX}{exc}", file=sys.stderr)
+        json_error(args, UNREACHABLE, str(exc))
+        return EXIT_UNREACHABLE
+    try:
+        return ctl.run(conn, args)
+    except KeyboardInterrupt:
+        return EXIT_OK if _STREAMING_STOP else EXIT_FAILED
+    finally:
+        conn.close()
+
+
+class Fleet:
+    """Runs the workers, at most args.parallel at a time, and feeds their output to an
+    Output as it comes."""
+
+    def __init__(self, targets: list[Target], args, output: Output):
+        self.pending = list(targets)
+        self.args = args
+        self.output = output
+        self.running: dict[int, Worker] = {}  # by pipe fd
+        self.selector = selectors.DefaultSelector()
+        self.codes: list[int] = []
+
+    def run(self) -> int:
+        sys.stdout.flush()  # a fork must not inherit unwritten output
+        sys.stderr.flush()
+        try:
+            while self.pending or self.running:
+                self._start_more()
+                for key, _ in self.selector.select():
+                    self._read(key.fd, key.data)
+        except KeyboardInterrupt:
+            self._stop_all()
+            self.output.interrupted()
+            return EXIT_OK if is_streaming(self.args) else EXIT_FAILED
+        finally:
+            self.selector.close()
+        self.output.close()
+        return max(self.codes, default=EXIT_OK)
+
+    def _start_more(self) -> None:
+        workers = {id(w) for w in self.running.values()}
+        while self.pending and len(workers) < self.args.parallel:
+            worker = Worker(self.pending.pop(0), self.args)
+            workers.add(id(worker))
+            for fd in worker.fds:
+                self.running[fd] = worker
+                self.selector.register(fd, selectors.EVENT_READ, worker)
+
+    def _read(self, fd: int, worker: Worker) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        if data:
+            worker.fds[fd].extend(data)
+            self.output.data(worker, worker.fds[fd] is worker.err)
+            return
+        self.selector.unregister(fd)
+        os.close(fd)
+        del self.running[fd]
+        if worker not in self.running.values():
+            self.codes.append(worker.reap())
+            self.output.finished(worker)
+
+    def _stop_all(self) -> None:
+        workers = list(dict.fromkeys(self.running.values()))
+        for worker in workers:
+            try:
+                os.kill(worker.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for worker in workers:
+            worker.reap()
+        for fd in list(self.running):
+            os.close(fd)
+        self.running.clear()
+
+
+# -- the outputs ---------------------------------------------------------------------------
+
+
+def _tagged(host: str, line: str) -> str:
+    """A host's error line, saying which host: `supervisorctl-lite: HOST: …`."""
+    if line.startswith(PREFIX):
+        return f"{PREFIX}{host}: {line[len(PREFIX) :]}"
+    return f"{host}: {line}"
+
+
+class Output:
+    def data(self, worker: Worker, is_err: bool) -> None:
+        """More bytes arrived in worker.out or worker.err."""
+
+    def finished(self, worker: Worker) -> None:
+        """The worker exited, every byte read."""
+
+    def interrupted(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Every worker finished."""
+
+
+class BlockOutput(Output):
+    """A block per host, in the order given, each printed once it and those before it
+    have finished."""
+
+    def __init__(self, targets: list[Target]):
+        self.order = [t.text for t in targets]
+        self.done: dict[str, Worker] = {}
+        self.printed = 0
+
+    def finished(self, worker: Worker) -> None:
+        self.done[worker.target.text] = worker
+        while self.printed < len(self.order) and self.order[self.printed] in self.done:
+            self._print_block(self.done[self.order[self.printed]])
+            self.printed += 1
+
+    def interrupted(self) -> None:
+        pass  # the hosts not yet printed have nothing complete to show
+
+    def _print_block(self, worker: Worker) -> None:
+        host = worker.target.text
+        out = bytes(worker.out)
+        header = f"{'' if self.printed == 0 else chr(10)}== {host} ==\n"
+        sys.stdout.buffer.write(header.encode() + out)
+        if out and not out.endswith(b"\n"):
+            sys.stdout.buffer.write(b"\n")
+        sys.stdout.flush()
+        for line in worker.err.decode(errors="replace").splitlines():
+            print(_tagged(host, line), file=sys.stderr)
+        sys.stderr.flush()
+
+
+class JsonOutput(Output):
+    """{HOST: result-or-error}, once every host has answered."""
+
+    def __init__(self, targets: list[Target]):
+        self.order = [t.text for t in targets]
+        self.results: dict[str, object] = {}
+
+    def finished(self, worker: Worker) -> None:
+        host = worker.target.text
+        self.results[host] = _json_result(worker)
+        for line in worker.err.decode(errors="replace").splitlines():
+            print(_tagged(host, line), file=sys.stderr)
+
+    def close(self) -> None:
+        ordered = {host: self.results[host] for host in self.order if host in self.results}
+        print(json.dumps(ordered, indent=2), flush=True)
+
+
+def _json_result(worker: Worker) -> object:
+    text = worker.out.decode(errors="replace").strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    message = worker.err.decode(errors="replace").strip()
+    if message.startswith(PREFIX):
+        message = message[len(PREFIX) :]
+    return {"code": "FAILED", "message": message or f"exit {worker.code}"}
+
+
+class StreamOutput(Output):
+    """Streaming commands: each complete line as it comes, prefixed with its host."""
+
+    def __init__(self, args):
+        self.json = args.json
+        self.used = {}  # bytes of each buffer already written
+
+    def data(self, worker: Worker, is_err: bool) -> None:
+        self._lines(worker, is_err, final=False)
+
+    def finished(self, worker: Worker) -> None:
+        self._lines(worker, False, final=True)
+        self._lines(worker, True, final=True)
+
+    def _lines(self, worker: Worker, is_err: bool, final: bool) -> None:
+        buf = worker.err if is_err else worker.out
+        key = (id(worker), is_err)
+        start = self.used.get(key, 0)
+        end = len(buf) if final else buf.rfind(b"\n", start) + 1
+        if end <= start:
+            return
+        self.used[key] = end
+        host = worker.target.text
+        for raw in bytes(buf[start:end]).decode(errors="replace").splitlines():
+            if is_err:
+                print(_tagged(host, raw), file=sys.stderr, flush=True)
+            elif self.json:
+                print(json.dumps({"host": host, "result": _maybe_json(raw)}), flush=True)
+            else:
+                print(f"{host} | {raw}", flush=True)
+
+
+def _maybe_json(line: str) -> object:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return line

@@ -1,0 +1,206 @@
+"""The ctl's road to a daemon on another host: the user's own OpenSSH forwarding a
+private local Unix socket to the remote daemon's socket (`ssh -N -L LOCAL:REMOTE`).
+
+Why -L and not `ssh -W /remote.sock`: -W reaches Unix sockets only since OpenSSH 9.5
+(before, it parses the path and then silently forwards nothing: Debian 12's 9.2 hangs),
+while -L LOCAL_PATH:REMOTE_PATH works since 6.7 on both ends. The local end is a socket
+in a fresh 0700 directory, so no other local user can use the tunnel. The tunnel's
+readiness is ssh's own LocalCommand (run once the connection is up and the forward
+listens), not a poll for the socket file.
+
+Imported only for -H/--hosts (and by the daemon's [http] hosts): subprocess and
+tempfile cost the single-host ctl nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from supervisord_lite.ctl_client import DEFAULT_CONNECT_TIMEOUT, Connection, Unreachable
+
+# The ssh command to run (shlex rules), for a test's `-F config` or a wrapper.
+SSH_ENV_VAR = "SUPERVISORCTL_LITE_SSH"
+# Where the remote daemon listens unless the target or -s says otherwise: the socket of
+# the system install that docs/deploy.md recommends.
+DEFAULT_REMOTE_SOCKET = "/run/supervisord_lite.sock"
+READY_WORD = b"sdl-tunnel-ready"
+STDERR_LINES = 3  # how much of ssh's stderr an error quotes
+
+
+class TargetError(ValueError):
+    """A -H target or a hosts-file line that cannot be a target."""
+
+
+class Target:
+    """One `[USER@]HOST[:PATH]`: ssh's destination and the remote socket's path."""
+
+    def __init__(self, text: str, default_path: str = DEFAULT_REMOTE_SOCKET):
+        self.text = text
+        self.destination, path = _split_target(text)
+        self.path = path or default_path
+        if not self.destination or self.destination.startswith("-"):
+            raise TargetError(f"{text!r}: expected [USER@]HOST[:/PATH/TO.sock]")
+        if not os.path.isabs(self.path):
+            raise TargetError(f"{text!r}: the remote socket path must be absolute")
+
+    def __repr__(self) -> str:
+        return f"Target({self.text!r})"
+
+
+def _split_target(text: str) -> tuple[str, str | None]:
+    """HOST and PATH of HOST[:PATH]; an IPv6 address takes brackets ([::1]:/x.sock)
+    unless no path follows it."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise TargetError(f"{text!r}: expected [IPV6]:/PATH/TO.sock")
+        return host, rest[1:] or None
+    if text.count(":") > 1 and ":/" not in text:
+        return text, None  # a bare IPv6 address
+    host, sep, path = text.partition(":")
+    return host, (path or None) if sep else None
+
+
+def ssh_command() -> list[str]:
+    return shlex.split(os.environ.get(SSH_ENV_VAR) or "ssh")
+
+
+def tunnel_argv(target: Target, local: str, connect_timeout: float) -> list[str]:
+    """ssh forwarding `local` (a socket path ssh binds) to the target's socket."""
+    options = {
+        "BatchMode": "yes",  # never a password prompt: a host without keys fails
+        "ConnectTimeout": str(max(1, round(connect_timeout))),
+        "ExitOnForwardFailure": "yes",
+        "ControlPath": "none",  # a mux client would skip LocalCommand: no readiness
+        "PermitLocalCommand": "yes",
+        "LocalCommand": f"echo {READY_WORD.decode()}",
+        "ServerAliveInterval": "15",
+        "ServerAliveCountMax": "3",
+    }
+    argv = ssh_command() + ["-T", "-N"]
+    for key, value in options.items():
+        argv += ["-o", f"{key}={value}"]
+    return argv + ["-L", f"{local}:{target.path}", "--", target.destination]
+
+
+def ssh_last_words(path: str) -> str:
+    """The last lines ssh wrote to its stderr file, without its chatter about known
+    hosts."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("Warning: Permanently added")
+    ]
+    return "; ".join(lines[-STDERR_LINES:])
+
+
+class SshTunnel:
+    """An `ssh -N -L` child forwarding a private local socket to target.path. Raises
+    Unreachable, with ssh's own words, when it cannot be set up."""
+
+    def __init__(self, target: Target, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+        self.target = target
+        self.dir = tempfile.mkdtemp(prefix="sdl-ssh-")  # 0700: ours alone
+        self.local = os.path.join(self.dir, "fwd.sock")
+        self.stderr_path = os.path.join(self.dir, "ssh.err")
+        with open(self.stderr_path, "wb") as err:  # a file: ssh can never block on it
+            self.proc = subprocess.Popen(
+                tunnel_argv(target, self.local, connect_timeout),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
+        try:
+            self._wait_ready(connect_timeout + 5)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        seen = b""
+        while READY_WORD not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise Unreachable(f"ssh {self.target.destination}: no answer in {timeout:g} s")
+            data = os.read(fd, 4096)
+            if not data:
+                raise Unreachable(self.failure("ssh could not connect"))
+            seen += data
+
+    def ssh_stderr(self) -> str:
+        return ssh_last_words(self.stderr_path)
+
+    def failure(self, fallback: str) -> str:
+        """Why the tunnel failed, waiting briefly for ssh to say it."""
+        try:
+            self.proc.wait(1)
+        except subprocess.TimeoutExpired:
+            pass
+        return self.ssh_stderr() or f"{fallback} (ssh exit {self.proc.returncode})"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SshConnection(Connection):
+    """A Connection to a remote daemon through an SshTunnel: the same JSON-lines
+    protocol over the forwarded socket. The tunnel opens the remote socket only when
+    the first byte is sent, so a missing socket or a refused uid shows as the stream
+    ending before any reply: that is Unreachable here, with ssh's reason."""
+
+    def __init__(self, target: Target, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+        self.tunnel = SshTunnel(target, connect_timeout)
+        try:
+            super().__init__(self.tunnel.local)
+        except Unreachable:
+            reason = self.tunnel.failure("the ssh tunnel closed")
+            self.tunnel.close()
+            raise Unreachable(reason) from None
+        self.replied = False
+
+    def receive(self) -> dict | None:
+        reply = super().receive()
+        if reply is None and not self.replied:
+            raise Unreachable(self.closed_reason())
+        self.replied = True
+        return reply
+
+    def closed_reason(self) -> str:
+        remote = f"{self.tunnel.target.destination}:{self.tunnel.target.path}"
+        # ssh notes a failed channel open on stderr a moment after closing the socket
+        deadline = time.monotonic() + 0.5
+        said = self.tunnel.ssh_stderr()
+        while not said and time.monotonic() < deadline and self.tunnel.proc.poll() is None:
+            time.sleep(0.02)
+            said = self.tunnel.ssh_stderr()
+        return f"the daemon at {remote} closed the connection" + (f" ({said})" if said else "")
+
+    def wait_gone(self, timeout: float) -> None:
+        """The remote socket cannot be watched from here: the closed stream says it."""
+
+    def close(self) -> None:
+        super().close()
+        self.tunnel.close()

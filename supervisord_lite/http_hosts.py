@@ -1,0 +1,305 @@
+"""[http] hosts: other daemons shown on this daemon's page, reached as the ctl's -H
+reaches them (ctl_transport: the daemon user's own `ssh -N -L private.sock:remote.sock`).
+
+Nothing here blocks the loop: ssh is a child started by spawn.spawn_helper (reaped by
+the reaper, its exit told through supervisor.watch_exit), its readiness word read from
+a non-blocking pipe, and every request a non-blocking connection through the tunnel
+with a deadline. A host polls `status` every POLL_INTERVAL seconds while up; when ssh
+exits the host is down (with ssh's last words) and ssh is started again after 1, 2,
+4 … up to MAX_BACKOFF seconds. Imported only when [http] hosts is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from typing import Callable
+
+from supervisord_lite import protocol
+from supervisord_lite.ctl_client import DEFAULT_CONNECT_TIMEOUT
+from supervisord_lite.ctl_transport import READY_WORD, Target, ssh_last_words, tunnel_argv
+from supervisord_lite.spawn import spawn_helper
+
+log = logging.getLogger("supervisord_lite")
+
+POLL_INTERVAL = 2.0
+REQUEST_TIMEOUT = 30.0  # a remote start waits for startsecs
+MAX_BACKOFF = 60.0
+MAX_REPLY = 16 * 1024 * 1024
+
+
+class RemoteHost:
+    """One [http] hosts entry: its ssh tunnel, kept up, and its daemon's last status."""
+
+    def __init__(self, text: str, loop, watch_exit, on_change: Callable[[], None]):
+        self.target = Target(text)
+        self.loop = loop
+        self.watch_exit = watch_exit
+        self.on_change = on_change
+        self.dir = tempfile.mkdtemp(prefix="sdl-http-ssh-")
+        self.local = os.path.join(self.dir, "fwd.sock")
+        self.stderr_path = os.path.join(self.dir, "ssh.err")
+        self.state = "connecting"
+        self.error: str | None = None
+        self.processes: list = []
+        self.pid: int | None = None
+        self.ready_fd = -1
+        self.ready_seen = b""
+        self.backoff = 1.0
+        self.retry_timer = None  # the next ssh, after a drop
+        self.poll_timer = None  # the next status, while the tunnel is up
+        self.polling = False
+        self.closed = False
+        self.start_tunnel()
+
+    def describe(self) -> dict:
+        return {
+            "host": self.target.text,
+            "state": self.state,
+            "error": self.error,
+            "processes": self.processes,
+        }
+
+    # -- the tunnel ---------------------------------------------------------------
+
+    def start_tunnel(self) -> None:
+        self.retry_timer = None
+        if os.path.exists(self.local):
+            os.unlink(self.local)  # left by the ssh before: the new one must bind it
+        open(self.stderr_path, "wb").close()  # -E appends: keep only this ssh's words
+        argv = _tunnel_argv(self.target, self.local, self.stderr_path)
+        r, w = os.pipe()
+        try:
+            self.pid = spawn_helper(argv, stdout_fd=w)
+        except OSError as exc:
+            os.close(r)
+            self._down(f"cannot run {argv[0]}: {exc.strerror}")
+            return
+        finally:
+            os.close(w)
+        os.set_blocking(r, False)
+        self.ready_fd, self.ready_seen = r, b""
+        self.loop.add_reader(r, self._ready_readable)
+        self.watch_exit(self.pid, self._ssh_exited)
+
+    def _ready_readable(self) -> None:
+        try:
+            data = os.read(self.ready_fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_ready()  # ssh exits: its exit says the rest
+            return
+        self.ready_seen = (self.ready_seen + data)[-256:]
+        if READY_WORD in self.ready_seen:
+            self._close_ready()
+            self.backoff = 1.0
+            self.poll()
+
+    def _close_ready(self) -> None:
+        if self.ready_fd >= 0:
+            self.loop.remove_reader(self.ready_fd)
+            os.close(self.ready_fd)
+            self.ready_fd = -1
+
+    def _ssh_exited(self, status) -> None:
+        self.pid = None
+        self._close_ready()
+        if self.poll_timer is not None:
+            self.poll_timer.cancel()
+            self.poll_timer = None
+        if self.closed:
+            return
+        said = ssh_last_words(self.stderr_path)
+        self._down(said or f"ssh exited ({status})")
+
+    def _down(self, reason: str) -> None:
+        if self.state != "down" or self.error != reason:
+            log.warning("http: host %s is down: %s", self.target.text, reason)
+        self.state, self.error, self.processes = "down", reason, []
+        self.on_change()
+        if self.pid is not None:  # the tunnel lives but the daemon does not answer
+            return
+        if self.retry_timer is None and not self.closed:
+            self.retry_timer = self.loop.call_later(self.backoff, self.start_tunnel)
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+
+    # -- requests -----------------------------------------------------------------
+
+    def poll(self) -> None:
+        if self.closed or self.polling or self.pid is None:
+            return
+        self.polling = True
+        self.request("status", {}, self._polled)
+
+    def _polled(self, reply: dict) -> None:
+        self.polling = False
+        if self.closed:
+            return
+        if reply.get("ok"):
+            if self.state != "up":
+                log.info("http: host %s is up", self.target.text)
+            self.state, self.error, self.processes = "up", None, reply["result"]
+            self.on_change()
+        else:
+            self._down(reply["error"]["message"])
+        if self.pid is not None and self.poll_timer is None:
+            self.poll_timer = self.loop.call_later(POLL_INTERVAL, self._poll_again)
+
+    def _poll_again(self) -> None:
+        self.poll_timer = None
+        self.poll()
+
+    def request(self, cmd: str, args: dict, done: Callable[[dict], None]) -> None:
+        """One command on the remote daemon; done(reply) once, a protocol reply or an
+        UNREACHABLE error."""
+        if self.pid is None or (self.state == "connecting" and self.ready_fd >= 0):
+            done(_unreachable(f"{self.target.text}: {self.error or 'not connected yet'}"))
+            return
+        RemoteCall(self, cmd, args, done).start()
+
+    def close(self) -> None:
+        self.closed = True
+        for timer in (self.retry_timer, self.poll_timer):
+            if timer is not None:
+                timer.cancel()
+        self.retry_timer = self.poll_timer = None
+        self._close_ready()
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)  # the reaper reaps it
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RemoteCall:
+    """One request through a host's tunnel, on the loop, within REQUEST_TIMEOUT."""
+
+    def __init__(self, host: RemoteHost, cmd: str, args: dict, done):
+        self.host = host
+        self.loop = host.loop
+        self.out = protocol.request(1, cmd, args)
+        self.buf = protocol.LineBuffer(limit=MAX_REPLY)
+        self.done_cb = done
+        self.sock: socket.socket | None = None
+        self.finished = False
+        self.timer = self.loop.call_later(REQUEST_TIMEOUT, self._timed_out)
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        self.sock = sock
+        try:
+            sock.connect(self.host.local)
+        except BlockingIOError:
+            pass  # the listener's backlog is full: writable once accepted
+        except OSError as exc:
+            self.finish(_unreachable(f"{self.host.target.text}: the ssh tunnel: {exc.strerror}"))
+            return
+        self.loop.add_writer(sock.fileno(), self._writable)
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.finish(_unreachable(f"{self.host.target.text}: {exc.strerror}"))
+            return
+        self.out = self.out[sent:]
+        if not self.out:
+            self.loop.remove_writer(self.sock.fileno())
+
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            said = ssh_last_words(self.host.stderr_path)
+            where = f"{self.host.target.destination}:{self.host.target.path}"
+            message = f"the daemon at {where} closed the connection" + (
+                f" ({said})" if said else ""
+            )
+            self.finish(_unreachable(message))
+            return
+        try:
+            lines = self.buf.feed(data)
+        except protocol.ProtocolError as exc:
+            self.finish(_unreachable(f"{self.host.target.text}: {exc.message}"))
+            return
+        for line in lines:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(reply, dict) and reply.get("id") == 1:
+                self.finish(reply)
+                return
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        self.finish(_unreachable(f"{self.host.target.text}: no answer in {REQUEST_TIMEOUT:g} s"))
+
+    def finish(self, reply: dict) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.sock is not None:
+            if self.sock.fileno() >= 0:
+                self.loop.remove_reader(self.sock.fileno())
+                self.loop.remove_writer(self.sock.fileno())
+            self.sock.close()
+        self.done_cb(reply)
+
+
+class RemoteHosts:
+    """Every [http] hosts entry, by its text."""
+
+    def __init__(self, texts, loop, watch_exit, on_change: Callable[[], None] = lambda: None):
+        self.loop = loop
+        self.watch_exit = watch_exit
+        self.on_change = on_change
+        self.hosts: dict[str, RemoteHost] = {}
+        self.configure(texts)
+
+    def configure(self, texts) -> None:
+        """Take a reloaded list: new hosts connect, removed ones close, the rest stay."""
+        for text in list(self.hosts):
+            if text not in texts:
+                self.hosts.pop(text).close()
+        for text in texts:
+            if text not in self.hosts:
+                self.hosts[text] = RemoteHost(text, self.loop, self.watch_exit, self.on_change)
+
+    def describe(self) -> list:
+        return [host.describe() for host in self.hosts.values()]
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+        self.hosts.clear()
+
+
+def _tunnel_argv(target: Target, local: str, stderr_path: str) -> list[str]:
+    """ssh's command line as the ctl's, its messages to a file (-E): spawn_helper gives
+    a helper no stderr."""
+    argv = tunnel_argv(target, local, DEFAULT_CONNECT_TIMEOUT)
+    return argv[:1] + ["-E", stderr_path] + argv[1:]
+
+
+def _unreachable(message: str) -> dict:
+    return {"id": 1, "ok": False, "error": {"code": "UNREACHABLE", "message": message}}
