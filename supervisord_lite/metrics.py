@@ -29,6 +29,8 @@ class ProcessRow(NamedTuple):
     memory_bytes: int | None
     healthy: bool | None  # None: no health check configured
     log_bytes: dict[str, int]  # stream -> bytes read from its pipe since the daemon began
+    memory_limit: int | None = None  # its memory_limit in bytes; None: none
+    memory_limit_hits: int = 0  # restarts for going over it (or OOM kills), daemon's life
 
 
 class DaemonRow(NamedTuple):
@@ -96,6 +98,14 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
             for r, lab in zip(rows, labels)
             if r.healthy is not None
         )
+    limited = [(r, lab) for r, lab in zip(rows, labels) if r.memory_limit is not None]
+    if limited:  # only where some program has a memory_limit
+        full = _family(out, "process_memory_limit_bytes", "gauge",
+                       "The memory_limit of the process's tree.")  # fmt: skip
+        out.extend(f"{full}{{{lab}}} {r.memory_limit}" for r, lab in limited)
+        full = _family(out, "process_memory_limit_hits_total", "counter",
+                       "Restarts for going over memory_limit, and OOM kills.")  # fmt: skip
+        out.extend(f"{full}{{{lab}}} {r.memory_limit_hits}" for r, lab in limited)
     full = _family(
         out, "process_log_bytes_total", "counter", "Bytes the process wrote, per stream."
     )

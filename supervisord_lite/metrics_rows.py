@@ -51,6 +51,8 @@ def process_rows(supervisor) -> list[ProcessRow]:
                 memory_bytes=figures["memory_bytes"],
                 healthy=_healthy(process),
                 log_bytes=process.log_bytes(),
+                memory_limit=process.program.memory_limit,
+                memory_limit_hits=supervisor.memory_limit_hits.get(process.name, 0),
             )
         )
     return rows

@@ -85,6 +85,7 @@ class Supervisor:
         self._snapshot: Snapshot | None = None  # for status figures, at most 1 s old
         self._snapshot_at = 0.0
         self._oom_kills: dict[str, int] = {}
+        self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     @property
@@ -343,6 +344,9 @@ class Supervisor:
         """Tell the notice listeners (events, alerts) something that is not a state
         change: `item` has `event` (ready, unhealthy, healthy, watchdog, memory_limit,
         oom_kill), `reason` and maybe more fields."""
+        if item.get("event") in ("memory_limit", "oom_kill"):  # for metrics
+            hits = self.memory_limit_hits
+            hits[process.name] = hits.get(process.name, 0) + 1
         for listener in list(self.notice_listeners):
             listener(process, item)
 

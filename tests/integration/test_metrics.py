@@ -72,3 +72,18 @@ def test_promtool_accepts_the_exposition(daemon):
     res = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                          text=True, timeout=20)  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_memory_limit_series_count_the_restarts(daemon):
+    from integration.harness import helper
+
+    daemon.start({
+        "hog": {"command": helper("hog", "--mb", 80), "startsecs": 0, "memory_limit": "40MB",
+                "memory_check_interval": 0.2},
+        "free": {"command": ["sleep", "300"], "startsecs": 0},
+    })  # fmt: skip
+    hits = ("supervisord_lite_process_memory_limit_hits_total", "hog", None, None)
+    daemon.wait_until(lambda: scrape(daemon).get(hits, 0) >= 1, 15)
+    got = scrape(daemon)
+    assert got[("supervisord_lite_process_memory_limit_bytes", "hog", None, None)] == 40 * 2**20
+    assert ("supervisord_lite_process_memory_limit_bytes", "free", None, None) not in got
