@@ -23,6 +23,7 @@ import sys
 from supervisord_lite.config import ConfigError, ProgramConfig, find_config_path, load_config
 from supervisord_lite.config_convert import signal_name
 from supervisord_lite.config_keys import PROGRAM_KEYS
+from supervisord_lite.limits import UNLIMITED
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a file that is not ours in the way, or DIR cannot be written
@@ -206,6 +207,24 @@ def readiness(program: ProgramConfig, unit: Unit) -> None:
                   "(its WatchdogSec= needs the process to send WATCHDOG=1)")  # fmt: skip
 
 
+def resources(program: ProgramConfig, unit: Unit) -> None:
+    """limits as Limit*= (soft:hard), Nice=, OOMScoreAdjust=; memory_limit as MemoryMax=,
+    which the kernel enforces on the unit's cgroup (systemd needs no sampling)."""
+    for key, value in program.limits:
+        if key == "nice":
+            unit.set("Service", "Nice", value)
+        elif key == "oom_score_adj":
+            unit.set("Service", "OOMScoreAdjust", value)
+        else:
+            soft, hard = ("infinity" if v == UNLIMITED else v for v in value)
+            unit.set("Service", f"Limit{key.upper()}", f"{soft}:{hard}")
+    if program.memory_limit is not None:
+        unit.set("Service", "MemoryMax", program.memory_limit)
+        unit.note("memory_limit", "MemoryMax= is enforced by the kernel's OOM killer (the "
+                  "unit is killed, then restarted per Restart=), where supervisord-lite "
+                  "restarts the process through its stop rules")  # fmt: skip
+
+
 def logging(program: ProgramConfig, index: int, log_dir: str, unit: Unit) -> None:
     for stream, key in (("stdout", "StandardOutput"), ("stderr", "StandardError")):
         if stream == "stderr" and program.redirect_stderr:
@@ -276,6 +295,7 @@ class Exporter:
         readiness(program, unit)
         restart_policy(program, unit)
         stopping(program, unit)
+        resources(program, unit)
         logging(program, index, self.config.log_dir, unit)
         unit.set("Install", "WantedBy", TARGET)
         if not program.autostart:

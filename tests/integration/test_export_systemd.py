@@ -83,7 +83,10 @@ def a_full_config(tmp: Path) -> Path:
                      "stdout_logfile": "none", "stderr_logfile": "/dev/stderr",
                      "backoff_max": 5, "startretries": 1, "startsecs": 3, "priority": 1000},
             "once": {"command": "true", "autorestart": False, "autostart": False,
-                     "health": {"exec": ["true"]}},
+                     "health": {"exec": ["true"]},
+                     "limits": {"nofile": [1024, 4096], "core": "unlimited", "nice": 5,
+                                "oom_score_adj": 300, "stack": "8MB"},
+                     "memory_limit": "256MB"},
         },
         groups={"jobs": {"programs": ["cron", "once"]}},
         environment={"SHARED": "1"},
@@ -164,6 +167,12 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     assert not any(w.startswith("programs.web.backoff_max") for w in warnings)  # a default
     text = (out / "supervisord-lite-web:0.service").read_text()
     assert "# not carried over exactly: ready: tcp 127.0.0.1:8000" in text
+    once = unit_keys(out / "supervisord-lite-jobs:once.service")
+    assert once["LimitNOFILE"] == ["1024:4096"] and once["LimitCORE"] == ["infinity:infinity"]
+    assert once["LimitSTACK"] == [f"{8 * 2**20}:{8 * 2**20}"]
+    assert (once["Nice"], once["OOMScoreAdjust"]) == (["5"], ["300"])
+    assert once["MemoryMax"] == [str(256 * 2**20)]
+    assert "Nice" not in unit_keys(out / "supervisord-lite-web:0.service")
 
 
 @needs_analyze
