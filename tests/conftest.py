@@ -5,6 +5,7 @@ tests/integration/harness.py.
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from integration.harness import Daemon, session_processes, small_disk  # noqa: E402
+
+# A suite started in the background of a non-interactive shell (`make test &`, as .ci/run
+# runs its second pass) inherits SIGINT ignored, and exec passes "ignored" on to every
+# child: the ctl under test would then never see a Ctrl-C. A handler (unlike SIG_IGN) is
+# reset to the default at exec, so children get SIGINT as a user's terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _short_dir() -> Path:
