@@ -18,12 +18,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/supervisord-lite -n -c $(CONFIG)
 
-# PYTEST_ARGS: extra pytest arguments (.ci/run deselects the benchmark harness test in
-# its second, concurrent pass).
+# PYTEST_ARGS: extra pytest arguments for every shard (.ci/run deselects the benchmark
+# harness test in its second, concurrent pass). SHARDS: how many pytest processes share
+# the files (tests/run_shards.py): the suite mostly waits on real processes.
+SHARDS ?= 3
+
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	SHARDS=$(SHARDS) $(BIN)/python tests/run_shards.py $(PYTEST_ARGS)
 
 # Minutes: hundreds of long random operation sequences against the real daemon, shrunk
 # to the shortest failing one (docs/testing.md). SOAK_EXAMPLES / SOAK_STEPS size it;

@@ -382,7 +382,7 @@ class Daemon:
                     p.send_signal(signal.SIGKILL)
                 except psutil.Error:
                     pass
-            psutil.wait_procs(procs, timeout=5)
+            _wait_dead(procs, timeout=5)
         return killed
 
     def teardown(self) -> None:
@@ -390,6 +390,25 @@ class Daemon:
             self.kill_everything()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _wait_dead(procs: list[psutil.Process], timeout: float) -> None:
+    """Until each is gone or a zombie. Not psutil.wait_procs: for a process that is not
+    our child it waits until the reaper (often a busy PID 1 here) has collected it,
+    about a second per test; a zombie runs nothing and holds nothing of a test's."""
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive and time.monotonic() < deadline:
+        still = []
+        for p in alive:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    still.append(p)
+            except psutil.Error:
+                pass  # gone
+        alive = still
+        if alive:
+            time.sleep(0.01)
 
 
 def session_processes() -> list[psutil.Process]:
