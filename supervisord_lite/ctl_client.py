@@ -70,16 +70,31 @@ class Connection:
     def closed_reason(self) -> str:
         return f"the daemon at {self.path} closed the connection"
 
-    def wait_gone(self, timeout: float) -> None:
-        """Wait (up to timeout) until the daemon has removed its socket: it has exited."""
+    def wait_gone(self, timeout: float, pid: int | None = None) -> None:
+        """Wait (up to timeout) until the daemon has removed its socket and, given its
+        pid, until that process has ended (gone, or a zombie: it runs nothing more).
+        It removes its socket and pidfile a moment before it exits: an init script that
+        checks the pid right after `shutdown` must find it gone."""
         import time
 
         deadline = time.monotonic() + timeout
         while os.path.exists(self.path) and time.monotonic() < deadline:
             time.sleep(0.01)
+        while pid is not None and _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (proc(5): the state after the name)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 _PROGRAMS_HEADER = r"""(?m)^[ \t]*\[[ \t]*["']?programs"""

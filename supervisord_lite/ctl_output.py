@@ -204,6 +204,7 @@ def cmd_events(conn, args) -> int:
 
 
 def cmd_shutdown(conn, args) -> int:
+    pid = conn.call("pid")  # to see the process itself end, not only its socket
     _result(conn.call("shutdown"), args)
     # The daemon replies when every program has stopped; wait for it to go away too.
     conn.sock.settimeout(10)
@@ -212,7 +213,7 @@ def cmd_shutdown(conn, args) -> int:
             pass
     except OSError:
         pass
-    conn.wait_gone(5)
+    conn.wait_gone(5, pid["result"] if pid.get("ok") else None)
     if args.json:
         _print_json({"shutdown": True})
     else:

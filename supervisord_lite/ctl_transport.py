@@ -198,8 +198,9 @@ class SshConnection(Connection):
             said = self.tunnel.ssh_stderr()
         return f"the daemon at {remote} closed the connection" + (f" ({said})" if said else "")
 
-    def wait_gone(self, timeout: float) -> None:
-        """The remote socket cannot be watched from here: the closed stream says it."""
+    def wait_gone(self, timeout: float, pid: int | None = None) -> None:
+        """The remote socket and process cannot be watched from here: the closed stream
+        says it."""
 
     def close(self) -> None:
         super().close()

@@ -269,7 +269,9 @@ def test_init_script_start_status_stop(daemon):
     dpid = daemon.pid
     assert str(dpid) in res.stdout
     assert daemon.status()["p0"]["state"] == "RUNNING"  # ready when start returned
-    children = [daemon.status()[p]["pid"] for p in ("p0", "p1")]
+    # Process objects (pid + start time): a pid recycled by the time we look is not ours.
+    procs = [psutil.Process(daemon.status()[p]["pid"]) for p in ("p0", "p1")]
+    procs.append(psutil.Process(dpid))
 
     res = _init(daemon, "start")  # idempotent: the running daemon is left alone
     assert res.returncode == 0 and "already running" in res.stdout, daemon.describe(res)
@@ -282,8 +284,8 @@ def test_init_script_start_status_stop(daemon):
     res = _init(daemon, "stop")
     assert res.returncode == 0, daemon.describe(res)
     # stop returns only once the daemon and every program are gone.
-    for pid in (dpid, *children):
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    for proc in procs:
+        assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE, proc
     assert not daemon.pidfile.exists() and not daemon.socket.exists()
 
     res = _init(daemon, "status")
