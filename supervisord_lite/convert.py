@@ -33,6 +33,7 @@ from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.convert_httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert_memmon import MemMon, limit_for, read_memmon
+from supervisord_lite.names import TEMPLATE_FIELDS
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -46,7 +47,6 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PRINTF_FIELD = re.compile(
     r"%(%|\((?P<name>[^)]*)\)(?P<flags>[-0 +#]*)(?P<width>\d*)(?P<type>[sdiu]))"
 )
-_TEMPLATE_FIELDS = ("program_name", "group_name", "process_num", "numprocs", "host_node_name")
 
 # The order keys are written in, as docs/configuration.md lists them.
 PROGRAM_ORDER = (
@@ -76,9 +76,6 @@ PROGRAM_ORDER = (
     "stderr_logfile_maxbytes",
     "stderr_logfile_backups",
 )
-
-# Our defaults for the keys the key table may not hold yet (groups land separately).
-_EXTRA_DEFAULTS = {"process_name": None, "numprocs_start": 0}
 
 
 class Warning_:
@@ -178,7 +175,7 @@ def to_template(raw: str, literals: dict[str, str]) -> str | None:
         name, flags, width, kind = match.group("name", "flags", "width", "type")
         if name in literals and not flags and not width and kind == "s":
             out.append(_escape_braces(literals[name]))
-        elif name in _TEMPLATE_FIELDS and kind == "s" and not flags and not width:
+        elif name in TEMPLATE_FIELDS and kind == "s" and not flags and not width:
             out.append("{" + name + "}")
         elif name in ("process_num", "numprocs") and kind in "diu" and flags in ("", "0"):
             out.append("{" + name + (f":{flags}{width}d" if width else "") + "}")
@@ -989,9 +986,7 @@ def _listener_name(command: str) -> str:
 
 
 def _our_default(key: str) -> Any:
-    if key in PROGRAM_KEYS:
-        return PROGRAM_KEYS[key][1]
-    return _EXTRA_DEFAULTS.get(key)
+    return PROGRAM_KEYS[key][1] if key in PROGRAM_KEYS else None
 
 
 def _same(value: Any, default: Any) -> bool:
