@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import h11
 
-from supervisord_lite.spawn import spawn_helper
+from supervisord_lite.spawn import spawn_helper_reading
 
 log = logging.getLogger("supervisord_lite")
 MAX_RESPONSE_HEAD = 64 * 1024
@@ -59,16 +59,11 @@ class Post:
     # -- name lookup --------------------------------------------------------------
 
     def look_up(self, host: str) -> None:
-        r, w = os.pipe()
         try:
-            pid = spawn_helper(["getent", "ahosts", host], stdout_fd=w)
+            pid, r = spawn_helper_reading(["getent", "ahosts", host])
         except OSError as exc:
-            os.close(r)
             self.fail(f"cannot look up {host}: getent: {exc.strerror}")
             return
-        finally:
-            os.close(w)
-        os.set_blocking(r, False)
         self.lookup_fd = r
         self.watch_exit(pid, lambda code: None)  # its output tells; EOF ends it
         self.loop.add_reader(r, self.lookup_readable)

@@ -23,7 +23,7 @@ from typing import Callable
 from supervisord_lite import protocol
 from supervisord_lite.ctl_client import DEFAULT_CONNECT_TIMEOUT
 from supervisord_lite.ctl_transport import READY_WORD, Target, ssh_last_words, tunnel_argv
-from supervisord_lite.spawn import spawn_helper
+from supervisord_lite.spawn import spawn_helper_reading
 
 log = logging.getLogger("supervisord_lite")
 
@@ -73,16 +73,11 @@ class RemoteHost:
             os.unlink(self.local)  # left by the ssh before: the new one must bind it
         open(self.stderr_path, "wb").close()  # -E appends: keep only this ssh's words
         argv = _tunnel_argv(self.target, self.local, self.stderr_path)
-        r, w = os.pipe()
         try:
-            self.pid = spawn_helper(argv, stdout_fd=w)
+            self.pid, r = spawn_helper_reading(argv)
         except OSError as exc:
-            os.close(r)
             self._down(f"cannot run {argv[0]}: {exc.strerror}")
             return
-        finally:
-            os.close(w)
-        os.set_blocking(r, False)
         self.ready_fd, self.ready_seen = r, b""
         self.loop.add_reader(r, self._ready_readable)
         self.watch_exit(self.pid, self._ssh_exited)

@@ -167,6 +167,21 @@ def spawn_helper(argv: list[str], stdin_fd: int | None = None, stdout_fd: int | 
     )
 
 
+def spawn_helper_reading(argv: list[str]) -> tuple[int, int]:
+    """spawn_helper with its stdout on a pipe: (pid, our non-blocking read end), for the
+    loop to read. Raises OSError when it cannot start (nothing is left open then)."""
+    r, w = os.pipe()
+    try:
+        pid = spawn_helper(argv, stdout_fd=w)
+    except OSError:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    os.set_blocking(r, False)
+    return pid, r
+
+
 # (name, PATH) -> (path, when found). A crash-looping `sleep` would otherwise stat its
 # way along PATH on every restart (a tenth of the daemon's work in a crash storm).
 _found: dict[tuple[str, bytes | None], tuple[str, float]] = {}
