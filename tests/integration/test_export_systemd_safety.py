@@ -22,7 +22,7 @@ from integration.systemd_units import (
     parse,
     verify,
 )
-from integration.test_export_systemd import export, write_config
+from integration.test_export_systemd import export, unit_files, write_config
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -98,7 +98,7 @@ def test_control_characters_reach_the_program_as_written(tmp_path):
     assert res.returncode == 0, res.stderr
     text = (out / "supervisord-lite-a.service").read_text()
     assert "\r" not in text and "ExecStartPre" not in text.replace("ExecStartPre=+", "")
-    checked = verify(sorted(out.iterdir()), tmp_path)
+    checked = verify(unit_files(out), tmp_path)
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
     dump = parse(out, ["supervisord-lite-a.service"])
     assert "-> ExecStartPre:" not in dump  # no command but the one written
