@@ -60,9 +60,10 @@ def config_target(path: str) -> str:
     (the `@` keeps it apart from a group's `supervisord-lite-GROUP.target`)."""
     stem = os.path.basename(path)
     stem = stem[: -len(".toml")] if stem.endswith(".toml") else stem
-    return (
-        DEFAULT_TARGET if stem in _DEFAULT_STEMS else f"supervisord-lite@{unit_escape(stem)}.target"
-    )
+    if stem in _DEFAULT_STEMS:
+        return DEFAULT_TARGET
+    escaped = unit_escape(stem).replace(":", "\\x3a")  # a ':' would read as FILE:NAME
+    return f"supervisord-lite@{escaped}.target"
 
 
 def group_target(group: str) -> str:

@@ -209,3 +209,11 @@ def test_health_beside_notify_readiness_is_warned(tmp_path):
     assert "programs.db.health: tcp 127.0.0.1:5432: systemd has no health probes" in res.stderr
     assert "not carried over exactly: health:" in (out / "supervisord-lite-db.service").read_text()
     assert stat.S_IMODE((out / "supervisord-lite-db.service").stat().st_mode) == 0o644
+
+
+def test_a_colon_in_the_config_name_stays_out_of_the_target_name(tmp_path):
+    config = write_config(tmp_path, {"a": {"command": "true"}}).rename(tmp_path / "x:y.toml")
+    out = tmp_path / "units"
+    assert export(config, out).returncode == 0
+    assert [p.name for p in unit_files(out)] == [
+        "supervisord-lite-a.service", "supervisord-lite@x\\x3ay.target"]  # fmt: skip
