@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
 from supervisord_lite import names
+from supervisord_lite.bounded_read import UnreadableFile
+from supervisord_lite.bounded_read import read_bounded as read_config_bytes
 from supervisord_lite.config_keys import (
     ALERT_KEYS,
     DAEMON_KEYS,
@@ -110,10 +112,9 @@ class Loader:
 
     def read(self, file: str) -> dict[str, Any] | None:
         try:
-            with open(file, "rb") as fh:
-                data = fh.read()
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            self.errors.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            data = read_config_bytes(file)
+        except UnreadableFile as exc:  # a FIFO, /dev/zero, a huge file: never read
+            self.errors.append(f"{file}: cannot read: {exc}")
             return None
         try:
             return tomllib.loads(data.decode("utf-8"))
