@@ -26,6 +26,7 @@ import glob
 import os
 import platform
 import re
+import shlex
 from typing import Any
 
 from supervisord_lite.bounded_read import UnreadableFile
@@ -48,7 +49,12 @@ from supervisord_lite.supervisor_datatypes import (  # noqa: F401  (ini.AUTO, in
     referenced_names,
     signal_name,
 )
-from supervisord_lite.supervisor_ini_parser import IniError, Located, Parser  # noqa: F401
+from supervisord_lite.supervisor_ini_parser import (  # noqa: F401
+    IniError,
+    Located,
+    Parser,
+    inline_comment_cut,
+)
 
 PROGRAM_KINDS = ("program", "eventlistener", "fcgi-program")
 
@@ -578,9 +584,26 @@ class _Reader:
         command = get("command", None)
         if command is None:
             raise self.fail(section, None, "the section does not specify a command")
+        self.check_command(section, command)
         process["command"] = command
         process["name"] = self.expand_again(section, "process_name", process_name, expansions)
         return process
+
+    def check_command(self, section: str, command: str) -> None:
+        """supervisord splits the command with shlex at every start, and fails each one
+        (BadCommand) when it cannot: refused here, with the likely cause."""
+        try:
+            shlex.split(command)
+        except ValueError as exc:
+            message = f"cannot split it into arguments ({exc}): supervisord would fail every start"
+            file, line = self.parser.locate(section, "command")
+            if inline_comment_cut(file, line):
+                message += (
+                    "; Supervisor ends the value at ' ;' or ' #' (an inline comment), which "
+                    "cut this one: write the command without a space before ; or #, or put "
+                    "it in a script"
+                )
+            raise self.fail(section, "command", message) from None
 
     def check_user(self, section: str, user: str) -> None:
         import pwd

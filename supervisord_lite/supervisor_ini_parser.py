@@ -125,3 +125,13 @@ class Parser(configparser.RawConfigParser):
 
     def locate_section(self, section: str) -> tuple[str, int]:
         return self.where.get((section, None), (self.section_to_file.get(section, ""), 0))
+
+
+def inline_comment_cut(path: str, line: int) -> bool:
+    """Whether line `line` of `path` holds ` ;` or ` #`, where configparser (with
+    supervisor's inline_comment_prefixes) ended its value."""
+    try:
+        text = read_text(path).splitlines()[line - 1]
+    except (IniError, IndexError):
+        return False
+    return " ;" in text or " #" in text or "\t;" in text or "\t#" in text
