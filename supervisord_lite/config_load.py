@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import os
 import pwd
-import re
 import sys
 from typing import Any, Callable
 
@@ -42,7 +41,7 @@ if TYPE_CHECKING:  # annotations only: config.py imports this module
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
-PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+PROGRAM_NAME = names.NAME
 
 
 class Loader:

@@ -33,6 +33,7 @@ from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.convert_httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert_memmon import MemMon, limit_for, read_memmon
+from supervisord_lite.convert_names import Renamer, fixed_template, replacement, valid
 from supervisord_lite.names import TEMPLATE_FIELDS
 
 EXIT_OK = 0
@@ -42,7 +43,6 @@ MEMMON = "memmon"
 HTTPOK = "httpok"
 MAILERS = ("crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
 
-_PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PRINTF_FIELD = re.compile(
     r"%(%|\((?P<name>[^)]*)\)(?P<flags>[-0 +#]*)(?P<width>\d*)(?P<type>[sdiu]))"
@@ -244,7 +244,9 @@ class _Converter:
         )
         self.literals["here"] = self.here
         self.table_warnings: dict[str, list[Warning_]] = {}
-        self.used_names: set[str] = set()
+        names = [p["name"] for p in parsed["programs"]] + [g["name"] for g in parsed["groups"]]
+        self.renamer = Renamer(names)
+        self.renamed_groups: set[str] = set()
         self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
         self.httpoks: list[tuple[str, HttpOk]] = []
         self.memmons: list[tuple[str, MemMon]] = []
@@ -515,8 +517,10 @@ class _Converter:
         seen: dict[str, str] = {}
         heterogeneous = {g["name"]: g for g in self.parsed["groups"]}
         for group in self.parsed["groups"]:
-            groups[group["name"]] = {"programs": [], "priority": group["priority"]}
-        self.used_names = {p["name"] for p in self.parsed["programs"]} | set(heterogeneous)
+            groups[self.group_name(group["name"])] = {
+                "programs": [],
+                "priority": group["priority"],
+            }
         for program in self.parsed["programs"]:
             section = program["section"]
             if program["kind"] == "eventlistener":
@@ -536,7 +540,7 @@ class _Converter:
             program["tables"] = [name for name, _ in converted]
             in_group = program["group"] in heterogeneous
             if len(converted) > 1 and not in_group:
-                groups[program["group"]] = {
+                groups[self.group_name(program["group"])] = {
                     "programs": [],
                     "priority": program["settings"]["priority"],
                 }
@@ -544,7 +548,7 @@ class _Converter:
             for name, table in converted:
                 tables[name] = table
                 if in_group:
-                    groups[program["group"]]["programs"].append(name)
+                    groups[self.group_name(program["group"])]["programs"].append(name)
         self.apply_httpoks(tables)
         self.apply_memmons(tables)
         return tables, groups
@@ -654,10 +658,14 @@ class _Converter:
                 keys["numprocs"] = settings["numprocs"]
                 if settings["numprocs_start"]:
                     keys["numprocs_start"] = settings["numprocs_start"]
+                name_template = self.valid_process_names(program, name_template, table)
                 if name_template != "{process_num}":
                     keys["process_name"] = name_template
-            elif processes[0]["name"] != program["name"]:
-                keys["process_name"] = _escape_braces(processes[0]["name"])
+            elif processes[0]["name"] != program["name"]:  # else it follows a renamed program
+                name = self.valid_process_names(program, processes[0]["name"], table)
+                keys["process_name"] = _escape_braces(name)
+                if "%(host_node_name)" in program["process_name"] and valid(name):
+                    keys["process_name"] = name_template or keys["process_name"]
             keys.update(logs if logs is not None else self.log_keys_of(processes[0]))
             return [(self.table_name(program["name"]), self.ordered(keys))]
         reasons = varying + ([] if logs is not None else ["log paths"])
@@ -667,26 +675,37 @@ class _Converter:
             None,
             f"{', '.join(reasons)}: not the same for its {len(processes)} processes, in a "
             "way no template here can say: written as one program per process, in "
-            f"[groups.{program['group']}], so the process names stay supervisorctl's",
+            f"[groups.{self.group_name(program['group'])}], so the process names stay "
+            "supervisorctl's",
             table,
         )
         out = []
         for process in processes:
             keys = dict(common)
             keys.update(self.literal_keys(process))
-            keys["process_name"] = _escape_braces(process["name"])
+            name = self.valid_process_names(program, process["name"], table, [process])
+            keys["process_name"] = _escape_braces(name)
             keys.update(self.log_keys_of(process))
             name = self.split_name(program["name"], process)
             out.append((name, self.ordered(keys)))
         return out
 
     def table_name(self, name: str) -> str:
-        if _PROGRAM_NAME.fullmatch(name) and name != "all":
-            return name
-        fixed = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        if fixed == "all":
-            fixed = "all_"
-        return fixed
+        """The program's name here: its own, or a replacement nothing else has."""
+        return self.renamer.name(name)
+
+    def group_name(self, name: str) -> str:
+        """A [group:x]'s name here, warned once when it has to change."""
+        new = self.renamer.name(name)
+        if new != name and f"group:{name}" not in self.renamed_groups:
+            self.renamed_groups.add(f"group:{name}")
+            section = f"group:{name}" if f"group:{name}" in self.sections else None
+            where = section or next(p["section"] for p in self.parsed["programs"]
+                                    if p["group"] == name)  # fmt: skip
+            self.warn(where, None, f"the group name {name!r} is not valid here (letters, "
+                      f"digits, _ . -; not all): written as {new!r}, so its processes are "
+                      f"{new}:NAME", f"groups.{new}")  # fmt: skip
+        return new
 
     def split_name(self, program_name: str, process: dict[str, Any]) -> str:
         base = (
@@ -694,13 +713,22 @@ class _Converter:
             if process["name"].startswith(program_name)
             else (f"{program_name}_{process['name']}")
         )
-        name = self.table_name(base)
-        candidate, n = name, 1
-        while candidate in self.used_names:
-            n += 1
-            candidate = f"{name}_{n}"
-        self.used_names.add(candidate)
-        return candidate
+        return self.renamer.unused(replacement(base))
+
+    def valid_process_names(
+        self, program: dict[str, Any], name: str, table: str, processes: list | None = None
+    ) -> str:
+        """`name` (a process name, or the template giving them) with what a name cannot
+        hold as `_`, warned; supervisorctl's names change with it."""
+        processes = program["processes"] if processes is None else processes
+        shown = [p["name"] for p in processes]
+        if all(valid(n) for n in shown):
+            return name
+        fixed = fixed_template(name) if "{" in name else replacement(name)
+        self.warn(program["section"], "process_name", f"the process name {shown[0]!r} is "
+                  f"not valid here (letters, digits, _ . -): written as {fixed!r}, so "
+                  "supervisorctl-lite names it differently", table)  # fmt: skip
+        return fixed
 
     def ordered(self, keys: dict[str, Any]) -> dict[str, Any]:
         return {k: keys[k] for k in PROGRAM_ORDER if k in keys}
@@ -786,9 +814,12 @@ class _Converter:
             if key not in first:
                 continue
             paths = [p[key] for p in processes]
+            raw = self.sections[program["section"]]["options"].get(key)
             if paths[0] in (None, ini.AUTO) or numprocs == 1:
                 if len(set(map(str, paths))) != 1:
                     return None
+                if raw and "%(host_node_name)" in raw["value"]:  # resolved where it runs
+                    first[key] = self.template(raw["value"], program, paths) or first[key]
                 continue
             if len(set(paths)) == 1:
                 if paths[0] in ("/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2"):
@@ -804,7 +835,6 @@ class _Converter:
                     table,
                 )
                 return None
-            raw = self.sections[program["section"]]["options"].get(key)
             template = self.template(raw["value"] if raw else None, program, paths)
             if template is None:
                 return None
@@ -901,7 +931,7 @@ class _Converter:
                     "directory)",
                     table,
                 )
-        if not _PROGRAM_NAME.fullmatch(program["name"]) or program["name"] == "all":
+        if not valid(program["name"]):
             self.warn(
                 section,
                 None,

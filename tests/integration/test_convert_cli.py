@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -51,3 +52,81 @@ def test_an_unclosed_quote_is_named_with_file_and_line(tmp_path):
     assert "Traceback" not in res.stderr
     assert f"{tmp_path}/supervisord.conf:4: [program:job] command: cannot split it" in res.stderr
     assert "No closing quotation" in res.stderr and "inline comment" in res.stderr
+
+
+def test_names_and_log_paths_resolve_as_supervisor_resolves_them(tmp_path):
+    from convert_corpus.oracle import supervisor_processes
+
+    ini = write_ini(tmp_path, f"""\
+        [supervisord]
+        logfile={tmp_path}/sd.log
+
+        [program:café]
+        command=/bin/sleep 100
+        stdout_logfile={tmp_path}/{{{{app}}}}.log
+
+        [program:pool]
+        command=/bin/sleep 100
+        numprocs=2
+        process_name=%(process_num)d
+        stdout_logfile={tmp_path}/pool-%(process_num)d-%(host_node_name)s.log
+        stderr_logfile={tmp_path}/pool-err-%(process_num)d.log
+        """)  # fmt: skip
+    theirs = supervisor_processes(str(ini))
+    out = tmp_path / "out.toml"
+    res = sdl("convert", str(ini), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "not valid here" not in res.stderr  # nothing renamed: "café" is a name here too
+    report = checked(out)
+    assert report["ok"], report["errors"]
+    mine = {name: (program, program["logfiles"][name])
+            for program in report["programs"].values()
+            for name in program["processes"]}  # fmt: skip
+    assert sorted(mine) == sorted(theirs) == ["café", "pool:0", "pool:1"]
+    for name, want in theirs.items():
+        assert mine[name][1]["stdout"] == want["stdout_logfile"], name
+    # the resolved keys hold the paths themselves, not our template syntax
+    cafe = report["programs"]["café"]
+    assert (
+        cafe["stdout_logfile"] == theirs["café"]["stdout_logfile"] == f"{tmp_path}/{{{{app}}}}.log"
+    )
+    node = os.uname().nodename
+    assert (
+        report["programs"]["pool"]["stdout_logfile"]
+        == f"{tmp_path}/pool-{{process_num}}-{node}.log"
+    )
+
+
+def test_names_supervisor_takes_and_we_do_not_are_renamed_apart_and_said(tmp_path):
+    from convert_corpus.oracle import supervisor_processes
+
+    ini = write_ini(tmp_path, f"""\
+        [supervisord]
+        logfile={tmp_path}/sd.log
+
+        [program:caf@]
+        command=/bin/sleep 100
+
+        [program:caf_]
+        command=/bin/sleep 100
+
+        [program:wk]
+        command=/bin/sleep 100
+        numprocs=2
+        process_name=%(program_name)s@%(process_num)d
+
+        [group:ops+]
+        programs=caf_
+        """)  # fmt: skip
+    assert sorted(supervisor_processes(str(ini))) == ["caf@", "ops+:caf_", "wk:wk@0", "wk:wk@1"]
+    out = tmp_path / "out.toml"
+    res = sdl("convert", str(ini), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "[program:caf@]: the name 'caf@' is not valid here" in res.stderr
+    assert "written as 'caf__2'" in res.stderr  # "caf_" is taken by another program
+    assert "[program:wk] process_name: the process name 'wk@0' is not valid here" in res.stderr
+    assert "the group name 'ops+' is not valid here" in res.stderr
+    report = checked(out)
+    assert report["ok"], report["errors"]
+    names = sorted(n for p in report["programs"].values() for n in p["processes"])
+    assert names == ["caf__2", "ops_:caf_", "wk:wk_0", "wk:wk_1"]
