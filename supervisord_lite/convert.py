@@ -14,15 +14,13 @@ name, each with its process_name fixed, so every full name stays supervisorctl's
 Log paths and process names become `{process_num:02d}`-style templates instead when
 the template renders exactly Supervisor's names.
 
-The TOML is written by hand: the daemon keeps to the standard library, which reads
-TOML but does not write it.
+The TOML text is convert_toml.py's, the templates convert_templates.py's, the names
+convert_names.py's.
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import re
 import signal
 import sys
 import tempfile
@@ -34,7 +32,8 @@ from supervisord_lite.convert_httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert_memmon import MemMon, limit_for, read_memmon
 from supervisord_lite.convert_names import Renamer, fixed_template, replacement, valid
-from supervisord_lite.names import TEMPLATE_FIELDS
+from supervisord_lite.convert_templates import escape_braces, template_for
+from supervisord_lite.convert_toml import Octal, comment, size, toml_key, toml_setting, toml_value
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -43,10 +42,6 @@ MEMMON = "memmon"
 HTTPOK = "httpok"
 MAILERS = ("crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_PRINTF_FIELD = re.compile(
-    r"%(%|\((?P<name>[^)]*)\)(?P<flags>[-0 +#]*)(?P<width>\d*)(?P<type>[sdiu]))"
-)
 
 # The order keys are written in, as docs/configuration.md lists them.
 PROGRAM_ORDER = (
@@ -101,123 +96,6 @@ class Warning_:
 def _shown_path(path: str) -> str:
     relative = os.path.relpath(path) if path else path
     return path if not path or relative.startswith("..") else relative
-
-
-# --- TOML writing -----------------------------------------------------------------------
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f"}
-_ESCAPES["\r"] = "\\r"
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else toml_string(key)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
-def _comment(text: str) -> str:
-    return "# " + text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def _size(value: int) -> int | str:
-    for suffix, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if value and value % factor == 0:
-            return f"{value // factor}{suffix}"
-    return value
-
-
-# --- templates: Supervisor's %(name)s -> our {name} ----------------------------------------
-
-
-def to_template(raw: str, literals: dict[str, str]) -> str | None:
-    """`%(program_name)s_%(process_num)02d` -> `{program_name}_{process_num:02d}`.
-
-    Fields we template stay fields; `literals` (here, ENV_*) are written as their value;
-    anything else (a printf spec str.format has no twin for) gives None."""
-    out = []
-    pos = 0
-    for match in _PRINTF_FIELD.finditer(raw):
-        out.append(_escape_braces(raw[pos : match.start()]))
-        pos = match.end()
-        if match.group(1) == "%":
-            out.append("%")
-            continue
-        name, flags, width, kind = match.group("name", "flags", "width", "type")
-        if name in literals and not flags and not width and kind == "s":
-            out.append(_escape_braces(literals[name]))
-        elif name in TEMPLATE_FIELDS and kind == "s" and not flags and not width:
-            out.append("{" + name + "}")
-        elif name in ("process_num", "numprocs") and kind in "diu" and flags in ("", "0"):
-            out.append("{" + name + (f":{flags}{width}d" if width else "") + "}")
-        else:
-            return None
-    rest = raw[pos:]
-    if "%" in rest:
-        return None
-    out.append(_escape_braces(rest))
-    return "".join(out)
-
-
-def _escape_braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def render(template: str, program: dict[str, Any], process_num: int) -> str | None:
-    try:
-        return template.format(
-            program_name=program["name"],
-            group_name=program["group"],
-            process_num=process_num,
-            numprocs=program["settings"]["numprocs"],
-            host_node_name=platform.node(),
-        )
-    except (KeyError, ValueError, IndexError):
-        return None
-
-
-def template_for(
-    raw: str | None, program: dict[str, Any], values: list[Any], literals: dict[str, str]
-) -> str | None:
-    """A template that renders, for each process, exactly the value supervisord gave it."""
-    if raw is None:
-        return None
-    template = to_template(raw, literals)
-    if template is None:
-        return None
-    for process, value in zip(program["processes"], values):
-        if render(template, program, process["process_num"]) != value:
-            return None
-    return template
 
 
 # --- the conversion ---------------------------------------------------------------------
@@ -395,7 +273,7 @@ class _Converter:
         if self.given(section, "loglevel"):
             out["loglevel"] = self.loglevel(sup["loglevel"])
         if sup["umask"] != 0o022:
-            out["umask"] = _Octal(sup["umask"])
+            out["umask"] = Octal(sup["umask"])
         if sup["childlogdir"] is not None:
             out["log_dir"] = sup["childlogdir"]
             self.warn_relative(section, "childlogdir", sup["childlogdir"], "supervisord")
@@ -448,6 +326,9 @@ class _Converter:
             "logfile_backups": "not supported: the daemon log is not rotated by size; "
             "use logrotate and SIGUSR2 (reopen)",
         }
+        if self.parsed["supervisord"]["logfile_maxbytes"] == 0:  # never rotated: as here
+            why.pop("logfile_maxbytes")
+            why.pop("logfile_backups")  # nothing to keep without a rotation
         for key, message in why.items():
             if self.given("supervisord", key):
                 self.warn("supervisord", key, message, "supervisord")
@@ -462,7 +343,7 @@ class _Converter:
                 out["socket"] = os.path.expanduser(path)
                 self.warn_relative(section, "file", out["socket"], "supervisord")
                 if "chmod" in options:
-                    out["socket_mode"] = _Octal(ini.octal(options["chmod"]["value"]))
+                    out["socket_mode"] = Octal(ini.octal(options["chmod"]["value"]))
             elif "file" in options:
                 self.warn(
                     section, "file", "only one control socket here: not converted", "supervisord"
@@ -598,8 +479,15 @@ class _Converter:
                 self.warn(section, None, message, "supervisord")
                 continue
             for name, program_name in targets.items():
-                tables[name]["health"] = dict(table)
                 where = f"programs.{program_name}"
+                if "health" in tables[name]:  # one health table a program here
+                    kept = tables[name]["health"]["http"]
+                    message = (f"superlance httpok: not converted for {name}: it has a "
+                               f"health check already, from an earlier httpok ({kept}); "
+                               "here a program has one [health] table")  # fmt: skip
+                    self.warn(section, None, message, where)
+                    continue
+                tables[name]["health"] = dict(table)
                 every = f"every {table['interval']:g} s, restart at the first failure"
                 message = f"superlance httpok: now [{where}.health] http {spec.url}, {every}"
                 self.warn(section, None, message, where)
@@ -654,16 +542,16 @@ class _Converter:
         if settings["numprocs"] == 1 or (not varying and logs is not None and name_template):
             keys = dict(common)
             keys.update(self.literal_keys(processes[0]))
+            if settings["numprocs_start"]:  # the process_num of the first process
+                keys["numprocs_start"] = settings["numprocs_start"]
             if settings["numprocs"] > 1:
                 keys["numprocs"] = settings["numprocs"]
-                if settings["numprocs_start"]:
-                    keys["numprocs_start"] = settings["numprocs_start"]
                 name_template = self.valid_process_names(program, name_template, table)
                 if name_template != "{process_num}":
                     keys["process_name"] = name_template
             elif processes[0]["name"] != program["name"]:  # else it follows a renamed program
                 name = self.valid_process_names(program, processes[0]["name"], table)
-                keys["process_name"] = _escape_braces(name)
+                keys["process_name"] = escape_braces(name)
                 if "%(host_node_name)" in program["process_name"] and valid(name):
                     keys["process_name"] = name_template or keys["process_name"]
             keys.update(logs if logs is not None else self.log_keys_of(processes[0]))
@@ -684,7 +572,9 @@ class _Converter:
             keys = dict(common)
             keys.update(self.literal_keys(process))
             name = self.valid_process_names(program, process["name"], table, [process])
-            keys["process_name"] = _escape_braces(name)
+            keys["process_name"] = escape_braces(name)
+            if process["process_num"]:  # its SUPERVISOR_PROCESS_NUM, as in the pool
+                keys["numprocs_start"] = process["process_num"]
             keys.update(self.log_keys_of(process))
             name = self.split_name(program["name"], process)
             out.append((name, self.ordered(keys)))
@@ -774,7 +664,7 @@ class _Converter:
         keys = {}
         for key, value in wanted.items():
             if not _same(value, _our_default(key)):
-                keys[key] = _Octal(value) if key == "umask" else value
+                keys[key] = Octal(value) if key == "umask" else value
         return keys
 
     def log_keys_of(self, process: dict[str, Any]) -> dict[str, Any]:
@@ -785,12 +675,12 @@ class _Converter:
             path = process[f"{stream}_logfile"]
             value = "none" if path is None else ("auto" if path == ini.AUTO else path)
             if value not in ("auto", "none"):
-                value = _escape_braces(value)
+                value = escape_braces(value)
             keys[f"{stream}_logfile"] = value
             keys[f"{stream}_logfile_maxbytes"] = process[f"{stream}_logfile_maxbytes"]
             keys[f"{stream}_logfile_backups"] = process[f"{stream}_logfile_backups"]
         return {
-            k: (_size(v) if k.endswith("maxbytes") else v)
+            k: (size(v) if k.endswith("maxbytes") else v)
             for k, v in keys.items()
             if not _same(v, _our_default(k))
         }
@@ -873,6 +763,13 @@ class _Converter:
                 "process group is killed here (Supervisor leaves it running)",
                 table,
             )
+        elif program["processes"] and forks_workers(program["processes"][0]["command"]):
+            server = forks_workers(program["processes"][0]["command"])
+            self.warn(section, "stopasgroup", f"stopasgroup = false is kept (Supervisor's "
+                      f"default): when {server}'s master dies, its workers keep running and "
+                      "holding its port, and each restart fails to bind; stopasgroup = true "
+                      "kills what is left of the group at that exit: set it unless the "
+                      "workers must outlive their master", table)  # fmt: skip
         for stream in ("stdout", "stderr"):
             for key, why in (
                 (f"{stream}_capture_maxbytes", "capture mode (PROCESS_COMMUNICATION events)"),
@@ -955,18 +852,18 @@ class _Converter:
             lines.append(f"# and its [include] {extra}")
         lines.append("# Each setting not carried over exactly is a comment above its table.")
         lines.append("")
-        lines.extend(_comment(str(w)) for w in self.table_warnings.get("supervisord", []))
+        lines.extend(comment(str(w)) for w in self.table_warnings.get("supervisord", []))
         lines.append("[supervisord]")
-        lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in supervisord.items())
+        lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in supervisord.items())
         lines.append("")
         if alerts is not None or self.table_warnings.get("alerts"):
-            lines.extend(_comment(str(w)) for w in self.table_warnings.get("alerts", []))
+            lines.extend(comment(str(w)) for w in self.table_warnings.get("alerts", []))
         if alerts is not None:
             lines.append("[alerts]")
-            lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in alerts.items())
+            lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in alerts.items())
             lines.append("")
         for name, group in groups.items():
-            lines.extend(_comment(str(w)) for w in self.table_warnings.get(f"groups.{name}", []))
+            lines.extend(comment(str(w)) for w in self.table_warnings.get(f"groups.{name}", []))
             lines.append(f"[groups.{toml_key(name)}]")
             lines.append(f"programs = {toml_value(group['programs'])}")
             if group["priority"] != 999:
@@ -978,28 +875,40 @@ class _Converter:
             if table in done:
                 continue
             done.add(table)
-            lines.extend(_comment(str(w)) for w in self.table_warnings.get(table, []))
+            lines.extend(comment(str(w)) for w in self.table_warnings.get(table, []))
             for name in program.get("tables", ()):
                 lines.append(f"[programs.{toml_key(name)}]")
-                lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in programs[name].items())
+                lines.extend(
+                    f"{toml_key(k)} = {toml_setting(v)}" for k, v in programs[name].items()
+                )
                 lines.append("")
         return "\n".join(lines).rstrip("\n") + "\n"
-
-
-class _Octal(int):
-    """An int written as 0o022."""
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, _Octal):
-        return f"0o{int(value):03o}"
-    return toml_value(value)
 
 
 def _argv(command: str) -> list[str]:
     import shlex
 
     return shlex.split(command)
+
+
+# Servers whose master forks workers that share its listening socket: with
+# stopasgroup = false those workers outlive a crashed master and keep the port.
+_FORKING_SERVERS = ("nginx", "apache2", "httpd", "php-fpm", "gunicorn", "uwsgi", "unicorn",
+                    "puma", "hypercorn", "uvicorn")  # fmt: skip
+
+
+def forks_workers(command: str) -> str:
+    """The forking server a command runs (`nginx`, `gunicorn` ...), or ""."""
+    try:
+        words = _argv(command)[:3]  # the program, or the one an interpreter runs
+    except ValueError:
+        return ""
+    for word in words:
+        base = os.path.basename(word)
+        for server in _FORKING_SERVERS:
+            if base.startswith(server):
+                return server
+    return ""
 
 
 def _listener_name(command: str) -> str:

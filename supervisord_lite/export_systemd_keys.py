@@ -147,6 +147,7 @@ def service_basics(program: ProgramConfig, view: View, unit: Unit) -> None:
     unit.set("Service", "ExecStart", " ".join(words))
     env = [
         *program.environment,
+        ("SUPERVISOR_ENABLED", "1"),
         ("SUPERVISOR_PROCESS_NAME", view.short),
         ("SUPERVISOR_GROUP_NAME", program.group),
         ("SUPERVISOR_PROCESS_NUM", view.num),

@@ -130,3 +130,44 @@ def test_names_supervisor_takes_and_we_do_not_are_renamed_apart_and_said(tmp_pat
     assert report["ok"], report["errors"]
     names = sorted(n for p in report["programs"].values() for n in p["processes"])
     assert names == ["caf__2", "ops_:caf_", "wk:wk_0", "wk:wk_1"]
+
+
+def test_convert_details_memmon_logs_httpok_and_forking_servers(tmp_path):
+    res, out = convert(tmp_path, f"""\
+        [supervisord]
+        logfile={tmp_path}/sd.log
+        logfile_maxbytes=0
+        logfile_backups=3
+
+        [program:web]
+        command=/bin/sleep 100
+
+        [program:nginx]
+        command=/usr/sbin/nginx -g "daemon off;"
+
+        [eventlistener:memmon]
+        command=memmon -p web=200MB -a 100MB
+        events=TICK_60
+
+        [eventlistener:httpok1]
+        command=httpok -p web http://localhost:8000/health
+        events=TICK_60
+
+        [eventlistener:httpok2]
+        command=httpok -p web http://localhost:8000/other
+        events=TICK_60
+        """)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    report = checked(out)
+    web = report["programs"]["web"]
+    # memmon restarts over any limit naming the process: the smallest, -a's 100MB
+    assert web["memory_limit"] == 100 * 2**20
+    # the daemon log is never rotated here either: nothing to warn about
+    assert "logfile_maxbytes" not in res.stderr and "logfile_backups" not in res.stderr
+    # one health table a program: the first httpok's, and the second one said
+    assert web["health"]["http"] == "http://localhost:8000/health"
+    assert "[eventlistener:httpok2]: superlance httpok: not converted for web" in res.stderr
+    # Supervisor's stopasgroup=false kept, with what it means for nginx's workers
+    assert report["programs"]["nginx"]["stopasgroup"] is False
+    assert "[program:nginx] stopasgroup: stopasgroup = false is kept" in res.stderr
+    assert "[program:web] stopasgroup" not in res.stderr

@@ -117,6 +117,7 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     assert web["StandardError"] == ["inherit"]
     env = dict(shlex.split(v)[0].split("=", 1) for v in web["Environment"])
     assert env == {"SHARED": "1", "MSG": 'say "hi" 100%% $HOME \\o/', "EMPTY": "",
+                   "SUPERVISOR_ENABLED": "1",
                    "SUPERVISOR_PROCESS_NAME": "%i", "SUPERVISOR_GROUP_NAME": "web",
                    "SUPERVISOR_PROCESS_NUM": "%i"}  # fmt: skip
 
