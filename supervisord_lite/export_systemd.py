@@ -246,11 +246,12 @@ class Plan:
                     "another directory, or pass --force to take it over"
                 )
         self.others = manifests
-        # Only what this config's export wrote, and still carries our marker.
+        # Only what this config's export wrote, and still carries our marker (a target
+        # taken over from another config with --force leaves that config's units be).
         self.stale = sorted(
             name
             for name in own["files"]
-            if name not in units and files.ours(dir_fd, name)
+            if own["config"] == config and name not in units and files.ours(dir_fd, name)
             and not any(name in m["files"] for m in manifests.values())
         )  # fmt: skip
 

@@ -217,3 +217,17 @@ def test_a_colon_in_the_config_name_stays_out_of_the_target_name(tmp_path):
     assert export(config, out).returncode == 0
     assert [p.name for p in unit_files(out)] == [
         "supervisord-lite-a.service", "supervisord-lite@x\\x3ay.target"]  # fmt: skip
+
+
+def test_a_target_taken_over_with_force_keeps_the_other_configs_units(tmp_path):
+    out = tmp_path / "units"
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = write_config(tmp_path / "a", {"web": {"command": "true"}})
+    second = write_config(tmp_path / "b", {"api": {"command": "true"}})  # also sdl.toml
+    assert export(first, out).returncode == 0
+    res = export(second, out)
+    assert res.returncode == 1
+    assert f"the export of {first} wrote it; this config's target has the same name" in res.stderr
+    res = export(second, out, "--force")
+    assert res.returncode == 0 and "removed" not in res.stdout, res.stdout
+    assert (out / "supervisord-lite-web.service").exists()
