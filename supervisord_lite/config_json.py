@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from supervisord_lite import limits
+from supervisord_lite import limits, names
 from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
 from supervisord_lite.config_convert import signal_name
 from supervisord_lite.config_keys import PROGRAM_KEYS
@@ -42,6 +42,8 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
     for key in PROGRAM_KEYS:
         out[key] = _plain(getattr(program, key))
     out["stopsignal"] = signal_name(program.stopsignal)
+    for stream in ("stdout", "stderr"):  # resolved as far as the processes share it
+        out[f"{stream}_logfile"] = _log_setting(program, stream, config.log_dir)
     out["environment"] = dict(program.environment)
     for table in ("ready", "health"):  # as written: {"tcp": "127.0.0.1:6379", ...}
         probe = getattr(program, table)
@@ -62,6 +64,17 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
         for index, name in enumerate(program.processes)
     }
     return out
+
+
+def _log_setting(program: ProgramConfig, stream: str, log_dir: str) -> str:
+    """A log path resolved: the path itself for one process, else the template with
+    every field but {process_num} filled in ("auto" and "none" as they are)."""
+    setting = getattr(program, f"{stream}_logfile")
+    if setting in ("auto", "none") or (stream == "stderr" and program.redirect_stderr):
+        return setting
+    if program.numprocs == 1:
+        return program.logfile_path(stream, 0, log_dir) or setting
+    return names.expand_shared(setting, program.name, program.group, program.numprocs)
 
 
 def _plain(value: Any) -> Any:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import glob
 import os
 import pwd
-import re
 import sys
 from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
 from supervisord_lite import names
+from supervisord_lite.bounded_read import UnreadableFile
+from supervisord_lite.bounded_read import read_bounded as read_config_bytes
 from supervisord_lite.config_keys import (
     ALERT_KEYS,
     DAEMON_KEYS,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # annotations only: config.py imports this module
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
-PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+PROGRAM_NAME = names.NAME
 
 
 class Loader:
@@ -110,10 +111,9 @@ class Loader:
 
     def read(self, file: str) -> dict[str, Any] | None:
         try:
-            with open(file, "rb") as fh:
-                data = fh.read()
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            self.errors.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            data = read_config_bytes(file)
+        except UnreadableFile as exc:  # a FIFO, /dev/zero, a huge file: never read
+            self.errors.append(f"{file}: cannot read: {exc}")
             return None
         try:
             return tomllib.loads(data.decode("utf-8"))
