@@ -145,8 +145,9 @@ def read_cmdline(pid: int) -> bytes:
 class ChildScanner:
     """Children of one pid by scanning /proc, caching ppids so a poll reads only new pids.
 
-    Linux here lacks /proc/PID/task/TID/children; psutil.children() re-reads every
-    process's stat on every call, which is too slow to poll at 1 ms.
+    /proc/PID/task/TID/children needs a kernel built with CONFIG_PROC_CHILDREN, which
+    not every host has; psutil.children() re-reads every process's stat on every call,
+    which is too slow to poll at 1 ms.
     """
 
     def __init__(self, parent: int):

@@ -2,7 +2,7 @@
 supervisord (PyPI supervisor, in the test extra) and supervisord_lite, and check that
 every row has a number on both sides (or is a no-manager floor, or a supervisord_lite-only
 row of scale10k) and that nothing the run started survives it. The quick run takes
-~100 s on the 2-core dev machine."""
+~100-150 s on the 2-core dev machine, up to 4 minutes when it is loaded."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ EXPECTED = {
 # Workloads whose rows may leave supervisord's column empty ("not run": it cannot).
 LITE_ONLY_ROWS = {"scale"}
 
-pytestmark = pytest.mark.timeout(330)
+pytestmark = pytest.mark.timeout(480)
 
 
 def _bench_procs(root: str) -> set[int]:
@@ -76,7 +76,7 @@ def test_quick_benchmark_measures_every_workload_on_both_sides(bench_tmpdir) -> 
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=320,
+        timeout=470,
         env={**os.environ, "TMPDIR": root},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
