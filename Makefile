@@ -38,9 +38,11 @@ soak: $(VENV)/.installed
 	SDL_SOAK=1 SDL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) SDL_SOAK_STEPS=$(SOAK_STEPS) \
 		$(BIN)/python -m pytest -q tests/integration/test_stateful.py
 
-# Runs every workload against supervisord and supervisord_lite side by side and saves the
-# output under benchmarks/runs/ (--save), to be committed; BENCH_ARGS="--quick" or
-# "--only spawn,ctl" replace that (add --save to keep such a run too). Both are measured
+# Runs every default workload against supervisord and supervisord_lite side by side and
+# saves the output under benchmarks/runs/ (--save), named by the commit measured, to be
+# committed; BENCH_ARGS="--quick" or "--only spawn,ctl" replace that (add --save to keep
+# such a run too; "--only scale10k --save" is the 10,000-program run). Then
+# `python -m benchmarks.compare OLD NEW` shows every ratio's change between two saved runs. Both are measured
 # as users install them: a regular (not editable) install with compiled bytecode, in a
 # venv of its own, so
 # that neither pays for an editable-install import hook or for compiling its source.
