@@ -28,12 +28,16 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from typing import Optional
 
 from .frozen import Frozen, _set
 
-MAX_FILE_BYTES = 1024 * 1024  # far above any real env file; bounds what a spawn reads
+# Bounds what a spawn reads and parses. Linux refuses a single variable over 128 KiB
+# (MAX_ARG_STRLEN) and a whole environment over a quarter of the stack limit, so a
+# bigger file could not be passed on anyway.
+MAX_FILE_BYTES = 256 * 1024
 
 _WHITESPACE = " \t\n\r"  # systemd's string-util.h
 _NEWLINE = "\n\r"
@@ -54,6 +58,15 @@ _NAME_CHARS = _NAME_FIRST | frozenset("0123456789")
     _COMMENT,
     _COMMENT_ESCAPE,
 ) = range(10)
+# What each state takes without a decision: everything but its special characters.
+_RUNS = {
+    _KEY: re.compile(r"[^\n\r= \t]+"),
+    _VALUE: re.compile(r"[^\n\r\\ \t]+"),
+    _SINGLE_QUOTE: re.compile(r"[^']+"),
+    _DOUBLE_QUOTE: re.compile(r'[^"\\]+'),
+    _COMMENT: re.compile(r"[^\\\n\r]+"),
+}
+_UNDECODED = re.compile("[\udc80-\udcff]")
 _IN_VALUE = (_PRE_VALUE, _VALUE, _VALUE_ESCAPE, _SINGLE_QUOTE, _DOUBLE_QUOTE, _DOUBLE_QUOTE_ESCAPE)
 
 
@@ -132,7 +145,24 @@ def _scan(text: str, source_name: str, warnings: list[str]) -> list[tuple[int, s
         key.clear()
         value.clear()
 
-    for c in text:
+    position, length = 0, len(text)
+    while position < length:
+        # Runs of ordinary characters in a value or comment go in one step (a long value
+        # char by char would hold up a spawn); each special character goes below.
+        run = _RUNS[state].match(text, position) if state in _RUNS else None
+        if run:
+            position = run.end()
+            line += run.group().count("\n")
+            if state == _KEY:
+                key.append(run.group())  # items of many characters: see _VALUE
+                last_key_whitespace = None
+            elif state != _COMMENT:
+                value.append(run.group())
+                if state == _VALUE:
+                    last_value_whitespace = None
+            continue
+        c = text[position]
+        position += 1
         if state == _PRE_KEY:
             if c in _COMMENTS:
                 state = _COMMENT
@@ -169,6 +199,8 @@ def _scan(text: str, source_name: str, warnings: list[str]) -> list[tuple[int, s
                 state = _VALUE
                 value.append(c)
         elif state == _VALUE:
+            # last_value_whitespace indexes items, not characters: whitespace is always
+            # an item of its own, so cutting there cuts where the C cuts.
             if c in _NEWLINE:
                 state = _PRE_KEY
                 if last_value_whitespace is not None:
@@ -241,7 +273,8 @@ def _why_invalid(key: str) -> str:
 
 
 def _has_invalid_utf8(text: str) -> bool:
-    return any("\udc80" <= c <= "\udcff" for c in text)
+    # surrogateescape turned each undecodable byte into one of these.
+    return _UNDECODED.search(text) is not None
 
 
 def _printable(text: str) -> str:

@@ -149,7 +149,7 @@ def test_only_regular_files_are_read(tmp_path):
 def test_a_file_too_big_is_refused(tmp_path):
     big = write(tmp_path / "big", b"A=" + b"x" * env_file.MAX_FILE_BYTES + b"\n")
     loaded = env_file.read_env_files([big])
-    assert loaded.errors == [f"{big}: larger than 1024 KiB"] and loaded.environment == {}
+    assert loaded.errors == [f"{big}: larger than 256 KiB"] and loaded.environment == {}
     just_fits = write(tmp_path / "fits", b"A=" + b"x" * (env_file.MAX_FILE_BYTES - 3) + b"\n")
     assert len(env_file.read_env_files([just_fits]).environment["A"]) == env_file.MAX_FILE_BYTES - 3
 
