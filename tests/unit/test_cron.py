@@ -452,3 +452,23 @@ def test_restart_interval_arithmetic_is_in_real_time():
     before_jump = datetime(2024, 3, 10, 1, 30, tzinfo=tz)  # an hour later it is 03:30 EDT
     due = cron.first_due_after_start(every, before_jump, before_jump + timedelta(minutes=1))
     assert due.astimezone(UTC) - before_jump.astimezone(UTC) == timedelta(hours=1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(max_size=40)
+    | st.lists(
+        st.sampled_from(["*", "/", "-", ",", " ", "5", "59", "0", "mon", "jan", "@every", "1h"]),
+        max_size=15,
+    ).map("".join)
+)
+def test_any_text_parses_or_is_refused_with_a_value_error(text):
+    try:
+        parsed = cron.parse(text)
+    except ValueError as error:
+        assert str(error)
+    else:
+        if isinstance(parsed, cron.CronSchedule):
+            assert cron.next_run(parsed, datetime(2024, 1, 1, tzinfo=UTC)) > datetime(
+                2024, 1, 1, tzinfo=UTC
+            )
