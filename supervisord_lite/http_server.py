@@ -18,7 +18,6 @@ import http
 import ipaddress
 import json
 import logging
-import secrets
 import socket
 from importlib import resources
 from typing import Callable
@@ -30,6 +29,7 @@ from supervisord_lite import protocol
 from supervisord_lite.commands import LATER
 from supervisord_lite.config_http import HttpConfig, server_context
 from supervisord_lite.http_auth import Authenticator
+from supervisord_lite.http_csrf import CsrfTokens
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.protocol import ProtocolError
 
@@ -392,7 +392,7 @@ class HttpServer:
         self.handlers = handlers
         self.request_shutdown = request_shutdown
         self.clients: set[Connection] = set()
-        self.csrf = secrets.token_urlsafe(32)  # for this daemon's life; in the page
+        self.csrf = CsrfTokens()  # per session; renewed when who may come in changes
         self.assets: dict[str, bytes] = {}
         self.ssl = None
         self.context = None
@@ -411,6 +411,9 @@ class HttpServer:
         """Take the settings a reload may change without re-binding."""
         self.config = config
         self.auth = Authenticator(config.users, config.token_sha256)
+        admission = (frozenset(self.allowed_uids()), config.users, config.token_sha256)
+        if self.csrf.admit(admission):
+            log.info("http: who may come in changed: new CSRF tokens (open pages must reload)")
         if config.hosts and self.hosts is None:
             from supervisord_lite.http_hosts import RemoteHosts
 
@@ -581,7 +584,8 @@ class HttpServer:
 
     def get(self, conn: Connection, path: str, query: dict) -> None:
         if path == "/" or path == "/index.html":
-            page = self.asset("index.html").replace(b"{{csrf}}", self.csrf.encode())
+            token = self.csrf.token(_session(conn))
+            page = self.asset("index.html").replace(b"{{csrf}}", token.encode())
             read_only = b"true" if self.config.read_only else b"false"
             page = page.replace(b"{{read_only}}", read_only)
             conn.respond(200, b"text/html; charset=utf-8", page,
@@ -593,7 +597,8 @@ class HttpServer:
             text = self.handlers["metrics"](None, protocol.Request(None, "metrics", {}))
             conn.respond(200, b"text/plain; version=0.0.4; charset=utf-8", text.encode())
         elif path == "/api/csrf":
-            conn.respond_json(200, {"csrf": self.csrf, "read_only": self.config.read_only})
+            token = self.csrf.token(_session(conn))
+            conn.respond_json(200, {"csrf": token, "read_only": self.config.read_only})
         elif path == "/api/stats":
             conn.respond_json(200, {"ok": True, "result": self.stats()})
         elif path == "/api/hosts":
@@ -642,8 +647,11 @@ class HttpServer:
     def post(self, conn: Connection, cmd: str) -> None:
         request = conn.request
         token = _header(request, b"x-csrf-token") or ""
-        if not secrets.compare_digest(token.encode(), self.csrf.encode()):
-            message = "missing or wrong X-CSRF-Token header (the page has it; GET /api/csrf)"
+        if not self.csrf.check(_session(conn), token):
+            message = (
+                "missing or wrong X-CSRF-Token header (the page has it; GET /api/csrf; "
+                "it changes with who may come in: reload the page)"
+            )
             conn.respond_json(403, _error(protocol.FORBIDDEN, message))
             return
         origin = _header(request, b"origin")
@@ -772,6 +780,15 @@ def _reason(status: int) -> bytes:
 
 def _error(code: str, message: str) -> dict:
     return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def _session(conn: Connection) -> bytes:
+    """What admitted this client, for its CSRF token: the Authorization header it
+    sent, or its uid (loopback without auth)."""
+    authorization = _header(conn.request, b"authorization")
+    if authorization is not None and conn.server.auth.required:
+        return b"auth:" + authorization.encode("latin-1")
+    return f"uid:{conn.peer_uid}".encode()
 
 
 def _head_size(request: h11.Request) -> int:
