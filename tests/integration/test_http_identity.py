@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from integration.harness import wait_until
+from integration.harness import free_port, helper, wait_until
 from integration.http_helpers import csrf, post, request, start_http
 
 NOBODY = 65534
@@ -168,3 +168,98 @@ def test_the_csrf_token_is_renewed_when_allowed_uids_changes(daemon):
     token = csrf(port)
     daemon.ctl_ok("reload")  # nothing changed: the token stays
     assert csrf(port) == token
+
+
+FLOOD = """
+    # Keep 60 requests in flight: as each is answered (403) or dropped, open another.
+    import selectors, socket, sys
+    port = int(sys.argv[1])
+    request = b"GET /api/version HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n"
+    sel = selectors.DefaultSelector()
+
+    def another():
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        sel.register(s, selectors.EVENT_WRITE, "connecting")
+
+    for _ in range(60):
+        another()
+    print("flooding", flush=True)
+    while True:
+        for key, _ in sel.select():
+            s = key.fileobj
+            if key.data == "connecting":
+                try:
+                    s.send(request)
+                    sel.modify(s, selectors.EVENT_READ, "reading")
+                    continue
+                except OSError:
+                    pass
+            else:
+                try:
+                    if s.recv(65536):
+                        continue
+                except OSError:
+                    pass
+            sel.unregister(s)
+            s.close()
+            another()
+"""
+
+
+def _status_round_trip(path: str, timeout: float) -> bool:
+    """One `status` over the control socket, answered within `timeout` seconds."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            sock.sendall(b'{"id": 1, "cmd": "status"}\n')
+            answer = b""
+            while not answer.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return False
+                answer += chunk
+        except OSError:  # socket.timeout included
+            return False
+    return json.loads(answer)["ok"]
+
+
+@pytest.mark.timeout(120)
+def test_an_inflated_socket_table_does_not_slow_the_daemon(daemon):
+    """20 000 sockets in the host's TCP table, and `nobody` keeping 60 requests to the
+    page in flight: every accept used to read the whole table (a loop turn took
+    seconds). Now each accept is one exact lookup: the control socket answers and a
+    crash-looping program keeps being restarted."""
+    programs = {
+        **SLEEPER,
+        "crash": {
+            "command": ["sleep", "0.1"],
+            "startsecs": 0,
+            "autorestart": True,
+            "backoff_max": 0,
+        },  # fmt: skip
+    }
+    port = start_http(daemon, programs)
+    hoard = subprocess.Popen(helper("socket_hoard", 20_000, free_port()),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    flood = None
+    try:
+        assert hoard.stdout.readline().strip() == "ready"
+        flood = subprocess.Popen(["/usr/bin/python3", "-I", "-c", textwrap.dedent(FLOOD),
+                                  str(port)], stdout=subprocess.PIPE, text=True, user=NOBODY,
+                                 cwd="/")  # fmt: skip
+        assert flood.stdout.readline().strip() == "flooding"
+        before = daemon.status("crash")["crash"]["restarts"]
+        # Generous on a loaded machine; a table scan per accept made each turn seconds.
+        answered = [_status_round_trip(str(daemon.socket), 2.0) for _ in range(10)]
+        assert all(answered), answered
+        wait_until(lambda: daemon.status("crash")["crash"]["restarts"] >= before + 10, 10)
+        assert flood.poll() is None  # the flood went on all along
+    finally:
+        for proc in (flood, hoard):
+            if proc is not None:
+                proc.kill()
+                proc.communicate()
+    assert request(port, "GET", "/api/version")[0] == 200
