@@ -27,7 +27,7 @@ import h11
 
 from supervisord_lite import protocol
 from supervisord_lite.commands import LATER
-from supervisord_lite.config_http import HttpConfig, server_context
+from supervisord_lite.config_http import HttpConfig, listen_text, server_context
 from supervisord_lite.http_auth import Authenticator
 from supervisord_lite.http_csrf import CsrfTokens
 from supervisord_lite.loop import EventLoop, Timer, now
@@ -67,15 +67,43 @@ PAGE_POLICY = (
 )
 
 
-def bind(config: HttpConfig) -> socket.socket:
-    """The listening socket (before detaching, so the launcher can say why not)."""
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+def bind(config: HttpConfig) -> list[socket.socket]:
+    """The listening sockets (before detaching, so the launcher can say why not): one
+    per address of config.addresses (127.0.0.1 and ::1 both, for a loopback listen).
+    OSError when one cannot be bound; a host without IPv6 serves 127.0.0.1 alone."""
+    socks: list[socket.socket] = []
+    try:
+        for host in config.addresses:
+            try:
+                socks.append(_listen(host, config.port))
+            except OSError as exc:
+                if host == config.host:
+                    raise
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    log.warning("http: cannot listen on %s too (%s): this host has no %s; "
+                                "serving %s only", listen_text(host, config.port), exc.strerror,
+                                host, config.listen)  # fmt: skip
+                    continue
+                where = listen_text(host, config.port)
+                raise OSError(exc.errno, f"{exc.strerror} on {where} (a loopback listen takes "
+                              "127.0.0.1 and ::1 both: a client of localhost may try either)"
+                              ) from None  # fmt: skip
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and config.host == "::":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((config.host, config.port))
+        if family == socket.AF_INET6:
+            # "::" takes IPv4 too; any other IPv6 address only itself
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
+        sock.bind((host, port))
         sock.listen(128)
     except OSError:
         sock.close()
@@ -382,9 +410,10 @@ class Connection:
 
 
 class HttpServer:
-    def __init__(self, sock: socket.socket, config: HttpConfig, loop: EventLoop, supervisor,
-                 handlers: dict, request_shutdown, allowed_uids=lambda: {0}) -> None:  # fmt: skip
-        self.sock = sock
+    def __init__(self, socks: list[socket.socket], config: HttpConfig, loop: EventLoop,
+                 supervisor, handlers: dict, request_shutdown,
+                 allowed_uids=lambda: {0}) -> None:  # fmt: skip
+        self.socks = socks  # bind(): one per address
         # Who may use it with no users or token: the control socket's rule (peer_uid.py).
         self.allowed_uids = allowed_uids
         self.loop = loop
@@ -403,9 +432,9 @@ class HttpServer:
 
             self.ssl = ssl
             self.context = server_context(config)
-        loop.add_reader(sock.fileno(), self.accept)
-        scheme = "https" if config.tls else "http"
-        log.info("http: serving %s://%s/", scheme, config.listen)
+        for sock in socks:
+            loop.add_reader(sock.fileno(), lambda sock=sock: self.accept(sock))
+        log.info("http: serving %s", config.urls)
 
     def configure(self, config: HttpConfig) -> None:
         """Take the settings a reload may change without re-binding."""
@@ -423,17 +452,17 @@ class HttpServer:
 
     # -- connections --------------------------------------------------------------
 
-    def accept(self) -> None:
+    def accept(self, sock: socket.socket) -> None:
         for _ in range(64):  # bounded, so a connection flood cannot starve the loop
             try:
-                conn, _ = self.sock.accept()
+                conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("http: cannot accept a client: %s", exc.strerror)
-                    self.loop.remove_reader(self.sock.fileno())
-                    self.loop.call_later(0.5, self._resume_accepting)
+                    self.loop.remove_reader(sock.fileno())
+                    self.loop.call_later(0.5, lambda: self._resume_accepting(sock))
                 return
             if len(self.clients) >= self.config.max_clients:
                 log.warning("http: refused a client: %d clients already", len(self.clients))
@@ -459,9 +488,9 @@ class HttpServer:
             if client.handshaking:
                 client.handshake()
 
-    def _resume_accepting(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.loop.add_reader(self.sock.fileno(), self.accept)
+    def _resume_accepting(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0:
+            self.loop.add_reader(sock.fileno(), lambda: self.accept(sock))
 
     def close(self) -> None:
         for client in list(self.clients):
@@ -469,8 +498,9 @@ class HttpServer:
             client.close()
         if self.hosts is not None:
             self.hosts.close()
-        self.loop.remove_reader(self.sock.fileno())
-        self.sock.close()
+        for sock in self.socks:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
 
     # -- timeouts -----------------------------------------------------------------
 

@@ -5,6 +5,8 @@ its own uid and allowed_uids, as on the control socket. Attacks run as `nobody`.
 from __future__ import annotations
 
 import base64
+import errno
+import http.client
 import json
 import os
 import signal
@@ -263,3 +265,61 @@ def test_an_inflated_socket_table_does_not_slow_the_daemon(daemon):
                 proc.kill()
                 proc.communicate()
     assert request(port, "GET", "/api/version")[0] == 200
+
+
+BIND_V6 = """
+    import socket, sys
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("::1", int(sys.argv[1])))
+        s.listen(1)
+        print("bound")
+    except OSError as exc:
+        print(exc.errno)
+"""
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_a_loopback_listen_holds_both_127_0_0_1_and_ipv6_loopback(daemon):
+    """With only 127.0.0.1 bound, any user could listen on [::1]:PORT and receive the
+    requests (Authorization header included) of clients that try ::1 first for
+    `localhost`. The daemon holds both, and answers on both as itself."""
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("this host has no ::1")
+    port = start_http(daemon, SLEEPER)
+    assert as_user(NOBODY, BIND_V6, port).stdout.strip() == str(errno.EADDRINUSE)
+    assert f"http://[::1]:{port}/" in daemon.logfile.read_text()
+    conn = http.client.HTTPConnection("::1", port, timeout=10)
+    try:
+        conn.request("GET", "/api/version")
+        res = conn.getresponse()
+        assert res.status == 200  # and as root: sock_diag found the IPv6 client
+        assert json.loads(res.read())["ok"]
+    finally:
+        conn.close()
+    code = """
+        import http.client, sys
+        c = http.client.HTTPConnection("::1", int(sys.argv[1]), timeout=10)
+        c.request("GET", "/api/status")
+        print(c.getresponse().status)
+    """
+    assert as_user(NOBODY, code, port).stdout.strip() == "403"
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_an_ipv6_loopback_listen_holds_127_0_0_1_too(daemon):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("this host has no ::1")
+    port = free_port()
+    daemon.write_config(SLEEPER)
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[http]\nlisten = "[::1]:{port}"\n')
+    daemon.start()
+    assert as_user(NOBODY, BIND_V6.replace('"::1"', '"127.0.0.1"').replace(
+        "AF_INET6", "AF_INET"), port).stdout.strip() == str(errno.EADDRINUSE)  # fmt: skip
+    assert request(port, "GET", "/api/version")[0] == 200  # 127.0.0.1, as root
