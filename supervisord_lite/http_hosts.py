@@ -31,6 +31,7 @@ POLL_INTERVAL = 2.0
 REQUEST_TIMEOUT = 30.0  # a remote start waits for startsecs
 MAX_BACKOFF = 60.0
 MAX_REPLY = 16 * 1024 * 1024
+MAX_MESSAGE = 500  # characters of a remote error shown and logged
 
 
 class RemoteHost:
@@ -138,10 +139,14 @@ class RemoteHost:
         self.polling = False
         if self.closed:
             return
-        if reply.get("ok"):
+        result = reply.get("result")
+        if reply["ok"] and not isinstance(result, list):
+            reply = _unreachable(f"{self.target.text}: its status is not a list of processes")
+        if reply["ok"]:
             if self.state != "up":
                 log.info("http: host %s is up", self.target.text)
-            self.state, self.error, self.processes = "up", None, reply["result"]
+            processes = [item for item in result if isinstance(item, dict)]
+            self.state, self.error, self.processes = "up", None, processes
             self.on_change()
         else:
             self._down(reply["error"]["message"])
@@ -247,7 +252,7 @@ class RemoteCall:
         self.timer = None
         self.finish(_unreachable(f"{self.host.target.text}: no answer in {REQUEST_TIMEOUT:g} s"))
 
-    def finish(self, reply: dict) -> None:
+    def finish(self, reply) -> None:
         if self.finished:
             return
         self.finished = True
@@ -258,7 +263,7 @@ class RemoteCall:
                 self.loop.remove_reader(self.sock.fileno())
                 self.loop.remove_writer(self.sock.fileno())
             self.sock.close()
-        self.done_cb(reply)
+        self.done_cb(_well_formed(reply, self.host.target.text))
 
 
 class RemoteHosts:
@@ -298,3 +303,20 @@ def _tunnel_argv(target: Target, local: str, stderr_path: str) -> list[str]:
 
 def _unreachable(message: str) -> dict:
     return {"id": 1, "ok": False, "error": {"code": "UNREACHABLE", "message": message}}
+
+
+def _well_formed(reply, host: str) -> dict:
+    """A remote reply as the rest of the daemon may read it without a check: "ok" a
+    bool, and a failure's "error" a {code, message} of bounded strings. Another
+    daemon is trusted for nothing: {"ok": false} with no error stopped the polling."""
+    if not isinstance(reply, dict):
+        return _unreachable(f"{host}: the daemon's reply is not a JSON object")
+    if reply.get("ok") is True:
+        return {"id": 1, "ok": True, "result": reply.get("result")}
+    error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+    code, message = error.get("code"), error.get("message")
+    if not isinstance(code, str) or not code:
+        code = protocol.INTERNAL
+    if not isinstance(message, str) or not message:
+        message = f"{host}: the daemon refused without saying why"
+    return {"id": 1, "ok": False, "error": {"code": code[:64], "message": message[:MAX_MESSAGE]}}

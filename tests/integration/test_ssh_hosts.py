@@ -366,3 +366,72 @@ def test_page_shows_each_host_and_its_buttons_act_there(sshd, two_hosts, make_da
         wait_until(lambda: driver.execute_script(state, row.format(tb)) == "STOPPED", 10)
         assert a.status()["web"]["state"] == "RUNNING"
         assert front.status()["web"]["state"] == "RUNNING"
+
+
+class FakeDaemon:
+    """A Unix socket that answers every request line with `answer(request)` (a thread
+    of the test: only the daemon must not have threads)."""
+
+    def __init__(self, path: str, answer):
+        import socket
+        import threading
+
+        self.answer = answer
+        self.requests: list[dict] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data.endswith(b"\n"):
+                    request = json.loads(data)
+                    self.requests.append(request)
+                    conn.sendall(json.dumps(self.answer(request)).encode() + b"\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_http_hosts_survive_a_reply_without_an_error(sshd, make_daemon, tmp_path):
+    """A remote daemon answering {"ok": false} with no `error` stopped that host's
+    polling for good (a KeyError in the poll's callback)."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    broken = {"on": True}
+
+    def answer(request):
+        if broken["on"]:
+            return {"id": request["id"], "ok": False}
+        return {"id": request["id"], "ok": True, "result": [{"name": "x", "state": "RUNNING"}]}
+
+    fake = FakeDaemon(str(tmp_path / "fake.sock"), answer)
+    target = f"hostc:{tmp_path / 'fake.sock'}"
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    try:
+        port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([target])}")
+        wait_until(lambda: _hosts(port)[target]["state"] == "down", 15)
+        assert "refused without saying why" in _hosts(port)[target]["error"]
+        seen = len(fake.requests)
+        wait_until(lambda: len(fake.requests) > seen, 10)  # still polled
+        broken["on"] = False
+        wait_until(lambda: _hosts(port)[target]["state"] == "up", 10)
+        assert [p["name"] for p in _hosts(port)[target]["processes"]] == ["x"]
+        assert "Traceback" not in front.logfile.read_text()
+    finally:
+        fake.close()
