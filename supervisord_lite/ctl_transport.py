@@ -91,11 +91,12 @@ def tunnel_argv(target: Target, local: str, connect_timeout: float) -> list[str]
     return argv + ["-L", f"{local}:{target.path}", "--", target.destination]
 
 
-def ssh_last_words(path: str) -> str:
-    """The last lines ssh wrote to its stderr file, without its chatter about known
-    hosts."""
+def ssh_last_words(path: str, start: int = 0) -> str:
+    """The last lines ssh wrote to its stderr file (from byte `start` on), without its
+    chatter about known hosts."""
     try:
         with open(path, "rb") as f:
+            f.seek(max(start, os.fstat(f.fileno()).st_size - 65536))  # the last words only
             text = f.read().decode(errors="replace")
     except OSError:
         return ""

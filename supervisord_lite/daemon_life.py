@@ -46,7 +46,7 @@ class Daemon:
         self.foreground = foreground
         self.pidfile_fd = -1
         self.listen_sock: socket.socket | None = None
-        self.http_sock: socket.socket | None = None  # [http], bound before detaching
+        self.http_socks: list[socket.socket] = []  # [http], bound before detaching
         self.http = None
         self.socket_inode: tuple[int, int] | None = None
         self.shutdown_waiters: list[tuple[Client, object]] = []
@@ -73,7 +73,7 @@ class Daemon:
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
         if config.http is not None:
-            self.http_sock = _bind_http(config.http)
+            self.http_socks = _bind_http(config.http)
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -119,10 +119,10 @@ class Daemon:
                 idle_timeout=self.config.idle_timeout,
                 line_timeout=self.config.line_timeout,
             )
-            if self.http_sock is not None:
+            if self.http_socks:
                 from supervisord_lite.http_server import HttpServer
 
-                self.http = HttpServer(self.http_sock, self.config.http, loop, supervisor,
+                self.http = HttpServer(self.http_socks, self.config.http, loop, supervisor,
                                        self.server.handlers, self.request_shutdown,
                                        lambda: self.server.allowed_uids)  # fmt: skip
             self._install_signals()
@@ -334,8 +334,8 @@ class Daemon:
             pass
         if self.listen_sock is not None:
             self.listen_sock.close()
-        if self.http_sock is not None:
-            self.http_sock.close()
+        for sock in self.http_socks:
+            sock.close()
         if self.pidfile_fd >= 0:
             record = getattr(getattr(self, "supervisor", None), "record", None)
             if record is not None and not record.remove():
@@ -357,7 +357,7 @@ class Daemon:
 # -- small OS helpers -------------------------------------------------------------
 
 
-def _bind_http(config) -> socket.socket:
+def _bind_http(config) -> list[socket.socket]:
     from supervisord_lite.http_server import bind
 
     try:

@@ -18,7 +18,6 @@ import http
 import ipaddress
 import json
 import logging
-import secrets
 import socket
 from importlib import resources
 from typing import Callable
@@ -28,8 +27,9 @@ import h11
 
 from supervisord_lite import protocol
 from supervisord_lite.commands import LATER
-from supervisord_lite.config_http import HttpConfig, server_context
+from supervisord_lite.config_http import HttpConfig, listen_text, server_context
 from supervisord_lite.http_auth import Authenticator
+from supervisord_lite.http_csrf import CsrfTokens
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.protocol import ProtocolError
 
@@ -67,15 +67,43 @@ PAGE_POLICY = (
 )
 
 
-def bind(config: HttpConfig) -> socket.socket:
-    """The listening socket (before detaching, so the launcher can say why not)."""
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+def bind(config: HttpConfig) -> list[socket.socket]:
+    """The listening sockets (before detaching, so the launcher can say why not): one
+    per address of config.addresses (127.0.0.1 and ::1 both, for a loopback listen).
+    OSError when one cannot be bound; a host without IPv6 serves 127.0.0.1 alone."""
+    socks: list[socket.socket] = []
+    try:
+        for host in config.addresses:
+            try:
+                socks.append(_listen(host, config.port))
+            except OSError as exc:
+                if host == config.host:
+                    raise
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    log.warning("http: cannot listen on %s too (%s): this host has no %s; "
+                                "serving %s only", listen_text(host, config.port), exc.strerror,
+                                host, config.listen)  # fmt: skip
+                    continue
+                where = listen_text(host, config.port)
+                raise OSError(exc.errno, f"{exc.strerror} on {where} (a loopback listen takes "
+                              "127.0.0.1 and ::1 both: a client of localhost may try either)"
+                              ) from None  # fmt: skip
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and config.host == "::":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((config.host, config.port))
+        if family == socket.AF_INET6:
+            # "::" takes IPv4 too; any other IPv6 address only itself
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
+        sock.bind((host, port))
         sock.listen(128)
     except OSError:
         sock.close()
@@ -382,9 +410,10 @@ class Connection:
 
 
 class HttpServer:
-    def __init__(self, sock: socket.socket, config: HttpConfig, loop: EventLoop, supervisor,
-                 handlers: dict, request_shutdown, allowed_uids=lambda: {0}) -> None:  # fmt: skip
-        self.sock = sock
+    def __init__(self, socks: list[socket.socket], config: HttpConfig, loop: EventLoop,
+                 supervisor, handlers: dict, request_shutdown,
+                 allowed_uids=lambda: {0}) -> None:  # fmt: skip
+        self.socks = socks  # bind(): one per address
         # Who may use it with no users or token: the control socket's rule (peer_uid.py).
         self.allowed_uids = allowed_uids
         self.loop = loop
@@ -392,7 +421,7 @@ class HttpServer:
         self.handlers = handlers
         self.request_shutdown = request_shutdown
         self.clients: set[Connection] = set()
-        self.csrf = secrets.token_urlsafe(32)  # for this daemon's life; in the page
+        self.csrf = CsrfTokens()  # per session; renewed when who may come in changes
         self.assets: dict[str, bytes] = {}
         self.ssl = None
         self.context = None
@@ -403,14 +432,17 @@ class HttpServer:
 
             self.ssl = ssl
             self.context = server_context(config)
-        loop.add_reader(sock.fileno(), self.accept)
-        scheme = "https" if config.tls else "http"
-        log.info("http: serving %s://%s/", scheme, config.listen)
+        for sock in socks:
+            loop.add_reader(sock.fileno(), lambda sock=sock: self.accept(sock))
+        log.info("http: serving %s", config.urls)
 
     def configure(self, config: HttpConfig) -> None:
         """Take the settings a reload may change without re-binding."""
         self.config = config
         self.auth = Authenticator(config.users, config.token_sha256)
+        admission = (frozenset(self.allowed_uids()), config.users, config.token_sha256)
+        if self.csrf.admit(admission):
+            log.info("http: who may come in changed: new CSRF tokens (open pages must reload)")
         if config.hosts and self.hosts is None:
             from supervisord_lite.http_hosts import RemoteHosts
 
@@ -420,17 +452,17 @@ class HttpServer:
 
     # -- connections --------------------------------------------------------------
 
-    def accept(self) -> None:
+    def accept(self, sock: socket.socket) -> None:
         for _ in range(64):  # bounded, so a connection flood cannot starve the loop
             try:
-                conn, _ = self.sock.accept()
+                conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("http: cannot accept a client: %s", exc.strerror)
-                    self.loop.remove_reader(self.sock.fileno())
-                    self.loop.call_later(0.5, self._resume_accepting)
+                    self.loop.remove_reader(sock.fileno())
+                    self.loop.call_later(0.5, lambda: self._resume_accepting(sock))
                 return
             if len(self.clients) >= self.config.max_clients:
                 log.warning("http: refused a client: %d clients already", len(self.clients))
@@ -456,9 +488,9 @@ class HttpServer:
             if client.handshaking:
                 client.handshake()
 
-    def _resume_accepting(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.loop.add_reader(self.sock.fileno(), self.accept)
+    def _resume_accepting(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0:
+            self.loop.add_reader(sock.fileno(), lambda: self.accept(sock))
 
     def close(self) -> None:
         for client in list(self.clients):
@@ -466,8 +498,9 @@ class HttpServer:
             client.close()
         if self.hosts is not None:
             self.hosts.close()
-        self.loop.remove_reader(self.sock.fileno())
-        self.sock.close()
+        for sock in self.socks:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
 
     # -- timeouts -----------------------------------------------------------------
 
@@ -581,7 +614,8 @@ class HttpServer:
 
     def get(self, conn: Connection, path: str, query: dict) -> None:
         if path == "/" or path == "/index.html":
-            page = self.asset("index.html").replace(b"{{csrf}}", self.csrf.encode())
+            token = self.csrf.token(_session(conn))
+            page = self.asset("index.html").replace(b"{{csrf}}", token.encode())
             read_only = b"true" if self.config.read_only else b"false"
             page = page.replace(b"{{read_only}}", read_only)
             conn.respond(200, b"text/html; charset=utf-8", page,
@@ -593,7 +627,8 @@ class HttpServer:
             text = self.handlers["metrics"](None, protocol.Request(None, "metrics", {}))
             conn.respond(200, b"text/plain; version=0.0.4; charset=utf-8", text.encode())
         elif path == "/api/csrf":
-            conn.respond_json(200, {"csrf": self.csrf, "read_only": self.config.read_only})
+            token = self.csrf.token(_session(conn))
+            conn.respond_json(200, {"csrf": token, "read_only": self.config.read_only})
         elif path == "/api/stats":
             conn.respond_json(200, {"ok": True, "result": self.stats()})
         elif path == "/api/hosts":
@@ -642,8 +677,11 @@ class HttpServer:
     def post(self, conn: Connection, cmd: str) -> None:
         request = conn.request
         token = _header(request, b"x-csrf-token") or ""
-        if not secrets.compare_digest(token.encode(), self.csrf.encode()):
-            message = "missing or wrong X-CSRF-Token header (the page has it; GET /api/csrf)"
+        if not self.csrf.check(_session(conn), token):
+            message = (
+                "missing or wrong X-CSRF-Token header (the page has it; GET /api/csrf; "
+                "it changes with who may come in: reload the page)"
+            )
             conn.respond_json(403, _error(protocol.FORBIDDEN, message))
             return
         origin = _header(request, b"origin")
@@ -772,6 +810,15 @@ def _reason(status: int) -> bytes:
 
 def _error(code: str, message: str) -> dict:
     return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def _session(conn: Connection) -> bytes:
+    """What admitted this client, for its CSRF token: the Authorization header it
+    sent, or its uid (loopback without auth)."""
+    authorization = _header(conn.request, b"authorization")
+    if authorization is not None and conn.server.auth.required:
+        return b"auth:" + authorization.encode("latin-1")
+    return f"uid:{conn.peer_uid}".encode()
 
 
 def _head_size(request: h11.Request) -> int:

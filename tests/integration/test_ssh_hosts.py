@@ -366,3 +366,167 @@ def test_page_shows_each_host_and_its_buttons_act_there(sshd, two_hosts, make_da
         wait_until(lambda: driver.execute_script(state, row.format(tb)) == "STOPPED", 10)
         assert a.status()["web"]["state"] == "RUNNING"
         assert front.status()["web"]["state"] == "RUNNING"
+
+
+class FakeDaemon:
+    """A Unix socket that answers every request line with `answer(request)` (a thread
+    of the test: only the daemon must not have threads)."""
+
+    def __init__(self, path: str, answer):
+        import socket
+        import threading
+
+        self.answer = answer
+        self.requests: list[dict] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data.endswith(b"\n"):
+                    request = json.loads(data)
+                    self.requests.append(request)
+                    conn.sendall(json.dumps(self.answer(request)).encode() + b"\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_http_hosts_survive_a_reply_without_an_error(sshd, make_daemon, tmp_path):
+    """A remote daemon answering {"ok": false} with no `error` stopped that host's
+    polling for good (a KeyError in the poll's callback)."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    broken = {"on": True}
+
+    def answer(request):
+        if broken["on"]:
+            return {"id": request["id"], "ok": False}
+        return {"id": request["id"], "ok": True, "result": [{"name": "x", "state": "RUNNING"}]}
+
+    fake = FakeDaemon(str(tmp_path / "fake.sock"), answer)
+    target = f"hostc:{tmp_path / 'fake.sock'}"
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    try:
+        port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([target])}")
+        wait_until(lambda: _hosts(port)[target]["state"] == "down", 15)
+        assert "refused without saying why" in _hosts(port)[target]["error"]
+        seen = len(fake.requests)
+        wait_until(lambda: len(fake.requests) > seen, 10)  # still polled
+        broken["on"] = False
+        wait_until(lambda: _hosts(port)[target]["state"] == "up", 10)
+        assert [p["name"] for p in _hosts(port)[target]["processes"]] == ["x"]
+        assert "Traceback" not in front.logfile.read_text()
+    finally:
+        fake.close()
+
+
+def test_http_hosts_error_text_stays_the_same_at_every_poll(sshd, two_hosts, make_daemon):
+    """A remote daemon that is gone behind a live ssh: the error said at each poll is
+    the same (it quoted every earlier poll's ssh words, and logged each time)."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    # ssh's default level, at which it notes each failed forward ("channel N: open
+    # failed: ...") on stderr
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command + " -o LogLevel=INFO"
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([tb])}")
+    wait_until(lambda: _hosts(port)[tb]["state"] == "up", 15)
+    b.ctl_ok("shutdown")
+    wait_until(lambda: _hosts(port)[tb]["state"] == "down", 10)
+    errors = set()
+    polls = front.logfile.read_text().count(f"host {tb} is down")
+
+    def three_more_polls() -> bool:
+        errors.add(_hosts(port)[tb]["error"])
+        return len(errors) > 1 or _ssh_err_lines(front) >= 4
+
+    wait_until(three_more_polls, 20)
+    assert len(errors) == 1, errors
+    error = errors.pop()
+    assert "closed the connection (open failed" in error and "channel" not in error, error
+    assert front.logfile.read_text().count(f"host {tb} is down") == polls
+
+
+def _ssh_err_lines(front) -> int:
+    """How many lines the front daemon's ssh has written to its -E file (a failed
+    forward is one per poll)."""
+    for p in _daemon_ssh(front):
+        argv = p.cmdline()
+        if "-E" in argv:
+            with open(argv[argv.index("-E") + 1]) as fh:
+                return len(fh.read().splitlines())
+    return 0
+
+
+def test_http_hosts_are_polled_only_while_someone_looks(sshd, two_hosts, make_daemon):
+    """Polling every 2 s for ever kept a daemon with `hosts` from ever being idle: now
+    it polls for a few seconds after each look (the page looks every 2 s), then sleeps
+    until the next look, which brings fresh status within a poll."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([ta])}\n"
+                      "idle_timeout = 1\n")  # fmt: skip
+    wait_until(lambda: _hosts(port)[ta]["state"] == "up", 15)
+    proc = psutil.Process(front.pid)
+
+    def switches() -> int:
+        c = proc.num_ctx_switches()
+        return c.voluntary + c.involuntary
+
+    def quiet_for_a_while() -> bool:
+        before = switches()
+        time.sleep(2.5)  # longer than a poll interval: a poll would show here
+        return switches() == before
+
+    wait_until(quiet_for_a_while, 30, interval=0)
+    seen = _hosts(port)[ta]["as_of"]
+    a.ctl_ok("stop", "web")
+    wait_until(lambda: _state(port, ta, "web") == "STOPPED", 10)  # a look: polled again
+    assert _hosts(port)[ta]["as_of"] > seen
+
+
+def test_http_hosts_ssh_dies_with_the_daemon(sshd, two_hosts, make_daemon):
+    """A SIGKILLed daemon's ssh tunnels used to live on (and the next daemon never knew
+    them): each ssh now gets SIGTERM from the kernel when its daemon dies."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([ta, tb])}")
+    wait_until(lambda: all(h["state"] == "up" for h in _hosts(port).values()), 15)
+    tunnels = _daemon_ssh(front)
+    assert len(tunnels) == 2
+    os.kill(front.pid, signal.SIGKILL)
+
+    def gone(p: psutil.Process) -> bool:
+        try:
+            return p.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(lambda: all(gone(p) for p in tunnels), 10, message=lambda: str(tunnels))
