@@ -24,11 +24,12 @@ def check_report(path: str) -> dict[str, Any]:
     """The --check --json object for the config at `path`."""
     config, errors = load_config_report(path)
     if config is None:
-        return {"ok": False, "errors": errors, "programs": {}, "groups": {}}
+        return {"ok": False, "errors": errors, "warnings": [], "programs": {}, "groups": {}}
     errors = [*errors, *host_problems(config)]
     return {
         "ok": not errors,
         "errors": errors,
+        "warnings": list(config.warnings),
         "programs": {name: program_json(p, config) for name, p in config.programs.items()},
         "groups": {
             name: {"programs": list(group.programs), "priority": group.priority}

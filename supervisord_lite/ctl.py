@@ -15,8 +15,10 @@ import sys
 from supervisord_lite.ctl_client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_PARALLEL,
+    NO_CONFIG,
     UNREACHABLE,
     Connection,
+    NoConfig,
     Unreachable,
     socket_path,
     unreachable_hint,
@@ -26,6 +28,7 @@ from supervisord_lite.ctl_output import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    EXIT_USAGE,
     CommandFailed,
     json_error,
 )
@@ -273,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         from supervisord_lite.ctl_hosts import run_hosts
 
         return run_hosts(args)
-    conn = connect(args)
+    try:
+        conn = connect(args)
+    except NoConfig as exc:
+        print(f"supervisorctl-lite: {exc}", file=sys.stderr)
+        json_error(args, NO_CONFIG, str(exc))
+        return EXIT_USAGE
     if conn is None:
         return EXIT_UNREACHABLE
     try:
@@ -285,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def connect(args) -> Connection | None:
-    """The connection to the daemon, or None once the user was told why not."""
+    """The connection to the daemon, or None once the user was told why not. Raises
+    NoConfig (the config naming the socket is missing or refused)."""
+    path = socket_path(args)
     try:
-        return Connection(socket_path(args))
+        return Connection(path)
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))

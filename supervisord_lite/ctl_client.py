@@ -15,8 +15,10 @@ import sys
 from supervisord_lite import protocol
 from supervisord_lite.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_path
 
-# The ctl's own error code, for --json: the daemon's socket could not be reached.
+# The ctl's own error codes, for --json: the daemon's socket could not be reached; the
+# config that names it is missing, unreadable or refused.
 UNREACHABLE = "UNREACHABLE"
+NO_CONFIG = "NO_CONFIG"
 # -H/--hosts: hosts reached at a time, and ssh's connect timeout in seconds
 DEFAULT_PARALLEL = 16
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -24,6 +26,11 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 
 class Unreachable(Exception):
     """The daemon's socket cannot be reached."""
+
+
+class NoConfig(Unreachable):
+    """The config that names the socket is missing, unreadable or refused: the user's
+    to fix (a usage error, exit 2), not a daemon to start."""
 
 
 class Connection:
@@ -153,7 +160,7 @@ def _tomllib_socket(path: str, text: str, cut: int) -> object:
         try:
             section = tomllib.loads(text).get("supervisord")
         except ValueError as exc:
-            raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+            raise NoConfig(f"cannot read {path} to find the socket: {exc}") from None
     return section.get("socket") if isinstance(section, dict) else None
 
 
@@ -170,12 +177,12 @@ def socket_path(args) -> str:
     try:
         path = find_config_path(args.config)
     except ConfigNotFound as exc:
-        raise Unreachable(str(exc)) from None
+        raise NoConfig(str(exc)) from None
     try:
         with open(path, "rb") as f:
             text = f.read().decode()
     except (OSError, ValueError) as exc:
-        raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+        raise NoConfig(f"cannot read {path} to find the socket: {exc}") from None
     import re
 
     match = re.search(_PROGRAMS_HEADER, text)

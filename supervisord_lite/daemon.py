@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    for line in config.warnings:
+        print(line, file=sys.stderr)
     if args.check:
         from supervisord_lite.config_json import host_problems  # only for --check
 
@@ -151,7 +153,7 @@ def check_json(explicit_path: str | None) -> int:
     try:
         report = check_report(find_config_path(explicit_path))
     except ConfigError as exc:  # no config file to be found
-        report = {"ok": False, "errors": exc.errors, "programs": {}, "groups": {}}
+        report = {"ok": False, "errors": exc.errors, "warnings": [], "programs": {}, "groups": {}}
     # Indented for a person at a terminal; one line otherwise, with the C encoder (the
     # indenting one is pure Python: a third of a 1000-program check).
     print(json.dumps(report, indent=2 if sys.stdout.isatty() else None))
