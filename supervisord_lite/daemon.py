@@ -10,6 +10,7 @@ daemon_life.py's.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import SimpleNamespace
 
@@ -36,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-n", "--nodaemon", action="store_true", help="stay in the foreground (log to stderr too)"
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="return only once every autostart process is RUNNING (exit 1 if one is FATAL)",
+    )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument(
         "--json", action="store_true", help="with --check: print the resolved config as JSON"
@@ -52,7 +58,9 @@ def fast_parse(argv: list[str]) -> SimpleNamespace | None:
     None for anything else (help, --version, --print-unit, other spellings, mistakes),
     which argparse then parses: same result, same messages and exit codes. argparse
     (with gettext) would add 0.4 MiB to the daemon's memory for its whole life."""
-    args = SimpleNamespace(config=None, nodaemon=False, check=False, print_unit=False, json=False)
+    args = SimpleNamespace(
+        config=None, nodaemon=False, check=False, print_unit=False, json=False, wait=False
+    )
     seen = set()
     i = 0
     while i < len(argv):
@@ -78,17 +86,20 @@ _FAST_OPTIONS = {
     "-n": "nodaemon",
     "--nodaemon": "nodaemon",
     "--check": "check",
+    "--wait": "wait",
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
     args = fast_parse(sys.argv[1:] if argv is None else argv)
-    if args is not None:
+    if args is not None and not (args.wait and (args.nodaemon or args.check)):
         return args
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.json and not args.check:
         parser.error("--json goes with --check")
+    if args.wait and (args.nodaemon or args.check):
+        parser.error("--wait goes with a detaching launch (not with -n or --check)")
     if args.print_unit:  # needs no config: the unit is written before the config often
         print(unit.render(unit.config_path(args.config)), end="")
         parser.exit(0)
@@ -134,14 +145,41 @@ def main(argv: list[str] | None = None) -> int:
         daemon = Daemon(config, foreground=args.nodaemon)
         daemon.prepare()
     except StartupError as exc:
-        print(f"supervisord-lite: {exc}", file=sys.stderr)
+        print(f"supervisord-lite: {exc}{_stop_hint(exc, config.path)}", file=sys.stderr)
         return EXIT_STARTUP
     if args.nodaemon:
         try:
             return daemon.run(ready_fd=None)
         finally:
             daemon_log.flush()
-    return detach_and_run(daemon.run, daemon.config.logfile)
+    code = detach_and_run(daemon.run, daemon.config.logfile)
+    if code == 0 and args.wait:
+        from supervisord_lite.launch_wait import wait_running  # only for --wait
+
+        _let_go(daemon)
+        return wait_running(daemon.config)
+    return code
+
+
+def _let_go(daemon: Daemon) -> None:
+    """The launcher's copies of what the detached daemon holds (its sockets, the
+    pidfile's lock, which lives while any copy is open): closed before --wait, so that
+    a daemon that dies meanwhile leaves nothing held."""
+    for sock in (getattr(daemon, "listen_sock", None), getattr(daemon, "http_sock", None)):
+        if sock is not None:
+            sock.close()
+    os.close(daemon.pidfile_fd)
+
+
+def _stop_hint(exc: StartupError, config_path: str) -> str:
+    """For a daemon already running: the command that stops it, with the -c it needs
+    (the ctl finds its socket through the config, and the current directory's default
+    need not be this one)."""
+    if not exc.running:
+        return ""
+    import shlex
+
+    return f"; stop it first with: supervisorctl-lite -c {shlex.quote(config_path)} shutdown"
 
 
 def check_json(explicit_path: str | None) -> int:

@@ -1,0 +1,135 @@
+"""What the two commands say to someone meeting them for the first time (issue 22):
+help that lists every subcommand, a missing config told as such, and advice that works
+when pasted."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+
+import pytest
+
+from integration.harness import CTL_CMD, DAEMON_CMD
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def run(cmd: list[str], daemon, cwd=None, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd,
+        cwd=cwd or daemon.dir,
+        env=daemon.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def sleeper() -> dict:
+    return {"command": ["sleep", "300"], "startsecs": 0}
+
+
+# -- 22.19: a missing config, a daemon already running ------------------------------------
+
+
+def test_ctl_with_a_missing_config_says_so_and_exits_2(daemon):
+    res = run([*CTL_CMD, "-c", "missing.toml", "status"], daemon)
+    assert res.returncode == 2, res
+    assert res.stderr.strip() == "supervisorctl-lite: missing.toml: no such config file", res
+    assert "Start it" not in res.stderr
+
+    res = run([*CTL_CMD, "-c", "missing.toml", "--json", "status"], daemon)
+    assert res.returncode == 2, res
+    assert json.loads(res.stdout) == {
+        "code": "NO_CONFIG",
+        "message": "missing.toml: no such config file",
+    }
+
+    daemon.config.write_bytes(b"\xff\xfe")  # cannot be read for its socket: the same
+    res = run([*CTL_CMD, "-c", str(daemon.config), "status"], daemon)
+    assert res.returncode == 2 and "cannot read" in res.stderr, res
+
+
+@pytest.mark.parametrize("how", ["same config", "same socket"])
+def test_already_running_advice_works_as_pasted(make_daemon, how):
+    """A second launch of the same config (refused on the pidfile's lock), or another
+    config naming the same socket: the command it suggests, pasted in another
+    directory, stops the first daemon."""
+    first = make_daemon()
+    first.start({"web": sleeper()})
+    if how == "same config":
+        second = first
+    else:
+        second = make_daemon()
+        second.write_config({"web": sleeper()}, {"socket": str(first.socket)})
+    res = second.launch()
+    assert res.returncode == 1, second.describe(res)
+    advice = res.stderr.strip().rpartition("stop it first with: ")[2]
+    assert advice == f"supervisorctl-lite -c {second.config} shutdown", res.stderr
+    res = run([*CTL_CMD, *shlex.split(advice)[1:]], first, cwd="/")
+    assert res.returncode == 0, res
+    first.wait_until(lambda: not first.socket.exists(), 10)
+    assert second.launch().returncode == 0
+    second.ctl_ok("shutdown")
+
+
+# -- 22.19: --wait, so that the line after the launch sees the programs up ----------------
+
+
+def test_wait_returns_once_autostart_processes_are_running(daemon):
+    slow = {"command": ["sleep", "300"], "startsecs": 1}
+    daemon.write_config(
+        {
+            "web": slow,
+            "ticker": {**slow, "numprocs": 2},
+            "after": {**slow, "depends_on": ["web"]},
+            "manual": {**slow, "autostart": False},  # never started: not waited for
+            # not autostart, but started first for the program that depends on it
+            "pulled": {**slow, "autostart": False},
+            "puller": {**slow, "depends_on": ["pulled"]},
+        }
+    )
+    res = daemon.launch("--wait")
+    assert res.returncode == 0, daemon.describe(res)
+    assert res.stderr == "", res.stderr  # not a terminal: no progress line
+    status = daemon.status()
+    for name in ("web", "ticker:0", "ticker:1", "after", "pulled", "puller"):
+        assert status[name]["state"] == "RUNNING", status
+    assert status["manual"]["state"] == "STOPPED"
+
+
+def test_wait_names_a_process_that_ends_fatal(daemon):
+    daemon.write_config(
+        {
+            "good": {"command": ["sleep", "300"], "startsecs": 0},
+            "bad": {"command": ["false"], "startretries": 0, "startsecs": 1},
+        }
+    )
+    res = daemon.launch("--wait")
+    assert res.returncode == 1, daemon.describe(res)
+    assert "supervisord-lite: --wait: bad is FATAL: " in res.stderr, res.stderr
+    assert daemon.status()["good"]["state"] == "RUNNING"  # the daemon runs on
+
+
+def test_wait_is_for_a_detaching_launch(daemon):
+    daemon.write_config({"good": {"command": ["sleep", "300"]}})
+    for extra in (["-n", "--wait"], ["--check", "--wait"]):
+        res = run([*DAEMON_CMD, "-c", str(daemon.config), *extra], daemon)
+        assert res.returncode == 2 and "--wait goes with a detaching launch" in res.stderr, res
+
+
+def test_wait_ends_when_a_dependency_fails(daemon):
+    """`after` waits on `bad`, which ends FATAL: `after` is refused (no state change at
+    all) and --wait says why instead of waiting for it forever."""
+    daemon.write_config(
+        {
+            "bad": {"command": ["false"], "startretries": 1, "startsecs": 1},
+            "after": {"command": ["sleep", "300"], "depends_on": ["bad"]},
+        }
+    )
+    res = daemon.launch("--wait", timeout=30)
+    assert res.returncode == 1, daemon.describe(res)
+    assert "--wait: bad is FATAL: " in res.stderr, res.stderr
+    assert daemon.status()["after"]["state"] == "STOPPED"
