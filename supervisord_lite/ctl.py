@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 
+from supervisord_lite import __version__
 from supervisord_lite.ctl_client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_PARALLEL,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     where.add_argument("-s", "--socket", metavar="SOCKET", help="the daemon's socket path")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--version", action="version", version=f"supervisorctl-lite {__version__}")
     hosts = parser.add_argument_group("many hosts over ssh (see docs/usage.md)")
     hosts.add_argument(
         "-H",

@@ -26,12 +26,58 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 
 
+# The subcommands, each a tool of its own loaded only when named: (usage, what it does).
+SUBCOMMANDS = {
+    "convert": (
+        "SUPERVISORD.CONF [-o OUT.toml]",
+        "convert a Supervisor config to TOML, with a warning for each setting not carried "
+        "over exactly (docs/migrating.md)",
+    ),
+    "export": (
+        "systemd [-c CONFIG] -o DIR [--force]",
+        "write a systemd unit per process and a target for the config (docs/export.md)",
+    ),
+    "hash-password": (
+        "",
+        "read a password (asked twice on a terminal, else stdin's first line) and print "
+        "its hash for [http] users (docs/web.md)",
+    ),
+}
+
+
+def subcommands_text() -> str:
+    import textwrap  # help only (argparse loads it anyway)
+
+    lines = ["commands (each takes --help):"]
+    for name, (usage, what) in SUBCOMMANDS.items():
+        lines.append(f"  supervisord-lite {name} {usage}".rstrip())
+        lines.append(textwrap.fill(what, 79, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    return "\n".join(lines)
+
+
+def subcommand_help(name: str) -> str | None:
+    """`NAME --help` for the subcommands whose own parser does not answer it (export
+    only knows `export systemd --help`; hash-password takes no options)."""
+    if name not in ("export", "hash-password"):
+        return None
+    import textwrap
+
+    usage, what = SUBCOMMANDS[name]
+    text = f"usage: supervisord-lite {name} {usage}".rstrip()
+    text += "\n\n" + textwrap.fill(f"{what[0].upper()}{what[1:]}.", 79)
+    if name == "export":
+        text += "\n\nformats:\n  systemd   see: supervisord-lite export systemd --help"
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse  # only for what fast_parse leaves: its import stays resident for good
 
     parser = argparse.ArgumentParser(
         prog="supervisord-lite",
         description="Run the programs of a TOML config and keep them running.",
+        epilog=subcommands_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     parser.add_argument(
@@ -108,6 +154,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[1:] in (["-h"], ["--help"]):
+        text = subcommand_help(argv[0])
+        if text is not None:
+            print(text)
+            return 0
     if argv[:1] == ["hash-password"]:  # a password hash for [http] users
         from supervisord_lite.http_auth import main as hash_password
 

@@ -133,3 +133,31 @@ def test_wait_ends_when_a_dependency_fails(daemon):
     assert res.returncode == 1, daemon.describe(res)
     assert "--wait: bad is FATAL: " in res.stderr, res.stderr
     assert daemon.status()["after"]["state"] == "STOPPED"
+
+
+# -- 22.17: help and versions --------------------------------------------------------------
+
+
+def test_daemon_help_lists_every_subcommand_and_each_answers_help(daemon):
+    res = run([*DAEMON_CMD, "--help"], daemon)
+    assert res.returncode == 0, res
+    for name in ("convert", "export", "hash-password"):
+        assert f"supervisord-lite {name}" in res.stdout, res.stdout
+        for flag in ("--help", "-h"):
+            sub = run([*DAEMON_CMD, name, flag], daemon)
+            assert sub.returncode == 0, sub
+            assert sub.stdout.startswith(f"usage: supervisord-lite {name}"), sub.stdout
+            assert sub.stderr == "", sub.stderr
+    sub = run([*DAEMON_CMD, "export", "systemd", "--help"], daemon)
+    assert sub.returncode == 0 and "-o DIR" in sub.stdout, sub
+    # a real mistake is still a usage error
+    assert run([*DAEMON_CMD, "hash-password", "extra"], daemon).returncode == 2
+    assert run([*DAEMON_CMD, "export", "upstart"], daemon).returncode == 2
+
+
+def test_launcher_version_and_ctl_version_need_no_daemon(daemon):
+    res = run([*DAEMON_CMD, "--version"], daemon)
+    assert res.returncode == 0 and res.stdout.startswith("supervisord-lite "), res
+    res = run([*CTL_CMD, "--version"], daemon)
+    assert res.returncode == 0 and res.stdout.startswith("supervisorctl-lite "), res
+    assert res.stdout.split()[1] == run([*DAEMON_CMD, "--version"], daemon).stdout.split()[1]
