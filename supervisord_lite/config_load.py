@@ -135,7 +135,7 @@ class Loader:
         reason = paths.untrusted_reason(file, self.euid)
         if reason is not None:
             self.warnings.append(
-                f"{file}: warning: {reason}; another user could make root run anything "
+                f"{file}: {reason}; another user could make root run anything "
                 "(make it and its directories root's, not writable by group or others)"
             )
 

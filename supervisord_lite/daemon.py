@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
 from supervisord_lite.config import ConfigError, find_config_path, load_config
+from supervisord_lite.config_host import host_warnings
 from supervisord_lite.daemon_life import Daemon
 from supervisord_lite.startup import EXIT_STARTUP, StartupError, detach_and_run
 
@@ -172,26 +173,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return export_systemd.main(argv[1:])
     args = parse_args(argv)
-    if getattr(args, "json", False):
-        return check_json(args.config)
+    if args.check:
+        return run_check(args.config, args.json)
     try:
         config = load_config(find_config_path(args.config))
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
-    for line in config.warnings:
-        print(line, file=sys.stderr)
-    if args.check:
-        from supervisord_lite.config_json import host_problems  # only for --check
-
-        missing = host_problems(config)
-        for line in missing:
-            print(line, file=sys.stderr)
-        if missing:
-            return EXIT_CONFIG
-        print(f"config OK: {len(config.programs)} programs")
-        return 0
+    # The same warnings --check gives: the config runs, but the user should know.
+    for line in (*config.warnings, *host_warnings(config)):
+        print(f"warning: {line}", file=sys.stderr)
     try:
         daemon = Daemon(config, foreground=args.nodaemon)
         daemon.prepare()
@@ -233,17 +225,36 @@ def _stop_hint(exc: StartupError, config_path: str) -> str:
     return f"; stop it first with: supervisorctl-lite -c {shlex.quote(config_path)} shutdown"
 
 
-def check_json(explicit_path: str | None) -> int:
-    """--check --json: the resolved config as one JSON object on stdout; exit 0 / 2."""
+def run_check(explicit_path: str | None, as_json: bool) -> int:
+    """--check: every error and warning, the same in text and in JSON; exit 0 / 2.
+    Text: the lines on stderr and `config OK: N programs` on stdout; JSON: one object
+    on stdout, with the resolved config."""
     import json
 
-    from supervisord_lite.config_json import check_report
+    from supervisord_lite.config_json import check, check_report  # only for --check
 
     try:
-        report = check_report(find_config_path(explicit_path))
-    except ConfigError as exc:  # no config file to be found
-        report = {"ok": False, "errors": exc.errors, "warnings": [], "programs": {}, "groups": {}}
-    # Indented for a person at a terminal; one line otherwise, with the C encoder (the
-    # indenting one is pure Python: a third of a 1000-program check).
-    print(json.dumps(report, indent=2 if sys.stdout.isatty() else None))
-    return 0 if report["ok"] else EXIT_CONFIG
+        path = find_config_path(explicit_path)
+    except ConfigError as exc:  # no config file to be found (or refused)
+        path, errors = None, exc.errors
+    if as_json:
+        report = check_report(path) if path is not None else _no_report(errors)
+        # Indented for a person at a terminal; one line otherwise, with the C encoder
+        # (the indenting one is pure Python: a third of a 1000-program check).
+        print(json.dumps(report, indent=2 if sys.stdout.isatty() else None))
+        return 0 if report["ok"] else EXIT_CONFIG
+    config, warnings = None, []
+    if path is not None:
+        config, errors, warnings = check(path)
+    for line in errors:
+        print(line, file=sys.stderr)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if errors or config is None:
+        return EXIT_CONFIG
+    print(f"config OK: {len(config.programs)} programs")
+    return 0
+
+
+def _no_report(errors: list[str]) -> dict:
+    return {"ok": False, "errors": errors, "warnings": [], "programs": {}, "groups": {}}

@@ -161,3 +161,72 @@ def test_launcher_version_and_ctl_version_need_no_daemon(daemon):
     res = run([*CTL_CMD, "--version"], daemon)
     assert res.returncode == 0 and res.stdout.startswith("supervisorctl-lite "), res
     assert res.stdout.split()[1] == run([*DAEMON_CMD, "--version"], daemon).stdout.split()[1]
+
+
+# -- 22.18: one rule for --check, launch and reload; every error in both modes ----------
+
+
+def test_a_missing_directory_warns_everywhere_and_only_its_program_fails(daemon):
+    """As under supervisord: the config runs, the program whose directory is missing
+    ends FATAL with the reason, every other runs. --check, launch and reload agree."""
+    nowhere = daemon.path("no/such/dir")
+    daemon.write_config(
+        {
+            "good": {"command": ["sleep", "300"], "startsecs": 0},
+            "nodir": {"command": ["sleep", "300"], "directory": str(nowhere), "startretries": 0},
+        }
+    )
+    warning = (
+        f"warning: {daemon.config}: programs.nodir.directory: no such directory {nowhere}; "
+        "it cannot start (FATAL) until the directory exists"
+    )
+    res = run([*DAEMON_CMD, "-c", str(daemon.config), "--check"], daemon)
+    assert res.returncode == 0, res
+    assert res.stdout == "config OK: 2 programs\n" and res.stderr == warning + "\n", res
+    res = run([*DAEMON_CMD, "-c", str(daemon.config), "--check", "--json"], daemon)
+    report = json.loads(res.stdout)
+    assert res.returncode == 0 and report["ok"] and report["errors"] == [], report
+    assert report["warnings"] == [warning.removeprefix("warning: ")]
+
+    res = daemon.launch()
+    assert res.returncode == 0 and warning in res.stderr, daemon.describe(res)
+    daemon.wait_state("good", "RUNNING")
+    st = daemon.wait_state("nodir", "FATAL")
+    assert str(nowhere) in st["spawn_error"], st
+    daemon.ctl_ok("reload")  # the same rule at reload
+    nowhere.mkdir(parents=True)
+    daemon.ctl_ok("start", "nodir")
+
+
+def test_text_and_json_check_report_the_same_errors(daemon):
+    """A bad key elsewhere used to hide the host's problems from the text --check."""
+    inc = daemon.path("conf.d")
+    inc.mkdir()
+    (inc / "more.toml").write_text('[programs.inc]\ncommand = "x"\nstartsecs = "soon"\n')
+    daemon.write_config(
+        {
+            "bad": {"command": ["sleep", "1"], "startsecs": -1},
+            "who": {"command": ["sleep", "1"], "user": "no-such-user-here"},
+            "nodir": {"command": ["./run.sh"], "directory": str(daemon.path("gone"))},
+        },
+        {"include": ["conf.d/*.toml"]},
+    )
+    text = run([*DAEMON_CMD, "-c", str(daemon.config), "--check"], daemon)
+    as_json = run([*DAEMON_CMD, "-c", str(daemon.config), "--check", "--json"], daemon)
+    assert text.returncode == as_json.returncode == 2, (text, as_json)
+    report = json.loads(as_json.stdout)
+    assert len(report["errors"]) == 3 and len(report["warnings"]) == 2, report
+    expected = report["errors"] + [f"warning: {w}" for w in report["warnings"]]
+    assert text.stderr.splitlines() == expected, text.stderr
+    assert text.stdout == ""
+
+
+def test_the_complete_example_of_the_docs_passes_check(daemon):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    block = doc.split("## Complete example", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    daemon.config.write_text(block)
+    res = run([*DAEMON_CMD, "-c", str(daemon.config), "--check"], daemon)
+    assert res.returncode == 0, res
+    assert res.stdout == "config OK: 2 programs\n", res

@@ -117,11 +117,11 @@ def test_an_explicit_config_others_can_write_is_loaded_with_a_warning(daemon, no
     marker = daemon.path("ran")
     config = nobodys_dir / "app.toml"
     write_as_nobody(config, config_text(marker))
-    warning = f"{config}: warning: {config} is owned by nobody (uid {NOBODY}), not root"
+    warning = f"{config}: {config} is owned by nobody (uid {NOBODY}), not root"
 
     res = run([*DAEMON_CMD, "-c", str(config), "--check"], daemon, daemon.dir)
     assert res.returncode == 0, res
-    assert warning in res.stderr, res.stderr
+    assert f"warning: {warning}" in res.stderr, res.stderr
 
     res = run([*DAEMON_CMD, "-c", str(config), "--check", "--json"], daemon, daemon.dir)
     report = json.loads(res.stdout)
@@ -133,7 +133,7 @@ def test_an_explicit_config_others_can_write_is_loaded_with_a_warning(daemon, no
     daemon.pidfile = nobodys_dir / "sdl.pid"
     res = daemon.launch()
     assert res.returncode == 0, daemon.describe(res)
-    assert warning in res.stderr, res.stderr
+    assert f"warning: {warning}" in res.stderr, res.stderr
     daemon.wait_until(marker.exists, 10)
     daemon.ctl_ok("shutdown")
 
@@ -147,8 +147,8 @@ def test_an_include_others_can_write_is_named_in_a_warning(daemon, nobodys_dir):
     write_as_nobody(extra, '[programs.more]\ncommand = ["sleep", "60"]\n')
     res = run([*DAEMON_CMD, "-c", str(daemon.config), "--check"], daemon, daemon.dir)
     assert res.returncode == 0, res
-    assert f"{extra}: warning: {extra} is owned by nobody" in res.stderr, res.stderr
-    assert f"{daemon.config}: warning" not in res.stderr, res.stderr
+    assert f"warning: {extra}: {extra} is owned by nobody" in res.stderr, res.stderr
+    assert f"warning: {daemon.config}:" not in res.stderr, res.stderr
 
 
 def test_a_root_owned_config_in_the_current_directory_is_used_quietly(daemon):
