@@ -16,6 +16,7 @@ from supervisord_lite import __version__
 from supervisord_lite.ctl_client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_PARALLEL,
+    DEFAULT_TIMEOUT,
     NO_CONFIG,
     UNREACHABLE,
     Connection,
@@ -49,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     where.add_argument("-s", "--socket", metavar="SOCKET", help="the daemon's socket path")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a daemon that does not answer within this (default "
+        f"{DEFAULT_TIMEOUT:g}; 0: wait for ever); a long start or stop is waited for",
+    )
     parser.add_argument("--version", action="version", version=f"supervisorctl-lite {__version__}")
     hosts = parser.add_argument_group("many hosts over ssh (see docs/usage.md)")
     hosts.add_argument(
@@ -143,6 +152,7 @@ _POSITIONALS = {
 
 # What the fast path's Args hold for the -H options: it never parses them.
 _ONE_HOST = {
+    "timeout": DEFAULT_TIMEOUT,
     "hosts": None,
     "hosts_file": None,
     "parallel": DEFAULT_PARALLEL,
@@ -253,6 +263,8 @@ def parse_args(argv: list[str] | None = None):
         )
     if args.parallel < 1 or args.connect_timeout <= 0:
         parser.error("--parallel and --connect-timeout take numbers above 0")
+    if not args.timeout >= 0:  # also refuses nan
+        parser.error("--timeout takes a number of seconds >= 0 (0: wait for ever)")
     return args
 
 
@@ -299,7 +311,7 @@ def connect(args) -> Connection | None:
     NoConfig (the config naming the socket is missing or refused)."""
     path = socket_path(args)
     try:
-        return Connection(path)
+        return Connection(path, getattr(args, "timeout", DEFAULT_TIMEOUT))
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))
@@ -308,6 +320,7 @@ def connect(args) -> Connection | None:
 
 def run(conn: Connection, args) -> int:
     """One command on a connection, its exit code: the command line's and the shell's."""
+    conn.streaming, conn.on_tick = False, None  # the shell's connection serves many
     try:
         return COMMANDS[args.command](conn, args)
     except CommandFailed as exc:

@@ -57,6 +57,22 @@ def run_hosts(args) -> int:
     return Fleet(targets, args, output).run()
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP: end like Ctrl-C, every worker and its ssh stopped first."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+_STOPPING = (signal.SIGTERM, signal.SIGHUP)
+SIGINT = signal.SIGINT
+
+
 def read_targets(args) -> list[Target]:
     """-H targets, then the --hosts file's, each once. Raises TargetError."""
     texts = list(args.hosts or [])
@@ -111,10 +127,14 @@ class Worker:
         self.code: int | None = None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child ends in os._exit
             os.close(out_r)
             os.close(err_r)
+            # A parent that dies without a word (SIGKILL) still ends this worker, which
+            # then closes its ssh: see die_with_parent.
+            die_with_parent(parent)
             _worker_main(target, args, out_w, err_w)
         os.close(out_w)
         os.close(err_w)
@@ -136,7 +156,8 @@ def _worker_main(target: Target, args, out_fd: int, err_fd: int) -> None:
         os.dup2(err_fd, 2)
         os.close(out_fd)
         os.close(err_fd)
-        signal.signal(signal.SIGTERM, _exit_on_term)  # so the finally closes ssh
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # so the finally closes ssh
+            signal.signal(signum, _exit_on_term)
         code = _run_one(target, args)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
@@ -162,7 +183,7 @@ def _run_one(target: Target, args) -> int:
     global _STREAMING_STOP
     _STREAMING_STOP = is_streaming(args)
     try:
-        conn = SshConnection(target, args.connect_timeout)
+        conn = SshConnection(target, args.connect_timeout, args.timeout)
     except Unreachable as exc:
         print(f"{PREFIX}{exc}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))
@@ -190,19 +211,40 @@ class Fleet:
     def run(self) -> int:
         sys.stdout.flush()  # a fork must not inherit unwritten output
         sys.stderr.flush()
+        previous = {sig: signal.signal(sig, _raise_stopped) for sig in _STOPPING}
         try:
-            while self.pending or self.running:
-                self._start_more()
-                for key, _ in self.selector.select():
-                    self._read(key.fd, key.data)
+            try:
+                while self.pending or self.running:
+                    self._start_more()
+                    for key, _ in self.selector.select():
+                        self._read(key.fd, key.data)
+                self.output.close()
+                return max(self.codes, default=EXIT_OK)
+            finally:
+                # Whatever ends the run (Ctrl-C, SIGTERM, SIGHUP, a closed stdout, a
+                # bug), no worker and no ssh outlives it.
+                held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (*_STOPPING, SIGINT)}
+                self._stop_all()
+                for sig in _STOPPING:
+                    signal.signal(sig, previous[sig])
+                signal.signal(SIGINT, held[SIGINT])
+                self.selector.close()
         except KeyboardInterrupt:
-            self._stop_all()
-            self.output.interrupted()
+            self._interrupted()
             return EXIT_OK if is_streaming(self.args) else EXIT_FAILED
-        finally:
-            self.selector.close()
-        self.output.close()
-        return max(self.codes, default=EXIT_OK)
+        except Stopped as exc:
+            self._interrupted()
+            return 128 + exc.signum
+        except BrokenPipeError:
+            # `| head` has read enough: end quietly, as other command-line tools do.
+            _stdout_to_devnull()
+            return EXIT_OK
+
+    def _interrupted(self) -> None:
+        try:
+            self.output.interrupted()
+        except BrokenPipeError:
+            _stdout_to_devnull()
 
     def _start_more(self) -> None:
         workers = {id(w) for w in self.running.values()}
@@ -230,6 +272,8 @@ class Fleet:
             self.output.finished(worker)
 
     def _stop_all(self) -> None:
+        """Each running worker stopped (it closes its ssh) and reaped; the output it
+        wrote meanwhile kept (what a finished worker printed is shown on interrupt)."""
         workers = list(dict.fromkeys(self.running.values()))
         for worker in workers:
             try:
@@ -241,6 +285,27 @@ class Fleet:
         for fd in list(self.running):
             os.close(fd)
         self.running.clear()
+
+
+def _stdout_to_devnull() -> None:
+    """After EPIPE: what is left in stdout's buffer must not fail again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def die_with_parent(parent: int) -> None:
+    """PR_SET_PDEATHSIG: SIGTERM to this process when the parent dies, even by SIGKILL
+    (prctl(2)); and if it already has, end now."""
+    import ctypes  # the -H worker only
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return  # not Linux: the signal handlers still cover every other exit
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # -- the outputs ---------------------------------------------------------------------------
@@ -283,7 +348,12 @@ class BlockOutput(Output):
             self.printed += 1
 
     def interrupted(self) -> None:
-        pass  # the hosts not yet printed have nothing complete to show
+        """The hosts that did finish, even behind one that did not (which has nothing
+        complete to show)."""
+        for host in self.order[self.printed :]:
+            if host in self.done:
+                self._print_block(self.done[host])
+                self.printed += 1
 
     def _print_block(self, worker: Worker) -> None:
         host = worker.target.text

@@ -122,6 +122,7 @@ def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
             return EXIT_OK if args.follow else EXIT_FAILED
         if reply.get("id") != req_id:
             continue
+        conn.streaming = args.follow  # it answered: a quiet log is no silent daemon
         result = _result(reply, args)
         if args.json:
             print(json.dumps(result), flush=True)
@@ -198,6 +199,7 @@ def cmd_events(conn, args) -> int:
         if reply is None:
             return EXIT_OK
         result = _result(reply, args)
+        conn.streaming = True  # it answered: hours without a change are normal
         if "subscribed" in result:
             continue
         print(json.dumps(result), flush=True)
