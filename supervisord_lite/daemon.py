@@ -1,6 +1,7 @@
 """supervisord-lite's command line: parse it, validate the config (--check), print the
-unit (--print-unit), convert a Supervisor config (`convert`, convert.py's), then start
-the daemon in the foreground or detached.
+unit (--print-unit), hand a subcommand to its own module (`convert`, `export`,
+`hash-password`), then start the daemon in the foreground or detached (with --wait,
+until its programs are up: launch_wait.py's).
 
 Everything that can fail for a user's reason (bad config, daemon already running,
 unwritable paths) is checked before detaching, so the launching command can say so.
