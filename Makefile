@@ -6,12 +6,18 @@ CONFIG ?= configs/example.toml
 
 .PHONY: run test soak lint bench clean
 
+# On a terminal only, a line saying what a long, quiet step is doing (never into a pipe
+# or a CI log, where the commands make echoes say it already).
+say = @if [ -t 2 ]; then echo "$(1)" >&2; fi
+
 $(BIN)/python:
+	$(call say,first run: setting up $(VENV) (a minute or so: pip downloads and installs))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The stamp re-installs when the project's metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(call say,installing supervisord-lite and its dependencies into $(VENV)...)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 

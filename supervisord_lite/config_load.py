@@ -16,7 +16,7 @@ import sys
 from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
-from supervisord_lite import names
+from supervisord_lite import names, paths
 from supervisord_lite.bounded_read import UnreadableFile
 from supervisord_lite.bounded_read import read_bounded as read_config_bytes
 from supervisord_lite.config_keys import (
@@ -60,6 +60,7 @@ class Loader:
         self.check_logs = check_logs
         self.base = os.path.dirname(os.path.abspath(path))  # relative paths resolve here
         self.errors: list[str] = []
+        self.warnings: list[str] = []  # loaded anyway: told at launch and by --check
         self.sources: dict[str, str] = {}  # every program name seen -> its file
         self.deps: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (file, depends_on)
         self.programs: dict[str, ProgramConfig] = {}  # the valid ones, in load order
@@ -82,6 +83,7 @@ class Loader:
         doc = self.read(self.path)
         if doc is None:
             return None
+        self.check_trusted(self.path)
         self.check_top_keys(self.path, doc, TOP_KEYS)
         settings = self.daemon_settings(doc.get("supervisord", {}))
         settings["alerts"] = self.alerts(doc.get("alerts"))
@@ -90,6 +92,7 @@ class Loader:
         for file in self.include_files(settings["include"]):
             inc = self.read(file)
             if inc is not None:
+                self.check_trusted(file)
                 self.check_top_keys(file, inc, INCLUDE_TOP_KEYS)
                 docs.append((file, inc))
         # Groups first, wherever they are: each program is built once, knowing its group.
@@ -124,6 +127,17 @@ class Loader:
         except RecursionError:  # tomllib recurses into nested arrays and inline tables
             self.errors.append(f"{file}: invalid TOML: nested too deeply")
         return None
+
+    def check_trusted(self, file: str) -> None:
+        """A file root reads that another user could write is a warning, as supervisord
+        warns about searching the current directory: named with -c or included, it is
+        the admin's choice (found without -c, paths.find_config_path refuses it)."""
+        reason = paths.untrusted_reason(file, self.euid)
+        if reason is not None:
+            self.warnings.append(
+                f"{file}: {reason}; another user could make root run anything "
+                "(make it and its directories root's, not writable by group or others)"
+            )
 
     def check_top_keys(self, file: str, doc: dict[str, Any], allowed: tuple[str, ...]) -> None:
         for key in doc:
