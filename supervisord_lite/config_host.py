@@ -1,13 +1,15 @@
 """What this host lacks for a loaded config: a command given as a path that names no
 file, a working `directory` that does not exist.
 
-Warnings, not errors, by the same rule everywhere (`--check`, `--check --json`, launch,
-reload): as under supervisord, which checks neither when it reads its config, the daemon
-starts such a config, and that one program fails to spawn (BACKOFF, then FATAL, with
-the OS's reason in `status`) while every other runs; it starts once the path exists.
-Refusing the whole config for one program's missing directory would stop every service
-on the host over a deploy that has not created it yet. (An unknown `user` is a load
-error: supervisord refuses it too, and it cannot appear by itself later.)
+One list, two verdicts. `--check` (text and `--json` alike) is the strict lint a deploy
+runs before it goes live: each line is an error there, exit 2 and `"ok": false`. Launch
+and reload print the same lines as warnings and start the config: as under supervisord,
+which checks neither when it reads its config, that one program fails to spawn
+(BACKOFF, then FATAL, with the OS's reason in `status`) while every other runs, and it
+starts once the path exists. Refusing the whole config at boot for one program's
+missing directory would stop every service on the host over a deploy that has not
+created it yet. (An unknown `user` is a load error everywhere: supervisord refuses it
+too.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from supervisord_lite.config import DaemonConfig
 
 
-def host_warnings(config: DaemonConfig) -> list[str]:
+def host_problems(config: DaemonConfig) -> list[str]:
     """One line per missing path: `FILE: programs.NAME.KEY: what, and what it means`."""
     warnings = []
     for program in config.programs.values():

@@ -3,8 +3,9 @@
 One JSON object: `{"ok", "errors", "warnings", "programs", "groups"}`. Each program shows every
 key with defaults filled in, paths absolute, sizes in bytes, `command` as argv and
 `stopsignal` as a name, plus its group, its processes' full names and the log file
-each of them writes. An unknown user is an error beside a still complete picture of
-the file; a missing directory or command a warning (config_host.py says why).
+each of them writes. Host problems (an unknown user, a missing directory or command)
+are errors beside a still complete picture of the file (config_host.py says why launch
+only warns about the last two).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from supervisord_lite import limits, names
 from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
 from supervisord_lite.config_convert import signal_name
-from supervisord_lite.config_host import host_warnings
+from supervisord_lite.config_host import host_problems
 from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.frozen import Frozen
 from supervisord_lite.probe_config import Address
@@ -22,11 +23,11 @@ from supervisord_lite.probe_config import Address
 
 def check(path: str) -> tuple[DaemonConfig | None, list[str], list[str]]:
     """What --check says, text or JSON alike: the config as far as it could be built,
-    every error and every warning (the loader's, and what this host lacks)."""
+    every error (the loader's, and what this host lacks) and every warning."""
     config, errors = load_config_report(path)
     if config is None:
         return None, errors, []
-    return config, errors, [*config.warnings, *host_warnings(config)]
+    return config, [*errors, *host_problems(config)], list(config.warnings)
 
 
 def check_report(path: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
 from supervisord_lite.config import ConfigError, find_config_path, load_config
-from supervisord_lite.config_host import host_warnings
+from supervisord_lite.config_host import host_problems
 from supervisord_lite.daemon_life import Daemon
 from supervisord_lite.startup import EXIT_STARTUP, StartupError, detach_and_run
 
@@ -182,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
-    # The same warnings --check gives: the config runs, but the user should know.
-    for line in (*config.warnings, *host_warnings(config)):
+    # What --check reports, as warnings: the config runs (a program whose directory or
+    # command is missing goes FATAL, the others serve), but the user should know.
+    for line in (*config.warnings, *host_problems(config)):
         print(f"warning: {line}", file=sys.stderr)
     try:
         daemon = Daemon(config, foreground=args.nodaemon)
