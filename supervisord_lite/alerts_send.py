@@ -13,6 +13,7 @@ import os
 import signal
 import time
 
+from supervisord_lite import redact
 from supervisord_lite.alerts import Alert, AlertQueue, alert_for, summary
 from supervisord_lite.config import AlertsConfig
 from supervisord_lite.loop import now
@@ -146,14 +147,15 @@ class Alerts:
         from supervisord_lite.http_client import Post  # h11 only for who posts
 
         url = self.config.webhook
+        shown = redact.url(url)  # the path of a chat webhook is its secret
 
         def done(status: int | None, error: str | None) -> None:
             if error is not None:
-                log.error("alerts: webhook %s failed: %s (%d alerts)", url, error, count)
+                log.error("alerts: webhook %s failed: %s (%d alerts)", shown, error, count)
             elif not 200 <= status < 300:
-                log.error("alerts: webhook %s answered %d (%d alerts)", url, status, count)
+                log.error("alerts: webhook %s answered %d (%d alerts)", shown, status, count)
             else:
-                log.info("alerts: %d alerts posted to %s (%d)", count, url, status)
+                log.info("alerts: %d alerts posted to %s (%d)", count, shown, status)
 
         headers = [("Content-Type", "application/json"), ("User-Agent", "supervisord-lite")]
         Post(self.loop, self.supervisor.watch_exit, url, body, headers,

@@ -111,7 +111,7 @@ def test_exec_gets_the_batch_on_stdin(daemon):
     [
         (
             "webhook = 'http://127.0.0.1:{closed}/'",
-            "webhook http://127.0.0.1:{closed}/ failed: connect: Connection refused",
+            "webhook http://127.0.0.1:{closed} failed: connect: Connection refused",
         ),
         ("webhook = 'http://127.0.0.1:{silent}/'", "failed: no answer in 1 s"),
         ("webhook = 'http://no-such-host.invalid/'", "cannot resolve host 'no-such-host.invalid'"),
@@ -204,3 +204,42 @@ def test_health_and_memory_notices_are_alerts(daemon):
 
     daemon.start()
     daemon.wait_until(lambda: {("hog", "memory_limit"), ("sick", "unhealthy")} <= kinds(), 15)
+
+
+SECRET = "T0SECRET/B0SECRET/XXSECRETXX"
+
+
+def test_the_daemon_log_never_shows_the_webhooks_secret(daemon, recorder):
+    """A chat webhook's path is its credential and the daemon log is read by more people
+    than the config: deliveries, failures, answers and config errors show scheme and
+    host only (issue 21.10)."""
+    ok, refused = recorder(), recorder(status=500)
+    closed = free_port()
+    urls = [
+        f"http://user:pw-SECRET@127.0.0.1:{ok.port}/services/{SECRET}?token=q-SECRET",
+        f"http://127.0.0.1:{refused.port}/services/{SECRET}",
+        f"http://127.0.0.1:{closed}/services/{SECRET}",
+    ]
+    daemon.write_config({"b": never_starts()})
+    base = daemon.config.read_text()
+    daemon.config.write_text(base + f'\n[alerts]\nwebhook = "{urls[0]}"\nbatch = 0\n')
+    daemon.start()
+    daemon.wait_until(lambda: ok.received, 10, message="a POST")
+    assert ok.received[0][0] == f"/services/{SECRET}?token=q-SECRET"  # sent whole, of course
+    logged = f"1 alerts posted to http://127.0.0.1:{ok.port} (200)"
+    daemon.wait_until(lambda: logged in daemon.logfile.read_text(), 5)
+    for url, line in [
+        (urls[1], f"alerts: webhook http://127.0.0.1:{refused.port} answered 500"),
+        (urls[2], f"alerts: webhook http://127.0.0.1:{closed} failed: connect"),
+    ]:
+        daemon.config.write_text(base + f'\n[alerts]\nwebhook = "{url}"\nbatch = 0\n')
+        daemon.ctl_ok("reload")
+        daemon.ctl("start", "b")  # FATAL again: one more alert
+        daemon.wait_until(lambda line=line: line in daemon.logfile.read_text(), 10)
+    # A bad URL at reload: the error, logged and replied, names scheme and host only.
+    daemon.config.write_text(base + f'\n[alerts]\nwebhook = "ftp://u:pw-SECRET@h/{SECRET}"\n')
+    res = daemon.ctl("reload")
+    assert res.returncode != 0 and 'got "ftp://h"' in res.stdout + res.stderr, daemon.describe(res)
+    assert "SECRET" not in res.stdout + res.stderr
+    text = daemon.logfile.read_text()
+    assert "SECRET" not in text, [line for line in text.splitlines() if "SECRET" in line]
