@@ -8,6 +8,7 @@ the delivery to `exec` and `webhook` targets are alerts_send.py's.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 from supervisord_lite.frozen import Frozen, _set
@@ -16,6 +17,11 @@ from supervisord_lite.states import ProcessState
 S = ProcessState
 MAX_QUEUED = 1000  # past this the oldest alerts are dropped (and the next batch says so)
 RATE_WINDOW = 3600.0  # rate_limit counts deliveries over the last hour
+# An alert's text carries what a program or a server said (a probe's failure, an exit
+# reason): bounded, so that a chatty one cannot make a batch huge, and one line each.
+MAX_TEXT = 500  # characters of one alert's text
+MAX_LINES = 50  # alerts listed in a batch's `text`; the `alerts` array has them all
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class Alert(Frozen):
@@ -29,6 +35,7 @@ class Alert(Frozen):
         for key, value in locals().items():
             if key != "self":
                 _set(self, key, value)
+        _set(self, "text", one_line(text))
 
     def as_json(self) -> dict:
         return self.fields()
@@ -109,9 +116,27 @@ class AlertQueue:
         return batch, dropped
 
 
+def one_line(text: str) -> str:
+    """Text as one bounded line: control characters (a newline would fake another
+    alert's line) become a space, and past MAX_TEXT it is cut."""
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as its formatting rules ask (api.slack.com,
+    "Escaping text"): `<!channel>`, `<https://x|click>` and `&` entities in what a
+    program said are shown, never acted on."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def summary(alerts: list[Alert], dropped: int, host: str) -> str:
-    """The human text of a batch (Slack shows `text`)."""
+    """The human text of a batch (Slack shows `text`): escaped for Slack, at most
+    MAX_LINES alerts listed."""
     head = f"supervisord-lite on {host}: {len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
     if dropped:
         head += f" ({dropped} older alerts dropped: more than {MAX_QUEUED} were waiting)"
-    return "\n".join([head, *(f"- {a.text}" for a in alerts)])
+    lines = [head, *(f"- {a.text}" for a in alerts[:MAX_LINES])]
+    if len(alerts) > MAX_LINES:
+        lines.append(f"- and {len(alerts) - MAX_LINES} more (every one is in `alerts`)")
+    return slack_escape("\n".join(lines))

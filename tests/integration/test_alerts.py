@@ -243,3 +243,68 @@ def test_the_daemon_log_never_shows_the_webhooks_secret(daemon, recorder):
     assert "SECRET" not in res.stdout + res.stderr
     text = daemon.logfile.read_text()
     assert "SECRET" not in text, [line for line in text.splitlines() if "SECRET" in line]
+
+
+class MarkupServer:
+    """Answers every connection with a first line of Slack markup: what a hostile or
+    broken service shows a health probe."""
+
+    LINE = b"<!channel> & <https://evil.example/|click here>\r\n"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(self.LINE)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_probes_failure_text_cannot_inject_slack_markup(daemon, recorder):
+    """The health probe's reason quotes what the service answered; in the webhook's
+    `text` Slack's control characters are escaped (issue 21.14)."""
+    server, markup = recorder(), MarkupServer()
+    try:
+        daemon.write_config({"svc": {"command": ["sleep", "300"], "startsecs": 0,
+                             "health": {"http": f"http://127.0.0.1:{markup.port}/",
+                                        "interval": 0.2, "failures": 5}}})  # fmt: skip
+        with open(daemon.config, "a") as fh:
+            fh.write(f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 0\n'
+                     'on = ["unhealthy"]\n')  # fmt: skip
+        daemon.start()
+        daemon.wait_until(lambda: server.received, 10, message="the unhealthy alert")
+    finally:
+        markup.close()
+    body = server.received[0][2]
+    text = body["text"]
+    assert "<" not in text and ">" not in text and "& " not in text, text
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example/|click here&gt;" in text, text
+    # The programs' copy (`alerts`) keeps the words as said, one bounded line.
+    assert "<!channel>" in body["alerts"][0]["text"]
+
+
+def test_a_big_batch_lists_a_bounded_number_of_alerts_in_its_text(daemon, recorder):
+    server = recorder()
+    program = {**crasher(), "command": ["sh", "-c", "exit 3"], "numprocs": 60}
+    daemon.write_config({"many": program})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 3\n'
+                 'on = ["crashed"]\n')  # fmt: skip
+    daemon.start()
+    daemon.wait_until(lambda: server.received, 15, message="the batch")
+    body = server.received[0][2]
+    assert len(body["alerts"]) == 60, len(body["alerts"])
+    lines = body["text"].splitlines()
+    assert len(lines) == 1 + 50 + 1 and lines[-1] == "- and 10 more (every one is in `alerts`)"

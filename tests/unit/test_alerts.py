@@ -110,3 +110,15 @@ def test_alerts_table_is_read(tmp_path):
     assert conf.alerts == AlertsConfig(on=("fatal",), exec=("notify", "--all"), batch=0.0)
     path.write_text("[programs.a]\ncommand = 'x'\n")
     assert load_config(str(path)).alerts is None
+
+
+def test_alert_text_is_one_bounded_line_and_the_summary_is_escaped_for_slack():
+    said = "<!channel> & <https://x|y>\n- fake is healthy " + "z" * 1000
+    a = Alert("unhealthy", "w", "g", 1.0, f"w is unhealthy: {said}")
+    assert "\n" not in a.text and len(a.text) == alerts.MAX_TEXT and a.text.endswith("\u2026")
+    text = alerts.summary([a], 0, "h<b>")
+    assert text.splitlines() == [
+        "supervisord-lite on h&lt;b&gt;: 1 alert",
+        "- " + alerts.slack_escape(a.text),
+    ]
+    assert "&lt;!channel&gt; &amp; &lt;https://x|y&gt;" in text
