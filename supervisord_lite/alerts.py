@@ -73,7 +73,12 @@ class AlertQueue:
     """When alerts go out. A batch opens with its first alert and goes out `batch`
     seconds later with everything queued by then; at most `rate_limit` batches an hour,
     the next one waits (growing) until the hour allows it. Nothing is dropped unless
-    more than MAX_QUEUED wait: then the oldest go, and the next batch counts them."""
+    more than MAX_QUEUED wait: then the oldest go, and the next batch counts them.
+
+    A batch spends its place in the hour when it is taken (two deliveries in flight
+    cannot both squeeze under the limit) and gets it back with `refund` if no target
+    took it: a broken target must not use up the hour, or alerts would stay silent for
+    up to an hour after it is fixed."""
 
     def __init__(self, batch: float, rate_limit: int):
         self.batch = batch
@@ -95,12 +100,23 @@ class AlertQueue:
         """When the waiting batch may go (None: nothing waits)."""
         if self.opened_at is None:
             return None
-        due = self.opened_at + self.batch
+        return max(self.opened_at + self.batch, self.held_until(now) or 0.0)
+
+    def held_until(self, now: float) -> float | None:
+        """While the hour's rate_limit is used up: when the oldest batch in it ages out
+        and the next may go. None when the limit holds nothing back."""
         while self.sent_at and self.sent_at[0] <= now - RATE_WINDOW:
             self.sent_at.popleft()
-        if len(self.sent_at) >= self.rate_limit:  # the hour is used up until its oldest ages
-            due = max(due, self.sent_at[0] + RATE_WINDOW)
-        return due
+        if len(self.sent_at) >= self.rate_limit:
+            return self.sent_at[0] + RATE_WINDOW
+        return None
+
+    def refund(self, taken_at: float) -> None:
+        """The batch taken at `taken_at` reached no target: its place in the hour is free."""
+        try:
+            self.sent_at.remove(taken_at)
+        except ValueError:
+            pass  # aged out of the hour meanwhile
 
     def take(self, now: float) -> tuple[list[Alert], int] | None:
         """The batch to send now, and how many alerts were dropped before it; None if

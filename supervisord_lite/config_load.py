@@ -205,6 +205,8 @@ class Loader:
             self.error(self.path, ("alerts",), "give exec, webhook or both: where alerts go")
         values = {key: values.get(key, default) for key, (_, default) in ALERT_KEYS.items()}
         values["on"] = tuple(dict.fromkeys(values["on"]))
+        if values["exec"]:  # the daemon runs in /: `./page-oncall` means the config's
+            values["exec"] = self.resolve_command(values["exec"], None)
         return values
 
     def http_settings(self, table: Any):

@@ -148,8 +148,47 @@ def test_rate_limit_holds_the_second_batch(daemon, recorder):
     daemon.wait_until(lambda: len(server.received) == 1, 10)
     daemon.ctl_ok("start", "b")
     daemon.wait_state("b", "EXITED")
-    with pytest.raises(AssertionError):  # held for the rest of the hour
+    # Held for the rest of the hour, and the log says so (issue 22.7).
+    held = "alerts: rate_limit of 1 batches an hour reached: 1 alerts held until "
+    daemon.wait_until(lambda: held in daemon.logfile.read_text(), 5, message="the hold logged")
+    with pytest.raises(AssertionError):
         daemon.wait_until(lambda: len(server.received) > 1, 1.5)
+
+
+def test_a_relative_exec_runs_from_the_config_files_folder(daemon):
+    """The daemon runs in /, yet `./page.sh` means the script beside the config, as every
+    relative path in the config does (issue 22.7)."""
+    out = daemon.path("alerts.json")
+    script = daemon.path("page.sh")
+    script.write_text(f"#!/bin/sh\ncat > {out}\n")
+    script.chmod(0o755)
+    daemon.write_config({"b": never_starts()})
+    with open(daemon.config, "a") as fh:
+        fh.write('\n[alerts]\nexec = ["./page.sh"]\nbatch = 0\n')
+    daemon.start()
+    daemon.wait_until(lambda: out.exists() and out.read_text().endswith("}"), 10)
+    assert json.loads(out.read_text())["alerts"][0]["kind"] == "fatal"
+    assert f"alerts: 1 alerts given to {script}" in daemon.logfile.read_text()
+
+
+def test_a_failed_delivery_does_not_spend_the_rate_limit(daemon, recorder):
+    """A broken target must not use up the hour: once it is fixed, the next alert goes
+    out at once (issue 22.7)."""
+    server = recorder()
+    daemon.write_config({"b": never_starts()})
+    base = daemon.config.read_text()
+    broken = f'\n[alerts]\nwebhook = "http://127.0.0.1:{free_port()}/"\nbatch = 0\nrate_limit = 1\n'
+    daemon.config.write_text(base + broken)
+    daemon.start()
+    daemon.wait_until(lambda: "failed: connect: Connection refused" in daemon.log_tail(), 10)
+    fixed = f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 0\nrate_limit = 1\n'
+    daemon.config.write_text(base + fixed)
+    daemon.ctl_ok("reload")
+    daemon.ctl("start", "b")  # FATAL again: the next alert
+    daemon.wait_until(lambda: server.received, 10, message="the alert after the fix")
+    assert server.received[0][2]["alerts"][0]["kind"] == "fatal"
+    logged = "no target took the batch of 1 alerts; it does not count against rate_limit"
+    assert logged in daemon.logfile.read_text()
 
 
 def self_signed(tmp_path) -> tuple[str, str]:

@@ -122,3 +122,16 @@ def test_alert_text_is_one_bounded_line_and_the_summary_is_escaped_for_slack():
         "- " + alerts.slack_escape(a.text),
     ]
     assert "&lt;!channel&gt; &amp; &lt;https://x|y&gt;" in text
+
+
+def test_a_batch_no_target_took_gives_its_place_in_the_hour_back():
+    q = AlertQueue(batch=0, rate_limit=1)
+    q.add(alert(1), now=10)
+    assert q.take(10) == ([alert(1)], 0) and q.held_until(11) == 10 + RATE_WINDOW
+    q.add(alert(2), now=20)
+    assert q.due_at(20) == 10 + RATE_WINDOW  # held: the hour is used up
+    q.refund(10)  # the first one failed everywhere
+    assert q.held_until(20) is None and q.due_at(20) == 20
+    assert q.take(20) == ([alert(2)], 0)
+    q.refund(12345)  # nothing taken then: no effect
+    assert q.held_until(21) == 20 + RATE_WINDOW
