@@ -363,6 +363,11 @@ class Loader:
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
+        for key in ("ready", "health"):  # an exec probe runs where the program does
+            probe = kwargs[key]
+            if probe is not None and probe.kind == "exec":
+                target = self.resolve_command(probe.target, kwargs["directory"])
+                kwargs[key] = probe.replace(target=target)
         for stream in ("stdout", "stderr"):
             key = f"{stream}_logfile"
             if kwargs[key] in ("auto", "none"):

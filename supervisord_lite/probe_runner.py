@@ -55,6 +55,7 @@ class Checks:
         "watchdog_timer",
         "matcher",
         "stopped",
+        "probe_error",
     )
 
     def __init__(self) -> None:
@@ -67,6 +68,9 @@ class Checks:
         self.watchdog_timer: Timer | None = None
         self.matcher: LogMatcher | None = None
         self.stopped = False
+        # Why the ready probe itself cannot run (an exec probe's command missing): a
+        # problem to report, unlike a probe that runs and says "not yet".
+        self.probe_error: str | None = None
 
     @property
     def health(self) -> str | None:
@@ -78,7 +82,13 @@ class Checks:
 
     def key(self) -> tuple:
         """What status shows from here: part of the status cache's key."""
-        return (self.waiting_for, self.health, self.health_reason, self.notify_status)
+        return (
+            self.waiting_for,
+            self.health,
+            self.health_reason,
+            self.notify_status,
+            self.probe_error,
+        )
 
     def cancel_attempt(self) -> None:
         attempt, self.attempt = self.attempt, None
@@ -182,6 +192,8 @@ class ProbeRunner:
             if checks.attempt_timer is not None:
                 checks.attempt_timer.cancel()
                 checks.attempt_timer = None
+            if probe is process.program.ready:
+                self._ready_probe_ran(process, checks, getattr(attempt, "cannot_run", None))
             on_result(process, checks, probe, ok, reason, started)
 
         def timed_out() -> None:
@@ -236,6 +248,17 @@ class ProbeRunner:
             self._tell(process, verdict, shown or "")
         if not checks.stopped:
             self._schedule(process, checks, probe, next_delay(started, probe.interval, now()))
+
+    def _ready_probe_ran(self, process: Process, checks: Checks, error: str | None) -> None:
+        """Report a ready probe that cannot run, once per cause and child: without it
+        the process would wait out its whole timeout in silence."""
+        if error == checks.probe_error:
+            return
+        checks.probe_error = error
+        process.stamp = None
+        if error is not None:
+            log.warning("%s: the ready probe cannot run: %s", process.name, error)
+            self._tell(process, "probe_error", error)
 
     def _log_matched(self, process: Process, line: str) -> None:
         self._ready(process, f"log line {line[:200]!r}")

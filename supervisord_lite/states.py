@@ -315,7 +315,7 @@ class ProcessMachine:
         if self.state is S.STARTING:
             self.last_exit_expected = False
             if self._not_ready is not None:
-                what = f"{self._not_ready} ({what})"
+                what = f"{self._not_ready}; {what}"
                 self._out.append(Cancel("stopwait"))
             else:
                 what += " before ready" if self.config.ready is not None else " before startsecs"
@@ -347,7 +347,8 @@ class ProcessMachine:
             self._out.append(Spawn())
         elif ev.timer == "ready" and self.state is S.STARTING and self.pid is not None:
             # Not ready in time: a failed start, acted on once the child has exited.
-            self._not_ready = f"not ready within {self.config.ready.timeout:g}s"
+            ready = self.config.ready
+            self._not_ready = f"not ready within {ready.timeout:g}s: waiting for {ready.describe()}"
             self._out.append(SendSignal(self.config.stopsignal))
             self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
         elif ev.timer == "stopwait" and self.pid is not None:
