@@ -24,7 +24,7 @@ from supervisord_lite.probes import (
     TcpAttempt,
     next_delay,
 )
-from supervisord_lite.states import ProcessState, Ready, StateChanged, Unhealthy
+from supervisord_lite.states import Healthy, ProcessState, Ready, StateChanged, Unhealthy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class Checks:
         "matcher",
         "stopped",
         "probe_error",
+        "proven",
     )
 
     def __init__(self) -> None:
@@ -71,6 +72,9 @@ class Checks:
         # Why the ready probe itself cannot run (an exec probe's command missing): a
         # problem to report, unlike a probe that runs and says "not yet".
         self.probe_error: str | None = None
+        # This child has passed a health probe (or, without one, fed the watchdog): the
+        # machine's run of health restarts in a row is over (states.Healthy).
+        self.proven = False
 
     @property
     def health(self) -> str | None:
@@ -239,6 +243,8 @@ class ProbeRunner:
         tracker = checks.tracker
         assert tracker is not None
         verdicts = tracker.record(ok, reason)
+        if ok and not checks.proven:
+            self._proven(process, checks)
         for verdict in verdicts:
             if verdict == "restart":
                 self._restart(process, f"unhealthy: {reason}")
@@ -259,6 +265,10 @@ class ProbeRunner:
         if error is not None:
             log.warning("%s: the ready probe cannot run: %s", process.name, error)
             self._tell(process, "probe_error", error)
+
+    def _proven(self, process: Process, checks: Checks) -> None:
+        checks.proven = True
+        self.supervisor.dispatch(process, Healthy(now()))
 
     def _log_matched(self, process: Process, line: str) -> None:
         self._ready(process, f"log line {line[:200]!r}")
@@ -304,6 +314,8 @@ class ProbeRunner:
             self._ready(process, f"READY=1 from pid {pid}")
         if fields.get("WATCHDOG") == "1" and checks.watchdog_timer is not None:
             self._arm_watchdog(process, checks)
+            if program.health is None and not checks.proven:
+                self._proven(process, checks)
         elif fields.get("WATCHDOG") == "trigger" and process.state is S.RUNNING:
             self._restart(process, "watchdog: WATCHDOG=trigger", "watchdog")
         if fields.get("STOPPING") == "1":

@@ -194,10 +194,11 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
     if state in (S.BACKOFF, S.FATAL):
         if machine.spawn_error:
             return f"spawn error: {machine.spawn_error}"
-        if machine.history and (state is S.BACKOFF or process.program.ready is not None):
-            # "crash loop: restart in 4s"; with readiness, what it waited for: a
-            # process that was never ready did not necessarily exit at all
-            return machine.history[-1].reason
+        last = machine.history[-1] if machine.history else None
+        if last and (state is S.BACKOFF or process.program.ready or last.old is S.STOPPING):
+            # "crash loop: restart in 4s"; with readiness, what it waited for; after
+            # health restarts, why it gave up: none of these is an exit "too quickly"
+            return last.reason
         return "Exited too quickly (process log may have details)"
     if state is S.EXITED:
         return f"{describe_exit(machine.exitstatus)}, {_stamp(process)}"

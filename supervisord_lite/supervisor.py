@@ -290,6 +290,8 @@ class Supervisor:
                 process.name,
                 _num(process.program.startsecs),
             )
+        elif new is S.FATAL and change.old is S.STOPPING:  # health restarts gave up
+            daemon_log.info("gave up: %s entered FATAL state: %s", process.name, change.reason)
         elif new is S.FATAL:
             daemon_log.info(
                 "gave up: %s entered FATAL state, too many start retries too quickly",

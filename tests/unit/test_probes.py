@@ -113,8 +113,8 @@ def test_unhealthy_restarts_through_stopping_and_counts():
     ]
     assert m.handle(Unhealthy("again", 20.5)) == []
     assert m.handle(Exited(-TERM, 21.0)) == [
-        to(S.STOPPING, S.STOPPED),
         Cancel("stopwait"),
+        to(S.STOPPING, S.STOPPED),
         to(S.STOPPED, S.STARTING),
         Spawn(),
     ]
