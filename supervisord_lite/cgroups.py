@@ -177,14 +177,24 @@ class CgroupTree:
         if name not in self._made:
             os.makedirs(path, exist_ok=True)
             self._made.add(name)
-        if "memory" in self.controllers:
-            value = b"max" if memory_max is None else b"%d" % memory_max
-            _write(os.path.join(path, "memory.max"), value)
-        _write(os.path.join(path, "cgroup.procs"), b"0")
+        try:
+            self._enter(path, memory_max)
+        except FileNotFoundError:
+            # Removed from outside since we made it (an admin's rmdir, a cleanup script):
+            # made again, or the program could never start again, not even after reload.
+            log.warning("cgroups: %s was removed from outside; making it again", path)
+            os.makedirs(path, exist_ok=True)
+            self._enter(path, memory_max)
         try:
             return spawn()
         finally:
             self._back_to_leaf()
+
+    def _enter(self, path: str, memory_max: int | None) -> None:
+        if "memory" in self.controllers:
+            value = b"max" if memory_max is None else b"%d" % memory_max
+            _write(os.path.join(path, "memory.max"), value)
+        _write(os.path.join(path, "cgroup.procs"), b"0")
 
     def _back_to_leaf(self) -> None:
         # Staying in a process's cgroup would put the daemon in the way of its
@@ -238,6 +248,33 @@ class CgroupTree:
             if key == "oom_kill":
                 return int(value)
         return 0
+
+    def clear_leftovers(self) -> list[str]:
+        """At start-up, once a dead predecessor's recorded children are stopped: kill
+        whatever is still in the cgroups it left under ROOT (a setsid'd descendant is on
+        no record), and remove them. Without this, such a stray would live on in the
+        cgroup the new instance of its program reuses. Returns the cgroups that held
+        someone. Start-up only: it waits (up to 2 s) for the killed to be gone."""
+        try:
+            entries = [e for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return []
+        held = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name == LEAF:
+                continue
+            try:
+                populated = "populated 1" in _read(os.path.join(entry.path, "cgroup.events"))
+            except OSError:
+                continue
+            if populated:
+                held.append(entry.name)
+            _kill_and_rmdir(entry.path, 2.0)  # one still busy is reused by spawn_into
+        if held:
+            log.warning(
+                "cgroups: killed what a previous daemon left running in %s", ", ".join(held)
+            )
+        return held
 
     def remove(self, name: str, wait: float = 0.0) -> bool:
         """Kill what is left in name's cgroup and remove it; False if it stays busy."""

@@ -204,3 +204,56 @@ def test_bad_cgroup_root_refuses_to_start(daemon):
     assert "cgroup_root /tmp/not-a-cgroup: must be a directory under the cgroup v2 mount" in (
         res.stderr + res.stdout
     ) or "no cgroup v2 mount" in (res.stderr + res.stdout), res
+
+
+@needs_cgroups
+def test_a_restarted_daemon_kills_a_dead_predecessors_escapee(daemon, cgroup_root):
+    """Recovery stops the recorded main process; the setsid'd descendant is on no record
+    but is in the cgroup the new instance reuses: it is killed before (issue 22.11)."""
+    daemon.start({"tree": escapee(daemon, 60)}, cgroup_root=cgroup_root)
+    orphan = orphan_pid(daemon)
+    first = daemon.pid
+    os.kill(first, signal.SIGKILL)
+    daemon.wait_until(lambda: not alive(first), 5, message="the daemon dead")
+    daemon.path("orphan.pid").unlink()
+    daemon.start()
+    obj = daemon.wait_state("tree", "RUNNING")
+    new_orphan = orphan_pid(daemon)
+    daemon.wait_until(lambda: not alive(orphan), 5, message="the old escapee to die")
+    members = set(open(os.path.join(cgroup_root, "tree", "cgroup.procs")).read().split())
+    assert str(orphan) not in members and {str(obj["pid"]), str(new_orphan)} <= members
+    assert "cgroups: killed what a previous daemon left running in tree" in daemon.log_tail()
+
+
+@needs_cgroups
+def test_a_cgroup_removed_from_outside_is_made_again_at_spawn(daemon, cgroup_root):
+    daemon.start({"a": {"command": ["sleep", "60"], "startsecs": 0}}, cgroup_root=cgroup_root)
+    daemon.wait_state("a", "RUNNING")
+    daemon.ctl_ok("stop", "a")
+    path = os.path.join(cgroup_root, "a")
+    daemon.wait_until(lambda: _rmdir(path), 5, message="an admin's rmdir of the empty cgroup")
+    daemon.ctl_ok("start", "a")
+    pid = daemon.wait_state("a", "RUNNING")["pid"]
+    assert open(os.path.join(path, "cgroup.procs")).read().split() == [str(pid)]
+    assert "was removed from outside; making it again" in daemon.log_tail()
+
+
+def _rmdir(path: str) -> bool:
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
+@needs_cgroups
+def test_reload_that_lowers_numprocs_removes_the_cgroups_of_slots_that_leave(daemon, cgroup_root):
+    program = {"command": ["sleep", "60"], "startsecs": 0, "numprocs": 3}
+    daemon.start({"w": program}, cgroup_root=cgroup_root)
+    for n in range(3):
+        daemon.wait_state(f"w:{n}", "RUNNING")
+    daemon.write_config({"w": {**program, "numprocs": 1}}, {"cgroup_root": cgroup_root})
+    daemon.ctl_ok("reload")
+    daemon.wait_state("w", "RUNNING")
+    left = lambda: sorted(e for e in os.listdir(cgroup_root) if e.startswith("w"))  # noqa: E731
+    daemon.wait_until(lambda: left() == ["w"], 10, message=lambda: f"only w left: {left()}")
