@@ -138,6 +138,7 @@ class CgroupTree:
         self.controllers: tuple[str, ...] = ()  # enabled for the processes' cgroups
         self.missing: tuple[str, ...] = CONTROLLERS
         self._made: set[str] = set()  # process names whose cgroup exists
+        self._ids: dict[int, str] = {}  # their cgroup ids (directory inodes) -> name
 
     def setup(self) -> None:
         os.makedirs(self.leaf, exist_ok=True)
@@ -175,20 +176,25 @@ class CgroupTree:
         """Run spawn() with the daemon in `name`'s cgroup, so the child is born there."""
         path = self.path(name)
         if name not in self._made:
-            os.makedirs(path, exist_ok=True)
-            self._made.add(name)
+            self._make(name, path)
         try:
             self._enter(path, memory_max)
         except FileNotFoundError:
             # Removed from outside since we made it (an admin's rmdir, a cleanup script):
             # made again, or the program could never start again, not even after reload.
             log.warning("cgroups: %s was removed from outside; making it again", path)
-            os.makedirs(path, exist_ok=True)
+            self._make(name, path)
             self._enter(path, memory_max)
         try:
             return spawn()
         finally:
             self._back_to_leaf()
+
+    def _make(self, name: str, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self._made.add(name)
+        # Its id, for naming an sd_notify sender that has already exited (probe_runner).
+        self._ids[os.stat(path).st_ino] = name
 
     def _enter(self, path: str, memory_max: int | None) -> None:
         if "memory" in self.controllers:
@@ -223,6 +229,11 @@ class CgroupTree:
                 os.kill(pid, 9)
             except OSError:
                 pass
+
+    def name_of(self, cgroup_id: int) -> str | None:
+        """The process whose cgroup has this id (the inode number of its directory, as
+        the kernel's cgroup ids are), among those made by this daemon."""
+        return self._ids.get(cgroup_id)
 
     def pids(self, name: str) -> list[int]:
         try:
@@ -279,6 +290,7 @@ class CgroupTree:
     def remove(self, name: str, wait: float = 0.0) -> bool:
         """Kill what is left in name's cgroup and remove it; False if it stays busy."""
         self._made.discard(name)
+        self._ids = {key: value for key, value in self._ids.items() if value != name}
         return _kill_and_rmdir(self.path(name), wait)
 
     def close(self) -> None:
@@ -298,6 +310,7 @@ class CgroupTree:
         if self.created and not _kill_and_rmdir(self.root, 0.0):
             busy.append(self.root)
         self._made.clear()
+        self._ids.clear()
         if busy:
             log.warning("cgroups: could not remove %s (still busy)", ", ".join(busy))
 

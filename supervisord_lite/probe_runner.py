@@ -295,13 +295,22 @@ class ProbeRunner:
         if self.receiver is None:
             from supervisord_lite.notify_receiver import NotifyReceiver
 
-            self.receiver = NotifyReceiver(self.loop, self._notified)
+            # A pidfd per datagram is of use only where cgroups can name its sender.
+            want_pidfd = self.supervisor.cgroups is not None
+            self.receiver = NotifyReceiver(self.loop, self._notified, want_pidfd)
         return self.receiver
 
-    def _notified(self, pid: int, fields: dict[str, str]) -> None:
-        from supervisord_lite.notify_receiver import sender_process
+    def _notified(self, pid: int, fields: dict[str, str], pidfd: int = -1) -> None:
+        from supervisord_lite.notify_receiver import pidfd_cgroup_id, sender_process
 
         process = sender_process(pid, self.supervisor.by_pid)
+        cgroups = self.supervisor.cgroups
+        if process is None and pidfd >= 0 and cgroups is not None:
+            # Gone from /proc (reaped by its own parent): the kernel still knows the
+            # cgroup it died in, and under cgroup tracking that names the process.
+            cgroup_id = pidfd_cgroup_id(pidfd)
+            name = cgroups.name_of(cgroup_id) if cgroup_id is not None else None
+            process = self.supervisor.processes.get(name) if name is not None else None
         if process is None or process.checks is None or process.checks.stopped:
             log.debug("sd_notify message from pid %d, not a notify process: dropped", pid)
             return
