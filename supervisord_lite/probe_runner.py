@@ -15,6 +15,7 @@ import logging
 
 from supervisord_lite import daemon_log
 from supervisord_lite.loop import now
+from supervisord_lite.pid_env import OWN_PID
 from supervisord_lite.probes import (
     MIN_READY_ATTEMPT,
     ExecAttempt,
@@ -123,13 +124,15 @@ class ProbeRunner:
     # -- from the supervisor --------------------------------------------------------
 
     def child_env(self, process: Process) -> dict[bytes, bytes] | None:
-        """NOTIFY_SOCKET (and WATCHDOG_USEC) for an sd_notify program; else None."""
+        """NOTIFY_SOCKET (and WATCHDOG_USEC, WATCHDOG_PID) for an sd_notify program; else
+        None. WATCHDOG_PID is pid_env.OWN_PID: spawn sets it to the child's own pid."""
         program = process.program
         if program.ready is None or program.ready.kind != "notify":
             return None
         env = {b"NOTIFY_SOCKET": self._receiver().address.encode()}
         if program.watchdog_sec is not None:
             env[b"WATCHDOG_USEC"] = b"%d" % int(program.watchdog_sec * 1_000_000)
+            env[b"WATCHDOG_PID"] = OWN_PID  # else sd_watchdog_enabled() answers any reader
         return env
 
     def spawned(self, process: Process) -> None:

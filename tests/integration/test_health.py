@@ -218,3 +218,37 @@ def test_a_broken_health_check_backs_off_then_gives_up_fatal(daemon):
     why = "unhealthy: exec false: exit status 1; gave up after 2 health restarts in a row"
     assert st["description"] == f"{why} without a healthy probe", st
     assert f"gave up: svc entered FATAL state: {why}" in daemon.logfile.read_text()
+
+
+@pytest.mark.parametrize("spawn_path", ["posix_spawn", "Popen"])
+def test_watchdog_pid_is_the_programs_own_pid(daemon, spawn_path):
+    """WATCHDOG_PID, which sd_watchdog_enabled() compares with getpid(), is the program's
+    own pid; its arguments pass untouched, never read by the shell that sets it (22.15)."""
+    marker = daemon.path("injected")
+    script = 'echo "$$ $WATCHDOG_PID [$1] [$2]"; exec sleep 300'
+    args = [f"$(touch {marker})", f"a b; touch {marker} `touch {marker}`"]
+    program = {
+        "command": ["sh", "-c", script, "sh", *args],
+        "ready": {"notify": True, "timeout": 30},
+        "watchdog_sec": 5,
+    }
+    if spawn_path == "Popen":
+        program["directory"] = str(daemon.dir)  # posix_spawn cannot chdir: Popen does
+    daemon.start({"svc": program})
+    pid = daemon.wait_state("svc", "STARTING")["pid"]
+    line = f"{pid} {pid} [{args[0]}] [{args[1]}]"
+    daemon.wait_until(lambda: line in daemon.read_log("svc"), 10, message=line)
+    assert not marker.exists()
+    assert os.getsid(pid) == pid  # still its own session, as every program
+
+
+def test_watchdog_pid_of_a_missing_command_is_a_spawn_error(daemon):
+    program = {
+        "command": ["/no/such/daemon"],
+        "ready": {"notify": True},
+        "watchdog_sec": 5,
+        "startretries": 0,
+    }
+    daemon.start({"svc": program})
+    st = daemon.wait_state("svc", "FATAL")
+    assert st["description"] == "spawn error: /no/such/daemon: No such file or directory", st
