@@ -21,7 +21,7 @@ RATE_WINDOW = 3600.0  # rate_limit counts deliveries over the last hour
 # reason): bounded, so that a chatty one cannot make a batch huge, and one line each.
 MAX_TEXT = 500  # characters of one alert's text
 MAX_LINES = 50  # alerts listed in a batch's `text`; the `alerts` array has them all
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # C0, C1, line breaks
 
 
 class Alert(Frozen):

@@ -236,8 +236,12 @@ class CgroupTree:
         return self._ids.get(cgroup_id)
 
     def pids(self, name: str) -> list[int]:
+        return self._members(self.path(name))
+
+    @staticmethod
+    def _members(path: str) -> list[int]:
         try:
-            return [int(x) for x in _read(os.path.join(self.path(name), "cgroup.procs")).split()]
+            return [int(x) for x in _read(os.path.join(path, "cgroup.procs")).split()]
         except OSError:
             return []
 
@@ -266,6 +270,15 @@ class CgroupTree:
         no record), and remove them. Without this, such a stray would live on in the
         cgroup the new instance of its program reuses. Returns the cgroups that held
         someone. Start-up only: it waits (up to 2 s) for the killed to be gone."""
+        others = [pid for pid in self._members(self.leaf) if pid != os.getpid()]
+        if others:  # a live daemon shares this ROOT: its programs are not leftovers
+            log.warning(
+                "cgroups: another process (pid %s) is in %s, another daemon's place: its "
+                "cgroups are left alone; give each daemon its own cgroup_root",
+                others[0],
+                self.leaf,
+            )
+            return []
         try:
             entries = [e for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
         except OSError:

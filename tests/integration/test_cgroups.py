@@ -317,3 +317,16 @@ def test_a_reaped_stranger_is_still_refused_and_its_descriptors_closed(daemon, c
     daemon.wait_until(lambda: "not a notify process: dropped" in daemon.log_tail(), 5)
     assert daemon.status()["svc"]["state"] == "STARTING"
     assert len(os.listdir(f"/proc/{daemon.pid}/fd")) == before
+
+
+@needs_cgroups
+def test_a_second_daemon_on_the_same_root_leaves_the_first_ones_programs(make_daemon, cgroup_root):
+    """Clearing a dead predecessor's cgroups must not kill a live daemon's programs: a
+    daemon already in the leaf means the cgroups under ROOT are not leftovers."""
+    first, second = make_daemon(), make_daemon()
+    first.start({"a": {"command": ["sleep", "60"], "startsecs": 0}}, cgroup_root=cgroup_root)
+    pid = first.wait_state("a", "RUNNING")["pid"]
+    second.start({"b": {"command": ["sleep", "60"], "startsecs": 0}}, cgroup_root=cgroup_root)
+    second.wait_state("b", "RUNNING")
+    assert alive(pid) and first.status("a")["a"]["pid"] == pid
+    assert "its cgroups are left alone; give each daemon its own cgroup_root" in (second.log_tail())

@@ -122,6 +122,7 @@ def test_alert_text_is_one_bounded_line_and_the_summary_is_escaped_for_slack():
         "- " + alerts.slack_escape(a.text),
     ]
     assert "&lt;!channel&gt; &amp; &lt;https://x|y&gt;" in text
+    assert alerts.one_line("a\u2028b\x85c\rd\x1b[31m") == "a b c d [31m"  # no line break
 
 
 def test_a_batch_no_target_took_gives_its_place_in_the_hour_back():
