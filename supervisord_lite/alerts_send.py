@@ -12,7 +12,9 @@ import logging
 import os
 import signal
 import time
+from typing import Callable
 
+from supervisord_lite import redact
 from supervisord_lite.alerts import Alert, AlertQueue, alert_for, summary
 from supervisord_lite.config import AlertsConfig
 from supervisord_lite.loop import now
@@ -32,6 +34,7 @@ class Alerts:
         self.queue = AlertQueue(config.batch, config.rate_limit)
         self.timer = None
         self.host = host_node_name()
+        self.held_logged = False  # the waiting batch's hold by rate_limit is logged
 
     def reconfigure(self, config: AlertsConfig) -> None:
         """A reload changed [alerts]: what waits is kept, sent by the new settings."""
@@ -78,14 +81,25 @@ class Alerts:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        due = self.queue.due_at(now())
-        if due is not None:
-            self.timer = self.loop.call_later(max(0.0, due - now()), self.send_due)
+        current = now()
+        due = self.queue.due_at(current)
+        if due is None:
+            return
+        self.timer = self.loop.call_later(max(0.0, due - current), self.send_due)
+        opened_at = self.queue.opened_at
+        if due > opened_at + self.queue.batch and not self.held_logged:
+            self.held_logged = True  # once per batch: it may grow for an hour
+            when = time.strftime("%H:%M:%S", time.localtime(time.time() + due - current))
+            log.warning("alerts: rate_limit of %d batches an hour reached: %d alerts held "
+                        "until %s (more join them meanwhile)", self.queue.rate_limit,
+                        len(self.queue.queued), when)  # fmt: skip
 
     def send_due(self) -> None:
         self.timer = None
-        taken = self.queue.take(now())
+        taken_at = now()
+        taken = self.queue.take(taken_at)
         if taken is not None:
+            self.held_logged = False
             alerts, dropped = taken
             payload = {
                 "text": summary(alerts, dropped, self.host),
@@ -94,15 +108,23 @@ class Alerts:
                 "alerts": [a.as_json() for a in alerts],
             }
             body = json.dumps(payload).encode()
+            targets = bool(self.config.exec) + bool(self.config.webhook)
+            outcome = Outcome(targets, lambda: self._undelivered(taken_at, len(alerts)))
             if self.config.exec:
-                self.run_exec(body, len(alerts))
+                self.run_exec(body, len(alerts), outcome.report)
             if self.config.webhook:
-                self.post_webhook(body, len(alerts))
+                self.post_webhook(body, len(alerts), outcome.report)
         self.schedule()
+
+    def _undelivered(self, taken_at: float, count: int) -> None:
+        self.queue.refund(taken_at)
+        log.warning("alerts: no target took the batch of %d alerts; it does not count "
+                    "against rate_limit", count)  # fmt: skip
+        self.schedule()  # a batch held by the limit may go now
 
     # -- targets ------------------------------------------------------------------
 
-    def run_exec(self, body: bytes, count: int) -> None:
+    def run_exec(self, body: bytes, count: int, report: Callable[[bool], None]) -> None:
         """The command gets the batch on stdin, from an unlinked file: no pipe to feed
         from the loop, and a command that never reads cannot hold anything up."""
         argv = list(self.config.exec)
@@ -119,6 +141,7 @@ class Alerts:
         except OSError as exc:
             log.error("alerts: exec %s failed: %s (%d alerts not delivered)", argv[0],
                       exc.strerror or exc, count)  # fmt: skip
+            report(False)
             return
         finally:
             os.close(fd)
@@ -131,6 +154,7 @@ class Alerts:
                 log.error("alerts: exec %s exited with %d (%d alerts)", argv[0], code, count)
             else:
                 log.info("alerts: %d alerts given to %s", count, argv[0])
+            report(code == 0)
 
         self.supervisor.watch_exit(pid, exited)
 
@@ -142,19 +166,37 @@ class Alerts:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def post_webhook(self, body: bytes, count: int) -> None:
+    def post_webhook(self, body: bytes, count: int, report: Callable[[bool], None]) -> None:
         from supervisord_lite.http_client import Post  # h11 only for who posts
 
         url = self.config.webhook
+        shown = redact.url(url)  # the path of a chat webhook is its secret
 
         def done(status: int | None, error: str | None) -> None:
             if error is not None:
-                log.error("alerts: webhook %s failed: %s (%d alerts)", url, error, count)
+                log.error("alerts: webhook %s failed: %s (%d alerts)", shown, error, count)
             elif not 200 <= status < 300:
-                log.error("alerts: webhook %s answered %d (%d alerts)", url, status, count)
+                log.error("alerts: webhook %s answered %d (%d alerts)", shown, status, count)
             else:
-                log.info("alerts: %d alerts posted to %s (%d)", count, url, status)
+                log.info("alerts: %d alerts posted to %s (%d)", count, shown, status)
+            report(error is None and 200 <= status < 300)
 
         headers = [("Content-Type", "application/json"), ("User-Agent", "supervisord-lite")]
         Post(self.loop, self.supervisor.watch_exit, url, body, headers,
              self.config.timeout, done).start()  # fmt: skip
+
+
+class Outcome:
+    """Whether a batch reached any of its targets; `undelivered()` once all have
+    answered and none took it."""
+
+    def __init__(self, targets: int, undelivered: Callable[[], None]):
+        self.pending = targets
+        self.delivered = False
+        self.undelivered = undelivered
+
+    def report(self, ok: bool) -> None:
+        self.pending -= 1
+        self.delivered = self.delivered or ok
+        if self.pending == 0 and not self.delivered:
+            self.undelivered()

@@ -138,6 +138,7 @@ class CgroupTree:
         self.controllers: tuple[str, ...] = ()  # enabled for the processes' cgroups
         self.missing: tuple[str, ...] = CONTROLLERS
         self._made: set[str] = set()  # process names whose cgroup exists
+        self._ids: dict[int, str] = {}  # their cgroup ids (directory inodes) -> name
 
     def setup(self) -> None:
         os.makedirs(self.leaf, exist_ok=True)
@@ -175,16 +176,31 @@ class CgroupTree:
         """Run spawn() with the daemon in `name`'s cgroup, so the child is born there."""
         path = self.path(name)
         if name not in self._made:
-            os.makedirs(path, exist_ok=True)
-            self._made.add(name)
-        if "memory" in self.controllers:
-            value = b"max" if memory_max is None else b"%d" % memory_max
-            _write(os.path.join(path, "memory.max"), value)
-        _write(os.path.join(path, "cgroup.procs"), b"0")
+            self._make(name, path)
+        try:
+            self._enter(path, memory_max)
+        except FileNotFoundError:
+            # Removed from outside since we made it (an admin's rmdir, a cleanup script):
+            # made again, or the program could never start again, not even after reload.
+            log.warning("cgroups: %s was removed from outside; making it again", path)
+            self._make(name, path)
+            self._enter(path, memory_max)
         try:
             return spawn()
         finally:
             self._back_to_leaf()
+
+    def _make(self, name: str, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self._made.add(name)
+        # Its id, for naming an sd_notify sender that has already exited (probe_runner).
+        self._ids[os.stat(path).st_ino] = name
+
+    def _enter(self, path: str, memory_max: int | None) -> None:
+        if "memory" in self.controllers:
+            value = b"max" if memory_max is None else b"%d" % memory_max
+            _write(os.path.join(path, "memory.max"), value)
+        _write(os.path.join(path, "cgroup.procs"), b"0")
 
     def _back_to_leaf(self) -> None:
         # Staying in a process's cgroup would put the daemon in the way of its
@@ -214,9 +230,18 @@ class CgroupTree:
             except OSError:
                 pass
 
+    def name_of(self, cgroup_id: int) -> str | None:
+        """The process whose cgroup has this id (the inode number of its directory, as
+        the kernel's cgroup ids are), among those made by this daemon."""
+        return self._ids.get(cgroup_id)
+
     def pids(self, name: str) -> list[int]:
+        return self._members(self.path(name))
+
+    @staticmethod
+    def _members(path: str) -> list[int]:
         try:
-            return [int(x) for x in _read(os.path.join(self.path(name), "cgroup.procs")).split()]
+            return [int(x) for x in _read(os.path.join(path, "cgroup.procs")).split()]
         except OSError:
             return []
 
@@ -239,9 +264,46 @@ class CgroupTree:
                 return int(value)
         return 0
 
+    def clear_leftovers(self) -> list[str]:
+        """At start-up, once a dead predecessor's recorded children are stopped: kill
+        whatever is still in the cgroups it left under ROOT (a setsid'd descendant is on
+        no record), and remove them. Without this, such a stray would live on in the
+        cgroup the new instance of its program reuses. Returns the cgroups that held
+        someone. Start-up only: it waits (up to 2 s) for the killed to be gone."""
+        others = [pid for pid in self._members(self.leaf) if pid != os.getpid()]
+        if others:  # a live daemon shares this ROOT: its programs are not leftovers
+            log.warning(
+                "cgroups: another process (pid %s) is in %s, another daemon's place: its "
+                "cgroups are left alone; give each daemon its own cgroup_root",
+                others[0],
+                self.leaf,
+            )
+            return []
+        try:
+            entries = [e for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return []
+        held = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name == LEAF:
+                continue
+            try:
+                populated = "populated 1" in _read(os.path.join(entry.path, "cgroup.events"))
+            except OSError:
+                continue
+            if populated:
+                held.append(entry.name)
+            _kill_and_rmdir(entry.path, 2.0)  # one still busy is reused by spawn_into
+        if held:
+            log.warning(
+                "cgroups: killed what a previous daemon left running in %s", ", ".join(held)
+            )
+        return held
+
     def remove(self, name: str, wait: float = 0.0) -> bool:
         """Kill what is left in name's cgroup and remove it; False if it stays busy."""
         self._made.discard(name)
+        self._ids = {key: value for key, value in self._ids.items() if value != name}
         return _kill_and_rmdir(self.path(name), wait)
 
     def close(self) -> None:
@@ -261,6 +323,7 @@ class CgroupTree:
         if self.created and not _kill_and_rmdir(self.root, 0.0):
             busy.append(self.root)
         self._made.clear()
+        self._ids.clear()
         if busy:
             log.warning("cgroups: could not remove %s (still busy)", ", ".join(busy))
 

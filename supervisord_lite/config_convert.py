@@ -16,6 +16,7 @@ import shlex
 import signal
 from typing import Any, Callable
 
+from supervisord_lite import redact
 from supervisord_lite.names import template_problem
 
 Converter = Callable[[Any], Any]
@@ -290,15 +291,17 @@ def url(value: Any) -> str:
     from urllib.parse import urlsplit  # only for a config that has a URL
 
     text = string(value)
+    shown = show(redact.url(text))  # its path may be its secret: never echoed (redact.py)
     try:
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError for a port that is not a number 0..65535
     except ValueError as exc:
-        raise fail(f"{exc}, in {show(text)}") from None
+        reason = re.sub(r"'[^']*'", "...", str(exc))  # it may quote user:password@host
+        raise fail(f"{reason}, in {shown}") from None
     if parts.scheme not in ("http", "https"):
-        raise fail(f"expected an http:// or https:// URL, got {show(text)}")
+        raise fail(f"expected an http:// or https:// URL, got {shown}")
     if not parts.hostname:
-        raise fail(f"no host in {show(text)}")
+        raise fail(f"no host in {shown}")
     return text
 
 

@@ -219,6 +219,8 @@ class Loader:
             self.error(self.path, ("alerts",), "give exec, webhook or both: where alerts go")
         values = {key: values.get(key, default) for key, (_, default) in ALERT_KEYS.items()}
         values["on"] = tuple(dict.fromkeys(values["on"]))
+        if values["exec"]:  # the daemon runs in /: `./page-oncall` means the config's
+            values["exec"] = self.resolve_command(values["exec"], None)
         return values
 
     def http_settings(self, table: Any):
@@ -375,6 +377,11 @@ class Loader:
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
+        for key in ("ready", "health"):  # an exec probe runs where the program does
+            probe = kwargs[key]
+            if probe is not None and probe.kind == "exec":
+                target = self.resolve_command(probe.target, kwargs["directory"])
+                kwargs[key] = probe.replace(target=target)
         for stream in ("stdout", "stderr"):
             key = f"{stream}_logfile"
             if kwargs[key] in ("auto", "none"):

@@ -134,6 +134,8 @@ class Daemon:
             )
             self._track_with_cgroups()
             self._stop_strays()
+            if supervisor.cgroups is not None:
+                supervisor.cgroups.clear_leftovers()  # strays on no record (setsid'd)
             supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
             supervisor.start_autostart()
             supervisor.reap()  # a child may have died before SIGCHLD had a handler

@@ -6,15 +6,22 @@ mode to get right for a program running as another user; any local process can s
 so every datagram is judged by its SCM_CREDENTIALS (SO_PASSCRED: the kernel fills in
 the sender's real pid, unix(7)) and only the process or one of its descendants counts.
 Oversized (> 4096 bytes, as systemd) or malformed datagrams are dropped.
+
+A sender already reaped by its own parent (`systemd-notify --no-block` in a shell, a
+short-lived helper) has left /proc, so its pid leads nowhere. Where the kernel can say
+more (SO_PASSPIDFD, Linux 6.5; a pidfd even for a reaped sender and its cgroup kept at
+exit, 6.16), a datagram also carries a pidfd, from which the sender's cgroup is read:
+under cgroup tracking that names the process exactly. Asked for only then.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
 import struct
-from typing import Callable
+from typing import Callable, Optional
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,10 +33,22 @@ log = logging.getLogger("supervisord_lite")
 MAX_MESSAGE = 4096
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 _MAX_DEPTH = 64  # ancestors walked looking for a supervised process
+# Not in Python's socket module (yet): <asm-generic/socket.h>, <linux/socket.h>.
+SO_PASSPIDFD = 76
+SCM_PIDFD = 0x04
+# <linux/pidfd.h>: PIDFD_GET_INFO = _IOWR(0xFF, 11, struct pidfd_info), whose first
+# version is 64 bytes: mask, cgroupid, then pid ... exit_code.
+_PIDFD_INFO = struct.Struct("QQ48x")
+PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO.size << 16) | (0xFF << 8) | 11
+PIDFD_INFO_CGROUPID = 1 << 2
+PIDFD_INFO_EXIT = 1 << 3  # with it, a reaped task still answers (its cgroup at exit)
+
+# (sender pid, fields, the sender's pidfd or -1 while the datagram is handled)
+OnMessage = Callable[[int, "dict[str, str]", int], None]
 
 
 class NotifyReceiver:
-    def __init__(self, loop: EventLoop, on_message: Callable[[int, dict[str, str]], None]):
+    def __init__(self, loop: EventLoop, on_message: OnMessage, want_pidfd: bool = False):
         self.loop = loop
         self.on_message = on_message
         self.name = f"supervisord-lite/{os.getpid()}/{os.urandom(6).hex()}/notify"
@@ -42,6 +61,7 @@ class NotifyReceiver:
         except OSError:
             sock.close()
             raise
+        self.pidfds = want_pidfd and _pass_pidfd(sock)
         self.sock = sock
         loop.add_reader(sock.fileno(), self.drain)
 
@@ -50,7 +70,12 @@ class NotifyReceiver:
         sock = self.sock
         if sock is None:
             return
-        space = socket.CMSG_SPACE(_UCRED.size)
+        # Room for the credentials and a pidfd only. Descriptors a sender passes
+        # (SCM_RIGHTS: sd_notify_barrier's BARRIER=1) are closed as soon as their datagram
+        # is read, after the ones before it were handled, as a barrier asks: the kernel
+        # closes those that find no room, and we close those that do (they come before
+        # the pidfd and take its room: such a datagram is judged by its pid alone).
+        space = socket.CMSG_SPACE(_UCRED.size) + socket.CMSG_SPACE(4) * self.pidfds
         while True:
             try:
                 data, ancdata, flags, _ = sock.recvmsg(MAX_MESSAGE + 1, space)
@@ -59,15 +84,22 @@ class NotifyReceiver:
             except OSError as exc:
                 log.warning("sd_notify socket: %s", exc.strerror or exc)
                 return
-            pid = _sender_pid(ancdata)
-            if pid is None or len(data) > MAX_MESSAGE or flags & socket.MSG_TRUNC:
-                log.debug("sd_notify: dropped a datagram without credentials or too long")
-                continue
-            fields = parse(data)
-            if fields is None:
-                log.debug("sd_notify: dropped a malformed datagram from pid %d", pid)
-                continue
-            self.on_message(pid, fields)
+            pid, pidfd, fds = _sender(ancdata)
+            try:
+                self._handle(data, flags, pid, pidfd)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+    def _handle(self, data: bytes, flags: int, pid: int | None, pidfd: int) -> None:
+        if pid is None or len(data) > MAX_MESSAGE or flags & socket.MSG_TRUNC:
+            log.debug("sd_notify: dropped a datagram without credentials or too long")
+            return
+        fields = parse(data)
+        if fields is None:
+            log.debug("sd_notify: dropped a malformed datagram from pid %d", pid)
+            return
+        self.on_message(pid, fields, pidfd)
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
@@ -76,13 +108,45 @@ class NotifyReceiver:
             sock.close()
 
 
-def _sender_pid(ancdata) -> int | None:
+def _pass_pidfd(sock: socket.socket) -> bool:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_PASSPIDFD, 1)
+    except OSError:  # before Linux 6.5
+        return False
+    return True
+
+
+def _sender(ancdata) -> tuple[int | None, int, list[int]]:
+    """The sender's pid from SCM_CREDENTIALS, its pidfd (-1: none), and every descriptor
+    that came along (the pidfd too), all for the caller to close."""
+    pid, pidfds, others = None, [], []
     for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            if len(payload) >= _UCRED.size:
-                pid = _UCRED.unpack_from(payload)[0]
-                return pid if pid > 0 else None
-    return None
+        if level != socket.SOL_SOCKET:
+            continue
+        if kind == socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
+            found = _UCRED.unpack_from(payload)[0]
+            pid = found if found > 0 else None
+        elif kind in (SCM_PIDFD, socket.SCM_RIGHTS):
+            count = len(payload) // 4
+            fds = list(struct.unpack(f"{count}i", payload[: count * 4]))
+            (pidfds if kind == SCM_PIDFD else others).extend(fds)
+    return pid, pidfds[0] if len(pidfds) == 1 else -1, pidfds + others
+
+
+def pidfd_cgroup_id(pidfd: int) -> Optional[int]:
+    """The cgroup (its directory's inode number) the process of `pidfd` is in, or was in
+    when it exited: the kernel keeps it after the process is reaped (Linux 6.16). None
+    where the kernel cannot say."""
+    if pidfd < 0:
+        return None
+    buf = bytearray(_PIDFD_INFO.size)
+    _PIDFD_INFO.pack_into(buf, 0, PIDFD_INFO_CGROUPID | PIDFD_INFO_EXIT, 0)
+    try:
+        fcntl.ioctl(pidfd, PIDFD_GET_INFO, buf)
+    except OSError:
+        return None
+    mask, cgroup_id = _PIDFD_INFO.unpack_from(buf)
+    return cgroup_id if mask & PIDFD_INFO_CGROUPID else None
 
 
 def parse(data: bytes) -> dict[str, str] | None:

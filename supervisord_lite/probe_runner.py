@@ -15,6 +15,7 @@ import logging
 
 from supervisord_lite import daemon_log
 from supervisord_lite.loop import now
+from supervisord_lite.pid_env import OWN_PID
 from supervisord_lite.probes import (
     MIN_READY_ATTEMPT,
     ExecAttempt,
@@ -24,7 +25,7 @@ from supervisord_lite.probes import (
     TcpAttempt,
     next_delay,
 )
-from supervisord_lite.states import ProcessState, Ready, StateChanged, Unhealthy
+from supervisord_lite.states import Healthy, ProcessState, Ready, StateChanged, Unhealthy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class Checks:
         "watchdog_timer",
         "matcher",
         "stopped",
+        "probe_error",
+        "proven",
     )
 
     def __init__(self) -> None:
@@ -67,6 +70,12 @@ class Checks:
         self.watchdog_timer: Timer | None = None
         self.matcher: LogMatcher | None = None
         self.stopped = False
+        # Why the ready probe itself cannot run (an exec probe's command missing): a
+        # problem to report, unlike a probe that runs and says "not yet".
+        self.probe_error: str | None = None
+        # This child has passed a health probe (or, without one, fed the watchdog): the
+        # machine's run of health restarts in a row is over (states.Healthy).
+        self.proven = False
 
     @property
     def health(self) -> str | None:
@@ -78,7 +87,13 @@ class Checks:
 
     def key(self) -> tuple:
         """What status shows from here: part of the status cache's key."""
-        return (self.waiting_for, self.health, self.health_reason, self.notify_status)
+        return (
+            self.waiting_for,
+            self.health,
+            self.health_reason,
+            self.notify_status,
+            self.probe_error,
+        )
 
     def cancel_attempt(self) -> None:
         attempt, self.attempt = self.attempt, None
@@ -109,13 +124,15 @@ class ProbeRunner:
     # -- from the supervisor --------------------------------------------------------
 
     def child_env(self, process: Process) -> dict[bytes, bytes] | None:
-        """NOTIFY_SOCKET (and WATCHDOG_USEC) for an sd_notify program; else None."""
+        """NOTIFY_SOCKET (and WATCHDOG_USEC, WATCHDOG_PID) for an sd_notify program; else
+        None. WATCHDOG_PID is pid_env.OWN_PID: spawn sets it to the child's own pid."""
         program = process.program
         if program.ready is None or program.ready.kind != "notify":
             return None
         env = {b"NOTIFY_SOCKET": self._receiver().address.encode()}
         if program.watchdog_sec is not None:
             env[b"WATCHDOG_USEC"] = b"%d" % int(program.watchdog_sec * 1_000_000)
+            env[b"WATCHDOG_PID"] = OWN_PID  # else sd_watchdog_enabled() answers any reader
         return env
 
     def spawned(self, process: Process) -> None:
@@ -182,6 +199,8 @@ class ProbeRunner:
             if checks.attempt_timer is not None:
                 checks.attempt_timer.cancel()
                 checks.attempt_timer = None
+            if probe is process.program.ready:
+                self._ready_probe_ran(process, checks, getattr(attempt, "cannot_run", None))
             on_result(process, checks, probe, ok, reason, started)
 
         def timed_out() -> None:
@@ -227,6 +246,8 @@ class ProbeRunner:
         tracker = checks.tracker
         assert tracker is not None
         verdicts = tracker.record(ok, reason)
+        if ok and not checks.proven:
+            self._proven(process, checks)
         for verdict in verdicts:
             if verdict == "restart":
                 self._restart(process, f"unhealthy: {reason}")
@@ -236,6 +257,21 @@ class ProbeRunner:
             self._tell(process, verdict, shown or "")
         if not checks.stopped:
             self._schedule(process, checks, probe, next_delay(started, probe.interval, now()))
+
+    def _ready_probe_ran(self, process: Process, checks: Checks, error: str | None) -> None:
+        """Report a ready probe that cannot run, once per cause and child: without it
+        the process would wait out its whole timeout in silence."""
+        if error == checks.probe_error:
+            return
+        checks.probe_error = error
+        process.stamp = None
+        if error is not None:
+            log.warning("%s: the ready probe cannot run: %s", process.name, error)
+            self._tell(process, "probe_error", error)
+
+    def _proven(self, process: Process, checks: Checks) -> None:
+        checks.proven = True
+        self.supervisor.dispatch(process, Healthy(now()))
 
     def _log_matched(self, process: Process, line: str) -> None:
         self._ready(process, f"log line {line[:200]!r}")
@@ -262,13 +298,22 @@ class ProbeRunner:
         if self.receiver is None:
             from supervisord_lite.notify_receiver import NotifyReceiver
 
-            self.receiver = NotifyReceiver(self.loop, self._notified)
+            # A pidfd per datagram is of use only where cgroups can name its sender.
+            want_pidfd = self.supervisor.cgroups is not None
+            self.receiver = NotifyReceiver(self.loop, self._notified, want_pidfd)
         return self.receiver
 
-    def _notified(self, pid: int, fields: dict[str, str]) -> None:
-        from supervisord_lite.notify_receiver import sender_process
+    def _notified(self, pid: int, fields: dict[str, str], pidfd: int = -1) -> None:
+        from supervisord_lite.notify_receiver import pidfd_cgroup_id, sender_process
 
         process = sender_process(pid, self.supervisor.by_pid)
+        cgroups = self.supervisor.cgroups
+        if process is None and pidfd >= 0 and cgroups is not None:
+            # Gone from /proc (reaped by its own parent): the kernel still knows the
+            # cgroup it died in, and under cgroup tracking that names the process.
+            cgroup_id = pidfd_cgroup_id(pidfd)
+            name = cgroups.name_of(cgroup_id) if cgroup_id is not None else None
+            process = self.supervisor.processes.get(name) if name is not None else None
         if process is None or process.checks is None or process.checks.stopped:
             log.debug("sd_notify message from pid %d, not a notify process: dropped", pid)
             return
@@ -281,6 +326,8 @@ class ProbeRunner:
             self._ready(process, f"READY=1 from pid {pid}")
         if fields.get("WATCHDOG") == "1" and checks.watchdog_timer is not None:
             self._arm_watchdog(process, checks)
+            if program.health is None and not checks.proven:
+                self._proven(process, checks)
         elif fields.get("WATCHDOG") == "trigger" and process.state is S.RUNNING:
             self._restart(process, "watchdog: WATCHDOG=trigger", "watchdog")
         if fields.get("STOPPING") == "1":

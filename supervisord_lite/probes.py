@@ -193,6 +193,7 @@ class ExecAttempt:
         self.done = done
         self.argv = argv
         self.pid: int | None = None
+        self.cannot_run: str | None = None  # why the command could not even start
 
     def start(self) -> None:
         from supervisord_lite.spawn import SpawnError
@@ -200,7 +201,9 @@ class ExecAttempt:
         try:
             self.pid = self.spawn_child()
         except (SpawnError, OSError) as exc:
-            self.done(False, f"exec {self.argv[0]}: {exc}")
+            why = str(exc)  # "/x/check: No such file or directory" names the file
+            self.cannot_run = why if why.startswith(self.argv[0]) else f"{self.argv[0]}: {why}"
+            self.done(False, f"exec {self.cannot_run}")
             return
         self.watch_exit(self.pid, self._exited)
 

@@ -160,11 +160,19 @@ def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None
 def _describe_state(process: Process, waiting_on: WaitingOn, uptime: float | None) -> str:
     text = _describe_machine(process, waiting_on, uptime)
     checks = process.checks
-    if checks is None or process.machine.state not in (S.STARTING, S.RUNNING):
+    if checks is None:
+        return text
+    state = process.machine.state
+    if state not in (S.STARTING, S.RUNNING):
+        if checks.probe_error and state in (S.BACKOFF, S.FATAL):  # why it never got ready
+            return f"{text}; the ready probe cannot run: {checks.probe_error}"
         return text
     # What readiness waits for, health, and sd_notify's STATUS= follow the pid.
+    waiting = checks.waiting_for
+    if waiting and checks.probe_error:
+        waiting += f" (it cannot run: {checks.probe_error})"
     extra = [
-        f"waiting for {checks.waiting_for}" if checks.waiting_for else "",
+        f"waiting for {waiting}" if waiting else "",
         f"unhealthy: {checks.health_reason}" if checks.health == "unhealthy" else "",
         checks.notify_status or "",
     ]
@@ -186,8 +194,11 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
     if state in (S.BACKOFF, S.FATAL):
         if machine.spawn_error:
             return f"spawn error: {machine.spawn_error}"
-        if state is S.BACKOFF and machine.history:
-            return machine.history[-1].reason  # e.g. "crash loop: restart in 4s"
+        last = machine.history[-1] if machine.history else None
+        if last and (state is S.BACKOFF or process.program.ready or last.old is S.STOPPING):
+            # "crash loop: restart in 4s"; with readiness, what it waited for; after
+            # health restarts, why it gave up: none of these is an exit "too quickly"
+            return last.reason
         return "Exited too quickly (process log may have details)"
     if state is S.EXITED:
         return f"{describe_exit(machine.exitstatus)}, {_stamp(process)}"

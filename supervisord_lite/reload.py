@@ -58,6 +58,9 @@ class Reloader:
         table, fresh = slots_for(new.programs.values(), survivors)
         supervisor.set_table(new, table)
         self.replacing = False
+        for process in retiring:
+            if process.name not in table:  # removed, or a numprocs change dropped it
+                supervisor.cgroup_gone(process.name)
         for process in fresh:
             if process.program.autostart:
                 supervisor.start(process)

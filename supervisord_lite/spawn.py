@@ -19,6 +19,7 @@ import signal
 import time
 
 from supervisord_lite.config import ProgramConfig
+from supervisord_lite.pid_env import OWN_PID, through_shell
 
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
@@ -63,8 +64,17 @@ def spawn(
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
     env[b"SUPERVISOR_GROUP_NAME"] = _b(program.group)
     env[b"SUPERVISOR_PROCESS_NUM"] = b"%d" % program.process_num(index)
-    if extra_env:  # NOTIFY_SOCKET and WATCHDOG_USEC of an sd_notify program
+    argv = list(program.command)
+    if extra_env:  # NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID of an sd_notify program
         env.update(extra_env)
+        own_pid = [name for name, value in extra_env.items() if value is OWN_PID]
+        if own_pid:  # pid_env.py: set to the child's pid by a shell before the exec
+            for name in own_pid:
+                del env[name]
+            try:
+                argv = through_shell(own_pid, argv, _resolve(argv[0], env))
+            except OSError as exc:
+                raise SpawnError(_describe(exc, program)) from None
     user_kwargs = _user_kwargs(program.user, env)
 
     read_fds: list[int] = []
@@ -86,9 +96,9 @@ def spawn(
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
         if user_kwargs or program.directory is not None or program.limits:
-            pid = _popen(program, env, stdout_w, stderr_w, user_kwargs)
+            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs)
         else:
-            pid = _posix_spawn(program, env, stdout_w, stderr_w)
+            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w)
     except OSError as exc:
         for fd in read_fds:
             os.close(fd)
@@ -111,7 +121,7 @@ _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _devnull_fd = -1
 
 
-def _posix_spawn(program: ProgramConfig, env: dict, stdout_w, stderr_w) -> int:
+def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w) -> int:
     """Own session, stdin from /dev/null, stdout/stderr to the pipes (or /dev/null).
 
     Descriptors: the daemon opens all of its own close-on-exec, and marks any it
@@ -132,7 +142,7 @@ def _posix_spawn(program: ProgramConfig, env: dict, stdout_w, stderr_w) -> int:
     old_umask = os.umask(program.umask)
     try:
         return _spawn_executable(
-            list(program.command),
+            argv,
             env,
             file_actions=actions,
             setsid=True,
@@ -207,6 +217,25 @@ def _spawn_executable(argv: list[str], env: dict, **kwargs) -> int:
     return os.posix_spawn(path, argv, env, **kwargs)
 
 
+def _resolve(name: str, env: dict) -> str:
+    """Where exec would find `name` (remembered as _spawn_executable does); raises the
+    OSError exec would raise."""
+    if os.sep in name:
+        if not os.path.exists(name):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return name
+    key = (name, env.get(b"PATH"))
+    hit = _found.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < FOUND_TTL and os.access(hit[0], os.X_OK):
+        return hit[0]
+    path = _find_executable(name, env)
+    _found[key] = (path, now)
+    return path
+
+
 def _find_executable(name: str, env: dict) -> str:
     """`name` looked up like execvpe does, in the child's PATH: the first executable file.
 
@@ -225,7 +254,9 @@ def _find_executable(name: str, env: dict) -> str:
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
-def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: dict) -> int:
+def _popen(
+    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, user_kwargs: dict
+) -> int:
     """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
 
     With limits, a preexec_fn applies them and then switches user itself: Popen's own
@@ -249,7 +280,7 @@ def _popen(program: ProgramConfig, env: dict, stdout_w, stderr_w, user_kwargs: d
         extra = {"preexec_fn": _limits_then_user(limits, program.limits, user_kwargs, reason_w)}
     try:
         popen = subprocess.Popen(
-            list(program.command),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
             stderr=stderr_target,

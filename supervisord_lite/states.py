@@ -8,27 +8,61 @@ event for this process.
 
 from __future__ import annotations
 
-import enum
 import signal
-from typing import Union
 
 from .config import ProgramConfig
-from .frozen import Frozen, _set
+from .machine_events import (
+    Cancel,
+    Effect,
+    Event,
+    Exited,
+    Healthy,
+    ProcessState,
+    Ready,
+    Schedule,
+    SendSignal,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    StartRequested,
+    StateChanged,
+    StopRequested,
+    TimerFired,
+    Transition,
+    Unhealthy,
+)
+
+__all__ = [
+    "HISTORY_LEN",
+    "LEGAL_EDGES",
+    "LIVE_STATES",
+    "IllegalTransition",
+    "ProcessMachine",
+    "ProcessState",
+    "describe_exit",
+    "StartRequested",
+    "StopRequested",
+    "Spawned",
+    "SpawnFailed",
+    "Exited",
+    "TimerFired",
+    "Ready",
+    "Unhealthy",
+    "Healthy",
+    "Event",
+    "Spawn",
+    "SendSignal",
+    "Schedule",
+    "Cancel",
+    "StateChanged",
+    "Effect",
+    "Transition",
+]
 
 HISTORY_LEN = 50
 # A machine's effect list between events: shared, and immutable so that an effect
 # emitted outside handle() fails loudly instead of waiting for the next event.
 _IDLE = ()
-
-
-class ProcessState(enum.Enum):
-    STOPPED = "STOPPED"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    BACKOFF = "BACKOFF"
-    STOPPING = "STOPPING"
-    EXITED = "EXITED"
-    FATAL = "FATAL"
 
 
 S = ProcessState
@@ -39,7 +73,9 @@ LEGAL_EDGES: dict[ProcessState, frozenset[ProcessState]] = {
     S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING}),
     S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
     S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
-    S.STOPPING: frozenset({S.STOPPED}),
+    # STOPPING -> BACKOFF | FATAL: the stop half of a health restart, ending in its
+    # backoff wait, or in giving up after startretries of them in a row.
+    S.STOPPING: frozenset({S.STOPPED, S.BACKOFF, S.FATAL}),
     S.EXITED: frozenset({S.STARTING, S.BACKOFF}),
     S.FATAL: frozenset({S.STARTING}),
 }
@@ -50,131 +86,6 @@ LIVE_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
 
 class IllegalTransition(RuntimeError):
     """An edge missing from LEGAL_EDGES was attempted: a bug in this module."""
-
-
-# --- events -----------------------------------------------------------------
-# Small immutable value classes (see frozen.py): slots, ==, hash, repr.
-
-
-class StartRequested(Frozen):
-    __slots__ = ("now",)
-
-    def __init__(self, now: float):
-        _set(self, "now", now)
-
-
-class StopRequested(Frozen):
-    __slots__ = ("now",)
-
-    def __init__(self, now: float):
-        _set(self, "now", now)
-
-
-class Spawned(Frozen):
-    __slots__ = ("pid", "now")
-
-    def __init__(self, pid: int, now: float):
-        _set(self, "pid", pid)
-        _set(self, "now", now)
-
-
-class SpawnFailed(Frozen):
-    __slots__ = ("reason", "now")
-
-    def __init__(self, reason: str, now: float):
-        _set(self, "reason", reason)
-        _set(self, "now", now)
-
-
-class Exited(Frozen):
-    __slots__ = ("exitstatus", "now")
-
-    def __init__(self, exitstatus: int, now: float):
-        _set(self, "exitstatus", exitstatus)  # as os.waitstatus_to_exitcode: -N = signal N
-        _set(self, "now", now)
-
-
-class TimerFired(Frozen):
-    __slots__ = ("timer", "now")
-
-    def __init__(self, timer: str, now: float):
-        _set(self, "timer", timer)  # "startsecs" | "ready" | "backoff" | "stopwait"
-        _set(self, "now", now)
-
-
-class Ready(Frozen):
-    """The ready probe passed (docs/health.md): STARTING -> RUNNING, instead of startsecs."""
-
-    __slots__ = ("reason", "now")
-
-    def __init__(self, reason: str, now: float):
-        _set(self, "reason", reason)
-        _set(self, "now", now)
-
-
-class Unhealthy(Frozen):
-    """Health failed `failures` times in a row, or the watchdog starved: restart it."""
-
-    __slots__ = ("reason", "now")
-
-    def __init__(self, reason: str, now: float):
-        _set(self, "reason", reason)
-        _set(self, "now", now)
-
-
-Event = Union[
-    StartRequested, StopRequested, Spawned, SpawnFailed, Exited, TimerFired, Ready, Unhealthy
-]
-
-# --- effects ----------------------------------------------------------------
-
-
-class Spawn(Frozen):
-    __slots__ = ()
-
-
-class SendSignal(Frozen):
-    __slots__ = ("signal",)
-
-    def __init__(self, signal: int):
-        _set(self, "signal", signal)
-
-
-class Schedule(Frozen):
-    __slots__ = ("timer", "delay")
-
-    def __init__(self, timer: str, delay: float):
-        _set(self, "timer", timer)
-        _set(self, "delay", delay)  # seconds; replaces a pending timer of the same name
-
-
-class Cancel(Frozen):
-    __slots__ = ("timer",)
-
-    def __init__(self, timer: str):
-        _set(self, "timer", timer)
-
-
-class StateChanged(Frozen):
-    __slots__ = ("old", "new", "reason")
-
-    def __init__(self, old: ProcessState, new: ProcessState, reason: str):
-        _set(self, "old", old)
-        _set(self, "new", new)
-        _set(self, "reason", reason)
-
-
-Effect = Union[Spawn, SendSignal, Schedule, Cancel, StateChanged]
-
-
-class Transition(Frozen):
-    __slots__ = ("old", "new", "reason", "at")
-
-    def __init__(self, old: ProcessState, new: ProcessState, reason: str, at: float):
-        _set(self, "old", old)
-        _set(self, "new", new)
-        _set(self, "reason", reason)
-        _set(self, "at", at)
 
 
 def describe_exit(exitstatus: int) -> str:
@@ -206,6 +117,8 @@ class ProcessMachine:
         "_out",
         "_not_ready",
         "_restart_for",
+        "_health_restarts",
+        "_give_up",
     )
 
     def __init__(self, config: ProgramConfig):
@@ -228,6 +141,11 @@ class ProcessMachine:
         self._not_ready: str | None = None
         # Why a STOPPING child is to be started again once it exits (health, watchdog).
         self._restart_for: str | None = None
+        # Health (and watchdog) restarts in a row with no healthy probe in between: they
+        # back off like a crash loop, and past startretries the process is FATAL.
+        self._health_restarts = 0
+        # Why a STOPPING child, once it exits, is FATAL: too many health restarts.
+        self._give_up: str | None = None
 
     def handle(self, event: Event) -> list[Effect]:
         """Apply one event; return the effects for the loop to carry out, in order."""
@@ -255,7 +173,7 @@ class ProcessMachine:
         if self.state in LIVE_STATES:
             return  # the caller reports "already started" / "stopping"
         was_backoff = self.state is S.BACKOFF
-        self.restarts = self._failures = self._streak = 0
+        self.restarts = self._failures = self._streak = self._health_restarts = 0
         # STOPPED|EXITED|FATAL|BACKOFF -> STARTING
         self._transition(S.STARTING, "start requested", ev.now)
         if was_backoff:
@@ -277,7 +195,7 @@ class ProcessMachine:
             self._transition(S.STOPPED, "stop requested; restart cancelled", ev.now)
             self._out.append(Cancel("backoff"))
         elif self.state is S.STOPPING:
-            self._restart_for = None  # a manual stop wins over a health restart
+            self._restart_for = self._give_up = None  # a manual stop wins over health's
 
     def _on_spawned(self, ev: Spawned) -> None:
         if self.pid is not None or self.state not in (S.STARTING, S.STOPPING):
@@ -315,22 +233,20 @@ class ProcessMachine:
         if self.state is S.STARTING:
             self.last_exit_expected = False
             if self._not_ready is not None:
-                what = f"{self._not_ready} ({what})"
+                what = f"{self._not_ready}; {what}"
                 self._out.append(Cancel("stopwait"))
             else:
                 what += " before ready" if self.config.ready is not None else " before startsecs"
             self._start_failed(what, ev.now, cancel_startsecs=True)
         elif self.state is S.STOPPING:
             self.last_exit_expected = True
-            # STOPPING -> STOPPED
-            self._transition(S.STOPPED, f"stopped ({what})", ev.now)
-            self._out.append(Cancel("stopwait"))
-            if self._restart_for is not None:
-                reason, self._restart_for = self._restart_for, None
-                self.restarts += 1
-                # STOPPED -> STARTING: the second half of a health restart
-                self._transition(S.STARTING, f"restarting: {reason}", ev.now)
-                self._out.append(Spawn())
+            if self._give_up is not None or self._restart_for is not None:
+                self._out.append(Cancel("stopwait"))
+                self._health_stopped(what, ev.now)
+            else:
+                # STOPPING -> STOPPED
+                self._transition(S.STOPPED, f"stopped ({what})", ev.now)
+                self._out.append(Cancel("stopwait"))
         else:
             self._running_exited(ev, what)
 
@@ -347,7 +263,8 @@ class ProcessMachine:
             self._out.append(Spawn())
         elif ev.timer == "ready" and self.state is S.STARTING and self.pid is not None:
             # Not ready in time: a failed start, acted on once the child has exited.
-            self._not_ready = f"not ready within {self.config.ready.timeout:g}s"
+            ready = self.config.ready
+            self._not_ready = f"not ready within {ready.timeout:g}s: waiting for {ready.describe()}"
             self._out.append(SendSignal(self.config.stopsignal))
             self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
         elif ev.timer == "stopwait" and self.pid is not None:
@@ -363,11 +280,24 @@ class ProcessMachine:
     def _on_unhealthy(self, ev: Unhealthy) -> None:
         if self.state is not S.RUNNING:
             return  # already on its way down or up: nothing to restart
-        self._restart_for = ev.reason
-        # RUNNING -> STOPPING, then STOPPED -> STARTING once it has exited
-        self._transition(S.STOPPING, f"restarting: {ev.reason}", ev.now)
+        self._health_restarts += 1
+        if self._health_restarts > self.config.startretries:
+            tries = self._health_restarts - 1
+            self._give_up = (
+                f"{ev.reason}; gave up after {tries} health restart{'s' if tries != 1 else ''}"
+                " in a row without a healthy probe"
+            )
+            # RUNNING -> STOPPING, then FATAL once it has exited
+            self._transition(S.STOPPING, f"giving up: {ev.reason}", ev.now)
+        else:
+            self._restart_for = ev.reason
+            # RUNNING -> STOPPING, then a start (at once, or after a backoff) once exited
+            self._transition(S.STOPPING, f"restarting: {ev.reason}", ev.now)
         self._out.append(SendSignal(self.config.stopsignal))
         self._out.append(Schedule("stopwait", self.config.stopwaitsecs))
+
+    def _on_healthy(self, ev: Healthy) -> None:
+        self._health_restarts = 0
 
     _handlers = {
         StartRequested: _on_start,
@@ -378,6 +308,7 @@ class ProcessMachine:
         TimerFired: _on_timer,
         Ready: _on_ready,
         Unhealthy: _on_unhealthy,
+        Healthy: _on_healthy,
     }
 
     # --- steps --------------------------------------------------------------
@@ -404,6 +335,30 @@ class ProcessMachine:
             self._out.append(Cancel(self._start_timer()))
         if self.state is S.BACKOFF:
             self._out.append(Schedule("backoff", float(self._failures)))
+
+    def _health_stopped(self, what: str, now: float) -> None:
+        """The child a health (or watchdog) restart stopped has exited: start it again,
+        at once the first time in a row, then after 1 s, 2 s, 4 s ... capped at
+        backoff_max, as a crash loop; or, past startretries in a row, give up."""
+        if self._give_up is not None:
+            reason, self._give_up = self._give_up, None
+            # STOPPING -> FATAL
+            self._transition(S.FATAL, reason, now)
+            return
+        reason, self._restart_for = self._restart_for, None
+        n, cap = self._health_restarts, float(self.config.backoff_max)
+        if n <= 1 or cap <= 0:
+            # STOPPING -> STOPPED -> STARTING: the second half of a health restart
+            self._transition(S.STOPPED, f"stopped ({what})", now)
+            self.restarts += 1
+            self._transition(S.STARTING, f"restarting: {reason}", now)
+            self._out.append(Spawn())
+            return
+        delay = min(2.0 ** min(n - 2, 62), cap)
+        retries = self.config.startretries
+        # STOPPING -> BACKOFF: health restarts in a row back off (the timer restarts it)
+        self._transition(S.BACKOFF, f"{reason}; health restart {n} of {retries} in {delay:g}s", now)
+        self._out.append(Schedule("backoff", delay))
 
     def _running_exited(self, ev: Exited, what: str) -> None:
         """Apply autorestart, with the crash-loop backoff, to a RUNNING process's exit."""

@@ -290,6 +290,8 @@ class Supervisor:
                 process.name,
                 _num(process.program.startsecs),
             )
+        elif new is S.FATAL and change.old is S.STOPPING:  # health restarts gave up
+            daemon_log.info("gave up: %s entered FATAL state: %s", process.name, change.reason)
         elif new is S.FATAL:
             daemon_log.info(
                 "gave up: %s entered FATAL state, too many start retries too quickly",
@@ -300,8 +302,6 @@ class Supervisor:
         self._notify(process, change)
         if new is S.STOPPED and process.restart_pending is not None:
             self.loop.call_soon(lambda: self._finish_restart(process))
-        if new in AT_REST and process.retired == "removed" and self.cgroups is not None:
-            self.loop.call_soon(lambda: self._cgroup_gone(process))
         if (new is S.RUNNING or new in AT_REST) and process.retired is None:
             # Dependents waiting on this process can now start (or must give up). Not for
             # a slot a reload retires: they wait for its successor instead.
@@ -424,10 +424,11 @@ class Supervisor:
         self.cgroups = tree
         self._reaper.kill_leftovers = self._kill_leftovers
 
-    def _cgroup_gone(self, process: Process, tries: int = 20) -> None:
-        # A program removed by reload: its cgroup goes once its tree is gone.
-        if self.cgroups is not None and not self.cgroups.remove(process.name) and tries:
-            self.loop.call_later(0.1, lambda: self._cgroup_gone(process, tries - 1))
+    def cgroup_gone(self, name: str, tries: int = 20) -> None:
+        """A process slot has left the table (reload): its cgroup goes once its tree is
+        gone (retried for 2 s; what stays busy is removed at shutdown)."""
+        if self.cgroups is not None and not self.cgroups.remove(name) and tries:
+            self.loop.call_later(0.1, lambda: self.cgroup_gone(name, tries - 1))
 
     def _check_oom(self, process: Process) -> None:
         """Report a kill by the kernel's OOM killer in process's cgroup (memory.max)."""

@@ -98,3 +98,17 @@ def test_quick_benchmark_measures_every_workload_on_both_sides(bench_tmpdir) -> 
         assert NUMBER.match(left) and NUMBER.match(right), (workload, metric, left, right)
     assert seen == EXPECTED, seen
     assert not _bench_procs(root), "the benchmark left processes behind"
+
+
+def test_pid_env_benchmark_prints_its_table():
+    """benchmarks/pid_env.py (docs/health.md quotes it) still runs and prints every row."""
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pid_env", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 5, res.stdout
+    for row in rows[1:]:
+        cpu, wall = row.strip("| ").split(" | ")[-2:]
+        assert NUMBER.match(cpu) and NUMBER.match(wall), row

@@ -42,7 +42,8 @@ def main() -> None:
     ap.add_argument("--exit-after-ready", action="store_true")
     ap.add_argument("--garbage", action="store_true")
     args = ap.parse_args()
-    print(f"pid {os.getpid()} WATCHDOG_USEC={os.environ.get('WATCHDOG_USEC')}", flush=True)
+    usec, wpid = os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")
+    print(f"pid {os.getpid()} WATCHDOG_USEC={usec} WATCHDOG_PID={wpid}", flush=True)
     if args.garbage:
         send(b"READY=1\n" + b"x" * 5000)
         send(b"READY\n")

@@ -111,7 +111,7 @@ def test_exec_gets_the_batch_on_stdin(daemon):
     [
         (
             "webhook = 'http://127.0.0.1:{closed}/'",
-            "webhook http://127.0.0.1:{closed}/ failed: connect: Connection refused",
+            "webhook http://127.0.0.1:{closed} failed: connect: Connection refused",
         ),
         ("webhook = 'http://127.0.0.1:{silent}/'", "failed: no answer in 1 s"),
         ("webhook = 'http://no-such-host.invalid/'", "cannot resolve host 'no-such-host.invalid'"),
@@ -148,8 +148,47 @@ def test_rate_limit_holds_the_second_batch(daemon, recorder):
     daemon.wait_until(lambda: len(server.received) == 1, 10)
     daemon.ctl_ok("start", "b")
     daemon.wait_state("b", "EXITED")
-    with pytest.raises(AssertionError):  # held for the rest of the hour
+    # Held for the rest of the hour, and the log says so (issue 22.7).
+    held = "alerts: rate_limit of 1 batches an hour reached: 1 alerts held until "
+    daemon.wait_until(lambda: held in daemon.logfile.read_text(), 5, message="the hold logged")
+    with pytest.raises(AssertionError):
         daemon.wait_until(lambda: len(server.received) > 1, 1.5)
+
+
+def test_a_relative_exec_runs_from_the_config_files_folder(daemon):
+    """The daemon runs in /, yet `./page.sh` means the script beside the config, as every
+    relative path in the config does (issue 22.7)."""
+    out = daemon.path("alerts.json")
+    script = daemon.path("page.sh")
+    script.write_text(f"#!/bin/sh\ncat > {out}\n")
+    script.chmod(0o755)
+    daemon.write_config({"b": never_starts()})
+    with open(daemon.config, "a") as fh:
+        fh.write('\n[alerts]\nexec = ["./page.sh"]\nbatch = 0\n')
+    daemon.start()
+    daemon.wait_until(lambda: out.exists() and out.read_text().endswith("}"), 10)
+    assert json.loads(out.read_text())["alerts"][0]["kind"] == "fatal"
+    assert f"alerts: 1 alerts given to {script}" in daemon.logfile.read_text()
+
+
+def test_a_failed_delivery_does_not_spend_the_rate_limit(daemon, recorder):
+    """A broken target must not use up the hour: once it is fixed, the next alert goes
+    out at once (issue 22.7)."""
+    server = recorder()
+    daemon.write_config({"b": never_starts()})
+    base = daemon.config.read_text()
+    broken = f'\n[alerts]\nwebhook = "http://127.0.0.1:{free_port()}/"\nbatch = 0\nrate_limit = 1\n'
+    daemon.config.write_text(base + broken)
+    daemon.start()
+    daemon.wait_until(lambda: "failed: connect: Connection refused" in daemon.log_tail(), 10)
+    fixed = f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 0\nrate_limit = 1\n'
+    daemon.config.write_text(base + fixed)
+    daemon.ctl_ok("reload")
+    daemon.ctl("start", "b")  # FATAL again: the next alert
+    daemon.wait_until(lambda: server.received, 10, message="the alert after the fix")
+    assert server.received[0][2]["alerts"][0]["kind"] == "fatal"
+    logged = "no target took the batch of 1 alerts; it does not count against rate_limit"
+    assert logged in daemon.logfile.read_text()
 
 
 def self_signed(tmp_path) -> tuple[str, str]:
@@ -204,3 +243,107 @@ def test_health_and_memory_notices_are_alerts(daemon):
 
     daemon.start()
     daemon.wait_until(lambda: {("hog", "memory_limit"), ("sick", "unhealthy")} <= kinds(), 15)
+
+
+SECRET = "T0SECRET/B0SECRET/XXSECRETXX"
+
+
+def test_the_daemon_log_never_shows_the_webhooks_secret(daemon, recorder):
+    """A chat webhook's path is its credential and the daemon log is read by more people
+    than the config: deliveries, failures, answers and config errors show scheme and
+    host only (issue 21.10)."""
+    ok, refused = recorder(), recorder(status=500)
+    closed = free_port()
+    urls = [
+        f"http://user:pw-SECRET@127.0.0.1:{ok.port}/services/{SECRET}?token=q-SECRET",
+        f"http://127.0.0.1:{refused.port}/services/{SECRET}",
+        f"http://127.0.0.1:{closed}/services/{SECRET}",
+    ]
+    daemon.write_config({"b": never_starts()})
+    base = daemon.config.read_text()
+    daemon.config.write_text(base + f'\n[alerts]\nwebhook = "{urls[0]}"\nbatch = 0\n')
+    daemon.start()
+    daemon.wait_until(lambda: ok.received, 10, message="a POST")
+    assert ok.received[0][0] == f"/services/{SECRET}?token=q-SECRET"  # sent whole, of course
+    logged = f"1 alerts posted to http://127.0.0.1:{ok.port} (200)"
+    daemon.wait_until(lambda: logged in daemon.logfile.read_text(), 5)
+    for url, line in [
+        (urls[1], f"alerts: webhook http://127.0.0.1:{refused.port} answered 500"),
+        (urls[2], f"alerts: webhook http://127.0.0.1:{closed} failed: connect"),
+    ]:
+        daemon.config.write_text(base + f'\n[alerts]\nwebhook = "{url}"\nbatch = 0\n')
+        daemon.ctl_ok("reload")
+        daemon.ctl("start", "b")  # FATAL again: one more alert
+        daemon.wait_until(lambda line=line: line in daemon.logfile.read_text(), 10)
+    # A bad URL at reload: the error, logged and replied, names scheme and host only.
+    daemon.config.write_text(base + f'\n[alerts]\nwebhook = "ftp://u:pw-SECRET@h/{SECRET}"\n')
+    res = daemon.ctl("reload")
+    assert res.returncode != 0 and 'got "ftp://h"' in res.stdout + res.stderr, daemon.describe(res)
+    assert "SECRET" not in res.stdout + res.stderr
+    text = daemon.logfile.read_text()
+    assert "SECRET" not in text, [line for line in text.splitlines() if "SECRET" in line]
+
+
+class MarkupServer:
+    """Answers every connection with a first line of Slack markup: what a hostile or
+    broken service shows a health probe."""
+
+    LINE = b"<!channel> & <https://evil.example/|click here>\r\n"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(self.LINE)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_probes_failure_text_cannot_inject_slack_markup(daemon, recorder):
+    """The health probe's reason quotes what the service answered; in the webhook's
+    `text` Slack's control characters are escaped (issue 21.14)."""
+    server, markup = recorder(), MarkupServer()
+    try:
+        daemon.write_config({"svc": {"command": ["sleep", "300"], "startsecs": 0,
+                             "health": {"http": f"http://127.0.0.1:{markup.port}/",
+                                        "interval": 0.2, "failures": 5}}})  # fmt: skip
+        with open(daemon.config, "a") as fh:
+            fh.write(f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 0\n'
+                     'on = ["unhealthy"]\n')  # fmt: skip
+        daemon.start()
+        daemon.wait_until(lambda: server.received, 10, message="the unhealthy alert")
+    finally:
+        markup.close()
+    body = server.received[0][2]
+    text = body["text"]
+    assert "<" not in text and ">" not in text and "& " not in text, text
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example/|click here&gt;" in text, text
+    # The programs' copy (`alerts`) keeps the words as said, one bounded line.
+    assert "<!channel>" in body["alerts"][0]["text"]
+
+
+def test_a_big_batch_lists_a_bounded_number_of_alerts_in_its_text(daemon, recorder):
+    server = recorder()
+    program = {**crasher(), "command": ["sh", "-c", "exit 3"], "numprocs": 60}
+    daemon.write_config({"many": program})
+    with open(daemon.config, "a") as fh:
+        fh.write(f'\n[alerts]\nwebhook = "http://127.0.0.1:{server.port}/"\nbatch = 3\n'
+                 'on = ["crashed"]\n')  # fmt: skip
+    daemon.start()
+    daemon.wait_until(lambda: server.received, 15, message="the batch")
+    body = server.received[0][2]
+    assert len(body["alerts"]) == 60, len(body["alerts"])
+    lines = body["text"].splitlines()
+    assert len(lines) == 1 + 50 + 1 and lines[-1] == "- and 10 more (every one is in `alerts`)"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -204,3 +206,127 @@ def test_bad_cgroup_root_refuses_to_start(daemon):
     assert "cgroup_root /tmp/not-a-cgroup: must be a directory under the cgroup v2 mount" in (
         res.stderr + res.stdout
     ) or "no cgroup v2 mount" in (res.stderr + res.stdout), res
+
+
+@needs_cgroups
+def test_a_restarted_daemon_kills_a_dead_predecessors_escapee(daemon, cgroup_root):
+    """Recovery stops the recorded main process; the setsid'd descendant is on no record
+    but is in the cgroup the new instance reuses: it is killed before (issue 22.11)."""
+    daemon.start({"tree": escapee(daemon, 60)}, cgroup_root=cgroup_root)
+    orphan = orphan_pid(daemon)
+    first = daemon.pid
+    os.kill(first, signal.SIGKILL)
+    daemon.wait_until(lambda: not alive(first), 5, message="the daemon dead")
+    daemon.path("orphan.pid").unlink()
+    daemon.start()
+    obj = daemon.wait_state("tree", "RUNNING")
+    new_orphan = orphan_pid(daemon)
+    daemon.wait_until(lambda: not alive(orphan), 5, message="the old escapee to die")
+    members = set(open(os.path.join(cgroup_root, "tree", "cgroup.procs")).read().split())
+    assert str(orphan) not in members and {str(obj["pid"]), str(new_orphan)} <= members
+    assert "cgroups: killed what a previous daemon left running in tree" in daemon.log_tail()
+
+
+@needs_cgroups
+def test_a_cgroup_removed_from_outside_is_made_again_at_spawn(daemon, cgroup_root):
+    daemon.start({"a": {"command": ["sleep", "60"], "startsecs": 0}}, cgroup_root=cgroup_root)
+    daemon.wait_state("a", "RUNNING")
+    daemon.ctl_ok("stop", "a")
+    path = os.path.join(cgroup_root, "a")
+    daemon.wait_until(lambda: _rmdir(path), 5, message="an admin's rmdir of the empty cgroup")
+    daemon.ctl_ok("start", "a")
+    pid = daemon.wait_state("a", "RUNNING")["pid"]
+    assert open(os.path.join(path, "cgroup.procs")).read().split() == [str(pid)]
+    assert "was removed from outside; making it again" in daemon.log_tail()
+
+
+def _rmdir(path: str) -> bool:
+    try:
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
+
+
+@needs_cgroups
+def test_reload_that_lowers_numprocs_removes_the_cgroups_of_slots_that_leave(daemon, cgroup_root):
+    program = {"command": ["sleep", "60"], "startsecs": 0, "numprocs": 3}
+    daemon.start({"w": program}, cgroup_root=cgroup_root)
+    for n in range(3):
+        daemon.wait_state(f"w:{n}", "RUNNING")
+    daemon.write_config({"w": {**program, "numprocs": 1}}, {"cgroup_root": cgroup_root})
+    daemon.ctl_ok("reload")
+    daemon.wait_state("w", "RUNNING")
+    left = lambda: sorted(e for e in os.listdir(cgroup_root) if e.startswith("w"))  # noqa: E731
+    daemon.wait_until(lambda: left() == ["w"], 10, message=lambda: f"only w left: {left()}")
+
+
+@needs_cgroups
+def test_ready_from_a_sender_already_reaped_counts_under_cgroups(daemon, cgroup_root):
+    """A short-lived helper sends READY=1 and is reaped by the program's shell before the
+    daemon reads the datagram (forced here by pausing the daemon): its pid has left
+    /proc, but the kernel still knows the cgroup it died in (issue 22.15)."""
+    go, sent = daemon.path("go"), daemon.path("sent")
+    notifier = " ".join(helper("notifier", "--exit-after-ready"))
+    script = f"while [ ! -e {go} ]; do sleep 0.05; done; {notifier}; touch {sent}; exec sleep 300"
+    daemon.start(
+        {"svc": {"command": ["sh", "-c", script], "ready": {"notify": True, "timeout": 60}}},
+        cgroup_root=cgroup_root,
+    )
+    daemon.wait_state("svc", "STARTING")
+    dpid = daemon.pid
+    os.kill(dpid, signal.SIGSTOP)
+    try:
+        go.touch()
+        daemon.wait_until(sent.exists, 15, message="the helper sent, exited and was reaped")
+    finally:
+        os.kill(dpid, signal.SIGCONT)
+    st = daemon.wait_state("svc", "RUNNING", timeout=10)
+    assert "ready: READY=1 from pid" in daemon.log_tail(), st
+
+
+STRANGER = """
+import os, socket, struct, sys
+path = sys.argv[1]
+addr = "\\0" + path[1:]
+creds = struct.pack("iII", os.getpid(), os.getuid(), os.getgid())
+fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(3)]
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+    for _ in range(5):  # the queue holds 10 while the daemon is paused
+        rights = struct.pack("3i", *fds)
+        sock.sendmsg([b"READY=1"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds),
+                                    (socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)], 0, addr)
+"""
+
+
+@needs_cgroups
+def test_a_reaped_stranger_is_still_refused_and_its_descriptors_closed(daemon, cgroup_root):
+    daemon.start(
+        {"svc": {"command": helper("notifier", "--ready-after", -1), "ready": {"notify": True}}},
+        cgroup_root=cgroup_root,
+    )
+    st = daemon.wait_state("svc", "STARTING")
+    env = open(f"/proc/{st['pid']}/environ", "rb").read().split(b"\0")
+    notify = [e for e in env if e.startswith(b"NOTIFY_SOCKET=")][0].split(b"=", 1)[1].decode()
+    before = len(os.listdir(f"/proc/{daemon.pid}/fd"))
+    os.kill(daemon.pid, signal.SIGSTOP)  # read only once the stranger is reaped
+    try:
+        subprocess.run([sys.executable, "-c", STRANGER, notify], check=True, timeout=10)
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    daemon.wait_until(lambda: "not a notify process: dropped" in daemon.log_tail(), 5)
+    assert daemon.status()["svc"]["state"] == "STARTING"
+    assert len(os.listdir(f"/proc/{daemon.pid}/fd")) == before
+
+
+@needs_cgroups
+def test_a_second_daemon_on_the_same_root_leaves_the_first_ones_programs(make_daemon, cgroup_root):
+    """Clearing a dead predecessor's cgroups must not kill a live daemon's programs: a
+    daemon already in the leaf means the cgroups under ROOT are not leftovers."""
+    first, second = make_daemon(), make_daemon()
+    first.start({"a": {"command": ["sleep", "60"], "startsecs": 0}}, cgroup_root=cgroup_root)
+    pid = first.wait_state("a", "RUNNING")["pid"]
+    second.start({"b": {"command": ["sleep", "60"], "startsecs": 0}}, cgroup_root=cgroup_root)
+    second.wait_state("b", "RUNNING")
+    assert alive(pid) and first.status("a")["a"]["pid"] == pid
+    assert "its cgroups are left alone; give each daemon its own cgroup_root" in (second.log_tail())

@@ -80,18 +80,20 @@ def test_watchdog_restarts_a_process_that_stops_pinging(daemon):
     daemon.start(
         {
             "svc": {
-                "command": helper("notifier", "--watchdog-every", 0.1, "--watchdog-for", 1.0),
+                # Pings for 3 s: the check below that it is still the same child has
+                # 3 s (not 0.2) of slack on a loaded machine.
+                "command": helper("notifier", "--watchdog-every", 0.1, "--watchdog-for", 3.0),
                 "ready": {"notify": True},
-                "watchdog_sec": 0.6,
+                "watchdog_sec": 1.5,  # 15 pings' worth: a loaded machine may delay some
             }
         }
     )
     st = daemon.wait_state("svc", "RUNNING")
-    assert "WATCHDOG_USEC=600000" in daemon.read_log("svc")
+    assert "WATCHDOG_USEC=1500000" in daemon.read_log("svc")
     time.sleep(0.8)  # pinging: still the same child
     assert daemon.status()["svc"]["pid"] == st["pid"]
     items = events_until(daemon, lambda i: i.get("event") == "watchdog")
-    assert items[-1]["reason"] == "watchdog: no WATCHDOG=1 for 0.6s", items
+    assert items[-1]["reason"] == "watchdog: no WATCHDOG=1 for 1.5s", items
     daemon.wait_until(lambda: daemon.status()["svc"]["restarts"] == 1, 10)
 
 
@@ -132,8 +134,7 @@ def test_an_exec_probe_that_hangs_is_killed_at_its_timeout(daemon):
         kids = psutil.Process(dpid).children()
         return [p for p in kids if p.cmdline() == ["sleep", "1000"]]
 
-    daemon.wait_until(lambda: probes(), 5)
-    first = probes()[0].pid
+    first = daemon.wait_until(lambda: probes(), 5)[0].pid  # killed at 1 s: no second look
     daemon.wait_until(lambda: first not in [p.pid for p in probes()], 5)  # killed at 1 s
     daemon.wait_state("svc", "FATAL", timeout=10)
     daemon.wait_until(lambda: not probes(), 5)
@@ -192,3 +193,62 @@ def test_a_notify_program_makes_the_socket(daemon):
     dpid = daemon.start({"svc": {"command": helper("notifier"), "ready": {"notify": True}}})
     daemon.wait_state("svc", "RUNNING")
     assert len(_notify_sockets(dpid)) == 1
+
+
+def test_a_broken_health_check_backs_off_then_gives_up_fatal(daemon):
+    """Health restarts in a row with no healthy probe between back off like a crash
+    loop and end FATAL after startretries of them, with the reason (issue 22.12)."""
+    daemon.start(
+        {
+            "svc": {
+                "command": ["sleep", "300"],
+                "startsecs": 0,
+                "startretries": 2,
+                "backoff_max": 1,
+                "stopwaitsecs": 1,
+                "health": {"exec": ["false"], "interval": 0.2, "failures": 1},
+            }
+        }
+    )
+    items = events_until(daemon, lambda i: i.get("to") == "FATAL", timeout=30)
+    moves = [(i["from"], i["to"]) for i in items if "to" in i]
+    assert ("STOPPING", "BACKOFF") in moves and moves[-1] == ("STOPPING", "FATAL"), moves
+    st = daemon.status()["svc"]
+    assert st["state"] == "FATAL" and st["restarts"] == 2, st
+    why = "unhealthy: exec false: exit status 1; gave up after 2 health restarts in a row"
+    assert st["description"] == f"{why} without a healthy probe", st
+    assert f"gave up: svc entered FATAL state: {why}" in daemon.logfile.read_text()
+
+
+@pytest.mark.parametrize("spawn_path", ["posix_spawn", "Popen"])
+def test_watchdog_pid_is_the_programs_own_pid(daemon, spawn_path):
+    """WATCHDOG_PID, which sd_watchdog_enabled() compares with getpid(), is the program's
+    own pid; its arguments pass untouched, never read by the shell that sets it (22.15)."""
+    marker = daemon.path("injected")
+    script = 'echo "$$ $WATCHDOG_PID [$1] [$2]"; exec sleep 300'
+    args = [f"$(touch {marker})", f"a b; touch {marker} `touch {marker}`"]
+    program = {
+        "command": ["sh", "-c", script, "sh", *args],
+        "ready": {"notify": True, "timeout": 30},
+        "watchdog_sec": 5,
+    }
+    if spawn_path == "Popen":
+        program["directory"] = str(daemon.dir)  # posix_spawn cannot chdir: Popen does
+    daemon.start({"svc": program})
+    pid = daemon.wait_state("svc", "STARTING")["pid"]
+    line = f"{pid} {pid} [{args[0]}] [{args[1]}]"
+    daemon.wait_until(lambda: line in daemon.read_log("svc"), 10, message=line)
+    assert not marker.exists()
+    assert os.getsid(pid) == pid  # still its own session, as every program
+
+
+def test_watchdog_pid_of_a_missing_command_is_a_spawn_error(daemon):
+    program = {
+        "command": ["/no/such/daemon"],
+        "ready": {"notify": True},
+        "watchdog_sec": 5,
+        "startretries": 0,
+    }
+    daemon.start({"svc": program})
+    st = daemon.wait_state("svc", "FATAL")
+    assert st["description"] == "spawn error: /no/such/daemon: No such file or directory", st

@@ -71,7 +71,9 @@ def test_never_ready_is_a_failed_start_then_fatal(daemon):
         }
     )
     st = daemon.wait_state("stuck", "BACKOFF", timeout=15)
-    assert st["description"].startswith("not ready within 0.5s (killed by SIGTERM)"), st
+    assert st["description"].startswith(
+        "not ready within 0.5s: waiting for READY=1 (sd_notify); killed by SIGTERM; retry 1 of 1"
+    ), st
     daemon.wait_state("stuck", "FATAL", timeout=15)
     assert daemon.read_log("stuck").count("WATCHDOG_USEC") == 2  # the first try + 1 retry
     res = daemon.ctl("start", "stuck")
@@ -256,3 +258,71 @@ def test_events_stream_has_ready_items(daemon):
     ready = [i for i in items if i.get("event") == "ready"]
     assert ready and ready[0]["process"] == "svc" and "READY=1" in ready[0]["reason"], items
     assert items.index(ready[0]) < len(items) - 1  # before STARTING -> RUNNING
+
+
+def test_a_ready_exec_probe_that_cannot_run_is_reported(daemon):
+    """A typo in the probe's command: said in status, the log and the events stream, and
+    the FATAL that follows says what it waited for (issue 22.8)."""
+    daemon.start(
+        {
+            "svc": {
+                "command": ["sleep", "300"],
+                "ready": {"exec": ["/no/such/check", "-q"], "interval": 0.2, "timeout": 1.5},
+                "startretries": 0,
+                "autostart": False,
+            }
+        }
+    )
+    with daemon.ctl_in_background("start", "svc"):
+        items = read_events(daemon, lambda item: item.get("event") == "probe_error")
+    why = "/no/such/check: No such file or directory"
+    assert items[-1]["reason"] == why and items[-1]["process"] == "svc", items
+    st = daemon.status()["svc"]
+    assert st["state"] == "STARTING", st
+    assert f"waiting for exec /no/such/check -q (it cannot run: {why})" in st["description"], st
+    assert f"svc: the ready probe cannot run: {why}" in daemon.logfile.read_text()
+    st = daemon.wait_state("svc", "FATAL", timeout=15)
+    assert st["description"] == (
+        "not ready within 1.5s: waiting for exec /no/such/check -q; killed by SIGTERM; "
+        f"gave up after 1 tries; the ready probe cannot run: {why}"
+    ), st
+    text = daemon.logfile.read_text()
+    assert text.count("the ready probe cannot run") == 1, text  # once, not per attempt
+
+
+def test_a_relative_exec_probe_runs_from_the_config_files_folder(daemon):
+    """`./check.sh` is resolved like a program's command: the daemon runs in / (22.8)."""
+    script = daemon.path("check.sh")
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    daemon.start(
+        {
+            "svc": {
+                "command": ["sleep", "300"],
+                "ready": {"exec": ["./check.sh"], "interval": 0.2, "timeout": 10},
+                "health": {"exec": "./check.sh", "interval": 0.2},
+            }
+        }
+    )
+    st = daemon.wait_state("svc", "RUNNING", timeout=15)
+    assert f"ready: exec {script}: exit status 0" in daemon.logfile.read_text(), st
+    daemon.wait_until(lambda: daemon.status()["svc"]["health"] == "healthy", 10)
+
+
+def test_not_ready_in_time_says_what_it_waited_for_not_exited_too_quickly(daemon):
+    port = free_port()
+    daemon.start(
+        {
+            "web": {
+                "command": ["sleep", "300"],
+                "ready": {"tcp": f"127.0.0.1:{port}", "timeout": 0.5},
+                "startretries": 0,
+                "stopwaitsecs": 1,
+            }
+        }
+    )
+    st = daemon.wait_state("web", "FATAL", timeout=15)
+    assert st["description"] == (
+        f"not ready within 0.5s: waiting for tcp 127.0.0.1:{port}; killed by SIGTERM; "
+        "gave up after 1 tries"
+    ), st

@@ -85,9 +85,9 @@ def test_table_defaults_match_the_class():
         ("batch = 1", "alerts: give exec, webhook or both: where alerts go"),
         (
             'webhook = "ftp://x/y"',
-            'alerts.webhook: expected an http:// or https:// URL, got "ftp://x/y"',
+            'alerts.webhook: expected an http:// or https:// URL, got "ftp://x"',
         ),
-        ('webhook = "http:///path"', 'alerts.webhook: no host in "http:///path"'),
+        ('webhook = "http:///path"', 'alerts.webhook: no host in "http://"'),
         ('webhook = "http://h:99999/"', "alerts.webhook: Port out of range 0-65535"),
         ('exec = "x"\non = ["crash"]', 'alerts.on[0]: expected "crashed" | "fatal" | '),
         ('exec = "x"\ntimeout = 0', "alerts.timeout: expected a number > 0, got 0"),
@@ -110,3 +110,29 @@ def test_alerts_table_is_read(tmp_path):
     assert conf.alerts == AlertsConfig(on=("fatal",), exec=("notify", "--all"), batch=0.0)
     path.write_text("[programs.a]\ncommand = 'x'\n")
     assert load_config(str(path)).alerts is None
+
+
+def test_alert_text_is_one_bounded_line_and_the_summary_is_escaped_for_slack():
+    said = "<!channel> & <https://x|y>\n- fake is healthy " + "z" * 1000
+    a = Alert("unhealthy", "w", "g", 1.0, f"w is unhealthy: {said}")
+    assert "\n" not in a.text and len(a.text) == alerts.MAX_TEXT and a.text.endswith("\u2026")
+    text = alerts.summary([a], 0, "h<b>")
+    assert text.splitlines() == [
+        "supervisord-lite on h&lt;b&gt;: 1 alert",
+        "- " + alerts.slack_escape(a.text),
+    ]
+    assert "&lt;!channel&gt; &amp; &lt;https://x|y&gt;" in text
+    assert alerts.one_line("a\u2028b\x85c\rd\x1b[31m") == "a b c d [31m"  # no line break
+
+
+def test_a_batch_no_target_took_gives_its_place_in_the_hour_back():
+    q = AlertQueue(batch=0, rate_limit=1)
+    q.add(alert(1), now=10)
+    assert q.take(10) == ([alert(1)], 0) and q.held_until(11) == 10 + RATE_WINDOW
+    q.add(alert(2), now=20)
+    assert q.due_at(20) == 10 + RATE_WINDOW  # held: the hour is used up
+    q.refund(10)  # the first one failed everywhere
+    assert q.held_until(20) is None and q.due_at(20) == 20
+    assert q.take(20) == ([alert(2)], 0)
+    q.refund(12345)  # nothing taken then: no effect
+    assert q.held_until(21) == 20 + RATE_WINDOW

@@ -74,7 +74,9 @@ def test_not_ready_in_time_stops_the_child_then_backs_off_then_fatal():
         Cancel("ready"),
         Schedule("backoff", 1.0),
     ]
-    assert m.history[-1].reason.startswith("not ready within 5s (killed by SIGKILL); retry 1 of 1")
+    assert m.history[-1].reason.startswith(
+        "not ready within 5s: waiting for READY=1 (sd_notify); killed by SIGKILL; retry 1 of 1"
+    )
     m.handle(TimerFired("backoff", 8.1))
     m.handle(Spawned(11, 8.1))
     m.handle(TimerFired("ready", 13.1))
@@ -111,8 +113,8 @@ def test_unhealthy_restarts_through_stopping_and_counts():
     ]
     assert m.handle(Unhealthy("again", 20.5)) == []
     assert m.handle(Exited(-TERM, 21.0)) == [
-        to(S.STOPPING, S.STOPPED),
         Cancel("stopwait"),
+        to(S.STOPPING, S.STOPPED),
         to(S.STOPPED, S.STARTING),
         Spawn(),
     ]

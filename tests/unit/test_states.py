@@ -16,6 +16,7 @@ from supervisord_lite.states import (
     LIVE_STATES,
     Cancel,
     Exited,
+    Healthy,
     IllegalTransition,
     ProcessMachine,
     ProcessState,
@@ -28,6 +29,7 @@ from supervisord_lite.states import (
     StateChanged,
     StopRequested,
     TimerFired,
+    Unhealthy,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -395,6 +397,84 @@ def test_history_keeps_the_last_50():
     assert f.m.history[-1].new is S.RUNNING and f.m.history[-1].at == f.now
 
 
+# --- health restarts ------------------------------------------------------------------
+
+
+def health_restart(f: Fake, after: float = 5.0) -> list:
+    """RUNNING, a health verdict to restart, and the stopped child's exit."""
+    f.now += after
+    f.send(Unhealthy("unhealthy: GET /: 503", f.now))
+    assert f.m.state is S.STOPPING
+    return f.exited(-TERM, after=0.1)
+
+
+def test_health_restarts_in_a_row_back_off_like_a_crash_loop():
+    f = Fake(startretries=5, backoff_max=3)
+    f.run()
+    assert health_restart(f) == [
+        Cancel("stopwait"),
+        to(S.STOPPING, S.STOPPED),
+        to(S.STOPPED, S.STARTING),  # the first one at once, as before
+        Spawn(),
+    ]
+    delays = []
+    for _ in range(4):
+        f.spawned()
+        f.fire("startsecs")
+        assert health_restart(f)[-1] == Schedule("backoff", ANY)
+        assert f.m.state is S.BACKOFF and f.m.pid is None
+        delays.append(f.delay("backoff"))
+        assert f.fire("backoff") == [to(S.BACKOFF, S.STARTING), Spawn()]
+    assert delays == [1.0, 2.0, 3.0, 3.0]  # capped at backoff_max
+    assert f.m.restarts == 5
+    backoffs = [t.reason for t in f.m.history if t.new is S.BACKOFF]
+    assert backoffs[0] == "unhealthy: GET /: 503; health restart 2 of 5 in 1s", backoffs
+
+
+def test_past_startretries_health_restarts_in_a_row_is_fatal_with_the_reason():
+    f = Fake(startretries=1, backoff_max=0)
+    f.run()
+    health_restart(f)  # restart 1 of 1, at once
+    f.spawned()
+    f.fire("startsecs")
+    f.now += 5
+    f.send(Unhealthy("unhealthy: GET /: 503", f.now))
+    assert f.m.history[-1].reason == "giving up: unhealthy: GET /: 503"
+    assert f.exited(-TERM, after=0.1) == [Cancel("stopwait"), to(S.STOPPING, S.FATAL)]
+    assert f.m.history[-1].reason == (
+        "unhealthy: GET /: 503; gave up after 1 health restart in a row without a healthy probe"
+    )
+    assert f.start()[-1] == Spawn()  # a manual start gets every retry again
+    assert f.m._health_restarts == 0
+
+
+def test_a_healthy_probe_in_between_ends_the_run_of_restarts():
+    f = Fake(startretries=1, backoff_max=10)
+    f.run()
+    for _ in range(5):  # never FATAL, never a backoff: each new child proved healthy
+        assert health_restart(f)[-1] == Spawn()
+        f.spawned()
+        f.fire("startsecs")
+        f.send(Healthy(f.now))
+    assert f.m.state is S.RUNNING and f.m.restarts == 5
+
+
+def test_a_manual_stop_wins_over_giving_up_and_over_the_backoff():
+    f = Fake(startretries=0)
+    f.run()
+    f.send(Unhealthy("sick", f.now))
+    f.stop()
+    assert f.exited(-TERM)[-2:] == [to(S.STOPPING, S.STOPPED), Cancel("stopwait")]
+    f = Fake(startretries=3, backoff_max=5)
+    f.run()
+    health_restart(f)
+    f.spawned()
+    f.fire("startsecs")
+    health_restart(f)
+    assert f.m.state is S.BACKOFF
+    assert f.stop() == [to(S.BACKOFF, S.STOPPED), Cancel("backoff")]
+
+
 def test_legal_edges_cover_every_state():
     assert set(LEGAL_EDGES) == set(S)
     assert all(s.value == s.name for s in S)
@@ -411,6 +491,8 @@ events = st.one_of(
     st.builds(
         TimerFired, timer=st.sampled_from(["startsecs", "backoff", "stopwait"]), now=st.just(0.0)
     ),
+    st.builds(Unhealthy, reason=st.just("sick"), now=st.just(0.0)),
+    st.builds(Healthy, now=st.just(0.0)),
 )
 
 

@@ -1,0 +1,112 @@
+"""What it costs to start a child with an environment variable holding its own pid
+(WATCHDOG_PID, later LISTEN_PID): `python -m benchmarks.pid_env [--quick]`.
+
+The daemon's side is what counts (a crash storm is spawns back to back on its one
+thread): its CPU per spawn, from getrusage(RUSAGE_SELF) around N spawns of `true`,
+each reaped before the next. The child's own extra work (a shell's exec) shows in the
+wall time per spawn, until the program has exited. Medians of repeats.
+
+1. no manager: plain posix_spawn (no pid variable: the floor); posix_spawn of the
+   `/bin/sh -c 'export WATCHDOG_PID=$$; exec "$@"'` trampoline (what the daemon does);
+   Popen with a preexec_fn that execs the program itself with the pid set (the other
+   correct way: a real fork, and Python in the child).
+2. the daemon's own spawn(): an sd_notify program with watchdog_sec (WATCHDOG_PID) and
+   without (NOTIFY_SOCKET and WATCHDOG_USEC only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import time
+
+from benchmarks.common import median
+from supervisord_lite.config import ProgramConfig
+from supervisord_lite.pid_env import OWN_PID, through_shell
+from supervisord_lite.spawn import spawn
+
+TRUE = shutil.which("true") or "/bin/true"
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(start_one, n: int) -> tuple[float, float]:
+    """(daemon-side CPU ms per spawn, wall ms per spawn until the child has exited)."""
+    cpu0, t0 = self_cpu(), time.perf_counter()
+    for _ in range(n):
+        os.waitpid(start_one(), 0)
+    return (self_cpu() - cpu0) / n * 1000, (time.perf_counter() - t0) / n * 1000
+
+
+def floor_methods(env: dict) -> dict:
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    actions = [(os.POSIX_SPAWN_DUP2, null, 0)]
+    trampoline = through_shell([b"WATCHDOG_PID"], ["true"], TRUE)
+
+    def plain() -> int:
+        return os.posix_spawn(TRUE, ["true"], env, file_actions=actions, setsid=True)
+
+    def shell() -> int:
+        return os.posix_spawn("/bin/sh", trampoline, env, file_actions=actions, setsid=True)
+
+    def exec_with_pid() -> None:  # in the child, between fork and exec
+        os.execve(TRUE, ["true"], {**env, b"WATCHDOG_PID": str(os.getpid()).encode()})
+
+    def preexec() -> int:
+        child = subprocess.Popen(
+            [TRUE], env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=exec_with_pid,
+        )  # fmt: skip
+        child.returncode = 0  # reaped by measure(), not by Popen
+        return child.pid
+
+    return {
+        "posix_spawn, no pid variable (floor)": plain,
+        "posix_spawn of the /bin/sh trampoline (chosen)": shell,
+        "Popen + preexec_fn exec with the pid": preexec,
+    }
+
+
+def daemon_spawns() -> dict:
+    program = ProgramConfig(name="w", command=(TRUE,), stdout_logfile="none")
+    notify = {b"NOTIFY_SOCKET": b"@x", b"WATCHDOG_USEC": b"5000000"}
+
+    def start(extra: dict):
+        return lambda: spawn(program, 0, False, False, extra_env=extra).pid
+
+    return {
+        "spawn(): notify, no watchdog_sec": start(notify),
+        "spawn(): notify + watchdog_sec (WATCHDOG_PID)": start(
+            {**notify, b"WATCHDOG_PID": OWN_PID}
+        ),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    n, repeats = (100, 3) if args.quick else (500, 5)
+    env = dict(os.environb)
+    methods = {**floor_methods(env), **daemon_spawns()}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+    for _ in range(repeats):  # interleaved, so that load changes hit every method alike
+        for name, start_one in methods.items():
+            results[name].append(measure(start_one, n))
+    print(f"{n} spawns of `true`, each reaped before the next; median of {repeats}\n")
+    print("| how | daemon CPU per spawn (ms) | wall per spawn, until exit (ms) |")
+    print("|---|---:|---:|")
+    for name, runs in results.items():
+        cpu = median([c for c, _ in runs])
+        wall = median([w for _, w in runs])
+        print(f"| {name} | {cpu:.3f} | {wall:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
