@@ -14,6 +14,8 @@ import logging
 import os
 import time
 
+from supervisord_lite import log_open
+
 log = logging.getLogger("supervisord_lite")
 
 # The handlers info() may write to directly; empty until setup() installs them.
@@ -22,14 +24,25 @@ _direct: list[logging.StreamHandler] = []
 
 class Watched:
     """The daemon's log file as log_follow.Follower sees a process's LogFile (for
-    `maintail -f`): its path, and the followers told after each flush that wrote lines
-    and after a reopen (they find the new file by its inode)."""
+    `maintail` and `maintail -f`): its path, the descriptor the daemon writes it
+    through, and the followers told after each flush that wrote lines and after a
+    reopen (they move to the file that descriptor is then)."""
 
-    __slots__ = ("path", "listeners")
+    __slots__ = ("path", "listeners", "handler")
+    stream = False  # a FileHandler writes a file
+    fresh = 0  # never truncated by the daemon itself
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, handler: logging.FileHandler):
+        self.path = handler.baseFilename
+        self.handler = handler
         self.listeners: tuple = ()
+
+    @property
+    def fd(self) -> int:
+        stream = self.handler.stream
+        if stream is None or stream.closed:
+            return -1
+        return stream.fileno()
 
 
 _watched: Watched | None = None
@@ -41,8 +54,8 @@ def watched() -> Watched | None:
     global _watched
     for handler in log.handlers:
         if isinstance(handler, logging.FileHandler):
-            if _watched is None or _watched.path != handler.baseFilename:
-                _watched = Watched(handler.baseFilename)
+            if _watched is None or _watched.handler is not handler:
+                _watched = Watched(handler)
             return _watched
     return None
 
@@ -184,7 +197,12 @@ class _DeferredFlush:
 
 
 class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
-    pass
+    def _open(self):
+        # As program logs: created 0640, and a directory another user can write never
+        # leads the daemon elsewhere (log_open).
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        fd = log_open.open_log(self.baseFilename, flags)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
