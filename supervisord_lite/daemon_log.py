@@ -199,9 +199,11 @@ class _DeferredFlush:
 class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
     def _open(self):
         # As program logs: created 0640, and a directory another user can write never
-        # leads the daemon elsewhere (log_open).
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        # leads the daemon elsewhere (log_open). O_NONBLOCK only so that opening a
+        # FIFO found there cannot hang the loop (SIGUSR2); writes block as ever.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
         fd = log_open.open_log(self.baseFilename, flags)
+        os.set_blocking(fd, True)
         return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 

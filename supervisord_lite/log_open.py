@@ -151,32 +151,35 @@ def locate(path: str, make_dirs: bool = False, follow_final: bool = True) -> Pla
     if not parts:
         raise IsADirectoryError(errno.EISDIR, "is a directory", path)
     fd = os.open("/", _STEP_FLAGS | os.O_DIRECTORY)
-    dir_path = "/"
+    walked: list[str] = []  # the directory fd's path, for messages (joined only then)
     links = 0
     try:
         dir_st = os.fstat(fd)
         while True:
             name = parts.popleft()
             if not parts:
-                place = Place(fd, dir_path, name, writer_of(dir_st))
+                place = Place(fd, _joined(walked), name, writer_of(dir_st))
                 if _final(place, dir_st, follow_final):
                     fd = -1  # the Place owns it now
                     return place
                 links += 1
             else:
-                step = _step(fd, name, make_dirs, os.path.join(dir_path, name))
+                step = _step(fd, name, make_dirs, walked)
                 step_st = os.fstat(step)
                 if stat.S_ISDIR(step_st.st_mode):
                     os.close(fd)
                     fd, dir_st = step, step_st
-                    dir_path = os.path.normpath(os.path.join(dir_path, name))
+                    if name == "..":
+                        walked = walked[:-1]
+                    elif name != ".":
+                        walked.append(name)
                     continue
                 os.close(step)
                 if not stat.S_ISLNK(step_st.st_mode):
                     raise NotADirectoryError(
-                        errno.ENOTDIR, "not a directory", os.path.join(dir_path, name)
+                        errno.ENOTDIR, "not a directory", _joined(walked, name)
                     )
-                _check_link(dir_st, step_st, dir_path, name)
+                _check_link(dir_st, step_st, _joined(walked), name)
                 links += 1
             if links > _MAX_LINKS:
                 raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
@@ -186,25 +189,30 @@ def locate(path: str, make_dirs: bool = False, follow_final: bool = True) -> Pla
                 os.close(fd)
                 fd = -1
                 fd = os.open("/", _STEP_FLAGS | os.O_DIRECTORY)
-                dir_st, dir_path = os.fstat(fd), "/"
+                dir_st, walked = os.fstat(fd), []
             parts.extendleft(reversed([p for p in target.split("/") if p] or ["."]))
     finally:
         if fd >= 0:
             os.close(fd)
 
 
-def _step(dir_fd: int, name: str, make_dirs: bool, shown: str) -> int:
+def _joined(walked: list[str], name: str | None = None) -> str:
+    return "/" + "/".join(walked if name is None else [*walked, name])
+
+
+def _step(dir_fd: int, name: str, make_dirs: bool, walked: list[str]) -> int:
     try:
         return os.open(name, _STEP_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         if not make_dirs:
+            shown = _joined(walked, name)
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", shown) from None
     try:
         os.mkdir(name, 0o755, dir_fd=dir_fd)
     except FileExistsError:
         pass  # made meanwhile: whatever it is, it is looked at like any other
     except OSError as exc:
-        exc.filename = shown
+        exc.filename = _joined(walked, name)
         raise
     return os.open(name, _STEP_FLAGS, dir_fd=dir_fd)
 
