@@ -1,11 +1,15 @@
-"""The daemon's own log: lines buffered and written once per loop turn, and a short path
-for the routine lines every spawn and exit writes.
+"""The daemon's own log: lines buffered and written once per loop turn, a short path
+for the routine lines every spawn and exit writes, and repeated lines collapsed.
 
 Through `logging`, one line costs a LogRecord, a handler lock, a filter pass and a
 Formatter call: in a crash storm, three lines per restart were a quarter of the daemon's
 own CPU (docs/benchmarks.md). `info()` writes the same text straight into the same
 buffered streams, in order with everything else, whenever the handlers are the ones set
 up here; otherwise (a Supervisor used without the daemon, as in tests) it is log.info.
+
+Lines through `logging` pass log_repeats' limit: any local user can make the daemon log
+a refused connection as often as they like. The routine lines of `info()` do not: a
+program's spawns and exits are bounded by its backoff, and each one matters.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Callable
 
-from supervisord_lite import log_open
+from supervisord_lite import log_open, log_repeats
 
 log = logging.getLogger("supervisord_lite")
 
@@ -93,6 +98,71 @@ def setup(loglevel: str, logfile: str | None, foreground: bool) -> None:
         handler.setFormatter(formatter)
         log.addHandler(handler)
     _direct.extend(log.handlers)
+    for old in [f for f in log.filters if isinstance(f, _RepeatFilter)]:
+        log.removeFilter(old)
+    global _limiter, _due
+    _limiter, _due = log_repeats.RepeatLimiter(), None
+    log.addFilter(_RepeatFilter())
+
+
+# -- repeated lines (log_repeats) -----------------------------------------------------
+
+_limiter = log_repeats.RepeatLimiter()
+_due: float | None = None  # when the first held lines' window ends (time.monotonic())
+_call_later: Callable[[float, Callable[[], None]], object] | None = None
+_timer_pending = False
+
+
+def use_timer(call_later: Callable[[float, Callable[[], None]], object]) -> None:
+    """Have the summary of held lines written when their window ends, by the loop's
+    timer (idle daemons included); without one, at the first flush after it."""
+    global _call_later
+    _call_later = call_later
+
+
+class _RepeatFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = log_repeats.kind_of(record.levelno, record.msg, record.args)
+        now = time.monotonic()
+        if _limiter.admit(kind, record, now):
+            return True
+        if _due is None:
+            _schedule(now)
+        return False
+
+
+def _schedule(now: float) -> None:
+    global _due, _timer_pending
+    _due = _limiter.due()
+    if _due is not None and _call_later is not None and not _timer_pending:
+        _timer_pending = True
+        _call_later(_due - now + 0.01, _on_timer)  # a little after: the window has ended
+
+
+def _on_timer() -> None:
+    global _timer_pending
+    _timer_pending = False
+    write_held(final=False)
+
+
+def write_held(final: bool = True) -> None:
+    """Write the summaries of held lines: of the windows that have ended, or (final, at
+    shutdown) of all."""
+    now = time.monotonic()
+    for summary in _limiter.summaries(now, final):
+        text = summary.text(_message(summary.last))
+        record = log.makeRecord(log.name, summary.level, "", 0, "%s", (text,), None)
+        for handler in log.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)  # not log.handle: past the filter, never held
+    _schedule(now)
+
+
+def _message(record: object) -> str:
+    try:
+        return record.getMessage()  # type: ignore[attr-defined]
+    except Exception:
+        return str(getattr(record, "msg", record))
 
 
 def info(msg: str, *args: object) -> None:
@@ -213,6 +283,8 @@ class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
 
 def flush() -> None:
     """Write out what the handlers hold (each loop turn, before readiness, at exit)."""
+    if _due is not None and time.monotonic() >= _due:
+        write_held(final=False)  # no timer (yet), or the loop too busy to sleep
     for handler in log.handlers:
         if isinstance(handler, _DeferredFlush):
             handler.flush_now()
