@@ -304,6 +304,29 @@ def _is_fifo(place: Place) -> bool:
     return stat.S_ISFIFO(st.st_mode)
 
 
+def empty(path: str) -> str | None:
+    """Empty the log file at `path` (one the daemon has not open: `clear`), found as
+    open_log finds it; why not when it is not a regular file. Raises OSError."""
+    try:
+        place = locate(path)
+    except FileNotFoundError:
+        return None
+    with place:
+        if place.st is None:
+            return None  # nothing written yet: nothing to empty
+        if place.magic or not stat.S_ISREG(place.st.st_mode):
+            return f"{path} is not a regular file: left alone"
+        # O_NONBLOCK: should it have become a FIFO since we looked, open must not block.
+        fd = open_at(place, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return f"{path} is not a regular file: left alone"
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+    return None
+
+
 def open_read(path: str) -> int:
     """A read descriptor of the regular log file at `path` (as open_log finds it); -1
     when it does not exist. A stream is refused without being opened: opening a FIFO

@@ -196,7 +196,7 @@ class LogFile:
         if self.fd >= 0:
             os.ftruncate(self.fd, 0)
         else:
-            why_not = _truncate_closed(self.path)
+            why_not = log_open.empty(self.path)
             if why_not is not None:
                 return why_not
         self.size = 0
@@ -394,26 +394,4 @@ def _rotation_blocker(place: log_open.Place, backups: int) -> str | None:
             continue
         if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a symlink is just a name
             return os.path.join(place.dir_path, name)
-    return None
-
-
-def _truncate_closed(path: str) -> str | None:
-    """Empty a log file we do not have open; why not when it is not a regular file."""
-    try:
-        place = log_open.locate(path)
-    except FileNotFoundError:
-        return None
-    with place:
-        if place.st is None:
-            return None  # nothing written yet: nothing to empty
-        if place.magic or not stat.S_ISREG(place.st.st_mode):
-            return f"{path} is not a regular file: left alone"
-        # O_NONBLOCK: should it have become a FIFO since we looked, open must not block.
-        fd = log_open.open_at(place, os.O_WRONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return f"{path} is not a regular file: left alone"
-        os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)
     return None
