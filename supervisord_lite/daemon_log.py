@@ -14,6 +14,7 @@ program's spawns and exits are bounded by its backoff, and each one matters.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -35,7 +36,6 @@ class Watched:
 
     __slots__ = ("path", "listeners", "handler")
     stream = False  # a FileHandler writes a file
-    fresh = 0  # never truncated by the daemon itself
 
     def __init__(self, handler: logging.FileHandler):
         self.path = handler.baseFilename
@@ -48,6 +48,29 @@ class Watched:
         if stream is None or stream.closed:
             return -1
         return stream.fileno()
+
+    @property
+    def fresh(self) -> int:
+        """Bytes written since the followers were last told (see LogFile.fresh)."""
+        raw = getattr(getattr(self.handler.stream, "buffer", None), "raw", None)
+        return getattr(raw, "written", 0)
+
+    def told(self) -> None:
+        raw = getattr(getattr(self.handler.stream, "buffer", None), "raw", None)
+        if isinstance(raw, _CountingFile):
+            raw.written = 0
+
+
+class _CountingFile(io.FileIO):
+    """The daemon log's file, counting what is written: a maintail -f follower tells a
+    file emptied in place (copytruncate) by it, as it does a program's."""
+
+    written = 0
+
+    def write(self, data) -> int:
+        n = super().write(data)
+        self.written += n or 0
+        return n
 
 
 _watched: Watched | None = None
@@ -274,7 +297,8 @@ class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
         fd = log_open.open_log(self.baseFilename, flags)
         os.set_blocking(fd, True)
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+        raw = _CountingFile(fd, "a")
+        return io.TextIOWrapper(io.BufferedWriter(raw), self.encoding, self.errors)
 
 
 class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
@@ -288,8 +312,10 @@ def flush() -> None:
     for handler in log.handlers:
         if isinstance(handler, _DeferredFlush):
             handler.flush_now()
-    if _wrote and _watched is not None and _watched.listeners:
-        _tell_followers()
+    if _watched is not None:
+        if _wrote and _watched.listeners:
+            _tell_followers()
+        _watched.told()
 
 
 def reopen() -> None:
@@ -302,6 +328,8 @@ def reopen() -> None:
             _reopen(handler)
     flush()
     _tell_followers()  # they move to the new file (log_follow.Follower)
+    if _watched is not None:
+        _watched.told()
 
 
 def _reopen(handler: logging.FileHandler) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import signal
@@ -335,3 +336,36 @@ def test_maintail_f_loses_nothing_when_logrotate_creates_the_new_file_before_sig
     assert first in both
     start = both.index(first + "\n")
     assert both[start : start + len(followed)] == followed, "lines lost or repeated"
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S")
+
+
+def test_maintail_f_loses_nothing_when_logrotate_copies_and_truncates(daemon):
+    """The daemon's log emptied in place after each start and each stop: the lines of a
+    start are longer than those of a stop, so after a stop's lines the file grows past
+    what the follower had read before it finds out."""
+    daemon.start({"a": {"command": ["sleep", "300"], "startsecs": 0, "autostart": False}})
+    log = daemon.logfile
+
+    def copytruncate() -> None:
+        shutil.copyfile(log, f"{log}.1")
+        os.truncate(log, 0)
+
+    reader = Reader(daemon, "maintail", "-f", "-n", "1")
+    try:
+        reader.until(has_lines(1))  # following now
+        for n in range(1, 4):
+            daemon.ctl_ok("start", "a")
+            reader.until(lambda data, n=n: data.count(b"success: a") == n)
+            copytruncate()
+            daemon.ctl_ok("stop", "a")
+            reader.until(lambda data, n=n: data.count(b"stopped: a") == n)
+            copytruncate()
+    finally:
+        reader.close()
+    lines = reader.got.decode().splitlines()
+    broken = [line for line in lines if not LOG_LINE.match(line)]
+    assert not broken, f"lines cut: {broken[:3]}"
+    assert len(set(lines)) == len(lines), "lines repeated"
+    assert sum("spawned: 'a'" in line for line in lines) == 3
