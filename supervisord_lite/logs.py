@@ -294,11 +294,11 @@ class LogFile:
         new file elsewhere."""
         try:
             place = log_open.locate(self.path, follow_final=False)
-        except OSError as exc:
-            self._stop_rotating(
-                f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
-            )
+        except log_open.UnsafeLogPath as exc:
+            # Keep the file we have (in that user's directory): nothing is lost.
+            self._stop_rotating(f"{exc.filename}: {exc.strerror}")
             return
+        # Any other OSError (the directory gone) is a write failure, reported as such.
         with place:
             blocker = _rotation_blocker(place, self.backups)
             if blocker is not None:
