@@ -145,7 +145,10 @@ def use_timer(call_later: Callable[[float, Callable[[], None]], object]) -> None
 
 class _RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = log_repeats.kind_of(record.levelno, record.msg, record.args)
+        # A traceback's kind is where it was logged and what was raised, whatever the
+        # arguments (a client's request line, say: its own kind for every request).
+        args = record.exc_info[0] if record.exc_info else record.args
+        kind = log_repeats.kind_of(record.levelno, record.msg, args)
         now = time.monotonic()
         if _limiter.admit(kind, record, now):
             return True
