@@ -71,9 +71,12 @@ class Summary:
             if self.other_kinds
             else f"at most {BURST} are logged per {WINDOW:g} s"
         )
-        return (
-            f"{self.count} {what} not logged in {self.seconds:.0f} s ({why}); the last: {last_text}"
-        )
+        span = _span(self.seconds)
+        return f"{self.count} {what} not logged in {span} ({why}); the last: {last_text}"
+
+
+def _span(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"{seconds:.0f} s"
 
 
 class RepeatLimiter:
