@@ -241,12 +241,14 @@ class Commands:
         path = process.program.logfile_path(stream, process.num, self.supervisor.config.log_dir)
         if path is None:
             raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
+        logfile = self.supervisor.open_log(process, stream)
         try:
-            data = read_tail(path, lines).decode("utf-8", "replace")
+            # Read back from the LogFile, not the path: only the file the daemon writes.
+            data = read_tail(logfile, lines).decode("utf-8", "replace")
             if not follow:
                 return {"path": path, "data": data}
             follower = Follower(
-                self.supervisor.open_log(process, stream),
+                logfile,
                 lambda text: self._send_tail(client, request.id, text),
                 on_retired=lambda f: self.loop.call_soon(
                     lambda: self._reattach(client, request.id, f, name, stream)
@@ -390,7 +392,7 @@ class Commands:
         daemon_log.flush()  # the lines of this very turn too
         path = watched.path
         try:
-            data = read_tail(path, lines).decode("utf-8", "replace")
+            data = read_tail(watched, lines).decode("utf-8", "replace")
             if not follow:
                 return {"path": path, "data": data}
             follower = Follower(

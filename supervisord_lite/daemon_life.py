@@ -105,6 +105,7 @@ class Daemon:
             _become_subreaper()
             loop = EventLoop()
             loop.before_sleep.append(daemon_log.flush)
+            daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time
             supervisor = Supervisor(self.config, loop)
             self.loop, self.supervisor = loop, supervisor
             self._apply_alerts(self.config.alerts)  # before the first start can fail
@@ -313,6 +314,7 @@ class Daemon:
             self.supervisor.close_logs(process)
         self.loop.close()
         self._cleanup()
+        daemon_log.write_held()  # the count of repeated lines not logged yet
         log.info("shut down")
         daemon_log.flush()
 

@@ -1,18 +1,26 @@
-"""The daemon's own log: lines buffered and written once per loop turn, and a short path
-for the routine lines every spawn and exit writes.
+"""The daemon's own log: lines buffered and written once per loop turn, a short path
+for the routine lines every spawn and exit writes, and repeated lines collapsed.
 
 Through `logging`, one line costs a LogRecord, a handler lock, a filter pass and a
 Formatter call: in a crash storm, three lines per restart were a quarter of the daemon's
 own CPU (docs/benchmarks.md). `info()` writes the same text straight into the same
 buffered streams, in order with everything else, whenever the handlers are the ones set
 up here; otherwise (a Supervisor used without the daemon, as in tests) it is log.info.
+
+Lines through `logging` pass log_repeats' limit: any local user can make the daemon log
+a refused connection as often as they like. The routine lines of `info()` do not: a
+program's spawns and exits are bounded by its backoff, and each one matters.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
+from typing import Callable
+
+from supervisord_lite import log_open, log_repeats
 
 log = logging.getLogger("supervisord_lite")
 
@@ -22,14 +30,47 @@ _direct: list[logging.StreamHandler] = []
 
 class Watched:
     """The daemon's log file as log_follow.Follower sees a process's LogFile (for
-    `maintail -f`): its path, and the followers told after each flush that wrote lines
-    and after a reopen (they find the new file by its inode)."""
+    `maintail` and `maintail -f`): its path, the descriptor the daemon writes it
+    through, and the followers told after each flush that wrote lines and after a
+    reopen (they move to the file that descriptor is then)."""
 
-    __slots__ = ("path", "listeners")
+    __slots__ = ("path", "listeners", "handler")
+    stream = False  # a FileHandler writes a file
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, handler: logging.FileHandler):
+        self.path = handler.baseFilename
+        self.handler = handler
         self.listeners: tuple = ()
+
+    @property
+    def fd(self) -> int:
+        stream = self.handler.stream
+        if stream is None or stream.closed:
+            return -1
+        return stream.fileno()
+
+    @property
+    def fresh(self) -> int:
+        """Bytes written since the followers were last told (see LogFile.fresh)."""
+        raw = getattr(getattr(self.handler.stream, "buffer", None), "raw", None)
+        return getattr(raw, "written", 0)
+
+    def told(self) -> None:
+        raw = getattr(getattr(self.handler.stream, "buffer", None), "raw", None)
+        if isinstance(raw, _CountingFile):
+            raw.written = 0
+
+
+class _CountingFile(io.FileIO):
+    """The daemon log's file, counting what is written: a maintail -f follower tells a
+    file emptied in place (copytruncate) by it, as it does a program's."""
+
+    written = 0
+
+    def write(self, data) -> int:
+        n = super().write(data)
+        self.written += n or 0
+        return n
 
 
 _watched: Watched | None = None
@@ -41,8 +82,8 @@ def watched() -> Watched | None:
     global _watched
     for handler in log.handlers:
         if isinstance(handler, logging.FileHandler):
-            if _watched is None or _watched.path != handler.baseFilename:
-                _watched = Watched(handler.baseFilename)
+            if _watched is None or _watched.handler is not handler:
+                _watched = Watched(handler)
             return _watched
     return None
 
@@ -80,6 +121,74 @@ def setup(loglevel: str, logfile: str | None, foreground: bool) -> None:
         handler.setFormatter(formatter)
         log.addHandler(handler)
     _direct.extend(log.handlers)
+    for old in [f for f in log.filters if isinstance(f, _RepeatFilter)]:
+        log.removeFilter(old)
+    global _limiter, _due
+    _limiter, _due = log_repeats.RepeatLimiter(), None
+    log.addFilter(_RepeatFilter())
+
+
+# -- repeated lines (log_repeats) -----------------------------------------------------
+
+_limiter = log_repeats.RepeatLimiter()
+_due: float | None = None  # when the first held lines' window ends (time.monotonic())
+_call_later: Callable[[float, Callable[[], None]], object] | None = None
+_timer_pending = False
+
+
+def use_timer(call_later: Callable[[float, Callable[[], None]], object]) -> None:
+    """Have the summary of held lines written when their window ends, by the loop's
+    timer (idle daemons included); without one, at the first flush after it."""
+    global _call_later
+    _call_later = call_later
+
+
+class _RepeatFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        # A traceback's kind is where it was logged and what was raised, whatever the
+        # arguments (a client's request line, say: its own kind for every request).
+        args = record.exc_info[0] if record.exc_info else record.args
+        kind = log_repeats.kind_of(record.levelno, record.msg, args)
+        now = time.monotonic()
+        if _limiter.admit(kind, record, now):
+            return True
+        if _due is None:
+            _schedule(now)
+        return False
+
+
+def _schedule(now: float) -> None:
+    global _due, _timer_pending
+    _due = _limiter.due()
+    if _due is not None and _call_later is not None and not _timer_pending:
+        _timer_pending = True
+        _call_later(_due - now + 0.01, _on_timer)  # a little after: the window has ended
+
+
+def _on_timer() -> None:
+    global _timer_pending
+    _timer_pending = False
+    write_held(final=False)
+
+
+def write_held(final: bool = True) -> None:
+    """Write the summaries of held lines: of the windows that have ended, or (final, at
+    shutdown) of all."""
+    now = time.monotonic()
+    for summary in _limiter.summaries(now, final):
+        text = summary.text(_message(summary.last))
+        record = log.makeRecord(log.name, summary.level, "", 0, "%s", (text,), None)
+        for handler in log.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)  # not log.handle: past the filter, never held
+    _schedule(now)
+
+
+def _message(record: object) -> str:
+    try:
+        return record.getMessage()  # type: ignore[attr-defined]
+    except Exception:
+        return str(getattr(record, "msg", record))
 
 
 def info(msg: str, *args: object) -> None:
@@ -184,7 +293,15 @@ class _DeferredFlush:
 
 
 class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
-    pass
+    def _open(self):
+        # As program logs: created 0640, and a directory another user can write never
+        # leads the daemon elsewhere (log_open). O_NONBLOCK only so that opening a
+        # FIFO found there cannot hang the loop (SIGUSR2); writes block as ever.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+        fd = log_open.open_log(self.baseFilename, flags)
+        os.set_blocking(fd, True)
+        raw = _CountingFile(fd, "a")
+        return io.TextIOWrapper(io.BufferedWriter(raw), self.encoding, self.errors)
 
 
 class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
@@ -193,11 +310,15 @@ class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
 
 def flush() -> None:
     """Write out what the handlers hold (each loop turn, before readiness, at exit)."""
+    if _due is not None and time.monotonic() >= _due:
+        write_held(final=False)  # no timer (yet), or the loop too busy to sleep
     for handler in log.handlers:
         if isinstance(handler, _DeferredFlush):
             handler.flush_now()
-    if _wrote and _watched is not None and _watched.listeners:
-        _tell_followers()
+    if _watched is not None:
+        if _wrote and _watched.listeners:
+            _tell_followers()
+        _watched.told()
 
 
 def reopen() -> None:
@@ -210,6 +331,8 @@ def reopen() -> None:
             _reopen(handler)
     flush()
     _tell_followers()  # they move to the new file (log_follow.Follower)
+    if _watched is not None:
+        _watched.told()
 
 
 def _reopen(handler: logging.FileHandler) -> None:

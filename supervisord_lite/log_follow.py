@@ -1,7 +1,11 @@
-"""Reading logs back: `tail -n` from a log file and `tail -f` followers of a LogFile.
+"""Reading logs back: `tail -n` (read_tail) and `tail -f` followers (Follower) of a
+program's LogFile or of the daemon's own log.
 
-It reads regular files only and never a stream (that would steal its real reader's
-bytes), never blocks, and never writes a log: what a follower sends is read from disk.
+They read only the file the daemon itself writes: through the daemon's own descriptor
+while the log is open (/proc/self/fd/N: the same file, however its name was changed or
+replaced since), else by name through log_open, which never follows a link that
+another user could have planted. They read regular files only, never a stream (that
+would steal its real reader's bytes), never block, and never write a log.
 """
 
 from __future__ import annotations
@@ -9,54 +13,63 @@ from __future__ import annotations
 import codecs
 import errno
 import os
-import stat
 from typing import TYPE_CHECKING, Callable
 
+from supervisord_lite import log_open
+from supervisord_lite.log_open import NotAFile
 from supervisord_lite.logs import CHUNK
 
 if TYPE_CHECKING:
-    from supervisord_lite.logs import LogFile
+    from typing import Protocol
+
+    class Followed(Protocol):
+        """A log the daemon writes (logs.LogFile, daemon_log.Watched)."""
+
+        path: str
+        fd: int  # the daemon's own descriptor of it; -1 while it has none open
+        stream: bool
+        fresh: int  # bytes written since its followers were last told
+        listeners: tuple
 
 
-def open_for_reading(path: str) -> int:
-    """A read descriptor of a regular log file; -1 if it does not exist yet.
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
-    Raises OSError with a reason a user can act on. Never blocks and never reads a
-    stream: opening a FIFO for reading blocks without O_NONBLOCK, and reading one (or
-    the daemon's own stdout pipe) would steal the bytes from its real reader.
-    """
+
+def open_current(target: Followed) -> int:
+    """A read descriptor of the file the daemon writes for `target`; -1 when there is
+    none yet. Raises OSError with a reason a user can act on (NotAFile for a stream)."""
+    if target.fd < 0:
+        return log_open.open_read(target.path)
+    if target.stream:
+        raise NotAFile(target.path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        return os.open(f"/proc/self/fd/{target.fd}", _READ_FLAGS)
     except FileNotFoundError:
-        return -1  # nothing written yet: the file appears with the first byte
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:  # a socket
-            raise NotAFile(path) from None
-        raise
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+        pass  # no /proc here: by name, and only if that is the file we write
+    fd = log_open.open_read(target.path)
+    if fd >= 0 and not _same_file(fd, target.fd):
         os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
-        raise NotAFile(path)
+        fd = -1
+    if fd < 0:
+        raise OSError(
+            errno.ESTALE,
+            "the file at this path is not the one the daemon writes (moved by an "
+            "external logrotate? send the daemon SIGUSR2)",
+            target.path,
+        )
     return fd
 
 
-class NotAFile(OSError):
-    def __init__(self, path: str):
-        super().__init__(
-            errno.EINVAL,
-            "not a regular file (a stream: FIFO, device, terminal or socket), so it has "
-            "no lines to tail",
-            path,
-        )
+def _same_file(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def read_tail(path: str, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
-    """The last `lines` lines of a log file (at most max_bytes), for `tail -n`.
+def read_tail(target: Followed, lines: int, max_bytes: int = 1024 * 1024) -> bytes:
+    """The last `lines` lines of a log (at most max_bytes), for `tail -n`.
 
-    Raises OSError (see open_for_reading) when the log cannot be read."""
-    fd = open_for_reading(path)
+    Raises OSError (see open_current) when the log cannot be read."""
+    fd = open_current(target)
     if fd < 0:
         return b""
     try:
@@ -81,7 +94,7 @@ class Follower:
 
     def __init__(
         self,
-        logfile: LogFile,
+        logfile: Followed,
         send: Callable[[str], bool],
         on_retired: Callable[[Follower], None],
         on_error: Callable[[str], None],
@@ -92,7 +105,7 @@ class Follower:
         self.on_error = on_error  # the log cannot be read any more: the stream ends
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.closed = False
-        self.fd = open_for_reading(logfile.path)  # raises before we are registered
+        self.fd = open_current(logfile)  # raises before we are registered
         self.offset = os.fstat(self.fd).st_size if self.fd >= 0 else 0  # only what comes
         logfile.listeners = (*logfile.listeners, self)
 
@@ -108,25 +121,26 @@ class Follower:
         if self.closed:
             return
         if self.fd < 0:
-            self.fd = open_for_reading(self.logfile.path)
+            self.fd = open_current(self.logfile)  # appeared since: read it from its start
             if self.fd < 0:
                 return
-        self._send_new()
-        if self.closed:
-            return
-        try:
-            rotated = os.stat(self.logfile.path).st_ino != os.fstat(self.fd).st_ino
-        except FileNotFoundError:
-            return  # renamed away and not yet re-created: wait for the next write
-        if not rotated and os.fstat(self.fd).st_size < self.offset:
-            self.offset = 0  # truncated in place (backups = 0): read it from the start
+        current = self.logfile.fd
+        if current >= 0 and not _same_file(self.fd, current):
+            # The daemon writes another file now: its own rotation, or SIGUSR2 after an
+            # external logrotate moved ours away (in `create` mode a new file appears
+            # at the name before that: the name alone says nothing). Everything written
+            # to ours came before the switch: finish it, then the new one from its start.
             self._send_new()
-        elif rotated:
+            if self.closed:
+                return
             os.close(self.fd)
             self.fd, self.offset = -1, 0
-            self.fd = open_for_reading(self.logfile.path)
-            if self.fd >= 0:
-                self._send_new()
+            self.fd = open_current(self.logfile)
+        elif os.fstat(self.fd).st_size < self.offset + self.logfile.fresh:
+            # Shorter than what we read plus what the daemon added since: emptied in
+            # place meanwhile (clear, backups = 0, copytruncate), so all of it is new.
+            self.offset = 0
+        self._send_new()
 
     def _send_new(self) -> None:
         while not self.closed:
@@ -145,11 +159,11 @@ class Follower:
         if not self.closed:
             self.on_retired(self)
 
-    def attach(self, logfile: LogFile) -> None:
+    def attach(self, logfile: Followed) -> None:
         """Follow `logfile` from now on (the same process's log after a reload). Raises
         OSError when it cannot be read."""
         if logfile.path != self.logfile.path:
-            fd = open_for_reading(logfile.path)
+            fd = open_current(logfile)
             if self.fd >= 0:
                 os.close(self.fd)
             self.fd = fd

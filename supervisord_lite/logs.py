@@ -8,7 +8,6 @@ logs back (log_follow.py does); it only tells its listeners that the file change
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
@@ -17,6 +16,9 @@ import socket
 import stat
 import time
 from typing import TYPE_CHECKING
+
+from supervisord_lite import log_open
+from supervisord_lite.log_open import NoReader
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -81,6 +83,7 @@ class LogFile:
         "error_logged",
         "last_report",
         "listeners",
+        "fresh",
     )
 
     def __init__(self, path: str, maxbytes: int, backups: int, make_dir: bool = False):
@@ -103,6 +106,10 @@ class LogFile:
         # Followers told after each write/rotation (`tail -f`). A tuple, replaced on
         # change: the empty one is shared by every LogFile nobody follows.
         self.listeners: tuple[Listener, ...] = ()
+        # Bytes written into the current file since the followers were last told: a
+        # follower that finds the file shorter than what it read plus these knows it
+        # was truncated meanwhile (copytruncate), however much was written after.
+        self.fresh = 0
 
     # -- opening --------------------------------------------------------------------
 
@@ -112,20 +119,10 @@ class LogFile:
         if own is not None:
             self._open_own(own)
             return
-        if self.make_dir:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        try:
-            # O_APPEND: should anything else write to or truncate the file, our bytes
-            # still land at its end. O_NONBLOCK: a FIFO must not block open or write.
-            fd = os.open(self.path, _WRITE_FLAGS | os.O_CREAT, 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO and _is_fifo(self.path):
-                raise NoReader(self.path) from None
-            raise
-        if stat.S_ISBLK(os.fstat(fd).st_mode):
-            # Refused by the config check too; this is a path swapped for one since.
-            os.close(fd)
-            raise OSError(errno.EINVAL, "a block device (a disk) is not a log", self.path)
+        # O_APPEND: should anything else write to or truncate the file, our bytes
+        # still land at its end. O_NONBLOCK: a FIFO must not block open or write.
+        # log_open: a directory another user controls cannot lead us elsewhere.
+        fd = log_open.open_log(self.path, _WRITE_FLAGS | os.O_CREAT, make_dirs=self.make_dir)
         self._adopt(fd, rotatable=True)
 
     def _open_own(self, fd: int) -> None:
@@ -199,7 +196,7 @@ class LogFile:
         if self.fd >= 0:
             os.ftruncate(self.fd, 0)
         else:
-            why_not = _truncate_path(self.path)
+            why_not = log_open.empty(self.path)
             if why_not is not None:
                 return why_not
         self.size = 0
@@ -260,6 +257,7 @@ class LogFile:
             part = view[: self.room()]
             written = os.write(self.fd, part)
             self.size += written
+            self.fresh += written
             view = view[written:]
         self._notify()
 
@@ -280,7 +278,7 @@ class LogFile:
                 self.pending += view  # a slow reader: wait until it is writable
                 return
             except BrokenPipeError:
-                if self.path in OWN_STREAMS or not _is_fifo(self.path):
+                if self.path in OWN_STREAMS or not self.pipe:
                     raise
                 # The FIFO's reader left: wait for the next one, nothing lost.
                 self.close()
@@ -289,47 +287,56 @@ class LogFile:
             view = view[written:]
 
     def rotate(self) -> None:
-        blocker = self._rotation_blocker()
-        if blocker is not None:
-            # Renaming over or unlinking a directory, device or FIFO could destroy
-            # something that is not ours (root's /dev/null): keep appending instead.
-            self.rotating = False
-            log.error(
-                "cannot rotate log %s: %s is not a regular file; the log grows past its "
-                "maxbytes until that is fixed and the logs are reopened (SIGUSR2)",
-                self.path,
-                blocker,
-            )
+        """x.log -> x.log.1 -> ... -> x.log.N (the oldest unlinked), then a new x.log.
+
+        Every name is changed relative to the directory's descriptor that log_open
+        found: a directory swapped for a link meanwhile cannot take the renames and the
+        new file elsewhere."""
+        try:
+            place = log_open.locate(self.path, follow_final=False)
+        except log_open.UnsafeLogPath as exc:
+            # Keep the file we have (in that user's directory): nothing is lost.
+            self._stop_rotating(f"{exc.filename}: {exc.strerror}")
             return
-        if self.backups <= 0:
-            # backups = 0: start again, empty. The descriptor, not the name: it is the
-            # file we checked, whatever the name points to by now.
-            os.ftruncate(self.fd, 0)
-            self.size = 0
-        else:
-            self.close()
-            oldest = f"{self.path}.{self.backups}"
-            if os.path.lexists(oldest):
-                os.unlink(oldest)
-            for n in range(self.backups - 1, 0, -1):
-                src = f"{self.path}.{n}"
-                if os.path.lexists(src):
-                    os.rename(src, f"{self.path}.{n + 1}")
-            os.rename(self.path, f"{self.path}.1")
-            self.open()
+        # Any other OSError (the directory gone) is a write failure, reported as such.
+        with place:
+            blocker = _rotation_blocker(place, self.backups)
+            if blocker is not None:
+                # Renaming over or unlinking a directory, device or FIFO could destroy
+                # something that is not ours (root's /dev/null): keep appending instead.
+                self._stop_rotating(f"{blocker} is not a regular file")
+                return
+            if self.backups <= 0:
+                # backups = 0: start again, empty. The descriptor, not the name: it is
+                # the file we checked, whatever the name points to by now.
+                os.ftruncate(self.fd, 0)
+                self.size = 0
+            else:
+                self.close()
+                name, at = place.name, place.dir_fd
+                try:
+                    os.unlink(f"{name}.{self.backups}", dir_fd=at)
+                except FileNotFoundError:
+                    pass
+                for n in range(self.backups, 0, -1):
+                    src = f"{name}.{n - 1}" if n > 1 else name
+                    try:
+                        os.rename(src, f"{name}.{n}", src_dir_fd=at, dst_dir_fd=at)
+                    except FileNotFoundError:
+                        pass  # a gap in the chain, or moved away by an external logrotate
+                place.look()
+                self._adopt(log_open.open_at(place, _WRITE_FLAGS | os.O_CREAT), rotatable=True)
+        self.fresh = 0
         self._notify()
 
-    def _rotation_blocker(self) -> str | None:
-        """The first name in the chain that rotation would replace but is not a file."""
-        for n in range(0, self.backups + 1):
-            name = f"{self.path}.{n}" if n else self.path
-            try:
-                mode = os.lstat(name).st_mode
-            except FileNotFoundError:
-                continue
-            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a symlink is just a name
-                return name
-        return None
+    def _stop_rotating(self, why: str) -> None:
+        self.rotating = False
+        log.error(
+            "cannot rotate log %s: %s; the log grows past its maxbytes until that is "
+            "fixed and the logs are reopened (SIGUSR2)",
+            self.path,
+            why,
+        )
 
     # -- reporting ------------------------------------------------------------------
 
@@ -365,6 +372,7 @@ class LogFile:
     def _notify(self) -> None:
         for follower in self.listeners:
             follower.poll()
+        self.fresh = 0
 
 
 def _atomic_piece(view: memoryview) -> int:
@@ -376,36 +384,14 @@ def _atomic_piece(view: memoryview) -> int:
     return end or select.PIPE_BUF
 
 
-class NoReader(OSError):
-    """A FIFO nobody has open for reading (ENXIO): hold the output back, try later."""
-
-    def __init__(self, path: str):
-        super().__init__(
-            errno.ENXIO, "waiting for a reader: no process has this FIFO open for reading", path
-        )
-
-
-def _is_fifo(path: str) -> bool:
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _truncate_path(path: str) -> str | None:
-    """Empty a log file we do not have open; why not when it is not a regular file."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return None  # nothing written yet: nothing to empty
-    if not stat.S_ISREG(mode):
-        return f"{path} is not a regular file: left alone"
-    # O_NONBLOCK: should it have become a FIFO since the stat, open must not block.
-    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return f"{path} is not a regular file: left alone"
-        os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)
+def _rotation_blocker(place: log_open.Place, backups: int) -> str | None:
+    """The first name in the chain that rotation would replace but is not a file."""
+    for n in range(0, backups + 1):
+        name = f"{place.name}.{n}" if n else place.name
+        try:
+            mode = os.stat(name, dir_fd=place.dir_fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a symlink is just a name
+            return os.path.join(place.dir_path, name)
     return None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -202,3 +205,167 @@ def test_children_do_not_inherit_the_daemons_notify_variables(daemon):
     text = daemon.read_log("env")
     assert "GREETING=hello" in text and "SUPERVISOR_PROCESS_NAME=env" in text
     assert "NOTIFY_SOCKET" not in text and "WATCHDOG_USEC" not in text
+
+
+# -- an external logrotate, as logrotate(8) does it, while tail -f / maintail -f follow --
+
+
+class Reader:
+    """A `tail -f`-like ctl command whose stdout is read as it comes."""
+
+    def __init__(self, daemon, *args: str):
+        self.proc = subprocess.Popen(
+            [*CTL_CMD, "-c", str(daemon.config), *args],
+            stdout=subprocess.PIPE,
+            env=daemon.env,
+        )
+        self.got = b""
+
+    def until(self, done, timeout: float = 20) -> bytes:
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while not done(self.got):
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out; got {self.got[-400:]!r}"
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if ready:
+                part = os.read(fd, 65536)
+                assert part, f"the follower ended: {self.got[-400:]!r}"
+                self.got += part
+        return self.got
+
+    def numbers(self) -> list[int]:
+        return [int(x.split()[1]) for x in self.got.decode().splitlines() if x.startswith("seq ")]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def has_lines(n: int):
+    return lambda data: data.count(b"\n") >= n
+
+
+def grows(path: Path, by: int):
+    start = path.stat().st_size
+    return lambda: path.stat().st_size >= start + by
+
+
+def assert_contiguous(numbers: list[int]) -> None:
+    assert numbers, "nothing followed"
+    want = list(range(numbers[0], numbers[0] + len(numbers)))
+    missing = sorted(set(want) - set(numbers))
+    assert numbers == want, f"lines lost {missing[:10]} or repeated, of {len(numbers)}"
+
+
+def test_tail_f_loses_nothing_when_logrotate_creates_the_new_file_before_sigusr2(daemon):
+    """logrotate's `create`: rename x.log to x.log.1, create an empty x.log, then
+    SIGUSR2. Until the signal the daemon still writes into x.log.1: a follower that
+    went by the name moved to the empty new file there and lost those lines."""
+    daemon.start({"w": {"command": helper("seqwriter", "--interval", 0.01), "startsecs": 0}})
+    log = daemon.log_path("w")
+    daemon.wait_until(lambda: log.exists() and log.stat().st_size > 200)
+    reader = Reader(daemon, "tail", "-f", "-n", "0", "w")
+    try:
+        reader.until(has_lines(3))
+        for _ in range(3):
+            os.rename(log, f"{log}.1")
+            log.touch(mode=0o640)
+            daemon.wait_until(grows(Path(f"{log}.1"), 200))  # lines after the create
+            os.kill(daemon.pid, signal.SIGUSR2)
+            daemon.wait_until(grows(log, 200))
+        last = int(log.read_text().splitlines()[-1].split()[1])
+        reader.until(lambda data: reader.numbers() and reader.numbers()[-1] >= last)
+    finally:
+        reader.close()
+    assert_contiguous(reader.numbers())
+
+
+def test_tail_f_loses_nothing_when_logrotate_copies_and_truncates(daemon):
+    """logrotate's `copytruncate`: copy x.log to x.log.1, then empty x.log in place; the
+    daemon's next line lands at its start. The first time, the file held a single line
+    when it was emptied, so the next one made it exactly as long as what the follower
+    had read: going by the size alone, that line was lost."""
+    w = {"command": helper("seqwriter", "--interval", 0.4), "startsecs": 0, "autostart": False}
+    daemon.start({"w": w})
+    log = daemon.log_path("w")
+    reader = Reader(daemon, "tail", "-f", "-n", "0", "w")
+    try:
+        daemon.ctl_ok("start", "w")
+        for n in (1, 3, 5):  # right after the first line, then with more in the file
+            reader.until(lambda data, n=n: len(reader.numbers()) >= n)
+            shutil.copyfile(log, f"{log}.1")
+            os.truncate(log, 0)
+        reader.until(lambda data: len(reader.numbers()) >= 8)
+    finally:
+        reader.close()
+    assert_contiguous(reader.numbers())
+    assert reader.numbers()[0] == 1
+
+
+def test_maintail_f_loses_nothing_when_logrotate_creates_the_new_file_before_sigusr2(daemon):
+    # A program that exits every 20 ms keeps the daemon's log busy.
+    daemon.start(
+        {
+            "w": {
+                "command": ["sleep", "0.02"],
+                "startsecs": 0,
+                "autorestart": True,
+                "backoff_max": 0,
+            }
+        },  # fmt: skip
+    )
+    log = daemon.logfile
+    daemon.wait_until(lambda: log.read_text().count("spawned:") > 5)
+    reader = Reader(daemon, "maintail", "-f", "-n", "0")
+    try:
+        reader.until(has_lines(3))
+        os.rename(log, f"{log}.1")
+        log.touch(mode=0o640)
+        daemon.wait_until(grows(Path(f"{log}.1"), 2000))
+        os.kill(daemon.pid, signal.SIGUSR2)
+        daemon.wait_until(lambda: log.stat().st_size > 2000)
+        daemon.ctl_ok("stop", "w")
+        last = log.read_text().splitlines()[-1]
+        reader.until(lambda data: last.encode() in data)
+    finally:
+        reader.close()
+    both = Path(f"{log}.1").read_text() + log.read_text()
+    followed = reader.got.decode()
+    first = followed.splitlines()[0]
+    assert first in both
+    start = both.index(first + "\n")
+    assert both[start : start + len(followed)] == followed, "lines lost or repeated"
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S")
+
+
+def test_maintail_f_loses_nothing_when_logrotate_copies_and_truncates(daemon):
+    """The daemon's log emptied in place after each start and each stop: the lines of a
+    start are longer than those of a stop, so after a stop's lines the file grows past
+    what the follower had read before it finds out."""
+    daemon.start({"a": {"command": ["sleep", "300"], "startsecs": 0, "autostart": False}})
+    log = daemon.logfile
+
+    def copytruncate() -> None:
+        shutil.copyfile(log, f"{log}.1")
+        os.truncate(log, 0)
+
+    reader = Reader(daemon, "maintail", "-f", "-n", "1")
+    try:
+        reader.until(has_lines(1))  # following now
+        for n in range(1, 4):
+            daemon.ctl_ok("start", "a")
+            reader.until(lambda data, n=n: data.count(b"success: a") == n)
+            copytruncate()
+            daemon.ctl_ok("stop", "a")
+            reader.until(lambda data, n=n: data.count(b"stopped: a") == n)
+            copytruncate()
+    finally:
+        reader.close()
+    lines = reader.got.decode().splitlines()
+    broken = [line for line in lines if not LOG_LINE.match(line)]
+    assert not broken, f"lines cut: {broken[:3]}"
+    assert len(set(lines)) == len(lines), "lines repeated"
+    assert sum("spawned: 'a'" in line for line in lines) == 3

@@ -165,3 +165,22 @@ def test_sigusr2_reopens_logs(daemon):
     daemon.ctl_ok("signal", "HUP", "web")
     daemon.wait_until(lambda: "got SIGHUP" in daemon.read_log("web"), 5, message="new output")
     assert "got SIGHUP" not in moved.read_text()
+
+
+def test_logs_are_created_readable_by_owner_and_group_only(daemon):
+    """Programs print tokens and personal data: no log is readable by every user."""
+    (daemon.dir / "custom").mkdir()
+    daemon.start(
+        {
+            "chatty": {
+                "command": helper("lines", 10, "--stay"),
+                "startsecs": 0,
+                "stdout_logfile": "custom/out.log",
+            }
+        },
+        umask=0o002,  # the create mode, not the umask, keeps others out
+    )
+    daemon.wait_until(lambda: daemon.read_log("chatty", "stderr").count("\n") == 10)
+    for path in (daemon.dir / "custom" / "out.log", daemon.log_path("chatty", "stderr")):
+        assert os.stat(path).st_mode & 0o777 == 0o640, path
+    assert os.stat(daemon.logfile).st_mode & 0o777 == 0o640

@@ -148,3 +148,30 @@ def test_reopen_into_a_missing_directory_keeps_the_old_file(tmp_path, logger_sta
     assert "cannot reopen" in capfd.readouterr().err
     log.warning("still here")
     assert "still here" in (tmp_path / "moved" / "d.log").read_text()
+
+
+def test_repeated_lines_are_collapsed_and_counted(tmp_path, logger_state):
+    """A flood of one kind (numbers differ), and of tracebacks whose arguments differ:
+    BURST lines of each, then one line each says how many were not written."""
+    from supervisord_lite.log_repeats import BURST
+
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    for pid in range(100):
+        log.warning("control: refused a client with uid %d (pid %d)", 65534, pid)
+        try:
+            raise ValueError(pid)
+        except ValueError:
+            line = "".join(chr(97 + int(d)) for d in f"{pid:02d}")  # a request of its own
+            log.exception("control: internal error handling %r", line.encode())
+    log.warning("another kind is written at once")
+    daemon_log.write_held()
+    daemon_log.flush()
+    text = path.read_text()
+    assert text.count("WARNING control: refused") == BURST
+    assert text.count("ERROR control: internal error") == BURST
+    assert text.count("Traceback") == BURST
+    assert "another kind is written at once" in text
+    assert f"{100 - BURST} similar lines not logged" in text
+    assert "the last: control: refused a client with uid 65534 (pid 99)" in text
+    assert "the last: control: internal error handling b'jj'" in text
