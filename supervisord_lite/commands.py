@@ -119,11 +119,7 @@ class Commands:
 
         waiting = {p.name: p for p in processes}
         self.supervisor.listeners.append(listener)
-        client.on_close.append(
-            lambda: (
-                listener in self.supervisor.listeners and self.supervisor.listeners.remove(listener)
-            )
-        )
+        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
         for process in processes:
             # A reload may have replaced the slot since the names were resolved (restart
             # waits for a stop first): the one in the table now is the one to start.

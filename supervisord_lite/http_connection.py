@@ -90,9 +90,14 @@ class Caller:
         self.conn.close()
 
     def detach(self) -> None:
+        """The response is over: unsubscribe whatever the handler subscribed. Each
+        callback on its own, so one that fails cannot leave the others subscribed."""
         callbacks, self.on_close = self.on_close, []
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:
+                log.exception("http: a clean-up after a response failed: %r", callback)
 
 
 class Connection:
@@ -147,7 +152,8 @@ class Connection:
             elif self.partial_since is None:
                 self.partial_since = now()
                 self.server.arm_timer(self)
-            self.h11.receive_data(data)
+            if not self.feed(data):
+                return
             if import_ssl is None or not self.sock.pending():
                 break
         if not self.responding:
@@ -157,8 +163,24 @@ class Connection:
         if self.responding or self.h11.their_state is h11.IDLE:
             self.close()  # went away mid-stream, or between requests
             return
-        self.h11.receive_data(b"")
-        self.process()
+        if self.feed(b""):
+            self.process()
+
+    def feed(self, data: bytes) -> bool:
+        """Hand bytes read to h11; False (and the connection closed) if it will take
+        none: after the peer's end, or once its state has failed."""
+        try:
+            self.h11.receive_data(data)
+        except (RuntimeError, h11.ProtocolError) as exc:
+            self.protocol_failed(exc)
+            return False
+        return True
+
+    def protocol_failed(self, exc: Exception) -> None:
+        """h11 refused an event: this connection can say nothing valid any more. It is
+        closed, which detaches every stream it had (no retry, no traceback)."""
+        log.info("http: closing a connection whose HTTP state failed: %s", exc)
+        self.close()
 
     def process(self) -> None:
         while not self.closed and not self.responding:
@@ -229,8 +251,14 @@ class Connection:
     # -- writing ------------------------------------------------------------------
 
     def send(self, *events) -> None:
+        if self.closed:
+            return
         for event in events:
-            data = self.h11.send(event)
+            try:
+                data = self.h11.send(event)
+            except h11.ProtocolError as exc:
+                self.protocol_failed(exc)
+                return
             if data:
                 self.out += data
         if len(self.out) > MAX_OUTPUT:
@@ -256,6 +284,13 @@ class Connection:
     def respond_json(self, status: int, value, headers=(), close: bool = False) -> None:
         body = protocol.to_json(value).encode()
         self.respond(status, b"application/json", body, headers, close)
+
+    def respond_stream_head(self) -> None:
+        """HEAD of a stream: the head a GET would get, and no stream opened (nothing to
+        subscribe, nothing ever written after it)."""
+        fields = [(b"content-type", b"text/event-stream"), *SECURITY_HEADERS]
+        self.send(h11.Response(status_code=200, headers=fields, reason=b"OK"), h11.EndOfMessage())
+        self.response_done()
 
     def start_stream(self) -> None:
         fields = [(b"content-type", b"text/event-stream"), *SECURITY_HEADERS]

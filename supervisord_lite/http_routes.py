@@ -279,7 +279,12 @@ class Routes:
         host.request(cmd, args, done)
 
     def call_streaming(self, conn: Connection, cmd: str, args: dict) -> None:
-        """A streaming command as server-sent events: each reply one `data:` line."""
+        """A streaming command as server-sent events: each reply one `data:` line.
+        HEAD gets the stream's head only: a response to HEAD can carry no body, so a
+        stream opened for it could never be written."""
+        if conn.request.method == b"HEAD":
+            conn.respond_stream_head()
+            return
 
         def deliver(result) -> None:
             conn.stream_event(protocol.to_json(result))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import logging
 import os
 import stat
 from typing import TYPE_CHECKING, Callable
@@ -16,6 +17,8 @@ from supervisord_lite.logs import CHUNK
 
 if TYPE_CHECKING:
     from supervisord_lite.logs import LogFile
+
+log = logging.getLogger("supervisord_lite")
 
 
 def open_for_reading(path: str) -> int:
@@ -97,12 +100,21 @@ class Follower:
         logfile.listeners = (*logfile.listeners, self)
 
     def poll(self) -> None:
-        """Send what is new; after a rotation, finish the old file, then start the new one."""
+        """Send what is new; after a rotation, finish the old file, then start the new one.
+
+        Called by the log's writer after each write: nothing may escape from here into
+        it. A log that cannot be read ends the stream with the reason; any other
+        failure (a bug in the reader's side) drops this follower, logged once."""
         try:
             self._poll()
         except OSError as exc:
             self.close()
-            self.on_error(f"cannot read log {self.logfile.path}: {exc.strerror or exc}")
+            self._guarded(
+                self.on_error, f"cannot read log {self.logfile.path}: {exc.strerror or exc}"
+            )
+        except Exception:
+            self.close()
+            _log_dropped(self)
 
     def _poll(self) -> None:
         if self.closed:
@@ -143,7 +155,14 @@ class Follower:
         self.poll()
         self._unregister()
         if not self.closed:
-            self.on_retired(self)
+            self._guarded(self.on_retired, self)
+
+    def _guarded(self, callback: Callable, *args) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            self.close()
+            _log_dropped(self)
 
     def attach(self, logfile: LogFile) -> None:
         """Follow `logfile` from now on (the same process's log after a reload). Raises
@@ -169,3 +188,10 @@ class Follower:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _log_dropped(follower: Follower) -> None:
+    try:
+        log.exception("a tail -f follower of %s failed and was dropped", follower.logfile.path)
+    except Exception:
+        pass  # the daemon's own log may be what is being followed, and failing
