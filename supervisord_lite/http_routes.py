@@ -24,6 +24,7 @@ from supervisord_lite.protocol import ProtocolError
 # Commands that change nothing: allowed with read_only and as GET /api/<command>.
 READ_COMMANDS = frozenset(("status", "version", "pid", "tail", "metrics"))
 STREAMS = frozenset(("events",))  # GET /api/events only (server-sent events)
+FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
 HTTP_STATUS = {
     protocol.NO_SUCH_PROCESS: 404,
@@ -137,10 +138,7 @@ class Routes:
         elif path == "/api/events":
             self.call_streaming(conn, "events", {})
         elif path == "/api/tail":
-            lines = _one(query, "lines") or "100"
-            args = {"name": _one(query, "name"), "stream": _one(query, "stream") or "stdout",
-                    "lines": int(lines) if lines.isdigit() else lines, "follow": True}  # fmt: skip
-            self.call_streaming(conn, "tail", args)
+            self.tail(conn, query)
         elif path.startswith("/api/") and path[len("/api/") :] in READ_COMMANDS:
             cmd = path[len("/api/") :]
             args: dict = {"names": query["names"]} if "names" in query else {}
@@ -153,6 +151,21 @@ class Routes:
             conn.respond_json(405, error(protocol.BAD_REQUEST, message), [(b"allow", b"POST")])
         else:
             conn.respond_json(404, error(protocol.BAD_REQUEST, f"nothing at {path}"))
+
+    def tail(self, conn: Connection, query: dict) -> None:
+        """GET /api/tail: a one-shot read of the last lines (JSON), as the socket's tail;
+        with follow=1, what comes next too, as server-sent events (tail -f)."""
+        lines = _one(query, "lines") or "100"
+        args = {"name": _one(query, "name"), "stream": _one(query, "stream") or "stdout",
+                "lines": int(lines) if lines.isdigit() else lines}  # fmt: skip
+        follow = (_one(query, "follow") or "0").lower()
+        if follow not in FLAGS:
+            message = f"follow must be 1 or 0 (true or false), got {follow!r}"
+            conn.respond_json(400, error(protocol.BAD_ARGUMENT, message))
+        elif FLAGS[follow]:
+            self.call_streaming(conn, "tail", dict(args, follow=True))
+        else:
+            self.call(conn, "tail", args)
 
     def asset(self, name: str) -> bytes:
         data = self.assets.get(name)

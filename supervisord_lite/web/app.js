@@ -327,7 +327,7 @@ function followLog() {
   const pre = document.getElementById("log-text");
   pre.textContent = "";
   const stream = document.getElementById("log-stream").value;
-  const url = "/api/tail?name=" + encodeURIComponent(logName) + "&stream=" + stream + "&lines=200";
+  const url = "/api/tail?name=" + encodeURIComponent(logName) + "&stream=" + stream + "&lines=200&follow=1";
   logSource = new EventSource(url);
   logSource.onmessage = (e) => {
     const item = JSON.parse(e.data);

@@ -154,7 +154,7 @@ def test_events_stream_a_state_change_and_tail_follows(daemon):
     finally:
         events.close()
     daemon.wait_until(lambda: daemon.read_log("talk") == "one\n")
-    tail = EventStream(port, "/api/tail?name=talk&lines=5")
+    tail = EventStream(port, "/api/tail?name=talk&lines=5&follow=1")
     try:
         assert tail.next()[1]["data"] == "one\n"
         daemon.ctl_ok("signal", "HUP", "talk")
@@ -163,6 +163,25 @@ def test_events_stream_a_state_change_and_tail_follows(daemon):
         tail.close()
     status, _, body = request(port, "GET", "/api/tail?name=nope")
     assert status == 404 and json.loads(body)["error"]["code"] == "NO_SUCH_PROCESS"
+
+
+def test_tail_is_a_one_shot_read_unless_follow_is_asked(daemon):
+    """GET /api/tail answers the last lines and is done (a script or a cron job must not
+    hang on it); only follow=1 makes it tail -f."""
+    talk = "echo one; echo two; exec sleep 300"
+    port = start_http(daemon, {"talk": {"command": ["sh", "-c", talk], "startsecs": 0}})
+    daemon.wait_until(lambda: daemon.read_log("talk") == "one\ntwo\n")
+    status, headers, body = request(port, "GET", "/api/tail?name=talk&lines=1", timeout=5)
+    assert status == 200 and headers["content-type"] == "application/json"
+    result = json.loads(body)["result"]
+    assert result["data"] == "two\n" and result["path"] == str(daemon.log_path("talk"))
+    status, _, body = request(port, "GET", "/api/tail?name=talk&follow=maybe", timeout=5)
+    assert status == 400 and "follow" in json.loads(body)["error"]["message"]
+    tail = EventStream(port, "/api/tail?name=talk&lines=1&follow=true")
+    try:
+        assert tail.next()[1]["data"] == "two\n"
+    finally:
+        tail.close()
 
 
 def test_hostile_and_malformed_requests(daemon):
