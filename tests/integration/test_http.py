@@ -184,6 +184,25 @@ def test_tail_is_a_one_shot_read_unless_follow_is_asked(daemon):
         tail.close()
 
 
+@pytest.mark.timeout(180)
+def test_the_pages_refresh_of_hundreds_of_rows_fits(daemon):
+    """The page's refresh after a bulk stop (issue 22.9): its names go in a POST body,
+    since in a query string 760 names pass the 16 KiB head limit (431)."""
+    count = 760
+    program = {"command": ["sleep", "600"], "startsecs": 0, "numprocs": count,
+               "process_name": "{program_name}-instance-{process_num:04d}"}  # fmt: skip
+    port = start_http(daemon, {"many": program})
+    names = [f"many:many-instance-{i:04d}" for i in range(count)]
+    daemon.wait_until(lambda: {p["state"] for p in daemon.status().values()} == {"RUNNING"}, 60)
+    daemon.ctl_ok("stop", "all", timeout=120)
+    code, reply = post(port, "status", {"names": names})
+    assert code == 200 and [(p["name"], p["state"]) for p in reply["result"]] == [
+        (name, "STOPPED") for name in names
+    ]
+    query = "&".join(f"names={name}" for name in names)
+    assert request(port, "GET", f"/api/status?{query}")[0] == 431
+
+
 def test_hostile_and_malformed_requests(daemon):
     port = start_http(daemon, SLEEPERS, "request_timeout = 1\nidle_timeout = 2\nmax_clients = 4\n")
     host = b"Host: 127.0.0.1\r\n"
