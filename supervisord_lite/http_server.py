@@ -56,23 +56,33 @@ class HttpServer(Routes):
         self.clients: set[Connection] = set()
         self.csrf = secrets.token_urlsafe(32)  # for this daemon's life; in the page
         self.assets: dict[str, bytes] = {}
-        self.ssl = None
+        self.ssl = None  # the ssl module, once TLS is on
         self.context = None
         self.hosts = None  # http_hosts.RemoteHosts: [http] hosts, other daemons over ssh
         self.configure(config)
-        if config.tls:
-            import ssl
-
-            self.ssl = ssl
-            self.context = server_context(config)
         loop.add_reader(sock.fileno(), self.accept)
         scheme = "https" if config.tls else "http"
         log.info("http: serving %s://%s/", scheme, config.listen)
 
     def configure(self, config: HttpConfig) -> None:
-        """Take the settings a reload may change without re-binding."""
+        """Take the settings a reload may change without re-binding: all but `listen`.
+        TLS files are read again (a renewed certificate at the same path counts) and
+        serve the connections accepted from now on."""
         self.config = config
         self.auth = Authenticator(config.users, config.token_sha256)
+        if not config.tls:
+            self.context = None
+        else:
+            if self.ssl is None:
+                import ssl  # only for a config that asks for TLS
+
+                self.ssl = ssl
+            try:
+                self.context = server_context(config)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                if self.context is None:
+                    raise
+                log.error("http: keeping the TLS certificate in use: %s", exc)
         if config.hosts and self.hosts is None:
             from supervisord_lite.http_hosts import RemoteHosts
 
