@@ -118,8 +118,9 @@ class HttpServer(Routes):
             # A peer that vanished is noticed by the kernel, not by a timer of ours.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if self.context is not None:
-                conn = self.context.wrap_socket(conn, server_side=True,
-                                                do_handshake_on_connect=False)  # fmt: skip
+                conn = self._wrap_tls(conn)
+                if conn is None:
+                    continue
             client = Connection(self, conn, self.context is not None)
             client.peer_uid = uid
             self.clients.add(client)
@@ -127,6 +128,17 @@ class HttpServer(Routes):
             self.arm_timer(client)
             if client.handshaking:
                 client.handshake()
+
+    def _wrap_tls(self, conn: socket.socket):
+        """The TLS side of an accepted connection, or None (closed) when the client is
+        gone already: a client that resets before its handshake is a client fault, worth
+        one short line, never a traceback."""
+        try:
+            return self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        except OSError as exc:  # ConnectionResetError, ssl.SSLError (data, then the close)
+            log.info("http: a client left before the TLS handshake: %s", exc)
+            conn.close()
+            return None
 
     def forget(self, conn: Connection) -> None:
         """A connection closed: its slot is free."""

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import time
 
@@ -325,3 +326,18 @@ def test_tls_serves_the_api_over_a_real_handshake(daemon, tmp_path):
             answer = b""
         assert b"HTTP/1.1 200" not in answer
     daemon.wait_until(lambda: "TLS handshake failed" in daemon.logfile.read_text(), 5)
+    # clients that reset before or during their handshake: one short line each, no
+    # traceback, and the next client is served (issue 22.10)
+    for i in range(20):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if i % 2:
+            sock.sendall(b"\x16\x03\x01\x00")  # the start of a ClientHello
+        sock.close()
+    conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
+    try:
+        conn.request("GET", "/api/version")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    assert "Traceback" not in daemon.logfile.read_text()
