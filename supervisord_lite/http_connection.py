@@ -26,6 +26,9 @@ MAX_HEADERS = 16 * 1024  # request line and headers: a 431 past it
 MAX_BODY = 1024 * 1024  # as a protocol line
 MAX_OUTPUT = 8 * 1024 * 1024  # a reader that lets this much pile up is dropped
 READ_SIZE = 65536
+# A refused request closes its connection: a client that only ever gets these must
+# not keep a slot alive with keep-alive.
+REFUSALS = frozenset((401, 403, 429))
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -118,7 +121,10 @@ class Connection:
         self.close_when_flushed = False
         self.caller: Caller | None = None
         self.last_active = now()
-        self.partial_since: float | None = now() if tls else None  # the handshake is timed
+        # A new connection has request_timeout (the TLS handshake included) for its first
+        # request: one that sends nothing must not hold a slot for idle_timeout.
+        self.partial_since: float | None = now()
+        self.key = ""  # which client it counts for (http_slots.py)
         self.received = 0  # bytes of the current request, to bound what h11 buffers
         self.timer: Timer | None = None
         self.peer_uid: int | None = None  # the local user at the other end, when looked up
@@ -242,7 +248,7 @@ class Connection:
             self.close()
             return
         self.handshaking = False
-        self.partial_since = None
+        self.partial_since = now()  # the first request's own request_timeout
         loop.remove_writer(self.fd)
         self.server.arm_timer(self)
         if self.sock.pending():
@@ -271,7 +277,7 @@ class Connection:
                 close: bool = False) -> None:  # fmt: skip
         fields = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
                   *SECURITY_HEADERS, *headers]  # fmt: skip
-        if close:
+        if close or status in REFUSALS:
             fields.append((b"connection", b"close"))
         head = self.request is not None and self.request.method == b"HEAD"
         events = [h11.Response(status_code=status, headers=fields, reason=reason(status))]

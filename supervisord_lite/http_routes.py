@@ -19,6 +19,7 @@ import h11
 from supervisord_lite import protocol
 from supervisord_lite.commands import LATER
 from supervisord_lite.http_connection import Caller, Connection, error, header
+from supervisord_lite.http_login import BUSY, OK, PENDING, retry_after
 from supervisord_lite.protocol import ProtocolError
 
 # Commands that change nothing: allowed with read_only and as GET /api/<command>.
@@ -50,18 +51,25 @@ class Routes:
 
     def route(self, conn: Connection) -> None:
         request = conn.request
-        method = request.method
-        target = request.target.decode("ascii", "replace")
-        path, _, query = target.partition("?")
         if not self._host_allowed(request):
             conn.respond_json(403, error(protocol.FORBIDDEN, "this Host is not served here"))
             return
         authorization = header(request, b"authorization")
+        credentials = None if authorization is None else authorization.encode("latin-1")
+        # A password is checked in a helper process: the answer may come later.
         verdict = self.auth.check(
-            None if authorization is None else authorization.encode("latin-1")
+            credentials, conn.key, lambda later: self.guarded(conn, self._let_in, later)
         )
-        if verdict != "ok":
-            self._unauthorized(conn, verdict)
+        if verdict is not PENDING:
+            self._let_in(conn, verdict)
+
+    def _let_in(self, conn: Connection, verdict) -> None:
+        """Past auth (`verdict`): the uid rule, then the request itself."""
+        if conn.closed:
+            return
+        kind, wait = verdict
+        if kind != OK:
+            self._unauthorized(conn, kind, wait)
             return
         if not self.auth.required and conn.peer_uid not in self.allowed_uids():
             who = "an unknown user" if conn.peer_uid is None else f"uid {conn.peer_uid}"
@@ -72,6 +80,9 @@ class Routes:
             )
             conn.respond_json(403, error(protocol.FORBIDDEN, message))
             return
+        self.trust(conn)
+        method = conn.request.method
+        path, _, query = conn.request.target.decode("ascii", "replace").partition("?")
         if method in (b"GET", b"HEAD"):
             self.get(conn, path, parse_qs(query))
         elif method == b"POST" and path.startswith("/api/"):
@@ -99,10 +110,12 @@ class Routes:
         except ValueError:
             return False
 
-    def _unauthorized(self, conn: Connection, verdict: str) -> None:
-        if verdict == "busy":
-            message = "a wrong password was just tried; try again in a second"
-            conn.respond_json(429, error(protocol.BUSY, message), [(b"retry-after", b"1")])
+    def _unauthorized(self, conn: Connection, verdict: str, wait: float) -> None:
+        if verdict == BUSY:
+            seconds = retry_after(wait)
+            message = (f"wrong credentials were just tried from this client or for this user: "
+                       f"try again in {seconds.decode()} s")  # fmt: skip
+            conn.respond_json(429, error(protocol.BUSY, message), [(b"retry-after", seconds)])
             return
         challenges = []
         if self.config.users:

@@ -18,9 +18,10 @@ import h11
 
 from supervisord_lite import protocol
 from supervisord_lite.config_http import HttpConfig, server_context
-from supervisord_lite.http_auth import Authenticator
 from supervisord_lite.http_connection import Connection, error
+from supervisord_lite.http_login import Login
 from supervisord_lite.http_routes import Routes
+from supervisord_lite.http_slots import Slots, peer_key
 from supervisord_lite.loop import EventLoop, now
 
 log = logging.getLogger("supervisord_lite")
@@ -54,11 +55,13 @@ class HttpServer(Routes):
         self.handlers = handlers
         self.request_shutdown = request_shutdown
         self.clients: set[Connection] = set()
+        self.slots: Slots[Connection] = Slots(lambda conn: not conn.responding)
         self.csrf = secrets.token_urlsafe(32)  # for this daemon's life; in the page
         self.assets: dict[str, bytes] = {}
         self.ssl = None  # the ssl module, once TLS is on
         self.context = None
         self.hosts = None  # http_hosts.RemoteHosts: [http] hosts, other daemons over ssh
+        self.auth = Login(loop, supervisor.watch_exit)  # kept across reloads: its brakes too
         self.configure(config)
         loop.add_reader(sock.fileno(), self.accept)
         scheme = "https" if config.tls else "http"
@@ -69,7 +72,7 @@ class HttpServer(Routes):
         TLS files are read again (a renewed certificate at the same path counts) and
         serve the connections accepted from now on."""
         self.config = config
-        self.auth = Authenticator(config.users, config.token_sha256)
+        self.auth.configure(config.users, config.token_sha256)
         if not config.tls:
             self.context = None
         else:
@@ -104,7 +107,7 @@ class HttpServer(Routes):
                     self.loop.remove_reader(self.sock.fileno())
                     self.loop.call_later(0.5, self._resume_accepting)
                 return
-            if len(self.clients) >= self.config.max_clients:
+            if len(self.clients) >= self.config.max_clients and not self._make_room():
                 log.warning("http: refused a client: %d clients already", len(self.clients))
                 conn.close()
                 continue
@@ -123,7 +126,8 @@ class HttpServer(Routes):
                     continue
             client = Connection(self, conn, self.context is not None)
             client.peer_uid = uid
-            self.clients.add(client)
+            if not self._admit(client):
+                continue
             self.loop.add_reader(client.fd, client.on_readable)
             self.arm_timer(client)
             if client.handshaking:
@@ -140,9 +144,36 @@ class HttpServer(Routes):
             conn.close()
             return None
 
+    def _make_room(self, key: str | None = None) -> bool:
+        """Close the oldest idle connection no request was let in on (of client `key`,
+        if given) for a newcomer; False when there is none (all are in use)."""
+        victim = self.slots.victim(key)
+        if victim is None:
+            return False
+        log.info("http: closing an idle connection no request was let in on, for a newcomer")
+        victim.close()
+        return True
+
+    def _admit(self, client: Connection) -> bool:
+        """Count a new connection against its client's share of the slots (http_slots.py)."""
+        key = client.key = peer_key(client.sock, client.peer_uid)
+        held = self.slots.held(key)
+        if held >= self.slots.per_client(self.config.max_clients) and not self._make_room(key):
+            log.warning("http: refused a client (%s): it holds %d connections already", key, held)
+            client.sock.close()  # registered nowhere yet
+            return False
+        self.slots.add(client, key)
+        self.clients.add(client)
+        return True
+
+    def trust(self, conn: Connection) -> None:
+        """A request on `conn` passed every check: it is never closed for a newcomer."""
+        self.slots.trust(conn)
+
     def forget(self, conn: Connection) -> None:
         """A connection closed: its slot is free."""
         self.clients.discard(conn)
+        self.slots.remove(conn, conn.key)
 
     def _resume_accepting(self) -> None:
         if self.sock.fileno() >= 0:
@@ -154,6 +185,7 @@ class HttpServer(Routes):
             client.close()
         if self.hosts is not None:
             self.hosts.close()
+        self.auth.close()
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
 
@@ -185,7 +217,7 @@ class HttpServer(Routes):
             return
         if now() < deadline:
             self.arm_timer(conn)
-        elif conn.partial_since is not None and not conn.handshaking:
+        elif conn.partial_since is not None and conn.received and not conn.handshaking:
             conn.bad_request(408, "request not finished in time")
         else:
             conn.close()
@@ -193,8 +225,13 @@ class HttpServer(Routes):
     # -- requests -----------------------------------------------------------------
 
     def dispatch(self, conn: Connection) -> None:
+        self.guarded(conn, self.route)
+
+    def guarded(self, conn: Connection, step, *args) -> None:
+        """Run step(conn, *args), a step of answering a request: a bug in it is a 500
+        for this request, never more."""
         try:
-            self.route(conn)
+            step(conn, *args)
         except Exception:
             log.exception("http: internal error")
             if not conn.closed and conn.h11.our_state is h11.SEND_RESPONSE:
