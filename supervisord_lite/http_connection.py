@@ -1,5 +1,5 @@
 """One HTTP client connection on the loop: h11's state, our output buffer and the
-timeouts' bookkeeping, and the Caller through which a command handler answers it.
+timeouts' bookkeeping.
 
 h11 does all the HTTP: it takes the bytes read and gives events, and frames what we
 send. This module does what h11 leaves to its user for one connection: the TLS
@@ -13,7 +13,7 @@ from __future__ import annotations
 import http
 import logging
 import socket
-from typing import Callable, Protocol
+from typing import Protocol
 
 import h11
 
@@ -37,6 +37,13 @@ SECURITY_HEADERS = [
 ]
 
 
+class Answering(Protocol):
+    """Whoever answers the request under way: told when the response is over or the
+    connection gone, to unsubscribe what it subscribed (a stream's listener)."""
+
+    def detach(self) -> None: ...
+
+
 class Owner(Protocol):
     """What a Connection needs of the server that accepted it."""
 
@@ -48,59 +55,6 @@ class Owner(Protocol):
     def dispatch(self, conn: Connection) -> None: ...
 
     def forget(self, conn: Connection) -> None: ...
-
-
-class Caller:
-    """What a command handler sees of its client (control.Client's surface): one
-    request's replies go to `deliver` and its failures to `refuse`."""
-
-    def __init__(self, conn: Connection, deliver, refuse):
-        self.conn = conn
-        self.deliver = deliver
-        self.refuse = refuse
-        self.on_close: list[Callable[[], None]] = []
-        self.streaming = False
-        self.awaiting: dict = {}
-
-    @property
-    def closed(self) -> bool:
-        return self.conn.closed
-
-    @property
-    def out(self) -> bytearray:
-        return self.conn.out
-
-    @property
-    def sock(self):
-        return self.conn.sock
-
-    def reply(self, req_id, result) -> None:
-        if not self.conn.closed:
-            self.deliver(result)
-
-    def fail(self, req_id, code: str, message: str) -> None:
-        if not self.conn.closed:
-            self.refuse(code, message)
-
-    def send(self, message: dict) -> None:
-        if "error" in message:
-            self.fail(None, message["error"]["code"], message["error"]["message"])
-
-    def flush(self) -> None:
-        self.conn.flush()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def detach(self) -> None:
-        """The response is over: unsubscribe whatever the handler subscribed. Each
-        callback on its own, so one that fails cannot leave the others subscribed."""
-        callbacks, self.on_close = self.on_close, []
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("http: a clean-up after a response failed: %r", callback)
 
 
 class Connection:
@@ -119,7 +73,7 @@ class Connection:
         self.responding = False  # a response under way: parked reply or a stream
         self.streaming = False
         self.close_when_flushed = False
-        self.caller: Caller | None = None
+        self.caller: Answering | None = None  # the request under way's (http_routes.Caller)
         self.last_active = now()
         # A new connection has request_timeout (the TLS handshake included) for its first
         # request: one that sends nothing must not hold a slot for idle_timeout.

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import secrets
 from importlib import resources
+from typing import Callable
 from urllib.parse import parse_qs
 
 import h11
 
 from supervisord_lite import protocol
 from supervisord_lite.commands import LATER
-from supervisord_lite.http_connection import Caller, Connection, error, header
+from supervisord_lite.http_connection import Connection, error, header
 from supervisord_lite.http_login import BUSY, OK, PENDING, retry_after
 from supervisord_lite.protocol import ProtocolError
+
+log = logging.getLogger("supervisord_lite")
 
 # Commands that change nothing: allowed with read_only and as GET /api/<command>.
 READ_COMMANDS = frozenset(("status", "version", "pid", "tail", "metrics"))
@@ -43,6 +47,59 @@ PAGE_POLICY = (
     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
+
+
+class Caller:
+    """What a command handler sees of its client (control.Client's surface): one
+    request's replies go to `deliver` and its failures to `refuse`."""
+
+    def __init__(self, conn: Connection, deliver, refuse):
+        self.conn = conn
+        self.deliver = deliver
+        self.refuse = refuse
+        self.on_close: list[Callable[[], None]] = []
+        self.streaming = False
+        self.awaiting: dict = {}
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    @property
+    def out(self) -> bytearray:
+        return self.conn.out
+
+    @property
+    def sock(self):
+        return self.conn.sock
+
+    def reply(self, req_id, result) -> None:
+        if not self.conn.closed:
+            self.deliver(result)
+
+    def fail(self, req_id, code: str, message: str) -> None:
+        if not self.conn.closed:
+            self.refuse(code, message)
+
+    def send(self, message: dict) -> None:
+        if "error" in message:
+            self.fail(None, message["error"]["code"], message["error"]["message"])
+
+    def flush(self) -> None:
+        self.conn.flush()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def detach(self) -> None:
+        """The response is over: unsubscribe whatever the handler subscribed. Each
+        callback on its own, so one that fails cannot leave the others subscribed."""
+        callbacks, self.on_close = self.on_close, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("http: a clean-up after a response failed: %r", callback)
 
 
 class Routes:
