@@ -6,12 +6,18 @@ CONFIG ?= configs/example.toml
 
 .PHONY: run test soak lint bench clean
 
+# On a terminal only, a line saying what a long, quiet step is doing (never into a pipe
+# or a CI log, where the commands make echoes say it already).
+say = @if [ -t 2 ]; then echo "$(1)" >&2; fi
+
 $(BIN)/python:
+	$(call say,first run: setting up $(VENV) (a minute or so: pip downloads and installs))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The stamp re-installs when the project's metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(call say,installing supervisord-lite and its dependencies into $(VENV)...)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
@@ -38,9 +44,11 @@ soak: $(VENV)/.installed
 	SDL_SOAK=1 SDL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) SDL_SOAK_STEPS=$(SOAK_STEPS) \
 		$(BIN)/python -m pytest -q tests/integration/test_stateful.py
 
-# Runs every workload against supervisord and supervisord_lite side by side and saves the
-# output under benchmarks/runs/ (--save), to be committed; BENCH_ARGS="--quick" or
-# "--only spawn,ctl" replace that (add --save to keep such a run too). Both are measured
+# Runs every default workload against supervisord and supervisord_lite side by side and
+# saves the output under benchmarks/runs/ (--save), named by the commit measured, to be
+# committed; BENCH_ARGS="--quick" or "--only spawn,ctl" replace that (add --save to keep
+# such a run too; "--only scale10k --save" is the 10,000-program run). Then
+# `python -m benchmarks.compare OLD NEW` shows every ratio's change between two saved runs. Both are measured
 # as users install them: a regular (not editable) install with compiled bytecode, in a
 # venv of its own, so
 # that neither pays for an editable-install import hook or for compiling its source.

@@ -26,10 +26,12 @@ WORKLOADS = [
     "storm",
     "flood",
     "checkconf",
+    "paced",
 ]
 # Run only when named with --only: supervisord has nothing to compare them with, and
-# the default table keeps a figure on both sides of every row.
-LITE_ONLY = ["probes"]
+# the default table keeps a figure on both sides of every row. scale10k (10,000
+# programs, minutes) is saved as a run of its own: `--only scale10k --save`.
+LITE_ONLY = ["probes", "scale10k"]
 # Run only when named (--only web, --only hosts): web needs Chromium, hosts an sshd;
 # neither has a supervisord side.
 OPTIONAL = ["web", "hosts"]
@@ -58,6 +60,8 @@ def table(rows: list[Row]) -> str:
         if r.baseline is not None:
             left = right = fmt(r.baseline, r.fmt) + " (no manager)"
             ratio_text = "—"
+        elif r.lite_only:
+            left, ratio_text = "not run", "—"
         workload = r.workload.replace("|", "\\|")
         lines.append(f"| {workload} | {metric} | {left} | {right} | {ratio_text} |")
     return "\n".join(lines)
@@ -121,7 +125,12 @@ def raise_fd_limit() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of {WORKLOADS}")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated subset of {WORKLOADS + LITE_ONLY + OPTIONAL}; `default` "
+        "stands for the default ones (e.g. --only default,scale10k)",
+    )
     parser.add_argument(
         "--no-supervisord", action="store_true", help="skip the supervisord side (n/a)"
     )
@@ -131,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also write the output to benchmarks/runs/DATE-COMMIT-MODE.md, to commit",
     )
     args = parser.parse_args(argv)
-    names = [w.strip() for w in args.only.split(",") if w.strip()] or WORKLOADS
+    names = []
+    for word in (w.strip() for w in args.only.split(",")):
+        names += WORKLOADS if word == "default" else [word] if word else []
+    names = names or WORKLOADS
     unknown = [w for w in names if w not in WORKLOADS + LITE_ONLY + OPTIONAL]
     if unknown:
         known = WORKLOADS + LITE_ONLY + OPTIONAL
@@ -184,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio > 1: supervisord_lite is better)"
     )
     if args.save:
-        path = out.save(mode)
+        words = [w.strip() for w in args.only.split(",") if w.strip()]
+        path = out.save("-".join([mode, *words]))  # e.g. full, full-scale10k
         print(f"saved to {os.path.relpath(path, ROOT)}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -37,6 +37,7 @@ class Row:
     fmt: str = "{:.3g}"
     note: str = ""
     baseline: float | None = None  # a no-manager reference figure, shown in both columns
+    lite_only: bool = False  # supervisord is not run for this row (the note says why)
 
     def set(self, label: str, value: float | None) -> None:
         """Fill the column of the manager called `label`."""
@@ -48,7 +49,7 @@ class Row:
     def ratio(self) -> float | None:
         """How many times better supervisord_lite is (>1 means lite wins)."""
         a, b = self.supervisord, self.lite
-        if self.baseline is not None or a is None or b is None:
+        if self.baseline is not None or self.lite_only or a is None or b is None:
             return None
         if self.better == "lower":
             return a / b if b else (float("inf") if a else None)
@@ -144,8 +145,9 @@ def read_cmdline(pid: int) -> bytes:
 class ChildScanner:
     """Children of one pid by scanning /proc, caching ppids so a poll reads only new pids.
 
-    Linux here lacks /proc/PID/task/TID/children; psutil.children() re-reads every
-    process's stat on every call, which is too slow to poll at 1 ms.
+    /proc/PID/task/TID/children needs a kernel built with CONFIG_PROC_CHILDREN, which
+    not every host has; psutil.children() re-reads every process's stat on every call,
+    which is too slow to poll at 1 ms.
     """
 
     def __init__(self, parent: int):
@@ -193,3 +195,160 @@ def cpu_seconds(pid: int) -> float:
 def ctx_switches(pid: int) -> int:
     c = psutil.Process(pid).num_ctx_switches()
     return c.voluntary + c.involuntary
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def daemon_cpu(pid: int) -> float:
+    """CPU seconds a (single- or multi-threaded) process has run, user + system.
+
+    /proc/PID/task/*/schedstat holds each thread's exact run time in nanoseconds; where
+    the kernel lacks it, /proc/PID/stat's utime + stime, in clock ticks (10 ms here), is
+    the fallback: a single request is then below one tick, so a per-request figure from it
+    is only meaningful summed over many requests.
+    """
+    total, found = 0, False
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        tids = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[0])
+                found = True
+        except (OSError, ValueError, IndexError):
+            continue
+    if found:
+        return total / 1e9
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    fields = data[data.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime: fields 14, 15
+
+
+class CpuMeter:
+    """A daemon's CPU summed over the windows bracketed by `with meter:`: per-request cost
+    without the daemon's own idle work between requests (supervisord's 1 s tick)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.seconds = 0.0
+        self.windows = 0
+
+    def __enter__(self):
+        self._start = daemon_cpu(self.pid)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds += daemon_cpu(self.pid) - self._start
+        self.windows += 1
+
+    def per_window_ms(self) -> float | None:
+        return self.seconds / self.windows * 1000 if self.windows else None
+
+
+def wait_dead(pids: list[int], timeout: float) -> float:
+    """Block until every process in `pids` has exited (a zombie counts: it is dead, its
+    parent just has not reaped it yet); returns time.perf_counter() at the last death.
+
+    Uses one pidfd per process (Linux >= 5.3): poll(2) wakes on each exit, so waiting
+    costs no CPU that the daemon being timed would compete for. Falls back to reading
+    /proc/PID/stat every millisecond.
+    """
+    import select
+
+    deadline = time.perf_counter() + timeout
+    fds: dict[int, int] = {}
+    pending = set(pids)
+    try:
+        if hasattr(os, "pidfd_open"):
+            for pid in pids:
+                try:
+                    fds[os.pidfd_open(pid)] = pid
+                except ProcessLookupError:
+                    pending.discard(pid)  # already gone
+                except OSError:
+                    break  # no pidfds here: poll /proc below
+            if len(fds) == len(pending):
+                poller = select.poll()
+                for fd in fds:
+                    poller.register(fd, select.POLLIN)
+                while pending:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        raise TimeoutError(f"{len(pending)} of {len(pids)} still alive")
+                    for fd, _ in poller.poll(left * 1000):
+                        poller.unregister(fd)
+                        pending.discard(fds[fd])
+                return time.perf_counter()
+        while pending:
+            for pid in list(pending):
+                st = read_stat(pid)
+                if st is None or st[0] in "ZX":
+                    pending.discard(pid)
+            if not pending:
+                break
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{len(pending)} of {len(pids)} still alive")
+            time.sleep(0.001)
+        return time.perf_counter()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+UNRELATED_HELPER = """
+import os, signal, sys
+sleep = "/bin/sleep" if os.path.exists("/bin/sleep") else "/usr/bin/sleep"
+pids = [os.posix_spawn(sleep, ["sleep", "100000"], {}) for _ in range(int(sys.argv[1]))]
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+sys.stdin.read()  # until the benchmark closes our stdin (or dies)
+for pid in pids:
+    os.kill(pid, signal.SIGKILL)
+for pid in pids:
+    os.waitpid(pid, 0)
+"""
+
+
+class UnrelatedProcesses:
+    """`n` sleeping processes that belong to no manager: a busy host's other processes.
+
+    A helper process starts them as its own children and kills and reaps them when its
+    stdin closes; the benchmark's last-resort cleanup (kill_all_descendants) also finds
+    them, as descendants of this process.
+    """
+
+    def __init__(self, n: int):
+        import subprocess
+        import sys
+
+        self.n = n
+        self.helper = subprocess.Popen(
+            [sys.executable, "-c", UNRELATED_HELPER, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        if self.helper.stdout.readline() != b"ready\n":
+            self.close()
+            raise RuntimeError("the helper could not start its unrelated processes")
+
+    def close(self) -> None:
+        import subprocess
+
+        try:
+            self.helper.stdin.close()
+            self.helper.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            kill_tree(self.helper.pid)
+            self.helper.wait()
+        finally:
+            self.helper.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

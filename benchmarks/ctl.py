@@ -1,6 +1,11 @@
 """3. ctl latency with 100 programs: a whole `status` command (process start to exit),
 and status round trips per second over one open connection (XML-RPC getAllProcessInfo
-on a persistent HTTP connection vs JSON lines on one supervisord_lite socket).
+on a persistent HTTP connection vs JSON lines on one supervisord_lite socket), with the
+daemon's CPU per request over those round trips (the rate also counts the client's
+decoding: Python's XML-RPC parser on supervisord's side).
+
+Requests here come back to back, so a daemon may answer from figures it computed for
+the previous request; `paced` measures status at a dashboard's pace instead.
 """
 
 from __future__ import annotations
@@ -8,7 +13,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from benchmarks.common import Row, Settings, median
+from benchmarks.common import Row, Settings, daemon_cpu, median
 from benchmarks.managers import per_manager
 
 
@@ -25,27 +30,31 @@ def ctl_status_times(mgr, repeats: int) -> list[float]:
     return times
 
 
-def round_trips_per_second(mgr, seconds: float, n: int) -> float:
+def round_trips_per_second(mgr, seconds: float, n: int) -> tuple[float, float]:
+    """(round trips/s, daemon CPU ms per request) over `seconds` of back-to-back calls."""
     client = mgr.client()
     try:
         assert len(client.status()) == n
         count = 0
+        cpu0 = daemon_cpu(mgr.pid)
         t0 = time.perf_counter()
         while (elapsed := time.perf_counter() - t0) < seconds:
             client.status()
             count += 1
-        return count / elapsed
+        cpu = daemon_cpu(mgr.pid) - cpu0
+        return count / elapsed, cpu / count * 1000
     finally:
         client.close()
 
 
-def measure(kind, n: int, settings: Settings) -> tuple[list[float], float]:
-    """(`status` command wall times, round trips/s) on one daemon with n programs."""
+def measure(kind, n: int, settings: Settings) -> tuple[list[float], float, float]:
+    """(`status` command wall times, round trips/s, daemon CPU ms per round trip) on one
+    daemon with n programs."""
     with kind() as mgr:
         mgr.launch_sleepers(n)
         time.sleep(0.5)
         walls = ctl_status_times(mgr, settings.pick(5, 3))
-        return walls, round_trips_per_second(mgr, settings.pick(2.0, 0.5), n)
+        return (walls, *round_trips_per_second(mgr, settings.pick(2.0, 0.5), n))
 
 
 def run(settings: Settings) -> list[Row]:
@@ -55,7 +64,10 @@ def run(settings: Settings) -> list[Row]:
     whole.note = f"median of {settings.pick(5, 3) * rounds}, {note}"
     rtt = Row("ctl", f"status round trips/s on one connection, {n} programs", better="higher")
     rtt.fmt, rtt.note = "{:.0f}", f"median of {rounds} x {settings.pick(2.0, 0.5):g} s, {note}"
+    cpu = Row("ctl", f"daemon CPU per status request in those round trips, {n} programs (ms)")
+    cpu.fmt, cpu.note = "{:.3f}", rtt.note
     for label, runs in per_manager(settings, rounds, lambda k: measure(k, n, settings)).items():
-        whole.set(label, median([w for walls, _ in runs for w in walls]) * 1000)
-        rtt.set(label, median([r for _, r in runs]))
-    return [whole, rtt]
+        whole.set(label, median([w for walls, _, _ in runs for w in walls]) * 1000)
+        rtt.set(label, median([r for _, r, _ in runs]))
+        cpu.set(label, median([c for _, _, c in runs]))
+    return [whole, rtt, cpu]

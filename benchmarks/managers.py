@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import resource
 import shlex
 import shutil
 import socket
@@ -45,6 +46,15 @@ def sleepers(n: int, seconds: int = 100000) -> list[Program]:
     return [Program(f"p{i:04d}", ["sleep", str(seconds)]) for i in range(n)]
 
 
+# A line to each stream, then sleep: both log files of every program get opened (a
+# daemon may open a log file only at its first byte, so silent sleepers hide them).
+TALKER = "echo started; echo started >&2; exec sleep 100000"
+
+
+def talkers(n: int) -> list[Program]:
+    return [Program(f"t{i:04d}", ["sh", "-c", TALKER]) for i in range(n)]
+
+
 class Manager:
     """One daemon in its own short temp dir (AF_UNIX paths must stay < 108 bytes)."""
 
@@ -56,6 +66,8 @@ class Manager:
         self.logdir.mkdir()
         self.pid: int | None = None
         self.programs: list[Program] = []
+        # RLIMIT_NOFILE (soft = hard) the daemon starts with; None: the benchmark's own
+        self.nofile: int | None = None
 
     # -- to override ---------------------------------------------------------------
     def write_config(self, programs: list[Program]) -> None:
@@ -76,6 +88,22 @@ class Manager:
     daemon_log: Path
 
     # -- shared --------------------------------------------------------------------
+    def _run_daemon(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """Run the daemon's start command, with this manager's descriptor limit if set
+        (both daemons raise their soft limit toward the hard one: soft = hard pins it)."""
+        limit = self.nofile
+
+        def set_limit() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=set_limit if limit is not None else None,
+        )
+
     def _read_pid(self, pidfile: Path) -> int:
         def read() -> int | None:
             try:
@@ -96,14 +124,32 @@ class Manager:
     def launch_sleepers(self, n: int, timeout: float = 120, interval: float = 0.02) -> None:
         """Write a config of n sleeping programs, launch, and wait until all are RUNNING
         (then ask one full status, as a user would)."""
-        self.write_config(sleepers(n))
+        self.launch_programs(sleepers(n), timeout=timeout, interval=interval)
+
+    def launch_programs(self, programs: list[Program], timeout: float = 120, interval=0.02):
+        """launch_sleepers for any list of programs."""
+        self.write_config(programs)
         self.launch()
         client = self.client()
         try:
-            self.wait_all_running(client, n, timeout=timeout, interval=interval)
+            self.wait_all_running(client, len(programs), timeout=timeout, interval=interval)
             client.status()
         finally:
             client.close()
+
+    def wait_logs_written(self, files: int, timeout: float = 120) -> None:
+        """Until `files` non-empty files are in the programs' log directory."""
+
+        def written() -> bool:
+            count = 0
+            for entry in os.scandir(self.logdir):
+                try:
+                    count += entry.stat().st_size > 0
+                except OSError:
+                    pass
+            return count >= files
+
+        wait_for(written, timeout=timeout, interval=0.1, what=f"{self.label}: {files} logs")
 
     def log_counter(self, marker: bytes) -> LogCounter:
         """Counts `marker` lines in the daemon's own log as they are written."""
@@ -163,23 +209,27 @@ class LiteClient:
     def __init__(self, path: str):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
-        self.buf = b""
+        self.buf = bytearray()  # appended in place: a 10,000-process reply is ~5 MB
         self.next_id = 0
 
     def call(self, cmd: str, args: dict | None = None):
         self.next_id += 1
         line = {"id": self.next_id, "cmd": cmd, "args": args or {}}
         self.sock.sendall(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+        scanned = 0  # bytes of buf already searched for the end of the line
         while True:
-            nl = self.buf.find(b"\n")
+            nl = self.buf.find(b"\n", scanned)
             if nl >= 0:
-                reply, self.buf = self.buf[:nl], self.buf[nl + 1 :]
+                reply = self.buf[:nl]  # json.loads takes a bytearray as it is
+                del self.buf[: nl + 1]
+                scanned = 0
                 msg = json.loads(reply)
                 if msg.get("id") != self.next_id:
                     continue
                 if not msg.get("ok"):
                     raise RuntimeError(f"{cmd}: {msg.get('error')}")
                 return msg["result"]
+            scanned = len(self.buf)
             data = self.sock.recv(1 << 20)
             if not data:
                 raise ConnectionError("supervisord_lite closed the connection")
@@ -263,12 +313,7 @@ class Lite(Manager):
 
     def launch(self) -> None:
         """Returns when the daemon says it is ready (SPEC §1: autostart programs spawned)."""
-        proc = subprocess.run(
-            [str(BIN / "supervisord-lite"), "-c", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        proc = self._run_daemon([str(BIN / "supervisord-lite"), "-c", str(self.config)], 300)
         if proc.returncode != 0:
             raise RuntimeError(f"supervisord-lite failed: {proc.stderr.strip()}")
         self.pid = self._read_pid(self.pidfile)
@@ -349,7 +394,8 @@ class Supervisord(Manager):
             "logfile_maxbytes=0",
             "loglevel=info",
             f"childlogdir={self.logdir}",
-            "minfds=1024",
+            # supervisord refuses to start below minfds; a pinned limit lowers it to fit
+            f"minfds={min(1024, self.nofile or 1024)}",
             "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -376,12 +422,7 @@ class Supervisord(Manager):
 
     def launch(self) -> None:
         """supervisord detaches at once; wait for its pidfile and an answering socket."""
-        proc = subprocess.run(
-            [str(BIN / "supervisord"), "-c", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = self._run_daemon([str(BIN / "supervisord"), "-c", str(self.config)], 120)
         if proc.returncode != 0:
             raise RuntimeError(f"supervisord failed: {proc.stderr.strip()}")
         self.pid = self._read_pid(self.pidfile)

@@ -245,6 +245,7 @@ class DaemonConfig(Frozen):
         "alerts",
         "http",
         "cgroup_root",
+        "warnings",
     )
 
     def __init__(
@@ -270,6 +271,7 @@ class DaemonConfig(Frozen):
         alerts: AlertsConfig | None = None,  # None: no [alerts]
         http: object = None,  # a config_http.HttpConfig when [http] is configured
         cgroup_root: str | None = None,  # absolute; None: the daemon's own, if delegated
+        warnings: tuple[str, ...] = (),  # the loader's, e.g. a file others may write
     ):
         if programs is None:
             programs = {}
@@ -349,7 +351,12 @@ def load_config_report(
         }
         if settings["alerts"] is not None:
             settings["alerts"] = AlertsConfig(**settings["alerts"])
-        config = DaemonConfig(path=os.path.abspath(path), programs=loader.programs, **settings)
+        config = DaemonConfig(
+            path=os.path.abspath(path),
+            programs=loader.programs,
+            warnings=tuple(loader.warnings),
+            **settings,
+        )
     except Exception as exc:  # a bug here must still read as a config problem, not a trace
         return None, [*loader.errors, f"{path}: internal error: {exc!r}"]
     return config, loader.errors

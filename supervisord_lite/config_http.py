@@ -57,15 +57,37 @@ class HttpConfig(Frozen):
 
     @property
     def listen(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return listen_text(self.host, self.port)
 
     @property
     def loopback(self) -> bool:
         return ipaddress.ip_address(self.host).is_loopback
 
     @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address to listen on: `host`, and for 127.0.0.1 or ::1 the other one
+        too. A client of `localhost` may try ::1 first (urllib, wget, browsers): were
+        that port free, any local user could listen there and be sent its requests,
+        Authorization header included."""
+        twin = LOOPBACK_TWINS.get(self.host)
+        return (self.host,) if twin is None else (self.host, twin)
+
+    @property
+    def urls(self) -> str:
+        """Where it serves, for the log: "http://127.0.0.1:9001/ and http://[::1]:9001/"."""
+        scheme = "https" if self.tls else "http"
+        return " and ".join(f"{scheme}://{listen_text(a, self.port)}/" for a in self.addresses)
+
+    @property
     def tls(self) -> bool:
         return self.certfile is not None
+
+
+LOOPBACK_TWINS = {"127.0.0.1": "::1", "::1": "127.0.0.1"}
+
+
+def listen_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def users(value: Any) -> tuple[tuple[str, str], ...]:

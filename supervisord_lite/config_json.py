@@ -1,34 +1,43 @@
 """`supervisord-lite --check --json`: what a config file means, every key resolved.
 
-One JSON object: `{"ok", "errors", "programs", "groups"}`. Each program shows every
+One JSON object: `{"ok", "errors", "warnings", "programs", "groups"}`. Each program shows every
 key with defaults filled in, paths absolute, sizes in bytes, `command` as argv and
 `stopsignal` as a name, plus its group, its processes' full names and the log file
-each of them writes. Host-dependent problems (an unknown user, a missing directory
-or command) are errors beside a still complete picture of the file.
+each of them writes. An unknown user is an error beside a still complete picture of
+the file; a missing directory or command a warning (config_host.py says why).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from supervisord_lite import limits
+from supervisord_lite import limits, names
 from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
 from supervisord_lite.config_convert import signal_name
+from supervisord_lite.config_host import host_warnings
 from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.frozen import Frozen
 from supervisord_lite.probe_config import Address
 
 
-def check_report(path: str) -> dict[str, Any]:
-    """The --check --json object for the config at `path`."""
+def check(path: str) -> tuple[DaemonConfig | None, list[str], list[str]]:
+    """What --check says, text or JSON alike: the config as far as it could be built,
+    every error and every warning (the loader's, and what this host lacks)."""
     config, errors = load_config_report(path)
     if config is None:
-        return {"ok": False, "errors": errors, "programs": {}, "groups": {}}
-    errors = [*errors, *host_problems(config)]
+        return None, errors, []
+    return config, errors, [*config.warnings, *host_warnings(config)]
+
+
+def check_report(path: str) -> dict[str, Any]:
+    """The --check --json object for the config at `path`."""
+    config, errors, warnings = check(path)
+    if config is None:
+        return {"ok": False, "errors": errors, "warnings": [], "programs": {}, "groups": {}}
     return {
         "ok": not errors,
         "errors": errors,
+        "warnings": warnings,
         "programs": {name: program_json(p, config) for name, p in config.programs.items()},
         "groups": {
             name: {"programs": list(group.programs), "priority": group.priority}
@@ -42,6 +51,8 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
     for key in PROGRAM_KEYS:
         out[key] = _plain(getattr(program, key))
     out["stopsignal"] = signal_name(program.stopsignal)
+    for stream in ("stdout", "stderr"):  # resolved as far as the processes share it
+        out[f"{stream}_logfile"] = _log_setting(program, stream, config.log_dir)
     out["environment"] = dict(program.environment)
     for table in ("ready", "health"):  # as written: {"tcp": "127.0.0.1:6379", ...}
         probe = getattr(program, table)
@@ -64,6 +75,17 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
     return out
 
 
+def _log_setting(program: ProgramConfig, stream: str, log_dir: str) -> str:
+    """A log path resolved: the path itself for one process, else the template with
+    every field but {process_num} filled in ("auto" and "none" as they are)."""
+    setting = getattr(program, f"{stream}_logfile")
+    if setting in ("auto", "none") or (stream == "stderr" and program.redirect_stderr):
+        return setting
+    if program.numprocs == 1:
+        return program.logfile_path(stream, 0, log_dir) or setting
+    return names.expand_shared(setting, program.name, program.group, program.numprocs)
+
+
 def _plain(value: Any) -> Any:
     """Tuples (of pairs too) as JSON lists, value classes (a probe table) as objects."""
     if isinstance(value, tuple):
@@ -73,22 +95,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Frozen):
         return {key: _plain(v) for key, v in value.fields().items()}
     return value
-
-
-def host_problems(config: DaemonConfig) -> list[str]:
-    """What this host lacks for the config: a command given as a path that names no
-    file, a directory that does not exist. Not load errors: at run time each is that
-    program's FATAL state, and either may appear later."""
-    errors = []
-    for program in config.programs.values():
-        where = f"{program.source}: programs.{program.name}"
-        path = program.command[0]
-        if os.sep in path and not os.path.exists(path):
-            errors.append(
-                f"{where}.command: no such file {path}"
-                " (a relative command is resolved against the program's directory,"
-                " else the config file's)"
-            )
-        if program.directory is not None and not os.path.isdir(program.directory):
-            errors.append(f"{where}.directory: no such directory {program.directory}")
-    return errors

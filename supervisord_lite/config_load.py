@@ -12,12 +12,13 @@ from __future__ import annotations
 import glob
 import os
 import pwd
-import re
 import sys
 from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
-from supervisord_lite import names
+from supervisord_lite import names, paths
+from supervisord_lite.bounded_read import UnreadableFile
+from supervisord_lite.bounded_read import read_bounded as read_config_bytes
 from supervisord_lite.config_keys import (
     ALERT_KEYS,
     DAEMON_KEYS,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # annotations only: config.py imports this module
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
-PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+PROGRAM_NAME = names.NAME
 
 
 class Loader:
@@ -59,6 +60,7 @@ class Loader:
         self.check_logs = check_logs
         self.base = os.path.dirname(os.path.abspath(path))  # relative paths resolve here
         self.errors: list[str] = []
+        self.warnings: list[str] = []  # loaded anyway: told at launch and by --check
         self.sources: dict[str, str] = {}  # every program name seen -> its file
         self.deps: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (file, depends_on)
         self.programs: dict[str, ProgramConfig] = {}  # the valid ones, in load order
@@ -81,6 +83,7 @@ class Loader:
         doc = self.read(self.path)
         if doc is None:
             return None
+        self.check_trusted(self.path)
         self.check_top_keys(self.path, doc, TOP_KEYS)
         settings = self.daemon_settings(doc.get("supervisord", {}))
         settings["alerts"] = self.alerts(doc.get("alerts"))
@@ -89,6 +92,7 @@ class Loader:
         for file in self.include_files(settings["include"]):
             inc = self.read(file)
             if inc is not None:
+                self.check_trusted(file)
                 self.check_top_keys(file, inc, INCLUDE_TOP_KEYS)
                 docs.append((file, inc))
         # Groups first, wherever they are: each program is built once, knowing its group.
@@ -110,10 +114,9 @@ class Loader:
 
     def read(self, file: str) -> dict[str, Any] | None:
         try:
-            with open(file, "rb") as fh:
-                data = fh.read()
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            self.errors.append(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            data = read_config_bytes(file)
+        except UnreadableFile as exc:  # a FIFO, /dev/zero, a huge file: never read
+            self.errors.append(f"{file}: cannot read: {exc}")
             return None
         try:
             return tomllib.loads(data.decode("utf-8"))
@@ -124,6 +127,17 @@ class Loader:
         except RecursionError:  # tomllib recurses into nested arrays and inline tables
             self.errors.append(f"{file}: invalid TOML: nested too deeply")
         return None
+
+    def check_trusted(self, file: str) -> None:
+        """A file root reads that another user could write is a warning, as supervisord
+        warns about searching the current directory: named with -c or included, it is
+        the admin's choice (found without -c, paths.find_config_path refuses it)."""
+        reason = paths.untrusted_reason(file, self.euid)
+        if reason is not None:
+            self.warnings.append(
+                f"{file}: {reason}; another user could make root run anything "
+                "(make it and its directories root's, not writable by group or others)"
+            )
 
     def check_top_keys(self, file: str, doc: dict[str, Any], allowed: tuple[str, ...]) -> None:
         for key in doc:

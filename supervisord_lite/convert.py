@@ -14,15 +14,13 @@ name, each with its process_name fixed, so every full name stays supervisorctl's
 Log paths and process names become `{process_num:02d}`-style templates instead when
 the template renders exactly Supervisor's names.
 
-The TOML is written by hand: the daemon keeps to the standard library, which reads
-TOML but does not write it.
+The TOML text is convert_toml.py's, the templates convert_templates.py's, the names
+convert_names.py's.
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import re
 import signal
 import sys
 import tempfile
@@ -33,7 +31,9 @@ from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.convert_httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert_mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert_memmon import MemMon, limit_for, read_memmon
-from supervisord_lite.names import TEMPLATE_FIELDS
+from supervisord_lite.convert_names import Renamer, fixed_template, replacement, valid
+from supervisord_lite.convert_templates import escape_braces, template_for
+from supervisord_lite.convert_toml import Octal, comment, size, toml_key, toml_setting, toml_value
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -42,11 +42,6 @@ MEMMON = "memmon"
 HTTPOK = "httpok"
 MAILERS = ("crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
 
-_PROGRAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_PRINTF_FIELD = re.compile(
-    r"%(%|\((?P<name>[^)]*)\)(?P<flags>[-0 +#]*)(?P<width>\d*)(?P<type>[sdiu]))"
-)
 
 # The order keys are written in, as docs/configuration.md lists them.
 PROGRAM_ORDER = (
@@ -103,123 +98,6 @@ def _shown_path(path: str) -> str:
     return path if not path or relative.startswith("..") else relative
 
 
-# --- TOML writing -----------------------------------------------------------------------
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f"}
-_ESCAPES["\r"] = "\\r"
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    out = []
-    for char in text:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else toml_string(key)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
-def _comment(text: str) -> str:
-    return "# " + text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def _size(value: int) -> int | str:
-    for suffix, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if value and value % factor == 0:
-            return f"{value // factor}{suffix}"
-    return value
-
-
-# --- templates: Supervisor's %(name)s -> our {name} ----------------------------------------
-
-
-def to_template(raw: str, literals: dict[str, str]) -> str | None:
-    """`%(program_name)s_%(process_num)02d` -> `{program_name}_{process_num:02d}`.
-
-    Fields we template stay fields; `literals` (here, ENV_*) are written as their value;
-    anything else (a printf spec str.format has no twin for) gives None."""
-    out = []
-    pos = 0
-    for match in _PRINTF_FIELD.finditer(raw):
-        out.append(_escape_braces(raw[pos : match.start()]))
-        pos = match.end()
-        if match.group(1) == "%":
-            out.append("%")
-            continue
-        name, flags, width, kind = match.group("name", "flags", "width", "type")
-        if name in literals and not flags and not width and kind == "s":
-            out.append(_escape_braces(literals[name]))
-        elif name in TEMPLATE_FIELDS and kind == "s" and not flags and not width:
-            out.append("{" + name + "}")
-        elif name in ("process_num", "numprocs") and kind in "diu" and flags in ("", "0"):
-            out.append("{" + name + (f":{flags}{width}d" if width else "") + "}")
-        else:
-            return None
-    rest = raw[pos:]
-    if "%" in rest:
-        return None
-    out.append(_escape_braces(rest))
-    return "".join(out)
-
-
-def _escape_braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def render(template: str, program: dict[str, Any], process_num: int) -> str | None:
-    try:
-        return template.format(
-            program_name=program["name"],
-            group_name=program["group"],
-            process_num=process_num,
-            numprocs=program["settings"]["numprocs"],
-            host_node_name=platform.node(),
-        )
-    except (KeyError, ValueError, IndexError):
-        return None
-
-
-def template_for(
-    raw: str | None, program: dict[str, Any], values: list[Any], literals: dict[str, str]
-) -> str | None:
-    """A template that renders, for each process, exactly the value supervisord gave it."""
-    if raw is None:
-        return None
-    template = to_template(raw, literals)
-    if template is None:
-        return None
-    for process, value in zip(program["processes"], values):
-        if render(template, program, process["process_num"]) != value:
-            return None
-    return template
-
-
 # --- the conversion ---------------------------------------------------------------------
 
 
@@ -244,7 +122,9 @@ class _Converter:
         )
         self.literals["here"] = self.here
         self.table_warnings: dict[str, list[Warning_]] = {}
-        self.used_names: set[str] = set()
+        names = [p["name"] for p in parsed["programs"]] + [g["name"] for g in parsed["groups"]]
+        self.renamer = Renamer(names)
+        self.renamed_groups: set[str] = set()
         self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
         self.httpoks: list[tuple[str, HttpOk]] = []
         self.memmons: list[tuple[str, MemMon]] = []
@@ -393,7 +273,7 @@ class _Converter:
         if self.given(section, "loglevel"):
             out["loglevel"] = self.loglevel(sup["loglevel"])
         if sup["umask"] != 0o022:
-            out["umask"] = _Octal(sup["umask"])
+            out["umask"] = Octal(sup["umask"])
         if sup["childlogdir"] is not None:
             out["log_dir"] = sup["childlogdir"]
             self.warn_relative(section, "childlogdir", sup["childlogdir"], "supervisord")
@@ -446,6 +326,9 @@ class _Converter:
             "logfile_backups": "not supported: the daemon log is not rotated by size; "
             "use logrotate and SIGUSR2 (reopen)",
         }
+        if self.parsed["supervisord"]["logfile_maxbytes"] == 0:  # never rotated: as here
+            why.pop("logfile_maxbytes")
+            why.pop("logfile_backups")  # nothing to keep without a rotation
         for key, message in why.items():
             if self.given("supervisord", key):
                 self.warn("supervisord", key, message, "supervisord")
@@ -460,7 +343,7 @@ class _Converter:
                 out["socket"] = os.path.expanduser(path)
                 self.warn_relative(section, "file", out["socket"], "supervisord")
                 if "chmod" in options:
-                    out["socket_mode"] = _Octal(ini.octal(options["chmod"]["value"]))
+                    out["socket_mode"] = Octal(ini.octal(options["chmod"]["value"]))
             elif "file" in options:
                 self.warn(
                     section, "file", "only one control socket here: not converted", "supervisord"
@@ -515,8 +398,10 @@ class _Converter:
         seen: dict[str, str] = {}
         heterogeneous = {g["name"]: g for g in self.parsed["groups"]}
         for group in self.parsed["groups"]:
-            groups[group["name"]] = {"programs": [], "priority": group["priority"]}
-        self.used_names = {p["name"] for p in self.parsed["programs"]} | set(heterogeneous)
+            groups[self.group_name(group["name"])] = {
+                "programs": [],
+                "priority": group["priority"],
+            }
         for program in self.parsed["programs"]:
             section = program["section"]
             if program["kind"] == "eventlistener":
@@ -536,7 +421,7 @@ class _Converter:
             program["tables"] = [name for name, _ in converted]
             in_group = program["group"] in heterogeneous
             if len(converted) > 1 and not in_group:
-                groups[program["group"]] = {
+                groups[self.group_name(program["group"])] = {
                     "programs": [],
                     "priority": program["settings"]["priority"],
                 }
@@ -544,7 +429,7 @@ class _Converter:
             for name, table in converted:
                 tables[name] = table
                 if in_group:
-                    groups[program["group"]]["programs"].append(name)
+                    groups[self.group_name(program["group"])]["programs"].append(name)
         self.apply_httpoks(tables)
         self.apply_memmons(tables)
         return tables, groups
@@ -594,8 +479,15 @@ class _Converter:
                 self.warn(section, None, message, "supervisord")
                 continue
             for name, program_name in targets.items():
-                tables[name]["health"] = dict(table)
                 where = f"programs.{program_name}"
+                if "health" in tables[name]:  # one health table a program here
+                    kept = tables[name]["health"]["http"]
+                    message = (f"superlance httpok: not converted for {name}: it has a "
+                               f"health check already, from an earlier httpok ({kept}); "
+                               "here a program has one [health] table")  # fmt: skip
+                    self.warn(section, None, message, where)
+                    continue
+                tables[name]["health"] = dict(table)
                 every = f"every {table['interval']:g} s, restart at the first failure"
                 message = f"superlance httpok: now [{where}.health] http {spec.url}, {every}"
                 self.warn(section, None, message, where)
@@ -650,14 +542,18 @@ class _Converter:
         if settings["numprocs"] == 1 or (not varying and logs is not None and name_template):
             keys = dict(common)
             keys.update(self.literal_keys(processes[0]))
+            if settings["numprocs_start"]:  # the process_num of the first process
+                keys["numprocs_start"] = settings["numprocs_start"]
             if settings["numprocs"] > 1:
                 keys["numprocs"] = settings["numprocs"]
-                if settings["numprocs_start"]:
-                    keys["numprocs_start"] = settings["numprocs_start"]
+                name_template = self.valid_process_names(program, name_template, table)
                 if name_template != "{process_num}":
                     keys["process_name"] = name_template
-            elif processes[0]["name"] != program["name"]:
-                keys["process_name"] = _escape_braces(processes[0]["name"])
+            elif processes[0]["name"] != program["name"]:  # else it follows a renamed program
+                name = self.valid_process_names(program, processes[0]["name"], table)
+                keys["process_name"] = escape_braces(name)
+                if "%(host_node_name)" in program["process_name"] and valid(name):
+                    keys["process_name"] = name_template or keys["process_name"]
             keys.update(logs if logs is not None else self.log_keys_of(processes[0]))
             return [(self.table_name(program["name"]), self.ordered(keys))]
         reasons = varying + ([] if logs is not None else ["log paths"])
@@ -667,26 +563,39 @@ class _Converter:
             None,
             f"{', '.join(reasons)}: not the same for its {len(processes)} processes, in a "
             "way no template here can say: written as one program per process, in "
-            f"[groups.{program['group']}], so the process names stay supervisorctl's",
+            f"[groups.{self.group_name(program['group'])}], so the process names stay "
+            "supervisorctl's",
             table,
         )
         out = []
         for process in processes:
             keys = dict(common)
             keys.update(self.literal_keys(process))
-            keys["process_name"] = _escape_braces(process["name"])
+            name = self.valid_process_names(program, process["name"], table, [process])
+            keys["process_name"] = escape_braces(name)
+            if process["process_num"]:  # its SUPERVISOR_PROCESS_NUM, as in the pool
+                keys["numprocs_start"] = process["process_num"]
             keys.update(self.log_keys_of(process))
             name = self.split_name(program["name"], process)
             out.append((name, self.ordered(keys)))
         return out
 
     def table_name(self, name: str) -> str:
-        if _PROGRAM_NAME.fullmatch(name) and name != "all":
-            return name
-        fixed = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        if fixed == "all":
-            fixed = "all_"
-        return fixed
+        """The program's name here: its own, or a replacement nothing else has."""
+        return self.renamer.name(name)
+
+    def group_name(self, name: str) -> str:
+        """A [group:x]'s name here, warned once when it has to change."""
+        new = self.renamer.name(name)
+        if new != name and f"group:{name}" not in self.renamed_groups:
+            self.renamed_groups.add(f"group:{name}")
+            section = f"group:{name}" if f"group:{name}" in self.sections else None
+            where = section or next(p["section"] for p in self.parsed["programs"]
+                                    if p["group"] == name)  # fmt: skip
+            self.warn(where, None, f"the group name {name!r} is not valid here (letters, "
+                      f"digits, _ . -; not all): written as {new!r}, so its processes are "
+                      f"{new}:NAME", f"groups.{new}")  # fmt: skip
+        return new
 
     def split_name(self, program_name: str, process: dict[str, Any]) -> str:
         base = (
@@ -694,13 +603,22 @@ class _Converter:
             if process["name"].startswith(program_name)
             else (f"{program_name}_{process['name']}")
         )
-        name = self.table_name(base)
-        candidate, n = name, 1
-        while candidate in self.used_names:
-            n += 1
-            candidate = f"{name}_{n}"
-        self.used_names.add(candidate)
-        return candidate
+        return self.renamer.unused(replacement(base))
+
+    def valid_process_names(
+        self, program: dict[str, Any], name: str, table: str, processes: list | None = None
+    ) -> str:
+        """`name` (a process name, or the template giving them) with what a name cannot
+        hold as `_`, warned; supervisorctl's names change with it."""
+        processes = program["processes"] if processes is None else processes
+        shown = [p["name"] for p in processes]
+        if all(valid(n) for n in shown):
+            return name
+        fixed = fixed_template(name) if "{" in name else replacement(name)
+        self.warn(program["section"], "process_name", f"the process name {shown[0]!r} is "
+                  f"not valid here (letters, digits, _ . -): written as {fixed!r}, so "
+                  "supervisorctl-lite names it differently", table)  # fmt: skip
+        return fixed
 
     def ordered(self, keys: dict[str, Any]) -> dict[str, Any]:
         return {k: keys[k] for k in PROGRAM_ORDER if k in keys}
@@ -746,7 +664,7 @@ class _Converter:
         keys = {}
         for key, value in wanted.items():
             if not _same(value, _our_default(key)):
-                keys[key] = _Octal(value) if key == "umask" else value
+                keys[key] = Octal(value) if key == "umask" else value
         return keys
 
     def log_keys_of(self, process: dict[str, Any]) -> dict[str, Any]:
@@ -757,12 +675,12 @@ class _Converter:
             path = process[f"{stream}_logfile"]
             value = "none" if path is None else ("auto" if path == ini.AUTO else path)
             if value not in ("auto", "none"):
-                value = _escape_braces(value)
+                value = escape_braces(value)
             keys[f"{stream}_logfile"] = value
             keys[f"{stream}_logfile_maxbytes"] = process[f"{stream}_logfile_maxbytes"]
             keys[f"{stream}_logfile_backups"] = process[f"{stream}_logfile_backups"]
         return {
-            k: (_size(v) if k.endswith("maxbytes") else v)
+            k: (size(v) if k.endswith("maxbytes") else v)
             for k, v in keys.items()
             if not _same(v, _our_default(k))
         }
@@ -786,9 +704,12 @@ class _Converter:
             if key not in first:
                 continue
             paths = [p[key] for p in processes]
+            raw = self.sections[program["section"]]["options"].get(key)
             if paths[0] in (None, ini.AUTO) or numprocs == 1:
                 if len(set(map(str, paths))) != 1:
                     return None
+                if raw and "%(host_node_name)" in raw["value"]:  # resolved where it runs
+                    first[key] = self.template(raw["value"], program, paths) or first[key]
                 continue
             if len(set(paths)) == 1:
                 if paths[0] in ("/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2"):
@@ -804,7 +725,6 @@ class _Converter:
                     table,
                 )
                 return None
-            raw = self.sections[program["section"]]["options"].get(key)
             template = self.template(raw["value"] if raw else None, program, paths)
             if template is None:
                 return None
@@ -843,6 +763,13 @@ class _Converter:
                 "process group is killed here (Supervisor leaves it running)",
                 table,
             )
+        elif program["processes"] and forks_workers(program["processes"][0]["command"]):
+            server = forks_workers(program["processes"][0]["command"])
+            self.warn(section, "stopasgroup", f"stopasgroup = false is kept (Supervisor's "
+                      f"default): when {server}'s master dies, its workers keep running and "
+                      "holding its port, and each restart fails to bind; stopasgroup = true "
+                      "kills what is left of the group at that exit: set it unless the "
+                      "workers must outlive their master", table)  # fmt: skip
         for stream in ("stdout", "stderr"):
             for key, why in (
                 (f"{stream}_capture_maxbytes", "capture mode (PROCESS_COMMUNICATION events)"),
@@ -901,7 +828,7 @@ class _Converter:
                     "directory)",
                     table,
                 )
-        if not _PROGRAM_NAME.fullmatch(program["name"]) or program["name"] == "all":
+        if not valid(program["name"]):
             self.warn(
                 section,
                 None,
@@ -925,18 +852,18 @@ class _Converter:
             lines.append(f"# and its [include] {extra}")
         lines.append("# Each setting not carried over exactly is a comment above its table.")
         lines.append("")
-        lines.extend(_comment(str(w)) for w in self.table_warnings.get("supervisord", []))
+        lines.extend(comment(str(w)) for w in self.table_warnings.get("supervisord", []))
         lines.append("[supervisord]")
-        lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in supervisord.items())
+        lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in supervisord.items())
         lines.append("")
         if alerts is not None or self.table_warnings.get("alerts"):
-            lines.extend(_comment(str(w)) for w in self.table_warnings.get("alerts", []))
+            lines.extend(comment(str(w)) for w in self.table_warnings.get("alerts", []))
         if alerts is not None:
             lines.append("[alerts]")
-            lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in alerts.items())
+            lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in alerts.items())
             lines.append("")
         for name, group in groups.items():
-            lines.extend(_comment(str(w)) for w in self.table_warnings.get(f"groups.{name}", []))
+            lines.extend(comment(str(w)) for w in self.table_warnings.get(f"groups.{name}", []))
             lines.append(f"[groups.{toml_key(name)}]")
             lines.append(f"programs = {toml_value(group['programs'])}")
             if group["priority"] != 999:
@@ -948,28 +875,40 @@ class _Converter:
             if table in done:
                 continue
             done.add(table)
-            lines.extend(_comment(str(w)) for w in self.table_warnings.get(table, []))
+            lines.extend(comment(str(w)) for w in self.table_warnings.get(table, []))
             for name in program.get("tables", ()):
                 lines.append(f"[programs.{toml_key(name)}]")
-                lines.extend(f"{toml_key(k)} = {_value(v)}" for k, v in programs[name].items())
+                lines.extend(
+                    f"{toml_key(k)} = {toml_setting(v)}" for k, v in programs[name].items()
+                )
                 lines.append("")
         return "\n".join(lines).rstrip("\n") + "\n"
-
-
-class _Octal(int):
-    """An int written as 0o022."""
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, _Octal):
-        return f"0o{int(value):03o}"
-    return toml_value(value)
 
 
 def _argv(command: str) -> list[str]:
     import shlex
 
     return shlex.split(command)
+
+
+# Servers whose master forks workers that share its listening socket: with
+# stopasgroup = false those workers outlive a crashed master and keep the port.
+_FORKING_SERVERS = ("nginx", "apache2", "httpd", "php-fpm", "gunicorn", "uwsgi", "unicorn",
+                    "puma", "hypercorn", "uvicorn")  # fmt: skip
+
+
+def forks_workers(command: str) -> str:
+    """The forking server a command runs (`nginx`, `gunicorn` ...), or ""."""
+    try:
+        words = _argv(command)[:3]  # the program, or the one an interpreter runs
+    except ValueError:
+        return ""
+    for word in words:
+        base = os.path.basename(word)
+        for server in _FORKING_SERVERS:
+            if base.startswith(server):
+                return server
+    return ""
 
 
 def _listener_name(command: str) -> str:

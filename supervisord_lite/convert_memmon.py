@@ -67,14 +67,17 @@ def read_memmon(argv: list[str], events: list[str]) -> MemMon:
 
 
 def limit_for(spec: MemMon, program: str, group: str, process_names: list[str]) -> int | None:
-    """The limit memmon put on this program (the first spec naming it), or None."""
-    for how, name, limit in spec.limits:
-        if how == "a":
-            return limit
-        if how == "g" and name == group:
-            return limit
-        if how == "p" and (name in process_names or name in (program, f"{group}:*")):
-            return limit
-        if how == "p" and any(name == f"{group}:{p}" for p in process_names):
-            return limit
-    return None
+    """The limit memmon put on this program, or None. memmon checks a process against
+    every limit naming it (-p its name or GROUP:NAME, -g its group, -a) and restarts it
+    over any of them: the smallest applies. A later -p or -g for the same name replaces
+    an earlier one, as in memmon's option table."""
+    latest = {(how, name): limit for how, name, limit in spec.limits}
+    applying = [
+        limit
+        for (how, name), limit in latest.items()
+        if how == "a"
+        or (how == "g" and name == group)
+        or (how == "p" and (name in process_names or name in (program, f"{group}:*")
+                            or any(name == f"{group}:{p}" for p in process_names)))
+    ]  # fmt: skip
+    return min(applying, default=None)

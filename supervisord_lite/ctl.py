@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import sys
 
+from supervisord_lite import __version__
 from supervisord_lite.ctl_client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_PARALLEL,
+    DEFAULT_TIMEOUT,
+    NO_CONFIG,
     UNREACHABLE,
     Connection,
+    NoConfig,
     Unreachable,
     socket_path,
     unreachable_hint,
@@ -26,6 +30,7 @@ from supervisord_lite.ctl_output import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    EXIT_USAGE,
     CommandFailed,
     json_error,
 )
@@ -45,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     where.add_argument("-s", "--socket", metavar="SOCKET", help="the daemon's socket path")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up on a daemon that does not answer within this (default "
+        f"{DEFAULT_TIMEOUT:g}; 0: wait for ever); a long start or stop is waited for",
+    )
+    parser.add_argument("--version", action="version", version=f"supervisorctl-lite {__version__}")
     hosts = parser.add_argument_group("many hosts over ssh (see docs/usage.md)")
     hosts.add_argument(
         "-H",
@@ -138,6 +152,7 @@ _POSITIONALS = {
 
 # What the fast path's Args hold for the -H options: it never parses them.
 _ONE_HOST = {
+    "timeout": DEFAULT_TIMEOUT,
     "hosts": None,
     "hosts_file": None,
     "parallel": DEFAULT_PARALLEL,
@@ -248,6 +263,8 @@ def parse_args(argv: list[str] | None = None):
         )
     if args.parallel < 1 or args.connect_timeout <= 0:
         parser.error("--parallel and --connect-timeout take numbers above 0")
+    if not args.timeout >= 0:  # also refuses nan
+        parser.error("--timeout takes a number of seconds >= 0 (0: wait for ever)")
     return args
 
 
@@ -273,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         from supervisord_lite.ctl_hosts import run_hosts
 
         return run_hosts(args)
-    conn = connect(args)
+    try:
+        conn = connect(args)
+    except NoConfig as exc:
+        print(f"supervisorctl-lite: {exc}", file=sys.stderr)
+        json_error(args, NO_CONFIG, str(exc))
+        return EXIT_USAGE
     if conn is None:
         return EXIT_UNREACHABLE
     try:
@@ -285,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def connect(args) -> Connection | None:
-    """The connection to the daemon, or None once the user was told why not."""
+    """The connection to the daemon, or None once the user was told why not. Raises
+    NoConfig (the config naming the socket is missing or refused)."""
+    path = socket_path(args)
     try:
-        return Connection(socket_path(args))
+        return Connection(path, getattr(args, "timeout", DEFAULT_TIMEOUT))
     except Unreachable as exc:
         print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))
@@ -296,6 +320,7 @@ def connect(args) -> Connection | None:
 
 def run(conn: Connection, args) -> int:
     """One command on a connection, its exit code: the command line's and the shell's."""
+    conn.streaming, conn.on_tick = False, None  # the shell's connection serves many
     try:
         return COMMANDS[args.command](conn, args)
     except CommandFailed as exc:

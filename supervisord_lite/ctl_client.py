@@ -10,52 +10,132 @@ from __future__ import annotations
 
 import _socket  # socket.py would add ~3 ms of imports (selectors, enum classes)
 import os
+import select
 import sys
+import time
 
 from supervisord_lite import protocol
 from supervisord_lite.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_path
 
-# The ctl's own error code, for --json: the daemon's socket could not be reached.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the ctl's start-up ~2 ms
+    from typing import Callable
+
+# The ctl's own error codes, for --json: the daemon's socket could not be reached; the
+# config that names it is missing, unreadable or refused.
 UNREACHABLE = "UNREACHABLE"
+NO_CONFIG = "NO_CONFIG"
 # -H/--hosts: hosts reached at a time, and ssh's connect timeout in seconds
 DEFAULT_PARALLEL = 16
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# How long a daemon asked whether it is alive may stay silent (--timeout), and after how
+# many seconds of silence it is asked; the progress line's redraw period.
+DEFAULT_TIMEOUT = 10.0
+PING_AFTER = 2.0
+TICK = 0.2
 
 
 class Unreachable(Exception):
     """The daemon's socket cannot be reached."""
 
 
+class NoConfig(Unreachable):
+    """The config that names the socket is missing, unreadable or refused: the user's
+    to fix (a usage error, exit 2), not a daemon to start."""
+
+
 class Connection:
-    def __init__(self, path: str):
+    """The blocking connection, and how long the daemon may be silent.
+
+    A reply may rightly take long (a `start` waits for RUNNING, a `stop` for
+    stopwaitsecs), so silence alone proves nothing: after PING_AFTER seconds of it the
+    connection asks the daemon whether it is alive (a `version` request on the same
+    connection, which the daemon answers while the other reply is parked), and a daemon
+    that does not answer that within `timeout` seconds is stopped or wedged:
+    Unreachable. Streams (events, tail -f) may be quiet for hours: once one has begun
+    (`streaming`), nothing is asked. `on_tick`, when set, is called about every TICK
+    seconds while waiting (the progress line)."""
+
+    def __init__(self, path: str, timeout: float | None = DEFAULT_TIMEOUT):
         self.path = path
+        self.timeout = timeout or None  # None: wait for ever
         self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        # connect() blocks only when the daemon's listen queue is full, as a wedged
+        # daemon's soon is
+        self.sock.settimeout(self.timeout)
         try:
             self.sock.connect(path)
         except OSError as exc:
             self.sock.close()
-            raise Unreachable(f"cannot connect to {path}: {exc.strerror}") from None
+            reason = exc.strerror or f"no answer in {self.timeout:g} s"
+            raise Unreachable(f"cannot connect to {path}: {reason}") from None
+        self.sock.settimeout(None)
         self.buf = protocol.LineBuffer(limit=256 * 1024 * 1024)
         self.lines: list[bytes] = []
         self.next_id = 1
+        self.streaming = False
+        self.on_tick: Callable[[], None] | None = None
+        self.side: dict[int, Callable[[dict], None]] = {}  # replies not the command's
+        self.heard = time.monotonic()
+        self.probe_sent: float | None = None
 
-    def send(self, cmd: str, args: dict | None = None) -> int:
+    def send(self, cmd: str, args: dict | None = None, on_reply=None) -> int:
+        """Send a request; its id. With on_reply, its reply goes there, not to
+        receive()'s caller."""
         req_id = self.next_id
         self.next_id += 1
+        if on_reply is not None:
+            self.side[req_id] = on_reply
         self.sock.sendall(protocol.request(req_id, cmd, args))
         return req_id
 
     def receive(self) -> dict | None:
-        """The next reply, or None when the daemon closed the connection."""
-        while not self.lines:
-            try:
-                data = self.sock.recv(1 << 20)
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.lines.extend(self.buf.feed(data))
-        return protocol.decode_reply(self.lines.pop(0))
+        """The next reply, or None when the daemon closed the connection. Raises
+        Unreachable when it stops answering (see the class)."""
+        while True:
+            while not self.lines:
+                self._wait_readable()
+                try:
+                    data = self.sock.recv(1 << 20)
+                except ConnectionResetError:
+                    return None
+                if not data:
+                    return None
+                self.heard = time.monotonic()
+                self.lines.extend(self.buf.feed(data))
+            reply = protocol.decode_reply(self.lines.pop(0))
+            req_id = reply.get("id")
+            callback = self.side.pop(req_id, None) if isinstance(req_id, int) else None
+            if callback is None:
+                return reply
+            callback(reply)
+
+    def _wait_readable(self) -> None:
+        fd = self.sock.fileno()
+        while True:
+            checking = self.timeout is not None and not self.streaming
+            tick = TICK if self.on_tick is not None else (PING_AFTER if checking else None)
+            if select.select([fd], [], [], tick)[0]:
+                return
+            if self.on_tick is not None:
+                self.on_tick()
+            if checking:
+                self._check_alive()
+
+    def _check_alive(self) -> None:
+        now = time.monotonic()
+        if self.probe_sent is None:
+            if now - self.heard >= PING_AFTER:
+                self.probe_sent = now
+                self.send("version", on_reply=self._alive)
+        elif now - max(self.probe_sent, self.heard) >= self.timeout:
+            raise Unreachable(
+                f"no answer from the daemon at {self.path} in {self.timeout:g} s: it is "
+                "stopped or wedged (--timeout SECONDS waits longer, 0 for ever)"
+            )
+
+    def _alive(self, reply: dict) -> None:
+        self.probe_sent = None
 
     def call(self, cmd: str, args: dict | None = None) -> dict:
         try:
@@ -75,8 +155,6 @@ class Connection:
         pid, until that process has ended (gone, or a zombie: it runs nothing more).
         It removes its socket and pidfile a moment before it exits: an init script that
         checks the pid right after `shutdown` must find it gone."""
-        import time
-
         deadline = time.monotonic() + timeout
         while os.path.exists(self.path) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -153,7 +231,7 @@ def _tomllib_socket(path: str, text: str, cut: int) -> object:
         try:
             section = tomllib.loads(text).get("supervisord")
         except ValueError as exc:
-            raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+            raise NoConfig(f"cannot read {path} to find the socket: {exc}") from None
     return section.get("socket") if isinstance(section, dict) else None
 
 
@@ -170,12 +248,12 @@ def socket_path(args) -> str:
     try:
         path = find_config_path(args.config)
     except ConfigNotFound as exc:
-        raise Unreachable(str(exc)) from None
+        raise NoConfig(str(exc)) from None
     try:
         with open(path, "rb") as f:
             text = f.read().decode()
     except (OSError, ValueError) as exc:
-        raise Unreachable(f"cannot read {path} to find the socket: {exc}") from None
+        raise NoConfig(f"cannot read {path} to find the socket: {exc}") from None
     import re
 
     match = re.search(_PROGRAMS_HEADER, text)

@@ -6,18 +6,12 @@ exactly as it does for one daemon, and this module only gathers. At most --paral
 workers at a time; a host that cannot be reached ends its own worker (exit 4) and
 nothing else.
 
-Output, in the order the hosts were given:
-- text: a block per host, `== HOST ==` then the command's output; the host's errors
-  go to stderr, tagged with the host;
-- --json: one object {HOST: what the command prints with --json, or its error};
-- streaming commands (events, tail -f, maintail -f): every line as it comes, prefixed
-  `HOST | ` (--json: one object a line, {"host": HOST, "result": …}).
-The exit code is the worst (highest) of the hosts'.
+How the output is shown is ctl_hosts_output.py's. The exit code is the worst (highest)
+of the hosts'.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -25,6 +19,13 @@ import sys
 
 from supervisord_lite import ctl
 from supervisord_lite.ctl_client import UNREACHABLE, Unreachable
+from supervisord_lite.ctl_hosts_output import (
+    PREFIX,
+    BlockOutput,
+    JsonOutput,
+    Output,
+    StreamOutput,
+)
 from supervisord_lite.ctl_output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -38,8 +39,6 @@ from supervisord_lite.ctl_transport import (
     Target,
     TargetError,
 )
-
-PREFIX = "supervisorctl-lite: "
 
 
 def run_hosts(args) -> int:
@@ -55,6 +54,22 @@ def run_hosts(args) -> int:
     else:
         output = BlockOutput(targets)
     return Fleet(targets, args, output).run()
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGHUP: end like Ctrl-C, every worker and its ssh stopped first."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+_STOPPING = (signal.SIGTERM, signal.SIGHUP)
+SIGINT = signal.SIGINT
 
 
 def read_targets(args) -> list[Target]:
@@ -111,10 +126,14 @@ class Worker:
         self.code: int | None = None
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child ends in os._exit
             os.close(out_r)
             os.close(err_r)
+            # A parent that dies without a word (SIGKILL) still ends this worker, which
+            # then closes its ssh: see die_with_parent.
+            die_with_parent(parent)
             _worker_main(target, args, out_w, err_w)
         os.close(out_w)
         os.close(err_w)
@@ -136,7 +155,8 @@ def _worker_main(target: Target, args, out_fd: int, err_fd: int) -> None:
         os.dup2(err_fd, 2)
         os.close(out_fd)
         os.close(err_fd)
-        signal.signal(signal.SIGTERM, _exit_on_term)  # so the finally closes ssh
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # so the finally closes ssh
+            signal.signal(signum, _exit_on_term)
         code = _run_one(target, args)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
@@ -162,7 +182,7 @@ def _run_one(target: Target, args) -> int:
     global _STREAMING_STOP
     _STREAMING_STOP = is_streaming(args)
     try:
-        conn = SshConnection(target, args.connect_timeout)
+        conn = SshConnection(target, args.connect_timeout, args.timeout)
     except Unreachable as exc:
         print(f"{PREFIX}{exc}", file=sys.stderr)
         json_error(args, UNREACHABLE, str(exc))
@@ -190,19 +210,40 @@ class Fleet:
     def run(self) -> int:
         sys.stdout.flush()  # a fork must not inherit unwritten output
         sys.stderr.flush()
+        previous = {sig: signal.signal(sig, _raise_stopped) for sig in _STOPPING}
         try:
-            while self.pending or self.running:
-                self._start_more()
-                for key, _ in self.selector.select():
-                    self._read(key.fd, key.data)
+            try:
+                while self.pending or self.running:
+                    self._start_more()
+                    for key, _ in self.selector.select():
+                        self._read(key.fd, key.data)
+                self.output.close()
+                return max(self.codes, default=EXIT_OK)
+            finally:
+                # Whatever ends the run (Ctrl-C, SIGTERM, SIGHUP, a closed stdout, a
+                # bug), no worker and no ssh outlives it.
+                held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (*_STOPPING, SIGINT)}
+                self._stop_all()
+                for sig in _STOPPING:
+                    signal.signal(sig, previous[sig])
+                signal.signal(SIGINT, held[SIGINT])
+                self.selector.close()
         except KeyboardInterrupt:
-            self._stop_all()
-            self.output.interrupted()
+            self._interrupted()
             return EXIT_OK if is_streaming(self.args) else EXIT_FAILED
-        finally:
-            self.selector.close()
-        self.output.close()
-        return max(self.codes, default=EXIT_OK)
+        except Stopped as exc:
+            self._interrupted()
+            return 128 + exc.signum
+        except BrokenPipeError:
+            # `| head` has read enough: end quietly, as other command-line tools do.
+            _stdout_to_devnull()
+            return EXIT_OK
+
+    def _interrupted(self) -> None:
+        try:
+            self.output.interrupted()
+        except BrokenPipeError:
+            _stdout_to_devnull()
 
     def _start_more(self) -> None:
         workers = {id(w) for w in self.running.values()}
@@ -230,6 +271,8 @@ class Fleet:
             self.output.finished(worker)
 
     def _stop_all(self) -> None:
+        """Each running worker stopped (it closes its ssh) and reaped; the output it
+        wrote meanwhile kept (what a finished worker printed is shown on interrupt)."""
         workers = list(dict.fromkeys(self.running.values()))
         for worker in workers:
             try:
@@ -243,125 +286,22 @@ class Fleet:
         self.running.clear()
 
 
-# -- the outputs ---------------------------------------------------------------------------
+def _stdout_to_devnull() -> None:
+    """After EPIPE: what is left in stdout's buffer must not fail again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
-def _tagged(host: str, line: str) -> str:
-    """A host's error line, saying which host: `supervisorctl-lite: HOST: …`."""
-    if line.startswith(PREFIX):
-        return f"{PREFIX}{host}: {line[len(PREFIX) :]}"
-    return f"{host}: {line}"
+def die_with_parent(parent: int) -> None:
+    """PR_SET_PDEATHSIG: SIGTERM to this process when the parent dies, even by SIGKILL
+    (prctl(2)); and if it already has, end now."""
+    import ctypes  # the -H worker only
 
-
-class Output:
-    def data(self, worker: Worker, is_err: bool) -> None:
-        """More bytes arrived in worker.out or worker.err."""
-
-    def finished(self, worker: Worker) -> None:
-        """The worker exited, every byte read."""
-
-    def interrupted(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Every worker finished."""
-
-
-class BlockOutput(Output):
-    """A block per host, in the order given, each printed once it and those before it
-    have finished."""
-
-    def __init__(self, targets: list[Target]):
-        self.order = [t.text for t in targets]
-        self.done: dict[str, Worker] = {}
-        self.printed = 0
-
-    def finished(self, worker: Worker) -> None:
-        self.done[worker.target.text] = worker
-        while self.printed < len(self.order) and self.order[self.printed] in self.done:
-            self._print_block(self.done[self.order[self.printed]])
-            self.printed += 1
-
-    def interrupted(self) -> None:
-        pass  # the hosts not yet printed have nothing complete to show
-
-    def _print_block(self, worker: Worker) -> None:
-        host = worker.target.text
-        out = bytes(worker.out)
-        header = f"{'' if self.printed == 0 else chr(10)}== {host} ==\n"
-        sys.stdout.buffer.write(header.encode() + out)
-        if out and not out.endswith(b"\n"):
-            sys.stdout.buffer.write(b"\n")
-        sys.stdout.flush()
-        for line in worker.err.decode(errors="replace").splitlines():
-            print(_tagged(host, line), file=sys.stderr)
-        sys.stderr.flush()
-
-
-class JsonOutput(Output):
-    """{HOST: result-or-error}, once every host has answered."""
-
-    def __init__(self, targets: list[Target]):
-        self.order = [t.text for t in targets]
-        self.results: dict[str, object] = {}
-
-    def finished(self, worker: Worker) -> None:
-        host = worker.target.text
-        self.results[host] = _json_result(worker)
-        for line in worker.err.decode(errors="replace").splitlines():
-            print(_tagged(host, line), file=sys.stderr)
-
-    def close(self) -> None:
-        ordered = {host: self.results[host] for host in self.order if host in self.results}
-        print(json.dumps(ordered, indent=2), flush=True)
-
-
-def _json_result(worker: Worker) -> object:
-    text = worker.out.decode(errors="replace").strip()
     try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    message = worker.err.decode(errors="replace").strip()
-    if message.startswith(PREFIX):
-        message = message[len(PREFIX) :]
-    return {"code": "FAILED", "message": message or f"exit {worker.code}"}
-
-
-class StreamOutput(Output):
-    """Streaming commands: each complete line as it comes, prefixed with its host."""
-
-    def __init__(self, args):
-        self.json = args.json
-        self.used = {}  # bytes of each buffer already written
-
-    def data(self, worker: Worker, is_err: bool) -> None:
-        self._lines(worker, is_err, final=False)
-
-    def finished(self, worker: Worker) -> None:
-        self._lines(worker, False, final=True)
-        self._lines(worker, True, final=True)
-
-    def _lines(self, worker: Worker, is_err: bool, final: bool) -> None:
-        buf = worker.err if is_err else worker.out
-        key = (id(worker), is_err)
-        start = self.used.get(key, 0)
-        end = len(buf) if final else buf.rfind(b"\n", start) + 1
-        if end <= start:
-            return
-        self.used[key] = end
-        host = worker.target.text
-        for raw in bytes(buf[start:end]).decode(errors="replace").splitlines():
-            if is_err:
-                print(_tagged(host, raw), file=sys.stderr, flush=True)
-            elif self.json:
-                print(json.dumps({"host": host, "result": _maybe_json(raw)}), flush=True)
-            else:
-                print(f"{host} | {raw}", flush=True)
-
-
-def _maybe_json(line: str) -> object:
-    try:
-        return json.loads(line)
-    except ValueError:
-        return line
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return  # not Linux: the signal handlers still cover every other exit
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)

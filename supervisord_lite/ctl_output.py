@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from supervisord_lite import __version__
+from supervisord_lite.progress import Progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +67,13 @@ def cmd_status(conn: Connection, args) -> int:
 
 
 def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) -> int:
-    results = _result(conn.call(cmd, {"names": args.names, **(extra or {})}), args)
+    waiting = Waiting(conn, cmd, args.names) if cmd in Waiting.GOALS else None
+    try:
+        reply = conn.call(cmd, {"names": args.names, **(extra or {})})
+    finally:
+        if waiting is not None:
+            waiting.done()
+    results = _result(reply, args)
     if args.json:
         _print_json(results)
     else:
@@ -73,6 +81,52 @@ def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) ->
             text = r["message"] if r["ok"] else f"ERROR ({r['message']})"
             print(f"{r['name']}: {text}")
     return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
+
+
+class Waiting:
+    """While a start, stop or restart waits (startsecs, a readiness probe, stopwaitsecs),
+    a line on a terminal's stderr saying for which process, in which state, and for how
+    long: the status of the named processes, asked once a second on the same
+    connection. Nothing at all when stderr is not a terminal."""
+
+    GOALS = {"start": ("starting", "RUNNING"), "restart": ("restarting", "RUNNING"),
+             "stop": ("stopping", None)}  # fmt: skip
+    AT_REST = ("STOPPED", "EXITED", "FATAL")
+
+    def __init__(self, conn: Connection, cmd: str, names: list[str]):
+        self.conn = conn
+        self.verb, self.goal = self.GOALS[cmd]
+        self.names = names
+        self.progress = Progress()
+        self.asked = 0.0
+        self.pending = False
+        if self.progress.enabled:
+            self.progress.text = f"{self.verb} {', '.join(names)}"
+            conn.on_tick = self.tick
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if not self.pending and now - self.asked >= 1.0:
+            self.asked, self.pending = now, True
+            self.conn.send("status", {"names": self.names}, on_reply=self.status)
+        self.progress.tick()
+
+    def status(self, reply: dict) -> None:
+        self.pending = False
+        if not reply.get("ok"):
+            return
+        for p in reply["result"]:
+            done = p["state"] == self.goal if self.goal else p["state"] in self.AT_REST
+            if not done:
+                text = f"{self.verb} {p['name']}: {p['state']}"
+                if p.get("description"):
+                    text += f", {p['description']}"
+                self.progress.update(text)
+                return
+
+    def done(self) -> None:
+        self.conn.on_tick = None
+        self.progress.clear()
 
 
 def cmd_start(conn, args) -> int:
@@ -122,6 +176,7 @@ def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
             return EXIT_OK if args.follow else EXIT_FAILED
         if reply.get("id") != req_id:
             continue
+        conn.streaming = args.follow  # it answered: a quiet log is no silent daemon
         result = _result(reply, args)
         if args.json:
             print(json.dumps(result), flush=True)
@@ -198,6 +253,7 @@ def cmd_events(conn, args) -> int:
         if reply is None:
             return EXIT_OK
         result = _result(reply, args)
+        conn.streaming = True  # it answered: hours without a change are normal
         if "subscribed" in result:
             continue
         print(json.dumps(result), flush=True)

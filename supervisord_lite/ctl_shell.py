@@ -16,7 +16,13 @@ import shlex
 import sys
 
 from supervisord_lite import ctl
-from supervisord_lite.ctl_client import Connection, Unreachable, socket_path, unreachable_hint
+from supervisord_lite.ctl_client import (
+    Connection,
+    NoConfig,
+    Unreachable,
+    socket_path,
+    unreachable_hint,
+)
 from supervisord_lite.ctl_completion import (
     COMMAND_NAMES,
     NAME_COMMANDS,
@@ -91,6 +97,9 @@ class Shell:
             return EXIT_OK
         try:
             conn = self.connection()
+        except NoConfig as exc:
+            print(f"supervisorctl-lite: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except Unreachable as exc:
             print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
             return EXIT_UNREACHABLE

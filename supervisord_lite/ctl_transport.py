@@ -23,7 +23,12 @@ import subprocess
 import tempfile
 import time
 
-from supervisord_lite.ctl_client import DEFAULT_CONNECT_TIMEOUT, Connection, Unreachable
+from supervisord_lite.ctl_client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    Connection,
+    Unreachable,
+)
 
 # The ssh command to run (shlex rules), for a test's `-F config` or a wrapper.
 SSH_ENV_VAR = "SUPERVISORCTL_LITE_SSH"
@@ -91,11 +96,12 @@ def tunnel_argv(target: Target, local: str, connect_timeout: float) -> list[str]
     return argv + ["-L", f"{local}:{target.path}", "--", target.destination]
 
 
-def ssh_last_words(path: str) -> str:
-    """The last lines ssh wrote to its stderr file, without its chatter about known
-    hosts."""
+def ssh_last_words(path: str, start: int = 0) -> str:
+    """The last lines ssh wrote to its stderr file (from byte `start` on), without its
+    chatter about known hosts."""
     try:
         with open(path, "rb") as f:
+            f.seek(max(start, os.fstat(f.fileno()).st_size - 65536))  # the last words only
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
@@ -113,6 +119,7 @@ class SshTunnel:
 
     def __init__(self, target: Target, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
         self.target = target
+        self.connect_timeout = connect_timeout
         self.dir = tempfile.mkdtemp(prefix="sdl-ssh-")  # 0700: ours alone
         self.local = os.path.join(self.dir, "fwd.sock")
         self.stderr_path = os.path.join(self.dir, "ssh.err")
@@ -165,16 +172,62 @@ class SshTunnel:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# Run by the remote user's shell: what is at the socket's path, in one word.
+_REMOTE_CHECK = (
+    "if [ -S {path} ]; then echo socket; elif [ -e {path} ]; then echo other; "
+    "elif [ -d {parent} ]; then echo missing; else echo nodir; fi"
+)
+
+
+def remote_socket_problem(target: Target, connect_timeout: float) -> str:
+    """Why a tunnel's stream closed before any reply, asked of the remote host itself
+    over ssh: the remote sshd tells its client only "open failed" when the forwarded
+    socket cannot be opened, whatever the reason. "" when ssh cannot say."""
+    path = target.path
+    argv = ssh_command() + ["-T", "-o", "BatchMode=yes"]
+    argv += ["-o", f"ConnectTimeout={max(1, round(connect_timeout))}", "--", target.destination]
+    argv.append(
+        _REMOTE_CHECK.format(path=shlex.quote(path), parent=shlex.quote(os.path.dirname(path)))
+    )
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=connect_timeout + 5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = done.stdout.decode(errors="replace").split()
+    text = _REMOTE_WORDS.get(lines[-1] if lines else "", "")
+    return text.format(path=path, host=target.destination, parent=os.path.dirname(path))
+
+
+_REMOTE_WORDS = {
+    "socket": "nothing accepts connections on {path} on {host} (a stale socket: is the "
+    "daemon running?)",
+    "other": "{path} on {host} is not a socket",
+    "missing": "there is no socket {path} on {host}: is the daemon running, and is that "
+    "its socket? (name it as HOST:/PATH or with -s)",
+    "nodir": "there is no directory {parent} on {host}",
+}
+
+
 class SshConnection(Connection):
     """A Connection to a remote daemon through an SshTunnel: the same JSON-lines
     protocol over the forwarded socket. The tunnel opens the remote socket only when
     the first byte is sent, so a missing socket or a refused uid shows as the stream
     ending before any reply: that is Unreachable here, with ssh's reason."""
 
-    def __init__(self, target: Target, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        target: Target,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ):
         self.tunnel = SshTunnel(target, connect_timeout)
         try:
-            super().__init__(self.tunnel.local)
+            super().__init__(self.tunnel.local, timeout)
         except Unreachable:
             reason = self.tunnel.failure("the ssh tunnel closed")
             self.tunnel.close()
@@ -189,13 +242,17 @@ class SshConnection(Connection):
         return reply
 
     def closed_reason(self) -> str:
-        remote = f"{self.tunnel.target.destination}:{self.tunnel.target.path}"
+        target = self.tunnel.target
+        remote = f"{target.destination}:{target.path}"
         # ssh notes a failed channel open on stderr a moment after closing the socket
         deadline = time.monotonic() + 0.5
         said = self.tunnel.ssh_stderr()
         while not said and time.monotonic() < deadline and self.tunnel.proc.poll() is None:
             time.sleep(0.02)
             said = self.tunnel.ssh_stderr()
+        why = "" if self.replied else remote_socket_problem(target, self.tunnel.connect_timeout)
+        if why:
+            return f"cannot reach {remote}: {why}"
         return f"the daemon at {remote} closed the connection" + (f" ({said})" if said else "")
 
     def wait_gone(self, timeout: float, pid: int | None = None) -> None:

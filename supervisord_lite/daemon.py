@@ -1,6 +1,7 @@
 """supervisord-lite's command line: parse it, validate the config (--check), print the
-unit (--print-unit), convert a Supervisor config (`convert`, convert.py's), then start
-the daemon in the foreground or detached.
+unit (--print-unit), hand a subcommand to its own module (`convert`, `export`,
+`hash-password`), then start the daemon in the foreground or detached (with --wait,
+until its programs are up: launch_wait.py's).
 
 Everything that can fail for a user's reason (bad config, daemon already running,
 unwritable paths) is checked before detaching, so the launching command can say so.
@@ -10,11 +11,13 @@ daemon_life.py's.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
 from supervisord_lite.config import ConfigError, find_config_path, load_config
+from supervisord_lite.config_host import host_warnings
 from supervisord_lite.daemon_life import Daemon
 from supervisord_lite.startup import EXIT_STARTUP, StartupError, detach_and_run
 
@@ -25,16 +28,67 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 
 
+# The subcommands, each a tool of its own loaded only when named: (usage, what it does).
+SUBCOMMANDS = {
+    "convert": (
+        "SUPERVISORD.CONF [-o OUT.toml]",
+        "convert a Supervisor config to TOML, with a warning for each setting not carried "
+        "over exactly (docs/migrating.md)",
+    ),
+    "export": (
+        "systemd [-c CONFIG] -o DIR [--force]",
+        "write a systemd unit per process and a target for the config (docs/export.md)",
+    ),
+    "hash-password": (
+        "",
+        "read a password (asked twice on a terminal, else stdin's first line) and print "
+        "its hash for [http] users (docs/web.md)",
+    ),
+}
+
+
+def subcommands_text() -> str:
+    import textwrap  # help only (argparse loads it anyway)
+
+    lines = ["commands (each takes --help):"]
+    for name, (usage, what) in SUBCOMMANDS.items():
+        lines.append(f"  supervisord-lite {name} {usage}".rstrip())
+        lines.append(textwrap.fill(what, 79, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    return "\n".join(lines)
+
+
+def subcommand_help(name: str) -> str | None:
+    """`NAME --help` for the subcommands whose own parser does not answer it (export
+    only knows `export systemd --help`; hash-password takes no options)."""
+    if name not in ("export", "hash-password"):
+        return None
+    import textwrap
+
+    usage, what = SUBCOMMANDS[name]
+    text = f"usage: supervisord-lite {name} {usage}".rstrip()
+    text += "\n\n" + textwrap.fill(f"{what[0].upper()}{what[1:]}.", 79)
+    if name == "export":
+        text += "\n\nformats:\n  systemd   see: supervisord-lite export systemd --help"
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse  # only for what fast_parse leaves: its import stays resident for good
 
     parser = argparse.ArgumentParser(
         prog="supervisord-lite",
         description="Run the programs of a TOML config and keep them running.",
+        epilog=subcommands_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     parser.add_argument(
         "-n", "--nodaemon", action="store_true", help="stay in the foreground (log to stderr too)"
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="return only once every autostart process is RUNNING (exit 1 if one is FATAL)",
     )
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument(
@@ -52,7 +106,9 @@ def fast_parse(argv: list[str]) -> SimpleNamespace | None:
     None for anything else (help, --version, --print-unit, other spellings, mistakes),
     which argparse then parses: same result, same messages and exit codes. argparse
     (with gettext) would add 0.4 MiB to the daemon's memory for its whole life."""
-    args = SimpleNamespace(config=None, nodaemon=False, check=False, print_unit=False, json=False)
+    args = SimpleNamespace(
+        config=None, nodaemon=False, check=False, print_unit=False, json=False, wait=False
+    )
     seen = set()
     i = 0
     while i < len(argv):
@@ -78,17 +134,20 @@ _FAST_OPTIONS = {
     "-n": "nodaemon",
     "--nodaemon": "nodaemon",
     "--check": "check",
+    "--wait": "wait",
 }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
     args = fast_parse(sys.argv[1:] if argv is None else argv)
-    if args is not None:
+    if args is not None and not (args.wait and (args.nodaemon or args.check)):
         return args
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.json and not args.check:
         parser.error("--json goes with --check")
+    if args.wait and (args.nodaemon or args.check):
+        parser.error("--wait goes with a detaching launch (not with -n or --check)")
     if args.print_unit:  # needs no config: the unit is written before the config often
         print(unit.render(unit.config_path(args.config)), end="")
         parser.exit(0)
@@ -97,6 +156,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[1:] in (["-h"], ["--help"]):
+        text = subcommand_help(argv[0])
+        if text is not None:
+            print(text)
+            return 0
     if argv[:1] == ["hash-password"]:  # a password hash for [http] users
         from supervisord_lite.http_auth import main as hash_password
 
@@ -110,49 +174,89 @@ def main(argv: list[str] | None = None) -> int:
 
         return export_systemd.main(argv[1:])
     args = parse_args(argv)
-    if getattr(args, "json", False):
-        return check_json(args.config)
+    if args.check:
+        return run_check(args.config, args.json)
     try:
         config = load_config(find_config_path(args.config))
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
-    if args.check:
-        from supervisord_lite.config_json import host_problems  # only for --check
-
-        missing = host_problems(config)
-        for line in missing:
-            print(line, file=sys.stderr)
-        if missing:
-            return EXIT_CONFIG
-        print(f"config OK: {len(config.programs)} programs")
-        return 0
+    # The same warnings --check gives: the config runs, but the user should know.
+    for line in (*config.warnings, *host_warnings(config)):
+        print(f"warning: {line}", file=sys.stderr)
     try:
         daemon = Daemon(config, foreground=args.nodaemon)
         daemon.prepare()
     except StartupError as exc:
-        print(f"supervisord-lite: {exc}", file=sys.stderr)
+        print(f"supervisord-lite: {exc}{_stop_hint(exc, config.path)}", file=sys.stderr)
         return EXIT_STARTUP
     if args.nodaemon:
         try:
             return daemon.run(ready_fd=None)
         finally:
             daemon_log.flush()
-    return detach_and_run(daemon.run, daemon.config.logfile)
+    code = detach_and_run(daemon.run, daemon.config.logfile)
+    if code == 0 and args.wait:
+        from supervisord_lite.launch_wait import wait_running  # only for --wait
+
+        _let_go(daemon)
+        return wait_running(daemon.config)
+    return code
 
 
-def check_json(explicit_path: str | None) -> int:
-    """--check --json: the resolved config as one JSON object on stdout; exit 0 / 2."""
+def _let_go(daemon: Daemon) -> None:
+    """The launcher's copies of what the detached daemon holds (its sockets, the
+    pidfile's lock, which lives while any copy is open): closed before --wait, so that
+    a daemon that dies meanwhile leaves nothing held."""
+    if daemon.listen_sock is not None:
+        daemon.listen_sock.close()
+    for sock in daemon.http_socks:  # [http]: 127.0.0.1 and ::1 for a loopback listen
+        sock.close()
+    os.close(daemon.pidfile_fd)
+
+
+def _stop_hint(exc: StartupError, config_path: str) -> str:
+    """For a daemon already running: the command that stops it, with the -c it needs
+    (the ctl finds its socket through the config, and the current directory's default
+    need not be this one)."""
+    if not exc.running:
+        return ""
+    import shlex
+
+    return f"; stop it first with: supervisorctl-lite -c {shlex.quote(config_path)} shutdown"
+
+
+def run_check(explicit_path: str | None, as_json: bool) -> int:
+    """--check: every error and warning, the same in text and in JSON; exit 0 / 2.
+    Text: the lines on stderr and `config OK: N programs` on stdout; JSON: one object
+    on stdout, with the resolved config."""
     import json
 
-    from supervisord_lite.config_json import check_report
+    from supervisord_lite.config_json import check, check_report  # only for --check
 
     try:
-        report = check_report(find_config_path(explicit_path))
-    except ConfigError as exc:  # no config file to be found
-        report = {"ok": False, "errors": exc.errors, "programs": {}, "groups": {}}
-    # Indented for a person at a terminal; one line otherwise, with the C encoder (the
-    # indenting one is pure Python: a third of a 1000-program check).
-    print(json.dumps(report, indent=2 if sys.stdout.isatty() else None))
-    return 0 if report["ok"] else EXIT_CONFIG
+        path = find_config_path(explicit_path)
+    except ConfigError as exc:  # no config file to be found (or refused)
+        path, errors = None, exc.errors
+    if as_json:
+        report = check_report(path) if path is not None else _no_report(errors)
+        # Indented for a person at a terminal; one line otherwise, with the C encoder
+        # (the indenting one is pure Python: a third of a 1000-program check).
+        print(json.dumps(report, indent=2 if sys.stdout.isatty() else None))
+        return 0 if report["ok"] else EXIT_CONFIG
+    config, warnings = None, []
+    if path is not None:
+        config, errors, warnings = check(path)
+    for line in errors:
+        print(line, file=sys.stderr)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if errors or config is None:
+        return EXIT_CONFIG
+    print(f"config OK: {len(config.programs)} programs")
+    return 0
+
+
+def _no_report(errors: list[str]) -> dict:
+    return {"ok": False, "errors": errors, "warnings": [], "programs": {}, "groups": {}}

@@ -46,7 +46,7 @@ class Daemon:
         self.foreground = foreground
         self.pidfile_fd = -1
         self.listen_sock: socket.socket | None = None
-        self.http_sock: socket.socket | None = None  # [http], bound before detaching
+        self.http_socks: list[socket.socket] = []  # [http], bound before detaching
         self.http_error: str | None = None  # or why it could not be: retried once running
         self.http = None  # http_service.HttpListener while [http] is configured
         self.socket_inode: tuple[int, int] | None = None
@@ -77,7 +77,7 @@ class Daemon:
             # Never a reason not to start: the programs run, the listener retries.
             from supervisord_lite.http_service import try_bind
 
-            self.http_sock, self.http_error = try_bind(config.http)
+            self.http_socks, self.http_error = try_bind(config.http)
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -125,8 +125,8 @@ class Daemon:
             )
             self.server.commands.daemon_fields["http"] = self._describe_http
             if self.config.http is not None:
-                sock, self.http_sock = self.http_sock, None  # the server's from now on
-                self._apply_http(self.config.http, (sock, self.http_error))
+                socks, self.http_socks = self.http_socks, []  # the server's from now on
+                self._apply_http(self.config.http, (socks, self.http_error))
             self._install_signals()
             log.info(
                 "supervisord-lite %s started with pid %d (%s)",
@@ -349,8 +349,8 @@ class Daemon:
             pass
         if self.listen_sock is not None:
             self.listen_sock.close()
-        if self.http_sock is not None:
-            self.http_sock.close()
+        for sock in self.http_socks:
+            sock.close()
         if self.pidfile_fd >= 0:
             record = getattr(getattr(self, "supervisor", None), "record", None)
             if record is not None and not record.remove():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import secrets
 from importlib import resources
 from typing import Callable
 from urllib.parse import parse_qs
@@ -187,7 +186,8 @@ class Routes:
 
     def get(self, conn: Connection, path: str, query: dict) -> None:
         if path == "/" or path == "/index.html":
-            page = self.asset("index.html").replace(b"{{csrf}}", self.csrf.encode())
+            token = self.csrf.token(_session(conn))
+            page = self.asset("index.html").replace(b"{{csrf}}", token.encode())
             read_only = b"true" if self.config.read_only else b"false"
             page = page.replace(b"{{read_only}}", read_only)
             conn.respond(200, b"text/html; charset=utf-8", page,
@@ -199,7 +199,8 @@ class Routes:
             text = self.handlers["metrics"](None, protocol.Request(None, "metrics", {}))
             conn.respond(200, b"text/plain; version=0.0.4; charset=utf-8", text.encode())
         elif path == "/api/csrf":
-            conn.respond_json(200, {"csrf": self.csrf, "read_only": self.config.read_only})
+            token = self.csrf.token(_session(conn))
+            conn.respond_json(200, {"csrf": token, "read_only": self.config.read_only})
         elif path == "/api/stats":
             conn.respond_json(200, {"ok": True, "result": self.stats()})
         elif path == "/api/hosts":
@@ -260,8 +261,11 @@ class Routes:
     def post(self, conn: Connection, cmd: str) -> None:
         request = conn.request
         token = header(request, b"x-csrf-token") or ""
-        if not secrets.compare_digest(token.encode(), self.csrf.encode()):
-            message = "missing or wrong X-CSRF-Token header (the page has it; GET /api/csrf)"
+        if not self.csrf.check(_session(conn), token):
+            message = (
+                "missing or wrong X-CSRF-Token header (the page has it; GET /api/csrf; "
+                "it changes with who may come in: reload the page)"
+            )
             conn.respond_json(403, error(protocol.FORBIDDEN, message))
             return
         origin = header(request, b"origin")
@@ -384,6 +388,15 @@ class Routes:
             self._run(conn, caller, cmd, args)
         except ProtocolError as exc:
             refuse(exc.code, exc.message)
+
+
+def _session(conn: Connection) -> bytes:
+    """What admitted this client, for its CSRF token: the Authorization header it
+    sent, or its uid (loopback without auth)."""
+    authorization = header(conn.request, b"authorization")
+    if authorization is not None and conn.server.auth.required:
+        return b"auth:" + authorization.encode("latin-1")
+    return f"uid:{conn.peer_uid}".encode()
 
 
 def _one(query: dict, key: str) -> str | None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import errno
 import logging
-import secrets
 import socket
 
 import h11
 
 from supervisord_lite import protocol
-from supervisord_lite.config_http import HttpConfig, server_context
+from supervisord_lite.config_http import HttpConfig, listen_text, server_context
 from supervisord_lite.http_connection import Connection, error
+from supervisord_lite.http_csrf import CsrfTokens
 from supervisord_lite.http_login import Login
 from supervisord_lite.http_routes import Routes
 from supervisord_lite.http_slots import Slots, peer_key
@@ -27,15 +27,43 @@ from supervisord_lite.loop import EventLoop, now
 log = logging.getLogger("supervisord_lite")
 
 
-def bind(config: HttpConfig) -> socket.socket:
-    """The listening socket (before detaching, so the launcher can say why not)."""
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+def bind(config: HttpConfig) -> list[socket.socket]:
+    """The listening sockets (before detaching, so the launcher can say why not): one
+    per address of config.addresses (127.0.0.1 and ::1 both, for a loopback listen).
+    OSError when one cannot be bound; a host without IPv6 serves 127.0.0.1 alone."""
+    socks: list[socket.socket] = []
+    try:
+        for host in config.addresses:
+            try:
+                socks.append(_listen(host, config.port))
+            except OSError as exc:
+                if host == config.host:
+                    raise
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    log.warning("http: cannot listen on %s too (%s): this host has no %s; "
+                                "serving %s only", listen_text(host, config.port), exc.strerror,
+                                host, config.listen)  # fmt: skip
+                    continue
+                where = listen_text(host, config.port)
+                raise OSError(exc.errno, f"{exc.strerror} on {where} (a loopback listen takes "
+                              "127.0.0.1 and ::1 both: a client of localhost may try either)"
+                              ) from None  # fmt: skip
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6 and config.host == "::":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((config.host, config.port))
+        if family == socket.AF_INET6:
+            # "::" takes IPv4 too; any other IPv6 address only itself
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
+        sock.bind((host, port))
         sock.listen(128)
     except OSError:
         sock.close()
@@ -45,9 +73,10 @@ def bind(config: HttpConfig) -> socket.socket:
 
 
 class HttpServer(Routes):
-    def __init__(self, sock: socket.socket, config: HttpConfig, loop: EventLoop, supervisor,
-                 handlers: dict, request_shutdown, allowed_uids=lambda: {0}) -> None:  # fmt: skip
-        self.sock = sock
+    def __init__(self, socks: list[socket.socket], config: HttpConfig, loop: EventLoop,
+                 supervisor, handlers: dict, request_shutdown,
+                 allowed_uids=lambda: {0}) -> None:  # fmt: skip
+        self.socks = socks  # bind(): one per address
         # Who may use it with no users or token: the control socket's rule (peer_uid.py).
         self.allowed_uids = allowed_uids
         self.loop = loop
@@ -56,16 +85,16 @@ class HttpServer(Routes):
         self.request_shutdown = request_shutdown
         self.clients: set[Connection] = set()
         self.slots: Slots[Connection] = Slots(lambda conn: not conn.responding)
-        self.csrf = secrets.token_urlsafe(32)  # for this daemon's life; in the page
+        self.csrf = CsrfTokens()  # per session; renewed when who may come in changes
         self.assets: dict[str, bytes] = {}
         self.ssl = None  # the ssl module, once TLS is on
         self.context = None
         self.hosts = None  # http_hosts.RemoteHosts: [http] hosts, other daemons over ssh
         self.auth = Login(loop, supervisor.watch_exit)  # kept across reloads: its brakes too
         self.configure(config)
-        loop.add_reader(sock.fileno(), self.accept)
-        scheme = "https" if config.tls else "http"
-        log.info("http: serving %s://%s/", scheme, config.listen)
+        for sock in socks:
+            loop.add_reader(sock.fileno(), lambda sock=sock: self.accept(sock))
+        log.info("http: serving %s", config.urls)
 
     def configure(self, config: HttpConfig) -> None:
         """Take the settings a reload may change without re-binding: all but `listen`.
@@ -73,6 +102,9 @@ class HttpServer(Routes):
         serve the connections accepted from now on."""
         self.config = config
         self.auth.configure(config.users, config.token_sha256)
+        admission = (frozenset(self.allowed_uids()), config.users, config.token_sha256)
+        if self.csrf.admit(admission):
+            log.info("http: who may come in changed: new CSRF tokens (open pages must reload)")
         if not config.tls:
             self.context = None
         else:
@@ -95,17 +127,17 @@ class HttpServer(Routes):
 
     # -- connections --------------------------------------------------------------
 
-    def accept(self) -> None:
+    def accept(self, sock: socket.socket) -> None:
         for _ in range(64):  # bounded, so a connection flood cannot starve the loop
             try:
-                conn, _ = self.sock.accept()
+                conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("http: cannot accept a client: %s", exc.strerror)
-                    self.loop.remove_reader(self.sock.fileno())
-                    self.loop.call_later(0.5, self._resume_accepting)
+                    self.loop.remove_reader(sock.fileno())
+                    self.loop.call_later(0.5, lambda: self._resume_accepting(sock))
                 return
             if len(self.clients) >= self.config.max_clients and not self._make_room():
                 log.warning("http: refused a client: %d clients already", len(self.clients))
@@ -175,9 +207,9 @@ class HttpServer(Routes):
         self.clients.discard(conn)
         self.slots.remove(conn, conn.key)
 
-    def _resume_accepting(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.loop.add_reader(self.sock.fileno(), self.accept)
+    def _resume_accepting(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0:
+            self.loop.add_reader(sock.fileno(), lambda: self.accept(sock))
 
     def close(self) -> None:
         for client in list(self.clients):
@@ -186,8 +218,9 @@ class HttpServer(Routes):
         if self.hosts is not None:
             self.hosts.close()
         self.auth.close()
-        self.loop.remove_reader(self.sock.fileno())
-        self.sock.close()
+        for sock in self.socks:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
 
     # -- timeouts -----------------------------------------------------------------
 

@@ -25,12 +25,14 @@ RETRY_FIRST = 1.0  # seconds before the first retry of a failed bind; doubled ea
 RETRY_MAX = 60.0
 
 
-def try_bind(config: HttpConfig) -> tuple[socket.socket | None, str | None]:
-    """(the listening socket, None), or (None, why not)."""
+def try_bind(config: HttpConfig) -> tuple[list[socket.socket], str | None]:
+    """(the listening sockets, None), or ([], why not). A loopback listen is two sockets
+    (127.0.0.1 and ::1, http_server.bind): either failing is a failure of both, retried
+    as one."""
     try:
         return bind(config), None
     except OSError as exc:
-        return None, f"cannot listen on {config.listen}: {exc.strerror or exc}"
+        return [], f"cannot listen on {config.listen}: {exc.strerror or exc}"
 
 
 class HttpListener:
@@ -59,9 +61,9 @@ class HttpListener:
             return  # a listener still failing tries the new settings at its next retry
         if old is not None:
             self._close(f"moving to {config.listen}")
-        sock, error = bound or try_bind(config)
-        if sock is not None:
-            self._serve(sock)
+        socks, error = bound or try_bind(config)
+        if socks:
+            self._serve(socks)
         else:
             self._failed(error or "cannot listen")
 
@@ -91,14 +93,14 @@ class HttpListener:
 
     # -- failing and retrying -------------------------------------------------------
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, socks: list[socket.socket]) -> None:
         self._cancel_retry()
         if self.error is not None:
             log.warning("http: %s can be bound now (after %d retries)", self.config.listen,
                         self.retries)  # fmt: skip
         self.error, self.retries, self._delay = None, 0, RETRY_FIRST
         control = self.control
-        self.server = HttpServer(sock, self.config, self.loop, self.supervisor, control.handlers,
+        self.server = HttpServer(socks, self.config, self.loop, self.supervisor, control.handlers,
                                  self.request_shutdown, lambda: control.allowed_uids)  # fmt: skip
 
     def _failed(self, error: str) -> None:
@@ -116,9 +118,9 @@ class HttpListener:
         if self.config is None:
             return
         self.retries += 1
-        sock, error = try_bind(self.config)
-        if sock is not None:
-            self._serve(sock)
+        socks, error = try_bind(self.config)
+        if socks:
+            self._serve(socks)
         else:
             self._failed(error or "cannot listen")
 

@@ -9,9 +9,15 @@ templates once at load; the control side (commands.py) matches names with `selec
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Iterable
 from typing import Callable, TypeVar
+
+# A program, group or process name: letters of any script (Supervisor takes them too),
+# digits, "_", "." and "-". Never ':' (GROUP:PROCESS), '/' (log paths), white space or
+# '%' / '{' (templates), nor the invisible and bidirectional controls (not letters).
+NAME = re.compile(r"[\w.-]+")
 
 # The fields a process_name or log path template may use, as supervisord's %(...)s
 # expansions of the same names.
@@ -55,6 +61,25 @@ def expand(template: str, program: str, group: str, process_num: int, numprocs: 
         numprocs=numprocs,
         host_node_name=host_node_name(),
     )
+
+
+def expand_shared(template: str, program: str, group: str, numprocs: int) -> str:
+    """The template with every field but {process_num} filled in: what all of a
+    program's processes share, still a template (`{{` a brace) for the per-process rest."""
+    values = {"program_name": program, "group_name": group, "numprocs": numprocs,
+              "host_node_name": host_node_name()}  # fmt: skip
+    out = []
+    for literal, field, spec, conversion in _FORMATTER.parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if field not in values:  # process_num: one per process
+            out.append("{" + field + (f"!{conversion}" if conversion else "")
+                       + (f":{spec}" if spec else "") + "}")  # fmt: skip
+            continue
+        text = _FORMATTER.format_field(_FORMATTER.convert_field(values[field], conversion), spec)
+        out.append(text.replace("{", "{{").replace("}", "}}"))
+    return "".join(out)
 
 
 def full_name(group: str, process: str) -> str:

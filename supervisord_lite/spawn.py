@@ -57,7 +57,7 @@ def spawn(
     # Bytes throughout: Popen encodes every str key and value on every spawn (a fifth of
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
     # appear twice (once as str, once as bytes).
-    env = dict(_base_environment())
+    env = dict(_program_base_environment())
     env.update((_b(k), _b(v)) for k, v in program.environment)
     # As supervisord sets them: the name within the group, the group, the process_num.
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
@@ -314,6 +314,7 @@ def cloexec_inherited_fds() -> None:
 
 
 _base_env: dict[bytes, bytes] | None = None
+_program_env: dict[bytes, bytes] | None = None
 _b = os.fsencode
 
 
@@ -325,6 +326,16 @@ def _base_environment() -> dict[bytes, bytes]:
         skip = {_b(k) for k in _DAEMON_ONLY_ENV}
         _base_env = {k: v for k, v in os.environb.items() if k not in skip}
     return _base_env
+
+
+def _program_base_environment() -> dict[bytes, bytes]:
+    """What every program starts from: the base environment and, as supervisord sets it
+    before the program's own `environment` (which may override it), SUPERVISOR_ENABLED=1:
+    supervisor.childutils and scripts check it to know they run under a supervisor."""
+    global _program_env
+    if _program_env is None:
+        _program_env = {**_base_environment(), b"SUPERVISOR_ENABLED": b"1"}
+    return _program_env
 
 
 def _user_kwargs(user: str | None, env: dict) -> dict:

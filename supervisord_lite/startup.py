@@ -26,7 +26,13 @@ EXIT_STARTUP = 1
 
 
 class StartupError(Exception):
-    """A reason the daemon cannot start, told to the user as it is."""
+    """A reason the daemon cannot start, told to the user as it is. `running` marks the
+    one fix that is to stop another daemon: the launcher, which knows the config file
+    the ctl will need, adds the command that does it."""
+
+    def __init__(self, message: str, running: bool = False):
+        super().__init__(message)
+        self.running = running
 
 
 def make_parent(path: str) -> None:
@@ -49,8 +55,8 @@ def lock_pidfile(path: str) -> int:
         other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
         os.close(fd)
         raise StartupError(
-            f"another supervisord-lite is already running (pid {other}, pidfile {path}); "
-            "stop it first with: supervisorctl-lite shutdown"
+            f"another supervisord-lite is already running (pid {other}, pidfile {path})",
+            running=True,
         ) from None
     return fd
 
@@ -62,10 +68,7 @@ def bind_socket(path: str, mode: int) -> tuple[socket.socket, tuple[int, int]]:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise StartupError(f"{path} exists and is not a socket; remove it or pick another")
         if _socket_is_live(path):
-            raise StartupError(
-                f"another daemon is listening on {path}; "
-                "stop it first with: supervisorctl-lite shutdown"
-            )
+            raise StartupError(f"another daemon is listening on {path}", running=True)
         log.info("removing stale socket %s", path)
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)

@@ -13,6 +13,9 @@ What supervisord checks against the host (does the user exist, does a log direct
 exist) is reported in `host_problems` instead of refusing: a config is usually
 converted on another machine than the one it runs on.
 
+The parsing itself is supervisor_ini_parser.py's, the value types
+supervisor_datatypes.py's.
+
 Only convert.py uses this module; the daemon never imports it.
 """
 
@@ -24,8 +27,34 @@ import os
 import platform
 import re
 import shlex
-import signal
 from typing import Any
+
+from supervisord_lite.bounded_read import UnreadableFile
+from supervisord_lite.supervisor_datatypes import (  # noqa: F401  (ini.AUTO, ini.octal ...)
+    AUTO,
+    LOGLEVELS,
+    SYSLOG,
+    auto_restart,
+    boolean,
+    byte_size,
+    exitcodes,
+    expand,
+    integer,
+    key_value_pairs,
+    list_of_strings,
+    logfile_name,
+    logging_level,
+    name_check,
+    octal,
+    referenced_names,
+    signal_name,
+)
+from supervisord_lite.supervisor_ini_parser import (  # noqa: F401
+    IniError,
+    Located,
+    Parser,
+    inline_comment_cut,
+)
 
 PROGRAM_KINDS = ("program", "eventlistener", "fcgi-program")
 
@@ -98,267 +127,10 @@ EVENT_TYPES = frozenset(
     PROCESS_GROUP_REMOVED""".split()
 )
 
-LOGLEVELS = ("critical", "error", "warn", "info", "debug", "trace", "blather")
-
-AUTO = "auto"  # supervisor's Automatic: a log file in childlogdir
-SYSLOG = "syslog"  # supervisor's deprecated stdout_logfile=syslog
 
 _UNSET = object()  # an option not given, where supervisord's default is no string
-_FIELD = re.compile(r"%(?:%|\(([^)]*)\))")
 # `%s` with no (name): `text % mapping` puts the repr of the whole mapping there.
 _UNNAMED = re.compile(r"%(?:%|\([^)]*\))|(%[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
-
-
-class IniError(Exception):
-    """Input supervisord itself would refuse; the message names the file (and line)."""
-
-
-class Located(dict):
-    """One option: {"value": raw text, "file": path, "line": n}."""
-
-
-# --- reading: configparser with supervisor's settings, plus line numbers ------------------
-
-
-class _Position:
-    def __init__(self) -> None:
-        self.file = ""
-        self.line = 0
-
-
-class _CountingLines:
-    """Iterates a file's lines, telling `position` which line configparser is reading."""
-
-    def __init__(self, fp: Any, position: _Position) -> None:
-        self.fp = fp
-        self.position = position
-        self.name = getattr(fp, "name", "<string>")
-
-    def __iter__(self):
-        for number, line in enumerate(self.fp, start=1):
-            self.position.line = number
-            yield line
-
-
-def _located_dict_type(position: _Position, where: dict):
-    """configparser's dict_type: records where each section and option was (last) set.
-
-    configparser stores a new option as `section[key] = [first line]` and joins the
-    continuation lines later with a plain-string assignment; only the first kind is a
-    definition. A section is stored as `sections[name] = dict`."""
-
-    class LocatedDict(dict):
-        section = "DEFAULT"
-
-        def __setitem__(self, key: str, value: Any) -> None:
-            if isinstance(value, list):
-                where[(self.section, key)] = (position.file, position.line)
-            elif isinstance(value, LocatedDict) and not isinstance(key, tuple):
-                value.section = key
-                where.setdefault((key, None), (position.file, position.line))
-            super().__setitem__(key, value)
-
-    return LocatedDict
-
-
-class _Parser(configparser.RawConfigParser):
-    """supervisor's UnhosedConfigParser, keeping where every option was set."""
-
-    def __init__(self) -> None:
-        self.position = _Position()
-        self.where: dict[tuple[str, str | None], tuple[str, int]] = {}
-        super().__init__(
-            inline_comment_prefixes=(";", "#"),
-            strict=False,
-            dict_type=_located_dict_type(self.position, self.where),
-        )
-        self.section_to_file: dict[str, str] = {}
-
-    def read_path(self, path: str) -> None:
-        before = set(self.sections())
-        with open(path, encoding="utf-8") as fp:
-            self.position.file = path
-            try:
-                self.read_file(_CountingLines(fp, self.position), source=path)
-            except configparser.MissingSectionHeaderError as exc:
-                raise IniError(
-                    f"{path}:{exc.lineno}: no [section] header before {exc.line.strip()!r}"
-                ) from None
-            except configparser.ParsingError as exc:
-                lineno, line = exc.errors[0]
-                raise IniError(
-                    f"{path}:{lineno}: cannot parse {line.strip()!r} (expected key = value)"
-                ) from None
-            except UnicodeDecodeError as exc:
-                raise IniError(f"{path}: not UTF-8 text ({exc.reason})") from None
-        for section in set(self.sections()) - before:
-            self.section_to_file[section] = path
-
-    def expand_here(self, here: str) -> None:
-        # supervisor replaces %(here)s textually, file by file, while reading [include]s
-        for section in self.sections():
-            for key, value in self.items(section):
-                if "%(here)s" in value:
-                    self.set(section, key, value.replace("%(here)s", here))
-
-    def locate(self, section: str, key: str) -> tuple[str, int]:
-        found = self.where.get((section, key)) or self.where.get(("DEFAULT", key))
-        if found is None:
-            return self.locate_section(section)
-        return found
-
-    def locate_section(self, section: str) -> tuple[str, int]:
-        return self.where.get((section, None), (self.section_to_file.get(section, ""), 0))
-
-
-# --- the values supervisor's datatypes accept ------------------------------------------
-
-
-def expand(text: str, expansions: dict[str, Any], name: str) -> str:
-    """supervisor.options.expand: `%` formatting with a readable error."""
-    try:
-        return text % expansions
-    except KeyError as exc:
-        names = ", ".join(sorted(k for k in expansions if not k.startswith("ENV_")))
-        raise ValueError(
-            f"{text!r} for {name!r} names {exc} which cannot be expanded "
-            f"(available: {names}, ENV_* from the environment)"
-        ) from None
-    except Exception as exc:
-        raise ValueError(f"{text!r} for {name!r} is badly formatted: {exc}") from None
-
-
-def referenced_names(text: str) -> list[str]:
-    """The %(name)s fields of a string, without the %% escapes."""
-    return [m.group(1) for m in _FIELD.finditer(text) if m.group(1) is not None]
-
-
-def name_check(name: str) -> str:
-    text = str(name).strip()
-    for character in " :/":
-        if character in text:
-            raise ValueError(f"invalid name {name!r} because of the character {character!r}")
-    return text
-
-
-def integer(value: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not an integer: {value!r}") from None
-
-
-TRUTHY = ("yes", "true", "on", "1")
-FALSY = ("no", "false", "off", "0")
-
-
-def boolean(value: Any) -> bool:
-    text = str(value).lower()
-    if text in TRUTHY:
-        return True
-    if text in FALSY:
-        return False
-    raise ValueError(f"not a valid boolean value: {value!r}")
-
-
-def list_of_strings(value: str | None) -> list[str]:
-    if not value:
-        return []
-    return [x.strip() for x in value.split(",")]
-
-
-def exitcodes(value: str) -> list[int]:
-    if not value:
-        return []
-    try:
-        codes = [int(x) for x in value.split(",")]
-    except ValueError:
-        raise ValueError(f"not a valid list of exit codes: {value!r}") from None
-    for code in codes:
-        if not 0 <= code <= 255:
-            raise ValueError(f"not a valid list of exit codes: {value!r}")
-    return codes
-
-
-def key_value_pairs(value: str) -> dict[str, str]:
-    """supervisor.datatypes.dict_of_key_value_pairs: shlex tokens KEY = VALUE , ..."""
-    lexer = shlex.shlex(str(value))
-    lexer.wordchars += "/.+-():"
-    try:
-        tokens = list(lexer)
-    except ValueError as exc:  # "No closing quotation"
-        raise ValueError(f"cannot parse {value!r}: {exc}") from None
-    pairs: dict[str, str] = {}
-    i = 0
-    while i < len(tokens):
-        triple = tokens[i : i + 3]
-        if len(triple) != 3 or triple[1] != "=":
-            raise ValueError(f"unexpected end of key/value pairs in {value!r}")
-        pairs[triple[0]] = triple[2].strip("'\"")
-        i += 4
-    return pairs
-
-
-def byte_size(value: str) -> int:
-    text = str(value).lower()
-    for suffix, factor in (("kb", 1024), ("mb", 1024**2), ("gb", 1024**3)):
-        if text[-2:] == suffix:
-            return int(text[:-2]) * factor
-    return int(text)
-
-
-def octal(value: str) -> int:
-    try:
-        return int(value, 8)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value} can not be converted to an octal type") from None
-
-
-def signal_name(value: str) -> str:
-    """supervisor.datatypes.signal_number, answered as a name ("TERM")."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        name = value.strip().upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        number = getattr(signal, name, None)
-        if not isinstance(number, int):
-            raise ValueError(f"value {value!r} is not a valid signal name") from None
-    try:
-        return signal.Signals(number).name[3:]
-    except ValueError:
-        raise ValueError(f"value {value!r} is not a valid signal number") from None
-
-
-def auto_restart(value: str) -> bool | str:
-    text = str(value).lower()
-    if text in TRUTHY:
-        return True
-    if text in FALSY:
-        return False
-    if text == "unexpected":
-        return "unexpected"
-    raise ValueError(f"invalid 'autorestart' value {text!r}")
-
-
-def logfile_name(value: str) -> str | None:
-    """None (NONE/OFF), AUTO, SYSLOG or the path with ~ expanded."""
-    text = value.lower()
-    if text in ("none", "off"):
-        return None
-    if text == "auto":
-        return AUTO
-    if text == "syslog":
-        return SYSLOG
-    return os.path.expanduser(value)
-
-
-def logging_level(value: str) -> str:
-    text = str(value).lower()
-    if text not in LOGLEVELS:
-        raise ValueError(f"bad logging level name {value!r}")
-    return text
 
 
 # --- reading a whole config -------------------------------------------------------------
@@ -382,7 +154,7 @@ class _Reader:
         self.os_environ = environ
         self.environ_expansions = {f"ENV_{k}": v for k, v in environ.items()}
         self.config_env_names: set[str] = set()
-        self.parser = _Parser()
+        self.parser = Parser()
         self.host_problems: list[tuple[str, int, str, str, str]] = []
         self.environ_used: dict[tuple[str, str], list[str]] = {}
         self.unnamed: set[tuple[str, str]] = set()
@@ -453,10 +225,7 @@ class _Reader:
     # -- the file and its includes
 
     def read(self) -> dict[str, Any]:
-        try:
-            self.parser.read_path(self.path)
-        except OSError as exc:
-            raise IniError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+        self.parser.read_path(self.path)
         if self.parser.has_section("include"):
             self.read_includes()
         if not self.parser.has_section("supervisord"):
@@ -492,7 +261,10 @@ class _Reader:
             for filename in matches:
                 try:
                     parser.read_path(filename)
-                except OSError:
+                except IniError as exc:
+                    cause = exc.__cause__
+                    if not isinstance(cause, UnreadableFile) or cause.refused:
+                        raise self.fail("include", "files", str(exc)) from None
                     # configparser.read, which supervisord uses, skips what it cannot open
                     self.host_problem("include", "files", f"cannot read {filename}: skipped")
                     continue
@@ -812,9 +584,26 @@ class _Reader:
         command = get("command", None)
         if command is None:
             raise self.fail(section, None, "the section does not specify a command")
+        self.check_command(section, command)
         process["command"] = command
         process["name"] = self.expand_again(section, "process_name", process_name, expansions)
         return process
+
+    def check_command(self, section: str, command: str) -> None:
+        """supervisord splits the command with shlex at every start, and fails each one
+        (BadCommand) when it cannot: refused here, with the likely cause."""
+        try:
+            shlex.split(command)
+        except ValueError as exc:
+            message = f"cannot split it into arguments ({exc}): supervisord would fail every start"
+            file, line = self.parser.locate(section, "command")
+            if inline_comment_cut(file, line):
+                message += (
+                    "; Supervisor ends the value at ' ;' or ' #' (an inline comment), which "
+                    "cut this one: write the command without a space before ; or #, or put "
+                    "it in a script"
+                )
+            raise self.fail(section, "command", message) from None
 
     def check_user(self, section: str, user: str) -> None:
         import pwd

@@ -117,3 +117,31 @@ events=PROCESS_STATE_EXITED
     head, _, body = mailbox.read_text().partition("\n\n")
     assert head.splitlines() == ["To: ops@example.com", "Subject: [web1] supervisord-lite alert"]
     assert json.loads(body)["alerts"][0]["process"] == "flaky"
+
+
+def test_a_split_pool_keeps_each_process_num_and_every_child_knows_its_supervisor(daemon):
+    """A pool whose command differs per process is split into one program per process:
+    each still sees its own SUPERVISOR_PROCESS_NUM, and every child SUPERVISOR_ENABLED=1
+    (set by supervisord, read by supervisor.childutils)."""
+    ini = daemon.path("supervisord.conf")
+    ini.write_text(f"""\
+[supervisord]
+[program:pool]
+process_name=%(program_name)s_%(process_num)d
+numprocs=3
+numprocs_start=4
+command=sh -c 'echo $SUPERVISOR_PROCESS_NUM $SUPERVISOR_ENABLED %(process_num)d; exec sleep 300'
+startsecs=0
+stdout_logfile={daemon.dir}/%(program_name)s_%(process_num)d.log
+""")  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "supervisord_lite", "convert", str(ini)],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "written as one program per process" in result.stderr
+    doc = tomllib.loads(result.stdout)
+    daemon.start(doc["programs"], groups=doc.get("groups"))
+    for num in (4, 5, 6):
+        daemon.wait_state(f"pool:pool_{num}", "RUNNING")
+        log = daemon.path(f"pool_{num}.log")
+        daemon.wait_until(lambda log=log: log.exists() and "\n" in log.read_text(), 10)
+        assert log.read_text() == f"{num} 1 {num}\n"  # process_num, enabled, the INI's

@@ -275,8 +275,9 @@ def test_a_relative_command_runs_from_the_config_folder_when_detached(daemon):
 def test_check_names_a_missing_relative_command(daemon):
     daemon.write_config({"rel": {"command": "./missing.sh --flag"}})
     res = daemon.launch("--check")
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    assert "programs.rel.command" in res.stderr, res.stderr
+    # A warning, as the daemon starts such a config (that program ends FATAL): 22.18
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert "warning: " in res.stderr and "programs.rel.command" in res.stderr, res.stderr
     assert str(daemon.path("missing.sh")) in res.stderr, res.stderr
 
 

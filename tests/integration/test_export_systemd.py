@@ -12,12 +12,9 @@ from pathlib import Path
 import pytest
 
 from integration.harness import DAEMON_CMD, to_toml
+from integration.systemd_units import needs_analyze, verify
 
 pytestmark = pytest.mark.timeout(60)
-
-needs_analyze = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="no systemd-analyze"
-)
 
 
 def export(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -48,17 +45,9 @@ def unit_keys(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def verify(units: list[Path], tmp: Path) -> subprocess.CompletedProcess:
-    """systemd-analyze verify of every unit. A ':' in an argument is its FILE:NAME alias
-    syntax, so each unit is given as a colon-free copy aliased to its real name."""
-    copies = tmp / "verify"
-    copies.mkdir()
-    args = []
-    for i, unit in enumerate(units):
-        shutil.copy(unit, copies / f"u{i}")
-        args.append(f"{copies / f'u{i}'}:{unit.name}")
-    return subprocess.run(["systemd-analyze", "verify", "--man=no", *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+def unit_files(out: Path) -> list[Path]:
+    """The units in `out`, without the export's hidden manifest."""
+    return sorted(p for p in out.iterdir() if not p.name.startswith("."))
 
 
 SLEEP = shutil.which("sleep")
@@ -98,11 +87,12 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     res = export(a_full_config(tmp_path), out)
     assert res.returncode == 0, res.stderr
     names = sorted(p.name for p in out.iterdir())
+    # numprocs as a template unit (web@0, web@1); a group's processes as instances
     assert names == sorted([
-        "supervisord-lite-db.service", "supervisord-lite-web:0.service",
-        "supervisord-lite-web:1.service", "supervisord-lite-jobs:cron.service",
-        "supervisord-lite-jobs:once.service", "supervisord-lite.target",
-        "supervisord-lite-jobs.target",
+        "supervisord-lite-db.service", "supervisord-lite-web@.service",
+        "supervisord-lite-jobs@cron.service", "supervisord-lite-jobs@once.service",
+        "supervisord-lite@sdl.target", "supervisord-lite-jobs.target",
+        ".supervisord-lite@sdl.target.manifest",
     ])  # fmt: skip
 
     db = unit_keys(out / "supervisord-lite-db.service")
@@ -116,21 +106,22 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     assert db["KillMode"] == ["control-group"] and db["KillSignal"] == ["SIGTERM"]
     assert "After" not in db  # the lowest priority waits for nothing
 
-    web = unit_keys(out / "supervisord-lite-web:1.service")
+    web = unit_keys(out / "supervisord-lite-web@.service")
     assert web["Requires"] == ["supervisord-lite-db.service"]
     assert web["After"] == ["supervisord-lite-db.service"]
     assert web["Type"] == ["exec"]  # its tcp readiness has no systemd form: a warning
     assert web["SuccessExitStatus"] == ["2"]
     assert web["KillSignal"] == ["SIGINT"] and web["KillMode"] == ["process"]
     assert web["TimeoutStopSec"] == ["7.5s"]
-    assert web["StandardOutput"] == [f"append:{tmp_path}/logs/web-1.log"]
+    assert web["StandardOutput"] == [f"append:{tmp_path}/logs/web-%i.log"]
     assert web["StandardError"] == ["inherit"]
     env = dict(shlex.split(v)[0].split("=", 1) for v in web["Environment"])
     assert env == {"SHARED": "1", "MSG": 'say "hi" 100%% $HOME \\o/', "EMPTY": "",
-                   "SUPERVISOR_PROCESS_NAME": "1", "SUPERVISOR_GROUP_NAME": "web",
-                   "SUPERVISOR_PROCESS_NUM": "1"}  # fmt: skip
+                   "SUPERVISOR_ENABLED": "1",
+                   "SUPERVISOR_PROCESS_NAME": "%i", "SUPERVISOR_GROUP_NAME": "web",
+                   "SUPERVISOR_PROCESS_NUM": "%i"}  # fmt: skip
 
-    cron = unit_keys(out / "supervisord-lite-jobs:cron.service")
+    cron = unit_keys(out / "supervisord-lite-jobs@cron.service")
     sh = shutil.which("sh")
     # quoted as systemd reads it; % doubled so it is no specifier
     assert shlex.split(cron["ExecStart"][0]) == [sh, "-c", 'echo "$$1; done" 50%%', "x"]
@@ -138,20 +129,25 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     assert cron["StandardOutput"] == ["null"] and cron["StandardError"] == ["journal"]
     assert cron["StartLimitBurst"] == ["2"]
     # priority 1000 after the 999s, they after db's 10: a chain orders the tiers
-    assert cron["After"] == ["supervisord-lite-web:0.service supervisord-lite-web:1.service "
-                             "supervisord-lite-jobs:once.service"]  # fmt: skip
-    once = unit_keys(out / "supervisord-lite-jobs:once.service")
+    assert cron["After"] == ["supervisord-lite-web@0.service supervisord-lite-web@1.service "
+                             "supervisord-lite-jobs@once.service"]  # fmt: skip
+    once = unit_keys(out / "supervisord-lite-jobs@once.service")
     assert once["Restart"] == ["no"]
 
-    target = unit_keys(out / "supervisord-lite.target")
+    target = unit_keys(out / "supervisord-lite@sdl.target")  # named after sdl.toml
     wanted = target["Wants"][0].split()
-    assert "supervisord-lite-jobs:once.service" not in wanted  # autostart = false
-    assert len(wanted) == 4
+    assert "supervisord-lite-jobs@once.service" not in wanted  # autostart = false
+    assert sorted(wanted) == [
+        "supervisord-lite-db.service",
+        "supervisord-lite-jobs@cron.service",
+        "supervisord-lite-web@0.service",
+        "supervisord-lite-web@1.service",
+    ]
     # a [groups.*] table is a target too, as `GROUP:*` is for the ctl
     group = unit_keys(out / "supervisord-lite-jobs.target")
-    assert group["Wants"] == ["supervisord-lite-jobs:cron.service"]
-    assert cron["PartOf"] == ["supervisord-lite.target supervisord-lite-jobs.target"]
-    assert web["PartOf"] == ["supervisord-lite.target"]
+    assert group["Wants"] == ["supervisord-lite-jobs@cron.service"]
+    assert cron["PartOf"] == ["supervisord-lite@sdl.target supervisord-lite-jobs.target"]
+    assert web["PartOf"] == ["supervisord-lite@sdl.target"]
 
     # what systemd cannot hold: a warning naming the key, and a comment in the unit
     warnings = res.stderr.splitlines()
@@ -165,14 +161,14 @@ def test_every_setting_lands_in_its_unit(tmp_path):
     ):
         assert any(w.startswith(expected) for w in warnings), (expected, res.stderr)
     assert not any(w.startswith("programs.web.backoff_max") for w in warnings)  # a default
-    text = (out / "supervisord-lite-web:0.service").read_text()
+    text = (out / "supervisord-lite-web@.service").read_text()
     assert "# not carried over exactly: ready: tcp 127.0.0.1:8000" in text
-    once = unit_keys(out / "supervisord-lite-jobs:once.service")
+    once = unit_keys(out / "supervisord-lite-jobs@once.service")
     assert once["LimitNOFILE"] == ["1024:4096"] and once["LimitCORE"] == ["infinity:infinity"]
     assert once["LimitSTACK"] == [f"{8 * 2**20}:{8 * 2**20}"]
     assert (once["Nice"], once["OOMScoreAdjust"]) == (["5"], ["300"])
     assert once["MemoryMax"] == [str(256 * 2**20)]
-    assert "Nice" not in unit_keys(out / "supervisord-lite-web:0.service")
+    assert "Nice" not in unit_keys(out / "supervisord-lite-web@.service")
 
 
 @needs_analyze
@@ -180,7 +176,7 @@ def test_systemd_analyze_verifies_every_unit(tmp_path):
     out = tmp_path / "units"
     res = export(a_full_config(tmp_path), out)
     assert res.returncode == 0, res.stderr
-    units = sorted(out.iterdir())
+    units = unit_files(out)
     checked = verify(units, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stderr == "", checked.stderr  # not even a warning
@@ -203,12 +199,18 @@ def test_unit_names_are_systemd_escape_s(tmp_path):
                 '"a.b_c"': {"command": "true"}}  # fmt: skip
     out = tmp_path / "units"
     assert export(write_config(tmp_path, programs), out).returncode == 0
-    full = ["my-web:my-web.0", "my-web:my-web.1", "a.b_c"]
-    escaped = subprocess.run(["systemd-escape", *full], capture_output=True, text=True,
+    # GROUP:PROCESS is the instance PROCESS of GROUP: systemd-escape of each part
+    parts = ["my-web", "my-web.0", "my-web.1", "a.b_c"]
+    escaped = subprocess.run(["systemd-escape", *parts], capture_output=True, text=True,
                              check=True).stdout.split()  # fmt: skip
-    assert escaped[0] == "my\\x2dweb:my\\x2dweb.0"
-    expected = {f"supervisord-lite-{e}.service" for e in escaped} | {"supervisord-lite.target"}
-    assert {p.name for p in out.iterdir()} == expected
+    assert escaped[0] == "my\\x2dweb"
+    expected = {
+        f"supervisord-lite-{escaped[0]}@{escaped[1]}.service",
+        f"supervisord-lite-{escaped[0]}@{escaped[2]}.service",
+        f"supervisord-lite-{escaped[3]}.service",
+        "supervisord-lite@sdl.target",
+    }
+    assert {p.name for p in unit_files(out)} == expected
 
 
 def test_never_overwrites_what_it_did_not_write(tmp_path):
@@ -230,8 +232,8 @@ def test_never_overwrites_what_it_did_not_write(tmp_path):
     res = export(config, out)
     assert res.returncode == 0, res.stderr
     assert f"removed {out / 'supervisord-lite-b.service'}" in res.stdout
-    assert sorted(p.name for p in out.iterdir()) == [
-        "supervisord-lite-a.service", "supervisord-lite.target"]  # fmt: skip
+    assert [p.name for p in unit_files(out)] == [
+        "supervisord-lite-a.service", "supervisord-lite@sdl.target"]  # fmt: skip
 
 
 def test_config_errors_exit_2_and_say_where(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shlex
 import signal
 import subprocess
 import time
@@ -130,7 +131,9 @@ def test_a_stopped_daemon_behind_a_live_sshd_is_unreachable(sshd, two_hosts):
     assert res.returncode == 4, res
     got = blocks(res.stdout)
     assert "RUNNING" in got[ta]
-    assert f"{tb}: " in res.stderr and "closed the connection" in res.stderr, res.stderr
+    # ssh asked the host what is at the path: the daemon removed its socket
+    assert f"{tb}: cannot reach {tb}: there is no socket {b.socket} on hostb" in res.stderr, res
+    assert "is the daemon running" in res.stderr
     assert "Traceback" not in res.stderr
 
 
@@ -366,3 +369,315 @@ def test_page_shows_each_host_and_its_buttons_act_there(sshd, two_hosts, make_da
         wait_until(lambda: driver.execute_script(state, row.format(tb)) == "STOPPED", 10)
         assert a.status()["web"]["state"] == "RUNNING"
         assert front.status()["web"]["state"] == "RUNNING"
+
+
+class FakeDaemon:
+    """A Unix socket that answers every request line with `answer(request)` (a thread
+    of the test: only the daemon must not have threads)."""
+
+    def __init__(self, path: str, answer):
+        import socket
+        import threading
+
+        self.answer = answer
+        self.requests: list[dict] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data.endswith(b"\n"):
+                    request = json.loads(data)
+                    self.requests.append(request)
+                    conn.sendall(json.dumps(self.answer(request)).encode() + b"\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_http_hosts_survive_a_reply_without_an_error(sshd, make_daemon, tmp_path):
+    """A remote daemon answering {"ok": false} with no `error` stopped that host's
+    polling for good (a KeyError in the poll's callback)."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    broken = {"on": True}
+
+    def answer(request):
+        if broken["on"]:
+            return {"id": request["id"], "ok": False}
+        return {"id": request["id"], "ok": True, "result": [{"name": "x", "state": "RUNNING"}]}
+
+    fake = FakeDaemon(str(tmp_path / "fake.sock"), answer)
+    target = f"hostc:{tmp_path / 'fake.sock'}"
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    try:
+        port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([target])}")
+        wait_until(lambda: _hosts(port)[target]["state"] == "down", 15)
+        assert "refused without saying why" in _hosts(port)[target]["error"]
+        seen = len(fake.requests)
+        wait_until(lambda: len(fake.requests) > seen, 10)  # still polled
+        broken["on"] = False
+        wait_until(lambda: _hosts(port)[target]["state"] == "up", 10)
+        assert [p["name"] for p in _hosts(port)[target]["processes"]] == ["x"]
+        assert "Traceback" not in front.logfile.read_text()
+    finally:
+        fake.close()
+
+
+def test_http_hosts_error_text_stays_the_same_at_every_poll(sshd, two_hosts, make_daemon):
+    """A remote daemon that is gone behind a live ssh: the error said at each poll is
+    the same (it quoted every earlier poll's ssh words, and logged each time)."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    # ssh's default level, at which it notes each failed forward ("channel N: open
+    # failed: ...") on stderr
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command + " -o LogLevel=INFO"
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([tb])}")
+    wait_until(lambda: _hosts(port)[tb]["state"] == "up", 15)
+    b.ctl_ok("shutdown")
+    wait_until(lambda: _hosts(port)[tb]["state"] == "down", 10)
+    errors = set()
+    polls = front.logfile.read_text().count(f"host {tb} is down")
+
+    def three_more_polls() -> bool:
+        errors.add(_hosts(port)[tb]["error"])
+        return len(errors) > 1 or _ssh_err_lines(front) >= 4
+
+    wait_until(three_more_polls, 20)
+    assert len(errors) == 1, errors
+    error = errors.pop()
+    assert "closed the connection (open failed" in error and "channel" not in error, error
+    assert front.logfile.read_text().count(f"host {tb} is down") == polls
+
+
+def _ssh_err_lines(front) -> int:
+    """How many lines the front daemon's ssh has written to its -E file (a failed
+    forward is one per poll)."""
+    for p in _daemon_ssh(front):
+        argv = p.cmdline()
+        if "-E" in argv:
+            with open(argv[argv.index("-E") + 1]) as fh:
+                return len(fh.read().splitlines())
+    return 0
+
+
+def test_http_hosts_are_polled_only_while_someone_looks(sshd, two_hosts, make_daemon):
+    """Polling every 2 s for ever kept a daemon with `hosts` from ever being idle: now
+    it polls for a few seconds after each look (the page looks every 2 s), then sleeps
+    until the next look, which brings fresh status within a poll."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([ta])}\n"
+                      "idle_timeout = 1\n")  # fmt: skip
+    wait_until(lambda: _hosts(port)[ta]["state"] == "up", 15)
+    proc = psutil.Process(front.pid)
+
+    def switches() -> int:
+        c = proc.num_ctx_switches()
+        return c.voluntary + c.involuntary
+
+    def quiet_for_a_while() -> bool:
+        before = switches()
+        time.sleep(2.5)  # longer than a poll interval: a poll would show here
+        return switches() == before
+
+    wait_until(quiet_for_a_while, 30, interval=0)
+    seen = _hosts(port)[ta]["as_of"]
+    a.ctl_ok("stop", "web")
+    wait_until(lambda: _state(port, ta, "web") == "STOPPED", 10)  # a look: polled again
+    assert _hosts(port)[ta]["as_of"] > seen
+
+
+def test_http_hosts_ssh_dies_with_the_daemon(sshd, two_hosts, make_daemon):
+    """A SIGKILLed daemon's ssh tunnels used to live on (and the next daemon never knew
+    them): each ssh now gets SIGTERM from the kernel when its daemon dies."""
+    from integration.harness import wait_until
+    from integration.http_helpers import start_http
+
+    a, b, ta, tb = two_hosts
+    front = make_daemon()
+    front.env["SUPERVISORCTL_LITE_SSH"] = sshd.ssh_command
+    port = start_http(front, {"local": sleeper()}, http=f"hosts = {json.dumps([ta, tb])}")
+    wait_until(lambda: all(h["state"] == "up" for h in _hosts(port).values()), 15)
+    tunnels = _daemon_ssh(front)
+    assert len(tunnels) == 2
+    os.kill(front.pid, signal.SIGKILL)
+
+    def gone(p: psutil.Process) -> bool:
+        try:
+            return p.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(lambda: all(gone(p) for p in tunnels), 10, message=lambda: str(tunnels))
+
+
+# -- 22.13: a wedged host, signals, a closed stdout, a wrong socket -----------------------
+
+
+@pytest.fixture
+def stopped():
+    """Daemons frozen with SIGSTOP (a wedged host), thawed at teardown."""
+    frozen: list[int] = []
+    yield frozen
+    for pid in frozen:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_wedged_host_times_out_and_the_healthy_ones_print(sshd, two_hosts, stopped):
+    a, b, ta, tb = two_hosts
+    stopped.append(a.pid)
+    os.kill(a.pid, signal.SIGSTOP)
+    res = ctl(sshd, b, "--timeout", "2", "-H", ta, "-H", tb, "status", timeout=40)
+    assert res.returncode == 4, res
+    got = blocks(res.stdout)
+    assert list(got) == [ta, tb] and got[ta] == "", res.stdout
+    assert "RUNNING" in got[tb] and "cache" in got[tb]
+    assert f"{ta}: no answer from the daemon at" in res.stderr, res.stderr
+    assert "in 2 s: it is stopped or wedged" in res.stderr
+
+
+def test_the_single_host_ctl_gives_up_on_a_wedged_daemon_by_default(daemon, stopped):
+    daemon.start({"web": sleeper()})
+    stopped.append(daemon.pid)
+    os.kill(daemon.pid, signal.SIGSTOP)
+    res = daemon.ctl("status", timeout=40)  # the default --timeout (10 s)
+    assert res.returncode == 4, daemon.describe(res)
+    assert f"no answer from the daemon at {daemon.socket} in 10 s" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_a_long_start_is_waited_for_and_a_quiet_stream_is_never_timed_out(daemon):
+    """The daemon answers while a start waits: alive, so waited for past --timeout. An
+    events stream quiet for longer than --timeout (late runs 4 s) goes on."""
+    slow = {"command": ["sleep", "300"], "startsecs": 4, "autostart": False}
+    late = {"command": ["sleep", "4"], "startsecs": 0, "autostart": False, "autorestart": False}
+    daemon.start({"web": sleeper(), "slow": slow, "late": late})
+    res = daemon.ctl("--timeout", "1", "start", "slow", timeout=30)
+    assert res.returncode == 0, daemon.describe(res)
+    proc = subprocess.Popen(
+        [*CTL_CMD, "-c", str(daemon.config), "--timeout", "1", "events"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=daemon.env,
+    )
+    seen = bytearray()
+    try:
+        daemon.ctl_ok("start", "late")
+        _until(proc, seen, lambda: b'"process": "late"' in seen and b'"to": "EXITED"' in seen, 20)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_a_signal_to_the_ctl_ends_its_workers_and_tunnels(sshd, two_hosts, sig):
+    a, b, ta, tb = two_hosts
+    proc = events_ctl(sshd, a, "-H", ta, "-H", tb)
+    seen = bytearray()
+    try:
+        _until(proc, seen, lambda p=proc: len(_ssh_children(p.pid)) == 2)
+        _until(proc, seen, lambda: _restart_and_seen(a, b, seen, ta, tb))
+        tree = _tree(proc.pid)  # the workers and their ssh
+        assert len(tree) == 4, tree
+        tunnels = [d for d in os.listdir("/tmp") if d.startswith("sdl-ssh-")]
+        os.kill(proc.pid, sig)  # the ctl alone, not its process group
+        proc.wait(15)
+        if sig != signal.SIGKILL:
+            assert proc.returncode == 128 + sig, proc.returncode
+            assert b"Traceback" not in proc.stderr.read()
+        gone, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, alive
+        left = [d for d in os.listdir("/tmp") if d.startswith("sdl-ssh-") and d in tunnels]
+        ours = [d for d in left if _owned_by(d, tree)]
+        assert not ours, ours
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def _owned_by(tunnel_dir: str, tree: list[psutil.Process]) -> bool:
+    """Whether an ssh of this tree used the tunnel directory (others' runs share /tmp)."""
+    for p in tree:
+        try:
+            if tunnel_dir in " ".join(p.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_events_into_head_ends_quietly(sshd, two_hosts, tmp_path, many):
+    a, b, ta, tb = two_hosts
+    err = tmp_path / "err"
+    target = ["-H", ta, "-H", tb] if many else ["-c", str(a.config)]
+    line = " ".join(shlex.quote(w) for w in [*CTL_CMD, *target, "events"])
+    proc = subprocess.Popen(
+        ["sh", "-c", f"{line} 2>{shlex.quote(str(err))} | head -n 1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=sshd.env(a.env),
+        start_new_session=True,
+    )
+    try:
+        # head ends at the first line; the ctl then meets the closed pipe at the next
+        deadline = time.monotonic() + 30
+        while proc.poll() is None or _tree(proc.pid):
+            assert time.monotonic() < deadline, err.read_text()
+            a.ctl_ok("restart", "web")
+            b.ctl_ok("restart", "web")
+        assert proc.returncode == 0
+        assert err.read_text() == "", err.read_text()
+    finally:
+        if proc.poll() is None or _tree(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def test_a_wrong_remote_socket_says_what_is_there(sshd, two_hosts):
+    a, b, ta, tb = two_hosts
+    wrong = f"hosta:{a.dir}/nosuch.sock"
+    res = ctl(sshd, a, "-H", wrong, "status")
+    assert res.returncode == 4, res
+    assert f"there is no socket {a.dir}/nosuch.sock on hosta" in res.stderr, res.stderr
+    res = ctl(sshd, a, "-H", f"hosta:{a.config}", "status")
+    assert res.returncode == 4 and f"{a.config} on hosta is not a socket" in res.stderr, res
+    res = ctl(sshd, a, "-H", "hosta:/nonexistent-dir/x.sock", "status")
+    assert res.returncode == 4 and "no directory /nonexistent-dir on hosta" in res.stderr, res

@@ -24,6 +24,20 @@ def load(tmp_path, monkeypatch, http: str):
         return None, exc.errors
 
 
+@pytest.mark.parametrize(
+    "listen, addresses",
+    [("127.0.0.1:9001", ("127.0.0.1", "::1")), ("localhost:9001", ("127.0.0.1", "::1")),
+     ("[::1]:9001", ("::1", "127.0.0.1")), ("127.0.0.2:9001", ("127.0.0.2",))],
+)  # fmt: skip
+def test_a_loopback_listen_takes_both_families(tmp_path, monkeypatch, listen, addresses):
+    """A client of `localhost` may try ::1 first: that port must be ours too."""
+    config, errors = load(tmp_path, monkeypatch, f'listen = "{listen}"\n')
+    assert errors == [] and config.http.addresses == addresses
+    assert config.http.urls == " and ".join(
+        f"http://{a if ':' not in a else f'[{a}]'}:9001/" for a in addresses
+    )
+
+
 def test_no_http_table_means_no_server(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "example.toml").write_text(PROGRAM)

@@ -16,7 +16,7 @@ from convert_corpus.oracle import CORPUS, CORPUS_ENV, supervisor_processes, supe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import convert
+from supervisord_lite import convert, convert_toml
 from supervisord_lite.config_convert import byte_size, signal_number
 from supervisord_lite.config_keys import PROGRAM_KEYS
 
@@ -223,11 +223,11 @@ def test_values_from_the_environment_are_warned_without_their_value(corpus_env, 
 def test_any_string_round_trips(value, table):
     text = "\n".join(
         [
-            f"s = {convert.toml_string(value)}",
-            f"l = {convert.toml_value([value, 'x'])}",
-            f"t = {convert.toml_value(table)}",
+            f"s = {convert_toml.toml_string(value)}",
+            f"l = {convert_toml.toml_value([value, 'x'])}",
+            f"t = {convert_toml.toml_value(table)}",
             "[keys]",
-            f"{convert.toml_key(value or 'k')} = 1",
+            f"{convert_toml.toml_key(value or 'k')} = 1",
         ]
     )
     doc = tomllib.loads(text)

@@ -23,9 +23,15 @@ def test_specs_sizes_and_ticks():
     assert spec.limits == [("p", "web", 200 * 2**20), ("g", "workers", 2**30), ("a", "", 65536)]
     assert spec.interval == 5.0 and spec.cumulative
     assert spec.notes == ["-m: not mailed; [alerts] on 'memory_limit' can tell someone"]
-    assert limit_for(spec, "web", "web", ["web"]) == 200 * 2**20
-    assert limit_for(spec, "w", "workers", ["w_0"]) == 2**30
+    # memmon restarts a process over any limit naming it: -a's 64KB is the smallest
+    assert limit_for(spec, "web", "web", ["web"]) == 65536
+    assert limit_for(spec, "w", "workers", ["w_0"]) == 65536
     assert limit_for(spec, "other", "other", ["other"]) == 65536  # -a: any
+    spec = read_memmon(["-a", "4GB", "-p", "web=200MB", "-g", "web=100MB", "-p", "web=300MB"], [])
+    assert limit_for(spec, "web", "web", ["web"]) == 100 * 2**20  # the group's, smaller
+    assert limit_for(spec, "db", "db", ["db"]) == 4 * 2**30
+    spec = read_memmon(["-p", "web=200MB", "-p", "web=300MB"], [])
+    assert limit_for(spec, "web", "web", ["web"]) == 300 * 2**20  # the later -p replaces
 
 
 def test_without_cumulative_the_difference_is_noted_and_bad_specs_are_skipped():

@@ -153,6 +153,7 @@ def test_fast_parse_common_lines():
         "json": False,
         "command": "status",
         "names": [],
+        "timeout": 10.0,  # --timeout's default: never given on the fast path
         "hosts": None,  # the -H options: never given on the fast path
         "hosts_file": None,
         "parallel": 16,

@@ -15,6 +15,7 @@ TOKENS = [["-c", "x.toml"], ["--configuration", "/etc/x.toml"], ["-n"], ["--noda
 TOKENS += [["--check"], ["-c", "y.toml"], ["-n"], ["--check"], ["-c"], ["-c", "-n"]]
 TOKENS += [["-cx.toml"], ["--configuration=x"], ["--conf", "x"], ["-nc", "x"], ["--"]]
 TOKENS += [["x"], ["-h"], ["--version"], ["--print-unit"], ["-c", ""], ["--bogus"]]
+TOKENS += [["--wait"]]
 
 
 def argparse_result(argv):
@@ -44,6 +45,7 @@ def test_fast_parse_usual_lines():
         "check": False,
         "print_unit": False,
         "json": False,
+        "wait": False,
     }
     assert fast_parse(["-n", "--check", "-c", "x"]).nodaemon
     for argv in (

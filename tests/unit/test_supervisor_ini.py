@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import textwrap
 
 import pytest
@@ -39,7 +40,7 @@ def ours(path: str) -> dict[str, dict]:
             out[name] = {
                 "group": group,
                 "process_name": p["name"],
-                "command": ini.shlex.split(p["command"]),
+                "command": shlex.split(p["command"]),
                 "directory": p["directory"],
                 "environment": {**global_env, **p["environment"]},
                 "user": s["user"],
@@ -213,5 +214,5 @@ def test_a_bare_percent_s_takes_the_whole_table_as_supervisord_does(tmp_path):
     path = write(tmp_path, "[supervisord]\n[program:a]\ncommand=date +%s\n")
     theirs = supervisor_processes(path)["a"]["command"]
     parsed = ini.read(path)
-    assert ini.shlex.split(parsed["programs"][0]["processes"][0]["command"]) == theirs
+    assert shlex.split(parsed["programs"][0]["processes"][0]["command"]) == theirs
     assert [(line, key) for _, line, _, key in parsed["unnamed_fields"]] == [(3, "command")]

@@ -1,0 +1,83 @@
+"""benchmarks/compare.py reads two saved runs and prints every ratio's change: a ratio
+that fell is marked, and --fail turns that into exit status 1 (a commit that costs speed
+is seen when it lands)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TABLE = """# benchmarks (full) on vm: 2 cpus, supervisord_lite at {rev}
+# started 2026-11-28 22:50:19 +0000, command: python -m benchmarks --save
+
+| workload | metric | supervisord | supervisord_lite | ratio |
+|---|---|---:|---:|---:|
+| ctl | status round trips/s on one connection, 100 programs (median of 3) | 75 | {rtt} | {ratio} |
+| memory | 1000 programs: daemon RSS (MiB) (median of {n}) | 37.0 | 18.0 | 2.06x |
+| logs: 1 MB \\| cat | throughput (MB/s) | 100 | 100 | 1.00x |
+| spawn | no manager: 1000 x Popen, serial (s) | 0.558 (no manager) | 0.558 (no manager) | — |
+{extra}
+(total 42s)
+"""
+
+
+def write_run(path: Path, rev: str, rtt: int, ratio: str, n: int = 3, extra: str = "") -> Path:
+    path.write_text(TABLE.format(rev=rev, rtt=rtt, ratio=ratio, n=n, extra=extra))
+    return path
+
+
+def compare(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.compare", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def row(out: str, text: str) -> str:
+    return next(line for line in out.splitlines() if text in line)
+
+
+def test_a_fallen_ratio_is_marked_and_fails_with_fail(tmp_path) -> None:
+    old = write_run(tmp_path / "old.md", "aaaaaaa", 2604, "34.72x")
+    new = write_run(
+        tmp_path / "new.md",
+        "bbbbbbb",
+        1623,
+        "21.64x",
+        n=1,  # another note: rows still pair up on the metric without it
+        extra="| paced status | API round trip, median (ms) | 1.0 | 0.5 | 2.00x |",
+    )
+    proc = compare(str(old), str(new))
+    assert proc.returncode == 0, proc.stderr
+    ctl = row(proc.stdout, "status round trips/s")
+    assert "| 34.72x | 21.64x | -37.7% | 2604 | 1623 | -37.7% | **worse** |" in ctl
+    memory = row(proc.stdout, "daemon RSS")
+    assert "| 2.06x | 2.06x | = | 18.0 | 18.0 | = |  |" in memory
+    assert "| logs: 1 MB \\| cat | throughput (MB/s) |" in proc.stdout
+    assert "| 0.558 | 0.558 | = |" in row(proc.stdout, "no manager: 1000 x Popen")
+    assert "paced status | API round trip, median (ms): 1.0 / 0.5" not in proc.stdout
+    assert "workloads not in the other run: paced status (1 rows)" in proc.stdout
+    assert "(aaaaaaa)" in proc.stdout and "(bbbbbbb)" in proc.stdout
+    assert compare("--fail", str(old), str(new)).returncode == 1
+    assert compare("--fail", str(new), str(old)).returncode == 0  # it rose: not worse
+
+
+def test_a_run_is_found_by_part_of_its_name() -> None:
+    runs = sorted((ROOT / "benchmarks" / "runs").glob("*-full.md"))
+    assert len(runs) >= 2
+    proc = compare(runs[0].stem, runs[-1].name)
+    assert proc.returncode == 0, proc.stderr
+    assert f"old: {runs[0].name}" in proc.stdout and f"new: {runs[-1].name}" in proc.stdout
+
+
+def test_an_unknown_run_is_an_error_that_says_so(tmp_path) -> None:
+    proc = compare("no-such-run-anywhere", "neither")
+    assert proc.returncode != 0
+    assert "no run file 'no-such-run-anywhere'" in proc.stderr
+    assert "Traceback" not in proc.stderr
