@@ -23,6 +23,7 @@ from supervisord_lite.http_login import Login
 from supervisord_lite.http_routes import Routes
 from supervisord_lite.http_slots import Slots, peer_key
 from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.peer_uid import loopback_peer_uid
 
 log = logging.getLogger("supervisord_lite")
 
@@ -143,11 +144,10 @@ class HttpServer(Routes):
                 log.warning("http: refused a client: %d clients already", len(self.clients))
                 conn.close()
                 continue
-            uid = None
-            if not self.auth.required:  # then only loopback is served: see who it is
-                from supervisord_lite.peer_uid import loopback_peer_uid
-
-                uid = loopback_peer_uid(conn)
+            # Without users or token only loopback is served, to root, the daemon's
+            # user and allowed_uids: see who it is (refused, and logged, if unknown).
+            looked_up = not self.auth.required
+            uid = loopback_peer_uid(conn) if looked_up else None
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # A peer that vanished is noticed by the kernel, not by a timer of ours.
@@ -158,7 +158,7 @@ class HttpServer(Routes):
                     continue
             client = Connection(self, conn, self.context is not None)
             client.peer_uid = uid
-            if not self._admit(client):
+            if not self._admit(client, looked_up):
                 continue
             self.loop.add_reader(client.fd, client.on_readable)
             self.arm_timer(client)
@@ -186,9 +186,9 @@ class HttpServer(Routes):
         victim.close()
         return True
 
-    def _admit(self, client: Connection) -> bool:
+    def _admit(self, client: Connection, looked_up: bool) -> bool:
         """Count a new connection against its client's share of the slots (http_slots.py)."""
-        key = client.key = peer_key(client.sock, client.peer_uid)
+        key = client.key = peer_key(client.sock, client.peer_uid, looked_up)
         held = self.slots.held(key)
         if held >= self.slots.per_client(self.config.max_clients) and not self._make_room(key):
             log.warning("http: refused a client (%s): it holds %d connections already", key, held)

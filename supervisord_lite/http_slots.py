@@ -21,9 +21,10 @@ from supervisord_lite.peer_uid import loopback_peer_uid
 C = TypeVar("C")
 
 
-def peer_key(sock: socket.socket, uid: int | None) -> str:
-    """Which client a connection counts for: its local user when known or findable
-    (loopback), else its address (an IPv6 /64 as one)."""
+def peer_key(sock: socket.socket, uid: int | None, looked_up: bool) -> str:
+    """Which client a connection counts for: its local user when known (`uid`, or
+    found here on loopback unless `looked_up` already, in vain), else its address (an
+    IPv6 /64 as one)."""
     try:
         host = sock.getpeername()[0]
     except OSError:
@@ -31,8 +32,8 @@ def peer_key(sock: socket.socket, uid: int | None) -> str:
     address = ipaddress.ip_address(host)
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if uid is None and address.is_loopback:
-        uid = loopback_peer_uid(sock)  # every local user shares 127.0.0.1
+    if uid is None and address.is_loopback and not looked_up:
+        uid = loopback_peer_uid(sock, refusing=False)  # every local user shares 127.0.0.1
     if uid is not None:
         return f"uid {uid}"
     if address.version == 6:
