@@ -28,15 +28,17 @@ SLEEPER = {"a": {"command": ["sleep", "300"], "startsecs": 0}}
 # Holds a port (as nobody where the test runs as root) until its stdin closes.
 HOLD = r"""
 import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+s.bind((host, port)); s.listen(8)
 print("holding", flush=True); sys.stdin.read()
 """
 
 
-def _hold_port(port: int) -> subprocess.Popen:
+def _hold_port(port: int, host: str = "127.0.0.1") -> subprocess.Popen:
     as_nobody = os.geteuid() == 0 and os.path.exists("/usr/bin/python3")
     holder = subprocess.Popen(
-        ["/usr/bin/python3" if as_nobody else sys.executable, "-I", "-c", HOLD, str(port)],
+        ["/usr/bin/python3" if as_nobody else sys.executable, "-I", "-c", HOLD, host, str(port)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/",
         user=65534 if as_nobody else None,
     )  # fmt: skip
@@ -48,12 +50,31 @@ def _http_of_version(daemon) -> dict:
     return json.loads(daemon.ctl_ok("version", "--json").stdout)["http"]
 
 
-def _refused(port: int) -> bool:
+def _refused(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        socket.create_connection((host, port), timeout=2).close()
     except ConnectionRefusedError:
         return True
     return False
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def _version_on(host: str, port: int) -> int:
+    """The status of GET /api/version at host:port (127.0.0.1 or ::1)."""
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", "/api/version")
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def _wakeups_in(pid: int, seconds: float) -> int:
@@ -139,3 +160,45 @@ def test_reload_stops_starts_and_moves_the_listener(daemon, tmp_path):
         conn.close()
     assert _http_of_version(daemon)["tls"] is True
     assert daemon.state("a") == "RUNNING"
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 here")
+def test_a_held_ipv6_loopback_port_is_retried_and_never_half_served(daemon):
+    """A loopback listen takes 127.0.0.1 and ::1 both (http_server.bind): [::1]:PORT
+    held by another user fails the listener as a held 127.0.0.1 does, programs running
+    and the bind retried, and 127.0.0.1 is not served meanwhile (half a listener would
+    leave ::1 clients of `localhost` to that user)."""
+    port = free_port()
+    holder = _hold_port(port, "::1")
+    try:
+        daemon.write_config(SLEEPER)
+        with open(daemon.config, "a") as fh:
+            fh.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+        res = daemon.launch()
+        assert res.returncode == 0, daemon.describe(res)
+        assert f"Address already in use on [::1]:{port}" in res.stderr, res.stderr
+        daemon.wait_state("a", "RUNNING")
+        state = _http_of_version(daemon)
+        assert state["serving"] is False and "retry_in" in state, state
+        assert _refused(port)  # 127.0.0.1 was let go again
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    daemon.wait_until(lambda: _http_of_version(daemon)["serving"], 20)
+    assert _version_on("127.0.0.1", port) == 200
+    assert _version_on("::1", port) == 200
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 here")
+def test_reload_moves_both_loopbacks(daemon):
+    old = start_http(daemon, SLEEPER)
+    assert _version_on("::1", old) == 200
+    for listen, new in (("127.0.0.1:{}", free_port()), ("[::1]:{}", free_port())):
+        daemon.write_config(SLEEPER)
+        with open(daemon.config, "a") as fh:
+            fh.write(f'\n[http]\nlisten = "{listen.format(new)}"\n')
+        daemon.ctl_ok("reload")
+        assert _refused(old, "127.0.0.1") and _refused(old, "::1")
+        assert _version_on("127.0.0.1", new) == 200
+        assert _version_on("::1", new) == 200
+        old = new
