@@ -61,6 +61,9 @@ class Commands:
         self.request_shutdown = request_shutdown
         self.request_reload = request_reload
         self.client_count = client_count
+        # Daemon-level fields `version` adds, each a callable (None: left out), e.g. how
+        # the [http] listener is doing.
+        self.daemon_fields: dict[str, Callable[[], object]] = {}
         self.handlers: dict[str, Callable[[Client, protocol.Request], object]] = {
             "status": self.cmd_status,
             "start": self.cmd_start,
@@ -119,11 +122,7 @@ class Commands:
 
         waiting = {p.name: p for p in processes}
         self.supervisor.listeners.append(listener)
-        client.on_close.append(
-            lambda: (
-                listener in self.supervisor.listeners and self.supervisor.listeners.remove(listener)
-            )
-        )
+        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
         for process in processes:
             # A reload may have replaced the slot since the names were resolved (restart
             # waits for a stop first): the one in the table now is the one to start.
@@ -465,11 +464,16 @@ class Commands:
         return LATER
 
     def cmd_version(self, client: Client, request: protocol.Request):
-        return {
+        result = {
             "daemon": __version__,
             "python": ".".join(map(str, sys.version_info[:3])),
             "pid": os.getpid(),
         }
+        for key, field in self.daemon_fields.items():
+            value = field()
+            if value is not None:
+                result[key] = value
+        return result
 
 
 def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:

@@ -204,7 +204,7 @@ def build(values: dict[str, Any], resolve: Callable[[str], str], error: Error) -
 
 def read_token(path: str) -> bytes:
     """The sha256 of the token in `path` (its first line); ValueError saying why not."""
-    from supervisord_lite.http_auth import token_digest
+    from supervisord_lite.http_auth import MIN_TOKEN_LENGTH, token_digest
 
     try:
         with open(path, "rb") as fh:
@@ -218,8 +218,11 @@ def read_token(path: str) -> bytes:
         )
     lines = data.decode("utf-8", "replace").splitlines()
     token = lines[0].strip() if lines else ""
-    if len(token) < 16:
-        raise ValueError(f"{path}: the token must be at least 16 characters on its first line")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"{path}: the token on its first line has {len(token)} characters; it must have at "
+            f"least {MIN_TOKEN_LENGTH} (make one with: openssl rand -hex 32)"
+        )
     return token_digest(token)
 
 

@@ -137,9 +137,10 @@ class ControlServer:
         self.clients: set[Client] = set()
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._accept)
-        self.handlers = Commands(
+        self.commands = Commands(
             supervisor, loop, request_shutdown, request_reload, lambda: len(self.clients)
-        ).handlers
+        )
+        self.handlers = self.commands.handlers
 
     # -- connections --------------------------------------------------------------
 

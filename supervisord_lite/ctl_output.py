@@ -280,12 +280,26 @@ def cmd_shutdown(conn, args) -> int:
 def cmd_version(conn, args) -> int:
     reply = conn.call("version")
     daemon = reply["result"]["daemon"] if reply["ok"] else "unknown"
+    http = reply["result"].get("http") if reply["ok"] else None
     if args.json:
-        _print_json({"client": __version__, "daemon": daemon})
+        _print_json({"client": __version__, "daemon": daemon, **({"http": http} if http else {})})
     else:
         print(f"supervisorctl-lite {__version__}")
         print(f"supervisord-lite {daemon}")
+        if http:
+            print(_http_line(http))
     return EXIT_OK
+
+
+def _http_line(http: dict) -> str:
+    """The daemon's [http] listener: serving, or why not and when it tries again."""
+    where = http.get("listen", "")
+    if http.get("serving"):
+        return f"http: serving {'https' if http.get('tls') else 'http'}://{where}/"
+    line = f"http: NOT serving {where}: {http.get('error')}"
+    if "retry_in" in http:
+        line += f" (tried {http.get('retries', 0) + 1} times; again in {http['retry_in']:g} s)"
+    return line
 
 
 def cmd_metrics(conn, args) -> int:

@@ -210,9 +210,10 @@ def _let_go(daemon: Daemon) -> None:
     """The launcher's copies of what the detached daemon holds (its sockets, the
     pidfile's lock, which lives while any copy is open): closed before --wait, so that
     a daemon that dies meanwhile leaves nothing held."""
-    for sock in (getattr(daemon, "listen_sock", None), getattr(daemon, "http_sock", None)):
-        if sock is not None:
-            sock.close()
+    if daemon.listen_sock is not None:
+        daemon.listen_sock.close()
+    for sock in daemon.http_socks:  # [http]: 127.0.0.1 and ::1 for a loopback listen
+        sock.close()
     os.close(daemon.pidfile_fd)
 
 

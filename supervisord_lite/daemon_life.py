@@ -47,7 +47,8 @@ class Daemon:
         self.pidfile_fd = -1
         self.listen_sock: socket.socket | None = None
         self.http_socks: list[socket.socket] = []  # [http], bound before detaching
-        self.http = None
+        self.http_error: str | None = None  # or why it could not be: retried once running
+        self.http = None  # http_service.HttpListener while [http] is configured
         self.socket_inode: tuple[int, int] | None = None
         self.shutdown_waiters: list[tuple[Client, object]] = []
         self.reloading = False
@@ -73,7 +74,10 @@ class Daemon:
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
         if config.http is not None:
-            self.http_socks = _bind_http(config.http)
+            # Never a reason not to start: the programs run, the listener retries.
+            from supervisord_lite.http_service import try_bind
+
+            self.http_socks, self.http_error = try_bind(config.http)
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -120,12 +124,10 @@ class Daemon:
                 idle_timeout=self.config.idle_timeout,
                 line_timeout=self.config.line_timeout,
             )
-            if self.http_socks:
-                from supervisord_lite.http_server import HttpServer
-
-                self.http = HttpServer(self.http_socks, self.config.http, loop, supervisor,
-                                       self.server.handlers, self.request_shutdown,
-                                       lambda: self.server.allowed_uids)  # fmt: skip
+            self.server.commands.daemon_fields["http"] = self._describe_http
+            if self.config.http is not None:
+                socks, self.http_socks = self.http_socks, []  # the server's from now on
+                self._apply_http(self.config.http, (socks, self.http_error))
             self._install_signals()
             log.info(
                 "supervisord-lite %s started with pid %d (%s)",
@@ -148,7 +150,7 @@ class Daemon:
         if supervisor.record.dirty:
             supervisor.record.write()  # "ready" promises the start-up spawns are on record
         daemon_log.flush()
-        report_ready(ready_fd, "ok")
+        report_ready(ready_fd, "ok", [] if self.http is None else self.http.launch_warnings())
         sd_notify("READY=1", f"STATUS={self.summary()}")
         self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
         self.notifier.start(self.summary())
@@ -158,6 +160,23 @@ class Daemon:
         finally:
             self._finish_shutdown()
         return 0
+
+    def _apply_http(self, settings, bound=None) -> None:
+        """Start (on the socket bound before detaching, or why it could not be), change,
+        move or stop [http]: at start-up and at each reload."""
+        if settings is None:
+            if self.http is not None:
+                self.http.stop("[http] was removed from the config")
+                self.http = None
+            return
+        if self.http is None:
+            from supervisord_lite.http_service import HttpListener  # only with [http]
+
+            self.http = HttpListener(self.loop, self.supervisor, self.server, self.request_shutdown)
+        self.http.apply(settings, bound)
+
+    def _describe_http(self) -> dict | None:
+        return None if self.http is None else self.http.describe()
 
     def _apply_alerts(self, settings) -> None:
         """Start, change or stop [alerts] (at start-up and at each reload)."""
@@ -234,9 +253,6 @@ class Daemon:
         for key in ("socket", "pidfile", "logfile", "umask", "socket_mode"):
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("reload: %s changed; it takes effect when the daemon restarts", key)
-        if _http_needs_restart(self.config.http, new.http):
-            log.warning("reload: [http] listen or TLS changed; it takes effect when the daemon "
-                        "restarts")  # fmt: skip
 
         def applied(diff: dict) -> None:
             self.reloading = False
@@ -247,8 +263,7 @@ class Daemon:
             self.server.idle_timeout = new.idle_timeout
             self.server.line_timeout = new.line_timeout
             self._apply_alerts(new.alerts)
-            if self.http is not None and new.http is not None:
-                self.http.configure(new.http)  # users, token, read_only, limits
+            self._apply_http(new.http)
             log.info(
                 "reloaded: added %s; changed %s; removed %s",
                 *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
@@ -309,7 +324,7 @@ class Daemon:
         self.server.close()
         self.supervisor.close_probes()
         if self.http is not None:
-            self.http.close()
+            self.http.stop("shutting down")
         for process in self.supervisor.processes.values():
             self.supervisor.close_logs(process)
         self.loop.close()
@@ -359,23 +374,6 @@ class Daemon:
 
 
 # -- small OS helpers -------------------------------------------------------------
-
-
-def _bind_http(config) -> list[socket.socket]:
-    from supervisord_lite.http_server import bind
-
-    try:
-        return bind(config)
-    except OSError as exc:
-        raise StartupError(f"cannot listen on [http] {config.listen}: {exc.strerror}") from None
-
-
-def _http_needs_restart(old, new) -> bool:
-    """[http] added, removed, moved or its TLS changed: the socket is bound once."""
-    if old is None or new is None:
-        return old is not new
-    keys = ("host", "port", "certfile", "keyfile")
-    return any(getattr(old, k) != getattr(new, k) for k in keys)
 
 
 # Descriptors per process: its stdout and stderr pipes and their two log files.

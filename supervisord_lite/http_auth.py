@@ -1,12 +1,10 @@
-"""Who may use the HTTP server: password hashes (`supervisord-lite hash-password`),
-HTTP Basic against `[http] users`, and a bearer token read from `token_file`.
+"""The [http] credentials as values: password hashes (`supervisord-lite hash-password`)
+and the bearer token's digest. Checking them on the loop, with the guessing brakes, is
+http_login.py's.
 
 A hash is self-describing, `pbkdf2_sha256$ITERATIONS$SALT$HASH` (salt and hash in
 base64), so the cost can be raised later without a format change. PBKDF2 at 600,000
-iterations (OWASP's figure for SHA-256) takes ~0.15 s of CPU, which the one loop cannot
-spend on every request: a verified password is remembered (as a keyed digest, never
-the password), and after a wrong one no new password is checked for a second, so
-guessing costs the daemon at most one hash per second.
+iterations is OWASP's figure for SHA-256 (~0.15 s of CPU).
 """
 
 from __future__ import annotations
@@ -18,14 +16,11 @@ import hmac
 import secrets
 import sys
 
-from supervisord_lite.loop import now
-
 SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000
 MIN_ITERATIONS = 1_000  # below this a hash is a mistake, not a setting
 MAX_ITERATIONS = 10_000_000  # ~2.5 s per check on this class of CPU: a typo past it
-FAILED_CHECK_PAUSE = 1.0  # seconds without new password checks after a wrong one
-MAX_REMEMBERED = 256
+MIN_TOKEN_LENGTH = 32  # characters: a token is guessed at network speed, not PBKDF2's
 
 
 def hash_password(password: str, iterations: int = DEFAULT_ITERATIONS) -> str:
@@ -68,57 +63,6 @@ def verify_password(password: str, stored: str) -> bool:
 
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-class Authenticator:
-    """Checks an Authorization header against the configured users and token."""
-
-    def __init__(self, users: tuple[tuple[str, str], ...], token_sha256: bytes | None):
-        self.users = dict(users)
-        self.token_sha256 = token_sha256
-        self._key = secrets.token_bytes(32)  # for remembering good credentials
-        self._good: set[bytes] = set()
-        self._pause_until = 0.0
-
-    @property
-    def required(self) -> bool:
-        return bool(self.users) or self.token_sha256 is not None
-
-    def check(self, header: bytes | None) -> str:
-        """ "ok", "denied" (401), or "busy" (429: a wrong password was just checked)."""
-        if not self.required:
-            return "ok"
-        if not header:
-            return "denied"
-        scheme, _, value = header.partition(b" ")
-        scheme = scheme.lower()
-        if scheme == b"bearer" and self.token_sha256 is not None:
-            token = value.strip().decode("latin-1")
-            return "ok" if hmac.compare_digest(token_digest(token), self.token_sha256) else "denied"
-        if scheme == b"basic" and self.users:
-            return self._check_basic(value.strip())
-        return "denied"
-
-    def _check_basic(self, value: bytes) -> str:
-        remembered = hmac.new(self._key, value, hashlib.sha256).digest()
-        if remembered in self._good:
-            return "ok"
-        try:
-            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (ValueError, binascii.Error):
-            return "denied"
-        stored = self.users.get(user)
-        if not sep or stored is None:
-            return "denied"
-        if now() < self._pause_until:
-            return "busy"
-        if not verify_password(password, stored):
-            self._pause_until = now() + FAILED_CHECK_PAUSE
-            return "denied"
-        if len(self._good) >= MAX_REMEMBERED:
-            self._good.clear()
-        self._good.add(remembered)
-        return "ok"
 
 
 def _b64(data: bytes) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import logging
 import os
 from typing import TYPE_CHECKING, Callable
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
         stream: bool
         fresh: int  # bytes written since its followers were last told
         listeners: tuple
+
+log = logging.getLogger("supervisord_lite")
 
 
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -110,12 +113,21 @@ class Follower:
         logfile.listeners = (*logfile.listeners, self)
 
     def poll(self) -> None:
-        """Send what is new; after a rotation, finish the old file, then start the new one."""
+        """Send what is new; after a rotation, finish the old file, then start the new one.
+
+        Called by the log's writer after each write: nothing may escape from here into
+        it. A log that cannot be read ends the stream with the reason; any other
+        failure (a bug in the reader's side) drops this follower, logged once."""
         try:
             self._poll()
         except OSError as exc:
             self.close()
-            self.on_error(f"cannot read log {self.logfile.path}: {exc.strerror or exc}")
+            self._guarded(
+                self.on_error, f"cannot read log {self.logfile.path}: {exc.strerror or exc}"
+            )
+        except Exception:
+            self.close()
+            _log_dropped(self)
 
     def _poll(self) -> None:
         if self.closed:
@@ -157,7 +169,14 @@ class Follower:
         self.poll()
         self._unregister()
         if not self.closed:
-            self.on_retired(self)
+            self._guarded(self.on_retired, self)
+
+    def _guarded(self, callback: Callable, *args) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            self.close()
+            _log_dropped(self)
 
     def attach(self, logfile: Followed) -> None:
         """Follow `logfile` from now on (the same process's log after a reload). Raises
@@ -183,3 +202,10 @@ class Follower:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _log_dropped(follower: Follower) -> None:
+    try:
+        log.exception("a tail -f follower of %s failed and was dropped", follower.logfile.path)
+    except Exception:
+        pass  # the daemon's own log may be what is being followed, and failing

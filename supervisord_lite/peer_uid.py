@@ -32,31 +32,37 @@ LIVE_STATES = frozenset((sock_diag.TCP_ESTABLISHED, sock_diag.TCP_FIN_WAIT1,
 LOG_EVERY = 10.0  # seconds: a refusal is logged, a flood of them once in a while
 
 
-def loopback_peer_uid(conn: socket.socket) -> int | None:
+def loopback_peer_uid(conn: socket.socket, refusing: bool = True) -> int | None:
     """The uid owning the client end of `conn`, an accepted loopback connection; None
-    (logged) when no live process owns it or the kernel cannot be asked."""
+    when no live process owns it or the kernel cannot be asked. Logged as a refusal
+    unless `refusing` is False: with [http] users or token_file the uid only tells
+    clients apart (http_slots.py) and the password decides who comes in."""
+    uid, why_not = _lookup(conn)
+    if why_not is not None and refusing:
+        _refused(why_not)
+    return uid
+
+
+def _lookup(conn: socket.socket) -> tuple[int | None, str | None]:
+    """(uid, None), or (None, why there is none)."""
     try:
         ours, theirs = conn.getsockname(), conn.getpeername()
     except OSError:
-        _refused("the client was gone before it was accepted")
-        return None
+        return None, "the client was gone before it was accepted"
     family, client_host, server_host = _plain(conn.family, theirs[0], ours[0])
     try:
         found = sock_diag.find_tcp_socket(family, client_host, theirs[1], server_host, ours[1])
     except OSError as exc:
-        _refused(
+        return None, (
             f"the kernel cannot say who the client is (sock_diag: {exc.strerror or exc}); "
             "set [http] users or token_file to serve without that"
         )
-        return None
     if found is None or found.inode == 0:
         # An orphan (closed before accept) is listed with uid 0: never its uid.
-        _refused("the client's socket is owned by no process (it closed before accept)")
-        return None
+        return None, "the client's socket is owned by no process (it closed before accept)"
     if found.state not in LIVE_STATES:
-        _refused(f"the client's socket is in TCP state {found.state}, not a live client's")
-        return None
-    return found.uid
+        return None, f"the client's socket is in TCP state {found.state}, not a live client's"
+    return found.uid, None
 
 
 def _plain(family: int, client: str, server: str) -> tuple[int, str, str]:

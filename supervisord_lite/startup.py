@@ -114,7 +114,9 @@ def detach_and_run(run: Callable[[int], int], logfile: str | None) -> int:
         os.close(write_end)
         message = _read_all(read_end)
         os.waitpid(pid, 0)
-        if message == b"ok":
+        if message == b"ok" or message.startswith(b"ok\n"):
+            for warning in message.decode(errors="replace").splitlines()[1:]:
+                print(f"supervisord-lite: warning: {warning}", file=sys.stderr)
             return 0
         reason = message.decode(errors="replace") or (
             f"the daemon exited during start-up; see {logfile or 'its log'}"
@@ -136,12 +138,14 @@ def detach_and_run(run: Callable[[int], int], logfile: str | None) -> int:
     os._exit(code)
 
 
-def report_ready(ready_fd: int | None, message: str) -> None:
-    """Tell the launcher (detach_and_run) "ok" or why not; None: not detached."""
+def report_ready(ready_fd: int | None, message: str, warnings: list[str] = ()) -> None:
+    """Tell the launcher (detach_and_run) "ok" or why not, and the warnings it prints
+    (one line each, after "ok"); None: not detached."""
     if ready_fd is None:
         return
+    lines = [message, *(" ".join(w.split()) for w in warnings)]
     try:
-        os.write(ready_fd, message.encode())
+        os.write(ready_fd, "\n".join(lines).encode())
     finally:
         os.close(ready_fd)
 

@@ -41,6 +41,7 @@ from supervisord_lite.states import (
     TimerFired,
     describe_exit,
 )
+from supervisord_lite.subscribers import Subscribers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,8 +68,9 @@ class Supervisor:
         self.loop = loop
         self.processes: dict[str, Process] = {}
         self.by_pid: dict[int, Process] = {}
-        self.listeners: list[Listener] = []
-        self.notice_listeners: list[NoticeListener] = []
+        # Each told on its own: one that raises is dropped, the transition completes.
+        self.listeners: Subscribers[Listener] = Subscribers("state-change listener")
+        self.notice_listeners: Subscribers[NoticeListener] = Subscribers("notice listener")
         self.shutting_down = False
         self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
@@ -347,8 +349,7 @@ class Supervisor:
         if item.get("event") in ("memory_limit", "oom_kill"):  # for metrics
             hits = self.memory_limit_hits
             hits[process.name] = hits.get(process.name, 0) + 1
-        for listener in list(self.notice_listeners):
-            listener(process, item)
+        self.notice_listeners.emit(process, item)
 
     def restart_for(self, process: Process, item: dict) -> None:
         """Restart `process` with its stop rules, then a start, counted in its restarts;
@@ -441,8 +442,7 @@ class Supervisor:
         self._oom_kills[process.name] = count
 
     def _notify(self, process: Process, change: StateChanged | None) -> None:
-        for listener in list(self.listeners):
-            listener(process, change)
+        self.listeners.emit(process, change)
 
     # -- spawning -----------------------------------------------------------------
 

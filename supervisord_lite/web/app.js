@@ -40,14 +40,22 @@ async function api(cmd, args) {
     headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
     body: JSON.stringify(args || {}),
   });
-  const reply = await res.json();
-  if (!reply.ok) throw new Error(reply.error.message);
-  return reply.result;
+  return resultOf(res);
 }
 
 async function getJSON(url) {
-  const res = await fetch(url, {headers: {"Accept": "application/json"}});
-  const reply = await res.json();
+  return resultOf(await fetch(url, {headers: {"Accept": "application/json"}}));
+}
+
+// The reply's result; an Error with the daemon's message and code, or the HTTP status
+// when the answer is not the API's JSON (a proxy's page, a cut connection).
+async function resultOf(res) {
+  let reply;
+  try {
+    reply = await res.json();
+  } catch (err) {
+    throw new Error("HTTP " + res.status + " " + res.statusText);
+  }
   if (!reply.ok) throw Object.assign(new Error(reply.error.message), {code: reply.error.code});
   return reply.result;
 }
@@ -204,20 +212,32 @@ function markDirty(name) {
   if (!dirtyTimer) dirtyTimer = setTimeout(refreshDirty, 150);
 }
 
+// The names go in a POST body: after a bulk stop they are hundreds, far past what a
+// request head may hold (431).
+const REFRESH_RETRY_MS = 2000;
+let refreshError = null;
+
 async function refreshDirty() {
   dirtyTimer = null;
   const names = [...dirty];
   dirty.clear();
   if (names.some((n) => !rows.has(n))) { await loadAll(); return; } // a reload added some
-  const q = names.map((n) => "names=" + encodeURIComponent(n)).join("&");
   try {
-    for (const p of await getJSON("/api/status?" + q)) {
+    for (const p of await api("status", {names})) {
       const row = rows.get(p.name);
       if (row) patch(row, p);
     }
     summarize();
+    if (refreshError !== null && document.getElementById("message").textContent === refreshError) say("");
+    refreshError = null;
   } catch (err) {
-    if (err.code === "NO_SUCH_PROCESS") await loadAll(); // a reload removed some
+    if (err.code === "NO_SUCH_PROCESS") { await loadAll(); return; } // a reload removed some
+    // Never stale in silence: say so, and ask again for the same rows in a while.
+    refreshError = "Cannot refresh " + names.length + " changed row" +
+      (names.length === 1 ? "" : "s") + ": " + err.message + "; retrying";
+    say(refreshError, true);
+    for (const n of names) dirty.add(n);
+    if (!dirtyTimer) dirtyTimer = setTimeout(refreshDirty, REFRESH_RETRY_MS);
   }
 }
 
@@ -327,7 +347,7 @@ function followLog() {
   const pre = document.getElementById("log-text");
   pre.textContent = "";
   const stream = document.getElementById("log-stream").value;
-  const url = "/api/tail?name=" + encodeURIComponent(logName) + "&stream=" + stream + "&lines=200";
+  const url = "/api/tail?name=" + encodeURIComponent(logName) + "&stream=" + stream + "&lines=200&follow=1";
   logSource = new EventSource(url);
   logSource.onmessage = (e) => {
     const item = JSON.parse(e.data);

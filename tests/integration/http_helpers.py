@@ -10,11 +10,12 @@ from typing import Any
 from integration.harness import free_port
 
 
-def start_http(daemon, programs: dict, http: str = "", groups: dict | None = None) -> int:
+def start_http(daemon, programs: dict, http: str = "", groups: dict | None = None,
+               supervisord: dict | None = None) -> int:  # fmt: skip
     """Start `daemon` with `programs` and [http] listening on a free loopback port
     (plus the `http` TOML lines); return the port."""
     port = free_port()
-    daemon.write_config(programs, None, groups)
+    daemon.write_config(programs, supervisord, groups)
     with open(daemon.config, "a") as fh:
         fh.write(f'\n[http]\nlisten = "127.0.0.1:{port}"\n{http}\n')
     daemon.start()

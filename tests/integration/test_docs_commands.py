@@ -61,6 +61,8 @@ SKIPS = [
                                  "test_ctl_habits.py runs reload --dry-run"),
     ("-c app.toml", "a host lacking /srv/app, as an illustration: test_cli_words.py checks "
                     "that exact warning"),
+    ("http: NOT serving", "a daemon whose [http] port another user holds, as an "
+                          "illustration: test_http_listener.py checks that exact line"),
 ]  # fmt: skip
 
 

@@ -85,6 +85,31 @@ def test_a_client_closed_before_accept_is_never_served_as_root(daemon):
     assert daemon.state("a") == "STOPPED"
 
 
+def test_with_auth_an_orphan_is_counted_by_address_and_refuses_no_one(daemon):
+    """With users set, the slots and the guessing brakes still tell local users apart
+    (http_slots.peer_key asks the kernel too). A client that closed before accept has no
+    identity there either, but it is not refused for it: no "refusing" line, and the
+    password decides."""
+    from supervisord_lite.http_auth import hash_password
+
+    table = f'users = {{ alice = "{hash_password("a-secret", 1000)}" }}\n'
+    port = start_http(daemon, SLEEPER, table)
+    daemon.wait_state("a", "RUNNING")
+    alice = {"Authorization": "Basic " + base64.b64encode(b"alice:a-secret").decode()}
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        res = as_user(NOBODY, SEND_AND_CLOSE, port, "no-token")
+        assert res.returncode == 0, res.stderr
+        wait_until(lambda: _tcp4_state(int(res.stdout), port) == "05", 5)  # an orphan
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    # Accepted after the orphan (the listen queue is in order), and answered after a
+    # password check in a helper: the loop turn that accepted the orphan is logged.
+    assert request(port, "GET", "/api/version", headers=alice)[0] == 200
+    assert "refusing a loopback client" not in daemon.logfile.read_text()
+    assert daemon.state("a") == "RUNNING"
+
+
 def _tcp4_state(client_port: int, server_port: int) -> str | None:
     """The state /proc/net/tcp lists for the client socket 127.0.0.1:client_port."""
     local, remote = f"0100007F:{client_port:04X}", f"0100007F:{server_port:04X}"

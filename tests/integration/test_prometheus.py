@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "configs" / "prometheus"
 DASHBOARD = ROOT / "configs" / "grafana" / "supervisord-lite.json"
-TOKEN = "s3cret-scrape-token-0123456789"
+TOKEN = "s3cret-scrape-token-0123456789abcdef"
 
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")
 needs_prometheus = pytest.mark.skipif(

@@ -79,3 +79,50 @@ def test_page_shows_controls_and_follows_live(daemon):
         daemon.ctl_ok("signal", "HUP", "talk")
         wait_until(lambda: "hup" in log_text(), 10)
         assert driver.execute_script("return window.sdlNoReload") is True
+
+
+def row_texts(driver, names: list[str]) -> dict:
+    """{name: [state, description shown]} of the page's rows."""
+    return driver.execute_script(
+        "const out = {}; for (const n of arguments[0]) {"
+        "  const tr = document.querySelector(`tr.proc[data-name='${n}']`);"
+        "  out[n] = tr ? [tr.dataset.state, tr.querySelector('.desc').textContent] : null; }"
+        "return out;",
+        names,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_a_bulk_stop_of_hundreds_refreshes_every_row_and_a_failed_refresh_shows(daemon):
+    """After 760 processes stop at once the page asks the daemon for their rows (issue
+    22.9: the names no longer go in the URL, where they passed the 16 KiB head limit
+    and the rows kept their RUNNING text); a refresh that fails says so and retries."""
+    count = 760
+    # names as long as production's: 760 of them are about 40 KiB in a query string
+    many_name = "{program_name}-instance-{process_num:04d}"
+    programs = {
+        "many": {"command": ["sleep", "600"], "startsecs": 0, "numprocs": count,
+                 "process_name": many_name},
+        "one": {"command": ["sleep", "600"], "startsecs": 0},
+    }  # fmt: skip
+    port = start_http(daemon, programs)
+    many = [f"many:many-instance-{i:04d}" for i in range(count)]
+    daemon.wait_until(lambda: {p["state"] for p in daemon.status().values()} == {"RUNNING"}, 60)
+    with browser.chromium() as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        loaded = "return document.body.dataset.loaded"
+        wait_until(lambda: driver.execute_script(loaded) == str(count + 1), 30)
+        daemon.ctl_ok("stop", "many:*", timeout=120)
+        want = {n: ["STOPPED", p["description"]] for n, p in daemon.status(*many).items()}
+        wait_until(lambda: row_texts(driver, many) == want, 30)
+        assert driver.find_element("id", "message").text == ""
+        # a refresh the network refuses: the page says so, then catches up once it can
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/status*"]})
+        daemon.ctl_ok("stop", "one")
+        message = lambda: driver.find_element("id", "message").text  # noqa: E731
+        wait_until(lambda: message().startswith("Cannot refresh 1 changed row:"), 15)
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        stopped = daemon.status("one")["one"]["description"]
+        wait_until(lambda: row_texts(driver, ["one"])["one"] == ["STOPPED", stopped], 15)
+        wait_until(lambda: message() == "", 5)

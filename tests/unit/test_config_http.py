@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from supervisord_lite import http_auth
+from supervisord_lite import http_auth, http_login
 from supervisord_lite.config import ConfigError, load_config
 
 pytestmark = pytest.mark.timeout(30)
@@ -104,17 +104,36 @@ def test_password_hash_round_trip():
     assert not http_auth.verify_password("correct hors", stored)
 
 
-def test_basic_auth_remembers_good_and_pauses_after_bad():
-    import base64
+def test_brakes_slow_the_guessing_client_and_the_name_it_tries():
+    """A history: client A guesses wrong for admin; A waits 1, 2, 4 ... 60 s after each
+    of its failures, the name admin 1 s, client B nothing for another name."""
+    brakes = http_login.Brakes()
+    assert brakes.wait("A", "admin", 0.0) == 0
+    brakes.failed("A", "admin", 0.0)
+    assert brakes.wait("A", "ops", 0.5) == 0.5  # A itself, for any name
+    assert brakes.wait("B", "admin", 0.5) == 0.5  # the name, from any client
+    assert brakes.wait("B", "ops", 0.5) == 0  # anyone else: not at all
+    assert brakes.wait("B", None, 0.5) == 0  # a token guess has no name
+    for at, pause in ((1.0, 2.0), (3.0, 4.0), (7.0, 8.0)):
+        brakes.failed("A", "admin", at)
+        assert brakes.wait("A", None, at) == pause
+    assert brakes.wait("B", "admin", 7.0) == 1.0  # a name's pause does not grow
+    for n in range(10):
+        brakes.failed("A", None, 100.0 + n)
+    assert brakes.wait("A", None, 109.0) == http_login.CLIENT_PAUSE_MAX
+    brakes.succeeded("A")
+    assert brakes.wait("A", None, 109.0) == 0
 
-    auth = http_auth.Authenticator((("u", HASH),), None)
-    basic = lambda user, pw: b"Basic " + base64.b64encode(f"{user}:{pw}".encode())  # noqa: E731
-    assert auth.check(None) == "denied"
-    assert auth.check(basic("u", "pw")) == "ok"
-    assert auth.check(basic("u", "bad")) == "denied"
-    assert auth.check(basic("u", "bad2")) == "busy"  # no new hash for a second
-    assert auth.check(basic("u", "pw")) == "ok"  # remembered: no hash needed
-    assert auth.check(b"Bearer whatever") == "denied"
+
+def test_a_token_needs_32_characters(tmp_path, monkeypatch):
+    token = tmp_path / "token"
+    token.write_text("x" * 31 + "\n")
+    token.chmod(0o600)
+    _, errors = load(tmp_path, monkeypatch, 'token_file = "token"\n')
+    assert errors == [
+        f"example.toml: http.token_file: {token}: the token on its first line has 31 "
+        "characters; it must have at least 32 (make one with: openssl rand -hex 32)"
+    ]
 
 
 def test_hash_password_command(tmp_path):

@@ -1,0 +1,42 @@
+"""Subscribers: one subscriber that raises is dropped and logged once; the others,
+and whoever emitted, carry on (issue 21.1: no listener may break a transition)."""
+
+from __future__ import annotations
+
+import logging
+
+from supervisord_lite.subscribers import Subscribers
+
+
+def test_a_failing_subscriber_is_dropped_and_the_rest_are_told(caplog):
+    told: list[tuple[str, int]] = []
+    subscribers: Subscribers = Subscribers("state-change listener")
+
+    def broken(n: int) -> None:
+        raise RuntimeError("h11 said no")
+
+    subscribers.append(lambda n: told.append(("first", n)))
+    subscribers.append(broken)
+    subscribers.append(lambda n: told.append(("last", n)))
+    with caplog.at_level(logging.ERROR, logger="supervisord_lite"):
+        subscribers.emit(1)
+        subscribers.emit(2)
+    assert told == [("first", 1), ("last", 1), ("first", 2), ("last", 2)]
+    assert broken not in subscribers and len(subscribers) == 2
+    failures = [r for r in caplog.records if "failed and was dropped" in r.getMessage()]
+    assert len(failures) == 1 and "state-change listener" in failures[0].getMessage()
+    subscribers.remove(broken)  # its owner unsubscribing later is no error
+
+
+def test_a_subscriber_may_unsubscribe_itself_or_another_while_told():
+    subscribers: Subscribers = Subscribers("listener")
+    told = []
+
+    def once(n: int) -> None:
+        told.append(n)
+        subscribers.remove(once)
+
+    subscribers.append(once)
+    subscribers.emit(1)
+    subscribers.emit(2)
+    assert told == [1]
