@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         fresh: int  # bytes written since its followers were last told
         listeners: tuple
 
+
 log = logging.getLogger("supervisord_lite")
 
 
