@@ -39,6 +39,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
+# ctl_top_model.SORT_KEYS, written out: the ctl imports nothing of top but for top.
+TOP_SORT_KEYS = ("name", "state", "uptime", "pid", "restarts", "cpu", "memory", "health", "host")
+
 
 def build_parser() -> argparse.ArgumentParser:
     import argparse
@@ -114,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("maintail", "the last lines of the daemon's own log")
     p.add_argument("-f", dest="follow", action="store_true", help="follow")
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    p = command("top", "a live full-screen view of every process (needs the top extra)")
+    p.add_argument("--sort", choices=TOP_SORT_KEYS, default="name", help="the column to sort by")
+    p.add_argument("--filter", default="", metavar="TEXT", help="name, group, host or state")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.05,
+        metavar="SECONDS",
+        help="seconds between CPU and memory figures (at least 1; changes show at once)",
+    )
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
     return parser
@@ -261,6 +274,8 @@ def parse_args(argv: list[str] | None = None):
             "-c names a local config; with -H or --hosts give the remote socket as "
             "HOST:/PATH or -s /PATH"
         )
+    if args.command == "top" and not args.interval >= 1:
+        parser.error("top --interval takes a number of seconds >= 1")
     if args.parallel < 1 or args.connect_timeout <= 0:
         parser.error("--parallel and --connect-timeout take numbers above 0")
     if not args.timeout >= 0:  # also refuses nan
@@ -287,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         print(script(args.shell), end="")
         return EXIT_OK
     if getattr(args, "hosts", None) or getattr(args, "hosts_file", None):
+        if args.command == "top":  # one live view of every host, not a block per host
+            from supervisord_lite.ctl_top import run_top_hosts
+
+            return run_top_hosts(args)
         from supervisord_lite.ctl_hosts import run_hosts
 
         return run_hosts(args)

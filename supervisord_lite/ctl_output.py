@@ -311,6 +311,12 @@ def cmd_metrics(conn, args) -> int:
     return EXIT_OK
 
 
+def cmd_top(conn, args) -> int:
+    from supervisord_lite import ctl_top  # top alone pays for it (and for its extra)
+
+    return ctl_top.cmd_top(conn, args)
+
+
 COMMANDS = {
     "status": cmd_status,
     "start": cmd_start,
@@ -328,4 +334,5 @@ COMMANDS = {
     "clear": cmd_clear,
     "maintail": cmd_maintail,
     "_names": cmd__names,
+    "top": cmd_top,
 }
