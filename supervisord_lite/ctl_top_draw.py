@@ -41,7 +41,7 @@ def markup(top: Top, cols: int, height: int) -> list:
     """The whole screen as urwid text markup: one (attribute, text) list, lines
     separated by newlines, exactly `height` of them."""
     now = time.monotonic()
-    cols_spec = columns(top.with_host)
+    cols_spec = columns(top.with_host, [lk.host for lk in top.links])
     order = top.model.order(now)
     free = max(0, height - 4)  # title, headings, the log's rule, footer
     log_height = free * 2 // 5 if free >= 10 else 0

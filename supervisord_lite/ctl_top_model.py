@@ -60,6 +60,8 @@ class Row:
         return 0.0
 
     def sort_value(self, key: str, now: float):
+        if key == "name":  # each host's processes together
+            return (self.host, self.name)
         if key == "uptime":
             return self.uptime_now(now)
         if key == "cpu":
@@ -243,8 +245,12 @@ def cells(row: Row, now: float) -> dict[str, str]:
     }
 
 
-def columns(with_host: bool) -> tuple:
-    return COLUMNS if with_host else COLUMNS[1:]
+def columns(with_host: bool, hosts=()) -> tuple:
+    """The columns shown; HOST as wide as the longest of `hosts` (up to 32)."""
+    if not with_host:
+        return COLUMNS[1:]
+    width = min(32, max([len(h) for h in hosts] + [COLUMNS[0][2]]))
+    return (COLUMNS[0][:2] + (width,) + COLUMNS[0][3:],) + COLUMNS[1:]
 
 
 def fit(text: str, width: int, right: bool) -> str:
