@@ -1,10 +1,10 @@
 """The control commands: one `cmd_<name>` handler per command, in one dict.
 
-A handler returns its result (sent at once), or LATER once it has arranged to reply
-itself through `client.reply` (start/stop wait for the outcome: the reply is parked on
-a state-change listener, never polled). Handlers ask the supervisor and answer the
-client; they never read a socket, buffer output or time a connection (control.py
-does), and never block.
+A handler returns its result (sent at once), or LATER (replies.py) once it has arranged
+to reply itself through `client.reply` (start/stop wait for the outcome: the reply is
+parked on a state-change listener, never polled). Handlers ask the supervisor and
+answer the client, a `Replier` (the socket's or the HTTP API's); they never read a
+socket, buffer output or time a connection (control.py does), and never block.
 """
 
 from __future__ import annotations
@@ -16,21 +16,19 @@ import time
 from typing import Callable
 
 from supervisord_lite import __version__, daemon_log, protocol
-from supervisord_lite.config import ConfigError, load_config
+from supervisord_lite.config import ConfigError
 from supervisord_lite.config_convert import signal_number
+from supervisord_lite.config_entry import load_config
 from supervisord_lite.log_follow import Follower, read_tail
 from supervisord_lite.loop import EventLoop, now
 from supervisord_lite.ordering import AT_REST
 from supervisord_lite.process import Process
 from supervisord_lite.protocol import ProtocolError
 from supervisord_lite.reload import preview
+from supervisord_lite.replies import LATER, Replier
 from supervisord_lite.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.status_json import StatusText
 from supervisord_lite.supervisor import Supervisor
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: control.py imports this module
-    from supervisord_lite.control import Client
 
 log = logging.getLogger("supervisord_lite")
 S = ProcessState
@@ -40,7 +38,6 @@ MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
 # Likewise an `events` subscriber: events are small, so this is thousands behind.
 MAX_EVENTS_BACKLOG = 256 * 1024
 
-LATER = object()  # a handler's "I will reply myself"
 RELOAD_BUSY = "a reload is already under way; try again when it has finished"
 
 
@@ -51,7 +48,7 @@ class Commands:
         self,
         supervisor: Supervisor,
         loop: EventLoop,
-        request_shutdown: Callable[[Client, object], None],
+        request_shutdown: Callable[[Replier, object], None],
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         client_count: Callable[[], int] = lambda: 0,
     ):
@@ -64,7 +61,7 @@ class Commands:
         # Daemon-level fields `version` adds, each a callable (None: left out), e.g. how
         # the [http] listener is doing.
         self.daemon_fields: dict[str, Callable[[], object]] = {}
-        self.handlers: dict[str, Callable[[Client, protocol.Request], object]] = {
+        self.handlers: dict[str, Callable[[Replier, protocol.Request], object]] = {
             "status": self.cmd_status,
             "start": self.cmd_start,
             "stop": self.cmd_stop,
@@ -95,7 +92,7 @@ class Commands:
     def _unknown_results(unknown: list[str]) -> list[dict]:
         return [{"name": n, "ok": False, "message": "no such process"} for n in unknown]
 
-    def _wait_started(self, client: Client, processes: list[Process], done) -> None:
+    def _wait_started(self, client: Replier, processes: list[Process], done) -> None:
         """Call done(results) once every process is RUNNING or has failed to start."""
         outcome: dict[str, dict] = {}
 
@@ -137,13 +134,13 @@ class Commands:
 
     # -- commands -----------------------------------------------------------------
 
-    def cmd_status(self, client: Client, request: protocol.Request):
+    def cmd_status(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request, required=False)
         if unknown:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
         return protocol.Raw(self.status_text.array(processes, now()))
 
-    def cmd_start(self, client: Client, request: protocol.Request):
+    def cmd_start(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
         self._wait_started(
             client,
@@ -152,7 +149,7 @@ class Commands:
         )
         return LATER
 
-    def cmd_stop(self, client: Client, request: protocol.Request):
+    def cmd_stop(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
         self._stop(
             processes,
@@ -177,7 +174,7 @@ class Commands:
 
         self.supervisor.stop_many(processes, finished)
 
-    def cmd_restart(self, client: Client, request: protocol.Request):
+    def cmd_restart(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
 
         def start_again(_stopped) -> None:
@@ -190,7 +187,7 @@ class Commands:
         self._stop(processes, start_again)
         return LATER
 
-    def cmd_signal(self, client: Client, request: protocol.Request):
+    def cmd_signal(self, client: Replier, request: protocol.Request):
         raw = request.args.get("signal")
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):
             raise ProtocolError(
@@ -208,7 +205,7 @@ class Commands:
         ]
         return results + self._unknown_results(unknown)
 
-    def cmd_pid(self, client: Client, request: protocol.Request):
+    def cmd_pid(self, client: Replier, request: protocol.Request):
         name = request.args.get("name")
         if name is None:
             return os.getpid()
@@ -228,7 +225,7 @@ class Commands:
             )
         return processes[0]
 
-    def cmd_tail(self, client: Client, request: protocol.Request):
+    def cmd_tail(self, client: Replier, request: protocol.Request):
         name = protocol.arg_str(request.args, "name")
         stream = protocol.arg_str(request.args, "stream", "stdout")
         lines = protocol.arg_int(request.args, "lines", 10)
@@ -261,7 +258,7 @@ class Commands:
         client.reply(request.id, {"path": path, "data": data})
         return LATER
 
-    def _reattach(self, client: Client, req_id, follower: Follower, name: str, stream: str):
+    def _reattach(self, client: Replier, req_id, follower: Follower, name: str, stream: str):
         """A reload re-created the followed process: follow its new log, or say why not."""
         if follower.closed or client.closed:
             return
@@ -282,7 +279,7 @@ class Commands:
             self._end_tail(client, req_id, _unreadable(name, stream, logfile.path, exc))
 
     @staticmethod
-    def _end_tail(client: Client, req_id, message: str, removed: bool = False) -> None:
+    def _end_tail(client: Replier, req_id, message: str, removed: bool = False) -> None:
         if client.closed:
             return
         code = protocol.NO_SUCH_PROCESS if removed else protocol.LOG_ERROR
@@ -291,7 +288,7 @@ class Commands:
         client.close()
 
     @staticmethod
-    def _send_tail(client: Client, req_id, text: str) -> bool:
+    def _send_tail(client: Replier, req_id, text: str) -> bool:
         """False drops the follower: a reader this far behind would make us buffer forever."""
         if client.closed:
             return False
@@ -304,7 +301,7 @@ class Commands:
         client.reply(req_id, {"data": text})
         return True
 
-    def cmd_reload(self, client: Client, request: protocol.Request):
+    def cmd_reload(self, client: Replier, request: protocol.Request):
         if protocol.arg_bool(request.args, "dry_run"):
             return self._reload_preview()
 
@@ -330,7 +327,7 @@ class Commands:
         result["dry_run"] = True
         return result
 
-    def cmd_avail(self, client: Client, request: protocol.Request):
+    def cmd_avail(self, client: Replier, request: protocol.Request):
         """Every configured process: whether it is in use (running or on its way up or
         down), autostart, priority; as supervisorctl's `avail`."""
         return [
@@ -347,7 +344,7 @@ class Commands:
             for process in self.supervisor.processes.values()
         ]
 
-    def cmd_clear(self, client: Client, request: protocol.Request):
+    def cmd_clear(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
         return [self._clear_logs(p) for p in processes] + self._unknown_results(unknown)
 
@@ -376,7 +373,7 @@ class Commands:
             message = 'nothing to clear: its logs are "none"'
         return {"name": process.name, "ok": True, "message": message, "cleared": cleared}
 
-    def cmd_maintail(self, client: Client, request: protocol.Request):
+    def cmd_maintail(self, client: Replier, request: protocol.Request):
         """The daemon's own log: its last lines, and with follow, what it writes next
         (a Follower, as tail -f, across SIGUSR2 reopens)."""
         lines = protocol.arg_int(request.args, "lines", 10)
@@ -408,7 +405,7 @@ class Commands:
         client.reply(request.id, {"path": path, "data": data})
         return LATER
 
-    def cmd_events(self, client: Client, request: protocol.Request):
+    def cmd_events(self, client: Replier, request: protocol.Request):
         def listener(process: Process, change: StateChanged | None) -> None:
             if change is None:
                 return
@@ -452,18 +449,18 @@ class Commands:
         client.reply(request.id, {"subscribed": True})
         return LATER
 
-    def cmd_metrics(self, client: Client, request: protocol.Request):
+    def cmd_metrics(self, client: Replier, request: protocol.Request):
         """The Prometheus text exposition, as one string."""
         from supervisord_lite import metrics, metrics_rows  # only for who asks for them
 
         rows = metrics_rows.process_rows(self.supervisor)
         return metrics.render(rows, metrics_rows.daemon_row(self.client_count()))
 
-    def cmd_shutdown(self, client: Client, request: protocol.Request):
+    def cmd_shutdown(self, client: Replier, request: protocol.Request):
         self.request_shutdown(client, request.id)
         return LATER
 
-    def cmd_version(self, client: Client, request: protocol.Request):
+    def cmd_version(self, client: Replier, request: protocol.Request):
         result = {
             "daemon": __version__,
             "python": ".".join(map(str, sys.version_info[:3])),

@@ -14,6 +14,7 @@ import math
 import re
 import shlex
 import signal
+from string import Formatter
 from typing import Any, Callable
 
 from supervisord_lite import redact
@@ -187,10 +188,26 @@ def string(value: Any) -> str:
     raise fail(f"expected a string, got {show(value)}")
 
 
+PREFIX_FIELDS = ("name", "group", "stream")
+
+
+def check_prefix(template: str) -> str | None:
+    """Why a log_prefix template is unusable, or None when it is fine."""
+    try:
+        fields = [field for _, field, _, _ in Formatter().parse(template)]
+    except ValueError as exc:
+        return f"not a valid template: {exc}"
+    for field in fields:
+        if field is None:
+            continue
+        if field not in PREFIX_FIELDS:
+            allowed = ", ".join("{" + f + "}" for f in PREFIX_FIELDS)
+            return f"unknown field {{{field}}} (allowed: {allowed})"
+    return None
+
+
 def log_prefix(value: Any) -> str:
     """A log_prefix template: text with {name}, {group} and {stream} fields."""
-    from supervisord_lite.log_lines import check_prefix
-
     text = string(value)
     problem = check_prefix(text)
     if problem is not None:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from supervisord_lite import config_convert as cv
 from supervisord_lite.frozen import Frozen, _set
+from supervisord_lite.ssh import Target, TargetError
 
 Error = Callable[[tuple, str], None]  # (key path below [http], message)
 
@@ -91,7 +92,8 @@ def listen_text(host: str, port: int) -> str:
 
 
 def users(value: Any) -> tuple[tuple[str, str], ...]:
-    from supervisord_lite.http_auth import parse_hash
+    # hashlib (OpenSSL), secrets...: loaded only for a config with users or a token
+    from supervisord_lite.passwords import parse_hash
 
     if not isinstance(value, dict):
         raise cv.fail(f"expected a table of user = password hash, got {cv.show(value)}")
@@ -111,7 +113,6 @@ def users(value: Any) -> tuple[tuple[str, str], ...]:
 
 def host_target(value: Any) -> str:
     """A daemon on another host, as -H takes it: [USER@]HOST[:/PATH/TO.sock]."""
-    from supervisord_lite.ctl_transport import Target, TargetError
 
     text = cv.string(value)
     try:
@@ -204,7 +205,7 @@ def build(values: dict[str, Any], resolve: Callable[[str], str], error: Error) -
 
 def read_token(path: str) -> bytes:
     """The sha256 of the token in `path` (its first line); ValueError saying why not."""
-    from supervisord_lite.http_auth import MIN_TOKEN_LENGTH, token_digest
+    from supervisord_lite.passwords import MIN_TOKEN_LENGTH, token_digest  # as in users()
 
     try:
         with open(path, "rb") as fh:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from supervisord_lite import limits, names
-from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of, load_config_report
+from supervisord_lite.config import DaemonConfig, ProgramConfig, groups_of
 from supervisord_lite.config_convert import signal_name
+from supervisord_lite.config_entry import load_config_report
 from supervisord_lite.config_host import host_problems
 from supervisord_lite.config_keys import PROGRAM_KEYS
 from supervisord_lite.frozen import Frozen

@@ -3,8 +3,8 @@ per the key tables, and the checks that span keys or files: program names, users
 depends_on (unknown names, cycles), and that every program log can be written.
 
 Every problem is collected in `Loader.errors` (`<file>: <key path>: <message>`), never
-raised: load_config (config.py) turns them into one ConfigError. Builds the programs
-with the ProgramConfig it is given; does no process work.
+raised: load_config (config_entry.py) turns them into one ConfigError. Builds the
+programs as config.py's ProgramConfig; does no process work.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import glob
 import os
 import pwd
 import sys
-from typing import Any, Callable
+from typing import Any
 
 from supervisord_lite import config_convert as cv
 from supervisord_lite import names, paths
 from supervisord_lite.bounded_read import UnreadableFile
 from supervisord_lite.bounded_read import read_bounded as read_config_bytes
+from supervisord_lite.config import ProgramConfig
 from supervisord_lite.config_keys import (
     ALERT_KEYS,
     DAEMON_KEYS,
@@ -28,16 +29,12 @@ from supervisord_lite.config_keys import (
     TOP_KEYS,
 )
 from supervisord_lite.config_log_paths import is_stream, log_path_problem
-from supervisord_lite.logs import OWN_STREAMS
+from supervisord_lite.paths import OWN_STREAMS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
     import tomli as tomllib
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: config.py imports this module
-    from supervisord_lite.config import ProgramConfig
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
@@ -51,12 +48,10 @@ class Loader:
         self,
         path: str,
         euid: int,
-        make_program: Callable[..., ProgramConfig],
         check_logs: bool = True,
     ):
         self.path = path
         self.euid = euid
-        self.make_program = make_program  # ProgramConfig, which lives above this module
         self.check_logs = check_logs
         self.base = os.path.dirname(os.path.abspath(path))  # relative paths resolve here
         self.errors: list[str] = []
@@ -404,7 +399,7 @@ class Loader:
             merged = {**dict(self.environment), **dict(kwargs["environment"])}
             kwargs["environment"] = tuple(merged.items())
         kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
-        prog = self.make_program(name=name, source=file, **kwargs)
+        prog = ProgramConfig(name=name, source=file, **kwargs)
         return prog if self.check_process_names(prog) else None
 
     def check_log_template(

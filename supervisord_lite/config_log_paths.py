@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 
-from supervisord_lite.logs import OWN_STREAMS
+from supervisord_lite.paths import OWN_STREAMS
 
 NAME_MAX = 255  # bytes in one path component on Linux file systems
 

@@ -18,9 +18,10 @@ import struct
 from typing import Callable
 
 from supervisord_lite import protocol
-from supervisord_lite.commands import LATER, Commands
+from supervisord_lite.commands import Commands
 from supervisord_lite.loop import EventLoop, Timer, now
 from supervisord_lite.protocol import ProtocolError
+from supervisord_lite.replies import LATER
 from supervisord_lite.supervisor import Supervisor
 
 log = logging.getLogger("supervisord_lite")

@@ -1,6 +1,6 @@
 """supervisorctl-lite -H/--hosts: one command against many daemons, over ssh.
 
-Each host runs in a forked worker that is the ordinary single-host ctl (ctl.run on an
+Each host runs in a forked worker that is the ordinary single-host ctl (ctl_output.run on an
 SshConnection), its stdout and stderr on pipes: every command behaves, prints and exits
 exactly as it does for one daemon, and this module only gathers. At most --parallel
 workers at a time; a host that cannot be reached ends its own worker (exit 4) and
@@ -17,7 +17,6 @@ import selectors
 import signal
 import sys
 
-from supervisord_lite import ctl
 from supervisord_lite.ctl_client import UNREACHABLE, Unreachable
 from supervisord_lite.ctl_hosts_output import (
     PREFIX,
@@ -32,13 +31,10 @@ from supervisord_lite.ctl_output import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     json_error,
+    run,
 )
-from supervisord_lite.ctl_transport import (
-    DEFAULT_REMOTE_SOCKET,
-    SshConnection,
-    Target,
-    TargetError,
-)
+from supervisord_lite.ctl_transport import SshConnection
+from supervisord_lite.ssh import DEFAULT_REMOTE_SOCKET, Target, TargetError
 
 
 def run_hosts(args) -> int:
@@ -188,7 +184,7 @@ def _run_one(target: Target, args) -> int:
         json_error(args, UNREACHABLE, str(exc))
         return EXIT_UNREACHABLE
     try:
-        return ctl.run(conn, args)
+        return run(conn, args)
     except KeyboardInterrupt:
         return EXIT_OK if _STREAMING_STOP else EXIT_FAILED
     finally:

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Protocol
 
-from supervisord_lite.ctl_transport import Target
+from supervisord_lite.ssh import Target
 
 PREFIX = "supervisorctl-lite: "
 

@@ -1,8 +1,9 @@
 """The ctl's commands: one cmd_<name> per command, sending its request and printing
-the reply as text or, with --json, as JSON; and the exit codes they return.
+the reply as text or, with --json, as JSON; the exit codes they return; and `run`, one
+command on a connection (for the command line, the shell and each -H worker).
 
-It must not parse the command line or find the socket (ctl.py, ctl_client.py), nor
-import anything beyond what ctl.py already needs: the ctl's start-up time is a feature.
+It must not parse the command line or find the socket (ctl_parse.py, ctl_client.py),
+nor import anything beyond what ctl.py already needs: the ctl's start-up time is a feature.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ import sys
 import time
 
 from supervisord_lite import __version__
+from supervisord_lite.ctl_client import UNREACHABLE, Connection, Unreachable
 from supervisord_lite.progress import Progress
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from supervisord_lite.ctl_client import Connection
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -329,3 +327,22 @@ COMMANDS = {
     "maintail": cmd_maintail,
     "_names": cmd__names,
 }
+
+
+# Commands whose end by Ctrl-C is their normal end.
+STREAMING = ("events", "tail", "maintail")
+
+
+def run(conn: Connection, args) -> int:
+    """One command on a connection, its exit code: the command line's and the shell's."""
+    conn.streaming, conn.on_tick = False, None  # the shell's connection serves many
+    try:
+        return COMMANDS[args.command](conn, args)
+    except CommandFailed as exc:
+        return exc.exit_code
+    except Unreachable as exc:
+        print(f"supervisorctl-lite: {exc}", file=sys.stderr)
+        json_error(args, UNREACHABLE, str(exc))
+        return EXIT_UNREACHABLE
+    except BrokenPipeError:
+        return EXIT_OK

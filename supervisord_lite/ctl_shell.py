@@ -1,7 +1,7 @@
 """The ctl's interactive shell: `supervisorctl-lite` with no command (supervisorctl's).
 
-Each line is parsed and run exactly as the command line would be (ctl.parse_args,
-ctl.run), on one connection kept for the session. On a terminal: a prompt, readline
+Each line is parsed and run exactly as the command line would be (ctl_parse.parse_args,
+ctl_output.run), on one connection kept for the session. On a terminal: a prompt, readline
 line editing, history in ~/.supervisorctl_lite_history, completion of commands and of
 names (asked of the daemon once per completion). Otherwise lines are read from stdin
 without a prompt (scripts). Only imported for the shell: readline and shlex cost the
@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 
-from supervisord_lite import ctl
+from supervisord_lite import ctl_parse
 from supervisord_lite.ctl_client import (
     Connection,
     NoConfig,
@@ -35,8 +35,11 @@ from supervisord_lite.ctl_output import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    STREAMING,
     completion_names,
+    run,
 )
+from supervisord_lite.paths import find_config_path
 
 PROMPT = "supervisorctl-lite> "
 HISTORY_FILE = "~/.supervisorctl_lite_history"
@@ -87,7 +90,7 @@ class Shell:
         if words[0] == "help":
             return show_help(words[1:])
         try:
-            args = ctl.parse_args(words)
+            args = ctl_parse.parse_args(words)
         except SystemExit as exc:  # argparse told the user already (usage, or -h)
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         args.config, args.socket = self.options.config, self.options.socket
@@ -104,12 +107,12 @@ class Shell:
             print(f"supervisorctl-lite: {exc}\n{unreachable_hint(args)}", file=sys.stderr)
             return EXIT_UNREACHABLE
         try:
-            code = ctl.run(conn, args)
+            code = run(conn, args)
         except KeyboardInterrupt:
             # Its replies may still come: the next command gets a connection of its own.
             self.disconnect()
             print()
-            return EXIT_OK if args.command in ctl.STREAMING else EXIT_FAILED
+            return EXIT_OK if args.command in STREAMING else EXIT_FAILED
         if code == EXIT_UNREACHABLE or args.command == "shutdown":
             self.disconnect()
         return code
@@ -141,8 +144,6 @@ def _dropped(conn: Connection) -> bool:
 def _config_names(config: str | None) -> list[str]:
     """Program and group names from the config file, when the daemon cannot be asked."""
     try:
-        from supervisord_lite.paths import find_config_path
-
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover - exercised on the 3.9/3.10 CI only
@@ -218,7 +219,7 @@ class Completer:
 
 
 def show_help(words: list[str]) -> int:
-    parser = ctl.build_parser()
+    parser = ctl_parse.build_parser()
     commands = _subcommands(parser)
     if not words:
         print("commands (help COMMAND for its options):")

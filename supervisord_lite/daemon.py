@@ -16,7 +16,8 @@ import sys
 from types import SimpleNamespace
 
 from supervisord_lite import __version__, daemon_log, unit
-from supervisord_lite.config import ConfigError, find_config_path, load_config
+from supervisord_lite.config import ConfigError
+from supervisord_lite.config_entry import find_config_path, load_config
 from supervisord_lite.config_host import host_problems
 from supervisord_lite.daemon_life import Daemon
 from supervisord_lite.startup import EXIT_STARTUP, StartupError, detach_and_run
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             return 0
     if argv[:1] == ["hash-password"]:  # a password hash for [http] users
-        from supervisord_lite.http_auth import main as hash_password
+        from supervisord_lite.hash_password import main as hash_password
 
         return hash_password(argv[1:])
     if argv[:1] == ["convert"]:

@@ -17,7 +17,8 @@ import sys
 
 from supervisord_lite import __version__, cgroups, daemon_log
 from supervisord_lite.commands import RELOAD_BUSY
-from supervisord_lite.config import ConfigError, DaemonConfig, load_config
+from supervisord_lite.config import ConfigError, DaemonConfig
+from supervisord_lite.config_entry import load_config
 from supervisord_lite.control import Client, ControlServer
 from supervisord_lite.loop import EventLoop
 from supervisord_lite.notify import monotonic_usec, sd_notify
@@ -74,7 +75,8 @@ class Daemon:
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
         if config.http is not None:
-            # Never a reason not to start: the programs run, the listener retries.
+            # Never a reason not to start: the programs run, the listener retries. (The
+            # http package is loaded only with [http].)
             from supervisord_lite.http_service import try_bind
 
             self.http_socks, self.http_error = try_bind(config.http)

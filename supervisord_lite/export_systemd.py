@@ -21,7 +21,8 @@ import secrets
 import sys
 
 from supervisord_lite import export_systemd_files as files
-from supervisord_lite.config import ConfigError, ProgramConfig, find_config_path, load_config
+from supervisord_lite.config import ConfigError, ProgramConfig
+from supervisord_lite.config_entry import find_config_path, load_config
 from supervisord_lite.export_systemd_files import MARKER
 from supervisord_lite.export_systemd_keys import (
     PREFIX,

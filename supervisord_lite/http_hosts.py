@@ -1,5 +1,5 @@
 """[http] hosts: other daemons shown on this daemon's page, reached as the ctl's -H
-reaches them (ctl_transport: the daemon user's own `ssh -N -L private.sock:remote.sock`).
+reaches them (ssh.py: the daemon user's own `ssh -N -L private.sock:remote.sock`).
 
 Nothing here blocks the loop: ssh is a child started by spawn.spawn_helper (reaped by
 the reaper, its exit told through supervisor.watch_exit), its readiness word read from
@@ -29,13 +29,13 @@ import time
 from typing import Callable
 
 from supervisord_lite import protocol
-from supervisord_lite.ctl_client import DEFAULT_CONNECT_TIMEOUT
-from supervisord_lite.ctl_transport import READY_WORD, Target, ssh_last_words, tunnel_argv
 from supervisord_lite.loop import now
 from supervisord_lite.spawn import spawn_helper_reading
+from supervisord_lite.ssh import READY_WORD, Target, ssh_last_words, tunnel_argv
 
 log = logging.getLogger("supervisord_lite")
 
+CONNECT_TIMEOUT = 10.0  # seconds for ssh to connect, as the ctl's --connect-timeout default
 POLL_INTERVAL = 2.0
 WATCH_WINDOW = 5.0  # seconds of polling after the last look: the page looks every 2 s
 REQUEST_TIMEOUT = 30.0  # a remote start waits for startsecs
@@ -366,7 +366,7 @@ class RemoteHosts:
 def _tunnel_argv(target: Target, local: str, stderr_path: str) -> list[str]:
     """ssh's command line as the ctl's, its messages to a file (-E): spawn_helper gives
     a helper no stderr."""
-    argv = tunnel_argv(target, local, DEFAULT_CONNECT_TIMEOUT)
+    argv = tunnel_argv(target, local, CONNECT_TIMEOUT)
     return argv[:1] + ["-E", stderr_path] + argv[1:]
 
 

@@ -31,8 +31,8 @@ import sys
 from collections import Counter
 from typing import Callable
 
-from supervisord_lite.http_auth import parse_hash, token_digest
 from supervisord_lite.loop import EventLoop, now
+from supervisord_lite.passwords import parse_hash, token_digest
 from supervisord_lite.spawn import spawn_helper
 
 log = logging.getLogger("supervisord_lite")

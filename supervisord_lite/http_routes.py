@@ -18,10 +18,10 @@ from urllib.parse import parse_qs
 import h11
 
 from supervisord_lite import protocol
-from supervisord_lite.commands import LATER
 from supervisord_lite.http_connection import Connection, error, header
 from supervisord_lite.http_login import BUSY, OK, PENDING, retry_after
 from supervisord_lite.protocol import ProtocolError
+from supervisord_lite.replies import LATER
 
 log = logging.getLogger("supervisord_lite")
 
@@ -49,8 +49,8 @@ PAGE_POLICY = (
 
 
 class Caller:
-    """What a command handler sees of its client (control.Client's surface): one
-    request's replies go to `deliver` and its failures to `refuse`."""
+    """What a command handler sees of its client (a replies.Replier, as control.Client
+    is): one request's replies go to `deliver` and its failures to `refuse`."""
 
     def __init__(self, conn: Connection, deliver, refuse):
         self.conn = conn

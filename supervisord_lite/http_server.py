@@ -120,7 +120,7 @@ class HttpServer(Routes):
                     raise
                 log.error("http: keeping the TLS certificate in use: %s", exc)
         if config.hosts and self.hosts is None:
-            from supervisord_lite.http_hosts import RemoteHosts
+            from supervisord_lite.http_hosts import RemoteHosts  # only with [http] hosts
 
             self.hosts = RemoteHosts(config.hosts, self.loop, self.supervisor.watch_exit)
         elif self.hosts is not None:

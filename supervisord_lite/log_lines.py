@@ -11,25 +11,7 @@ Python loop per line: 100-byte lines cost about what whole blocks cost.
 
 from __future__ import annotations
 
-import string
 import time
-
-PREFIX_FIELDS = ("name", "group", "stream")
-
-
-def check_prefix(template: str) -> str | None:
-    """Why a log_prefix template is unusable, or None when it is fine."""
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(template)]
-    except ValueError as exc:
-        return f"not a valid template: {exc}"
-    for field in fields:
-        if field is None:
-            continue
-        if field not in PREFIX_FIELDS:
-            allowed = ", ".join("{" + f + "}" for f in PREFIX_FIELDS)
-            return f"unknown field {{{field}}} (allowed: {allowed})"
-    return None
 
 
 def rfc3339_ms(wall: float) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from supervisord_lite import log_open
 from supervisord_lite.log_open import NoReader
+from supervisord_lite.paths import OWN_STREAMS
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -37,17 +38,6 @@ log = logging.getLogger("supervisord_lite")
 # room() when nothing limits it.
 CHUNK = 1024 * 1024
 
-# These names mean the daemon's own descriptors, not whatever /dev/stdout resolves to
-# when opened (a socket under systemd cannot be opened at all). A detached daemon's
-# stdio is /dev/null, so there they discard.
-OWN_STREAMS = {
-    "/dev/stdout": 1,
-    "/dev/fd/1": 1,
-    "/proc/self/fd/1": 1,
-    "/dev/stderr": 2,
-    "/dev/fd/2": 2,
-    "/proc/self/fd/2": 2,
-}
 _WRITE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 REPORT_INTERVAL = 1.0  # the same failure, come back, is logged at most this often
 

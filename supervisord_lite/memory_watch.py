@@ -11,15 +11,15 @@ among them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Callable
 
 from supervisord_lite.proctree import Snapshot
 from supervisord_lite.states import ProcessState
 
 if TYPE_CHECKING:
-    from supervisord_lite.loop import Timer
+    from supervisord_lite.loop import EventLoop, Timer
     from supervisord_lite.process import Process
-    from supervisord_lite.supervisor import Supervisor
 
 log = logging.getLogger("supervisord_lite")
 
@@ -28,8 +28,20 @@ _ENFORCED = (S.STARTING, S.RUNNING)  # a STOPPING process is on its way out alre
 
 
 class MemoryWatch:
-    def __init__(self, supervisor: Supervisor):
-        self.supervisor = supervisor
+    """Given what it needs of the supervisor: the loop for its timer, the process
+    table, the pids of a process's tree, and the restart to ask for."""
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        processes: Callable[[], Iterable[Process]],
+        tree_pids: Callable[[Process, Snapshot], list[int]],
+        restart_for: Callable[[Process, dict], None],
+    ):
+        self.loop = loop
+        self.processes = processes
+        self.tree_pids = tree_pids
+        self.restart_for = restart_for  # restart it; the dict (why) goes to the events
         self.timer: Timer | None = None
 
     def spawned(self, process: Process) -> None:
@@ -38,13 +50,11 @@ class MemoryWatch:
             self._arm(process.program.memory_check_interval)
 
     def _arm(self, interval: float) -> None:
-        self.timer = self.supervisor.loop.call_later(interval, self.tick)
+        self.timer = self.loop.call_later(interval, self.tick)
 
     def _limited(self) -> list[Process]:
         return [
-            p
-            for p in self.supervisor.processes.values()
-            if p.program.memory_limit is not None and p.pid is not None
+            p for p in self.processes() if p.program.memory_limit is not None and p.pid is not None
         ]
 
     def tick(self) -> None:
@@ -55,7 +65,7 @@ class MemoryWatch:
         snapshot = Snapshot()
         for process in limited:
             if process.state in _ENFORCED and process.pid is not None:
-                rss = snapshot.totals(self.supervisor.tree_pids(process, snapshot))[0]
+                rss = snapshot.totals(self.tree_pids(process, snapshot))[0]
                 if rss > process.program.memory_limit:
                     self._over(process, rss)
         self._arm(min(p.program.memory_check_interval for p in limited))
@@ -73,7 +83,7 @@ class MemoryWatch:
             "memory_limit": limit,
             "over_bytes": rss - limit,
         }
-        self.supervisor.restart_for(process, event)
+        self.restart_for(process, event)
 
 
 def mib(size: int) -> str:

@@ -1,5 +1,5 @@
-"""Where the config file is, whether root may trust it, and the daemon socket's
-default name.
+"""Where the config file is, whether root may trust it, the daemon socket's default
+name, and the log paths that mean the daemon's own stdout and stderr.
 
 Shared by config.py and the ctl, which must find its socket without paying for the
 config module: this imports nothing but os (and stat, which os has loaded already).
@@ -13,6 +13,18 @@ import stat
 ENV_VAR = "SUPERVISORD_LITE_CONFIG"
 DEFAULT_PATHS = ("supervisord_lite.toml", "/etc/supervisord_lite.toml")
 DEFAULT_SOCKET = "supervisord_lite.sock"  # [supervisord] socket, relative to the config
+
+# These names mean the daemon's own descriptors, not whatever /dev/stdout resolves to
+# when opened (a socket under systemd cannot be opened at all). A detached daemon's
+# stdio is /dev/null, so there they discard.
+OWN_STREAMS = {
+    "/dev/stdout": 1,
+    "/dev/fd/1": 1,
+    "/proc/self/fd/1": 1,
+    "/dev/stderr": 2,
+    "/dev/fd/2": 2,
+    "/proc/self/fd/2": 2,
+}
 
 
 class ConfigNotFound(Exception):

@@ -12,6 +12,7 @@ a timer or the notify socket.
 from __future__ import annotations
 
 import logging
+from typing import Callable, Protocol
 
 from supervisord_lite import daemon_log
 from supervisord_lite.loop import now
@@ -29,11 +30,11 @@ from supervisord_lite.states import Healthy, ProcessState, Ready, StateChanged, 
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from supervisord_lite.loop import Timer
+    from supervisord_lite.cgroups import CgroupTree
+    from supervisord_lite.loop import EventLoop, Timer
     from supervisord_lite.notify_receiver import NotifyReceiver
     from supervisord_lite.probe_config import ProbeConfig
     from supervisord_lite.process import Process
-    from supervisord_lite.supervisor import Supervisor
 
 log = logging.getLogger("supervisord_lite")
 S = ProcessState
@@ -115,8 +116,30 @@ class Checks:
         self.matcher = None
 
 
+class ProbeHost(Protocol):
+    """What the runner needs of the supervisor that owns the processes."""
+
+    loop: EventLoop
+    processes: dict[str, Process]  # by full name: an sd_notify sender found by cgroup
+    by_pid: dict[int, Process]  # the live children: an sd_notify sender found by pid
+    cgroups: CgroupTree | None  # where cgroups are in force (a sender's cgroup names it)
+
+    def dispatch(self, process: Process, event) -> None:
+        """Feed an event (Ready, Unhealthy, Healthy) to the process's machine."""
+
+    def notice(self, process: Process, item: dict) -> None:
+        """Tell the listeners (events, alerts) what is not a transition."""
+
+    def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
+        """Start an exec probe as the program would run: its pid."""
+        ...
+
+    def watch_exit(self, pid: int, on_exit: Callable[[int], None]) -> None:
+        """Call on_exit(exitstatus) once that pid, not in the table, is reaped."""
+
+
 class ProbeRunner:
-    def __init__(self, supervisor: Supervisor):
+    def __init__(self, supervisor: ProbeHost):
         self.supervisor = supervisor
         self.loop = supervisor.loop
         self.receiver: NotifyReceiver | None = None  # made when a notify program spawns
@@ -296,6 +319,7 @@ class ProbeRunner:
 
     def _receiver(self) -> NotifyReceiver:
         if self.receiver is None:
+            # Loaded with the first notify program: a daemon without one never loads it.
             from supervisord_lite.notify_receiver import NotifyReceiver
 
             # A pidfd per datagram is of use only where cgroups can name its sender.
@@ -304,6 +328,7 @@ class ProbeRunner:
         return self.receiver
 
     def _notified(self, pid: int, fields: dict[str, str], pidfd: int = -1) -> None:
+        # Loaded by _receiver already: only its socket calls this.
         from supervisord_lite.notify_receiver import pidfd_cgroup_id, sender_process
 
         process = sender_process(pid, self.supervisor.by_pid)

@@ -18,6 +18,8 @@ import socket
 from typing import Callable, Optional
 
 from supervisord_lite.probe_config import ProbeConfig
+from supervisord_lite.spawn import SpawnError
+from supervisord_lite.states import describe_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -196,8 +198,6 @@ class ExecAttempt:
         self.cannot_run: str | None = None  # why the command could not even start
 
     def start(self) -> None:
-        from supervisord_lite.spawn import SpawnError
-
         try:
             self.pid = self.spawn_child()
         except (SpawnError, OSError) as exc:
@@ -208,8 +208,6 @@ class ExecAttempt:
         self.watch_exit(self.pid, self._exited)
 
     def _exited(self, exitstatus: int) -> None:
-        from supervisord_lite.states import describe_exit
-
         self.pid = None
         done, self.done = self.done, _ignore
         done(exitstatus == 0, f"exec {self.argv[0]}: {describe_exit(exitstatus)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Callable
+from typing import Callable, Protocol
 
 from supervisord_lite.config import ProgramConfig
 from supervisord_lite.loop import now
@@ -22,10 +22,24 @@ if TYPE_CHECKING:
     from supervisord_lite.logs import LogFile
     from supervisord_lite.loop import Timer
     from supervisord_lite.pipes import PipeReader
-    from supervisord_lite.probe_runner import Checks
     from supervisord_lite.spawn import Child
 
 S = ProcessState
+
+
+class ProbeView(Protocol):
+    """What a process shows of its probes (the probe runner's per-child record, made
+    only for a program with `ready`, `health` or `watchdog_sec`): `status` reads it."""
+
+    waiting_for: str | None  # STARTING: what readiness waits for
+    health: str | None  # "healthy", "unhealthy" or None (no verdict yet)
+    health_reason: str | None
+    notify_status: str | None  # the last sd_notify STATUS=
+    probe_error: str | None  # why the ready probe itself cannot run
+
+    def key(self) -> tuple:
+        """What status shows from here: part of the status cache's key."""
+        ...
 
 
 class Process:
@@ -68,7 +82,7 @@ class Process:
         # Set when a reload takes this slot out of the table ("changed" or "removed"):
         # from then on it is only stopped, never started again (its successor is).
         self.retired: str | None = None
-        self.checks: Checks | None = None  # probe state (probe_runner.py), if any
+        self.checks: ProbeView | None = None  # probe state (probe_runner.Checks), if any
         # Bytes read from the pipes of its finished children, per stream (made at the
         # first: a thousand quiet programs keep no dict).
         self._log_bytes: dict[str, int] | None = None

@@ -9,16 +9,39 @@ It never stops, starts or spawns anything itself: the supervisor does.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 from supervisord_lite.config import DaemonConfig, ProgramConfig
 from supervisord_lite.process import Process, slots_for
 
 
+class ReloadHost(Protocol):
+    """What a reload needs of the supervisor: its table, and the verbs it carries out."""
+
+    config: DaemonConfig
+    processes: dict[str, Process]
+
+    def programs(self) -> dict[str, ProgramConfig]: ...
+
+    def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None: ...
+
+    def stop_many(self, processes: list[Process], on_done: Callable[[], None]) -> None: ...
+
+    def start(self, process: Process) -> None: ...
+
+    def refuse_start(self, process: Process, reason: str) -> None: ...
+
+    def settle_waiting_soon(self) -> None: ...
+
+    def close_logs(self, process: Process) -> None: ...
+
+    def cgroup_gone(self, name: str) -> None: ...
+
+
 class Reloader:
     """Carries out the reloads of one supervisor (one at a time: the daemon queues them)."""
 
-    def __init__(self, supervisor):
+    def __init__(self, supervisor: ReloadHost):
         self.supervisor = supervisor
         # While a reload stops what it retires, starts asked of those wait here for
         # their successors (the same names in the new table).

@@ -6,7 +6,7 @@ exec, no page-table copy): it costs the daemon about a third of the CPU of
 thousand programs at start-up spend their time on. posix_spawn cannot change user or
 directory, so programs with `user` or `directory` go through Popen, which can (in C,
 between fork and exec: no `preexec_fn`, which would run Python there). Programs with
-`[limits]` go through Popen with a preexec_fn that applies them (limits.py says why:
+`[limits]` go through Popen with a preexec_fn that applies them (rlimits.py says why:
 no cheaper way is correct); only they pay its fork.
 """
 
@@ -274,10 +274,12 @@ def _popen(
     reason_r = reason_w = -1
     extra = dict(user_kwargs)
     if program.limits:
-        from supervisord_lite import limits
+        # Only for a program with limits: without them the daemon never loads limits.py
+        # (config_convert.later) nor this.
+        from supervisord_lite import rlimits
 
         reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
-        extra = {"preexec_fn": _limits_then_user(limits, program.limits, user_kwargs, reason_w)}
+        extra = {"preexec_fn": _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)}
     try:
         popen = subprocess.Popen(
             argv,
@@ -311,13 +313,13 @@ def _popen(
     return popen.pid
 
 
-def _limits_then_user(limits, settings, user_kwargs: dict, reason_w: int):
+def _limits_then_user(rlimits, settings, user_kwargs: dict, reason_w: int):
     """The preexec_fn of a program with limits: apply them, then switch user."""
 
     def in_child() -> None:
         try:
-            limits.apply(settings)
-        except limits.LimitError as exc:
+            rlimits.apply(settings)
+        except rlimits.LimitError as exc:
             os.write(reason_w, str(exc).encode()[:4096])
             raise
         if user_kwargs:

@@ -497,7 +497,12 @@ class Supervisor:
             if self._memory is None:
                 from supervisord_lite.memory_watch import MemoryWatch
 
-                self._memory = MemoryWatch(self)
+                self._memory = MemoryWatch(
+                    self.loop,
+                    lambda: self.processes.values(),  # afresh: a reload replaces the dict
+                    self.tree_pids,
+                    self.restart_for,
+                )
             self._memory.spawned(process)
 
     def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:

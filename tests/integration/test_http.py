@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from integration.http_helpers import EventStream, csrf, post, raw, request, start_http
-from supervisord_lite.http_auth import hash_password
+from supervisord_lite.passwords import hash_password
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,8 @@ import pytest
 
 from supervisord_lite import alerts, config_keys
 from supervisord_lite.alerts import MAX_QUEUED, RATE_WINDOW, Alert, AlertQueue, alert_for
-from supervisord_lite.config import AlertsConfig, ConfigError, load_config
+from supervisord_lite.config import AlertsConfig, ConfigError
+from supervisord_lite.config_entry import load_config
 from supervisord_lite.states import ProcessState as S
 
 pytestmark = pytest.mark.timeout(10)

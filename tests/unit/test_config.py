@@ -15,15 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import config, config_keys
-from supervisord_lite.config import (
-    ConfigError,
-    DaemonConfig,
-    ProgramConfig,
-    find_config_path,
-    load_config,
-)
+from supervisord_lite import config_entry, config_keys
+from supervisord_lite.config import ConfigError, DaemonConfig, ProgramConfig
 from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
+from supervisord_lite.config_entry import find_config_path, load_config
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -655,7 +650,7 @@ def test_find_config_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SUPERVISORD_LITE_CONFIG", raising=False)
     etc = tmp_path / "etc.toml"
-    monkeypatch.setattr(config, "DEFAULT_PATHS", ("supervisord_lite.toml", str(etc)))
+    monkeypatch.setattr(config_entry, "DEFAULT_PATHS", ("supervisord_lite.toml", str(etc)))
     with pytest.raises(ConfigError) as exc:
         find_config_path(None)
     assert exc.value.errors == [

@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, GroupConfig, groups_of, load_config
+from supervisord_lite.config import ConfigError, GroupConfig, groups_of
+from supervisord_lite.config_entry import load_config
 from supervisord_lite.config_json import check_report
 
 pytestmark = pytest.mark.timeout(30)

@@ -6,13 +6,14 @@ import textwrap
 
 import pytest
 
-from supervisord_lite import http_auth, http_login
-from supervisord_lite.config import ConfigError, load_config
+from supervisord_lite import http_login, passwords
+from supervisord_lite.config import ConfigError
+from supervisord_lite.config_entry import load_config
 
 pytestmark = pytest.mark.timeout(30)
 
 PROGRAM = '[programs.a]\ncommand = "sleep 1"\n'
-HASH = http_auth.hash_password("pw", iterations=1000)
+HASH = passwords.hash_password("pw", iterations=1000)
 
 
 def load(tmp_path, monkeypatch, http: str):
@@ -98,10 +99,10 @@ def test_beyond_loopback_with_users_or_token(tmp_path, monkeypatch):
 
 
 def test_password_hash_round_trip():
-    stored = http_auth.hash_password("correct horse")
+    stored = passwords.hash_password("correct horse")
     assert stored.startswith("pbkdf2_sha256$600000$")
-    assert http_auth.verify_password("correct horse", stored)
-    assert not http_auth.verify_password("correct hors", stored)
+    assert passwords.verify_password("correct horse", stored)
+    assert not passwords.verify_password("correct hors", stored)
 
 
 def test_brakes_slow_the_guessing_client_and_the_name_it_tries():
@@ -143,4 +144,4 @@ def test_hash_password_command(tmp_path):
     res = subprocess.run([sys.executable, "-m", "supervisord_lite", "hash-password"],
                          input="s3cret\n", capture_output=True, text=True, timeout=20)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert http_auth.verify_password("s3cret", res.stdout.strip())
+    assert passwords.verify_password("s3cret", res.stdout.strip())

@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, load_config
+from supervisord_lite.config import ConfigError
+from supervisord_lite.config_entry import load_config
 from supervisord_lite.limits import UNLIMITED
 
 pytestmark = pytest.mark.timeout(30)

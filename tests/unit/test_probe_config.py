@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, load_config
+from supervisord_lite.config import ConfigError
+from supervisord_lite.config_entry import load_config
 from supervisord_lite.probe_config import Address, ProbeConfig
 
 pytestmark = pytest.mark.timeout(30)

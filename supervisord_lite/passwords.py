@@ -1,6 +1,6 @@
-"""The [http] credentials as values: password hashes (`supervisord-lite hash-password`)
-and the bearer token's digest. Checking them on the loop, with the guessing brakes, is
-http_login.py's.
+"""The [http] credentials as values: password hashes (made by `supervisord-lite
+hash-password`, hash_password.py) and the bearer token's digest. Checking them on the
+loop, with the guessing brakes, is http_login.py's.
 
 A hash is self-describing, `pbkdf2_sha256$ITERATIONS$SALT$HASH` (salt and hash in
 base64), so the cost can be raised later without a format change. PBKDF2 at 600,000
@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import hmac
 import secrets
-import sys
 
 SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000
@@ -67,25 +66,3 @@ def token_digest(token: str) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def main(argv: list[str]) -> int:
-    """supervisord-lite hash-password: read a password (tty: asked twice; else the
-    first line of stdin) and print its hash for [http] users."""
-    if argv:
-        print("usage: supervisord-lite hash-password  (reads the password)", file=sys.stderr)
-        return 2
-    if sys.stdin.isatty():
-        import getpass
-
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print("supervisord-lite: the passwords differ", file=sys.stderr)
-            return 1
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        print("supervisord-lite: empty password refused", file=sys.stderr)
-        return 1
-    print(hash_password(password))
-    return 0
