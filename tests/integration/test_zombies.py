@@ -95,7 +95,7 @@ def test_crash_loop_leaves_no_zombies(daemon):
     }
     dpid = daemon.start(programs, launch_timeout=15, loglevel="warning")
     persisted, samples = persistent_zombies(dpid, 10.0)
-    assert samples >= 20
+    assert samples >= 10  # a sample scans /proc: fewer on a loaded machine
     assert not persisted, (
         f"zombies of the daemon seen in two samples >= 100 ms apart, with how long each was "
         f"seen ({samples} samples): {sorted(persisted.items())}"
