@@ -6,9 +6,10 @@ import textwrap
 
 import pytest
 
-from supervisord_lite import http_login, passwords
-from supervisord_lite.config import ConfigError
-from supervisord_lite.config_entry import load_config
+from supervisord_lite.base import passwords
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+from supervisord_lite.http import login
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -108,7 +109,7 @@ def test_password_hash_round_trip():
 def test_brakes_slow_the_guessing_client_and_the_name_it_tries():
     """A history: client A guesses wrong for admin; A waits 1, 2, 4 ... 60 s after each
     of its failures, the name admin 1 s, client B nothing for another name."""
-    brakes = http_login.Brakes()
+    brakes = login.Brakes()
     assert brakes.wait("A", "admin", 0.0) == 0
     brakes.failed("A", "admin", 0.0)
     assert brakes.wait("A", "ops", 0.5) == 0.5  # A itself, for any name
@@ -121,7 +122,7 @@ def test_brakes_slow_the_guessing_client_and_the_name_it_tries():
     assert brakes.wait("B", "admin", 7.0) == 1.0  # a name's pause does not grow
     for n in range(10):
         brakes.failed("A", None, 100.0 + n)
-    assert brakes.wait("A", None, 109.0) == http_login.CLIENT_PAUSE_MAX
+    assert brakes.wait("A", None, 109.0) == login.CLIENT_PAUSE_MAX
     brakes.succeeded("A")
     assert brakes.wait("A", None, 109.0) == 0
 

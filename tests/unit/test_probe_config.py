@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError
-from supervisord_lite.config_entry import load_config
-from supervisord_lite.probe_config import Address, ProbeConfig
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+from supervisord_lite.config.probes import Address, ProbeConfig
 
 pytestmark = pytest.mark.timeout(30)
 
