@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Files that take far longer than their size says (real browsers, Prometheus, sshd, the
 # benchmark harness, hypothesis' state machine): weighed by what they took in a run.
 SLOW = {
-    "tests/test_benchmarks_quick.py": 90,
+    "tests/test_benchmarks_quick.py": 170,
     "tests/integration/test_web_page.py": 60,
     "tests/integration/test_ssh_hosts.py": 60,
     "tests/integration/test_prometheus.py": 40,
