@@ -32,6 +32,7 @@ SHARDS ?= 3
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	SHARDS=$(SHARDS) $(BIN)/python tests/run_shards.py $(PYTEST_ARGS)
 
 # Minutes: hundreds of long random operation sequences against the real daemon, shrunk
@@ -61,9 +62,11 @@ bench:
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
+# lint-imports: the packages' layers (pyproject.toml [tool.importlinter], docs/architecture.md).
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .venv39 $(BENCH_VENV) build *.egg-info .pytest_cache

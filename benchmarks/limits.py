@@ -47,7 +47,7 @@ while True:
 
 
 def cgroup_mount() -> str | None:
-    from supervisord_lite.cgroups import v2_mount
+    from supervisord_lite.linux.cgroups import v2_mount
 
     mount = v2_mount()
     if mount is None or not os.access(mount, os.W_OK):

@@ -23,7 +23,7 @@ WRITER = os.path.join(BENCH_DIR, "writer.py")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Python < 3.10 lacks the name
-FLOOR_PIPE_SIZE = MiB  # what supervisord_lite's logs.py enlarges a busy child's pipe to
+FLOOR_PIPE_SIZE = MiB  # what supervisord_lite's logs/logfile.py enlarges a busy child's pipe to
 
 # supervisord_lite program keys that change what is written per line: each entry adds
 # the 100-byte-line rows again, supervisord_lite run with those keys (supervisord, which

@@ -24,9 +24,9 @@ import subprocess
 import time
 
 from benchmarks.common import median
-from supervisord_lite.config import ProgramConfig
-from supervisord_lite.pid_env import OWN_PID, through_shell
-from supervisord_lite.spawn import spawn
+from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.linux.pid_env import OWN_PID, through_shell
+from supervisord_lite.linux.spawn import spawn
 
 TRUE = shutil.which("true") or "/bin/true"
 

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from integration.harness import helper
-from supervisord_lite import cgroups
+from supervisord_lite.linux import cgroups
 
 pytestmark = pytest.mark.timeout(40)
 

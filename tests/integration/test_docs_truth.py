@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from integration.harness import DAEMON_CMD
-from supervisord_lite.config_keys import ALERT_KINDS, INCLUDE_TOP_KEYS, TOP_KEYS
+from supervisord_lite.config.keys import ALERT_KINDS, INCLUDE_TOP_KEYS, TOP_KEYS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -96,7 +96,7 @@ def test_no_page_claims_there_is_no_http_server():
 def test_the_health_column_is_described_as_the_page_fills_it():
     text = " ".join(doc("web.md").split())
     assert "blank until health checks exist" not in text
-    js = (DOCS.parent / "supervisord_lite" / "web" / "app.js").read_text()
+    js = (DOCS.parent / "supervisord_lite" / "http" / "web" / "app.js").read_text()
     assert 'setText(c.health, p.health || "")' in js  # the status field, else blank
     assert "`healthy` or `unhealthy`" in text
 

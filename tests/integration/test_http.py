@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from integration.http_helpers import EventStream, csrf, post, raw, request, start_http
-from supervisord_lite.http_auth import hash_password
+from supervisord_lite.base.passwords import hash_password
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -232,7 +232,7 @@ def test_hostile_and_malformed_requests(daemon):
         reply = slow.recv(65536)
         assert reply.startswith(b"HTTP/1.1 408 ") and 0.9 < time.monotonic() - began < 5
     # connections that never send a request hold no slot for long: a newcomer takes the
-    # oldest one's (http_slots.py), and each is closed, without a word, after
+    # oldest one's (http/slots.py), and each is closed, without a word, after
     # request_timeout; the others are still served
     held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(6)]
     try:

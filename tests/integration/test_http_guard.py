@@ -16,7 +16,7 @@ import pytest
 
 from integration.http_helpers import request, start_http
 from integration.invariants import request as socket_request
-from supervisord_lite.http_auth import hash_password
+from supervisord_lite.base.passwords import hash_password
 
 pytestmark = [
     pytest.mark.timeout(90),

@@ -90,7 +90,7 @@ def test_with_auth_an_orphan_is_counted_by_address_and_refuses_no_one(daemon):
     (http_slots.peer_key asks the kernel too). A client that closed before accept has no
     identity there either, but it is not refused for it: no "refusing" line, and the
     password decides."""
-    from supervisord_lite.http_auth import hash_password
+    from supervisord_lite.base.passwords import hash_password
 
     table = f'users = {{ alice = "{hash_password("a-secret", 1000)}" }}\n'
     port = start_http(daemon, SLEEPER, table)
@@ -156,7 +156,7 @@ def test_a_root_client_on_an_ipv4_mapped_ipv6_socket_is_root(daemon):
 
 def test_the_csrf_token_is_per_session_and_renewed_when_who_may_come_in_changes(daemon):
     from integration.http_helpers import start_http as start
-    from supervisord_lite.http_auth import hash_password
+    from supervisord_lite.base.passwords import hash_password
 
     users = {"alice": hash_password("a-secret", 1000), "bob": hash_password("b-secret", 1000)}
     table = "users = { " + ", ".join(f'{n} = "{h}"' for n, h in users.items()) + " }\n"

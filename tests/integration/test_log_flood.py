@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from integration.http_helpers import start_http
-from supervisord_lite.log_repeats import BURST
+from supervisord_lite.logs.repeats import BURST
 
 pytestmark = [
     pytest.mark.timeout(90),

@@ -158,8 +158,8 @@ def test_make_runs_first_install_says_so_on_a_terminal_only(tmp_path):
 def test_progress_is_only_imported_by_the_ctl_not_more():
     """The ctl's start-up time is a feature: the progress line brings no new imports."""
     code = (
-        "import sys; before = set(sys.modules); import supervisord_lite.progress;"
-        "print(sorted(set(sys.modules) - before - {'supervisord_lite.progress'}))"
+        "import sys; before = set(sys.modules); import supervisord_lite.base.progress;"
+        "print(sorted(set(sys.modules) - before - {'supervisord_lite.base.progress'}))"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
-    assert res.stdout.strip() in ("[]", "['supervisord_lite']"), res.stdout
+    assert res.stdout.strip() in ("[]", "['supervisord_lite', 'supervisord_lite.base']"), res.stdout

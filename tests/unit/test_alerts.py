@@ -1,4 +1,4 @@
-"""alerts.py's pure core by histories: which changes are alerts, when batches go out
+"""alerts/batching.py's pure core by histories: which changes are alerts, when batches go out
 (window, rate limit, bounded queue); and the [alerts] table's checks."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ import textwrap
 
 import pytest
 
-from supervisord_lite import alerts, config_keys
-from supervisord_lite.alerts import MAX_QUEUED, RATE_WINDOW, Alert, AlertQueue, alert_for
-from supervisord_lite.config import AlertsConfig, ConfigError, load_config
-from supervisord_lite.states import ProcessState as S
+from supervisord_lite.alerts import batching
+from supervisord_lite.alerts.batching import MAX_QUEUED, RATE_WINDOW, Alert, AlertQueue, alert_for
+from supervisord_lite.config import keys
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import AlertsConfig, ConfigError
+from supervisord_lite.core.states import ProcessState as S
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -21,7 +23,7 @@ def alert(n: int = 0) -> Alert:
 
 
 def test_only_unexpected_exits_of_running_processes_and_fatal_are_alerts():
-    def make(old, new, expected=False, on=config_keys.ALERT_KINDS):
+    def make(old, new, expected=False, on=keys.ALERT_KINDS):
         return alert_for(on, "w", "g", old, new, expected, 1, "exit status 1", 5.0)
 
     crashed = make(S.RUNNING, S.EXITED)
@@ -64,17 +66,17 @@ def test_a_full_queue_drops_the_oldest_and_says_how_many():
         q.add(alert(n), now=0)
     batch, dropped = q.take(1)
     assert dropped == 5 and len(batch) == MAX_QUEUED and batch[0] == alert(5)
-    assert "5 older alerts dropped" in alerts.summary(batch, dropped, "h")
+    assert "5 older alerts dropped" in batching.summary(batch, dropped, "h")
 
 
 def test_summary_is_one_line_per_alert():
-    text = alerts.summary([alert(1), alert(2)], 0, "web1")
+    text = batching.summary([alert(1), alert(2)], 0, "web1")
     assert text == "supervisord-lite on web1: 2 alerts\n- p1 crashed\n- p2 crashed"
 
 
 def test_table_defaults_match_the_class():
     params = inspect.signature(AlertsConfig).parameters
-    assert {k: d for k, (_, d) in config_keys.ALERT_KEYS.items()} == {
+    assert {k: d for k, (_, d) in keys.ALERT_KEYS.items()} == {
         k: p.default for k, p in params.items()
     }
 
@@ -115,14 +117,14 @@ def test_alerts_table_is_read(tmp_path):
 def test_alert_text_is_one_bounded_line_and_the_summary_is_escaped_for_slack():
     said = "<!channel> & <https://x|y>\n- fake is healthy " + "z" * 1000
     a = Alert("unhealthy", "w", "g", 1.0, f"w is unhealthy: {said}")
-    assert "\n" not in a.text and len(a.text) == alerts.MAX_TEXT and a.text.endswith("\u2026")
-    text = alerts.summary([a], 0, "h<b>")
+    assert "\n" not in a.text and len(a.text) == batching.MAX_TEXT and a.text.endswith("\u2026")
+    text = batching.summary([a], 0, "h<b>")
     assert text.splitlines() == [
         "supervisord-lite on h&lt;b&gt;: 1 alert",
-        "- " + alerts.slack_escape(a.text),
+        "- " + batching.slack_escape(a.text),
     ]
     assert "&lt;!channel&gt; &amp; &lt;https://x|y&gt;" in text
-    assert alerts.one_line("a\u2028b\x85c\rd\x1b[31m") == "a b c d [31m"  # no line break
+    assert batching.one_line("a\u2028b\x85c\rd\x1b[31m") == "a b c d [31m"  # no line break
 
 
 def test_a_batch_no_target_took_gives_its_place_in_the_hour_back():

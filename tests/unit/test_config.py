@@ -15,15 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import config, config_keys
-from supervisord_lite.config import (
-    ConfigError,
-    DaemonConfig,
-    ProgramConfig,
-    find_config_path,
-    load_config,
-)
-from supervisord_lite.config_convert import byte_size, octal, signal_name, signal_number
+from supervisord_lite.config import keys as config_keys
+from supervisord_lite.config import load as config_load
+from supervisord_lite.config.load import find_config_path, load_config
+from supervisord_lite.config.model import ConfigError, DaemonConfig, ProgramConfig
+from supervisord_lite.config.values import byte_size, octal, signal_name, signal_number
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -655,7 +651,7 @@ def test_find_config_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SUPERVISORD_LITE_CONFIG", raising=False)
     etc = tmp_path / "etc.toml"
-    monkeypatch.setattr(config, "DEFAULT_PATHS", ("supervisord_lite.toml", str(etc)))
+    monkeypatch.setattr(config_load, "DEFAULT_PATHS", ("supervisord_lite.toml", str(etc)))
     with pytest.raises(ConfigError) as exc:
         find_config_path(None)
     assert exc.value.errors == [

@@ -11,8 +11,9 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, GroupConfig, groups_of, load_config
-from supervisord_lite.config_json import check_report
+from supervisord_lite.config.check import check_report
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError, GroupConfig, groups_of
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -261,7 +262,7 @@ def test_check_json_cli_reports_host_errors_beside_the_programs(tmp_path):
     assert report["ok"] is False and set(report["programs"]) == {"a", "b"}
     text = "\n".join(report["errors"])
     assert 'programs.b.user: unknown user "no-such-user-here"' in text
-    # what this host lacks: errors of --check (launch only warns: config_host.py)
+    # what this host lacks: errors of --check (launch only warns: config/host.py)
     assert f"programs.a.command: no such file {tmp_path}/missing.sh" in text
     assert f"programs.b.directory: no such directory {tmp_path}/nowhere" in text
     # a file that does not parse: no programs, the TOML error, exit 2

@@ -6,13 +6,15 @@ import textwrap
 
 import pytest
 
-from supervisord_lite import http_auth, http_login
-from supervisord_lite.config import ConfigError, load_config
+from supervisord_lite.base import passwords
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+from supervisord_lite.http import login
 
 pytestmark = pytest.mark.timeout(30)
 
 PROGRAM = '[programs.a]\ncommand = "sleep 1"\n'
-HASH = http_auth.hash_password("pw", iterations=1000)
+HASH = passwords.hash_password("pw", iterations=1000)
 
 
 def load(tmp_path, monkeypatch, http: str):
@@ -98,16 +100,16 @@ def test_beyond_loopback_with_users_or_token(tmp_path, monkeypatch):
 
 
 def test_password_hash_round_trip():
-    stored = http_auth.hash_password("correct horse")
+    stored = passwords.hash_password("correct horse")
     assert stored.startswith("pbkdf2_sha256$600000$")
-    assert http_auth.verify_password("correct horse", stored)
-    assert not http_auth.verify_password("correct hors", stored)
+    assert passwords.verify_password("correct horse", stored)
+    assert not passwords.verify_password("correct hors", stored)
 
 
 def test_brakes_slow_the_guessing_client_and_the_name_it_tries():
     """A history: client A guesses wrong for admin; A waits 1, 2, 4 ... 60 s after each
     of its failures, the name admin 1 s, client B nothing for another name."""
-    brakes = http_login.Brakes()
+    brakes = login.Brakes()
     assert brakes.wait("A", "admin", 0.0) == 0
     brakes.failed("A", "admin", 0.0)
     assert brakes.wait("A", "ops", 0.5) == 0.5  # A itself, for any name
@@ -120,7 +122,7 @@ def test_brakes_slow_the_guessing_client_and_the_name_it_tries():
     assert brakes.wait("B", "admin", 7.0) == 1.0  # a name's pause does not grow
     for n in range(10):
         brakes.failed("A", None, 100.0 + n)
-    assert brakes.wait("A", None, 109.0) == http_login.CLIENT_PAUSE_MAX
+    assert brakes.wait("A", None, 109.0) == login.CLIENT_PAUSE_MAX
     brakes.succeeded("A")
     assert brakes.wait("A", None, 109.0) == 0
 
@@ -143,4 +145,4 @@ def test_hash_password_command(tmp_path):
     res = subprocess.run([sys.executable, "-m", "supervisord_lite", "hash-password"],
                          input="s3cret\n", capture_output=True, text=True, timeout=20)  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert http_auth.verify_password("s3cret", res.stdout.strip())
+    assert passwords.verify_password("s3cret", res.stdout.strip())

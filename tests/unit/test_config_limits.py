@@ -10,8 +10,9 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, load_config
-from supervisord_lite.limits import UNLIMITED
+from supervisord_lite.config.limits import UNLIMITED
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -16,9 +16,9 @@ from convert_corpus.oracle import CORPUS, CORPUS_ENV, supervisor_processes, supe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import convert, convert_toml
-from supervisord_lite.config_convert import byte_size, signal_number
-from supervisord_lite.config_keys import PROGRAM_KEYS
+from supervisord_lite.config.keys import PROGRAM_KEYS
+from supervisord_lite.config.values import byte_size, signal_number
+from supervisord_lite.convert import converter, toml_writer
 
 try:
     import tomllib
@@ -82,7 +82,7 @@ def toml_processes(doc: dict) -> dict[str, dict]:
 
 
 def converted(path: str) -> tuple[dict, list[str], str]:
-    text, warnings = convert.convert(path)
+    text, warnings = converter.convert(path)
     return tomllib.loads(text), [str(w) for w in warnings], text
 
 
@@ -223,11 +223,11 @@ def test_values_from_the_environment_are_warned_without_their_value(corpus_env, 
 def test_any_string_round_trips(value, table):
     text = "\n".join(
         [
-            f"s = {convert_toml.toml_string(value)}",
-            f"l = {convert_toml.toml_value([value, 'x'])}",
-            f"t = {convert_toml.toml_value(table)}",
+            f"s = {toml_writer.toml_string(value)}",
+            f"l = {toml_writer.toml_value([value, 'x'])}",
+            f"t = {toml_writer.toml_value(table)}",
             "[keys]",
-            f"{convert_toml.toml_key(value or 'k')} = 1",
+            f"{toml_writer.toml_key(value or 'k')} = 1",
         ]
     )
     doc = tomllib.loads(text)

@@ -1,4 +1,4 @@
-"""superlance httpok read into [programs.X.health] (convert_httpok.py, through convert)."""
+"""superlance httpok read into [programs.X.health] (convert/httpok.py, through convert)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.convert import convert
-from supervisord_lite.convert_httpok import health_table, read_httpok
+from supervisord_lite.convert.converter import convert
+from supervisord_lite.convert.httpok import health_table, read_httpok
 
 try:
     import tomllib

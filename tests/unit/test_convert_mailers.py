@@ -1,4 +1,4 @@
-"""superlance mail listeners read into [alerts] (convert_mailers.py)."""
+"""superlance mail listeners read into [alerts] (convert/mailers.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from supervisord_lite.convert_mailers import alerts_table, exec_argv, read_mailer
+from supervisord_lite.convert.mailers import alerts_table, exec_argv, read_mailer
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,4 +1,4 @@
-"""superlance memmon read into memory_limit (convert_memmon.py, and through convert)."""
+"""superlance memmon read into memory_limit (convert/memmon.py, and through convert)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.convert import convert
-from supervisord_lite.convert_memmon import limit_for, read_memmon
+from supervisord_lite.convert.converter import convert
+from supervisord_lite.convert.memmon import limit_for, read_memmon
 
 try:
     import tomllib

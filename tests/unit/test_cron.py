@@ -1,4 +1,4 @@
-"""cron.py: parsing, next runs, and ISC cron's behaviour across DST changes.
+"""config/cron.py: parsing, next runs, and ISC cron's behaviour across DST changes.
 
 The DST tests compare next_run with a minute-by-minute simulation of ISC cron's main
 loop (cron.c: virtualTime, timeRunning and its four kinds of wakeup), written here
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import cron
+from supervisord_lite.config import cron
 
 pytestmark = pytest.mark.timeout(30)
 

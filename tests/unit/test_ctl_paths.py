@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from supervisord_lite import ctl, paths, protocol
-from supervisord_lite.ctl import fast_parse
-from supervisord_lite.ctl_client import Unreachable, socket_path
+from supervisord_lite.base import paths, protocol
+from supervisord_lite.ctl import parse
+from supervisord_lite.ctl.client import Unreachable, socket_path
+from supervisord_lite.ctl.parse import fast_parse
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,7 +23,7 @@ PROGRAMS = "".join(
 def sock_for(tmp_path, text: str, name: str = "c.toml") -> str:
     config = tmp_path / name
     config.write_text(text)
-    return socket_path(ctl.Args(socket=None, config=str(config)))
+    return socket_path(parse.Args(socket=None, config=str(config)))
 
 
 def test_socket_when_supervisord_is_first(tmp_path):
@@ -48,10 +49,10 @@ def test_relative_socket_resolves_against_the_config_directory(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     config = os.path.join("etc", "c.toml")
     (tmp_path / config).write_text('[supervisord]\nsocket = "../s/x.sock"\n' + PROGRAMS)
-    got = socket_path(ctl.Args(socket=None, config=config))
+    got = socket_path(parse.Args(socket=None, config=config))
     assert os.path.normpath(got) == str(tmp_path / "s" / "x.sock")
     (tmp_path / config).write_text('[supervisord]\nsocket = "/abs/x.sock"\n')
-    assert socket_path(ctl.Args(socket=None, config=config)) == "/abs/x.sock"
+    assert socket_path(parse.Args(socket=None, config=config)) == "/abs/x.sock"
 
 
 def test_invalid_program_table_below_supervisord_still_finds_the_socket(tmp_path):
@@ -85,16 +86,16 @@ def test_socket_agrees_with_tomllib(tmp_path, head, expected):
 
 def test_socket_errors_name_the_file(tmp_path):
     with pytest.raises(Unreachable, match="nope.toml: no such config file"):
-        socket_path(ctl.Args(socket=None, config=str(tmp_path / "nope.toml")))
+        socket_path(parse.Args(socket=None, config=str(tmp_path / "nope.toml")))
     with pytest.raises(Unreachable, match=r"cannot read .*broken\.toml to find the socket"):
         sock_for(tmp_path, "[supervisord\nsocket = 1\n", "broken.toml")
     with pytest.raises(Unreachable, match=r"cannot read .*bin\.toml to find the socket"):
         (tmp_path / "bin.toml").write_bytes(b"\xff\xfe")
-        socket_path(ctl.Args(socket=None, config=str(tmp_path / "bin.toml")))
+        socket_path(parse.Args(socket=None, config=str(tmp_path / "bin.toml")))
 
 
 def test_socket_option_wins():
-    assert socket_path(ctl.Args(socket="/x.sock", config=None)) == "/x.sock"
+    assert socket_path(parse.Args(socket="/x.sock", config=None)) == "/x.sock"
 
 
 def test_ctl_imports_neither_config_nor_heavy_modules(tmp_path):
@@ -103,8 +104,8 @@ def test_ctl_imports_neither_config_nor_heavy_modules(tmp_path):
     code = (
         "import sys\n"
         "at_start = set(sys.modules)\n"
-        "from supervisord_lite import ctl, ctl_client\n"
-        f"ctl_client.socket_path(ctl.parse_args(['-c', {str(config)!r}, 'status']))\n"
+        "from supervisord_lite.ctl import client, parse\n"
+        f"client.socket_path(parse.parse_args(['-c', {str(config)!r}, 'status']))\n"
         "heavy = {'supervisord_lite.config', 'argparse', 'tomllib', 'dataclasses', 'typing'}\n"
         "print(sorted(heavy & (set(sys.modules) - at_start)))\n"
     )
@@ -125,7 +126,7 @@ COMMANDS = [*protocol.COMMANDS, "bogus", "stat"]
 
 def argparse_result(argv):
     try:
-        return vars(ctl.build_parser().parse_args(argv))
+        return vars(parse.build_parser().parse_args(argv))
     except SystemExit:
         return "exit"
 
@@ -167,7 +168,7 @@ def test_fast_parse_common_lines():
 @pytest.mark.parametrize("argv", [["--help"], ["status", "--help"], ["tail", "-h"]])
 def test_help_is_argparse_help(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        ctl.parse_args(argv)
+        parse.parse_args(argv)
     assert exc.value.code == 0
     assert "usage: supervisorctl-lite" in capsys.readouterr().out
 
@@ -175,7 +176,7 @@ def test_help_is_argparse_help(argv, capsys):
 @pytest.mark.parametrize("argv", [[], ["bogus"], ["start"], ["-c", "a", "-s", "b", "status"]])
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        ctl.parse_args(argv)
+        parse.parse_args(argv)
     assert exc.value.code == 2
     assert "usage: supervisorctl-lite" in capsys.readouterr().err
 
@@ -187,11 +188,13 @@ def test_paths_imports_only_os():
     code = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "import supervisord_lite.paths\n"
+        "import supervisord_lite.base.paths\n"
         "print(sorted(set(sys.modules) - before))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['supervisord_lite', 'supervisord_lite.paths']"
+    assert out.stdout.strip() == (
+        "['supervisord_lite', 'supervisord_lite.base', 'supervisord_lite.base.paths']"
+    )
 
 
 def test_request_is_a_small_value():

@@ -8,13 +8,13 @@ import subprocess
 
 import pytest
 
-from supervisord_lite import ctl
-from supervisord_lite.config import DaemonConfig, ProgramConfig
-from supervisord_lite.ctl import fast_parse, shell_options
-from supervisord_lite.ctl_completion import COMMAND_NAMES, OPTIONS, script
-from supervisord_lite.ctl_output import completion_names
-from supervisord_lite.ctl_shell import Shell, candidates
-from supervisord_lite.reload import preview
+from supervisord_lite.config.model import DaemonConfig, ProgramConfig
+from supervisord_lite.ctl import parse
+from supervisord_lite.ctl.commands import completion_names
+from supervisord_lite.ctl.completion import COMMAND_NAMES, OPTIONS, script
+from supervisord_lite.ctl.parse import fast_parse, shell_options
+from supervisord_lite.ctl.shell import Shell, candidates
+from supervisord_lite.engine.reload import preview
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -51,14 +51,14 @@ def test_shell_options_none_when_there_is_more(argv):
     ],
 )
 def test_new_command_lines_parse_as_argparse_does(argv):
-    expected = vars(ctl.build_parser().parse_args(argv))
-    assert vars(ctl.parse_args(argv)) == expected
+    expected = vars(parse.build_parser().parse_args(argv))
+    assert vars(parse.parse_args(argv)) == expected
     fast = fast_parse(argv)
     assert fast is None or vars(fast) == expected
 
 
 def test_completion_tables_match_the_parser():
-    parser = ctl.build_parser()
+    parser = parse.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert COMMAND_NAMES == list(sub.choices)
     for name, subparser in sub.choices.items():

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from supervisord_lite import daemon
-from supervisord_lite.daemon import fast_parse
+from supervisord_lite.daemon import cli
+from supervisord_lite.daemon.cli import fast_parse
 
 TOKENS = [["-c", "x.toml"], ["--configuration", "/etc/x.toml"], ["-n"], ["--nodaemon"]]
 TOKENS += [["--check"], ["-c", "y.toml"], ["-n"], ["--check"], ["-c"], ["-c", "-n"]]
@@ -20,7 +20,7 @@ TOKENS += [["--wait"]]
 
 def argparse_result(argv):
     try:
-        return vars(daemon.build_parser().parse_args(argv))
+        return vars(cli.build_parser().parse_args(argv))
     except SystemExit:
         return "exit"
 
@@ -63,7 +63,7 @@ def test_fast_parse_usual_lines():
 @pytest.mark.parametrize("argv", [["--bogus"], ["-c"], ["x"], ["-n", "-n", "extra"]])
 def test_usage_errors_still_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        daemon.parse_args(argv)
+        cli.parse_args(argv)
     assert exc.value.code == 2
     assert "usage: supervisord-lite" in capsys.readouterr().err
 
@@ -71,8 +71,8 @@ def test_usage_errors_still_exit_2(argv, capsys):
 def test_daemon_does_not_import_argparse_for_a_usual_line():
     code = (
         "import sys\n"
-        "from supervisord_lite import daemon\n"
-        "daemon.parse_args(['-c', 'x.toml', '-n'])\n"
+        "from supervisord_lite.daemon import cli\n"
+        "cli.parse_args(['-c', 'x.toml', '-n'])\n"
         "print(sorted({'argparse', 'dataclasses', 'inspect'} & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from supervisord_lite import daemon_log
+from supervisord_lite.logs import daemon_log
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -153,7 +153,7 @@ def test_reopen_into_a_missing_directory_keeps_the_old_file(tmp_path, logger_sta
 def test_repeated_lines_are_collapsed_and_counted(tmp_path, logger_state):
     """A flood of one kind (numbers differ), and of tracebacks whose arguments differ:
     BURST lines of each, then one line each says how many were not written."""
-    from supervisord_lite.log_repeats import BURST
+    from supervisord_lite.logs.repeats import BURST
 
     path = tmp_path / "d.log"
     daemon_log.setup("info", str(path), foreground=False)

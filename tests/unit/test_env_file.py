@@ -1,4 +1,4 @@
-"""env_file.py: systemd's EnvironmentFile= syntax, and reading the files.
+"""config/env_file.py: systemd's EnvironmentFile= syntax, and reading the files.
 
 Where this machine has systemd's shared library, the parser is also compared with
 systemd's own (load_env_file + strv_env_clean_with_callback, called through ctypes) on
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite import env_file
+from supervisord_lite.config import env_file
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,4 +1,4 @@
-"""event_protocol.py against Supervisor's own code (PyPI supervisor, a test dependency).
+"""supervisor_wire/events.py against Supervisor's own code (PyPI supervisor, a test dependency).
 
 Every payload, the envelope, the listener's stdout state machine, TICK alignment, the
 type hierarchy and the pool buffer are run through supervisor's classes and functions
@@ -22,7 +22,7 @@ from supervisor import supervisord as sv_supervisord
 from supervisor.dispatchers import PEventListenerDispatcher, default_handler
 from supervisor.states import ProcessStates
 
-from supervisord_lite import event_protocol as ep
+from supervisord_lite.supervisor_wire import events as ep
 
 pytestmark = pytest.mark.timeout(30)
 

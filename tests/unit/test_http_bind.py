@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config_http import HttpConfig
-from supervisord_lite.http_server import bind
+from supervisord_lite.config.http import HttpConfig
+from supervisord_lite.http.server import bind
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -53,8 +53,8 @@ def test_a_host_without_ipv6_serves_127_0_0_1_and_says_so():
     code = textwrap.dedent("""
         import logging, sys
         logging.basicConfig(stream=sys.stdout, format="%(message)s")
-        from supervisord_lite.config_http import HttpConfig
-        from supervisord_lite.http_server import bind
+        from supervisord_lite.config.http import HttpConfig
+        from supervisord_lite.http.server import bind
         socks = bind(HttpConfig("127.0.0.1", 9001))
         print("listening:", [s.getsockname()[0] for s in socks])
     """)

@@ -1,4 +1,4 @@
-"""local_zone.py: which zone local time follows."""
+"""config/local_zone.py: which zone local time follows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from supervisord_lite.local_zone import local_timezone
+from supervisord_lite.config.local_zone import local_timezone
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisord_lite.log_lines import MAX_HELD, LinePrefixer, check_prefix, rfc3339_ms
+from supervisord_lite.config.values import check_prefix
+from supervisord_lite.logs.lines import MAX_HELD, LinePrefixer, rfc3339_ms
 
 pytestmark = pytest.mark.timeout(30)
 

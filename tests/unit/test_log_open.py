@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from supervisord_lite import log_open
-from supervisord_lite.log_open import UnsafeLogPath
+from supervisord_lite.logs import safe_open
+from supervisord_lite.logs.safe_open import UnsafeLogPath
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -20,7 +20,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user 
 
 
 def write(path, flags=W, **kw) -> None:
-    fd = log_open.open_log(str(path), flags, **kw)
+    fd = safe_open.open_log(str(path), flags, **kw)
     try:
         os.write(fd, b"x\n")
     finally:
@@ -74,9 +74,9 @@ def test_links_where_another_user_can_write_are_refused(tmp_path):
         with pytest.raises(UnsafeLogPath, match="symbolic link in .*uid 65534"):
             write(path)
         with pytest.raises(UnsafeLogPath):
-            log_open.open_read(str(path))
+            safe_open.open_read(str(path))
     with pytest.raises(UnsafeLogPath):
-        log_open.empty(str(theirs / "x.log"))
+        safe_open.empty(str(theirs / "x.log"))
     assert target.read_bytes() == b"s"
     write(theirs / "own.log")  # a file of its own there is fine
     assert (theirs / "own.log").read_bytes() == b"x\n"
@@ -90,12 +90,12 @@ def test_hard_links_and_devices_are_refused(tmp_path):
     with pytest.raises(UnsafeLogPath, match="2 hard links"):
         write(theirs / "x.log")
     with pytest.raises(UnsafeLogPath, match="2 hard links"):
-        log_open.open_read(str(theirs / "x.log"))
+        safe_open.open_read(str(theirs / "x.log"))
     os.mknod(theirs / "null", 0o20666, os.makedev(1, 3))  # as if linked there
     with pytest.raises(UnsafeLogPath, match="not a regular file"):
         write(theirs / "null")
     os.mkfifo(theirs / "fifo")
-    with pytest.raises(log_open.NoReader):  # a FIFO is fine there: it has no reader yet
+    with pytest.raises(safe_open.NoReader):  # a FIFO is fine there: it has no reader yet
         write(theirs / "fifo")
     assert (tmp_path / "secret").read_bytes() == b"s"
 

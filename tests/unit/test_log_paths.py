@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from supervisord_lite.config_log_paths import log_path_problem
+from supervisord_lite.config.log_paths import log_path_problem
 
 
 def test_a_writable_file_or_a_new_file_in_a_writable_directory_is_fine(tmp_path):

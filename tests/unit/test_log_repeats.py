@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from supervisord_lite.log_repeats import BURST, MAX_KINDS, WINDOW, RepeatLimiter, kind_of
+from supervisord_lite.logs.repeats import BURST, MAX_KINDS, WINDOW, RepeatLimiter, kind_of
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from supervisord_lite.metrics import DaemonRow, ProcessRow, escape, render
+from supervisord_lite.control.metrics import DaemonRow, ProcessRow, escape, render
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,10 +1,10 @@
-"""names.py: process_name templates, full names, and what a NAME given to a command means."""
+"""base/names.py: process_name templates, full names, and what a NAME given to a command means."""
 
 from __future__ import annotations
 
 import pytest
 
-from supervisord_lite import names
+from supervisord_lite.base import names
 
 pytestmark = pytest.mark.timeout(10)
 

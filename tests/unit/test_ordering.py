@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from supervisord_lite.config import ProgramConfig
-from supervisord_lite.ordering import StopBatch, transitive_dependents
-from supervisord_lite.states import ProcessState
+from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.core.ordering import StopBatch, transitive_dependents
+from supervisord_lite.core.states import ProcessState
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,4 +1,4 @@
-"""pid_env.py: the trampoline's argv (the integration side is in test_health.py)."""
+"""linux/pid_env.py: the trampoline's argv (the integration side is in test_health.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from supervisord_lite.pid_env import SH, through_shell
+from supervisord_lite.linux.pid_env import SH, through_shell
 
 pytestmark = pytest.mark.timeout(10)
 

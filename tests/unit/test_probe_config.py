@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
-from supervisord_lite.config import ConfigError, load_config
-from supervisord_lite.probe_config import Address, ProbeConfig
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+from supervisord_lite.config.probes import Address, ProbeConfig
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,11 +8,9 @@ from unittest.mock import ANY
 
 import pytest
 
-from supervisord_lite.config import ProgramConfig
-from supervisord_lite.notify_receiver import parse
-from supervisord_lite.probe_config import ProbeConfig
-from supervisord_lite.probes import HealthTracker, LogMatcher, next_delay
-from supervisord_lite.states import (
+from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.probes import ProbeConfig
+from supervisord_lite.core.states import (
     Cancel,
     Exited,
     ProcessMachine,
@@ -28,6 +26,8 @@ from supervisord_lite.states import (
     TimerFired,
     Unhealthy,
 )
+from supervisord_lite.probes.attempts import HealthTracker, LogMatcher, next_delay
+from supervisord_lite.probes.notify_socket import parse
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisord_lite import protocol
-from supervisord_lite.protocol import LineBuffer, ProtocolError, decode_request
+from supervisord_lite.base import protocol
+from supervisord_lite.base.protocol import LineBuffer, ProtocolError, decode_request
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from supervisord_lite.recovery import ChildRecord
+from supervisord_lite.engine.recovery import ChildRecord
 
 pytestmark = pytest.mark.timeout(30)
 

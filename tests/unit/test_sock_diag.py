@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from supervisord_lite import sock_diag
+from supervisord_lite.linux import sock_diag
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite.config import ProgramConfig
-from supervisord_lite.states import (
+from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.core.states import (
     HISTORY_LEN,
     LEGAL_EDGES,
     LIVE_STATES,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supervisord_lite.config import DaemonConfig, ProgramConfig
-from supervisord_lite.loop import EventLoop
-from supervisord_lite.states import (
+from supervisord_lite.config.model import DaemonConfig, ProgramConfig
+from supervisord_lite.control.status_json import StatusText
+from supervisord_lite.core.states import (
     Exited,
     IllegalTransition,
     ProcessMachine,
@@ -21,8 +21,8 @@ from supervisord_lite.states import (
     StopRequested,
     TimerFired,
 )
-from supervisord_lite.status_json import StatusText
-from supervisord_lite.supervisor import Supervisor
+from supervisord_lite.engine.supervisor import Supervisor
+from supervisord_lite.linux.loop import EventLoop
 
 pytestmark = pytest.mark.timeout(120)
 

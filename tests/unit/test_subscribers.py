@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from supervisord_lite.subscribers import Subscribers
+from supervisord_lite.engine.subscribers import Subscribers
 
 
 def test_a_failing_subscriber_is_dropped_and_the_rest_are_told(caplog):

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from convert_corpus.oracle import CORPUS, CORPUS_ENV, supervisor_processes
 
-from supervisord_lite import supervisor_ini as ini
+from supervisord_lite.convert import supervisor_ini as ini
 
 pytestmark = pytest.mark.timeout(30)
 

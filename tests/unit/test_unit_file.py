@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisord_lite import unit
-from supervisord_lite.watchdog import watchdog_interval
+from supervisord_lite.systemd import unit
+from supervisord_lite.systemd.notifier import watchdog_interval
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -45,7 +45,7 @@ def test_required_settings():
     assert s["NotifyAccess"] == ["main"]
     assert s["Restart"] == ["on-failure"]
     assert s["OOMPolicy"] == ["continue"]
-    assert s["Delegate"] == ["yes"]  # programs in cgroups of their own (cgroups.py)
+    assert s["Delegate"] == ["yes"]  # programs in cgroups of their own (linux/cgroups.py)
     assert int(s["TimeoutStopSec"][0]) >= 60  # several layers of stopwaitsecs
     assert s["WantedBy"] == ["multi-user.target"]
 

@@ -1,4 +1,5 @@
-"""xmlrpc_codec.py: Supervisor's wire, checked against supervisor's own code, and hostile input.
+"""supervisor_wire/xmlrpc.py: Supervisor's wire, checked against supervisor's own code and
+hostile input.
 
 Hostile requests must end in BadRequest (a fault to send), never in another exception;
 each runs under the module's pytest timeout, so a parse that blew up in time or memory
@@ -19,7 +20,7 @@ from supervisor import states as sv_states
 from supervisor import xmlrpc as sv_xmlrpc
 from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
 
-from supervisord_lite import xmlrpc_codec as codec
+from supervisord_lite.supervisor_wire import xmlrpc as codec
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,0 +1,100 @@
+"""`supervisord-lite --check --json`: what a config file means, every key resolved.
+
+One JSON object: `{"ok", "errors", "warnings", "programs", "groups"}`. Each program shows every
+key with defaults filled in, paths absolute, sizes in bytes, `command` as argv and
+`stopsignal` as a name, plus its group, its processes' full names and the log file
+each of them writes. Host problems (an unknown user, a missing directory or command)
+are errors beside a still complete picture of the file (host.py says why launch
+only warns about the last two).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supervisord_lite.base import names
+from supervisord_lite.base.frozen import Frozen
+from supervisord_lite.config import limits
+from supervisord_lite.config.host import host_problems
+from supervisord_lite.config.keys import PROGRAM_KEYS
+from supervisord_lite.config.load import load_config_report
+from supervisord_lite.config.model import DaemonConfig, ProgramConfig, groups_of
+from supervisord_lite.config.probes import Address
+from supervisord_lite.config.values import signal_name
+
+
+def check(path: str) -> tuple[DaemonConfig | None, list[str], list[str]]:
+    """What --check says, text or JSON alike: the config as far as it could be built,
+    every error (the loader's, and what this host lacks) and every warning."""
+    config, errors = load_config_report(path)
+    if config is None:
+        return None, errors, []
+    return config, [*errors, *host_problems(config)], list(config.warnings)
+
+
+def check_report(path: str) -> dict[str, Any]:
+    """The --check --json object for the config at `path`."""
+    config, errors, warnings = check(path)
+    if config is None:
+        return {"ok": False, "errors": errors, "warnings": [], "programs": {}, "groups": {}}
+    return {
+        "ok": not errors,
+        "errors": errors,
+        "warnings": warnings,
+        "programs": {name: program_json(p, config) for name, p in config.programs.items()},
+        "groups": {
+            name: {"programs": list(group.programs), "priority": group.priority}
+            for name, group in groups_of(config.programs.values()).items()
+        },
+    }
+
+
+def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": program.name}
+    for key in PROGRAM_KEYS:
+        out[key] = _plain(getattr(program, key))
+    out["stopsignal"] = signal_name(program.stopsignal)
+    for stream in ("stdout", "stderr"):  # resolved as far as the processes share it
+        out[f"{stream}_logfile"] = _log_setting(program, stream, config.log_dir)
+    out["environment"] = dict(program.environment)
+    for table in ("ready", "health"):  # as written: {"tcp": "127.0.0.1:6379", ...}
+        probe = getattr(program, table)
+        if probe is not None:
+            out[table] = {probe.kind: _plain(probe.target), "interval": probe.interval,
+                          "timeout": probe.timeout}  # fmt: skip
+            if table == "health":
+                out[table]["failures"] = probe.failures
+    out["limits"] = limits.as_json(program.limits)
+    out["group"] = program.group
+    out["group_priority"] = program.group_priority
+    out["processes"] = list(program.processes)
+    out["logfiles"] = {
+        name: {
+            stream: program.logfile_path(stream, index, config.log_dir)
+            for stream in ("stdout", "stderr")
+        }
+        for index, name in enumerate(program.processes)
+    }
+    return out
+
+
+def _log_setting(program: ProgramConfig, stream: str, log_dir: str) -> str:
+    """A log path resolved: the path itself for one process, else the template with
+    every field but {process_num} filled in ("auto" and "none" as they are)."""
+    setting = getattr(program, f"{stream}_logfile")
+    if setting in ("auto", "none") or (stream == "stderr" and program.redirect_stderr):
+        return setting
+    if program.numprocs == 1:
+        return program.logfile_path(stream, 0, log_dir) or setting
+    return names.expand_shared(setting, program.name, program.group, program.numprocs)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (of pairs too) as JSON lists, value classes (a probe table) as objects."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Address):
+        return value.text
+    if isinstance(value, Frozen):
+        return {key: _plain(v) for key, v in value.fields().items()}
+    return value

@@ -1,0 +1,482 @@
+"""The control commands: one `cmd_<name>` handler per command, in one dict.
+
+A handler returns its result (sent at once), or LATER (replies.py) once it has arranged
+to reply itself through `client.reply` (start/stop wait for the outcome: the reply is
+parked on a state-change listener, never polled). Handlers ask the supervisor and
+answer the client, a `Replier` (the socket's or the HTTP API's); they never read a
+socket, buffer output or time a connection (server.py does), and never block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Callable
+
+from supervisord_lite import __version__
+from supervisord_lite.base import protocol
+from supervisord_lite.base.protocol import ProtocolError
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+from supervisord_lite.config.values import signal_number
+from supervisord_lite.control.replies import LATER, Replier
+from supervisord_lite.control.status_json import StatusText
+from supervisord_lite.core.ordering import AT_REST
+from supervisord_lite.core.process import Process
+from supervisord_lite.core.states import LIVE_STATES, ProcessState, StateChanged
+from supervisord_lite.engine.reload import preview
+from supervisord_lite.engine.supervisor import Supervisor
+from supervisord_lite.linux.loop import EventLoop, now
+from supervisord_lite.logs import daemon_log
+from supervisord_lite.logs.follow import Follower, read_tail
+
+log = logging.getLogger("supervisord_lite")
+S = ProcessState
+
+# A tail -f reader further behind than this is dropped with an error.
+MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
+# Likewise an `events` subscriber: events are small, so this is thousands behind.
+MAX_EVENTS_BACKLOG = 256 * 1024
+
+RELOAD_BUSY = "a reload is already under way; try again when it has finished"
+
+
+class Commands:
+    """The handlers, given what they act on and the daemon's shutdown/reload callbacks."""
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        loop: EventLoop,
+        request_shutdown: Callable[[Replier, object], None],
+        request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
+        client_count: Callable[[], int] = lambda: 0,
+    ):
+        self.supervisor = supervisor
+        self.loop = loop
+        self.status_text = StatusText(supervisor)
+        self.request_shutdown = request_shutdown
+        self.request_reload = request_reload
+        self.client_count = client_count
+        # Daemon-level fields `version` adds, each a callable (None: left out), e.g. how
+        # the [http] listener is doing.
+        self.daemon_fields: dict[str, Callable[[], object]] = {}
+        self.handlers: dict[str, Callable[[Replier, protocol.Request], object]] = {
+            "status": self.cmd_status,
+            "start": self.cmd_start,
+            "stop": self.cmd_stop,
+            "restart": self.cmd_restart,
+            "signal": self.cmd_signal,
+            "pid": self.cmd_pid,
+            "tail": self.cmd_tail,
+            "reload": self.cmd_reload,
+            "events": self.cmd_events,
+            "shutdown": self.cmd_shutdown,
+            "version": self.cmd_version,
+            "metrics": self.cmd_metrics,
+            "avail": self.cmd_avail,
+            "clear": self.cmd_clear,
+            "maintail": self.cmd_maintail,
+        }
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _resolve(self, request: protocol.Request, required: bool = True):
+        names = protocol.arg_names(request.args)
+        if required and not names:
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{request.cmd} needs process names")
+        processes, unknown = self.supervisor.resolve(names or ["all"])
+        return processes, unknown
+
+    @staticmethod
+    def _unknown_results(unknown: list[str]) -> list[dict]:
+        return [{"name": n, "ok": False, "message": "no such process"} for n in unknown]
+
+    def _wait_started(self, client: Replier, processes: list[Process], done) -> None:
+        """Call done(results) once every process is RUNNING or has failed to start."""
+        outcome: dict[str, dict] = {}
+
+        def settle(process: Process, ok: bool, message: str) -> None:
+            outcome.setdefault(process.name, {"name": process.name, "ok": ok, "message": message})
+
+        def listener(process: Process, change: StateChanged | None) -> None:
+            if process.name not in waiting:
+                return
+            if change is None and process.dep_error:
+                settle(process, False, process.dep_error)
+            elif change is not None and change.new is S.RUNNING:
+                settle(process, True, "started")
+            elif change is not None and change.new is S.FATAL:
+                settle(process, False, self.supervisor.describe(process))
+            elif change is not None and change.new in (S.STOPPING, S.STOPPED):
+                settle(process, False, "stopped before it finished starting")
+            finish_if_done()
+
+        def finish_if_done() -> None:
+            if len(outcome) == len(waiting) and listener in self.supervisor.listeners:
+                self.supervisor.listeners.remove(listener)
+                done([outcome[name] for name in waiting])
+
+        waiting = {p.name: p for p in processes}
+        self.supervisor.listeners.append(listener)
+        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        for process in processes:
+            # A reload may have replaced the slot since the names were resolved (restart
+            # waits for a stop first): the one in the table now is the one to start.
+            current = self.supervisor.processes.get(process.name) or process
+            if current.state is S.RUNNING:
+                settle(current, True, "already started")
+            elif current.state is S.STOPPING:
+                settle(current, False, "is stopping; try again once it has stopped")
+            else:
+                self.supervisor.start(current)
+        finish_if_done()
+
+    # -- commands -----------------------------------------------------------------
+
+    def cmd_status(self, client: Replier, request: protocol.Request):
+        processes, unknown = self._resolve(request, required=False)
+        if unknown:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
+        return protocol.Raw(self.status_text.array(processes, now()))
+
+    def cmd_start(self, client: Replier, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        self._wait_started(
+            client,
+            processes,
+            lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+        )
+        return LATER
+
+    def cmd_stop(self, client: Replier, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        self._stop(
+            processes,
+            lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+        )
+        return LATER
+
+    def _stop(self, processes: list[Process], done) -> None:
+        was_live = {p.name for p in processes if p.state in LIVE_STATES or p.state is S.BACKOFF}
+
+        def finished() -> None:
+            done(
+                [
+                    {
+                        "name": p.name,
+                        "ok": p.state in AT_REST,
+                        "message": "stopped" if p.name in was_live else "not running",
+                    }
+                    for p in processes
+                ]
+            )
+
+        self.supervisor.stop_many(processes, finished)
+
+    def cmd_restart(self, client: Replier, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+
+        def start_again(_stopped) -> None:
+            self._wait_started(
+                client,
+                processes,
+                lambda results: client.reply(request.id, results + self._unknown_results(unknown)),
+            )
+
+        self._stop(processes, start_again)
+        return LATER
+
+    def cmd_signal(self, client: Replier, request: protocol.Request):
+        raw = request.args.get("signal")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            raise ProtocolError(
+                protocol.BAD_ARGUMENT, '"signal" must be a name like "HUP" or a number'
+            )
+        try:
+            signum = signal_number(raw)
+        except ValueError as exc:
+            raise ProtocolError(protocol.BAD_ARGUMENT, str(exc)) from None
+        processes, unknown = self._resolve(request)
+        results = [
+            {"name": p.name, "ok": ok, "message": "signalled" if ok else "not running"}
+            for p in processes
+            for ok in [self.supervisor.send_signal(p, signum)]
+        ]
+        return results + self._unknown_results(unknown)
+
+    def cmd_pid(self, client: Replier, request: protocol.Request):
+        name = request.args.get("name")
+        if name is None:
+            return os.getpid()
+        if not isinstance(name, str):
+            raise ProtocolError(protocol.BAD_ARGUMENT, '"name" must be a string')
+        return self._one_process(name).pid
+
+    def _one_process(self, name: str) -> Process:
+        """The one process NAME means (a full name, or a program or group of one)."""
+        processes, unknown = self.supervisor.resolve([name])
+        if unknown or not processes:
+            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
+        if len(processes) > 1:
+            names = ", ".join(p.name for p in processes)
+            raise ProtocolError(
+                protocol.BAD_ARGUMENT, f"{name} has several processes; name one of: {names}"
+            )
+        return processes[0]
+
+    def cmd_tail(self, client: Replier, request: protocol.Request):
+        name = protocol.arg_str(request.args, "name")
+        stream = protocol.arg_str(request.args, "stream", "stdout")
+        lines = protocol.arg_int(request.args, "lines", 10)
+        follow = protocol.arg_bool(request.args, "follow")
+        if stream not in ("stdout", "stderr"):
+            raise ProtocolError(protocol.BAD_ARGUMENT, '"stream" must be "stdout" or "stderr"')
+        process = self._one_process(name)
+        name = process.name  # a reload re-attaches by the full name
+        path = process.program.logfile_path(stream, process.num, self.supervisor.config.log_dir)
+        if path is None:
+            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
+        logfile = self.supervisor.open_log(process, stream)
+        try:
+            # Read back from the LogFile, not the path: only the file the daemon writes.
+            data = read_tail(logfile, lines).decode("utf-8", "replace")
+            if not follow:
+                return {"path": path, "data": data}
+            follower = Follower(
+                logfile,
+                lambda text: self._send_tail(client, request.id, text),
+                on_retired=lambda f: self.loop.call_soon(
+                    lambda: self._reattach(client, request.id, f, name, stream)
+                ),
+                on_error=lambda message: self._end_tail(client, request.id, message),
+            )
+        except OSError as exc:
+            raise ProtocolError(protocol.LOG_ERROR, _unreadable(name, stream, path, exc)) from None
+        client.on_close.append(follower.close)
+        client.streaming = True
+        client.reply(request.id, {"path": path, "data": data})
+        return LATER
+
+    def _reattach(self, client: Replier, req_id, follower: Follower, name: str, stream: str):
+        """A reload re-created the followed process: follow its new log, or say why not."""
+        if follower.closed or client.closed:
+            return
+        process = self.supervisor.processes.get(name)
+        if process is None:
+            follower.close()
+            self._end_tail(client, req_id, f"{name} was removed by reload; tail -f ends", True)
+            return
+        logfile = self.supervisor.open_log(process, stream)
+        if logfile is None:
+            follower.close()
+            self._end_tail(client, req_id, f"{name} has no {stream} log since the reload")
+            return
+        try:
+            follower.attach(logfile)
+        except OSError as exc:
+            follower.close()
+            self._end_tail(client, req_id, _unreadable(name, stream, logfile.path, exc))
+
+    @staticmethod
+    def _end_tail(client: Replier, req_id, message: str, removed: bool = False) -> None:
+        if client.closed:
+            return
+        code = protocol.NO_SUCH_PROCESS if removed else protocol.LOG_ERROR
+        client.fail(req_id, code, message)
+        client.flush()
+        client.close()
+
+    @staticmethod
+    def _send_tail(client: Replier, req_id, text: str) -> bool:
+        """False drops the follower: a reader this far behind would make us buffer forever."""
+        if client.closed:
+            return False
+        if len(client.out) > MAX_FOLLOW_BACKLOG:
+            log.warning("control: dropping a tail -f reader that is too slow")
+            client.fail(req_id, protocol.TOO_SLOW, "tail -f reader too slow; dropped")
+            client.flush()
+            client.close()
+            return False
+        client.reply(req_id, {"data": text})
+        return True
+
+    def cmd_reload(self, client: Replier, request: protocol.Request):
+        if protocol.arg_bool(request.args, "dry_run"):
+            return self._reload_preview()
+
+        def done(diff: dict | None, errors: list[str]) -> None:
+            if diff is None:
+                code = protocol.BUSY if errors == [RELOAD_BUSY] else protocol.CONFIG_ERROR
+                client.fail(request.id, code, "\n".join(errors))
+            else:
+                client.reply(request.id, diff)
+
+        self.request_reload(done)
+        return LATER
+
+    def _reload_preview(self) -> dict:
+        """What a reload would do, applying nothing: the config is read as reload reads
+        it (a bad one is refused with every error) and compared by engine/reload.py."""
+        supervisor = self.supervisor
+        try:
+            new = load_config(supervisor.config.path)
+        except ConfigError as exc:
+            raise ProtocolError(protocol.CONFIG_ERROR, "\n".join(exc.errors)) from None
+        result = preview(supervisor.programs(), supervisor.config.log_dir, new)
+        result["dry_run"] = True
+        return result
+
+    def cmd_avail(self, client: Replier, request: protocol.Request):
+        """Every configured process: whether it is in use (running or on its way up or
+        down), autostart, priority; as supervisorctl's `avail`."""
+        return [
+            {
+                "name": process.name,
+                "program": process.program.name,
+                "group": process.program.group,
+                "in_use": process.state in LIVE_STATES or process.state is S.BACKOFF,
+                "state": process.state.value,
+                "autostart": process.program.autostart,
+                "priority": process.program.priority,
+                "group_priority": process.program.group_priority,
+            }
+            for process in self.supervisor.processes.values()
+        ]
+
+    def cmd_clear(self, client: Replier, request: protocol.Request):
+        processes, unknown = self._resolve(request)
+        return [self._clear_logs(p) for p in processes] + self._unknown_results(unknown)
+
+    def _clear_logs(self, process: Process) -> dict:
+        """Empty the process's current log files (LogFile.truncate: safe while it writes)."""
+        cleared: list[str] = []
+        notes: list[str] = []
+        for stream in ("stdout", "stderr"):
+            logfile = self.supervisor.open_log(process, stream)
+            if logfile is None:
+                continue
+            try:
+                why_not = logfile.truncate()
+            except OSError as exc:
+                message = f"cannot clear its {stream} log {logfile.path}: {exc.strerror or exc}"
+                return {"name": process.name, "ok": False, "message": message}
+            if why_not is None:
+                cleared.append(logfile.path)
+            else:
+                notes.append(f"{stream}: {why_not}")
+        if cleared:
+            message = "cleared" + "".join(f"; {note}" for note in notes)
+        elif notes:
+            message = "nothing cleared; " + "; ".join(notes)
+        else:
+            message = 'nothing to clear: its logs are "none"'
+        return {"name": process.name, "ok": True, "message": message, "cleared": cleared}
+
+    def cmd_maintail(self, client: Replier, request: protocol.Request):
+        """The daemon's own log: its last lines, and with follow, what it writes next
+        (a Follower, as tail -f, across SIGUSR2 reopens)."""
+        lines = protocol.arg_int(request.args, "lines", 10)
+        follow = protocol.arg_bool(request.args, "follow")
+        watched = daemon_log.watched()
+        if watched is None:
+            raise ProtocolError(
+                protocol.LOG_ERROR,
+                'the daemon writes no log file ([supervisord] logfile = "none"); '
+                "set logfile in the config and restart the daemon to have one",
+            )
+        daemon_log.flush()  # the lines of this very turn too
+        path = watched.path
+        try:
+            data = read_tail(watched, lines).decode("utf-8", "replace")
+            if not follow:
+                return {"path": path, "data": data}
+            follower = Follower(
+                watched,
+                lambda text: self._send_tail(client, request.id, text),
+                on_retired=lambda f: f.close(),  # never: the daemon's log is not retired
+                on_error=lambda message: self._end_tail(client, request.id, message),
+            )
+        except OSError as exc:
+            message = f"cannot read the daemon's log {path}: {exc.strerror or exc}"
+            raise ProtocolError(protocol.LOG_ERROR, message) from None
+        client.on_close.append(follower.close)
+        client.streaming = True
+        client.reply(request.id, {"path": path, "data": data})
+        return LATER
+
+    def cmd_events(self, client: Replier, request: protocol.Request):
+        def listener(process: Process, change: StateChanged | None) -> None:
+            if change is None:
+                return
+            machine = process.machine
+            event = {
+                "time": round(process.changed_at, 6),
+                "process": process.name,
+                "program": process.program.name,
+                "group": process.program.group,
+                "from": change.old.value,
+                "to": change.new.value,
+                "pid": machine.pid,
+                "exitstatus": machine.exitstatus,
+            }
+            if len(client.out) > MAX_EVENTS_BACKLOG:
+                log.warning("control: dropping an events subscriber that is too slow")
+                client.fail(request.id, protocol.TOO_SLOW, "events reader too slow; dropped")
+                client.close()
+                return
+            client.reply(request.id, event)
+
+        def notice(process: Process, item: dict) -> None:
+            # Not a transition (a memory limit crossed...): the same fields, no from/to.
+            machine = process.machine
+            event = {
+                "time": round(time.time(), 6),
+                "process": process.name,
+                "program": process.program.name,
+                "group": process.program.group,
+                "pid": machine.pid,
+                **item,
+            }
+            if not client.closed and len(client.out) <= MAX_EVENTS_BACKLOG:
+                client.reply(request.id, event)
+
+        self.supervisor.listeners.append(listener)
+        self.supervisor.notice_listeners.append(notice)
+        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
+        client.on_close.append(lambda: self.supervisor.notice_listeners.remove(notice))
+        client.streaming = True
+        client.reply(request.id, {"subscribed": True})
+        return LATER
+
+    def cmd_metrics(self, client: Replier, request: protocol.Request):
+        """The Prometheus text exposition, as one string."""
+        from supervisord_lite.control import (
+            metrics,
+            metrics_rows,  # only for who asks for them
+        )
+
+        rows = metrics_rows.process_rows(self.supervisor)
+        return metrics.render(rows, metrics_rows.daemon_row(self.client_count()))
+
+    def cmd_shutdown(self, client: Replier, request: protocol.Request):
+        self.request_shutdown(client, request.id)
+        return LATER
+
+    def cmd_version(self, client: Replier, request: protocol.Request):
+        result = {
+            "daemon": __version__,
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "pid": os.getpid(),
+        }
+        for key, field in self.daemon_fields.items():
+            value = field()
+            if value is not None:
+                result[key] = value
+        return result
+
+
+def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:
+    return f"cannot read {name}'s {stream} log {path}: {exc.strerror or exc}"

@@ -1,0 +1,105 @@
+"""`status` replies as JSON text, each process's part kept between its changes.
+
+A status round trip with 100 programs was mostly building 100 dicts and encoding them
+(docs/benchmarks.md). Between two of a process's transitions its status object is
+fixed, except a live process's `uptime` (and, once a second, the `uptime H:MM:SS` in
+its description), so each process's text is kept, split around those two fields, and
+only they are written afresh. The text is exactly `json.dumps(Supervisor.status(...))`
+with the protocol's separators: a test compares the two in every state.
+"""
+
+from __future__ import annotations
+
+from supervisord_lite.base.protocol import to_json
+from supervisord_lite.core.process import log_problems
+from supervisord_lite.core.states import ProcessState
+
+S = ProcessState
+
+
+class StatusText:
+    """Supervisor.status() as JSON text, cached per process."""
+
+    def __init__(self, supervisor):
+        self.supervisor = supervisor
+        # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
+        self._cache: dict[str, list] = {}
+        # process name -> (figures_stamp, the figures' JSON members): a tree's figures
+        # come from a /proc pass at most a second old, so they are kept that long too.
+        self._figures: dict[str, tuple] = {}
+
+    def array(self, processes, current: float) -> str:
+        table = self.supervisor.processes
+        if len(self._cache) > len(table):  # a reload removed some: forget them
+            self._cache = {k: v for k, v in self._cache.items() if table.get(k) is v[0]}
+            self._figures = {k: v for k, v in self._figures.items() if k in table}
+        return "[" + ",".join([self.with_figures(p, current) for p in processes]) + "]"
+
+    def with_figures(self, process, current: float) -> str:
+        """one() and the tree's figures, which change all the time: never cached here."""
+        text = self.one(process, current)
+        stamp = self.supervisor.figures_stamp(process)
+        entry = self._figures.get(process.name)
+        if entry is None or entry[0] != stamp:
+            members = to_json(self.supervisor.figures(process))[1:-1]
+            entry = self._figures[process.name] = (stamp, members)
+        return text[: text.rindex(',"tracking":')] + entry[1].join((",", "}"))
+
+    def one(self, process, current: float) -> str:
+        machine = process.machine
+        if process.waiting_for_deps:  # its description names other processes' states
+            return to_json(self.supervisor.status(process, current))
+        history = machine.history
+        key = (
+            machine.state,
+            machine.pid,
+            machine.started_at,
+            machine.exitstatus,
+            machine.restarts,
+            machine.spawn_error,
+            history[-1] if history else None,
+            process.changed_at,
+            process.dep_error,
+            process.ever_started,
+            log_problems(process),  # a log that cannot be written shows in the description
+            process.checks.key() if process.checks is not None else None,  # probes, STATUS=
+        )
+        entry = self._cache.get(process.name)
+        if entry is None or entry[0] is not process or entry[1] != key:
+            entry = self._cache[process.name] = self._build(process, key, current)
+        if entry[2] is not None:
+            return entry[2]
+        _, _, _, head, mid, tail, second, desc = entry
+        uptime = current - machine.started_at
+        if machine.state is S.RUNNING and int(uptime) != second:
+            desc = entry[7] = to_json(self.supervisor.describe(process, uptime))
+            entry[6] = int(uptime)
+        # repr: what json writes for a finite float, without the encoder's setup per call
+        return f"{head}{repr(round(uptime, 3)) if uptime else '0'}{mid}{desc}{tail}"
+
+    def _build(self, process, key, current: float) -> list:
+        machine = process.machine
+        status = self.supervisor.status(process, current)
+        live = machine.state in (S.RUNNING, S.STARTING) and machine.started_at is not None
+        if not live:
+            return [process, key, to_json(status), None, None, None, None, None]
+        text = to_json(status)
+        # Cut the text around "uptime" and "description": the keys are fixed and in this
+        # order, and nothing before "uptime" can contain that key's text (names and
+        # states are plain words; pid and exit status are numbers).
+        head, rest = text.split(',"uptime":', 1)
+        _, rest = rest.split(',"restarts":', 1)
+        restarts, rest = rest.split(',"description":', 1)
+        desc = to_json(status["description"])
+        tail = rest[len(desc) :]
+        second = int(current - machine.started_at)
+        return [
+            process,
+            key,
+            None,
+            head + ',"uptime":',
+            ',"restarts":' + restarts + ',"description":',
+            tail,
+            second,
+            desc,
+        ]

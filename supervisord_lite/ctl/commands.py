@@ -1,0 +1,356 @@
+"""The ctl's commands: one cmd_<name> per command, sending its request and printing
+the reply as text or, with --json, as JSON; the exit codes they return; and `run`, one
+command on a connection (for the command line, the shell and each -H worker).
+
+It must not parse the command line or find the socket (parse.py, client.py),
+nor import anything beyond what main.py already needs: the ctl's start-up time is a feature.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from supervisord_lite import __version__
+from supervisord_lite.base.progress import Progress
+from supervisord_lite.ctl.client import UNREACHABLE, Connection, Unreachable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_UNREACHABLE = 4
+
+
+def json_error(args, code: str, message: str) -> None:
+    """With --json, a failure is also an object on stdout: scripts read stdout."""
+    if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
+        print(json.dumps({"code": code, "message": message}), flush=True)
+
+
+class CommandFailed(Exception):
+    """The daemon answered with an error; already told to the user."""
+
+    def __init__(self, exit_code: int):
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
+    """The reply's result, or: print its error and fail the command with exit_code."""
+    if reply["ok"]:
+        return reply["result"]
+    err = reply.get("error") or {}
+    code, text = err.get("code", "?"), err.get("message", "")
+    print(f"supervisorctl-lite: ERROR ({code}): {text}", file=sys.stderr)
+    json_error(args, code, text)
+    raise CommandFailed(exit_code)
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def cmd_status(conn: Connection, args) -> int:
+    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
+    if args.json:
+        _print_json(processes)
+    else:
+        width = max([len(p["name"]) for p in processes] + [30]) + 3
+        for p in processes:
+            print(f"{p['name']:<{width}}{p['state']:<10} {p['description']}".rstrip())
+    all_running = all(p["state"] == "RUNNING" for p in processes)
+    return EXIT_OK if all_running else EXIT_NOT_RUNNING
+
+
+def _per_process(conn: Connection, args, cmd: str, extra: dict | None = None) -> int:
+    waiting = Waiting(conn, cmd, args.names) if cmd in Waiting.GOALS else None
+    try:
+        reply = conn.call(cmd, {"names": args.names, **(extra or {})})
+    finally:
+        if waiting is not None:
+            waiting.done()
+    results = _result(reply, args)
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            text = r["message"] if r["ok"] else f"ERROR ({r['message']})"
+            print(f"{r['name']}: {text}")
+    return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
+
+
+class Waiting:
+    """While a start, stop or restart waits (startsecs, a readiness probe, stopwaitsecs),
+    a line on a terminal's stderr saying for which process, in which state, and for how
+    long: the status of the named processes, asked once a second on the same
+    connection. Nothing at all when stderr is not a terminal."""
+
+    GOALS = {"start": ("starting", "RUNNING"), "restart": ("restarting", "RUNNING"),
+             "stop": ("stopping", None)}  # fmt: skip
+    AT_REST = ("STOPPED", "EXITED", "FATAL")
+
+    def __init__(self, conn: Connection, cmd: str, names: list[str]):
+        self.conn = conn
+        self.verb, self.goal = self.GOALS[cmd]
+        self.names = names
+        self.progress = Progress()
+        self.asked = 0.0
+        self.pending = False
+        if self.progress.enabled:
+            self.progress.text = f"{self.verb} {', '.join(names)}"
+            conn.on_tick = self.tick
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if not self.pending and now - self.asked >= 1.0:
+            self.asked, self.pending = now, True
+            self.conn.send("status", {"names": self.names}, on_reply=self.status)
+        self.progress.tick()
+
+    def status(self, reply: dict) -> None:
+        self.pending = False
+        if not reply.get("ok"):
+            return
+        for p in reply["result"]:
+            done = p["state"] == self.goal if self.goal else p["state"] in self.AT_REST
+            if not done:
+                text = f"{self.verb} {p['name']}: {p['state']}"
+                if p.get("description"):
+                    text += f", {p['description']}"
+                self.progress.update(text)
+                return
+
+    def done(self) -> None:
+        self.conn.on_tick = None
+        self.progress.clear()
+
+
+def cmd_start(conn, args) -> int:
+    return _per_process(conn, args, "start")
+
+
+def cmd_stop(conn, args) -> int:
+    return _per_process(conn, args, "stop")
+
+
+def cmd_restart(conn, args) -> int:
+    return _per_process(conn, args, "restart")
+
+
+def cmd_signal(conn, args) -> int:
+    sig = int(args.signal) if args.signal.isdigit() else args.signal
+    return _per_process(conn, args, "signal", {"signal": sig})
+
+
+def cmd_pid(conn, args) -> int:
+    pid = _result(conn.call("pid", {"name": args.name} if args.name else {}), args)
+    if args.json:
+        _print_json(pid)
+    else:
+        print(pid or 0)
+    return EXIT_OK if pid else EXIT_FAILED
+
+
+def cmd_tail(conn, args) -> int:
+    request = {"name": args.name, "stream": args.stream, "lines": max(0, args.lines)}
+    return _print_log(conn, args, "tail", request)
+
+
+def cmd_maintail(conn, args) -> int:
+    return _print_log(conn, args, "maintail", {"lines": max(0, args.lines)})
+
+
+def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
+    """A log's last lines, and with -f what comes, until the daemon ends the stream."""
+    if args.follow:
+        request["follow"] = True
+    req_id = conn.send(cmd, request)
+    out = sys.stdout
+    while True:
+        reply = conn.receive()
+        if reply is None:
+            return EXIT_OK if args.follow else EXIT_FAILED
+        if reply.get("id") != req_id:
+            continue
+        conn.streaming = args.follow  # it answered: a quiet log is no silent daemon
+        result = _result(reply, args)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            out.write(result.get("data", ""))
+            out.flush()
+        if not args.follow:
+            return EXIT_OK
+
+
+def cmd_reload(conn, args) -> int:
+    dry_run = getattr(args, "dry_run", False)
+    result = _result(conn.call("reload", {"dry_run": True} if dry_run else None), args)
+    if args.json:
+        _print_json(result)
+        return EXIT_OK
+    keys = result.get("keys") or {}
+    for key in ("added", "changed", "removed"):
+        names = [
+            f"{name} ({', '.join(keys[name])})" if keys.get(name) else name
+            for name in result.get(key) or []
+        ]
+        print(f"{key}: {', '.join(names) if names else '-'}")
+    if dry_run:
+        print("(dry run: nothing applied)")
+    return EXIT_OK
+
+
+def cmd_avail(conn, args) -> int:
+    processes = _result(conn.call("avail"), args)
+    if args.json:
+        _print_json(processes)
+        return EXIT_OK
+    # supervisorctl's columns; priority as GROUP_PRIORITY:PRIORITY, as it shows them
+    width = max([len(p["name"]) for p in processes] + [32]) + 1
+    for p in processes:
+        in_use = "in use" if p["in_use"] else "avail"
+        auto = "auto" if p["autostart"] else "manual"
+        priority = f"{p['group_priority']}:{p['priority']}"
+        print(f"{p['name']:<{width}}{in_use:<10}{auto:<10}{priority}")
+    return EXIT_OK
+
+
+def cmd_clear(conn, args) -> int:
+    return _per_process(conn, args, "clear")
+
+
+def completion_names(processes: list[dict]) -> list[str]:
+    """What a NAME argument may be, from `status`: process, program and group names
+    (a group of several processes also as GROUP:*), and all."""
+    names: dict[str, None] = {}  # ordered and unique
+    for p in processes:
+        names[p["name"]] = None
+        group = p.get("group")
+        if group and group != p["name"]:  # not a lone process named as its group
+            names[group] = None
+            names[f"{group}:*"] = None
+        names[p["program"]] = None
+    names["all"] = None
+    return list(names)
+
+
+def cmd__names(conn, args) -> int:
+    """Hidden, for the completion scripts: one name a line."""
+    processes = _result(conn.call("status"), args)
+    print("\n".join(completion_names(processes)))
+    return EXIT_OK
+
+
+def cmd_events(conn, args) -> int:
+    conn.send("events")
+    while True:
+        reply = conn.receive()
+        if reply is None:
+            return EXIT_OK
+        result = _result(reply, args)
+        conn.streaming = True  # it answered: hours without a change are normal
+        if "subscribed" in result:
+            continue
+        print(json.dumps(result), flush=True)
+
+
+def cmd_shutdown(conn, args) -> int:
+    pid = conn.call("pid")  # to see the process itself end, not only its socket
+    _result(conn.call("shutdown"), args)
+    # The daemon replies when every program has stopped; wait for it to go away too.
+    conn.sock.settimeout(10)
+    try:
+        while conn.sock.recv(4096):
+            pass
+    except OSError:
+        pass
+    conn.wait_gone(5, pid["result"] if pid.get("ok") else None)
+    if args.json:
+        _print_json({"shutdown": True})
+    else:
+        print("Shut down")
+    return EXIT_OK
+
+
+def cmd_version(conn, args) -> int:
+    reply = conn.call("version")
+    daemon = reply["result"]["daemon"] if reply["ok"] else "unknown"
+    http = reply["result"].get("http") if reply["ok"] else None
+    if args.json:
+        _print_json({"client": __version__, "daemon": daemon, **({"http": http} if http else {})})
+    else:
+        print(f"supervisorctl-lite {__version__}")
+        print(f"supervisord-lite {daemon}")
+        if http:
+            print(_http_line(http))
+    return EXIT_OK
+
+
+def _http_line(http: dict) -> str:
+    """The daemon's [http] listener: serving, or why not and when it tries again."""
+    where = http.get("listen", "")
+    if http.get("serving"):
+        return f"http: serving {'https' if http.get('tls') else 'http'}://{where}/"
+    line = f"http: NOT serving {where}: {http.get('error')}"
+    if "retry_in" in http:
+        line += f" (tried {http.get('retries', 0) + 1} times; again in {http['retry_in']:g} s)"
+    return line
+
+
+def cmd_metrics(conn, args) -> int:
+    text = _result(conn.call("metrics"), args)
+    if args.json:
+        _print_json({"metrics": text})
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_top(conn, args) -> int:
+    # The top package's one way in (with main.py's for -H): top alone pays for it.
+    from supervisord_lite.ctl.top.top import cmd_top as run_top
+
+    return run_top(conn, args)
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "start": cmd_start,
+    "stop": cmd_stop,
+    "restart": cmd_restart,
+    "signal": cmd_signal,
+    "pid": cmd_pid,
+    "tail": cmd_tail,
+    "reload": cmd_reload,
+    "events": cmd_events,
+    "shutdown": cmd_shutdown,
+    "version": cmd_version,
+    "metrics": cmd_metrics,
+    "avail": cmd_avail,
+    "clear": cmd_clear,
+    "maintail": cmd_maintail,
+    "_names": cmd__names,
+    "top": cmd_top,
+}
+
+
+# Commands whose end by Ctrl-C is their normal end.
+STREAMING = ("events", "tail", "maintail")
+
+
+def run(conn: Connection, args) -> int:
+    """One command on a connection, its exit code: the command line's and the shell's."""
+    conn.streaming, conn.on_tick = False, None  # the shell's connection serves many
+    try:
+        return COMMANDS[args.command](conn, args)
+    except CommandFailed as exc:
+        return exc.exit_code
+    except Unreachable as exc:
+        print(f"supervisorctl-lite: {exc}", file=sys.stderr)
+        json_error(args, UNREACHABLE, str(exc))
+        return EXIT_UNREACHABLE
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,205 @@
+"""Children's output: their pipes read on the loop into their log files.
+
+Owns the wiring between a process's pipes and its LogFiles: opening the logs, reading
+the pipes as they become readable (gathering small reads), writing out an unfinished
+line after a moment, and holding a pipe back while its log cannot take more bytes.
+It never blocks the loop and knows nothing of states: the supervisor tells it when
+a child starts (watch_pipe) and when a slot is done with its logs (close_logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+
+from supervisord_lite.core.process import Process
+from supervisord_lite.linux.loop import EventLoop, Timer
+from supervisord_lite.logs.lines import LinePrefixer
+from supervisord_lite.logs.logfile import LogFile
+from supervisord_lite.logs.pipes import PipeReader
+
+log = logging.getLogger("supervisord_lite")
+
+# Pipe reads smaller than this pause the pipe for GATHER_DELAY seconds (see _pipe_readable).
+SMALL_READ = 16 * 1024
+GATHER_DELAY = 0.005
+# log_prefix / log_timestamps give out whole lines; an unfinished one waits this long.
+HELD_LINE_WAIT = 0.2
+# A FIFO log nobody reads yet is tried again this often (nothing to wait on in epoll).
+REOPEN_DELAY = 0.5
+
+
+class Output:
+    """The pipes of every child and the logs they go to, read on one loop."""
+
+    def __init__(self, loop: EventLoop):
+        self.loop = loop
+        self._held_line_timers: set[PipeReader] = set()
+        # Bound once, shared by every pipe (a bound method is a new object per access).
+        self._on_pipe = (self._pipe_readable, self._pipe_eof)
+        # Logs holding bytes back (a slow stream, a FIFO without reader): the pipes
+        # not read meanwhile, and what we wait on (a writable fd, or a retry timer).
+        self._held: dict[LogFile, list[PipeReader]] = {}
+        self._log_waits: dict[LogFile, tuple[int, Timer | None]] = {}
+
+    def open_log(self, process: Process, stream: str, log_dir: str) -> LogFile | None:
+        """The process's LogFile for stream (opened now if it never ran), or None."""
+        if stream not in process.logs:
+            program = process.program
+            path = program.logfile_path(stream, process.num, log_dir)
+            if path is None:
+                process.logs[stream] = None
+            else:
+                process.logs[stream] = LogFile(
+                    path,
+                    getattr(program, f"{stream}_logfile_maxbytes"),
+                    getattr(program, f"{stream}_logfile_backups"),
+                    # log_dir is the daemon's to create; any other directory must exist
+                    make_dir=os.path.dirname(path) == log_dir,
+                )
+        return process.logs[stream]
+
+    def watch_pipe(self, process: Process, fd: int, logfile: LogFile | None, stream: str) -> None:
+        marker = None
+        program = process.program
+        if logfile is not None and (program.log_prefix or program.log_timestamps):
+            # With redirect_stderr both streams share the stdout pipe: {stream} is stdout.
+            fields = {"name": process.name, "group": program.group, "stream": stream}
+            prefix = program.log_prefix.format(**fields)
+            marker = LinePrefixer(prefix, program.log_timestamps)
+        reader = PipeReader(fd, logfile, process, *self._on_pipe, marker, stream)
+        process.readers.append(reader)
+        if logfile is not None and logfile.blocked:
+            self._hold_back(reader)  # behind the bytes a previous child left waiting
+        else:
+            self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
+
+    def _pipe_readable(self, reader: PipeReader) -> None:
+        moved = reader.drain()
+        if reader.marker is not None and reader.marker.held:
+            self._flush_held_line_later(reader)
+        if reader.logfile is not None and reader.logfile.blocked and reader.fd >= 0:
+            self._hold_back(reader)
+        elif 0 < moved < SMALL_READ and reader.fd >= 0:
+            # A child writing in small pieces (a line at a time) would wake us once per
+            # line. Let its output gather for a moment: one read instead of hundreds.
+            # The pipe holds 64 KiB or more, so the writer is not held up meanwhile.
+            fd = reader.fd
+            self.loop.remove_reader(fd)
+            self.loop.call_later(GATHER_DELAY, lambda: self._resume_pipe(reader, fd))
+
+    def _flush_held_line_later(self, reader: PipeReader) -> None:
+        """An unfinished line (a prompt, a progress bar) is written out after a moment
+        even if its end never comes; whole lines are never held up by this."""
+
+        def flush() -> None:
+            self._held_line_timers.discard(reader)
+            marker = reader.marker
+            if marker is None or not marker.held:
+                return
+            waited = time.time() - marker.held_since
+            if not 0 <= waited < HELD_LINE_WAIT:  # waited enough, or the clock went back
+                reader.flush_held_line()
+            else:  # another unfinished line since: give that one its own wait
+                self._held_line_timers.add(reader)
+                self.loop.call_later(HELD_LINE_WAIT - waited, flush)
+
+        if reader not in self._held_line_timers:
+            self._held_line_timers.add(reader)
+            self.loop.call_later(HELD_LINE_WAIT, flush)
+
+    def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
+        if reader.fd == fd and not self._is_held(reader):  # not closed (its number reused)
+            self.loop.add_reader(fd, reader)
+
+    # -- backpressure: a log target that cannot take more now ---------------------
+
+    def _hold_back(self, reader: PipeReader) -> None:
+        """Stop reading the child's pipe until its log can take bytes again.
+
+        The child blocks once its pipe is full, as it would writing to the target
+        itself: nothing is lost and the loop never waits on a slow reader."""
+        logfile = reader.logfile
+        assert logfile is not None
+        self.loop.remove_reader(reader.fd)
+        held = self._held.setdefault(logfile, [])
+        if reader not in held:
+            held.append(reader)
+        if logfile not in self._log_waits:
+            self._wait_for_log(logfile)
+
+    def _is_held(self, reader: PipeReader) -> bool:
+        return reader.logfile is not None and reader in self._held.get(reader.logfile, ())
+
+    def _wait_for_log(self, logfile: LogFile) -> None:
+        if logfile.fd >= 0:
+            try:
+                self.loop.add_writer(logfile.fd, lambda: self._log_ready(logfile))
+                self._log_waits[logfile] = (logfile.fd, None)
+                return
+            except OSError:
+                pass  # a device epoll cannot watch (EPERM): poll it on the timer instead
+        # A FIFO with no reader has no descriptor to watch: try again in a while.
+        timer = self.loop.call_later(REOPEN_DELAY, lambda: self._log_ready(logfile))
+        self._log_waits[logfile] = (-1, timer)
+
+    def _stop_waiting_for_log(self, logfile: LogFile) -> None:
+        fd, timer = self._log_waits.pop(logfile, (-1, None))
+        if fd >= 0:
+            self.loop.remove_writer(fd)
+        if timer is not None:
+            timer.cancel()
+
+    def _log_ready(self, logfile: LogFile) -> None:
+        self._stop_waiting_for_log(logfile)
+        if not logfile.flush():
+            self._wait_for_log(logfile)
+            return
+        for reader in self._held.pop(logfile, []):
+            if reader.fd >= 0:
+                self.loop.add_reader(reader.fd, reader)
+
+    def _pipe_eof(self, reader: PipeReader) -> None:
+        self._pipe_closed(reader.owner, reader)
+
+    def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
+        self.loop.remove_reader(reader.fd)
+        process.readers.remove(reader)
+        if reader.bytes_read:
+            process.count_log_bytes(reader.stream, reader.bytes_read)
+        held = self._held.get(reader.logfile) if reader.logfile is not None else None
+        if held and reader in held:
+            held.remove(reader)
+
+    def reopen_logs(self, processes: Iterable[Process]) -> None:
+        for process in processes:
+            for logfile in process.logs.values():
+                if logfile is not None:
+                    waiting = logfile in self._log_waits
+                    self._stop_waiting_for_log(logfile)  # its fd is about to change
+                    logfile.reopen()  # reports its own failure; the next write retries
+                    if waiting:
+                        self._wait_for_log(logfile)
+
+    def close_logs(self, process: Process) -> None:
+        for reader in list(process.readers):
+            reader.drain()  # whatever is still in the pipe goes to the log first
+            if reader.fd >= 0:
+                self._pipe_closed(process, reader)
+                reader.close()
+        for logfile in process.logs.values():
+            if logfile is not None:
+                self._stop_waiting_for_log(logfile)
+                self._held.pop(logfile, None)
+                lost = logfile.retire()
+                if lost:
+                    log.warning(
+                        "%s: %d bytes of output held back for %s were dropped: the log "
+                        "still could not take them when the process was retired",
+                        process.name,
+                        lost,
+                        logfile.path,
+                    )
+        process.logs.clear()

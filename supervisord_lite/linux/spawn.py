@@ -1,0 +1,403 @@
+"""The only place that creates children.
+
+Most programs start through `os.posix_spawn` (glibc: clone(CLONE_VM|CLONE_VFORK) +
+exec, no page-table copy): it costs the daemon about a third of the CPU of
+`subprocess.Popen` per child (docs/benchmarks.md), which is what a crash storm or a
+thousand programs at start-up spend their time on. posix_spawn cannot change user or
+directory, so programs with `user` or `directory` go through Popen, which can (in C,
+between fork and exec: no `preexec_fn`, which would run Python there). Programs with
+`[limits]` go through Popen with a preexec_fn that applies them (rlimits.py says why:
+no cheaper way is correct); only they pay its fork.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import signal
+import time
+
+from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.linux.pid_env import OWN_PID, through_shell
+
+# systemd's notify and watchdog variables address the daemon, not its programs: a
+# program that found them would send READY=1 or WATCHDOG=1 on our behalf.
+_DAEMON_ONLY_ENV = frozenset(
+    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"}
+)
+
+
+class SpawnError(Exception):
+    """The child could not be started; the message is the OS's reason, for `status`."""
+
+
+class Child:
+    """A started child: its pid and our read ends of its pipes (None for "none" logs)."""
+
+    __slots__ = ("pid", "stdout_fd", "stderr_fd")
+
+    def __init__(self, pid: int, stdout_fd: int | None, stderr_fd: int | None):
+        self.pid = pid
+        self.stdout_fd = stdout_fd  # non-blocking
+        self.stderr_fd = stderr_fd
+
+
+def spawn(
+    program: ProgramConfig,
+    index: int,  # which of the program's processes
+    capture_stdout: bool,
+    capture_stderr: bool,
+    extra_env: dict[bytes, bytes] | None = None,
+) -> Child:
+    """Start one process of `program`: own session, no shell, no inherited descriptors.
+
+    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
+    With redirect_stderr, stderr shares the stdout pipe.
+    """
+    # Bytes throughout: Popen encodes every str key and value on every spawn (a fifth of
+    # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
+    # appear twice (once as str, once as bytes).
+    env = dict(_program_base_environment())
+    env.update((_b(k), _b(v)) for k, v in program.environment)
+    # As supervisord sets them: the name within the group, the group, the process_num.
+    env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
+    env[b"SUPERVISOR_GROUP_NAME"] = _b(program.group)
+    env[b"SUPERVISOR_PROCESS_NUM"] = b"%d" % program.process_num(index)
+    argv = list(program.command)
+    if extra_env:  # NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID of an sd_notify program
+        env.update(extra_env)
+        own_pid = [name for name, value in extra_env.items() if value is OWN_PID]
+        if own_pid:  # pid_env.py: set to the child's pid by a shell before the exec
+            for name in own_pid:
+                del env[name]
+            try:
+                argv = through_shell(own_pid, argv, _resolve(argv[0], env))
+            except OSError as exc:
+                raise SpawnError(_describe(exc, program)) from None
+    user_kwargs = _user_kwargs(program.user, env)
+
+    read_fds: list[int] = []
+    child_fds: list[int] = []
+
+    def pipe() -> tuple[int, int]:
+        r, w = os.pipe()  # both ends close-on-exec; the child gets the write end as 1/2
+        read_fds.append(r)
+        child_fds.append(w)
+        os.set_blocking(r, False)
+        return r, w
+
+    stdout_r = stdout_w = stderr_r = stderr_w = None
+    try:
+        if capture_stdout:
+            stdout_r, stdout_w = pipe()
+        if program.redirect_stderr:
+            stderr_w = stdout_w
+        elif capture_stderr:
+            stderr_r, stderr_w = pipe()
+        if user_kwargs or program.directory is not None or program.limits:
+            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs)
+        else:
+            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w)
+    except OSError as exc:
+        for fd in read_fds:
+            os.close(fd)
+        raise SpawnError(_describe(exc, program)) from None
+    except ValueError as exc:  # _popen turns subprocess's own errors into these
+        for fd in read_fds:
+            os.close(fd)
+        raise SpawnError(str(exc)) from None
+    finally:
+        for fd in child_fds:
+            os.close(fd)
+    return Child(pid, stdout_r, stderr_r)
+
+
+# Python ignores these two; a child must start with them at their defaults, as Popen's
+# restore_signals does. Every handled signal resets to default at exec by itself. (glibc's
+# posix_spawn leaves its own two reserved signals, 32 and 33, ignored in the child: no
+# program may use them, and glibc's start-up in the child takes them over again.)
+_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_devnull_fd = -1
+
+
+def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w) -> int:
+    """Own session, stdin from /dev/null, stdout/stderr to the pipes (or /dev/null).
+
+    Descriptors: the daemon opens all of its own close-on-exec, and marks any it
+    inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
+    the child, as with Popen's close_fds.
+    """
+    global _devnull_fd
+    if _devnull_fd < 0:
+        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    null = _devnull_fd
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
+        (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
+    ]
+    # The child inherits the umask at clone time. The daemon is single-threaded, so
+    # nothing else creates a file while its umask is briefly the program's.
+    old_umask = os.umask(program.umask)
+    try:
+        return _spawn_executable(
+            argv,
+            env,
+            file_actions=actions,
+            setsid=True,
+            setsigmask=(),
+            setsigdef=_RESTORED_SIGNALS,
+        )
+    finally:
+        os.umask(old_umask)
+
+
+def spawn_helper(argv: list[str], stdin_fd: int | None = None, stdout_fd: int | None = None) -> int:
+    """Start a command the daemon itself runs (an alert's `exec`, a name lookup): own
+    session, the daemon's environment, stdin/stdout from the given descriptors (else
+    /dev/null), stderr to /dev/null. Its exit is the reaper's, like a program's.
+    Raises OSError (e.g. FileNotFoundError) when it cannot start."""
+    global _devnull_fd
+    if _devnull_fd < 0:
+        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    null = _devnull_fd
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdout_fd is None else stdout_fd, 1),
+        (os.POSIX_SPAWN_DUP2, null, 2),
+    ]
+    return _spawn_executable(
+        list(argv),
+        dict(_base_environment()),
+        file_actions=actions,
+        setsid=True,
+        setsigmask=(),
+        setsigdef=_RESTORED_SIGNALS,
+    )
+
+
+def spawn_helper_reading(argv: list[str]) -> tuple[int, int]:
+    """spawn_helper with its stdout on a pipe: (pid, our non-blocking read end), for the
+    loop to read. Raises OSError when it cannot start (nothing is left open then)."""
+    r, w = os.pipe()
+    try:
+        pid = spawn_helper(argv, stdout_fd=w)
+    except OSError:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    os.set_blocking(r, False)
+    return pid, r
+
+
+# (name, PATH) -> (path, when found). A crash-looping `sleep` would otherwise stat its
+# way along PATH on every restart (a tenth of the daemon's work in a crash storm).
+_found: dict[tuple[str, bytes | None], tuple[str, float]] = {}
+FOUND_TTL = 5.0  # seconds: a binary newly put earlier in PATH is used within this time
+
+
+def _spawn_executable(argv: list[str], env: dict, **kwargs) -> int:
+    """posix_spawn `argv`, its command looked up in the child's PATH; a remembered
+    lookup that no longer works (the file went away) is forgotten and looked up again."""
+    name = argv[0]
+    if os.sep in name:
+        return os.posix_spawn(name, argv, env, **kwargs)
+    key = (name, env.get(b"PATH"))
+    hit = _found.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < FOUND_TTL:
+        try:
+            return os.posix_spawn(hit[0], argv, env, **kwargs)
+        except (FileNotFoundError, PermissionError):
+            pass
+    path = _find_executable(name, env)
+    _found[key] = (path, now)
+    return os.posix_spawn(path, argv, env, **kwargs)
+
+
+def _resolve(name: str, env: dict) -> str:
+    """Where exec would find `name` (remembered as _spawn_executable does); raises the
+    OSError exec would raise."""
+    if os.sep in name:
+        if not os.path.exists(name):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return name
+    key = (name, env.get(b"PATH"))
+    hit = _found.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < FOUND_TTL and os.access(hit[0], os.X_OK):
+        return hit[0]
+    path = _find_executable(name, env)
+    _found[key] = (path, now)
+    return path
+
+
+def _find_executable(name: str, env: dict) -> str:
+    """`name` looked up like execvpe does, in the child's PATH: the first executable file.
+
+    Raises what exec would: ENOENT when nothing is found, EACCES when only a
+    non-executable file is.
+    """
+    denied = None
+    for directory in os.get_exec_path(env):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            denied = denied or candidate
+    if denied is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), denied)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+def _popen(
+    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, user_kwargs: dict
+) -> int:
+    """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
+
+    With limits, a preexec_fn applies them and then switches user itself: Popen's own
+    user switch (user=) runs before it, and the program's user could not raise a hard
+    limit, set nice < 0 or lower oom_score_adj. A limit that fails is reported through
+    a pipe of our own, since Popen's only says "Exception occurred in preexec_fn"."""
+    # Imported here, only by daemons with a program that needs it: subprocess brings
+    # locale and more, ~0.35 MiB of resident memory for the daemon's whole life.
+    import subprocess
+
+    if stderr_w is not None and stderr_w == stdout_w:
+        stderr_target = subprocess.STDOUT
+    else:
+        stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
+    reason_r = reason_w = -1
+    extra = dict(user_kwargs)
+    if program.limits:
+        # Only for a program with limits: without them the daemon never loads config/limits.py
+        # (config_convert.later) nor this.
+        from supervisord_lite.linux import rlimits
+
+        reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
+        extra = {"preexec_fn": _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)}
+    try:
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
+            stderr=stderr_target,
+            cwd=program.directory,
+            env=env,
+            umask=program.umask,
+            start_new_session=True,  # own session and process group: killpg reaches it all
+            close_fds=True,
+            restore_signals=True,
+            **extra,
+        )
+    except subprocess.SubprocessError as exc:
+        reason = ""
+        if reason_w >= 0:
+            os.close(reason_w)
+            reason_w = -1
+            # The child has exited (Popen reaped it) after writing its reason, or none.
+            reason = os.read(reason_r, 4096).decode(errors="replace")
+        raise ValueError(reason or str(exc)) from None  # spawn() makes it a SpawnError
+    finally:
+        for fd in (reason_r, reason_w):
+            if fd >= 0:
+                os.close(fd)
+    # We keep only the pid (a Popen object per child is memory for nothing) and reap it
+    # ourselves. Marking it finished stops Popen.__del__ from polling it with waitpid, or
+    # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
+    popen.returncode = 0
+    return popen.pid
+
+
+def _limits_then_user(rlimits, settings, user_kwargs: dict, reason_w: int):
+    """The preexec_fn of a program with limits: apply them, then switch user."""
+
+    def in_child() -> None:
+        try:
+            rlimits.apply(settings)
+        except rlimits.LimitError as exc:
+            os.write(reason_w, str(exc).encode()[:4096])
+            raise
+        if user_kwargs:
+            os.setgroups(user_kwargs["extra_groups"])
+            os.setgid(user_kwargs["group"])
+            os.setuid(user_kwargs["user"])
+
+    return in_child
+
+
+def cloexec_inherited_fds() -> None:
+    """Mark every descriptor above 2 close-on-exec: whatever the daemon inherited from
+    whoever started it (a shell, a test harness, a leaky init) must not reach programs.
+    The daemon's own descriptors are close-on-exec from birth (PEP 446)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: fall back to the usual range
+        fds = list(range(3, 256))
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # closed meanwhile (the listdir's own descriptor)
+
+
+_base_env: dict[bytes, bytes] | None = None
+_program_env: dict[bytes, bytes] | None = None
+_b = os.fsencode
+
+
+def _base_environment() -> dict[bytes, bytes]:
+    """The daemon's environment minus its own variables, encoded, built once: the daemon
+    never changes os.environ, and rebuilding it (decoding every variable) was 3% of a spawn."""
+    global _base_env
+    if _base_env is None:
+        skip = {_b(k) for k in _DAEMON_ONLY_ENV}
+        _base_env = {k: v for k, v in os.environb.items() if k not in skip}
+    return _base_env
+
+
+def _program_base_environment() -> dict[bytes, bytes]:
+    """What every program starts from: the base environment and, as supervisord sets it
+    before the program's own `environment` (which may override it), SUPERVISOR_ENABLED=1:
+    supervisor.childutils and scripts check it to know they run under a supervisor."""
+    global _program_env
+    if _program_env is None:
+        _program_env = {**_base_environment(), b"SUPERVISOR_ENABLED": b"1"}
+    return _program_env
+
+
+def _user_kwargs(user: str | None, env: dict) -> dict:
+    """Switch uid, gid and supplementary groups, and set HOME/USER/LOGNAME like supervisord."""
+    if user is None:
+        return {}
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise SpawnError(f"unknown user {user!r}") from None
+    env[b"HOME"] = _b(entry.pw_dir)
+    env[b"USER"] = env[b"LOGNAME"] = _b(entry.pw_name)
+    if os.geteuid() != 0:
+        if entry.pw_uid == os.geteuid():
+            return {}
+        raise SpawnError(f"cannot switch to user {user!r}: the daemon is not running as root")
+    return {
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": os.getgrouplist(entry.pw_name, entry.pw_gid),
+    }
+
+
+def _describe(exc: OSError, program: ProgramConfig) -> str:
+    """The OS's reason, naming the file it concerns: `/usr/bin/gunicron: No such file...`."""
+    reason = exc.strerror or str(exc)
+    filename = exc.filename
+    if filename is None:
+        return reason
+    if program.directory and filename == program.directory:
+        return f"directory {filename}: {reason}"
+    return f"{filename}: {reason}"
