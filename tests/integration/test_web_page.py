@@ -185,3 +185,25 @@ def test_charts_show_cpu_and_memory_over_time_at_any_width(daemon, width, dark):
         wait_until(lambda: chart("idle")["cpu"]["points"] == [], 10)
         assert "no history yet" in chart("idle")["cpu"]["label"]
         assert len(chart("spin")["cpu"]["points"]) >= 2
+
+
+def test_only_charts_on_the_screen_are_drawn_and_a_row_scrolled_in_draws_its_own(daemon):
+    """With many rows, a poll redraws only the charts on (or near) the screen (2000
+    offscreen charts made every poll a long frame); the history is kept for every row,
+    so a row scrolled into view draws its chart at once."""
+    sleeper = {"command": ["sleep", "300"], "startsecs": 0, "numprocs": 80}
+    port = start_http(daemon, {"many": sleeper})
+    wait_until(lambda: daemon.status("many:79")["many:79"]["state"] == "RUNNING", 30)
+    with browser.chromium(1280, 600) as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait_until(lambda: driver.execute_script("return document.body.dataset.loaded") == "80", 15)
+        chart = lambda name: driver.execute_script(CHART, name)  # noqa: E731
+        for _ in range(3):
+            driver.execute_async_script(POLL)
+            time.sleep(1.1)
+        assert len(chart("many:0")["cpu"]["points"]) >= 2  # on the screen
+        assert chart("many:79")["memory"]["points"] == []  # far below it: not drawn
+        driver.execute_script(
+            "document.querySelector(`tr.proc[data-name='many:79']`).scrollIntoView()"
+        )
+        wait_until(lambda: len(chart("many:79")["memory"]["points"]) >= 2, 5)

@@ -135,6 +135,7 @@ function makeRow(p) {
   cells.actions.append(acts);
   const row = {tr, cells, data: {}, uptimeAt: 0};
   rows.set(p.name, row);
+  if (chartWatch) chartWatch.observe(tr);
   patch(row, p);
   return row;
 }
@@ -170,6 +171,8 @@ function renderAll(list) {
   for (const tbody of groups.values()) tbody.remove();
   groups.clear();
   rows.clear();
+  if (chartWatch) chartWatch.disconnect();
+  onScreen.clear();
   const frags = new Map();
   for (const p of list) {
     const group = p.group || p.program;
@@ -293,7 +296,7 @@ async function pollStats() {
       setText(row.cells.cpuText, s[0].toFixed(1) + " s");
     }
     setText(row.cells.memoryText, bytes(s[1]));
-    drawCharts(row, pastFigures.get(name));
+    if (!chartWatch || onScreen.has(row)) drawCharts(row, pastFigures.get(name));
   }
   lastStats = {at: t, values: stats};
   afterFrame(t, window.sdlStatsFrames);
@@ -309,6 +312,20 @@ const SVG = "http://www.w3.org/2000/svg";
 const pastFigures = new Map();  // process name -> {cpu: [], mem: []}, oldest first
 // For benchmarks and tests: ms from a stats answer to the frame that shows it painted.
 window.sdlStatsFrames = [];
+
+// Only the charts on (or near) the screen are drawn: with 1000 rows, redrawing 2000
+// charts nobody sees made every poll a frame of half a second. A row scrolled into
+// view draws its chart then, from the history kept for every row.
+const onScreen = new Set();
+const chartWatch = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const row = rows.get(e.target.dataset.name);
+    if (!row || row.tr !== e.target) continue;
+    if (!e.isIntersecting) { onScreen.delete(row); continue; }
+    onScreen.add(row);
+    drawCharts(row, pastFigures.get(row.data.name));
+  }
+}, {rootMargin: "400px 0px"}) : null;
 
 function remember(name, t, cpu, mem) {
   let h = pastFigures.get(name);
