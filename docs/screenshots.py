@@ -34,9 +34,10 @@ SAW = (
     "    print('heap', len(heap) * 4, 'MiB', flush=True)\n    time.sleep(1)\n"
 )
 PROGRAMS = {
-    "programs.web": {"command": ["sleep", "100000"], "startsecs": 0, "numprocs": 3},
+    # first: the phone's screen shows the charts with a shape
     "programs.cruncher": {"command": ["sh", "-c", WAVE], "startsecs": 0},
     "programs.cache": {"command": [sys.executable, "-c", SAW], "startsecs": 0},
+    "programs.web": {"command": ["sleep", "100000"], "startsecs": 0, "numprocs": 3},
     "programs.worker": {"command": ["sh", "-c", "echo working; sleep 100000"], "startsecs": 0},
     "programs.cron": {"command": ["sleep", "100000"], "autostart": False},
     "programs.flaky": {"command": ["sh", "-c", "exit 3"], "startretries": 0},

@@ -339,6 +339,7 @@ function sparkline(what) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "spark");
   svg.setAttribute("viewBox", `0 0 ${CHART_W} ${CHART_H}`);
+  svg.setAttribute("preserveAspectRatio", "none");  // as wide as its box (wider on phones)
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", what + ": no history yet");
   const area = document.createElementNS(SVG, "polygon");
