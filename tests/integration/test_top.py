@@ -198,11 +198,14 @@ def test_a_programs_escape_sequences_reach_the_screen_as_text(daemon, top):
     """A log line is shown, not obeyed: a program printing a title change (OSC), a
     screen clear or a colour gets `?` for ESC and BEL, and none of its bytes reach the
     terminal as a sequence."""
-    evil = "printf 'a\\033]0;pwned\\007b\\033[2Jc\\033[31md\\n'; exec sleep 300"
+    # the second line unfinished: drawn as it is, it must be cleaned too
+    evil = "printf 'a\\033]0;pwned\\007b\\033[2Jc\\033[31md\\ne\\033]0;owned\\007'; exec sleep 300"
     daemon.start({"evil": {"command": ["sh", "-c", evil], "startsecs": 0}})
     daemon.wait_state("evil", "RUNNING")
     term = top()
     term.wait_for(lambda: "a?]0;pwned?b?[2Jc?[31md" in term.text(), what="the log as text")
+    term.wait_for(lambda: "e?]0;owned?" in term.text(), what="the unfinished line as text")
     assert b"pwned\x07" not in term.raw and b"\x1b[2J" not in term.raw
+    assert b"owned\x07" not in term.raw
     term.send(b"q")
     assert term.wait_exit() == 0

@@ -64,3 +64,15 @@ def test_top_options_and_the_one_second_floor(capsys):
             parse.parse_args(["top", "--interval", bad])
         assert exc.value.code == 2
         assert "--interval: takes a number of seconds >= 1" in capsys.readouterr().err
+
+
+def test_a_log_that_never_ends_a_line_is_kept_in_bounded_pieces():
+    pytest.importorskip("urwid")
+    from supervisord_lite.ctl.top.view import MAX_LINE, MAX_LOG_LINES, Top
+
+    top = Top(Model(), [], False, {})
+    for _ in range(50):  # 50 MB without a newline, as a runaway program may write
+        top._log_data("x" * (1 << 20))
+    assert len(top.log_partial) <= MAX_LINE
+    assert len(top.log_lines) <= MAX_LOG_LINES
+    assert all(len(line) <= MAX_LINE for line in top.log_lines)

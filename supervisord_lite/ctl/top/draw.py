@@ -62,11 +62,12 @@ def markup(top: Top, cols: int, height: int) -> list:
     lines += [[""]] * (top.table_height - max(len(shown), 1 if not order else 0))
     if log_height:
         lines.append([("rule", _log_rule(top, cols))])
-        log = top.log_lines + ([top.log_partial] if top.log_partial else [])
+        # log_lines are clean already; the unfinished line is cleaned as it is drawn
+        log = top.log_lines + ([printable(top.log_partial)] if top.log_partial else [])
         tail = log[-(log_height - 1 if top.log_note else log_height) :] if log else []
         tail = [[line] for line in tail]
         if top.log_note:
-            tail.append([("error", top.log_note)])
+            tail.append([("error", printable(top.log_note))])
         lines += tail + [[""]] * (log_height - len(tail))
     else:
         lines.append([("rule", "")])

@@ -21,6 +21,7 @@ from supervisord_lite.ctl.top.model import Model, Row, printable
 TICK = 0.25  # status polls come due, uptimes tick, overdue daemons show
 LOG_DELAY = 0.2  # the log follows a selection that has stopped moving
 MAX_LOG_LINES = 1000
+MAX_LINE = 4096  # characters of an unfinished log line kept before it is shown as one
 MESSAGE_SECONDS = 6  # how long what a command did stays in the footer
 
 
@@ -206,7 +207,10 @@ class Top:
     def _log_data(self, text: str) -> None:
         parts = (self.log_partial + text).split("\n")
         self.log_partial = parts.pop()
-        self.log_lines.extend(printable(line) for line in parts)
+        if len(self.log_partial) > MAX_LINE:  # output that never ends a line: shown in pieces
+            parts.append(self.log_partial)
+            self.log_partial = ""
+        self.log_lines.extend(printable(line[:MAX_LINE]) for line in parts)
         del self.log_lines[:-MAX_LOG_LINES]
         self.redraw()
 
