@@ -11,7 +11,6 @@ import sys
 
 from supervisord_lite import __version__
 from supervisord_lite.ctl.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_PARALLEL, DEFAULT_TIMEOUT
-from supervisord_lite.ctl.top_args import add_top_command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("maintail", "the last lines of the daemon's own log")
     p.add_argument("-f", dest="follow", action="store_true", help="follow")
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
+
     add_top_command(command)
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
