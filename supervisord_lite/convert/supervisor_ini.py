@@ -17,7 +17,7 @@ This module reads the file, its includes, [supervisord] and the HTTP server sect
 the program sections are ini_programs.py's, each option's expansion and conversion
 ini_lookup.py's, the parsing ini_parser.py's, the value types supervisor_datatypes.py's.
 
-Only converter.py uses this module; the daemon never imports it.
+Only the convert command uses this module; the daemon never imports it.
 """
 
 from __future__ import annotations
