@@ -1,7 +1,7 @@
 """A [program:x] as TOML tables: one table, or one per process when a literal key
 (command, directory, environment) or a log path differs between its processes in a
 way no template can say. Only values that differ from this project's defaults are
-written (PROGRAM_KEYS), in the order docs/configuration.md lists them.
+written, in the order of config/keys.py's key table.
 """
 
 from __future__ import annotations
@@ -10,42 +10,13 @@ import os
 import signal
 from typing import Any
 
-from supervisord_lite.config.keys import PROGRAM_KEYS
+from supervisord_lite.config.keys import PROGRAM_KEY_TABLE, PROGRAM_KEYS
 from supervisord_lite.convert import supervisor_ini as ini
 from supervisord_lite.convert.conversion import Conversion, argv_of
 from supervisord_lite.convert.names import fixed_template, replacement, valid
 from supervisord_lite.convert.program_warnings import program_warnings
 from supervisord_lite.convert.templates import escape_braces
 from supervisord_lite.convert.toml_writer import Octal, size
-
-# The order keys are written in, as docs/configuration.md lists them.
-PROGRAM_ORDER = (
-    "command",
-    "process_name",
-    "numprocs",
-    "numprocs_start",
-    "directory",
-    "environment",
-    "user",
-    "umask",
-    "priority",
-    "autostart",
-    "autorestart",
-    "exitcodes",
-    "startsecs",
-    "startretries",
-    "backoff_max",
-    "stopsignal",
-    "stopwaitsecs",
-    "stopasgroup",
-    "redirect_stderr",
-    "stdout_logfile",
-    "stdout_logfile_maxbytes",
-    "stdout_logfile_backups",
-    "stderr_logfile",
-    "stderr_logfile_maxbytes",
-    "stderr_logfile_backups",
-)
 
 
 def program_tables(c: Conversion, program: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -131,7 +102,8 @@ def valid_process_names(
 
 
 def ordered(keys: dict[str, Any]) -> dict[str, Any]:
-    return {k: keys[k] for k in PROGRAM_ORDER if k in keys}
+    """The keys in the key table's order (config/keys.py)."""
+    return {key.name: keys[key.name] for key in PROGRAM_KEY_TABLE if key.name in keys}
 
 
 def process_name_template(c: Conversion, program: dict[str, Any]) -> str | None:
