@@ -28,7 +28,7 @@ from typing import Any
 
 from supervisord_lite.convert import supervisor_ini as ini
 from supervisord_lite.convert.conversion import Conversion, Warning_
-from supervisord_lite.convert.listeners import alerts, apply_httpoks, apply_memmons, listener
+from supervisord_lite.convert.listeners import apply_httpoks, apply_memmons, listener, mail_alerts
 from supervisord_lite.convert.program_tables import program_tables
 from supervisord_lite.convert.supervisord_table import supervisord_table, warn_sections
 from supervisord_lite.convert.toml_writer import comment, toml_key, toml_setting, toml_value
@@ -49,14 +49,16 @@ def convert(path: str, environ: dict[str, str] | None = None) -> tuple[str, list
     warn_sections(c)
     supervisord = supervisord_table(c)
     programs, groups = program_and_group_tables(c)
-    alerts_ = alerts(c)
+    alerts = mail_alerts(c)
     c.sort_warnings()
-    return render(c, supervisord, alerts_, groups, programs), c.warnings
+    return render(c, supervisord, alerts, groups, programs), c.warnings
 
 
 def program_and_group_tables(
     c: Conversion,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every [program:x] as its table(s), every group that needs one (a [group:x], or a
+    program split per process), and what the listeners add to the programs they watch."""
     tables: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[str, Any]] = {}
     seen: dict[str, str] = {}
@@ -106,6 +108,7 @@ def render(
     groups: dict[str, dict[str, Any]],
     programs: dict[str, dict[str, Any]],
 ) -> str:
+    """The TOML text, each table's warnings as comments above it."""
     files = c.parsed["files"]
     lines = [f"# Converted by `supervisord-lite convert` from {files[0]}"]
     for extra in files[1:]:

@@ -20,6 +20,8 @@ MAILERS = ("crashmail", "crashmailbatch", "fatalmailbatch", "crashsms")
 
 
 def listener(c: Conversion, program: dict[str, Any]) -> None:
+    """One [eventlistener:x]: a superlance listener kept for when every program has its
+    table (apply_memmons, apply_httpoks, mail_alerts), any other one warned about."""
     section = program["section"]
     argv0 = _listener_name(program["processes"][0]["command"]) if program["processes"] else ""
     if argv0 == MEMMON:
@@ -50,7 +52,7 @@ def listener(c: Conversion, program: dict[str, Any]) -> None:
     c.warn(section, None, message, "supervisord")
 
 
-def alerts(c: Conversion) -> dict[str, Any] | None:
+def mail_alerts(c: Conversion) -> dict[str, Any] | None:
     """superlance's mail listeners as one [alerts] table (mailers.py)."""
     table, notes = alerts_table([mailer for _, mailer in c.mailers])
     for section, mailer in c.mailers:
