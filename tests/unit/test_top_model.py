@@ -76,3 +76,46 @@ def test_a_log_that_never_ends_a_line_is_kept_in_bounded_pieces():
     assert len(top.log_partial) <= MAX_LINE
     assert len(top.log_lines) <= MAX_LOG_LINES
     assert all(len(line) <= MAX_LINE for line in top.log_lines)
+
+
+def test_status_is_asked_at_most_once_a_second_and_never_twice_at_a_time(tmp_path):
+    """SPEC §14: no polling faster than once a second, whatever --interval or the view's
+    ticks say. A real socket stands for the daemon; the link's clock is given."""
+    import json
+    import socket
+
+    from supervisord_lite.ctl.client import Connection
+    from supervisord_lite.ctl.top.link import Link
+
+    path = str(tmp_path / "d.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    try:
+        link = Link("", Connection(path), lambda *_: None, lambda *_: None, interval=0.2)
+        peer, _ = server.accept()
+        peer.settimeout(2)
+        with peer:
+            asked: list[float] = []
+            reader = peer.makefile("rb")
+            assert json.loads(reader.readline())["cmd"] == "events"
+            pending: dict | None = None
+            for tick in range(61):  # six seconds, polled every 0.1 s
+                now = 1000.0 + tick / 10
+                link.poll(now)
+                if link.status_sent_at == now:
+                    request = json.loads(reader.readline())
+                    assert request["cmd"] == "status"
+                    asked.append(now)
+                    pending = {"id": request["id"], "ok": True, "result": []}
+                # the second answer takes 2.5 s: nothing is asked meanwhile
+                if pending and not (len(asked) == 2 and now - asked[-1] < 2.5):
+                    peer.sendall(json.dumps(pending).encode() + b"\n")
+                    pending = None
+                    assert link.readable()
+        gaps = [b - a for a, b in zip(asked, asked[1:])]
+        assert len(asked) >= 3 and min(gaps) >= 1.0 - 1e-9, asked
+        assert gaps[1] >= 2.5 - 1e-9, asked  # not while an answer was awaited
+        link.close()
+    finally:
+        server.close()
