@@ -3,9 +3,14 @@ answers, sort and filter, and --interval's floor of one second (SPEC §14)."""
 
 from __future__ import annotations
 
+import json
+import socket
+
 import pytest
 
 from supervisord_lite.ctl import parse
+from supervisord_lite.ctl.client import Connection
+from supervisord_lite.ctl.top.link import Link
 from supervisord_lite.ctl.top.model import Model, json_rows, plain_table
 
 
@@ -81,12 +86,6 @@ def test_a_log_that_never_ends_a_line_is_kept_in_bounded_pieces():
 def test_status_is_asked_at_most_once_a_second_and_never_twice_at_a_time(tmp_path):
     """SPEC §14: no polling faster than once a second, whatever --interval or the view's
     ticks say. A real socket stands for the daemon; the link's clock is given."""
-    import json
-    import socket
-
-    from supervisord_lite.ctl.client import Connection
-    from supervisord_lite.ctl.top.link import Link
-
     path = str(tmp_path / "d.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
