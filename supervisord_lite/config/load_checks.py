@@ -76,7 +76,33 @@ class CrossChecks(LoadContext):
                     where = ("programs", name, "depends_on")
                     self.error(file, where, f"unknown program {cv.show(dep)}")
             graph[name] = [d for d in deps if d in self.deps]
-        for cycle in cv.dependency_cycles(graph):
+        for cycle in dependency_cycles(graph):
             file = self.deps[cycle[0]][0]
             where = ("programs", cycle[0], "depends_on")
             self.error(file, where, "dependency cycle: " + " -> ".join(cycle))
+
+
+def dependency_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each back edge of a depth-first walk in file order, as a path ["a", "b", "a"].
+
+    Iterative, so a long chain of programs cannot hit Python's recursion limit.
+    """
+    found, done = [], set()
+    for root in graph:
+        if root in done:
+            continue
+        path, on_path = [root], {root}
+        todo = [iter(graph[root])]
+        while todo:
+            dep = next(todo[-1], None)
+            if dep is None:  # every dependency of path[-1] explored
+                done.add(path[-1])
+                on_path.discard(path.pop())
+                todo.pop()
+            elif dep in on_path:
+                found.append(path[path.index(dep) :] + [dep])
+            elif dep not in done:
+                path.append(dep)
+                on_path.add(dep)
+                todo.append(iter(graph[dep]))
+    return found

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from supervisord_lite.config import values as cv
+from supervisord_lite.config.messages import key_path
 from supervisord_lite.config.model import ProgramConfig
 
 
@@ -41,7 +42,7 @@ class LoadContext:
         self.taken: dict[str, str] = {}  # full process name -> the program giving it
 
     def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
-        self.errors.append(f"{file}: {cv.key_path(*parts)}: {message}")
+        self.errors.append(f"{file}: {key_path(*parts)}: {message}")
 
     def resolve(self, p: str) -> str:
         return os.path.normpath(os.path.join(self.base, p))
