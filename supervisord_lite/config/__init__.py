@@ -8,7 +8,7 @@ and export read), the value converters in `values` (the wording of a problem in
 in load_tables, its cross checks in load_checks), the [http], probe and limits tables
 (http, probes, limits), log paths checked on disk (log_paths), what this host lacks
 (host), `--check` (check), reading a file (bounded_read), and the pure cores not wired
-yet: schedules (cron, local_zone), env files (env_file).
+yet: schedules (cron, cron_parse, local_zone), env files (env_file).
 
 May import: base. Never the loop or anything that runs: --check, convert and export
 load a config without starting anything.
