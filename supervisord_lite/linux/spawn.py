@@ -53,6 +53,10 @@ def spawn(
 
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
     With redirect_stderr, stderr shares the stdout pipe.
+
+    One function, a little over the house's length on purpose: it runs for every start
+    and restart (a crash storm is made of it), and the pipes it opens are closed on
+    every way out from the one frame that knows them.
     """
     # Bytes throughout: Popen encodes every str key and value on every spawn (a fifth of
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
