@@ -24,7 +24,7 @@ class StatusText:
         self.supervisor = supervisor
         # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
         self._cache: dict[str, list] = {}
-        # process name -> (figures_stamp, the figures' JSON members): a tree's figures
+        # process name -> (figures.stamp, the figures' JSON members): a tree's figures
         # come from a /proc pass at most a second old, so they are kept that long too.
         self._figures: dict[str, tuple] = {}
 
@@ -38,10 +38,10 @@ class StatusText:
     def with_figures(self, process, current: float) -> str:
         """one() and the tree's figures, which change all the time: never cached here."""
         text = self.one(process, current)
-        stamp = self.supervisor.figures_stamp(process)
+        stamp = self.supervisor.figures.stamp(process)
         entry = self._figures.get(process.name)
         if entry is None or entry[0] != stamp:
-            members = to_json(self.supervisor.figures(process))[1:-1]
+            members = to_json(self.supervisor.figures.of(process))[1:-1]
             entry = self._figures[process.name] = (stamp, members)
         return text[: text.rindex(',"tracking":')] + entry[1].join((",", "}"))
 

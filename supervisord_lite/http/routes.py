@@ -252,7 +252,7 @@ class Routes:
         out = {}
         for process in self.supervisor.processes.values():
             if process.machine.pid is not None:
-                figures = self.supervisor.figures(process)
+                figures = self.supervisor.figures.of(process)
                 out[process.name] = [figures["cpu_seconds"], figures["memory_bytes"]]
         return out
 
