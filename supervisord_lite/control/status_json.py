@@ -1,7 +1,7 @@
 """`status` replies as JSON text, each process's part kept between its changes.
 
-A status round trip with 100 programs was mostly building 100 dicts and encoding them
-(docs/benchmarks.md). Between two of a process's transitions its status object is
+Building a dict per process and encoding it would be most of a status round trip
+with many programs (docs/benchmarks.md has the figures). Between two of a process's transitions its status object is
 fixed, except a live process's `uptime` (and, once a second, the `uptime H:MM:SS` in
 its description), so each process's text is kept, split around those two fields, and
 only they are written afresh. The text is exactly `json.dumps(Supervisor.status(...))`
