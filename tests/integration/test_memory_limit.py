@@ -72,7 +72,8 @@ def test_over_the_limit_is_restarted_with_an_event(daemon, in_child):
         return obj["restarts"] >= 1 and obj["pid"] not in (None, first) and obj
 
     obj = daemon.wait_until(restarted, 10, message="a restart with a new pid")
-    assert obj["state"] in ("STARTING", "RUNNING")
+    # the replacement hogs too, so it may already be on its way to the next restart
+    assert obj["state"] in ("STARTING", "RUNNING", "STOPPING")
     assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
     assert f"hog: {event['reason']}" in daemon.log_tail()
 
