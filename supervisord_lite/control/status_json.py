@@ -1,11 +1,12 @@
 """`status` replies as JSON text, each process's part kept between its changes.
 
 Building a dict per process and encoding it would be most of a status round trip
-with many programs (docs/benchmarks.md has the figures). Between two of a process's transitions its status object is
-fixed, except a live process's `uptime` (and, once a second, the `uptime H:MM:SS` in
-its description), so each process's text is kept, split around those two fields, and
-only they are written afresh. The text is exactly `json.dumps(Supervisor.status(...))`
-with the protocol's separators: a test compares the two in every state.
+with many programs (docs/benchmarks.md has the figures). Between two of a process's
+transitions its status object is fixed, except a live process's `uptime` (and, once a
+second, the `uptime H:MM:SS` in its description), so each process's text is kept,
+split around those two fields, and only they are written afresh. The text is exactly
+`json.dumps(Supervisor.status(...))` with the protocol's separators: a test compares
+the two in every state.
 """
 
 from __future__ import annotations
