@@ -112,3 +112,22 @@ def test_pid_env_benchmark_prints_its_table():
     for row in rows[1:]:
         cpu, wall = row.strip("| ").split(" | ")[-2:]
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
+
+
+@pytest.mark.timeout(240)
+def test_top_benchmark_measures_top_and_the_page_with_1000_processes(bench_tmpdir):
+    """benchmarks/top.py (docs/top.md quotes it): top's frame times and the page's, each
+    row a number (urwid is in the test extra; without Chromium the page's row is left out)."""
+    from integration import browser
+
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "top"],
+        cwd=ROOT, capture_output=True, text=True, timeout=230,
+        env={**os.environ, "TMPDIR": bench_tmpdir},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [_cells(line) for line in res.stdout.splitlines() if line.startswith("| top |")]
+    assert len(rows) == (4 if browser.available() else 3), res.stdout
+    for _workload, metric, _left, right, _ratio in rows:
+        assert "1000 processes" in metric and NUMBER.match(right), (metric, right)
+    assert not _bench_procs(bench_tmpdir), "the benchmark left processes behind"

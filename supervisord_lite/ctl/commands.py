@@ -309,6 +309,13 @@ def cmd_metrics(conn, args) -> int:
     return EXIT_OK
 
 
+def cmd_top(conn, args) -> int:
+    # The top package's one way in (with main.py's for -H): top alone pays for it.
+    from supervisord_lite.ctl.top.top import cmd_top as run_top
+
+    return run_top(conn, args)
+
+
 COMMANDS = {
     "status": cmd_status,
     "start": cmd_start,
@@ -326,6 +333,7 @@ COMMANDS = {
     "clear": cmd_clear,
     "maintail": cmd_maintail,
     "_names": cmd__names,
+    "top": cmd_top,
 }
 
 
