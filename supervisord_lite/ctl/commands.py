@@ -53,7 +53,9 @@ def _print_json(value) -> None:
 
 
 def cmd_status(conn: Connection, args) -> int:
-    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
+    # The text shows no tree figures (CPU, memory): it does not make the daemon read them.
+    request = {"names": args.names} if args.json else {"names": args.names, "figures": False}
+    processes = _result(conn.call("status", request), args, EXIT_NOT_RUNNING)
     if args.json:
         _print_json(processes)
     else:
@@ -106,7 +108,8 @@ class Waiting:
         now = time.monotonic()
         if not self.pending and now - self.asked >= 1.0:
             self.asked, self.pending = now, True
-            self.conn.send("status", {"names": self.names}, on_reply=self.status)
+            request = {"names": self.names, "figures": False}
+            self.conn.send("status", request, on_reply=self.status)
         self.progress.tick()
 
     def status(self, reply: dict) -> None:
@@ -239,7 +242,7 @@ def completion_names(processes: list[dict]) -> list[str]:
 
 def cmd__names(conn, args) -> int:
     """Hidden, for the completion scripts: one name a line."""
-    processes = _result(conn.call("status"), args)
+    processes = _result(conn.call("status", {"figures": False}), args)
     print("\n".join(completion_names(processes)))
     return EXIT_OK
 

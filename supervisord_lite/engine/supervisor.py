@@ -38,6 +38,7 @@ from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
 from supervisord_lite.engine.subscribers import Subscribers
+from supervisord_lite.engine.tree_figures import FiguresReading
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
@@ -47,7 +48,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.engine.memory_watch import MemoryWatch
     from supervisord_lite.linux.cgroups import CgroupTree
-    from supervisord_lite.linux.proctree import Snapshot
     from supervisord_lite.probes.runner import ProbeRunner
 
 log = logging.getLogger("supervisord_lite")
@@ -84,8 +84,6 @@ class Supervisor:
         self._probes: ProbeRunner | None = None  # readiness, health, sd_notify
         self._memory: MemoryWatch | None = None  # memory_limit sampling
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
-        self._snapshot: Snapshot | None = None  # for status figures, at most 1 s old
-        self._snapshot_at = 0.0
         self._oom_kills: dict[str, int] = {}
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.set_table(config, slots_for(config.programs.values(), {})[0])
@@ -365,55 +363,13 @@ class Supervisor:
         self.start(process)
         process.machine.restarts = restarts  # the start reset it: this one is automatic
 
-    def tree_pids(self, process: Process, snapshot: Snapshot) -> list[int]:
-        """The pids of process's whole tree: its cgroup's members, else its descendants
-        and session in `snapshot`."""
-        if self.cgroups is not None:
-            return self.cgroups.pids(process.name)
-        pid = process.pid
-        return snapshot.tree(pid) if pid is not None else []
+    def figures_reading(self) -> FiguresReading:
+        """A reading of the trees' figures for one request (engine/tree_figures.py)."""
+        return FiguresReading(self.cgroups, self.by_pid)
 
-    def figures(self, process: Process) -> dict:
+    def figures(self, process: Process, reading: FiguresReading | None = None) -> dict:
         """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
-        tracking = "pgroup" if self.cgroups is None else "cgroup"
-        figures = {"tracking": tracking, "cpu_seconds": None, "memory_bytes": None, "tasks": None}
-        if process.pid is not None:
-            snapshot = self._recent_snapshot(process.pid)
-            rss, cpu, tasks = snapshot.totals(self.tree_pids(process, snapshot))
-            figures.update(cpu_seconds=round(cpu, 2), memory_bytes=rss, tasks=tasks)
-        figures["memory_limit_by"] = self._memory_limit_by(process)
-        return figures
-
-    def _memory_limit_by(self, process: Process) -> str | None:
-        """Who enforces memory_limit: the kernel ("memory.max"), or our /proc sampling
-        where the memory controller is not on (None: no limit)."""
-        if process.program.memory_limit is None:
-            return None
-        if self.cgroups is not None and "memory" in self.cgroups.controllers:
-            return "memory.max"
-        return "sampling"
-
-    def figures_stamp(self, process: Process) -> tuple:
-        """What process's figures depend on: they stay the same while this does."""
-        pid = process.pid
-        taken = -1.0
-        if pid is not None:
-            self._recent_snapshot(pid)
-            taken = self._snapshot_at
-        memory_limit = process.program.memory_limit
-        return taken, pid, self.cgroups is not None, memory_limit
-
-    def _recent_snapshot(self, pid: int) -> Snapshot:
-        # One /proc pass serves every status request for a second; a new pid not in it
-        # (spawned since) takes a fresh one, but not twice in 10 ms.
-        age = now() - self._snapshot_at
-        snapshot = self._snapshot
-        if snapshot is None or age > 1.0 or (pid not in snapshot.stat and age > 0.01):
-            from supervisord_lite.linux.proctree import Snapshot  # at the first status figures
-
-            snapshot = self._snapshot = Snapshot()
-            self._snapshot_at = now()
-        return snapshot
+        return (reading or self.figures_reading()).of(process)
 
     def _kill_leftovers(self, process: Process, pid: int) -> None:
         kill_group_leftovers(process, pid)
@@ -500,7 +456,7 @@ class Supervisor:
                 self._memory = MemoryWatch(
                     self.loop,
                     lambda: self.processes.values(),  # afresh: a reload replaces the dict
-                    self.tree_pids,
+                    self.figures_reading,
                     self.restart_for,
                 )
             self._memory.spawned(process)
@@ -565,11 +521,17 @@ class Supervisor:
 
     # -- status -------------------------------------------------------------------
 
-    def status(self, process: Process, current: float | None = None) -> dict:
-        """The `status` object of one process (process.status_of)."""
-        status = status_of(process, self._unready_dependencies, current)
-        status.update(self.figures(process))
+    def status(
+        self, process: Process, current: float | None = None, reading: FiguresReading | None = None
+    ) -> dict:
+        """The `status` object of one process (process.status_of) with its tree's figures."""
+        status = self.bare_status(process, current)
+        status.update(self.figures(process, reading))
         return status
+
+    def bare_status(self, process: Process, current: float | None = None) -> dict:
+        """The `status` object without the tree's figures: what the ctl's text shows."""
+        return status_of(process, self._unready_dependencies, current)
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""

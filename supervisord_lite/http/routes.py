@@ -250,9 +250,10 @@ class Routes:
         """CPU seconds and resident bytes of every running process's tree, for the page
         (the figures `status` shows)."""
         out = {}
+        reading = self.supervisor.figures_reading()
         for process in self.supervisor.processes.values():
             if process.machine.pid is not None:
-                figures = self.supervisor.figures(process)
+                figures = self.supervisor.figures(process, reading)
                 out[process.name] = [figures["cpu_seconds"], figures["memory_bytes"]]
         return out
 
