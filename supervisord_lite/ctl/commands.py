@@ -8,11 +8,11 @@ nor import anything beyond what main.py already needs: the ctl's start-up time i
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from supervisord_lite import __version__
+from supervisord_lite.base import cjson
 from supervisord_lite.base.progress import Progress
 from supervisord_lite.ctl.client import UNREACHABLE, Connection, Unreachable
 
@@ -26,7 +26,7 @@ EXIT_UNREACHABLE = 4
 def json_error(args, code: str, message: str) -> None:
     """With --json, a failure is also an object on stdout: scripts read stdout."""
     if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
-        print(json.dumps({"code": code, "message": message}), flush=True)
+        print(_json_line({"code": code, "message": message}), flush=True)
 
 
 class CommandFailed(Exception):
@@ -48,8 +48,12 @@ def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
     raise CommandFailed(exit_code)
 
 
+# json.dumps(value) and json.dumps(value, indent=2), without the json package's imports
+_json_line = cjson.encoder((", ", ": "), ensure_ascii=True, allow_nan=True)
+
+
 def _print_json(value) -> None:
-    print(json.dumps(value, indent=2))
+    print(cjson.indented(value, indent=2))
 
 
 def cmd_status(conn: Connection, args) -> int:
@@ -180,7 +184,7 @@ def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
         conn.streaming = args.follow  # it answered: a quiet log is no silent daemon
         result = _result(reply, args)
         if args.json:
-            print(json.dumps(result), flush=True)
+            print(_json_line(result), flush=True)
         else:
             out.write(result.get("data", ""))
             out.flush()
@@ -257,7 +261,7 @@ def cmd_events(conn, args) -> int:
         conn.streaming = True  # it answered: hours without a change are normal
         if "subscribed" in result:
             continue
-        print(json.dumps(result), flush=True)
+        print(_json_line(result), flush=True)
 
 
 def cmd_shutdown(conn, args) -> int:
