@@ -77,13 +77,14 @@ class Trees:
     roots: every main process the daemon has now (a child of the daemon that is not
     one is a re-parented orphan, or a helper such as a probe's command)."""
 
-    __slots__ = ("_roots", "_orphans", "_host", "_links")
+    __slots__ = ("_roots", "_orphans", "_host", "_links", "_read")
 
     def __init__(self, roots: Iterable[int]):
         self._roots = set(roots)
         self._orphans: dict[int, list[int]] | None = None  # session -> adopted pids
         self._host: dict[int, Stat] | None = None  # the fallback's whole-host pass
         self._links: tuple[dict, dict] = ({}, {})  # its children and sessions
+        self._read: dict[int, Stat | None] = {}  # each stat read once per reading
 
     def totals(self, root: int) -> tuple[int, float, int]:
         """(resident bytes, CPU seconds, threads) of root's whole tree."""
@@ -93,9 +94,9 @@ class Trees:
         """(resident bytes, CPU seconds, threads) summed over the live ones of pids."""
         rss = tasks = 0
         cpu = 0.0
-        stats = self._host
+        stats = self._host if self._host is not None else self._read
         for pid in pids:
-            st = stats.get(pid) if stats is not None else read_stat(pid)
+            st = stats[pid] if pid in stats else self._stat(pid)
             if st is not None:
                 rss += st[2]
                 cpu += st[3]
@@ -110,12 +111,16 @@ class Trees:
         todo = [root, *self._adopted().get(root, ())]
         while todo:
             pid = todo.pop()
-            st = read_stat(pid)
+            st = self._read[pid] if pid in self._read else self._stat(pid)
             if st is None:
                 continue
             out.append(pid)
             todo += children_of(pid, st[4])
         return out
+
+    def _stat(self, pid: int) -> Stat | None:
+        st = self._read[pid] = read_stat(pid)
+        return st
 
     def _adopted(self) -> dict[int, list[int]]:
         if self._orphans is None:
@@ -123,7 +128,7 @@ class Trees:
             me = os.getpid()
             for pid in children_of(me, 0):
                 if pid not in self._roots:
-                    st = read_stat(pid)
+                    st = self._stat(pid)
                     if st is not None and st[1] in self._roots:
                         self._orphans.setdefault(st[1], []).append(pid)
         return self._orphans
