@@ -28,6 +28,7 @@ class StatusText:
         self.supervisor = supervisor
         # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
         self._cache: dict[str, list] = {}
+        self._pieces: dict[str, str] = {}  # texts many processes' entries share
 
     def array(self, processes, current: float, figures: bool = True) -> str:
         """The status array; without figures, the objects lack the trees' figures
@@ -94,13 +95,18 @@ class StatusText:
         desc = to_json(status["description"])
         tail = rest[len(desc) :]
         second = int(current - machine.started_at)
+        # The middle and the tail are the same text for most live processes (no restarts,
+        # no spawn error, no health table): one shared copy, not one per process.
         return [
             process,
             key,
             None,
             head + ',"uptime":',
-            ',"restarts":' + restarts + ',"description":',
-            tail,
+            self._shared(',"restarts":' + restarts + ',"description":'),
+            self._shared(tail),
             second,
             desc,
         ]
+
+    def _shared(self, text: str) -> str:
+        return self._pieces.setdefault(text, text) if len(self._pieces) < 64 else text

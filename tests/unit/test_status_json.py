@@ -186,3 +186,18 @@ def test_status_text_through_a_scripted_life(table):
                 assert text.one(p, clock + later) == reference(supervisor, p, clock + later)
                 seen_states.add(p.machine.state.value)
     assert {"STARTING", "RUNNING", "BACKOFF", "STOPPING", "STOPPED"} <= seen_states
+
+
+def test_live_processes_share_their_common_texts(table):
+    """The text after the uptime and after the description is the same for most live
+    processes: one copy serves them all (memory with 1000 programs)."""
+    supervisor = table
+    text = StatusText(supervisor)
+    processes = [supervisor.processes[name] for name in ("web", "quick")]
+    for n, process in enumerate(processes):
+        reset(process)
+        for kind in ("start", "spawned", "startsecs"):
+            apply(process, kind, 3_000_000.0, pid=3000 + n)
+        text.one(process, 3_000_001.0)
+    entries = [text._cache[p.name] for p in processes]
+    assert entries[0][4] is entries[1][4] and entries[0][5] is entries[1][5]
