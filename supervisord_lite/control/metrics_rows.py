@@ -35,10 +35,10 @@ def process_rows(supervisor) -> list[ProcessRow]:
     tree's, the figures `status` shows (one reading of our trees for all of them)."""
     mono, wall = now(), time.time()
     rows = []
-    reading = supervisor.figures_reading()
+    reading = supervisor.figures.reading()
     for process in supervisor.processes.values():
         machine = process.machine
-        figures = supervisor.figures(process, reading)
+        figures = supervisor.figures.of(process, reading)
         started = machine.started_at
         rows.append(
             ProcessRow(

@@ -1,11 +1,12 @@
 """`status` replies as JSON text, each process's part kept between its changes.
 
-A status round trip with 100 programs was mostly building 100 dicts and encoding them
-(docs/benchmarks.md). Between two of a process's transitions its status object is
-fixed, except a live process's `uptime` (and, once a second, the `uptime H:MM:SS` in
-its description), so each process's text is kept, split around those two fields, and
-only they are written afresh. The text is exactly `json.dumps(Supervisor.status(...))`
-with the protocol's separators: a test compares the two in every state.
+Building a dict per process and encoding it would be most of a status round trip
+with many programs (docs/benchmarks.md has the figures). Between two of a process's
+transitions its status object is fixed, except a live process's `uptime` (and, once a
+second, the `uptime H:MM:SS` in its description), so each process's text is kept,
+split around those two fields, and only they are written afresh. The text is exactly
+`json.dumps(Supervisor.status(...))` with the protocol's separators: a test compares
+the two in every state.
 
 The trees' figures (CPU, memory, threads) change all the time: they are read afresh
 for each request that asks for them, from one reading of our trees (never a pass over
@@ -38,8 +39,8 @@ class StatusText:
             self._cache = {k: v for k, v in self._cache.items() if table.get(k) is v[0]}
         if not figures:
             return "[" + ",".join([self.one(p, current) for p in processes]) + "]"
-        reading = self.supervisor.figures_reading()
-        figures_of = self.supervisor.figures
+        reading = self.supervisor.figures.reading()
+        figures_of = self.supervisor.figures.of
         parts = []
         for process in processes:
             members = to_json(figures_of(process, reading))[1:]

@@ -17,7 +17,7 @@ from supervisord_lite.core.states import ProcessState
 
 if TYPE_CHECKING:
     from supervisord_lite.core.process import Process
-    from supervisord_lite.engine.tree_figures import FiguresReading
+    from supervisord_lite.engine.figures import FiguresReading
     from supervisord_lite.linux.loop import EventLoop, Timer
 
 log = logging.getLogger("supervisord_lite")

@@ -4,7 +4,7 @@ stream (the pipe, the log file), so one stream with redirect_stderr."""
 from __future__ import annotations
 
 from supervisord_lite.config.model import DaemonConfig, ProgramConfig
-from supervisord_lite.daemon.running import OWN_FDS, _reserved_fds
+from supervisord_lite.daemon.process_limits import OWN_FDS, reserved_fds
 
 
 def config(**programs: ProgramConfig) -> DaemonConfig:
@@ -16,5 +16,5 @@ def config(**programs: ProgramConfig) -> DaemonConfig:
 def test_two_descriptors_per_stream():
     both = ProgramConfig(name="both", command=("true",), numprocs=3)
     one = ProgramConfig(name="one", command=("true",), numprocs=5, redirect_stderr=True)
-    assert _reserved_fds(config(both=both)) == OWN_FDS + 3 * 4
-    assert _reserved_fds(config(both=both, one=one)) == OWN_FDS + 3 * 4 + 5 * 2
+    assert reserved_fds(config(both=both)) == OWN_FDS + 3 * 4
+    assert reserved_fds(config(both=both, one=one)) == OWN_FDS + 3 * 4 + 5 * 2

@@ -21,8 +21,8 @@ from supervisord_lite.core.states import (
     StopRequested,
     TimerFired,
 )
+from supervisord_lite.engine.figures import FiguresReading
 from supervisord_lite.engine.supervisor import Supervisor
-from supervisord_lite.engine.tree_figures import FiguresReading
 from supervisord_lite.linux.loop import EventLoop
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,7 +60,7 @@ def table():
     loop = EventLoop()
     try:
         supervisor = Supervisor(config, loop)
-        supervisor.figures_reading = lambda: FixedFigures(None, ())
+        supervisor.figures.reading = lambda: FixedFigures(None, ())
         yield supervisor
     finally:
         loop.close()

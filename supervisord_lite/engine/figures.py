@@ -14,6 +14,7 @@ many reads for a one-process tree.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from supervisord_lite.core.process import Process
 from supervisord_lite.linux.proctree import Trees
@@ -21,6 +22,29 @@ from supervisord_lite.linux.proctree import Trees
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.linux.cgroups import CgroupTree
+
+
+class FiguresHost(Protocol):
+    """What the figures need of the supervisor: its cgroups, set once running (or
+    never), and its children by pid (the trees' roots)."""
+
+    cgroups: CgroupTree | None
+    by_pid: dict[int, Process]
+
+
+class Figures:
+    """The supervisor's figures: a reading per request, or one process's at once."""
+
+    def __init__(self, host: FiguresHost):
+        self.host = host
+
+    def reading(self) -> FiguresReading:
+        """A reading of the trees for one request (status, a scrape, a memory check)."""
+        return FiguresReading(self.host.cgroups, self.host.by_pid)
+
+    def of(self, process: Process, reading: FiguresReading | None = None) -> dict:
+        """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
+        return (reading or self.reading()).of(process)
 
 
 class FiguresReading:
