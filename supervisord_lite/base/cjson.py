@@ -127,3 +127,12 @@ def _key(key) -> str:
     if isinstance(key, (int, float)):
         return encoder((",", ":"), ensure_ascii=True, allow_nan=True)(key)
     raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
+
+
+_dumps_ascii = encoder((", ", ": "), ensure_ascii=True, allow_nan=True)
+_dumps_text = encoder((", ", ": "), ensure_ascii=False, allow_nan=True)
+
+
+def dumps(obj, ensure_ascii: bool = True) -> str:
+    """json.dumps(obj, ensure_ascii=ensure_ascii)."""
+    return _dumps_ascii(obj) if ensure_ascii else _dumps_text(obj)

@@ -8,12 +8,13 @@ stray is touched only if both still match.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import time
 from typing import Callable
+
+from supervisord_lite.base import cjson
 
 log = logging.getLogger("supervisord_lite")
 
@@ -97,7 +98,7 @@ class ChildRecord:
         tmp = f"{self.path}.tmp"
         try:
             with open(tmp, "w") as f:
-                json.dump(self.children, f)
+                f.write(cjson.dumps(self.children))
             os.replace(tmp, self.path)
         except OSError as exc:
             log.error("cannot record children in %s: %s", self.path, exc.strerror)
@@ -129,7 +130,7 @@ def stop_strays(path: str, stop_settings: Callable[[str], tuple[int, float, bool
     """
     try:
         with open(path) as f:
-            records = json.load(f)
+            records = cjson.loads(f.read())
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:

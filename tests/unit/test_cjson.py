@@ -105,3 +105,15 @@ def test_the_ctl_imports_no_json_package():
     )
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out
+
+
+def test_the_daemon_imports_neither_json_nor_urllib():
+    # Each stays resident in the daemon: json ~0.1 MiB, urllib.parse with ipaddress ~0.4
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "import supervisord_lite.daemon.cli, supervisord_lite.daemon.running\n"
+        "print(sorted({'json', 'urllib.parse', 'ipaddress'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["[]"], out
