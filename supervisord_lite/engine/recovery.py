@@ -15,6 +15,7 @@ import time
 from typing import Callable
 
 from supervisord_lite.base import cjson
+from supervisord_lite.linux.proctree import read_file
 
 log = logging.getLogger("supervisord_lite")
 
@@ -29,8 +30,7 @@ def start_time(pid: int) -> int | None:
     A zombie counts as gone: it holds no resources and only its parent can reap it.
     """
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+        stat = read_file(f"/proc/{pid}/stat")  # 3 system calls; open() makes 9
     except OSError:
         return _psutil_start_time(pid)
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
