@@ -68,6 +68,10 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     ),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
     "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
     "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
+    # Held sockets (config/sockets.py): names here, their tables once loaded.
+    "sockets": (cv.list_of(cv.program_name, "socket names"), ()),
+    "stdin_socket": (cv.program_name, None),
+    "reload_signal": (cv.signal_number, None),  # restart --rolling signals instead
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -103,5 +107,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http")  # [http]: http.py
-INCLUDE_TOP_KEYS = ("programs", "groups")
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets")  # [http]: http.py
+INCLUDE_TOP_KEYS = ("programs", "groups", "sockets")

@@ -30,6 +30,12 @@ from supervisord_lite.config.keys import (
 )
 from supervisord_lite.config.log_paths import is_stream, log_path_problem
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.sockets import (
+    SocketConfig,
+    held_socket_tables,
+    resolve_program_sockets,
+    used_sockets,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +70,7 @@ class Loader:
         self.member_of: dict[str, tuple[str, int]] = {}  # program -> (group, priority)
         self.environment: tuple[tuple[str, str], ...] = ()  # [supervisord] environment
         self.taken: dict[str, str] = {}  # full process name -> the program giving it
+        self.sockets: dict[str, SocketConfig] = {}  # [sockets.*], every file's
 
     def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
         self.errors.append(f"{file}: {cv.key_path(*parts)}: {message}")
@@ -95,8 +102,12 @@ class Loader:
             self.add_groups(file, tables)
         self.member_of = self.group_membership()
         self.environment = settings["environment"]
+        self.sockets = held_socket_tables(docs, self.resolve, self.euid, self.error)
         for file, tables in docs:
             self.add_programs(file, tables)
+        settings["sockets"] = self.sockets
+        for name in self.sockets.keys() - used_sockets(self.programs.values()).keys():
+            self.warnings.append(f"[sockets.{name}]: no program names it, so it is not bound")
         self.check_group_members()
         self.check_depends_on()
         if self.check_logs:
@@ -369,6 +380,12 @@ class Loader:
         # built (for --check --json) while the error fails the load.
         self.check_user(file, parts, kwargs["user"])
         ok = self.check_watchdog(file, parts, kwargs) and ok
+        ok = (
+            resolve_program_sockets(
+                kwargs, self.sockets, lambda sub, msg: self.error(file, (*parts, *sub), msg)
+            )
+            and ok
+        )
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])

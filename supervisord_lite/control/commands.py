@@ -22,6 +22,7 @@ from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError
 from supervisord_lite.config.values import signal_number
 from supervisord_lite.control.replies import LATER, Replier
+from supervisord_lite.control.rolling_restart import rolling_restart, with_retiring
 from supervisord_lite.control.status_json import StatusText
 from supervisord_lite.core.ordering import AT_REST
 from supervisord_lite.core.process import Process
@@ -140,7 +141,8 @@ class Commands:
         processes, unknown = self._resolve(request, required=False)
         if unknown:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
-        return protocol.Raw(self.status_text.array(processes, now()))
+        text = self.status_text.array(processes, now())
+        return protocol.Raw(with_retiring(self.supervisor, text, processes))
 
     def cmd_start(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
@@ -178,6 +180,11 @@ class Commands:
 
     def cmd_restart(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
+        if protocol.arg_bool(request.args, "rolling"):
+            rolling_restart(
+                self.supervisor, client, request.id, processes, self._unknown_results(unknown)
+            )
+            return LATER
 
         def start_again(_stopped) -> None:
             self._wait_started(

@@ -136,7 +136,8 @@ def cmd_stop(conn, args) -> int:
 
 
 def cmd_restart(conn, args) -> int:
-    return _per_process(conn, args, "restart")
+    rolling = getattr(args, "rolling", False)  # the shell's lines may lack it
+    return _per_process(conn, args, "restart", {"rolling": True} if rolling else None)
 
 
 def cmd_signal(conn, args) -> int:

@@ -32,6 +32,7 @@ from supervisord_lite.daemon.startup import (
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
+from supervisord_lite.linux.held_sockets import BindError, SocketRegistry
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.spawn import cloexec_inherited_fds
 from supervisord_lite.logs import daemon_log
@@ -57,6 +58,7 @@ class Daemon:
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
+        self.held_sockets = SocketRegistry()  # bound in prepare(), the supervisor's after
 
     # -- before detaching: everything a user can get wrong --------------------------
 
@@ -76,6 +78,10 @@ class Daemon:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
+        try:  # [sockets.*]: a bind failure is a launch error naming the table
+            self.held_sockets.apply(config.programs.values())
+        except BindError as exc:
+            raise StartupError("\n".join(exc.errors)) from None
         if config.http is not None:
             # Never a reason not to start: the programs run, the listener retries. (The
             # http package is loaded only with [http].)
@@ -115,6 +121,7 @@ class Daemon:
             loop.before_sleep.append(daemon_log.flush)
             daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time
             supervisor = Supervisor(self.config, loop)
+            supervisor.sockets = self.held_sockets
             self.loop, self.supervisor = loop, supervisor
             self._apply_alerts(self.config.alerts)  # before the first start can fail
             self.server = ControlServer(
@@ -252,6 +259,12 @@ class Daemon:
             log.error("reload rejected; still running the old config:\n%s", exc)
             done(None, exc.errors)
             return
+        try:  # new [sockets.*] bound before anything changes; removed ones let go
+            self.held_sockets.apply(new.programs.values())
+        except BindError as exc:
+            log.error("reload rejected; still running the old config:\n%s", exc)
+            done(None, exc.errors)
+            return
         self.reloading = True
         sd_notify("RELOADING=1", monotonic_usec())
         for key in ("socket", "pidfile", "logfile", "umask", "socket_mode"):
@@ -293,7 +306,7 @@ class Daemon:
         """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
 
         def stop_settings(name: str) -> tuple[int, float, bool]:
-            found = self.config.find_process(name)
+            found = self.config.find_process(name.partition("#")[0])  # NAME#PID: a surge
             if found is None:
                 return signal.SIGTERM, 10.0, True
             program = found[0]
@@ -357,6 +370,7 @@ class Daemon:
             pass
         if self.listen_sock is not None:
             self.listen_sock.close()
+        self.held_sockets.close_all()
         for sock in self.http_socks:
             sock.close()
         if self.pidfile_fd >= 0:

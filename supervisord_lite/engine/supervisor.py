@@ -37,7 +37,9 @@ from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
+from supervisord_lite.engine.rolling import Rolls
 from supervisord_lite.engine.subscribers import Subscribers
+from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
@@ -88,7 +90,10 @@ class Supervisor:
         self._snapshot_at = 0.0
         self._oom_kills: dict[str, int] = {}
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
+        self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
         self.set_table(config, slots_for(config.programs.values(), {})[0])
+        self.rolls = Rolls(self)  # restart --rolling (rolling.py)
+        self.listeners.append(self.rolls.state_changed)
 
     @property
     def probes(self) -> ProbeRunner:
@@ -108,6 +113,7 @@ class Supervisor:
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
         """Move to a new config, touching only what differs (reload.py); on_done(diff)
         once applied. Returns the diff: the programs added, changed and removed."""
+        self.rolls.interrupt("interrupted by a reload")
         return self._reloader.apply(new, on_done)
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
@@ -224,7 +230,8 @@ class Supervisor:
         for process in self.processes.values():
             if process.waiting_for_deps:
                 self.refuse_start(process, "the daemon is shutting down")
-        self.stop_many(list(self.processes.values()), on_done)
+        self.rolls.interrupt("interrupted: the daemon is shutting down")
+        self.stop_many([*self.processes.values(), *self.rolls.extra_slots()], on_done)
 
     def send_signal(self, process: Process, signum: int) -> bool:
         """Signal a live process (its group when stopasgroup); False if it is not running."""
@@ -460,19 +467,32 @@ class Supervisor:
             # A `log` ready probe reads the pipes even when the logs are "none".
             log_probe = program.ready is not None and program.ready.kind == "log"
 
+            extra_env = self.probes.child_env(process) if program.ready else None
+            listen_fds, stdin_fd = None, None
+            if program.sockets or program.stdin_socket is not None:
+                listen_fds, stdin_fd, listen_env = self.sockets.handover(program)
+                extra_env = {**(extra_env or {}), **listen_env}
+
             def start_child():
                 return spawn(
                     program,
                     process.num,
                     capture_stdout=stdout_log is not None or log_probe,
                     capture_stderr=stderr_log is not None or log_probe,
-                    extra_env=self.probes.child_env(process) if program.ready else None,
+                    extra_env=extra_env,
+                    listen_fds=listen_fds,
+                    stdin_fd=stdin_fd,
                 )
 
             if self.cgroups is None:
                 child = start_child()
             else:
                 child = self.cgroups.spawn_into(process.name, start_child, program.memory_limit)
+        except KeyError as exc:  # handover: a socket not held (cannot happen once loaded)
+            reason = f"socket {exc} is not held by the daemon"
+            log.error("spawnerr: %s: %s", process.name, reason)
+            self.dispatch(process, SpawnFailed(reason, now()))
+            return
         except (SpawnError, OSError) as exc:
             reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
             log.error("spawnerr: %s: %s", process.name, reason)
@@ -543,7 +563,7 @@ class Supervisor:
 
     def _reaped(self, process: Process) -> None:
         if self.record is not None:
-            self.record.exited(process.name)
+            self.record.exited(process.name, process.pid)
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         process.child = None
