@@ -49,6 +49,10 @@ class RollHost(Protocol):
 
     def describe(self, process: Process) -> str: ...
 
+    def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int: ...
+
+    def watch_exit(self, pid: int, on_exit: Callable[[int], None]) -> None: ...
+
 
 class Rolls:
     """Every roll under way, and the slots outside the table they own."""
@@ -107,6 +111,7 @@ class Roll:
         self.newcomer: Process | None = None  # surge: the slot starting beside it
         self.name = ""
         self.started = False  # the replacement's start was asked for
+        self.waiting = None  # ready_again.ReadyAgain after a reload_signal
         self.finished = False
 
     def next(self) -> None:
@@ -125,7 +130,10 @@ class Roll:
         program = process.program
         if program.reload_signal is not None and process.state is S.RUNNING:
             self.host.send_signal(process, program.reload_signal)
-            self._succeed("signalled to reload")
+            if program.ready is not None and program.ready.kind in ("tcp", "http", "exec"):
+                self._wait_ready_again(process)
+            else:
+                self._succeed("signalled to reload")
         elif (
             program.numprocs == 1
             and (program.sockets or program.stdin_socket is not None)
@@ -134,6 +142,23 @@ class Roll:
             self._surge(process)
         else:
             self._replace(process)
+
+    def _wait_ready_again(self, process: Process) -> None:
+        # Loaded only for a reload_signal program with a probe: the probes' attempts
+        # stay out of a daemon that never rolls one.
+        from supervisord_lite.engine.ready_again import ReadyAgain
+
+        self.current, self.started = process, True
+        self.waiting = ReadyAgain(
+            self.host.loop, process, self.host.spawn_probe, self.host.watch_exit, self._ready
+        )
+
+    def _ready(self, ok: bool, reason: str) -> None:
+        self.waiting = None
+        if ok:
+            self._succeed(f"reloaded ({reason})")
+        else:
+            self.fail(reason)
 
     def _surge(self, old: Process) -> None:
         newcomer = Process(old.program, old.num)
@@ -169,6 +194,10 @@ class Roll:
             return
         if process is not self.current or not self.started:
             return
+        if self.waiting is not None:
+            if change is not None and change.new is not S.RUNNING:
+                self.fail(f"it left RUNNING ({change.new.value}) while reloading")
+            return
         if change is None:
             if process.dep_error:
                 self.fail(process.dep_error)
@@ -201,23 +230,25 @@ class Roll:
     def fail(self, reason: str) -> None:
         if self.finished:
             return
-        newcomer, self.newcomer, self.old = self.newcomer, None, None
-        if newcomer is not None and newcomer.state not in AT_REST:
-            self.host.dispatch(newcomer, StopRequested(now()))  # the old one goes on serving
-            if newcomer.state not in AT_REST:
-                self.rolls.retiring.append(newcomer)  # listed, and stopped at shutdown
         self.results.append({"name": self.name, "ok": False, "message": reason})
         for name in self.todo:
             message = f"left as it was: the roll stopped at {self.name}"
             self.results.append({"name": name, "ok": False, "message": message})
         self.todo = []
-        self._finish()
+        newcomer, self.newcomer, self.old = self.newcomer, None, None
+        self._finish()  # first: the newcomer's stop below is no news to this roll
+        if newcomer is not None and newcomer.state not in AT_REST:
+            self.rolls.retiring.append(newcomer)  # listed, and stopped at shutdown
+            self.host.dispatch(newcomer, StopRequested(now()))  # the old one serves on
 
     def _finish(self) -> None:
         if self.finished:
             return
         self.finished = True
         self.current = None
+        if self.waiting is not None:
+            self.waiting.cancel()
+            self.waiting = None
         if self in self.rolls.under_way:
             self.rolls.under_way.remove(self)
         self.done(self.results)
