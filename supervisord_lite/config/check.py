@@ -46,7 +46,15 @@ def check_report(path: str) -> dict[str, Any]:
             name: {"programs": list(group.programs), "priority": group.priority}
             for name, group in groups_of(config.programs.values()).items()
         },
+        "sockets": {name: _socket_json(sock) for name, sock in config.sockets.items()},
     }
+
+
+def _socket_json(sock) -> dict[str, Any]:
+    out: dict[str, Any] = {"listen": sock.listen, "backlog": sock.backlog}
+    if sock.family == "unix":
+        out.update(path=sock.path, mode=f"0{sock.mode:o}", owner=sock.owner)
+    return out
 
 
 def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]:
@@ -54,6 +62,11 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
     for key in PROGRAM_KEYS:
         out[key] = _plain(getattr(program, key))
     out["stopsignal"] = signal_name(program.stopsignal)
+    # Held sockets by name, as written (their tables are the report's "sockets").
+    out["sockets"] = [sock.name for sock in program.sockets]
+    out["stdin_socket"] = program.stdin_socket.name if program.stdin_socket else None
+    if program.reload_signal is not None:
+        out["reload_signal"] = signal_name(program.reload_signal)
     for stream in ("stdout", "stderr"):  # resolved as far as the processes share it
         out[f"{stream}_logfile"] = _log_setting(program, stream, config.log_dir)
     out["environment"] = dict(program.environment)
