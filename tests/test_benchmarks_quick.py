@@ -108,7 +108,7 @@ def test_pid_env_benchmark_prints_its_table():
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     rows = [line for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 1 + 5, res.stdout
+    assert len(rows) == 1 + 7, res.stdout
     for row in rows[1:]:
         cpu, wall = row.strip("| ").split(" | ")[-2:]
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
