@@ -28,6 +28,7 @@ from typing import Any
 
 from supervisord_lite.config.keys import PROGRAM_KEYS
 from supervisord_lite.convert import supervisor_ini as ini
+from supervisord_lite.convert.fcgi import socket_table
 from supervisord_lite.convert.httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert.mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert.memmon import MemMon, limit_for, read_memmon
@@ -134,6 +135,7 @@ class _Converter:
         self.renamed_groups: set[str] = set()
         self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
         self.httpoks: list[tuple[str, HttpOk]] = []
+        self.sockets: dict[str, dict[str, Any]] = {}  # [fcgi-program:x] sockets (fcgi.py)
         self.memmons: list[tuple[str, MemMon]] = []
 
     # -- warnings
@@ -189,6 +191,7 @@ class _Converter:
         self.warn_sections()
         supervisord = self.supervisord()
         programs, groups = self.programs()
+        self.fcgi_sockets(programs)
         alerts = self.alerts()
         order = {path: n for n, path in enumerate(self.parsed["files"])}
 
@@ -199,6 +202,19 @@ class _Converter:
         for warnings in self.table_warnings.values():
             warnings.sort(key=position)
         return self.render(supervisord, alerts, groups, programs), self.warnings
+
+    def fcgi_sockets(self, programs: dict[str, dict[str, Any]]) -> None:
+        """[fcgi-program:x]'s socket as [sockets.x], on fd 0 of its programs (fcgi.py)."""
+        for program in self.parsed["programs"]:
+            if program["kind"] != "fcgi-program" or "tables" not in program:
+                continue
+            options = self.sections[program["section"]]["options"]
+            table = f"programs.{program['name']}"
+            self.sockets[program["name"]] = socket_table(
+                program, options, lambda s, k, m, t=table: self.warn(s, k, m, t)
+            )
+            for name in program["tables"]:
+                programs[name]["stdin_socket"] = program["name"]
 
     def alerts(self) -> dict[str, Any] | None:
         """superlance's mail listeners as one [alerts] table (mailers.py)."""
@@ -743,15 +759,8 @@ class _Converter:
         settings = program["settings"]
         options = self.sections[section]["options"]
         known = set(ini.PROGRAM_OPTIONS)
-        if program["kind"] == "fcgi-program":
+        if program["kind"] == "fcgi-program":  # the socket: fcgi_sockets
             known |= set(ini.FCGI_OPTIONS)
-            self.warn(
-                section,
-                "socket",
-                "the shared FastCGI socket is not created: the program runs as a plain "
-                "program and must open its own socket (e.g. php-fpm's listen =)",
-                table,
-            )
         for key in sorted(set(options) - known):
             self.warn(section, key, "supervisord ignores this key; so does convert", table)
         if settings["killasgroup"] and not settings["stopasgroup"]:
@@ -875,6 +884,10 @@ class _Converter:
             lines.append(f"programs = {toml_value(group['programs'])}")
             if group["priority"] != 999:
                 lines.append(f"priority = {group['priority']}")
+            lines.append("")
+        for name, table in self.sockets.items():
+            lines.append(f"[sockets.{toml_key(name)}]")
+            lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in table.items())
             lines.append("")
         done: set[str] = set()
         for program in self.parsed["programs"]:
