@@ -38,6 +38,11 @@ class RollHost(Protocol):
     processes: dict[str, Process]
     shutting_down: bool
     loop: EventLoop
+    cgroup_names: dict[Process, str]  # a slot whose cgroup is not named after it
+
+    def cgroup_of(self, process: Process) -> str: ...
+
+    def cgroup_gone(self, name: str) -> None: ...
 
     def dispatch(self, process: Process, event) -> None: ...
 
@@ -77,6 +82,16 @@ class Rolls:
         for roll in list(self.under_way):
             roll.fail(reason)
 
+    def _cgroup_done(self, process: Process) -> None:
+        """A surge's slot has exited: its cgroup goes, unless the table's slot of that
+        name runs in it (a failed surge's old slot keeps its own)."""
+        host = self.host
+        cgroup = host.cgroup_of(process)
+        host.cgroup_names.pop(process, None)
+        current = host.processes.get(process.name)
+        if current is None or host.cgroup_of(current) != cgroup:
+            host.cgroup_gone(cgroup)
+
     def extra_slots(self) -> list[Process]:
         """Slots outside the table with a live child: for shutdown to stop too."""
         slots = list(self.retiring)
@@ -89,6 +104,7 @@ class Rolls:
         """The supervisor's listener: every roll's step looks at every change."""
         if process in self.retiring and change is not None and change.new in AT_REST:
             self.retiring.remove(process)
+            self._cgroup_done(process)
         for roll in list(self.under_way):
             roll.changed(process, change)
 
@@ -164,6 +180,10 @@ class Roll:
         newcomer = Process(old.program, old.num)
         newcomer.logs = dict(old.logs)  # the same LogFiles: one log, both writers
         newcomer.ever_started = True
+        # Its own cgroup (under cgroup tracking): cleaning up after the old one's exit
+        # kills what is left in the old one's, which must not be the newcomer.
+        cgroup = self.host.cgroup_of(old)
+        self.host.cgroup_names[newcomer] = old.name + "~1" if cgroup == old.name else old.name
         self.old, self.newcomer, self.current = old, newcomer, newcomer
         self.started = True
         self.host.dispatch(newcomer, StartRequested(now()))

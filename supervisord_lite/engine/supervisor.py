@@ -93,6 +93,7 @@ class Supervisor:
         self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
         self.set_table(config, slots_for(config.programs.values(), {})[0])
         self.rolls = Rolls(self)  # restart --rolling (rolling.py)
+        self.cgroup_names: dict[Process, str] = {}  # a surge's slots: see cgroup_of
         self.listeners.append(self.rolls.state_changed)
 
     @property
@@ -246,7 +247,7 @@ class Supervisor:
         except ProcessLookupError:
             return False
         if signum == signal.SIGKILL and process.program.stopasgroup and self.cgroups:
-            self.cgroups.kill(process.name)  # stopwaitsecs is up: descendants that fled too
+            self.cgroups.kill(self.cgroup_of(process))  # stopwaitsecs is up: those that fled too
         return True
 
     # -- events in, effects out ---------------------------------------------------
@@ -376,7 +377,7 @@ class Supervisor:
         """The pids of process's whole tree: its cgroup's members, else its descendants
         and session in `snapshot`."""
         if self.cgroups is not None:
-            return self.cgroups.pids(process.name)
+            return self.cgroups.pids(self.cgroup_of(process))
         pid = process.pid
         return snapshot.tree(pid) if pid is not None else []
 
@@ -425,7 +426,12 @@ class Supervisor:
     def _kill_leftovers(self, process: Process, pid: int) -> None:
         kill_group_leftovers(process, pid)
         if self.cgroups is not None:
-            self.cgroups.kill(process.name)  # those that left the group too
+            self.cgroups.kill(self.cgroup_of(process))  # those that left the group too
+
+    def cgroup_of(self, process: Process) -> str:
+        """The cgroup a process slot runs in: its name, but for a surge's second slot of
+        the same name (rolling.py), which must not share the first one's."""
+        return self.cgroup_names.get(process, process.name) if self.cgroup_names else process.name
 
     def use_cgroups(self, tree: CgroupTree) -> None:
         """Track every process in a cgroup of its own from now on (linux/cgroups.py)."""
@@ -440,7 +446,7 @@ class Supervisor:
 
     def _check_oom(self, process: Process) -> None:
         """Report a kill by the kernel's OOM killer in process's cgroup (memory.max)."""
-        count = self.cgroups.oom_kills(process.name) if self.cgroups else 0
+        count = self.cgroups.oom_kills(self.cgroup_of(process)) if self.cgroups else 0
         if count > self._oom_kills.get(process.name, 0):
             limit = process.program.memory_limit
             reason = f"killed by the kernel's OOM killer (memory.max {limit} bytes)"
@@ -487,7 +493,8 @@ class Supervisor:
             if self.cgroups is None:
                 child = start_child()
             else:
-                child = self.cgroups.spawn_into(process.name, start_child, program.memory_limit)
+                cgroup = self.cgroup_of(process)
+                child = self.cgroups.spawn_into(cgroup, start_child, program.memory_limit)
         except KeyError as exc:  # handover: a socket not held (cannot happen once loaded)
             reason = f"socket {exc} is not held by the daemon"
             log.error("spawnerr: %s: %s", process.name, reason)

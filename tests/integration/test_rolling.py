@@ -5,6 +5,7 @@ a failed replacement stops the roll; every state the roll can meet gets an answe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from tests.integration.hammer import Hammer
 from tests.integration.harness import HELPERS, free_port, helper, to_toml
+from tests.integration.test_cgroups import cgroup_root  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -235,3 +237,26 @@ def test_a_reload_during_a_roll_interrupts_it_and_stops_the_newcomer(daemon):
     assert "interrupted by a reload" in out, out
     assert pids(daemon)["srv"] == old
     daemon.wait_until(lambda: len(daemon.processes()) == 2, 15)  # the daemon and old
+
+
+def test_surge_under_cgroup_tracking_keeps_the_newcomer_alive(daemon, cgroup_root):  # noqa: F811
+    """Each process runs in a cgroup of its own: cleaning up after the old process (its
+    cgroup killed) must not reach the newcomer, surge after surge."""
+    port = free_port()
+    body = to_toml({"sockets.web": {"listen": f"tcp://127.0.0.1:{port}"}})
+    body += to_toml({"programs.srv": {"command": helper("listen_server"), "sockets": ["web"]}})
+    daemon.write_config(body, {"cgroup_root": cgroup_root})
+    daemon.start()
+    daemon.wait_state("srv", "RUNNING")
+    with Hammer(("127.0.0.1", port)) as load:
+        for _ in range(3):
+            old = pids(daemon)["srv"]
+            assert roll(daemon, "srv")[0]["ok"]
+            new = pids(daemon)["srv"]
+            daemon.wait_until(lambda o=old: not os.path.exists(f"/proc/{o}"), 15)
+            load.wait_served(20)
+            assert daemon.state("srv") == "RUNNING" and pids(daemon)["srv"] == new
+    assert (load.refused, load.failed) == (0, []), load.summary()
+    kids = {e.name for e in os.scandir(cgroup_root) if e.is_dir()}
+    daemon.wait_until(lambda: {e.name for e in os.scandir(cgroup_root) if e.is_dir()} <= kids)
+    assert len(kids - {"supervisord-lite"}) <= 2, kids
