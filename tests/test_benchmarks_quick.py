@@ -112,3 +112,23 @@ def test_pid_env_benchmark_prints_its_table():
     for row in rows[1:]:
         cpu, wall = row.strip("| ").split(" | ")[-2:]
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
+
+
+def test_rolling_benchmark_runs_quick_and_drops_nothing(bench_tmpdir) -> None:
+    """benchmarks/rolling.py (`--only rolling`): both sides measured; under the held
+    socket and restart --rolling, no refused connection and no failed request."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "rolling"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TMPDIR": bench_tmpdir},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [_cells(line) for line in proc.stdout.splitlines() if line.startswith("| rolling")]
+    assert len(rows) == 6, proc.stdout
+    for _workload, metric, left, right, _ratio in rows:
+        assert NUMBER.match(right), (metric, right)
+        if "refused" in metric or "failed" in metric:
+            assert right == "0", (metric, right, proc.stdout)
+        if not metric.startswith("4 processes"):
+            assert NUMBER.match(left), (metric, left)
+    assert not _bench_procs(bench_tmpdir), "the benchmark left processes behind"
