@@ -13,6 +13,7 @@ import pwd
 import socket
 from typing import Any, Callable
 
+from supervisord_lite.base import names
 from supervisord_lite.base.frozen import Frozen, _set
 from supervisord_lite.config import values as cv
 
@@ -76,6 +77,9 @@ def socket_tables(
         parts = ("sockets", name)
         if not isinstance(table, dict):
             error(parts, f"expected a table, got {cv.show(table)}")
+            continue
+        if not names.NAME.fullmatch(name):  # it goes into LISTEN_FDNAMES, ":"-separated
+            error(parts, 'invalid socket name: use letters, digits, "_", "." and "-"')
             continue
         built = _one(name, table, resolve, lambda sub, msg, p=parts: error((*p, *sub), msg))
         if built is not None:

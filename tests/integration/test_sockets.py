@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
 
@@ -43,7 +44,10 @@ def test_listen_fds_reach_the_child_with_its_own_pid(daemon):
     unix = str(daemon.path("app.sock"))
     write(
         daemon,
-        {"web": {"listen": f"tcp://127.0.0.1:{port}"}, "admin": {"listen": f"unix://{unix}"}},
+        {
+            "web": {"listen": f"tcp://127.0.0.1:{port}"},
+            "admin": {"listen": f"unix://{unix}", "owner": "nobody"},
+        },  # fmt: skip
         {"srv": {"command": helper("listen_server"), "sockets": ["web", "admin"]}},
     )
     daemon.start()
@@ -53,6 +57,7 @@ def test_listen_fds_reach_the_child_with_its_own_pid(daemon):
     assert served == {"pid": str(pid), "listen_pid": str(pid), "names": "web:admin", "fds": "2"}
     # fd 4 is the unix socket, with the default mode 0660; nothing else is inherited
     assert os.stat(unix).st_mode & 0o777 == 0o660
+    assert os.stat(unix).st_uid == pwd.getpwnam("nobody").pw_uid
     fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
     assert fds == [0, 1, 2, 3, 4], fds
     assert os.readlink(f"/proc/{pid}/fd/4").startswith("socket:")
@@ -189,3 +194,37 @@ def test_a_program_with_user_and_directory_gets_its_sockets_too(daemon):
     assert fields(get(("127.0.0.1", port)))["listen_pid"] == str(pid)
     fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
     assert fds == [0, 1, 2, 3], fds
+
+
+def test_a_file_or_link_at_a_unix_socket_path_is_never_replaced(daemon):
+    """Only a socket nobody listens on is removed before binding: a link planted at the
+    path (to a file root owns) makes the launch fail, and its target is untouched."""
+    target = daemon.path("precious")
+    target.write_text("keep me")
+    link = daemon.path("app.sock")
+    os.symlink(target, link)
+    write(
+        daemon,
+        {"u": {"listen": f"unix://{link}", "mode": "0666"}},
+        {"srv": {"command": ["sleep", "300"], "sockets": ["u"]}},
+    )
+    res = daemon.launch()
+    assert res.returncode != 0 and "[sockets.u]" in res.stderr, res.stderr
+    assert "not a socket" in res.stderr, res.stderr
+    assert os.path.islink(link) and target.read_text() == "keep me"
+    assert os.stat(target).st_mode & 0o777 != 0o666
+
+
+def test_a_stale_unix_socket_is_taken_over(daemon):
+    path = str(daemon.path("app.sock"))
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)
+    stale.close()  # the file stays; nobody listens
+    write(
+        daemon,
+        {"u": {"listen": f"unix://{path}"}},
+        {"srv": {"command": helper("listen_server"), "sockets": ["u"]}},
+    )
+    daemon.start()
+    daemon.wait_state("srv", "RUNNING")
+    assert fields(get(path))["names"] == "u"

@@ -127,3 +127,8 @@ def test_a_changed_socket_changes_the_programs_that_name_it(tmp_path):
     same = load(tmp_path, body.format(8000)).programs["a"]
     moved = load(tmp_path, body.format(8001)).programs["a"]
     assert first == same and first != moved
+
+
+def test_a_socket_name_that_could_not_go_into_listen_fdnames_is_an_error(tmp_path):
+    text = errors(tmp_path, '[sockets."a:b"]\nlisten = "tcp://127.0.0.1:8000"\n')
+    assert 'sockets."a:b": invalid socket name' in text
