@@ -8,7 +8,9 @@ import os
 import pwd
 import signal
 import socket
+import time
 
+import psutil
 import pytest
 
 from tests.integration.harness import free_port, helper, to_toml
@@ -228,3 +230,22 @@ def test_a_stale_unix_socket_is_taken_over(daemon):
     daemon.start()
     daemon.wait_state("srv", "RUNNING")
     assert fields(get(path))["names"] == "u"
+
+
+def test_held_sockets_cost_an_idle_daemon_no_wakeups(daemon):
+    """The daemon never watches a held socket: a connection queued on it, or none, an
+    idle daemon sleeps (the children accept, not the daemon)."""
+    port = free_port()
+    write(
+        daemon,
+        {"web": {"listen": f"tcp://127.0.0.1:{port}"}},
+        {"idle": {"command": ["sleep", "300"], "sockets": ["web"], "startsecs": 0}},
+    )
+    dpid = daemon.start()
+    daemon.wait_state("idle", "RUNNING")
+    proc = psutil.Process(dpid)
+    with socket.create_connection(("127.0.0.1", port), timeout=5):  # queued, never accepted
+        time.sleep(0.5)  # start-up work (log flushes, the child record) settles
+        before = proc.num_ctx_switches().voluntary
+        time.sleep(1.5)
+        assert proc.num_ctx_switches().voluntary - before == 0
