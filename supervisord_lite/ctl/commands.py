@@ -59,8 +59,11 @@ def cmd_status(conn: Connection, args) -> int:
     else:
         width = max([len(p["name"]) for p in processes] + [30]) + 3
         for p in processes:
-            print(f"{p['name']:<{width}}{p['state']:<10} {p['description']}".rstrip())
-    all_running = all(p["state"] == "RUNNING" for p in processes)
+            # A process a rolling restart replaced, on its way out (restart --rolling).
+            retiring = "(retiring) " if p.get("retiring") else ""
+            print(f"{p['name']:<{width}}{p['state']:<10} {retiring}{p['description']}".rstrip())
+    # Retiring ones are leaving: their replacements stand for them.
+    all_running = all(p["state"] == "RUNNING" for p in processes if not p.get("retiring"))
     return EXIT_OK if all_running else EXIT_NOT_RUNNING
 
 

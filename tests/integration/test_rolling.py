@@ -72,6 +72,9 @@ def test_surge_lists_the_old_process_as_retiring_until_it_exits(daemon):
         listed = json.loads(daemon.ctl("status", "--json").stdout)
         states = {(s["pid"], s.get("retiring", False)) for s in listed}
         assert (old, True) in states, listed
+        text = daemon.ctl("status")
+        assert text.returncode == 0, text.stdout  # the replacement RUNNING stands for it
+        assert "(retiring)" in text.stdout and str(old) in text.stdout, text.stdout
         daemon.wait_until(lambda: len(json.loads(daemon.ctl("status", "--json").stdout)) == 1, 20)
     assert (load.refused, load.failed) == (0, []), load.summary()
 
