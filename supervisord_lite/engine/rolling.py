@@ -145,8 +145,9 @@ class Roll:
             return
         program = process.program
         if program.reload_signal is not None and process.state is S.RUNNING:
-            self.host.send_signal(process, program.reload_signal)
-            if program.ready is not None and program.ready.kind in ("tcp", "http", "exec"):
+            if not self.host.send_signal(process, program.reload_signal):
+                self.fail("not running: it exited as the signal was sent")
+            elif program.ready is not None and program.ready.kind in ("tcp", "http", "exec"):
                 self._wait_ready_again(process)
             else:
                 self._succeed("signalled to reload")
