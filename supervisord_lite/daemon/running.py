@@ -78,16 +78,29 @@ class Daemon:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
-        try:  # [sockets.*]: a bind failure is a launch error naming the table
-            self.held_sockets.apply(config.programs.values())
-        except BindError as exc:
-            raise StartupError("\n".join(exc.errors)) from None
+        self._bind_held_sockets()
         if config.http is not None:
             # Never a reason not to start: the programs run, the listener retries. (The
             # http package is loaded only with [http].)
             from supervisord_lite.http.service import try_bind
 
             self.http_socks, self.http_error = try_bind(config.http)
+
+    def _bind_held_sockets(self) -> None:
+        """[sockets.*]: a bind failure is a launch error naming the table. A predecessor
+        killed with SIGKILL leaves its children holding them: those are stopped first
+        (as run() would stop them anyway, SPEC §1), then the sockets bound again."""
+        programs = self.config.programs.values()
+        try:
+            self.held_sockets.apply(programs)
+            return
+        except BindError as exc:
+            if not self._stop_strays():
+                raise StartupError("\n".join(exc.errors)) from None
+        try:
+            self.held_sockets.apply(programs)
+        except BindError as exc:
+            raise StartupError("\n".join(exc.errors)) from None
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -302,8 +315,9 @@ class Daemon:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         return max(1, soft - reserve)
 
-    def _stop_strays(self) -> None:
-        """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
+    def _stop_strays(self) -> list[str]:
+        """Stop what a predecessor killed with SIGKILL left running (SPEC §1); the names
+        it had on record."""
 
         def stop_settings(name: str) -> tuple[int, float, bool]:
             found = self.config.find_process(name.partition("#")[0])  # NAME#PID: a surge
@@ -312,7 +326,7 @@ class Daemon:
             program = found[0]
             return program.stopsignal, program.stopwaitsecs, program.stopasgroup
 
-        stop_strays(children_path(self.config.pidfile), stop_settings)
+        return stop_strays(children_path(self.config.pidfile), stop_settings)
 
     def _on_reopen_signal(self) -> None:
         log.info("received SIGUSR2: reopening log files")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.integration.hammer import Hammer
@@ -263,3 +265,29 @@ def test_surge_under_cgroup_tracking_keeps_the_newcomer_alive(daemon, cgroup_roo
     kids = {e.name for e in os.scandir(cgroup_root) if e.is_dir()}
     daemon.wait_until(lambda: {e.name for e in os.scandir(cgroup_root) if e.is_dir()} <= kids)
     assert len(kids - {"supervisord-lite"}) <= 2, kids
+
+
+def test_a_daemon_killed_mid_surge_leaves_no_duplicate(daemon):
+    """Both children of a surge are on the child record: the next daemon stops them
+    (SPEC §1) and runs one again."""
+    gate = gated(daemon, free_port())
+    dpid = daemon.pid
+    record = Path(str(daemon.pidfile) + ".children")
+    with daemon.ctl_in_background("restart", "--rolling", "srv"):
+        daemon.wait_until(lambda: len(json.loads(record.read_text())) == 2, 10)
+        both = {int(p[0]) for p in json.loads(record.read_text()).values()}
+        os.kill(dpid, signal.SIGKILL)
+        daemon.wait_until(lambda: not alive(dpid), 5)
+    gate.write_text("")
+    daemon.start()
+    daemon.wait_state("srv", "RUNNING")
+    daemon.wait_until(lambda: not any(alive(p) for p in both), 15)
+    children = [p for p in daemon.processes() if p.pid != daemon.pid]
+    assert [p.pid for p in children] == [pids(daemon)["srv"]], children
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
