@@ -15,10 +15,29 @@ import ipaddress
 import re
 from typing import Any, Callable
 
+from supervisord_lite.convert.conversion import Conversion
+
 SUPERVISOR_SOCKET_MODE = "0700"
 _TCP = re.compile(r"tcp://([^\s:]+|\[[0-9A-Fa-f:.]+\]):(\d+)$")
 
 Warn = Callable[[str, str, str], None]  # (section, key, message)
+
+
+def fcgi_sockets(c: Conversion, tables: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every [fcgi-program:x]'s [sockets.x] table by name; each of its program tables
+    gets `stdin_socket = "x"`."""
+    sockets = {}
+    for program in c.parsed["programs"]:
+        if program["kind"] != "fcgi-program" or "tables" not in program:
+            continue
+        options = c.sections[program["section"]]["options"]
+        table = f"programs.{program['name']}"
+        sockets[program["name"]] = socket_table(
+            program, options, lambda s, k, m, t=table: c.warn(s, k, m, t)
+        )
+        for name in program["tables"]:
+            tables[name]["stdin_socket"] = program["name"]
+    return sockets
 
 
 def socket_table(program: dict[str, Any], options: dict[str, Any], warn: Warn) -> dict[str, Any]:
