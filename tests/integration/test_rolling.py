@@ -131,6 +131,10 @@ def test_reload_signal_hup_reloads_gunicorn_in_place(daemon):
 
 
 def test_uvicorn_takes_the_socket_with_fd_3(daemon):
+    """No connection refused. uvicorn itself, on its stop signal, closes a connection it
+    has accepted but not read a request from yet (h11_impl.py's shutdown), so a client
+    racing the old process's stop may see a reset: what docs/zero-downtime.md says a
+    held socket cannot fix. Any failure here must be that, never a refusal."""
     port = free_port()
     exe = shutil.which("uvicorn", path=str(BIN))
     if exe is None:
@@ -143,7 +147,9 @@ def test_uvicorn_takes_the_socket_with_fd_3(daemon):
         load.wait_served(30)
         assert roll(daemon, "uv")[0]["ok"]
         load.wait_served(30)
-    assert (load.refused, load.failed) == (0, []), load.summary()
+    assert load.refused == 0, load.summary()
+    assert all("ConnectionResetError" in f for f in load.failed), load.summary()
+    assert len(load.pids) == 2, load.summary()  # served by the old and the new
 
 
 def test_a_failed_replacement_stops_the_roll_and_leaves_the_rest(daemon):
