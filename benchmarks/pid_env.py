@@ -1,5 +1,5 @@
 """What it costs to start a child with an environment variable holding its own pid
-(WATCHDOG_PID, later LISTEN_PID): `python -m benchmarks.pid_env [--quick]`.
+(WATCHDOG_PID, LISTEN_PID): `python -m benchmarks.pid_env [--quick]`.
 
 The daemon's side is what counts (a crash storm is spawns back to back on its one
 thread): its CPU per spawn, from getrusage(RUSAGE_SELF) around N spawns of `true`,
