@@ -200,6 +200,8 @@ class Roll:
                 return
             self.started = True
             self.host.start(process)
+            if self.finished or self.current is not process:
+                return  # the step ended inside the start (RUNNING at once: startsecs = 0)
             if process.state is S.RUNNING:  # someone else started it meanwhile
                 self._succeed("replaced")
             elif process.state in AT_REST and not process.waiting_for_deps:

@@ -297,3 +297,26 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_fatal_process_is_started_and_a_stopping_one_replaced_after_its_stop(daemon):
+    """Every state gets an answer: FATAL is started again; STOPPING is waited for (its
+    stopwaitsecs, then SIGKILL), then started."""
+    port = free_port()
+    marker = daemon.path("broken")
+    marker.write_text("")
+    script = f"test -e {marker} && exit 1; exec {sys.executable} {HELPERS}/listen_server.py"
+    stubborn = {"command": helper("ignore_term"), "stopwaitsecs": 2, "startsecs": 0}
+    server = {"command": ["/bin/sh", "-c", script], "sockets": ["web"], "startretries": 0}
+    write(daemon, port, {"srv": server, "stubborn": stubborn})
+    daemon.start()
+    daemon.wait_state("srv", "FATAL", timeout=15)
+    daemon.wait_state("stubborn", "RUNNING")
+    marker.unlink()
+    assert roll(daemon, "srv") == [{"name": "srv", "ok": True, "message": "replaced"}]
+    old = pids(daemon)["stubborn"]
+    with daemon.ctl_in_background("stop", "stubborn"):
+        daemon.wait_state("stubborn", "STOPPING")
+        results = roll(daemon, "stubborn")
+    assert results == [{"name": "stubborn", "ok": True, "message": "replaced"}], results
+    assert daemon.state("stubborn") == "RUNNING" and pids(daemon)["stubborn"] != old
