@@ -320,3 +320,16 @@ def test_a_fatal_process_is_started_and_a_stopping_one_replaced_after_its_stop(d
         results = roll(daemon, "stubborn")
     assert results == [{"name": "stubborn", "ok": True, "message": "replaced"}], results
     assert daemon.state("stubborn") == "RUNNING" and pids(daemon)["stubborn"] != old
+
+
+def test_a_surge_whose_newcomer_is_running_at_once_answers_once(daemon):
+    port = free_port()
+    server = {"command": helper("listen_server"), "sockets": ["web"], "startsecs": 0}
+    write(daemon, port, {"srv": server})
+    daemon.start()
+    daemon.wait_state("srv", "RUNNING")
+    old = pids(daemon)["srv"]
+    for _ in range(2):
+        assert roll(daemon, "srv") == [{"name": "srv", "ok": True, "message": "replaced"}]
+    daemon.wait_until(lambda: len(json.loads(daemon.ctl("status", "--json").stdout)) == 1, 15)
+    assert pids(daemon)["srv"] != old and not alive(old)
