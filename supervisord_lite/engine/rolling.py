@@ -22,12 +22,14 @@ roll gets an answer: nothing here waits on a state that cannot come.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Protocol
 
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import ProcessState, StartRequested, StateChanged, StopRequested
 from supervisord_lite.linux.loop import EventLoop, now
 
+log = logging.getLogger("supervisord_lite")
 S = ProcessState
 Done = Callable[[list[dict]], None]
 
@@ -106,7 +108,11 @@ class Rolls:
             self.retiring.remove(process)
             self._cgroup_done(process)
         for roll in list(self.under_way):
-            roll.changed(process, change)
+            try:
+                roll.changed(process, change)
+            except Exception as exc:  # a bug ends that roll with an answer, not all rolls
+                log.exception("restart --rolling: internal error")
+                roll.fail(f"internal error: {exc!r}")
 
 
 AT_REST = (S.STOPPED, S.EXITED, S.FATAL)
