@@ -249,3 +249,24 @@ def test_held_sockets_cost_an_idle_daemon_no_wakeups(daemon):
         before = proc.num_ctx_switches().voluntary
         time.sleep(1.5)
         assert proc.num_ctx_switches().voluntary - before == 0
+
+
+def test_a_program_with_limits_gets_its_sockets_too(daemon):
+    """The Popen path with a preexec_fn (limits): the sockets are copied there too."""
+    port = free_port()
+    write(
+        daemon,
+        {"web": {"listen": f"tcp://127.0.0.1:{port}"}},
+        {
+            "srv": {
+                "command": helper("listen_server"),
+                "sockets": ["web"],
+                "limits": {"nofile": 512},
+            }
+        },  # fmt: skip
+    )
+    daemon.start()
+    daemon.wait_state("srv", "RUNNING")
+    pid = daemon.status()["srv"]["pid"]
+    assert fields(get(("127.0.0.1", port)))["listen_pid"] == str(pid)
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2, 3]
