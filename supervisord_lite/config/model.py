@@ -51,6 +51,7 @@ class ProgramConfig(Frozen):
         "numprocs",
         "directory",
         "environment",
+        "env_file",
         "user",
         "umask",
         "priority",
@@ -86,6 +87,7 @@ class ProgramConfig(Frozen):
         "limits",
         "memory_limit",
         "memory_check_interval",
+        "templated",
     )
 
     def __init__(
@@ -95,6 +97,7 @@ class ProgramConfig(Frozen):
         numprocs: int = 1,
         directory: str | None = None,  # absolute
         environment: tuple[tuple[str, str], ...] = (),
+        env_file: tuple[str, ...] = (),  # absolute, "-" first when optional; templates
         user: str | None = None,
         umask: int = 0o022,
         priority: int = 999,
@@ -130,6 +133,7 @@ class ProgramConfig(Frozen):
         limits: tuple[tuple[str, Any], ...] = (),  # limits.py: (key, value) pairs
         memory_limit: int | None = None,  # bytes of the whole tree's RSS; None: no limit
         memory_check_interval: float = 5.0,  # seconds between two samples
+        templated: bool | None = None,  # None: derived (do its values hold template fields?)
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -137,6 +141,11 @@ class ProgramConfig(Frozen):
             group = name
         if group_priority is None:
             group_priority = priority
+        if templated is None:
+            templated = any(
+                "{" in text or "}" in text
+                for text in (*command, directory or "", *env_file, *(v for _, v in environment))
+            )
         for key, value in locals().items():
             if key != "self":
                 _set(self, key, value)
@@ -154,6 +163,25 @@ class ProgramConfig(Frozen):
             return self.name
         num = self.process_num(index)
         return names.expand(self.process_name, self.name, self.group, num, self.numprocs)
+
+    def instance(self, index: int) -> ProgramConfig:
+        """The index-th process's own settings: `command`, `directory`, `environment`
+        values and `env_file` with the process_name fields filled in (`{{` a brace).
+        The program itself when none of them is a template: nothing to pay per spawn."""
+        if not self.templated:
+            return self
+        num = self.process_num(index)
+
+        def fill(text: str) -> str:
+            return names.expand(text, self.name, self.group, num, self.numprocs)
+
+        return self.replace(
+            command=tuple(fill(arg) for arg in self.command),
+            directory=None if self.directory is None else fill(self.directory),
+            environment=tuple((key, fill(value)) for key, value in self.environment),
+            env_file=tuple(fill(path) for path in self.env_file),
+            templated=False,  # resolved: a brace left in is the user's literal one
+        )
 
     def process_names(self) -> list[str]:
         """Full names, as supervisorctl shows them: `web` for numprocs 1 outside any

@@ -96,7 +96,7 @@ class Children:
 
             def start_child():
                 return spawn(
-                    program,
+                    process.settings(),
                     process.num,
                     capture_stdout=stdout_log is not None or log_probe,
                     capture_stderr=stderr_log is not None or log_probe,
@@ -148,7 +148,7 @@ class Children:
     def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
         """Start an `exec` probe as the program would run (user, directory, environment):
         its pid, to be reaped through the reaper's `watched`."""
-        program = process.program.replace(command=argv, redirect_stderr=False)
+        program = process.settings().replace(command=argv, redirect_stderr=False)
         return spawn(program, process.num, capture_stdout=False, capture_stderr=False).pid
 
     # -- exits --------------------------------------------------------------------

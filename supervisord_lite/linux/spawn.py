@@ -12,13 +12,17 @@ no cheaper way is correct); only they pay its fork.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import signal
 
+from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
+
+log = logging.getLogger("supervisord_lite")
 
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
@@ -62,6 +66,8 @@ def spawn(
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
     # appear twice (once as str, once as bytes).
     env = dict(_program_base_environment())
+    if program.env_file:  # read at each spawn, as systemd does; `environment` wins
+        env.update((_b(k), _b(v)) for k, v in _read_env_files(program).items())
     env.update((_b(k), _b(v)) for k, v in program.environment)
     # As supervisord sets them: the name within the group, the group, the process_num.
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
@@ -114,6 +120,18 @@ def spawn(
         for fd in child_fds:
             os.close(fd)
     return Child(pid, stdout_r, stderr_r)
+
+
+def _read_env_files(program: ProgramConfig) -> dict[str, str]:
+    """The program's env files merged (later wins); a required one that cannot be read
+    is a spawn error naming it. Small bounded reads (env_file.MAX_FILE_BYTES) of regular
+    files only: a FIFO or a device cannot hold the loop."""
+    loaded = read_env_files(list(program.env_file))
+    for warning in loaded.warnings:
+        log.warning("%s: env_file: %s", program.name, warning)
+    if loaded.errors:
+        raise SpawnError("env_file: " + "; ".join(loaded.errors))
+    return loaded.environment
 
 
 # Python ignores these two; a child must start with them at their defaults, as Popen's
