@@ -26,6 +26,7 @@ OPTIONS = {
     "avail": ["--json"],
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
+    "scale": ["--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)

@@ -272,8 +272,8 @@ class Daemon:
             self._apply_alerts(new.alerts)
             self._apply_http(new.http)
             log.info(
-                "reloaded: added %s; changed %s; removed %s",
-                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
+                "reloaded: added %s; changed %s; scaled %s; removed %s",
+                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "scaled", "removed")),
             )
             sd_notify("READY=1", f"STATUS={self.summary()}")
             done(diff, [])
