@@ -21,6 +21,7 @@ from supervisord_lite.engine.figures import Figures
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
+from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
@@ -106,7 +107,15 @@ class Children:
             if host.cgroups is None:
                 child = start_child()
             else:
-                child = host.cgroups.spawn_into(process.name, start_child, program.memory_limit)
+                quotas = dict(program.limits) if program.limits else {}
+                cpu = quotas.get("cpu_quota")
+                child = host.cgroups.spawn_into(
+                    process.name,
+                    start_child,
+                    program.memory_limit,
+                    cpu_max(cpu) if cpu is not None else None,
+                    quotas.get("tasks_max"),
+                )
         except (SpawnError, OSError) as exc:
             reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
             log.error("spawnerr: %s: %s", process.name, reason)

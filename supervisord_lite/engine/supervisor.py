@@ -322,6 +322,10 @@ class Supervisor:
         status = status_of(process, self._sequencer.unready_dependencies, current)
         status["numprocs"] = process.program.numprocs
         status["numprocs_config"] = self.numprocs_config(process)
+        quotas = dict(process.program.limits) if process.program.limits else {}
+        cpu = quotas.get("cpu_quota")  # kept by the kernel in cpu.max and pids.max
+        status["cpu_quota"] = None if cpu is None else f"{cpu:g}%"
+        status["tasks_max"] = quotas.get("tasks_max")
         status.update(self.figures.of(process))
         return status
 

@@ -23,6 +23,8 @@ from supervisord_lite.linux.exec_path import resolve_executable, spawn_executabl
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 
 log = logging.getLogger("supervisord_lite")
+# config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
+_CGROUP_KEYS = ("cpu_quota", "tasks_max")
 
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
@@ -104,7 +106,7 @@ def spawn(
             stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
-        if user_kwargs or program.directory is not None or program.limits:
+        if user_kwargs or program.directory is not None or _in_child(program.limits):
             pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs)
         else:
             pid = _posix_spawn(program, argv, env, stdout_w, stderr_w)
@@ -120,6 +122,12 @@ def spawn(
         for fd in child_fds:
             os.close(fd)
     return Child(pid, stdout_r, stderr_r)
+
+
+def _in_child(limits: tuple) -> bool:
+    """Whether some limit is set in the child (a preexec_fn): not cpu_quota and
+    tasks_max, which the kernel keeps on the cgroup (config/limits.py CGROUP_KEYS)."""
+    return any(key not in _CGROUP_KEYS for key, _ in limits)
 
 
 def _read_env_files(program: ProgramConfig) -> dict[str, str]:
@@ -232,7 +240,7 @@ def _popen(
         stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
     reason_r = reason_w = -1
     extra = dict(user_kwargs)
-    if program.limits:
+    if _in_child(program.limits):
         # Only for a program with limits: without them the daemon never loads config/limits.py
         # (config_convert.later) nor this.
         from supervisord_lite.linux import rlimits
