@@ -102,7 +102,8 @@ def test_limit_errors_name_file_table_and_key(tmp_path, monkeypatch):
         "example.toml: programs.web.limits.oom_score_adj: "
         "expected an integer -1000..1000, got -1001",
         'example.toml: programs.web.limits.nofle: unknown limit (did you mean "nofile"?); '
-        "known: nofile, nproc, core, memlock, stack, as, fsize, cpu, nice, oom_score_adj, cpu_quota, tasks_max",
+        "known: nofile, nproc, core, memlock, stack, as, fsize, cpu, nice, oom_score_adj, "
+        "cpu_quota, tasks_max",
     ]
 
 
