@@ -170,7 +170,11 @@ class ProgramConfig(Frozen):
         The program itself when none of them is a template: nothing to pay per spawn."""
         if not self.templated:
             return self
-        num = self.process_num(index)
+        return self.instance_with(self.process_num(index))
+
+    def instance_with(self, num: int | str) -> ProgramConfig:
+        """instance() for a given process_num (export's stand-in for systemd's %i is a
+        string: a format spec like {process_num:d} then raises ValueError)."""
 
         def fill(text: str) -> str:
             return names.expand(text, self.name, self.group, num, self.numprocs)
