@@ -112,3 +112,17 @@ def test_pid_env_benchmark_prints_its_table():
     for row in rows[1:]:
         cpu, wall = row.strip("| ").split(" | ")[-2:]
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
+
+
+def test_env_file_benchmark_prints_its_table():
+    """benchmarks/env_file.py (docs/lifecycle.md quotes it) still runs and prints every row."""
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks.env_file", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 4, res.stdout
+    for row in rows[1:]:
+        cpu, wall = row.strip("| ").split(" | ")[-2:]
+        assert NUMBER.match(cpu) and NUMBER.match(wall), row
