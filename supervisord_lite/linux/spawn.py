@@ -130,11 +130,36 @@ def _in_child(limits: tuple) -> bool:
     return any(key not in _CGROUP_KEYS for key, _ in limits)
 
 
+def _readable_by(user: str):
+    """A may_read for env_file: the daemon reads as root, so a file the program's user
+    could not read itself (a symlink it planted to /etc/shadow, a root-only secret) is
+    refused rather than handed over in its environment."""
+    try:
+        entry = pwd.getpwnam(user)
+        groups = set(os.getgrouplist(user, entry.pw_gid))
+    except (KeyError, OSError):
+        return lambda info: f"user {user!r} is unknown"
+
+    def may_read(info: os.stat_result) -> str | None:
+        mode = info.st_mode
+        if (
+            entry.pw_uid == 0
+            or mode & 0o004
+            or (info.st_uid == entry.pw_uid and mode & 0o400)
+            or (info.st_gid in groups and mode & 0o040)
+        ):
+            return None
+        return f"user {user!r} may not read it (the program runs as {user})"
+
+    return may_read
+
+
 def _read_env_files(program: ProgramConfig) -> dict[str, str]:
     """The program's env files merged (later wins); a required one that cannot be read
     is a spawn error naming it. Small bounded reads (env_file.MAX_FILE_BYTES) of regular
     files only: a FIFO or a device cannot hold the loop."""
-    loaded = read_env_files(list(program.env_file))
+    check = _readable_by(program.user) if program.user is not None else None
+    loaded = read_env_files(list(program.env_file), may_read=check)
     for warning in loaded.warnings:
         log.warning("%s: env_file: %s", program.name, warning)
     if loaded.errors:

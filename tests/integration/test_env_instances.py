@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -139,3 +140,37 @@ def daemon_check(daemon):
         timeout=30,
     )
     return json.loads(res.stdout)
+
+
+def test_env_file_the_programs_user_could_not_read_is_refused(daemon):
+    """The daemon reads env files as root: a root-only file (or a symlink the program's
+    user planted to one) must not reach a program that runs as another user."""
+    secret = daemon.dir / "secret.env"
+    secret.write_text("TOKEN=root-only\n")
+    secret.chmod(0o600)
+    public = daemon.dir / "public.env"
+    public.write_text("GREETING=hello\n")
+    public.chmod(0o644)
+    link = daemon.dir / "planted.env"
+    link.symlink_to(secret)
+    os.chmod(daemon.dir, 0o755)
+    daemon.start(
+        {
+            "spy": {
+                "command": ["sleep", "30"],
+                "user": "nobody",
+                "env_file": [str(link)],
+                "startretries": 0,
+            },
+            "ok": {
+                "command": ["sh", "-c", "echo greeting=$GREETING"],
+                "user": "nobody",
+                "env_file": [str(public)],
+                "startsecs": 0,
+                "autorestart": False,
+            },
+        }
+    )
+    status = daemon.wait_state("spy", "FATAL")
+    assert "may not read it" in status["description"], status
+    wait_until(lambda: "greeting=hello" in daemon.read_log("ok"), message="ok to print")
