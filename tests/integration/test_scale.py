@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 
 import pytest
 
 from tests.integration.harness import wait_until
+from tests.integration.test_cgroups import MOUNT, _remove_tree
 
 WORKER = {
     "command": ["sleep", "300"],
@@ -140,3 +143,24 @@ def _alive(pid):
             return f.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture
+def cgroup_root():
+    path = os.path.join(MOUNT or "/nonexistent", f"sdl-test-{uuid.uuid4().hex[:12]}")
+    yield path
+    if os.path.isdir(path):
+        _remove_tree(path)
+
+
+@pytest.mark.skipif(MOUNT is None, reason="no writable cgroup v2 hierarchy")
+def test_scale_down_removes_the_cgroups_of_the_processes_that_go(daemon, cgroup_root):
+    daemon.start({"work": dict(WORKER, numprocs=3)}, cgroup_root=cgroup_root)
+    for i in range(3):
+        daemon.wait_state(f"work:w{i}", "RUNNING")
+    assert os.path.isdir(os.path.join(cgroup_root, "work:w2"))
+    scale(daemon, 1)
+    wait_until(lambda: not os.path.exists(os.path.join(cgroup_root, "work:w2")))
+    assert not os.path.exists(os.path.join(cgroup_root, "work:w1"))
+    assert os.path.isdir(os.path.join(cgroup_root, "work:w0"))
+    assert daemon.status()["work:w0"]["tracking"] == "cgroup"
