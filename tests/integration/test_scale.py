@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.harness import wait_until
+from tests.integration.harness import helper, wait_until
 from tests.integration.test_cgroups import MOUNT, _remove_tree
 
 WORKER = {
@@ -164,3 +164,27 @@ def test_scale_down_removes_the_cgroups_of_the_processes_that_go(daemon, cgroup_
     assert not os.path.exists(os.path.join(cgroup_root, "work:w1"))
     assert os.path.isdir(os.path.join(cgroup_root, "work:w0"))
     assert daemon.status()["work:w0"]["tracking"] == "cgroup"
+
+
+@pytest.mark.timeout(60)
+def test_scale_while_the_tail_stops_or_a_reload_runs_is_refused_and_starts_of_it_too(daemon):
+    stubborn = dict(WORKER, command=helper("ignore_term"), stopwaitsecs=4)
+    daemon.start({"work": dict(stubborn, numprocs=2)})
+    daemon.wait_state("work:w1", "RUNNING")
+    with daemon.ctl_in_background("scale", "work", "1") as down:
+        daemon.wait_state("work:w1", "STOPPING")
+        res = daemon.ctl("scale", "work", "3")
+        assert res.returncode == 1 and "try again" in res.stderr, daemon.describe(res)
+        res = daemon.ctl("start", "work:w1")
+        assert res.returncode == 1, daemon.describe(res)
+        out, _ = down.communicate(timeout=20)
+    assert "work:w1: stopped" in out, out
+    assert list(pids(daemon)) == ["work:w0"]
+    # A reload under way (its stop waits on stopwaitsecs) refuses a scale too.
+    daemon.write_config({"work": dict(stubborn, numprocs=1, stopwaitsecs=3)})
+    with daemon.ctl_in_background("reload") as reload:
+        daemon.wait_state("work:w0", "STOPPING")
+        res = daemon.ctl("scale", "work", "2")
+        assert res.returncode == 1 and "try again" in res.stderr, daemon.describe(res)
+        reload.communicate(timeout=20)
+    daemon.wait_state("work:w0", "RUNNING")
