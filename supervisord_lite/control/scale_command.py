@@ -16,6 +16,12 @@ from supervisord_lite.core.process import Process
 from supervisord_lite.engine.scaling import ScaleError
 from supervisord_lite.engine.supervisor import Supervisor
 
+_CODES = {
+    "unknown": protocol.NO_SUCH_PROCESS,
+    "invalid": protocol.BAD_ARGUMENT,
+    "busy": protocol.BUSY,
+}
+
 # Commands._wait_started: done(results) once every process is RUNNING or has failed.
 WaitStarted = Callable[[Replier, list[Process], Callable[[list[dict]], None]], None]
 
@@ -37,10 +43,7 @@ def cmd_scale(
     try:
         result = supervisor.scale(name, count, stopped)
     except ScaleError as exc:
-        code = protocol.NO_SUCH_PROCESS if str(exc).startswith("no program") else protocol.BUSY
-        if "must" in str(exc) or "give it" in str(exc) or "uses {" in str(exc):
-            code = protocol.BAD_ARGUMENT
-        raise ProtocolError(code, str(exc)) from None
+        raise ProtocolError(_CODES[exc.kind], str(exc)) from None
     replied["result"] = result
     if result["stopping"]:
         return LATER  # stopped() replies

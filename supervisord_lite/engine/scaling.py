@@ -20,7 +20,13 @@ from supervisord_lite.core.process import Process, slots_for
 
 
 class ScaleError(Exception):
-    """Why a scale cannot be done, for the user."""
+    """Why a scale cannot be done, for the user; `kind` says what is wrong: "unknown"
+    (no such program), "invalid" (the number or the program's names), "busy" (try
+    again later)."""
+
+    def __init__(self, message: str, kind: str = "invalid"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class ScaleHost(Protocol):
@@ -85,13 +91,15 @@ class Scaler:
             hint = ""
             if any(p.program.group == name for p in host.processes.values()):
                 hint = f' ("{name}" is a group: scale each of its programs)'
-            raise ScaleError(f'no program "{name}"{hint}')
+            raise ScaleError(f'no program "{name}"{hint}', "unknown")
         if not 0 <= count <= MAX_NUMPROCS:
             raise ScaleError(f"the number of processes must be 0..{MAX_NUMPROCS}, got {count}")
         if host.shutting_down:
-            raise ScaleError("the daemon is shutting down")
+            raise ScaleError("the daemon is shutting down", "busy")
         if host.reloading() or name in self.busy:
-            raise ScaleError(f"{name} is being scaled or reloaded; try again when it is done")
+            raise ScaleError(
+                f"{name} is being scaled or reloaded; try again when it is done", "busy"
+            )
         fields = names.template_fields(program.process_name)
         if "numprocs" in fields:
             raise ScaleError(
