@@ -8,7 +8,11 @@ Elsewhere a config asking for them is an error, never a silent no-op.
 
 from __future__ import annotations
 
-from supervisord_lite.config.model import DaemonConfig
+from supervisord_lite.config.model import ConfigError, DaemonConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from supervisord_lite.linux.cgroups import CgroupTree
 
 # config/limits.py's CGROUP_KEYS (key -> the controller it needs), named here so that a
 # daemon without limits never loads that module.
@@ -34,3 +38,14 @@ def quota_problems(config: DaemonConfig, available: set[str] | tuple, why: str) 
 
 def uses_quotas(config: DaemonConfig) -> bool:
     return any(key in _NEEDS for p in config.programs.values() for key, _ in p.limits)
+
+
+def check_reload_quotas(new: DaemonConfig, tree: CgroupTree | None) -> None:
+    """A reload may not bring cpu_quota or tasks_max where the running daemon's cgroups
+    cannot keep them: ConfigError with every such key."""
+    if tree is not None:
+        problems = quota_problems(new, tree.controllers, tree.summary())
+    else:
+        problems = quota_problems(new, (), "processes are tracked with process groups")
+    if problems:
+        raise ConfigError(problems)

@@ -20,7 +20,7 @@ from supervisord_lite.control.replies import Replier
 from supervisord_lite.control.server import ControlServer
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
-from supervisord_lite.daemon.quotas import quota_problems, uses_quotas
+from supervisord_lite.daemon.quotas import check_reload_quotas, quota_problems, uses_quotas
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
     StartupError,
@@ -202,16 +202,6 @@ class Daemon:
         else:
             self.alerts.reconfigure(settings)
 
-    def _check_quotas(self, new) -> None:
-        """A reload may not bring cpu_quota or tasks_max where cgroups cannot keep them."""
-        tree = self.supervisor.cgroups
-        if tree is not None:
-            problems = quota_problems(new, tree.controllers, tree.summary())
-        else:
-            problems = quota_problems(new, (), "processes are tracked with process groups")
-        if problems:
-            raise ConfigError(problems)
-
     def _track_with_cgroups(self) -> None:
         """Every process in a cgroup of its own where the daemon can make them."""
         try:
@@ -270,7 +260,7 @@ class Daemon:
         try:
             new = load_config(self.config.path)
             if uses_quotas(new):
-                self._check_quotas(new)
+                check_reload_quotas(new, self.supervisor.cgroups)
         except ConfigError as exc:
             log.error("reload rejected; still running the old config:\n%s", exc)
             done(None, exc.errors)
