@@ -174,3 +174,27 @@ def test_env_file_the_programs_user_could_not_read_is_refused(daemon):
     status = daemon.wait_state("spy", "FATAL")
     assert "may not read it" in status["description"], status
     wait_until(lambda: "greeting=hello" in daemon.read_log("ok"), message="ok to print")
+
+
+def test_check_judges_each_process_own_paths(daemon):
+    """--check looks at each process's own directory and env files, not the template."""
+    for num in (5, 6):
+        (daemon.dir / f"www{num}").mkdir()
+    (daemon.dir / "www5" / "app5.env").write_text("A=1\n")  # against `directory`
+    daemon.write_config(
+        {
+            "web": {
+                "command": ["sleep", "30"],
+                "numprocs": 2,
+                "numprocs_start": 5,
+                "directory": "www{process_num}",
+                "env_file": ["app{process_num}.env", "-gone{process_num}.env"],
+            }
+        }
+    )
+    res = daemon_check(daemon)
+    assert res["errors"] == [
+        f"{daemon.config}: programs.web.env_file: no such file {daemon.dir}/www6/app6.env "
+        f"(write -{daemon.dir}/www6/app6.env if it is optional); it cannot start (FATAL) until "
+        "the file exists"
+    ], res["errors"]
