@@ -27,6 +27,7 @@ OPTIONS = {
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
     "scale": ["--json"],
+    "top": ["--sort", "--filter", "--interval", "--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)

@@ -112,6 +112,9 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     p = command("scale", "set a program's number of processes: only the tail starts or stops")
     p.add_argument("program", metavar="PROGRAM")
     p.add_argument("count", metavar="N")
+    from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
+
+    add_top_command(command)
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
 

@@ -72,7 +72,7 @@ class Supervisor:
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
         self.output = Output(loop)
-        self.figures = Figures(self)  # `status` figures: .of(process), .stamp(process)
+        self.figures = Figures(self)  # `status` figures: .reading(), .of(process, reading)
         self.scaled: dict[str, int] = {}  # program -> numprocs a `scale` set (scaling.py)
         self._scaler = Scaler(self)
         self._reloader = Reloader(self)
@@ -318,7 +318,13 @@ class Supervisor:
     # -- status -------------------------------------------------------------------
 
     def status(self, process: Process, current: float | None = None) -> dict:
-        """The `status` object of one process (process.status_of)."""
+        """The `status` object of one process (process.status_of) with its tree's figures."""
+        status = self.bare_status(process, current)
+        status.update(self.figures.of(process))
+        return status
+
+    def bare_status(self, process: Process, current: float | None = None) -> dict:
+        """The `status` object without the tree's figures: what the ctl's text shows."""
         status = status_of(process, self._sequencer.unready_dependencies, current)
         status["numprocs"] = process.program.numprocs
         status["numprocs_config"] = self.numprocs_config(process)
@@ -326,7 +332,6 @@ class Supervisor:
         cpu = quotas.get("cpu_quota")  # kept by the kernel in cpu.max and pids.max
         status["cpu_quota"] = None if cpu is None else f"{cpu:g}%"
         status["tasks_max"] = quotas.get("tasks_max")
-        status.update(self.figures.of(process))
         return status
 
     def numprocs_config(self, process: Process) -> int:
