@@ -84,6 +84,7 @@ class Process:
         "_log_bytes",
         "checks",
         "restart_pending",
+        "hook",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -110,6 +111,7 @@ class Process:
         # A restart the daemon decided (a memory limit): the restarts count to set once
         # the stop is done and the start made; None when none is under way.
         self.restart_pending: int | None = None
+        self.hook: str | None = None  # the hook command running now (engine/hooks.py)
 
     def count_log_bytes(self, stream: str, count: int) -> None:
         """Keep what a closing pipe reader read (log_bytes adds the open readers')."""
@@ -182,6 +184,7 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "health_reason": process.checks.health_reason if process.checks is not None else None,
         # A oneshot's last run: true completed, false failed for good, null otherwise
         "completed": machine.completed() if process.program.oneshot else None,
+        "hook": process.hook,  # "exec_start_pre: /usr/bin/migrate (pid 12)" while one runs
     }
 
 
