@@ -191,6 +191,8 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
 def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None = None) -> str:
     """The `status` description, with any log that cannot be written named after it."""
     text = _describe_state(process, waiting_on, uptime)
+    if process.hook is not None:
+        text = f"{text}; running {process.hook}" if text else f"running {process.hook}"
     problems = log_problems(process)
     if problems:
         return f"{text}; {problems}" if text else problems

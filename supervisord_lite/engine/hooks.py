@@ -136,7 +136,9 @@ class Hooks:
             self._queue(process, "exec_stop_post", commands, env, lambda error: None)
 
     def transitioned(self, process: Process, change: StateChanged) -> None:
-        if change.new is S.RUNNING and process.program.exec_start_post:
+        # After RUNNING; for a oneshot (never RUNNING), once it completed, as systemd.
+        up = change.new is S.RUNNING or (change.new is S.EXITED and change.old is S.STARTING)
+        if up and process.program.exec_start_post:
             env = _mainpid(process.pid)
             self._queue(process, "exec_start_post", process.program.exec_start_post, env, _none)
         elif change.new is S.STOPPING:
