@@ -246,3 +246,46 @@ def test_reload_during_a_hook(daemon):
     first = records(rec)[0]
     daemon.wait_until(lambda: not alive(first["pid"]) and not alive(first["child"]))
     assert st["hook"] is None
+
+
+def test_stop_post_of_a_crash_runs_before_the_restarts_pre(daemon):
+    rec = str(daemon.path("rec"))
+    daemon.start(
+        {
+            "app": {
+                "command": [PY, "-c", "import time, sys; time.sleep(0.3); sys.exit(1)"],
+                "startsecs": 0,
+                "autorestart": True,
+                "backoff_max": 0,
+                "exec_start_pre": [hook(rec, "pre")],
+                "exec_stop_post": [hook(rec, "post", "--sleep", 0.5)],
+            },
+        }
+    )
+    daemon.wait_until(lambda: len(labels(rec)) >= 5, timeout=20)
+    daemon.ctl_ok("stop", "app")
+    seq = labels(rec)[:5]
+    assert seq == ["pre", "post", "pre", "post", "pre"], labels(rec)
+
+
+def test_a_hook_that_cannot_start_fails_the_start_and_a_failing_post_is_reported(daemon):
+    daemon.start(
+        {
+            "bad": {
+                "command": ["sleep", "300"],
+                "startretries": 0,
+                "exec_start_pre": [[str(daemon.path("no-such-hook"))]],
+            },
+            "post": {
+                "command": ["sleep", "300"],
+                "startsecs": 0,
+                "exec_start_post": [["sh", "-c", "echo post broke >&2; exit 9"]],
+            },
+        }
+    )
+    st = daemon.wait_state("bad", "FATAL")
+    assert "exec_start_pre" in st["description"] and "no-such-hook" in st["description"], st
+    daemon.wait_until(lambda: "exec_start_post sh -c" in daemon.logfile.read_text())
+    log = daemon.logfile.read_text()
+    assert "exit status 9; output: post broke" in log, log[-2000:]
+    assert daemon.status()["post"]["state"] == "RUNNING"  # reported, not acted on
