@@ -81,6 +81,7 @@ class Supervisor:
         self._probes: ProbeRunner | None = None  # readiness, health, sd_notify
         self._hooks: Hooks | None = None  # exec_start_pre ... exec_stop_post
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
+        self.hook_failures: dict[str, int] = {}  # process name -> failed hook commands
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     @property
@@ -259,6 +260,9 @@ class Supervisor:
         if item.get("event") in ("memory_limit", "oom_kill"):  # for metrics
             hits = self.memory_limit_hits
             hits[process.name] = hits.get(process.name, 0) + 1
+        elif item.get("event") == "hook" and not item.get("ok"):  # for metrics
+            failures = self.hook_failures
+            failures[process.name] = failures.get(process.name, 0) + 1
         elif item.get("event") == "healthy" and "healthy" in self._sequencer.conditions_used:
             self.settle_waiting_soon()  # a dependent may wait for this one to be healthy
         self.notice_listeners.emit(process, item)

@@ -289,3 +289,34 @@ def test_a_hook_that_cannot_start_fails_the_start_and_a_failing_post_is_reported
     log = daemon.logfile.read_text()
     assert "exit status 9; output: post broke" in log, log[-2000:]
     assert daemon.status()["post"]["state"] == "RUNNING"  # reported, not acted on
+
+
+def test_hooks_in_events_and_metrics(daemon):
+    daemon.start(
+        {
+            "app": {
+                "command": ["sleep", "300"],
+                "startsecs": 0,
+                "exec_start_post": [["sh", "-c", "exit 4"]],
+            },
+            "job": {"command": ["true"], "oneshot": True},
+            "plain": {"command": ["sleep", "300"], "startsecs": 0},
+        }
+    )
+    with daemon.ctl_in_background("events", "--json") as proc:
+        daemon.wait_state("app", "RUNNING")
+        daemon.ctl_ok("restart", "app")
+        daemon.wait_until(lambda: 'app",group="app"} 2' in daemon.ctl_ok("metrics").stdout)
+        proc.kill()
+        proc.wait()
+        out = proc.stdout.read()
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    hooks = [e for e in events if e.get("event") == "hook"]
+    assert hooks and hooks[0]["hook"] == "exec_start_post" and hooks[0]["ok"] is False, events
+    assert hooks[0]["reason"] == "exit status 4" and hooks[0]["argv"] == ["sh", "-c", "exit 4"]
+    metrics = daemon.ctl_ok("metrics").stdout
+    assert 'supervisord_lite_process_hook_failures_total{name="app",group="app"} 2' in metrics
+    assert 'hook_failures_total{name="plain"' not in metrics
+    daemon.wait_state("job", "EXITED")
+    metrics = daemon.ctl_ok("metrics").stdout
+    assert 'supervisord_lite_process_completed{name="job",group="job"} 1' in metrics
