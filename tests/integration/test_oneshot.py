@@ -207,3 +207,20 @@ def test_healthy_condition_met_by_the_first_probe(daemon):
         }
     )
     daemon.wait_state("app", "RUNNING")
+
+
+def test_ctl_start_of_a_job_waits_for_it_to_complete(daemon):
+    daemon.start(
+        {
+            "job": job(0, sleep=1.0, autostart=False),
+            "bad": job(2, autostart=False, startretries=0),
+        }
+    )
+    res = daemon.ctl("start", "job", timeout=20)
+    assert res.returncode == 0 and "completed" in res.stdout, daemon.describe(res)
+    assert daemon.status()["job"]["state"] == "EXITED"
+    res = daemon.ctl("start", "bad", timeout=20)
+    assert res.returncode != 0 and "exit status 2" in res.stdout + res.stderr, daemon.describe(res)
+    res = daemon.ctl("start", "job", timeout=20)  # a completed job runs again
+    assert res.returncode == 0 and "completed" in res.stdout, daemon.describe(res)
+    assert daemon.status()["job"]["restarts"] == 0
