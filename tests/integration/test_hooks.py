@@ -374,3 +374,16 @@ def test_stop_answers_a_start_queued_behind_a_slow_stop_post_at_once(daemon):
     assert res.returncode == 0, daemon.describe(res)
     st = daemon.wait_state("app", "STOPPED", timeout=5)
     assert labels(rec) == ["pre", "post"]  # the restart's pre never ran
+
+
+def test_status_follows_a_hook_beside_a_running_process(daemon):
+    flag = daemon.path("go")
+    wait_for_flag = ["sh", "-c", f'while [ ! -e "{flag}" ]; do sleep 0.1; done']
+    daemon.start(
+        {"app": {"command": ["sleep", "300"], "startsecs": 0, "exec_start_post": [wait_for_flag]}}
+    )
+    st = daemon.wait_until(lambda: (s := daemon.status()["app"])["hook"] and s)
+    assert st["state"] == "RUNNING" and "running exec_start_post: sh -c" in st["description"]
+    flag.write_text("")
+    daemon.wait_until(lambda: daemon.status()["app"]["hook"] is None)
+    assert "running" not in daemon.status()["app"]["description"]
