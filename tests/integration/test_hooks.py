@@ -7,6 +7,7 @@ during a hook): never a hang, never a stray hook process."""
 from __future__ import annotations
 
 import json
+import pwd
 import sys
 import time
 
@@ -387,3 +388,19 @@ def test_status_follows_a_hook_beside_a_running_process(daemon):
     flag.write_text("")
     daemon.wait_until(lambda: daemon.status()["app"]["hook"] is None)
     assert "running" not in daemon.status()["app"]["description"]
+
+
+def test_hooks_run_as_the_programs_user(daemon):
+    uid = pwd.getpwnam("nobody").pw_uid
+    daemon.start(
+        {
+            "app": {
+                "command": ["sleep", "300"],
+                "user": "nobody",
+                "startsecs": 0,
+                "exec_start_pre": [["sh", "-c", 'echo "pre uid $(id -u)"']],
+            }
+        }
+    )
+    daemon.wait_state("app", "RUNNING")
+    assert f"pre uid {uid}" in daemon.read_log("app", "stderr")
