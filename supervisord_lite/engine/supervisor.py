@@ -36,8 +36,10 @@ from supervisord_lite.engine.hooks import Hooks
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
+from supervisord_lite.engine.rolling import Rolls
 from supervisord_lite.engine.sequencing import Sequencer
 from supervisord_lite.engine.subscribers import Subscribers
+from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.logs.logfile import LogFile
@@ -83,6 +85,10 @@ class Supervisor:
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.hook_failures: dict[str, int] = {}  # process name -> failed hook commands
         self.set_table(config, slots_for(config.programs.values(), {})[0])
+        self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
+        self.rolls = Rolls(self)  # restart --rolling (rolling.py)
+        self.listeners.append(self.rolls.state_changed)
+        self.cgroup_names: dict[Process, str] = {}  # a surge's slots: see cgroup_of
 
     @property
     def probes(self) -> ProbeRunner:
@@ -102,6 +108,7 @@ class Supervisor:
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
         """Move to a new config, touching only what differs (reload.py); on_done(diff)
         once applied. Returns the diff: the programs added, changed and removed."""
+        self.rolls.interrupt("interrupted by a reload")
         return self._reloader.apply(new, on_done)
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
@@ -152,8 +159,10 @@ class Supervisor:
         for process in self.processes.values():
             if process.waiting_for_deps:
                 self.refuse_start(process, "the daemon is shutting down")
+        self.rolls.interrupt("interrupted: the daemon is shutting down")
         # Then the hooks still running (exec_stop_post), each bounded by hook_timeout.
-        self.stop_many(list(self.processes.values()), lambda: self.after_hooks(on_done))
+        everyone = [*self.processes.values(), *self.rolls.extra_slots()]
+        self.stop_many(everyone, lambda: self.after_hooks(on_done))
 
     def after_hooks(self, callback: Callable[[], None]) -> None:
         """callback() once no hook command runs (at once without hooks)."""
@@ -175,7 +184,7 @@ class Supervisor:
         except ProcessLookupError:
             return False
         if signum == signal.SIGKILL and process.program.stopasgroup and self.cgroups:
-            self.cgroups.kill(process.name)  # stopwaitsecs is up: descendants that fled too
+            self.cgroups.kill(self.cgroup_of(process))  # stopwaitsecs is up: those that fled too
         return True
 
     # -- events in, effects out ---------------------------------------------------
@@ -280,6 +289,11 @@ class Supervisor:
             return
         self.start(process)
         process.machine.restarts = restarts  # the start reset it: this one is automatic
+
+    def cgroup_of(self, process: Process) -> str:
+        """The cgroup a process slot runs in: its name, but for a surge's second slot of
+        the same name (rolling.py), which must not share the first one's."""
+        return self.cgroup_names.get(process, process.name) if self.cgroup_names else process.name
 
     def use_cgroups(self, tree: CgroupTree) -> None:
         """Track every process in a cgroup of its own from now on (linux/cgroups.py)."""
