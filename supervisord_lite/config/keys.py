@@ -86,6 +86,8 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("limits", cv.later("config.limits", "convert"), (), "limits"),
     Key("memory_limit", cv.positive_size, None),  # the whole tree's resident memory; None: none
     Key("memory_check_interval", cv.positive_number, 5.0),  # seconds between samples
+    # Schedules (docs/lifecycle.md): a oneshot started at these times; None: none
+    Key("schedule", cv.later("config.schedule_key", "schedule"), None),
 )
 
 # The table as key -> (converter, default), the shape the loader's tables share.

@@ -20,6 +20,7 @@ from supervisord_lite.config.keys import ALERT_KEYS, DAEMON_KEYS, GROUP_KEYS, PR
 from supervisord_lite.config.load_context import LoadContext
 from supervisord_lite.config.log_paths import is_stream
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.schedule_key import schedule_problems, scheduled_autostart
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
@@ -153,6 +154,10 @@ class TableConverter(LoadContext):
         # built (for --check --json) while the error fails the load.
         self.check_user(file, parts, kwargs["user"])
         ok = self.check_watchdog(file, parts, kwargs) and ok
+        for key, message in schedule_problems(kwargs):
+            self.error(file, (*parts, key), message)
+            ok = False
+        kwargs["autostart"] = scheduled_autostart(table, kwargs)
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])

@@ -31,6 +31,8 @@ class ProcessRow(NamedTuple):
     log_bytes: dict[str, int]  # stream -> bytes read from its pipe since the daemon began
     memory_limit: int | None = None  # its memory_limit in bytes; None: none
     memory_limit_hits: int = 0  # restarts for going over it (or OOM kills), daemon's life
+    scheduled_runs: int | None = None  # runs its schedule started; None: no schedule
+    skipped_runs: int | None = None  # runs not started: the last one was still going
 
 
 class DaemonRow(NamedTuple):
@@ -106,6 +108,12 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
         full = _family(out, "process_memory_limit_hits_total", "counter",
                        "Restarts for going over memory_limit, and OOM kills.")  # fmt: skip
         out.extend(f"{full}{{{lab}}} {r.memory_limit_hits}" for r, lab in limited)
+    if any(r.scheduled_runs is not None for r in rows):  # only where some has a schedule
+        _optional(out, rows, labels, "process_scheduled_runs_total", "counter",
+                  "Runs its schedule started.", "scheduled_runs")  # fmt: skip
+        _optional(out, rows, labels, "process_skipped_runs_total", "counter",
+                  "Scheduled runs not started: the last run was still going.",
+                  "skipped_runs")  # fmt: skip
     full = _family(
         out, "process_log_bytes_total", "counter", "Bytes the process wrote, per stream."
     )

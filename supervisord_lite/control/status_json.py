@@ -64,6 +64,7 @@ class StatusText:
             process.ever_started,
             log_problems(process),  # a log that cannot be written shows in the description
             process.checks.key() if process.checks is not None else None,  # probes, STATUS=
+            process.schedule.key() if process.schedule is not None else None,  # next run
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

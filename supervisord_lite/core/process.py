@@ -63,6 +63,29 @@ class ProbeView(Protocol):
         ...
 
 
+class ScheduleView(Protocol):
+    """What a scheduled process shows of its schedule (the engine's scheduler keeps the
+    record, engine/scheduler.py's Entry, and sets `Process.schedule`): `status` reads it."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def next_run(self) -> float | None:
+        """The next run, in seconds since the epoch; None: it never runs."""
+        ...
+
+    @property
+    def runs(self) -> int: ...
+
+    @property
+    def skipped(self) -> int: ...
+
+    def key(self) -> tuple:
+        """What status shows from here: part of the status cache's key."""
+        ...
+
+
 class Process:
     """One supervised process slot (`web` or `web:1`) and its current child, if any."""
 
@@ -84,6 +107,7 @@ class Process:
         "_log_bytes",
         "checks",
         "restart_pending",
+        "schedule",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -110,6 +134,7 @@ class Process:
         # A restart the daemon decided (a memory limit): the restarts count to set once
         # the stop is done and the start made; None when none is under way.
         self.restart_pending: int | None = None
+        self.schedule: ScheduleView | None = None  # its schedule's record, if it has one
 
     def count_log_bytes(self, stream: str, count: int) -> None:
         """Keep what a closing pipe reader read (log_bytes adds the open readers')."""
@@ -178,14 +203,33 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "restarts": machine.restarts,
         "description": description_of(process, waiting_on, uptime),
         "spawn_error": machine.spawn_error,
+        **_schedule_fields(process.schedule),
         "health": process.checks.health if process.checks is not None else None,
         "health_reason": process.checks.health_reason if process.checks is not None else None,
     }
 
 
+def _schedule_fields(schedule: ScheduleView | None) -> dict:
+    if schedule is None:
+        return _NO_SCHEDULE
+    return {
+        "schedule": schedule.text,
+        "next_run": schedule.next_run,
+        "scheduled_runs": schedule.runs,
+        "skipped_runs": schedule.skipped,
+    }
+
+
+_NO_SCHEDULE = {"schedule": None, "next_run": None, "scheduled_runs": None, "skipped_runs": None}
+
+
 def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None = None) -> str:
-    """The `status` description, with any log that cannot be written named after it."""
+    """The `status` description, with any log that cannot be written named after it,
+    and a scheduled process's next run."""
     text = _describe_state(process, waiting_on, uptime)
+    schedule = process.schedule
+    if schedule is not None:
+        text = "; ".join(part for part in (text, _next_run_text(schedule)) if part)
     problems = log_problems(process)
     if problems:
         return f"{text}; {problems}" if text else problems
@@ -240,6 +284,13 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
     if process.dep_error:
         return f"not started: {process.dep_error}"
     return _stamp(process) if process.ever_started else "Not started"
+
+
+def _next_run_text(schedule: ScheduleView) -> str:
+    when = schedule.next_run
+    if when is None:
+        return f"schedule {schedule.text}: never runs in this time zone"
+    return "next run " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
 
 
 def log_problems(process: Process) -> str:
