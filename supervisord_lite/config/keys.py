@@ -58,7 +58,8 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("user", cv.string, None),  # checked against pwd and the daemon's euid
     Key("umask", cv.mode, 0o022),
     Key("priority", cv.integer(), 999),
-    Key("depends_on", cv.list_of(cv.program_name, "program names"), ()),
+    # A list of names (each ready) or a table of conditions (lifecycle.py)
+    Key("depends_on", cv.later("config.lifecycle", "depends_on"), (), "conditions"),
     Key("autostart", cv.boolean, True),
     Key("autorestart", cv.autorestart, "unexpected"),
     Key("exitcodes", cv.list_of(cv.integer(0, 255), "exit codes 0..255"), (0,)),
@@ -86,6 +87,13 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("limits", cv.later("config.limits", "convert"), (), "limits"),
     Key("memory_limit", cv.positive_size, None),  # the whole tree's resident memory; None: none
     Key("memory_check_interval", cv.positive_number, 5.0),  # seconds between samples
+    # Lifecycle (docs/lifecycle.md): a job run to completion, hooks around start and stop
+    Key("oneshot", cv.boolean, False),
+    Key("exec_start_pre", cv.later("config.lifecycle", "hooks"), ()),
+    Key("exec_start_post", cv.later("config.lifecycle", "hooks"), ()),
+    Key("exec_stop", cv.later("config.lifecycle", "hooks"), ()),
+    Key("exec_stop_post", cv.later("config.lifecycle", "hooks"), ()),
+    Key("hook_timeout", cv.positive_number, 30.0),  # seconds for each hook command
     # Schedules (docs/lifecycle.md): a oneshot started at these times; None: none
     Key("schedule", cv.later("config.schedule_key", "schedule"), None),
 )

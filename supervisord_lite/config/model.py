@@ -86,6 +86,13 @@ class ProgramConfig(Frozen):
         "limits",
         "memory_limit",
         "memory_check_interval",
+        "conditions",
+        "oneshot",
+        "exec_start_pre",
+        "exec_start_post",
+        "exec_stop",
+        "exec_stop_post",
+        "hook_timeout",
         "schedule",
     )
 
@@ -131,6 +138,14 @@ class ProgramConfig(Frozen):
         limits: tuple[tuple[str, Any], ...] = (),  # limits.py: (key, value) pairs
         memory_limit: int | None = None,  # bytes of the whole tree's RSS; None: no limit
         memory_check_interval: float = 5.0,  # seconds between two samples
+        # depends_on as a table: (name, condition) pairs; () when every one is "ready"
+        conditions: tuple[tuple[str, str], ...] = (),
+        oneshot: bool = False,  # runs to completion: EXITED as completed, not restarted
+        exec_start_pre: tuple[tuple[str, ...], ...] = (),  # hooks: argv arrays, in order
+        exec_start_post: tuple[tuple[str, ...], ...] = (),
+        exec_stop: tuple[tuple[str, ...], ...] = (),
+        exec_stop_post: tuple[tuple[str, ...], ...] = (),
+        hook_timeout: float = 30.0,  # seconds for each hook command
         schedule: str | None = None,  # cron or @every text (config/cron.py); None: none
     ):
         if process_name is None:
@@ -145,6 +160,18 @@ class ProgramConfig(Frozen):
         # Expanded once: every status, spawn and log path names processes.
         full = [names.full_name(group, self.short_name(i)) for i in range(numprocs)]
         _set(self, "processes", tuple(full))
+
+    def condition_of(self, dependency: str) -> str:
+        """What this program waits for of `dependency` (config/lifecycle.py CONDITIONS)."""
+        for name, condition in self.conditions:
+            if name == dependency:
+                return condition
+        return "ready"
+
+    def has_hooks(self) -> bool:
+        return bool(
+            self.exec_start_pre or self.exec_start_post or self.exec_stop or self.exec_stop_post
+        )
 
     def process_num(self, index: int) -> int:
         """The process_num of the index-th process (numprocs_start onwards)."""

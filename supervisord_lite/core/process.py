@@ -206,6 +206,8 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         **_schedule_fields(process.schedule),
         "health": process.checks.health if process.checks is not None else None,
         "health_reason": process.checks.health_reason if process.checks is not None else None,
+        # A oneshot's last run: true completed, false failed for good, null otherwise
+        "completed": machine.completed() if process.program.oneshot else None,
     }
 
 
@@ -274,13 +276,17 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
         if machine.spawn_error:
             return f"spawn error: {machine.spawn_error}"
         last = machine.history[-1] if machine.history else None
-        if last and (state is S.BACKOFF or process.program.ready or last.old is S.STOPPING):
+        program = process.program
+        if last and (
+            state is S.BACKOFF or program.ready or program.oneshot or last.old is S.STOPPING
+        ):
             # "crash loop: restart in 4s"; with readiness, what it waited for; after
             # health restarts, why it gave up: none of these is an exit "too quickly"
             return last.reason
         return "Exited too quickly (process log may have details)"
     if state is S.EXITED:
-        return f"{describe_exit(machine.exitstatus)}, {_stamp(process)}"
+        done = "completed: " if machine.completed() else ""
+        return f"{done}{describe_exit(machine.exitstatus)}, {_stamp(process)}"
     if process.dep_error:
         return f"not started: {process.dep_error}"
     return _stamp(process) if process.ever_started else "Not started"

@@ -256,6 +256,8 @@ class Supervisor:
         if item.get("event") in ("memory_limit", "oom_kill"):  # for metrics
             hits = self.memory_limit_hits
             hits[process.name] = hits.get(process.name, 0) + 1
+        elif item.get("event") == "healthy" and "healthy" in self._sequencer.conditions_used:
+            self.settle_waiting_soon()  # a dependent may wait for this one to be healthy
         self.notice_listeners.emit(process, item)
 
     def restart_for(self, process: Process, item: dict) -> None:
