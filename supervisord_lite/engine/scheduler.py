@@ -30,6 +30,7 @@ from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.engine.schedule_state import read_last_runs, write_last_runs
 from supervisord_lite.linux.loop import EventLoop, Timer, now
+from supervisord_lite.logs import daemon_log
 
 log = logging.getLogger("supervisord_lite")
 
@@ -56,7 +57,7 @@ class Entry:
     """One scheduled process: its schedule, when it runs next, what it did (core's
     ScheduleView: `status` reads it)."""
 
-    __slots__ = ("text", "schedule", "due", "due_wall", "runs", "skipped", "last_run")
+    __slots__ = ("text", "schedule", "due", "due_wall", "runs", "skipped", "last_run", "make_up")
 
     def __init__(self, text: str):
         self.text = text
@@ -66,6 +67,7 @@ class Entry:
         self.runs = 0
         self.skipped = 0
         self.last_run: float | None = None  # wall clock of the last run's start
+        self.make_up = False  # the next run makes up one missed while the daemon was down
 
     @property
     def next_run(self) -> float | None:
@@ -113,6 +115,7 @@ class Scheduler:
         except ValueError as exc:  # every match falls in time this zone skips
             self._never(name, entry, exc)
             return
+        entry.make_up = last is not None and due.timestamp() <= wall
         self._set_due(entry, due.timestamp(), mono, wall)
 
     def _never(self, name: str, entry: Entry, exc: ValueError) -> None:
@@ -168,15 +171,21 @@ class Scheduler:
         process = host.processes.get(name)
         if process is None or host.shutting_down:
             return
+        reason = f"schedule {entry.text}"
+        if entry.make_up:
+            entry.make_up = False
+            reason += ": making up a run missed while the daemon was down"
         if process.state in _BUSY or process.waiting_for_deps:
             entry.skipped += 1
-            reason = f"schedule {entry.text}: the last run is still going ({process.state.value})"
+            reason += f": the last run is still going ({process.state.value})"
+            daemon_log.info("skipped: %s (%s)", name, reason)
             host.notice(process, {"event": "skipped", "reason": reason})
             return
         entry.runs += 1
         entry.last_run = wall
         self._record()
-        host.notice(process, {"event": "scheduled", "reason": f"schedule {entry.text}"})
+        daemon_log.info("scheduled: %s (%s)", name, reason)
+        host.notice(process, {"event": "scheduled", "reason": reason})
         host.start(process)
 
     def _record(self) -> None:
