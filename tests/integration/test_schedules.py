@@ -157,3 +157,24 @@ def test_schedule_on_a_service_is_refused_with_the_reason(daemon):
     res = daemon.launch()
     assert res.returncode != 0
     assert "programs.web.schedule: runs only a job: add oneshot = true" in res.stderr, res.stderr
+
+
+@pytest.mark.timeout(30)
+def test_a_bad_or_planted_state_file_makes_nothing_up(daemon):
+    """The last runs are read O_NOFOLLOW and checked: a link planted beside the pidfile
+    or values no clock holds are ignored, never a crash or a run."""
+    long_ago = [["@every 1h", 1.0]]
+    elsewhere = daemon.path("elsewhere.json")
+    elsewhere.write_text(json.dumps({"a": long_ago[0]}))
+    daemon.path("sdl.pid.schedules").symlink_to(elsewhere)
+    programs = {"a": job(str(daemon.path("a")), schedule="@every 1h")}
+    daemon.start(programs)
+    assert daemon.status()["a"]["scheduled_runs"] == 0
+    assert "ignoring unreadable" in daemon.log_tail(100)
+    assert elsewhere.read_text() == json.dumps({"a": long_ago[0]})  # never written through
+    daemon.ctl_ok("shutdown")
+    daemon.wait_until(lambda: not daemon.pidfile.exists(), timeout=10)
+    daemon.path("sdl.pid.schedules").unlink()
+    daemon.path("sdl.pid.schedules").write_text('{"a": ["@every 1h", NaN], "b": 7}')
+    daemon.start()
+    assert daemon.status()["a"]["scheduled_runs"] == 0
