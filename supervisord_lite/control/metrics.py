@@ -31,6 +31,8 @@ class ProcessRow(NamedTuple):
     log_bytes: dict[str, int]  # stream -> bytes read from its pipe since the daemon began
     memory_limit: int | None = None  # its memory_limit in bytes; None: none
     memory_limit_hits: int = 0  # restarts for going over it (or OOM kills), daemon's life
+    completed: bool | None = None  # a oneshot's last run: None while it has no verdict
+    hook_failures: int | None = None  # hook commands that failed; None: no hooks
     scheduled_runs: int | None = None  # runs its schedule started; None: no schedule
     skipped_runs: int | None = None  # runs not started: the last one was still going
 
@@ -108,6 +110,12 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
         full = _family(out, "process_memory_limit_hits_total", "counter",
                        "Restarts for going over memory_limit, and OOM kills.")  # fmt: skip
         out.extend(f"{full}{{{lab}}} {r.memory_limit_hits}" for r, lab in limited)
+    if any(r.completed is not None for r in rows):  # only where a oneshot has finished
+        _optional(out, rows, labels, "process_completed", "gauge",
+                  "A oneshot's last run: 1 completed, 0 failed for good.", "completed")  # fmt: skip
+    if any(r.hook_failures is not None for r in rows):
+        _optional(out, rows, labels, "process_hook_failures_total", "counter",
+                  "Hook commands that failed or timed out.", "hook_failures")  # fmt: skip
     if any(r.scheduled_runs is not None for r in rows):  # only where some has a schedule
         _optional(out, rows, labels, "process_scheduled_runs_total", "counter",
                   "Runs its schedule started.", "scheduled_runs")  # fmt: skip
@@ -129,4 +137,4 @@ def _optional(out, rows, labels, name: str, kind: str, text: str, field: str) ->
     for row, lab in zip(rows, labels):
         value = getattr(row, field)
         if value is not None:
-            out.append(f"{full}{{{lab}}} {_num(value)}")
+            out.append(f"{full}{{{lab}}} {_num(int(value) if isinstance(value, bool) else value)}")

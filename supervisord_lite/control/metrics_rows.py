@@ -53,6 +53,12 @@ def process_rows(supervisor) -> list[ProcessRow]:
                 log_bytes=process.log_bytes(),
                 memory_limit=process.program.memory_limit,
                 memory_limit_hits=supervisor.memory_limit_hits.get(process.name, 0),
+                completed=machine.completed() if process.program.oneshot else None,
+                hook_failures=(
+                    supervisor.hook_failures.get(process.name, 0)
+                    if process.program.has_hooks()
+                    else None
+                ),
                 scheduled_runs=None if process.schedule is None else process.schedule.runs,
                 skipped_runs=None if process.schedule is None else process.schedule.skipped,
             )

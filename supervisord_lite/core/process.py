@@ -107,6 +107,7 @@ class Process:
         "_log_bytes",
         "checks",
         "restart_pending",
+        "hook",
         "schedule",
     )
 
@@ -134,6 +135,7 @@ class Process:
         # A restart the daemon decided (a memory limit): the restarts count to set once
         # the stop is done and the start made; None when none is under way.
         self.restart_pending: int | None = None
+        self.hook: str | None = None  # the hook command running now (engine/hooks.py)
         self.schedule: ScheduleView | None = None  # its schedule's record, if it has one
 
     def count_log_bytes(self, stream: str, count: int) -> None:
@@ -208,6 +210,7 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "health_reason": process.checks.health_reason if process.checks is not None else None,
         # A oneshot's last run: true completed, false failed for good, null otherwise
         "completed": machine.completed() if process.program.oneshot else None,
+        "hook": process.hook,  # "exec_start_pre: /usr/bin/migrate (pid 12)" while one runs
     }
 
 
@@ -229,6 +232,8 @@ def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None
     """The `status` description, with any log that cannot be written named after it,
     and a scheduled process's next run."""
     text = _describe_state(process, waiting_on, uptime)
+    if process.hook is not None:
+        text = f"{text}; running {process.hook}" if text else f"running {process.hook}"
     schedule = process.schedule
     if schedule is not None:
         text = "; ".join(part for part in (text, _next_run_text(schedule)) if part)
