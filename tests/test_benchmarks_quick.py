@@ -22,13 +22,14 @@ NUMBER = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)?$")
 FLOOR = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)? \(no manager\)$")
 
 # Table workload names (before any ":") of the workloads `python -m benchmarks` runs by
-# default, and of scale10k, run here too (its own run at full size takes minutes).
+# default, and of scale10k (its own run at full size takes minutes) and schedules, run
+# here too.
 EXPECTED = {
     "spawn", "restart", "ctl", "logs", "idle", "memory", "stop-all", "crash storm", "flood",
-    "checkconf", "paced status", "scale",
+    "checkconf", "paced status", "scale", "schedules",
 }  # fmt: skip
 # Workloads whose rows may leave supervisord's column empty ("not run": it cannot).
-LITE_ONLY_ROWS = {"scale"}
+LITE_ONLY_ROWS = {"scale", "schedules"}
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -71,7 +72,7 @@ def test_quick_benchmark_measures_every_workload_on_both_sides(bench_tmpdir) -> 
             "benchmarks",
             "--quick",
             "--only",
-            "default,scale10k",
+            "default,scale10k,schedules",
         ],
         cwd=ROOT,
         capture_output=True,
