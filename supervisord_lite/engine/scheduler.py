@@ -122,6 +122,31 @@ class Scheduler:
         log.warning("%s: %s; it will not run", name, exc)
         entry.due, entry.due_wall = math.inf, None
 
+    # -- across an exec of the daemon (reexec) ---------------------------------------------
+
+    def snapshot(self) -> dict[str, list]:
+        """What a reexec carries to the new image (the seam for engine/handover.py): per
+        process its schedule, next run (wall clock), counts and last run. Without it the
+        new image still reads the state file: at most one make-up run, counts from 0."""
+        return {
+            name: [e.text, e.due_wall, e.runs, e.skipped, e.last_run]
+            for name, e in self.entries.items()
+        }
+
+    def restore(self, saved: dict[str, list]) -> None:
+        """The new image's side: an unchanged schedule takes its next run and counts back
+        (a changed or removed one keeps what update() gave it)."""
+        mono, wall = now(), time.time()
+        for name, (text, due_wall, runs, skipped, last_run) in saved.items():
+            entry = self.entries.get(name)
+            if entry is None or entry.text != text:
+                continue
+            entry.runs, entry.skipped, entry.last_run = runs, skipped, last_run
+            entry.make_up = False
+            if due_wall is not None:
+                self._set_due(entry, due_wall, mono, wall)
+        self._arm()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
