@@ -56,6 +56,9 @@ class HooksHost(Protocol):
 
     def watch_exit(self, pid: int, on_exit: Callable[[int], None], group: bool) -> None: ...
 
+    def still_watched(self, pid: int) -> bool:
+        """pid is not reaped yet (so neither it nor its group id can be recycled)."""
+
 
 class Batch:
     """One hook key's commands for one process, with what to do once they are done:
@@ -239,6 +242,8 @@ class Hooks:
     def _kill(self, process: Process, run: Running, why: str | None) -> None:
         if why is not None:
             run.killed = why
+        if not self.host.still_watched(run.pid):
+            return  # reaped already (its exit is on its way): the pid may be another's
         try:
             os.killpg(run.pid, signal.SIGKILL)  # the hook's own session: all of it
         except (ProcessLookupError, PermissionError):

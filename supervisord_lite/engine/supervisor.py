@@ -323,6 +323,9 @@ class Supervisor:
         if group:
             self._children.reaper.watched_groups.add(pid)
 
+    def still_watched(self, pid: int) -> bool:
+        return pid in self._children.reaper.watched
+
     @property
     def hooks(self) -> Hooks:
         """exec_start_pre ... exec_stop_post (hooks.py), made at the first program with one."""

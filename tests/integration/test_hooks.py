@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import psutil
 import pytest
@@ -320,3 +321,32 @@ def test_hooks_in_events_and_metrics(daemon):
     daemon.wait_state("job", "EXITED")
     metrics = daemon.ctl_ok("metrics").stdout
     assert 'supervisord_lite_process_completed{name="job",group="job"} 1' in metrics
+
+
+def test_hooks_and_a_completed_job_leave_the_daemon_idle(daemon):
+    """Hooks done and a job completed: no timer left, the daemon wakes 0 times."""
+    rec = str(daemon.path("rec"))
+    dpid = daemon.start(
+        {
+            "app": {
+                "command": ["sleep", "300"],
+                "startsecs": 0,
+                "exec_start_pre": [hook(rec, "pre")],
+                "exec_start_post": [hook(rec, "post")],
+                "exec_stop_post": [hook(rec, "stop_post")],
+            },
+            "job": {"command": ["true"], "oneshot": True},
+            "after": {
+                "command": ["sleep", "300"],
+                "startsecs": 0,
+                "depends_on": {"job": "completed_successfully"},
+            },
+        }
+    )
+    daemon.wait_state("after", "RUNNING")
+    daemon.wait_until(lambda: labels(rec) == ["pre", "post"] and not daemon.status()["app"]["hook"])
+    proc = psutil.Process(dpid)
+    time.sleep(0.5)  # start-up work (log flushes, the child record) settles
+    before = proc.num_ctx_switches().voluntary
+    time.sleep(1.5)
+    assert proc.num_ctx_switches().voluntary - before == 0

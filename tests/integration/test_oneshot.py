@@ -193,3 +193,17 @@ def test_launch_wait_counts_a_completed_job_as_up(daemon):
     assert res.returncode == 0, daemon.describe(res)
     st = daemon.status()
     assert st["migrate"]["state"] == "EXITED" and st["app"]["state"] == "RUNNING", st
+
+
+def test_healthy_condition_met_by_the_first_probe(daemon):
+    daemon.start(
+        {
+            "db": {
+                "command": ["sleep", "300"],
+                "startsecs": 0,
+                "health": {"exec": ["true"], "interval": 0.2},
+            },
+            "app": server(depends_on={"db": "healthy"}),
+        }
+    )
+    daemon.wait_state("app", "RUNNING")
