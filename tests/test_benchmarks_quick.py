@@ -22,14 +22,13 @@ NUMBER = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)?$")
 FLOOR = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)? \(no manager\)$")
 
 # Table workload names (before any ":") of the workloads `python -m benchmarks` runs by
-# default, and of scale10k (its own run at full size takes minutes) and schedules, run
-# here too.
+# default, and of scale10k, run here too (its own run at full size takes minutes).
 EXPECTED = {
     "spawn", "restart", "ctl", "logs", "idle", "memory", "stop-all", "crash storm", "flood",
-    "checkconf", "paced status", "scale", "schedules",
+    "checkconf", "paced status", "scale",
 }  # fmt: skip
 # Workloads whose rows may leave supervisord's column empty ("not run": it cannot).
-LITE_ONLY_ROWS = {"scale", "schedules"}
+LITE_ONLY_ROWS = {"scale"}
 
 pytestmark = pytest.mark.timeout(480)
 
@@ -72,7 +71,7 @@ def test_quick_benchmark_measures_every_workload_on_both_sides(bench_tmpdir) -> 
             "benchmarks",
             "--quick",
             "--only",
-            "default,scale10k,schedules",
+            "default,scale10k",
         ],
         cwd=ROOT,
         capture_output=True,
