@@ -110,12 +110,14 @@ class Scheduler:
         if recorded is not None and recorded[0] == entry.text:
             entry.last_run = recorded[1]
         last = None if entry.last_run is None else self._local(entry.last_run)
+        local_now = self._local(wall)
         try:
-            due = cron.first_due_after_start(entry.schedule, last, self._local(wall))
+            due = cron.first_due_after_start(entry.schedule, last, local_now)
         except ValueError as exc:  # every match falls in time this zone skips
             self._never(name, entry, exc)
             return
-        entry.make_up = last is not None and due.timestamp() <= wall
+        # Compared as datetimes: a timestamp's trip through one rounds to microseconds.
+        entry.make_up = last is not None and due <= local_now
         self._set_due(entry, due.timestamp(), mono, wall)
 
     def _never(self, name: str, entry: Entry, exc: ValueError) -> None:
