@@ -171,6 +171,7 @@ class Scheduler:
     def _fire(self) -> None:
         self._timer = None
         mono, wall = now(), time.time()
+        runs_before = sum(entry.runs for entry in self.entries.values())
         for name, entry in list(self.entries.items()):
             interval = isinstance(entry.schedule, cron.IntervalSchedule)
             if interval and entry.due <= mono:
@@ -189,6 +190,8 @@ class Scheduler:
                     self._set_due(entry, due.timestamp(), mono, wall)
                 elif entry.due <= mono:  # the wall clock was set back: wait for it
                     self._set_due(entry, entry.due_wall, mono, wall)
+        if sum(entry.runs for entry in self.entries.values()) != runs_before:
+            self._record()  # once per firing, however many jobs it started
         self._arm()
 
     # -- a run --------------------------------------------------------------------------
@@ -210,7 +213,6 @@ class Scheduler:
             return
         entry.runs += 1
         entry.last_run = wall
-        self._record()
         daemon_log.info("scheduled: %s (%s)", name, reason)
         host.notice(process, {"event": "scheduled", "reason": reason})
         host.start(process)
