@@ -169,7 +169,6 @@ class Scheduler:
             self._timer = self.host.loop.call_later(nearest - now(), self._fire)
 
     def _fire(self) -> None:
-        self._timer = None
         mono, wall = now(), time.time()
         runs_before = sum(entry.runs for entry in self.entries.values())
         for name, entry in list(self.entries.items()):
