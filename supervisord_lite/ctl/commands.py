@@ -60,7 +60,8 @@ def cmd_status(conn: Connection, args) -> int:
         width = max([len(p["name"]) for p in processes] + [30]) + 3
         for p in processes:
             print(f"{p['name']:<{width}}{p['state']:<10} {p['description']}".rstrip())
-    all_running = all(p["state"] == "RUNNING" for p in processes)
+    # A oneshot that completed is where it should be, as systemd's active oneshot.
+    all_running = all(p["state"] == "RUNNING" or p.get("completed") is True for p in processes)
     return EXIT_OK if all_running else EXIT_NOT_RUNNING
 
 

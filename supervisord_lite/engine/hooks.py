@@ -168,9 +168,16 @@ class Hooks:
         if running is not None and running is not _STEPPING and running.batch.kind in _START_HOOKS:
             running.batch.commands.clear()
             self._kill(process, running, why)
-        for batch in self._queues.get(process, ()):  # noqa: B007 (cleared in place)
-            if batch.kind in _START_HOOKS:
-                batch.commands.clear()  # its `then` still runs, in turn: the answer
+        queue = self._queues.get(process)
+        if not queue:
+            return
+        current = running.batch if isinstance(running, Running) else None
+        waiting = [b for b in queue if b.kind in _START_HOOKS and b is not current]
+        for batch in waiting:
+            # Queued behind a stop hook: answered now, not once that hook is done (after
+            # this step: the machine is still carrying out the stop's effects).
+            queue.remove(batch)
+            self.host.loop.call_soon(lambda then=batch.then: then(why))
 
     def _next(self, process: Process) -> None:
         """Start the next command of the process's queue, or finish batches."""

@@ -350,3 +350,27 @@ def test_hooks_and_a_completed_job_leave_the_daemon_idle(daemon):
     before = proc.num_ctx_switches().voluntary
     time.sleep(1.5)
     assert proc.num_ctx_switches().voluntary - before == 0
+
+
+def test_stop_answers_a_start_queued_behind_a_slow_stop_post_at_once(daemon):
+    rec = str(daemon.path("rec"))
+    daemon.start(
+        {
+            "app": {
+                "command": [PY, "-c", "import time, sys; time.sleep(0.3); sys.exit(1)"],
+                "startsecs": 0,
+                "autorestart": True,
+                "backoff_max": 0,
+                "hook_timeout": 30,
+                "exec_start_pre": [hook(rec, "pre")],
+                "exec_stop_post": [hook(rec, "post", "--sleep", 300)],
+            },
+        }
+    )
+    daemon.wait_until(lambda: labels(rec) == ["pre", "post"])
+    st = daemon.status()["app"]
+    assert st["state"] == "STARTING" and st["hook"].startswith("exec_stop_post"), st
+    res = daemon.ctl("stop", "app", timeout=10)
+    assert res.returncode == 0, daemon.describe(res)
+    st = daemon.wait_state("app", "STOPPED", timeout=5)
+    assert labels(rec) == ["pre", "post"]  # the restart's pre never ran

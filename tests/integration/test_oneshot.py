@@ -207,3 +207,28 @@ def test_healthy_condition_met_by_the_first_probe(daemon):
         }
     )
     daemon.wait_state("app", "RUNNING")
+
+
+def test_ctl_start_of_a_job_waits_for_it_to_complete(daemon):
+    daemon.start(
+        {
+            "job": job(0, sleep=1.0, autostart=False),
+            "bad": job(2, autostart=False, startretries=0),
+        }
+    )
+    res = daemon.ctl("start", "job", timeout=20)
+    assert res.returncode == 0 and "completed" in res.stdout, daemon.describe(res)
+    assert daemon.status()["job"]["state"] == "EXITED"
+    res = daemon.ctl("start", "bad", timeout=20)
+    assert res.returncode != 0 and "exit status 2" in res.stdout + res.stderr, daemon.describe(res)
+    res = daemon.ctl("start", "job", timeout=20)  # a completed job runs again
+    assert res.returncode == 0 and "completed" in res.stdout, daemon.describe(res)
+    assert daemon.status()["job"]["restarts"] == 0
+
+
+def test_status_exit_code_counts_a_completed_job_as_fine(daemon):
+    daemon.start({"job": job(0), "bad": job(1, startretries=0)})
+    daemon.wait_state("job", "EXITED")
+    daemon.wait_state("bad", "FATAL")
+    assert daemon.ctl("status", "job").returncode == 0
+    assert daemon.ctl("status", "bad").returncode == 3
