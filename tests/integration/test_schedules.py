@@ -79,6 +79,7 @@ def test_every_job_longer_than_its_interval_is_never_started_twice(daemon):
     assert 'supervisord_lite_process_skipped_runs_total{name="slow",group="slow"}' in metrics
 
 
+@pytest.mark.timeout(150)  # up to a minute to the next whole one
 def test_cron_schedule_starts_the_job_at_the_minute(daemon):
     marks = daemon.path("marks")
     daemon.start({"tick": job(str(marks), schedule="* * * * *")})
