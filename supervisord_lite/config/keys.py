@@ -101,6 +101,8 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("exec_stop", cv.later("config.lifecycle", "hooks"), ()),
     Key("exec_stop_post", cv.later("config.lifecycle", "hooks"), ()),
     Key("hook_timeout", cv.positive_number, 30.0),  # seconds for each hook command
+    # Schedules (docs/lifecycle.md): a oneshot started at these times; None: none
+    Key("schedule", cv.later("config.schedule_key", "schedule"), None),
 )
 
 # The table as key -> (converter, default), the shape the loader's tables share.

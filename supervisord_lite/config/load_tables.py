@@ -21,6 +21,7 @@ from supervisord_lite.config.keys import ALERT_KEYS, DAEMON_KEYS, GROUP_KEYS, PR
 from supervisord_lite.config.load_context import LoadContext
 from supervisord_lite.config.log_paths import is_stream
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.schedule_key import schedule_problems, scheduled_autostart
 from supervisord_lite.config.sockets import resolve_program_sockets
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
@@ -167,6 +168,10 @@ class TableConverter(LoadContext):
         for key, message in lifecycle.lifecycle_problems(kwargs):
             self.error(file, (*parts, key), message)
             ok = False
+        for key, message in schedule_problems(kwargs):
+            self.error(file, (*parts, key), message)
+            ok = False
+        kwargs["autostart"] = scheduled_autostart(table, kwargs)
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve_template(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"], True)

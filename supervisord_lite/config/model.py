@@ -99,6 +99,7 @@ class ProgramConfig(Frozen):
         "exec_stop",
         "exec_stop_post",
         "hook_timeout",
+        "schedule",
     )
 
     def __init__(
@@ -156,6 +157,7 @@ class ProgramConfig(Frozen):
         exec_stop: tuple[tuple[str, ...], ...] = (),
         exec_stop_post: tuple[tuple[str, ...], ...] = (),
         hook_timeout: float = 30.0,  # seconds for each hook command
+        schedule: str | None = None,  # cron or @every text (config/cron.py); None: none
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"

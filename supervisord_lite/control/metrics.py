@@ -35,6 +35,8 @@ class ProcessRow(NamedTuple):
     tasks_max: int | None = None  # limits.tasks_max; None: none
     completed: bool | None = None  # a oneshot's last run: None while it has no verdict
     hook_failures: int | None = None  # hook commands that failed; None: no hooks
+    scheduled_runs: int | None = None  # runs its schedule started; None: no schedule
+    skipped_runs: int | None = None  # runs not started: the last one was still going
 
 
 class DaemonRow(NamedTuple):
@@ -122,6 +124,12 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
     if any(r.hook_failures is not None for r in rows):
         _optional(out, rows, labels, "process_hook_failures_total", "counter",
                   "Hook commands that failed or timed out.", "hook_failures")  # fmt: skip
+    if any(r.scheduled_runs is not None for r in rows):  # only where some has a schedule
+        _optional(out, rows, labels, "process_scheduled_runs_total", "counter",
+                  "Runs its schedule started.", "scheduled_runs")  # fmt: skip
+        _optional(out, rows, labels, "process_skipped_runs_total", "counter",
+                  "Scheduled runs not started: the last run was still going.",
+                  "skipped_runs")  # fmt: skip
     full = _family(
         out, "process_log_bytes_total", "counter", "Bytes the process wrote, per stream."
     )

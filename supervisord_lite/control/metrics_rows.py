@@ -64,6 +64,8 @@ def process_rows(supervisor) -> list[ProcessRow]:
                     if process.program.has_hooks()
                     else None
                 ),
+                scheduled_runs=None if process.schedule is None else process.schedule.runs,
+                skipped_runs=None if process.schedule is None else process.schedule.skipped,
             )
         )
     return rows

@@ -69,6 +69,7 @@ class StatusText:
             process.program.numprocs,  # a scale or reload changes these two, not the state
             self.supervisor.numprocs_config(process),
             process.hook,  # the hook command running (engine/hooks.py)
+            process.schedule.key() if process.schedule is not None else None,  # next run
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

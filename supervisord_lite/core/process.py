@@ -63,6 +63,29 @@ class ProbeView(Protocol):
         ...
 
 
+class ScheduleView(Protocol):
+    """What a scheduled process shows of its schedule (the engine's scheduler keeps the
+    record, engine/scheduler.py's Entry, and sets `Process.schedule`): `status` reads it."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def next_run(self) -> float | None:
+        """The next run, in seconds since the epoch; None: it never runs."""
+        ...
+
+    @property
+    def runs(self) -> int: ...
+
+    @property
+    def skipped(self) -> int: ...
+
+    def key(self) -> tuple:
+        """What status shows from here: part of the status cache's key."""
+        ...
+
+
 class Process:
     """One supervised process slot (`web` or `web:1`) and its current child, if any."""
 
@@ -86,6 +109,7 @@ class Process:
         "restart_pending",
         "_instance",
         "hook",
+        "schedule",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -115,6 +139,7 @@ class Process:
         # (program, its instance for this slot): per-instance values filled in once.
         self._instance: tuple[ProgramConfig, ProgramConfig] | None = None
         self.hook: str | None = None  # the hook command running now (engine/hooks.py)
+        self.schedule: ScheduleView | None = None  # its schedule's record, if it has one
 
     def settings(self) -> ProgramConfig:
         """The program as this process runs it: per-instance values (`{process_num}` in
@@ -194,6 +219,7 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "restarts": machine.restarts,
         "description": description_of(process, waiting_on, uptime),
         "spawn_error": machine.spawn_error,
+        **_schedule_fields(process.schedule),
         "health": process.checks.health if process.checks is not None else None,
         "health_reason": process.checks.health_reason if process.checks is not None else None,
         # A oneshot's last run: true completed, false failed for good, null otherwise
@@ -202,11 +228,29 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
     }
 
 
+def _schedule_fields(schedule: ScheduleView | None) -> dict:
+    if schedule is None:
+        return _NO_SCHEDULE
+    return {
+        "schedule": schedule.text,
+        "next_run": schedule.next_run,
+        "scheduled_runs": schedule.runs,
+        "skipped_runs": schedule.skipped,
+    }
+
+
+_NO_SCHEDULE = {"schedule": None, "next_run": None, "scheduled_runs": None, "skipped_runs": None}
+
+
 def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None = None) -> str:
-    """The `status` description, with any log that cannot be written named after it."""
+    """The `status` description, with any log that cannot be written named after it,
+    and a scheduled process's next run."""
     text = _describe_state(process, waiting_on, uptime)
     if process.hook is not None:
         text = f"{text}; running {process.hook}" if text else f"running {process.hook}"
+    schedule = process.schedule
+    if schedule is not None:
+        text = "; ".join(part for part in (text, _next_run_text(schedule)) if part)
     problems = log_problems(process)
     if problems:
         return f"{text}; {problems}" if text else problems
@@ -265,6 +309,13 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
     if process.dep_error:
         return f"not started: {process.dep_error}"
     return _stamp(process) if process.ever_started else "Not started"
+
+
+def _next_run_text(schedule: ScheduleView) -> str:
+    when = schedule.next_run
+    if when is None:
+        return f"schedule {schedule.text}: never runs in this time zone"
+    return "next run " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
 
 
 def log_problems(process: Process) -> str:

@@ -47,6 +47,7 @@ from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from supervisord_lite.engine.scheduler import Scheduler
     from supervisord_lite.linux.cgroups import CgroupTree
     from supervisord_lite.probes.runner import ProbeRunner
 
@@ -87,6 +88,7 @@ class Supervisor:
         self._hooks: Hooks | None = None  # exec_start_pre ... exec_stop_post
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.hook_failures: dict[str, int] = {}  # process name -> failed hook commands
+        self.scheduler: Scheduler | None = None  # made for the first program with a schedule
         self.set_table(config, slots_for(config.programs.values(), {})[0])
         self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
         self.rolls = Rolls(self)  # restart --rolling (rolling.py)
@@ -119,6 +121,18 @@ class Supervisor:
         self.config = config
         self.processes = processes
         self._sequencer.new_table(self.programs())
+        self._follow_schedules()
+
+    def _follow_schedules(self) -> None:
+        """Time the table's schedules (engine/scheduler.py): kept across a reload."""
+        if self.scheduler is None:
+            if not any(p.schedule for p in self.config.programs.values()):
+                return  # no schedule, no timer, no module loaded
+            from supervisord_lite.engine.schedule_state import state_path
+            from supervisord_lite.engine.scheduler import Scheduler  # only with schedules
+
+            self.scheduler = Scheduler(self, state_path(self.config.pidfile))
+        self.scheduler.update(self.processes.values())
 
     def programs(self) -> dict[str, ProgramConfig]:
         """The config's programs with the numbers of processes in force (a `scale`'s)."""
@@ -177,6 +191,8 @@ class Supervisor:
         if self.shutting_down:
             return
         self.shutting_down = True
+        if self.scheduler is not None:
+            self.scheduler.close()  # no run starts once the stop has begun
         daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
             if process.waiting_for_deps:

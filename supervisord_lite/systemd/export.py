@@ -40,6 +40,7 @@ from supervisord_lite.systemd.export_keys import (
 )
 from supervisord_lite.systemd.export_lifecycle import dependency_lines, lifecycle
 from supervisord_lite.systemd.export_sockets import socket_units, sockets_of
+from supervisord_lite.systemd.export_timer import timer_unit
 from supervisord_lite.systemd.syntax import (
     Unrepresentable,
     check_unit_text,
@@ -124,6 +125,10 @@ class Exporter:
                 self.errors.append(str(exc))
             if program.autostart:
                 wanted.extend(unit_name(p) for p in program.processes)
+            if program.schedule is not None:
+                timers = self._timers(program)
+                out.update(timers)
+                wanted.extend(timers)
         out.update(socket_units(self.config, self.target))  # [sockets.*] (export_sockets.py)
         out[self.target] = self._target(wanted, "every autostart process of it", "programs")
         for group in self.config.groups.values():  # [groups.*]: `GROUP:*` as a target
@@ -155,6 +160,16 @@ class Exporter:
             if instantiate(template, unit_escape(view.short)) != concrete[view.unit]:
                 return concrete
         return {template_name(program): template}
+
+    def _timers(self, program: ProgramConfig) -> dict[str, str]:
+        """A `.timer` per process of a scheduled program, wanted by the config's target
+        (the service itself is started by its timer, not by the target)."""
+        timers = {}
+        for process in program.processes:
+            service = unit_name(process)
+            name = service[: -len(".service")] + ".timer"
+            timers[name] = timer_unit(program, service, self.config.path, self.target)
+        return timers
 
     def _template(self, program: ProgramConfig) -> str | None:
         """`NAME@.service` with `%i` where each process's name and number go, or None

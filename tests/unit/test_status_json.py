@@ -53,6 +53,8 @@ def table():
         "web": ProgramConfig(name="web", command=("true",), startsecs=2),
         "quick": ProgramConfig(name="quick", command=("true",), startsecs=0),
         "pool": ProgramConfig(name="pool", command=("true",), numprocs=2, depends_on=("web",)),
+        # A schedule's next run and counts change with no transition (scheduler.py)
+        "job": ProgramConfig(name="job", command=("true",), oneshot=True, schedule="@every 1h"),
     }
     config = DaemonConfig(
         path="/x.toml", socket="/x.sock", pidfile="/x.pid", logfile=None, programs=programs
@@ -80,6 +82,7 @@ EVENTS = [
     "wait_deps",
     "deps_ready",
     "dep_error",
+    "scheduled",
 ]
 
 
@@ -98,6 +101,11 @@ def apply(process, kind: str, clock: float, pid: int) -> None:
         "backoff": lambda: TimerFired("backoff", clock),
         "stopwait": lambda: TimerFired("stopwait", clock),
     }.get(kind)
+    if kind == "scheduled":
+        if process.schedule is not None:  # the scheduler's doing, with no transition
+            process.schedule.runs += 1
+            process.schedule.due_wall += 60
+        return
     if event is None:
         process.waiting_for_deps = kind == "wait_deps"
         process.dep_error = "dependency web is FATAL" if kind == "dep_error" else None
@@ -117,7 +125,7 @@ def apply(process, kind: str, clock: float, pid: int) -> None:
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["web", "quick", "pool:0", "pool:1"]),
+            st.sampled_from(["web", "quick", "pool:0", "pool:1", "job"]),
             st.sampled_from(EVENTS),
             st.floats(min_value=0, max_value=3, allow_nan=False),
         ),
