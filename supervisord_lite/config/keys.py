@@ -103,5 +103,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http")  # [http]: http.py
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "xmlrpc")  # http.py, xmlrpc.py
 INCLUDE_TOP_KEYS = ("programs", "groups")

@@ -83,6 +83,7 @@ class Loader:
         settings = self.daemon_settings(doc.get("supervisord", {}))
         settings["alerts"] = self.alerts(doc.get("alerts"))
         settings["http"] = self.http_settings(doc["http"]) if "http" in doc else None
+        settings["xmlrpc"] = self.xmlrpc_settings(doc["xmlrpc"]) if "xmlrpc" in doc else None
         docs = [(self.path, doc)]
         for file in self.include_files(settings["include"]):
             inc = self.read(file)
@@ -230,6 +231,20 @@ class Loader:
             return None
         return http.build(
             values, self.resolve, lambda parts, msg: self.error(self.path, ("http", *parts), msg)
+        )
+
+    def xmlrpc_settings(self, table: Any):
+        """The [xmlrpc] table's XmlRpcConfig, or None (its errors recorded)."""
+        from supervisord_lite.config import xmlrpc  # only for a config that has one
+
+        if not isinstance(table, dict):
+            self.error(self.path, ("xmlrpc",), f"expected a table, got {cv.show(table)}")
+            return None
+        values, ok = self.convert_table(self.path, ("xmlrpc",), table, xmlrpc.XMLRPC_KEYS)
+        if not ok:
+            return None
+        return xmlrpc.build(
+            values, self.resolve, lambda parts, msg: self.error(self.path, ("xmlrpc", *parts), msg)
         )
 
     def include_files(self, patterns: tuple[str, ...]) -> list[str]:

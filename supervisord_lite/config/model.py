@@ -235,6 +235,7 @@ class DaemonConfig(Frozen):
         "groups",
         "alerts",
         "http",
+        "xmlrpc",
         "cgroup_root",
         "warnings",
     )
@@ -261,6 +262,7 @@ class DaemonConfig(Frozen):
         groups: dict[str, GroupConfig] | None = None,
         alerts: AlertsConfig | None = None,  # None: no [alerts]
         http: object = None,  # a config_http.HttpConfig when [http] is configured
+        xmlrpc: object = None,  # a config/xmlrpc.py XmlRpcConfig when [xmlrpc] is configured
         cgroup_root: str | None = None,  # absolute; None: the daemon's own, if delegated
         warnings: tuple[str, ...] = (),  # the loader's, e.g. a file others may write
     ):

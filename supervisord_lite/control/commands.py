@@ -26,11 +26,12 @@ from supervisord_lite.control.status_json import StatusText
 from supervisord_lite.core.ordering import AT_REST
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import LIVE_STATES, ProcessState, StateChanged
+from supervisord_lite.engine.group_changes import group_diff
 from supervisord_lite.engine.reload import preview
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.logs import daemon_log
-from supervisord_lite.logs.follow import Follower, read_tail
+from supervisord_lite.logs.follow import Follower, read_range, read_tail
 
 log = logging.getLogger("supervisord_lite")
 S = ProcessState
@@ -39,6 +40,9 @@ S = ProcessState
 MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
 # Likewise an `events` subscriber: events are small, so this is thousands behind.
 MAX_EVENTS_BACKLOG = 256 * 1024
+
+# A read of a log by byte (tail with "offset") returns at most this much.
+MAX_RANGE = 4 * 1024 * 1024
 
 RELOAD_BUSY = "a reload is already under way; try again when it has finished"
 
@@ -241,6 +245,8 @@ class Commands:
             raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
         logfile = self.supervisor.open_log(process, stream)
         try:
+            if "offset" in request.args:  # by byte, as Supervisor's log reads (XML-RPC)
+                return _byte_range(logfile, path, request.args)
             # Read back from the LogFile, not the path: only the file the daemon writes.
             data = read_tail(logfile, lines).decode("utf-8", "replace")
             if not follow:
@@ -326,6 +332,7 @@ class Commands:
         except ConfigError as exc:
             raise ProtocolError(protocol.CONFIG_ERROR, "\n".join(exc.errors)) from None
         result = preview(supervisor.programs(), supervisor.config.log_dir, new)
+        result["groups"] = group_diff(supervisor.config, new)  # Supervisor's unit: `reread`
         result["dry_run"] = True
         return result
 
@@ -390,6 +397,8 @@ class Commands:
         daemon_log.flush()  # the lines of this very turn too
         path = watched.path
         try:
+            if "offset" in request.args:
+                return _byte_range(watched, path, request.args)
             data = read_tail(watched, lines).decode("utf-8", "replace")
             if not follow:
                 return {"path": path, "data": data}
@@ -476,6 +485,15 @@ class Commands:
             if value is not None:
                 result[key] = value
         return result
+
+
+def _byte_range(target, path: str, args: dict) -> dict:
+    """`length` bytes from byte `offset` (negative: from the end), at most MAX_RANGE;
+    with where they start and the file's size (OSError when unreadable)."""
+    offset = protocol.arg_int(args, "offset", 0, minimum=-MAX_RANGE)
+    length = min(protocol.arg_int(args, "length", MAX_RANGE), MAX_RANGE)
+    data, start, size = read_range(target, offset, length)
+    return {"path": path, "data": data.decode("utf-8", "replace"), "offset": start, "size": size}
 
 
 def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:
