@@ -20,8 +20,10 @@ def sleeper(**extra) -> dict:
 
 
 def talker(**extra) -> dict:
-    program = {"command": ["sh", "-c", "echo ready; while :; do echo tick; sleep 0.2; done"],
-               "startsecs": 0}  # fmt: skip
+    program = {
+        "command": ["sh", "-c", "echo ready; while :; do echo tick; sleep 0.2; done"],
+        "startsecs": 0,
+    }
     program.update(extra)
     return program
 
@@ -32,8 +34,9 @@ def lines(res: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.mark.timeout(60)
 def test_status_start_stop_restart_signal(daemon):
-    url = start_xmlrpc(daemon, {"web": sleeper(), "idle": sleeper(autostart=False),
-                                "pool": sleeper(numprocs=2)})  # fmt: skip
+    url = start_xmlrpc(
+        daemon, {"web": sleeper(), "idle": sleeper(autostart=False), "pool": sleeper(numprocs=2)}
+    )
     daemon.wait_state("web", "RUNNING")
     daemon.wait_state("pool:1", "RUNNING")
 
@@ -41,8 +44,12 @@ def test_status_start_stop_restart_signal(daemon):
     # idle is STOPPED: supervisorctl exits 3 (LSB "not running"), as against supervisord
     assert res.returncode == 3, describe(res)
     rows = {line.split()[0]: line.split()[1] for line in lines(res)}
-    assert rows == {"idle": "STOPPED", "pool:0": "RUNNING", "pool:1": "RUNNING",
-                    "web": "RUNNING"}, res.stdout  # fmt: skip
+    assert rows == {
+        "idle": "STOPPED",
+        "pool:0": "RUNNING",
+        "pool:1": "RUNNING",
+        "web": "RUNNING",
+    }, res.stdout
     assert re.search(r"^web\s+RUNNING\s+pid \d+, uptime 0:00:\d\d$", res.stdout, re.M), res.stdout
     assert re.search(r"^idle\s+STOPPED\s+Not started$", res.stdout, re.M), res.stdout
 
@@ -67,8 +74,12 @@ def test_status_start_stop_restart_signal(daemon):
     old = daemon.status("pool:0")["pool:0"]["pid"]
     res = supervisorctl(url, "restart", "pool:*")
     assert res.returncode == 0, describe(res)
-    assert lines(res) == ["pool:0: stopped", "pool:1: stopped", "pool:0: started",
-                          "pool:1: started"], res.stdout  # fmt: skip
+    assert lines(res) == [
+        "pool:0: stopped",
+        "pool:1: stopped",
+        "pool:0: started",
+        "pool:1: started",
+    ], res.stdout
     assert daemon.status("pool:0")["pool:0"]["pid"] != old
 
     res = supervisorctl(url, "signal", "HUP", "web")
@@ -91,11 +102,18 @@ def test_status_start_stop_restart_signal(daemon):
 
 @pytest.mark.timeout(60)
 def test_start_of_a_failing_program_is_an_error(daemon):
-    url = start_xmlrpc(daemon, {
-        "crash": {"command": ["sh", "-c", "exit 3"], "autostart": False, "startsecs": 1,
-                  "startretries": 0},
-        "gone": {"command": ["/nonexistent/bin/x"], "autostart": False},
-    })  # fmt: skip
+    url = start_xmlrpc(
+        daemon,
+        {
+            "crash": {
+                "command": ["sh", "-c", "exit 3"],
+                "autostart": False,
+                "startsecs": 1,
+                "startretries": 0,
+            },
+            "gone": {"command": ["/nonexistent/bin/x"], "autostart": False},
+        },
+    )
     res = supervisorctl(url, "start", "crash")
     assert res.stdout == "crash: ERROR (abnormal termination)\n", describe(res)
     assert res.returncode == 7, describe(res)  # a dead program: LSB "not running"
@@ -166,8 +184,12 @@ def test_avail_reread_update_add_remove(daemon):
 
     res = supervisorctl(url, "update")
     assert res.returncode == 0, describe(res)
-    assert lines(res) == ["drop: stopped", "drop: removed process group", "change: stopped",
-                          "change: updated process group"], res.stdout  # fmt: skip
+    assert lines(res) == [
+        "drop: stopped",
+        "drop: removed process group",
+        "change: stopped",
+        "change: updated process group",
+    ], res.stdout
     daemon.wait_state("change", "RUNNING")
     assert set(daemon.status()) == {"keep", "change", "new"}
     assert daemon.status("keep")["keep"]["pid"] == keep_pid  # untouched

@@ -14,8 +14,14 @@ from integration.harness import free_port
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
 
 
-def start_xmlrpc(daemon, programs: dict, listen: str | None = None, extra: str = "",
-                 groups: dict | None = None, supervisord: dict | None = None) -> str:  # fmt: skip
+def start_xmlrpc(
+    daemon,
+    programs: dict,
+    listen: str | None = None,
+    extra: str = "",
+    groups: dict | None = None,
+    supervisord: dict | None = None,
+) -> str:
     """Start `daemon` with `programs` and [xmlrpc] (a Unix socket in its directory by
     default); return the server URL supervisorctl -s takes."""
     daemon.write_config(programs, supervisord, groups)
@@ -31,14 +37,20 @@ def tcp_listen() -> str:
     return f"127.0.0.1:{free_port()}"
 
 
-def supervisorctl(url: str, *args: Any, user: str | None = None, password: str | None = None,
-                  timeout: float = 30.0) -> subprocess.CompletedProcess:  # fmt: skip
+def supervisorctl(
+    url: str,
+    *args: Any,
+    user: str | None = None,
+    password: str | None = None,
+    timeout: float = 30.0,
+) -> subprocess.CompletedProcess:
     cmd = [SUPERVISORCTL, "-s", url]
     if user is not None:
         cmd += ["-u", user, "-p", password or ""]
     cmd += [str(a) for a in args]
-    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def proxy(url: str, user: str | None = None, password: str | None = None):
