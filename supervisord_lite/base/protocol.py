@@ -46,6 +46,9 @@ COMMANDS = (
     "avail",
     "clear",
     "maintail",
+    "update",  # these three: control/group_commands.py
+    "add",
+    "remove",
 )
 
 

@@ -26,6 +26,10 @@ OPTIONS = {
     "avail": ["--json"],
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
+    "reread": ["--json"],
+    "update": ["--json"],
+    "add": ["--json"],
+    "remove": ["--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("maintail", "the last lines of the daemon's own log")
     p.add_argument("-f", dest="follow", action="store_true", help="follow")
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    command("reread", "what reload would change, applying nothing (reload --dry-run)")
+    command("update", "apply the config's changes (only to these groups)").add_argument(
+        "names", nargs="*", metavar="GROUP"
+    )
+    command("add", "add groups from the config").add_argument("names", nargs="+", metavar="GROUP")
+    command("remove", "remove stopped groups").add_argument("names", nargs="+", metavar="GROUP")
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
     return parser
@@ -123,6 +129,10 @@ _POSITIONALS = {
     "avail": (0, 0),
     "clear": (1, None),
     "maintail": (0, 0),
+    "reread": (0, 0),
+    "update": (0, None),
+    "add": (1, None),
+    "remove": (1, None),
     "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
@@ -189,7 +199,7 @@ def fast_parse(argv: list[str]) -> Args | None:
         if stream not in ("stdout", "stderr"):
             return None
         args.follow, args.lines, args.name, args.stream = False, 10, words[0], stream
-    elif command in ("status", "start", "stop", "restart", "clear"):
+    elif command in ("status", "start", "stop", "restart", "clear", "update", "add", "remove"):
         args.names = words
     elif command == "reload":
         args.dry_run = False
