@@ -28,6 +28,7 @@ from typing import Any
 
 from supervisord_lite.config.keys import PROGRAM_KEYS
 from supervisord_lite.convert import supervisor_ini as ini
+from supervisord_lite.convert.http_servers import lite_socket, xmlrpc_table
 from supervisord_lite.convert.httpok import HttpOk, health_table, read_httpok
 from supervisord_lite.convert.mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert.memmon import MemMon, limit_for, read_memmon
@@ -135,6 +136,8 @@ class _Converter:
         self.mailers: list[tuple[str, Mailer]] = []  # (section, what it asked for)
         self.httpoks: list[tuple[str, HttpOk]] = []
         self.memmons: list[tuple[str, MemMon]] = []
+        self.xmlrpc_file: str | None = None  # [unix_http_server] file: [xmlrpc] serves it
+        self.xmlrpc: dict[str, Any] | None = None
 
     # -- warnings
 
@@ -188,6 +191,7 @@ class _Converter:
             self.table_warnings.setdefault(self.table_of(section), []).append(warning)
         self.warn_sections()
         supervisord = self.supervisord()
+        self.xmlrpc = xmlrpc_table(self.sections, self.xmlrpc_file, self.warn)
         programs, groups = self.programs()
         alerts = self.alerts()
         order = {path: n for n, path in enumerate(self.parsed["files"])}
@@ -222,14 +226,7 @@ class _Converter:
             kind = section.split(":", 1)[0]
             keys = list(info["options"])
             if kind == "inet_http_server":
-                for key in keys:
-                    self.warn(
-                        section,
-                        key,
-                        "not converted: there is no HTTP/XML-RPC server yet ([http] is a "
-                        "later feature); supervisorctl-lite talks over the Unix socket",
-                        "supervisord",
-                    )
+                continue  # [xmlrpc]: http_servers.py
             elif kind == "supervisorctl":
                 self.warn(
                     section,
@@ -238,12 +235,14 @@ class _Converter:
                     "finds the socket in this file's [supervisord] socket",
                     "supervisord",
                 )
+            elif section == "rpcinterface:supervisor":
+                continue  # [xmlrpc] serves supervisor.* (http_servers.py)
             elif kind == "rpcinterface":
                 self.warn(
                     section,
                     None,
-                    "not converted: there is no XML-RPC interface; the control protocol "
-                    "is JSON lines over the Unix socket",
+                    "not converted: XML-RPC plugins are not loaded; [xmlrpc] serves "
+                    "Supervisor's supervisor.* and system.* methods only",
                     "supervisord",
                 )
             elif kind in ("include", "supervisord", "group", "unix_http_server", *known_servers):
@@ -347,8 +346,12 @@ class _Converter:
             options = self.sections[section]["options"]
             if "file" in options and not out:
                 path = options["file"]["value"].replace("%(here)s", self.here).strip()
-                out["socket"] = os.path.expanduser(path)
-                self.warn_relative(section, "file", out["socket"], "supervisord")
+                self.xmlrpc_file = os.path.expanduser(path)
+                out["socket"] = lite_socket(self.xmlrpc_file)
+                self.warn_relative(section, "file", self.xmlrpc_file, "supervisord")
+                self.warn(section, "file", "Supervisor's clients (supervisorctl -s unix://"
+                          f"{self.xmlrpc_file}) find [xmlrpc] there; supervisorctl-lite's "
+                          f"socket is {out['socket']}", "supervisord")  # fmt: skip
                 if "chmod" in options:
                     out["socket_mode"] = Octal(ini.octal(options["chmod"]["value"]))
             elif "file" in options:
@@ -868,6 +871,11 @@ class _Converter:
         if alerts is not None:
             lines.append("[alerts]")
             lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in alerts.items())
+            lines.append("")
+        lines.extend(comment(str(w)) for w in self.table_warnings.get("xmlrpc", []))
+        if self.xmlrpc is not None:
+            lines.append("[xmlrpc]")
+            lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in self.xmlrpc.items())
             lines.append("")
         for name, group in groups.items():
             lines.extend(comment(str(w)) for w in self.table_warnings.get(f"groups.{name}", []))
