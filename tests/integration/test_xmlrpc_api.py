@@ -271,3 +271,23 @@ def test_reload_add_remove_restart_shutdown(daemon):
     dpid = daemon.pid
     assert sv.shutdown() is True
     wait_until(lambda: not os.path.exists(f"/proc/{dpid}"), 20, message="the daemon to exit")
+
+
+def test_no_wakeups_when_idle_with_xmlrpc_on(daemon):
+    import time
+
+    import psutil
+
+    url = start_xmlrpc(daemon, {"web": sleeper()}, extra="idle_timeout = 1")
+    daemon.wait_state("web", "RUNNING")
+    assert proxy(url).supervisor.getState()["statename"] == "RUNNING"  # came and went
+    proc = psutil.Process(daemon.pid)
+
+    def switches() -> int:
+        c = proc.num_ctx_switches()
+        return c.voluntary + c.involuntary
+
+    time.sleep(0.5)  # the closed client's last timer
+    before = switches()
+    time.sleep(2.0)  # a quiet window: nothing may wake the daemon
+    assert switches() - before == 0
