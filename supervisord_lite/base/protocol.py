@@ -49,6 +49,7 @@ COMMANDS = (
     "update",  # these three: control/group_commands.py
     "add",
     "remove",
+    "stdin",  # control/stdin_command.py
 )
 
 

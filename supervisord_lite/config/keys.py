@@ -68,6 +68,7 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     ),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
     "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
     "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
+    "stdin": (cv.boolean, False),  # a pipe the daemon writes (`fg`, sendProcessStdin)
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {

@@ -86,6 +86,7 @@ class ProgramConfig(Frozen):
         "limits",
         "memory_limit",
         "memory_check_interval",
+        "stdin",
     )
 
     def __init__(
@@ -130,6 +131,7 @@ class ProgramConfig(Frozen):
         limits: tuple[tuple[str, Any], ...] = (),  # limits.py: (key, value) pairs
         memory_limit: int | None = None,  # bytes of the whole tree's RSS; None: no limit
         memory_check_interval: float = 5.0,  # seconds between two samples
+        stdin: bool = False,  # its stdin a pipe the daemon writes; else /dev/null
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"

@@ -15,6 +15,7 @@ import time
 from supervisord_lite import __version__
 from supervisord_lite.base.progress import Progress
 from supervisord_lite.ctl.client import UNREACHABLE, Connection, Unreachable
+from supervisord_lite.ctl.fg import cmd_fg
 from supervisord_lite.ctl.group_words import GROUP_WORDS
 from supervisord_lite.ctl.replies import (  # noqa: F401 - EXIT_USAGE: main, shell, -H take it here
     EXIT_FAILED,
@@ -304,11 +305,12 @@ COMMANDS = {
     "maintail": cmd_maintail,
     "_names": cmd__names,
     **GROUP_WORDS,
+    "fg": cmd_fg,
 }
 
 
 # Commands whose end by Ctrl-C is their normal end.
-STREAMING = ("events", "tail", "maintail")
+STREAMING = ("events", "tail", "maintail", "fg")
 
 
 def run(conn: Connection, args) -> int:

@@ -30,6 +30,7 @@ OPTIONS = {
     "update": ["--json"],
     "add": ["--json"],
     "remove": ["--json"],
+    "fg": ["--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)

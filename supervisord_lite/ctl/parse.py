@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command("add", "add groups from the config").add_argument("names", nargs="+", metavar="GROUP")
     command("remove", "remove stopped groups").add_argument("names", nargs="+", metavar="GROUP")
+    command(
+        "fg", "follow a process's output and send it what you type (stdin = true)"
+    ).add_argument("name", metavar="NAME")
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
     return parser
@@ -133,6 +136,7 @@ _POSITIONALS = {
     "update": (0, None),
     "add": (1, None),
     "remove": (1, None),
+    "fg": (1, 1),
     "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
@@ -194,6 +198,8 @@ def fast_parse(argv: list[str]) -> Args | None:
         args.signal, args.names = words[0], words[1:]
     elif command == "pid":
         args.name = words[0] if words else None
+    elif command == "fg":
+        args.name = words[0]
     elif command == "tail":
         stream = words[1] if len(words) > 1 else "stdout"
         if stream not in ("stdout", "stderr"):

@@ -21,6 +21,7 @@ from supervisord_lite.config.model import ConfigError, DaemonConfig
 from supervisord_lite.control.commands import RELOAD_BUSY
 from supervisord_lite.control.group_commands import GroupCommands
 from supervisord_lite.control.server import Client, ControlServer
+from supervisord_lite.control.stdin_command import StdinCommand
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
@@ -137,6 +138,7 @@ class Daemon:
             )
             self.server.commands.daemon_fields["http"] = self._describe_http
             self.server.handlers.update(GroupCommands(supervisor, self.request_reload).handlers)
+            self.server.handlers.update(StdinCommand(supervisor).handlers)
             if self.xmlrpc is not None:
                 server = self.server
                 self.xmlrpc.start(loop, supervisor, server.handlers, lambda: server.allowed_uids)

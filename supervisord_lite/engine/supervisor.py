@@ -546,6 +546,8 @@ class Supervisor:
             self.record.exited(process.name)
 
     def _exited(self, process: Process, exitstatus: int) -> None:
+        if process.child is not None and process.child.stdin_fd is not None:
+            os.close(process.child.stdin_fd)  # `stdin = true`: its pipe ends with it
         process.child = None
         if self.cgroups is not None and "memory" in self.cgroups.controllers:
             self._check_oom(process)

@@ -83,6 +83,23 @@ class DaemonMethods:
             tell(type, data)
         return True
 
+    def sendProcessStdin(self, calls: Calls, answer: Answer, name, chars):
+        """Text to a process's stdin: a program with `stdin = true` (else NO_FILE)."""
+        _group, process = self.table.find(name)
+        if process is None:
+            raise wire.fault(wire.BAD_NAME, name)
+        if not isinstance(chars, str):
+            raise wire.fault(wire.INCORRECT_PARAMETERS, "chars is a string")
+        outcome: list = []
+
+        def refused(code: str, message: str) -> None:
+            fault = wire.NOT_RUNNING if message.endswith("is not running") else wire.NO_FILE
+            outcome.append(wire.fault(wire.FAILED if code == protocol.BUSY else fault, message))
+
+        args = {"name": process.name, "data": chars}
+        run(self.handlers, None, "stdin", args, lambda result: outcome.append(True), refused)
+        return outcome[0]
+
     # -- the config ------------------------------------------------------------------------
 
     def reloadConfig(self, calls: Calls, answer: Answer):

@@ -53,6 +53,7 @@ SIGNATURES: dict[str, tuple[list[str], str]] = {
     "tailProcessStderrLog": (["array", "string", "int", "int"], "[bytes, offset, overflow]."),
     "clearProcessLogs": (["boolean", "string"], "Empty a process's log files."),
     "clearAllProcessLogs": (["array"], "Empty every process's log files."),
+    "sendProcessStdin": (["boolean", "string", "string"], "Text to a process's stdin."),
     "sendRemoteCommEvent": (["boolean", "string", "string"], "A REMOTE_COMMUNICATION event."),
 }
 SYSTEM: dict[str, tuple[list[str], str]] = {
