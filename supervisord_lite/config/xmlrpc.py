@@ -10,6 +10,7 @@ rules (loopback users by their uid, or Basic auth with `users`; beyond loopback
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Any, Callable
 
 from supervisord_lite.base.frozen import Frozen, _set
@@ -80,6 +81,7 @@ XMLRPC_KEYS: dict[str, tuple[cv.Converter, Any]] = {
 }
 
 UNIX_PREFIX = "unix://"
+MAX_SOCKET_PATH = 107  # AF_UNIX's sun_path, as for [supervisord] socket
 
 
 def build(values: dict[str, Any], resolve: Callable[[str], str], error: Error):
@@ -91,8 +93,9 @@ def build(values: dict[str, Any], resolve: Callable[[str], str], error: Error):
         return None
     if listen.startswith(UNIX_PREFIX):
         path = listen[len(UNIX_PREFIX) :]
-        if not path or "\0" in path:
-            error(("listen",), f'expected "unix:///path/to/xmlrpc.sock", got {cv.show(listen)}')
+        if not path or "\0" in path or len(os.fsencode(resolve(path))) > MAX_SOCKET_PATH:
+            error(("listen",), f'expected "unix:///path/to/xmlrpc.sock" (a path of at most '
+                  f"{MAX_SOCKET_PATH} bytes once absolute), got {cv.show(listen)}")  # fmt: skip
             return None
         if settings["users"]:
             error(("users",), "a Unix socket admits by uid (root, the daemon's user and "

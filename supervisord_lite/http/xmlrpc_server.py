@@ -16,6 +16,7 @@ per name); without, only loopback, by the local user at the other end.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import socket
 import struct
@@ -177,6 +178,8 @@ class XmlRpcServer:
                 conn.respond(500, TEXT, b"internal error; see the daemon's log\n")
 
     def route(self, conn: Connection) -> None:
+        if not self.unix and not self._from_a_client(conn):
+            return
         if self.unix or not self.auth.required:
             self._let_in(conn, (OK, 0))
             return
@@ -185,6 +188,21 @@ class XmlRpcServer:
         verdict = self.auth.check(credentials, conn.key, lambda later: self._later(conn, later))
         if verdict is not PENDING:
             self._let_in(conn, verdict)
+
+    def _from_a_client(self, conn: Connection) -> bool:
+        """On TCP, no browser: a web page may send a "simple" cross-site POST to a
+        loopback port (text/plain needs no preflight), and the browser's user is one
+        the uid rule admits. Browsers say where a POST comes from (Origin); XML-RPC
+        clients never do. And on loopback, only loopback names in Host: a DNS rebinding
+        makes a page same-origin with 127.0.0.1, not with "localhost"."""
+        if header(conn.request, b"origin") is not None:
+            log.warning("xmlrpc: refused a request from a web page (Origin header)")
+            conn.respond(403, TEXT, b"XML-RPC takes no requests from web pages\n")
+            return False
+        if self.config.loopback and not _loopback_host(header(conn.request, b"host") or ""):
+            conn.respond(403, TEXT, b"this Host is not served here\n")
+            return False
+        return True
 
     def _later(self, conn: Connection, verdict) -> None:
         try:
@@ -225,6 +243,19 @@ class XmlRpcServer:
             conn.respond(404, TEXT, b"XML-RPC is POST /RPC2\n")
         else:
             conn.respond(405, TEXT, b"method not allowed\n", [(b"allow", b"GET, POST")])
+
+
+def _loopback_host(host: str) -> bool:
+    """A Host header naming this host: localhost or a loopback address (port or not)."""
+    host = host.lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _respond_xml(conn: Connection, body: bytes) -> None:

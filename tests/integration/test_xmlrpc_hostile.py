@@ -197,3 +197,29 @@ def test_open_tcp_without_users_is_refused(daemon):
     res = daemon.launch()
     assert res.returncode != 0
     assert "xmlrpc.listen" in res.stderr and "users" in res.stderr, res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_web_pages_cannot_drive_a_loopback_port(daemon):
+    """A page in the local user's browser may POST text/plain to 127.0.0.1 without a
+    preflight, or reach it as its own origin through a DNS rebinding: neither gets in."""
+    import http.client
+
+    url = start_xmlrpc(daemon, {"web": sleeper()}, listen=tcp_listen())
+    daemon.wait_state("web", "RUNNING")
+    port = int(url.rsplit(":", 1)[1])
+    body = xmlrpc.client.dumps(("web",), "supervisor.stopProcess")
+
+    def status_of(headers: dict) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("POST", "/RPC2", body, {"Content-Type": "text/plain", **headers})
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    assert status_of({"Origin": "https://evil.example"}) == 403
+    assert status_of({"Host": f"evil.example:{port}"}) == 403
+    assert daemon.state("web") == "RUNNING"
+    assert status_of({}) == 200  # a client that is no browser: served
+    daemon.wait_state("web", "STOPPED")

@@ -1,0 +1,58 @@
+"""The [xmlrpc] table (SPEC §12): a Unix socket or a TCP listen, the [http] rules for TCP,
+every mistake an error naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from supervisord_lite.base.passwords import hash_password
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def load(tmp_path, table: str):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[supervisord]\nsocket = "s.sock"\n[xmlrpc]\n{table}\n')
+    return load_config(str(path))
+
+
+def errors(tmp_path, table: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, table)
+    return "\n".join(caught.value.errors)
+
+
+def test_unix_and_tcp(tmp_path):
+    config = load(tmp_path, 'listen = "unix://x.sock"').xmlrpc
+    assert config.path == str(tmp_path / "x.sock") and config.host is None
+    assert config.server_url == f"unix://{tmp_path}/x.sock"
+    config = load(tmp_path, 'listen = "127.0.0.1:9001"\nrequest_timeout = 2').xmlrpc
+    assert (config.host, config.port, config.request_timeout) == ("127.0.0.1", 9001, 2)
+    assert config.server_url == "http://127.0.0.1:9001"
+    assert config.addresses == ("127.0.0.1", "::1")
+    users = f'users = {{ admin = "{hash_password("pw", iterations=1000)}" }}'
+    config = load(tmp_path, f'listen = ":9001"\n{users}').xmlrpc
+    assert config.host == "0.0.0.0" and config.server_url == "http://127.0.0.1:9001"
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("", "xmlrpc.listen: required"),
+        ('listen = "0.0.0.0:9001"', 'xmlrpc.listen: "0.0.0.0:9001" is reachable beyond'),
+        ('listen = "unix://s.sock"', "xmlrpc.listen: the control socket's path"),
+        ('listen = "unix://"', 'xmlrpc.listen: expected "unix:///path/to/xmlrpc.sock"'),
+        ('listen = "nine"', 'xmlrpc.listen: expected "HOST:PORT"'),
+        (
+            'listen = "unix://x.sock"\nusers = { a = "pbkdf2_sha256$1000$c2FsdA==$'
+            'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }',
+            "xmlrpc.users: a Unix socket",
+        ),
+        ('listen = "unix://x.sock"\nfoo = 1', "xmlrpc.foo: unknown key"),
+        ('listen = "unix://x.sock"\nrequest_timeout = 0', "xmlrpc.request_timeout"),
+    ],
+)
+def test_mistakes_name_the_key(tmp_path, table, message):
+    assert message in errors(tmp_path, table)
