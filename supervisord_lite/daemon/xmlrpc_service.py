@@ -44,6 +44,11 @@ class XmlRpcService:
         self.server = XmlRpcServer(self.socks, self.config, loop, supervisor, handlers,
                                    allowed_uids)  # fmt: skip
 
+    def on_remote_comm(self, tell) -> None:
+        """The event listeners' seam: tell(type, data) at each sendRemoteCommEvent."""
+        if self.server is not None:
+            self.server.rpc.daemon.remote_comm.append(tell)
+
     def reload(self, new) -> None:
         """A reload's [xmlrpc]: its settings apply now; a new `listen`, or the table added
         or removed, at the next start of the daemon (as `socket`)."""

@@ -293,4 +293,14 @@ def _config_info(program, index: int, log_dir: str) -> dict:
         "stderr_syslog": False,
         "serverurl": "AUTO",
     }
-    return {key: "none" if value is None else value for key, value in info.items()}
+    return {key: _carried(value) for key, value in info.items()}
+
+
+def _carried(value):
+    """A value XML-RPC can carry: None as "none" (as supervisord), ints within 32 bits
+    (a 4 GB maxbytes would fail the whole answer)."""
+    if value is None:
+        return "none"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return wire.capped_int(value)
+    return value

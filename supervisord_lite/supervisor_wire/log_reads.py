@@ -59,7 +59,8 @@ def tail_result(size: int, offset: int, length: int, last: bytes) -> list:
     """[string, offset, overflow] as tailProcessStdoutLog answers."""
     start, count, overflow = tail_answer(size, offset, length, last)
     first = size - len(last)  # where `last` begins in the file
-    data = last[start - first : start - first + count] if count and start >= first else b""
+    # A range reaching before `last` (past the 4 MiB read) starts where `last` does.
+    data = last[max(0, start - first) : start - first + count] if count else b""
     return [xml_text(data.decode("utf-8", "replace")), wire.capped_int(size), overflow]
 
 
