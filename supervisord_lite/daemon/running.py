@@ -89,7 +89,11 @@ class Daemon:
             self.http_socks, self.http_error = try_bind(config.http)
         if config.xmlrpc is not None:
             self.xmlrpc = XmlRpcService(config.xmlrpc)
-            self.xmlrpc.bind(config.socket_mode)
+            try:
+                self.xmlrpc.bind(config.socket_mode)
+            except StartupError:
+                self._cleanup()  # the control socket and pidfile claimed above go too
+                raise
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)

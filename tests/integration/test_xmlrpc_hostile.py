@@ -223,3 +223,20 @@ def test_web_pages_cannot_drive_a_loopback_port(daemon):
     assert daemon.state("web") == "RUNNING"
     assert status_of({}) == 200  # a client that is no browser: served
     daemon.wait_state("web", "STOPPED")
+
+
+def test_a_port_in_use_is_a_launch_error_that_leaves_nothing(daemon):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        daemon.write_config({"web": sleeper()})
+        with open(daemon.config, "a") as fh:
+            fh.write(f'\n[xmlrpc]\nlisten = "127.0.0.1:{port}"\n')
+        res = daemon.launch()
+        assert res.returncode == 1, res
+        assert f"[xmlrpc] cannot listen on 127.0.0.1:{port}" in res.stderr, res.stderr
+        assert not daemon.socket.exists() and not daemon.pidfile.exists()
+    finally:
+        holder.close()
