@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import xmlrpc.client
 
 import pytest
 
 from integration.harness import helper, wait_until
-from integration.xmlrpc_helpers import describe, proxy, start_xmlrpc, supervisorctl, tcp_listen
+from integration.xmlrpc_helpers import (
+    SUPERVISORCTL,
+    describe,
+    proxy,
+    start_xmlrpc,
+    supervisorctl,
+    tcp_listen,
+)
 from supervisord_lite.base.passwords import hash_password
 
 NOBODY = 65534
@@ -171,6 +179,34 @@ def test_tcp_with_users_asks_for_a_password(daemon):
     res = supervisorctl(url, "status", user="admin", password="s3cret")
     assert res.stdout.split()[:2] == ["web", "RUNNING"], describe(res)
     assert proxy(url, "admin", "s3cret").supervisor.getPID() == daemon.pid
+    for command, said in (
+        ("stop", "web: stopped\n"),
+        ("start", "web: started\n"),
+        ("restart", "web: stopped\nweb: started\n"),
+    ):
+        res = supervisorctl(url, command, "web", user="admin", password="s3cret")
+        assert (res.returncode, res.stdout) == (0, said), describe(res)
+    res = supervisorctl(url, "signal", "HUP", "web", user="admin", password="s3cret")
+    assert res.stdout == "web: signalled\n", describe(res)
+    wait_until(lambda: "got SIGHUP" in daemon.read_log("web"), 5)
+    res = supervisorctl(url, "tail", "web", user="admin", password="s3cret")
+    assert "got SIGHUP" in res.stdout, describe(res)
+    follow = subprocess.Popen(
+        [SUPERVISORCTL, "-s", url, "-u", "admin", "-p", "s3cret", "tail", "-f", "web"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "Press Ctrl-C" in follow.stdout.readline()
+        supervisorctl(url, "signal", "USR1", "web", user="admin", password="s3cret")
+        seen = ""
+        while "got SIGUSR1" not in seen:
+            line = follow.stdout.readline()
+            assert line, seen
+            seen += line
+    finally:
+        follow.kill()
+        follow.communicate()
 
 
 @pytest.mark.timeout(60)
