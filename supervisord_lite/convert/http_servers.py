@@ -20,6 +20,7 @@ import os
 from typing import Any, Callable
 
 from supervisord_lite.base.passwords import hash_password
+from supervisord_lite.convert.conversion import Conversion
 
 Warn = Callable[[str, str | None, str, str], None]  # (section, key, message, table)
 TABLE = "xmlrpc"
@@ -31,10 +32,20 @@ def lite_socket(path: str) -> str:
     return f"{base}.lite{ext or '.sock'}"
 
 
-def xmlrpc_table(sections: dict[str, Any], unix_file: str | None, warn: Warn) -> dict | None:
+def unix_socket_file(c: Conversion) -> str | None:
+    """[unix_http_server] file, resolved as supervisord resolves it; None without one."""
+    options = c.sections.get("unix_http_server", {}).get("options", {})
+    if "file" not in options:
+        return None
+    return os.path.expanduser(options["file"]["value"].replace("%(here)s", c.here).strip())
+
+
+def xmlrpc_table(c: Conversion) -> dict | None:
     """The [xmlrpc] table ({"listen": ..., "users": {...}}), or None when neither
-    server section is there. `unix_file` is [unix_http_server] file, resolved."""
-    inet = sections.get("inet_http_server")
+    server section is there."""
+    warn: Warn = c.warn
+    unix_file = unix_socket_file(c)
+    inet = c.sections.get("inet_http_server")
     if unix_file is not None:
         if inet is not None and "port" in inet["options"]:
             warn("inet_http_server", "port", "not served: [xmlrpc] takes one listen, and "
