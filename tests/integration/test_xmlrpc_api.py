@@ -237,6 +237,8 @@ def test_log_reads_match_supervisors_own(daemon):
     assert fault_of(sv.readProcessStdoutLog, "nope", 0, 10) == Faults.BAD_NAME
 
     assert "xmlrpc: serving" in sv.readLog(0, 0)
+    assert sv.readLog(-10, 0) == daemon.logfile.read_text()[-10:]
+    assert fault_of(sv.clearLog) == Faults.FAILED  # rotate it with logrotate + SIGUSR2
     assert sv.clearProcessLogs("w") is True
     assert os.path.getsize(path) == 0
     assert [(r["name"], r["status"]) for r in sv.clearAllProcessLogs()] == [("w", Faults.SUCCESS)]
