@@ -108,7 +108,7 @@ class ProcessMethods:
                 code = (
                     wire.SPAWN_ERROR if current.machine.spawn_error else wire.ABNORMAL_TERMINATION
                 )
-                out.append(fault_struct(process, wire.fault(code, _full(process))))
+                out.append(fault_struct(process, wire.fault(code, process.name)))
             done(out)
 
         names = list(by_name)
@@ -201,7 +201,7 @@ class ProcessMethods:
                 ok = item.get("ok")
                 code = wire.SUCCESS if ok else wire.NOT_RUNNING
                 out.append(result_struct(process, code, "OK") if ok else
-                           fault_struct(process, wire.fault(code, _full(process))))  # fmt: skip
+                           fault_struct(process, wire.fault(code, process.name)))  # fmt: skip
 
         def failed(code: str, message: str) -> None:
             out.extend(fault_struct(p, wire.fault(wire.FAILED, message)) for p in processes)
@@ -219,10 +219,6 @@ def _one(results: list[dict]):
     if item["status"] == wire.SUCCESS:
         return True
     return Fault(item["status"], item["description"])
-
-
-def _full(process: Process) -> str:
-    return process.name
 
 
 def _text(value) -> str:
