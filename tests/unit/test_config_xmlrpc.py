@@ -56,3 +56,22 @@ def test_unix_and_tcp(tmp_path):
 )
 def test_mistakes_name_the_key(tmp_path, table, message):
     assert message in errors(tmp_path, table)
+
+
+def test_the_daemon_loads_no_xml_rpc_without_the_table(tmp_path):
+    """Zero cost unless configured: the running daemon's modules and a config without
+    [xmlrpc] load neither xmlrpc.client nor the XML-RPC server."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.toml"
+    path.write_text('[programs.a]\ncommand = ["sleep", "1"]\n')
+    code = (
+        "import sys\n"
+        "from supervisord_lite.daemon import running\n"
+        "from supervisord_lite.config.load import load_config\n"
+        f"load_config({str(path)!r})\n"
+        "print(sorted(m for m in sys.modules if 'xmlrpc' in m or m == 'xml.parsers.expat'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['supervisord_lite.daemon.xmlrpc_service']"
