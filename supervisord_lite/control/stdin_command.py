@@ -12,6 +12,7 @@ import os
 
 from supervisord_lite.base import protocol
 from supervisord_lite.base.protocol import ProtocolError
+from supervisord_lite.control.one_process import one_process
 from supervisord_lite.control.replies import Replier
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.engine.supervisor import Supervisor
@@ -28,10 +29,7 @@ class StdinCommand:
     def cmd_stdin(self, client: Replier, request: protocol.Request):
         name = protocol.arg_str(request.args, "name")
         data = protocol.arg_str(request.args, "data").encode("utf-8")
-        processes, unknown = self.supervisor.resolve([name])
-        if unknown or len(processes) != 1:
-            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
-        process = processes[0]
+        process = one_process(self.supervisor, name)
         if not process.program.stdin:
             raise ProtocolError(
                 protocol.BAD_ARGUMENT,

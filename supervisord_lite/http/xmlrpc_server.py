@@ -15,7 +15,6 @@ per name); without, only loopback, by the local user at the other end.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
 import socket
@@ -30,6 +29,7 @@ from supervisord_lite.http.slots import Slots, peer_key
 from supervisord_lite.http.xmlrpc_calls import Calls
 from supervisord_lite.http.xmlrpc_dispatch import XmlRpc
 from supervisord_lite.http.xmlrpc_stream import LogStream
+from supervisord_lite.linux.accepting import accept_on
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.peer_uid import loopback_peer_uid
 
@@ -59,7 +59,7 @@ class XmlRpcServer:
         self.slots: Slots[Connection] = Slots(lambda conn: not conn.responding)
         for sock in socks:
             sock.setblocking(False)
-            loop.add_reader(sock.fileno(), lambda sock=sock: self.accept(sock))
+            accept_on(loop, sock, self._accepted, "xmlrpc")
         log.info("xmlrpc: serving %s", config.server_url)
 
     def configure(self, config) -> None:
@@ -69,35 +69,24 @@ class XmlRpcServer:
 
     # -- connections ----------------------------------------------------------------------
 
-    def accept(self, sock: socket.socket) -> None:
-        for _ in range(64):  # bounded, so a connection flood cannot starve the loop
-            try:
-                conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error("xmlrpc: cannot accept a client: %s", exc.strerror)
-                    self.loop.remove_reader(sock.fileno())
-                    self.loop.call_later(0.5, lambda: self._resume_accepting(sock))
-                return
-            conn.setblocking(False)
-            uid, key = self._who(conn)
-            if len(self.clients) >= self.config.max_clients and not self._make_room(None):
-                log.warning("xmlrpc: refused a client: %d clients already", len(self.clients))
-                conn.close()
-                continue
-            client = Connection(self, conn, False)
-            client.peer_uid, client.key = uid, key
-            held = self.slots.held(key)
-            if held >= self.slots.per_client(self.config.max_clients) and not self._make_room(key):
-                log.warning("xmlrpc: refused a client (%s): it holds %d already", key, held)
-                conn.close()
-                continue
-            self.slots.add(client, key)
-            self.clients.add(client)
-            self.loop.add_reader(client.fd, client.on_readable)
-            self.arm_timer(client)
+    def _accepted(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        uid, key = self._who(conn)
+        if len(self.clients) >= self.config.max_clients and not self._make_room(None):
+            log.warning("xmlrpc: refused a client: %d clients already", len(self.clients))
+            conn.close()
+            return
+        client = Connection(self, conn, False)
+        client.peer_uid, client.key = uid, key
+        held = self.slots.held(key)
+        if held >= self.slots.per_client(self.config.max_clients) and not self._make_room(key):
+            log.warning("xmlrpc: refused a client (%s): it holds %d already", key, held)
+            conn.close()
+            return
+        self.slots.add(client, key)
+        self.clients.add(client)
+        self.loop.add_reader(client.fd, client.on_readable)
+        self.arm_timer(client)
 
     def _who(self, conn: socket.socket) -> tuple[int | None, str]:
         """(the local user at the other end or None, the client it counts as)."""
@@ -121,10 +110,6 @@ class XmlRpcServer:
     def forget(self, conn: Connection) -> None:
         self.clients.discard(conn)
         self.slots.remove(conn, conn.key)
-
-    def _resume_accepting(self, sock: socket.socket) -> None:
-        if sock.fileno() >= 0:
-            self.loop.add_reader(sock.fileno(), lambda: self.accept(sock))
 
     def close(self) -> None:
         for client in list(self.clients):
