@@ -65,6 +65,10 @@ SYSTEM: dict[str, tuple[list[str], str]] = {
 # Methods that answer even while the daemon shuts down (supervisord's _update skips it).
 ANY_STATE = frozenset(("supervisor.sendRemoteCommEvent",))
 
+# A multicall's calls at most: each answer is kept until the last, and supervisord's
+# own clients send a few.
+MAX_MULTICALL = 256
+
 Method = Callable[..., Any]  # (calls, answer, *params) -> value | LATER; raises Fault
 
 
@@ -147,32 +151,29 @@ class XmlRpc:
         return (SYSTEM if namespace == "system" else SIGNATURES)[method]
 
     def system_multicall(self, calls: Calls, answer: Callable, requests):
+        """Each call in turn, one per loop turn: a long multicall (a hundred starts, each
+        answering later) never holds the loop, and stops when its client has gone."""
+        if isinstance(requests, list) and len(requests) > MAX_MULTICALL:
+            too_many = f"{len(requests)} calls; a multicall takes at most {MAX_MULTICALL}"
+            raise wire.fault(wire.INCORRECT_PARAMETERS, too_many)
         run = wire.Multicall(requests)
-        state = {"stepping": False, "answered": False}
+        loop = self.supervisor.loop
 
         def step() -> None:
-            state["stepping"] = True
-            while True:
-                next_call = run.next_call()
-                if next_call is None:
-                    state["stepping"] = False
-                    answer(run.results)
-                    return
-                state["answered"] = False
+            if calls.conn is not None and calls.conn.closed:
+                return
+            next_call = run.next_call()
+            if next_call is None:
+                answer(run.results)
+            else:
                 self.call(calls, next_call[0], next_call[1], resume)
-                if not state["answered"]:  # it answers later: resume() goes on
-                    state["stepping"] = False
-                    return
 
         def resume(value: Any) -> None:
             if isinstance(value, Fault):
                 run.raised(value)
             else:
                 run.returned(value)
-            if state["stepping"]:
-                state["answered"] = True
-            else:
-                step()
+            loop.call_soon(step)
 
         step()
         return LATER

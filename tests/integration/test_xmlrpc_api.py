@@ -135,6 +135,9 @@ def test_info_and_daemon_methods(daemon):
     assert results[3]["faultCode"] == Faults.INCORRECT_PARAMETERS
     assert results[4]["statename"] == "RUNNING"
     assert sv.getProcessInfo("idle")["statename"] == "RUNNING"  # the multicall's start waited
+    many = [{"methodName": "supervisor.getPID", "params": []}] * 256
+    assert server.system.multicall(many) == [daemon.pid] * 256
+    assert fault_of(server.system.multicall, many + many[:1]) == Faults.INCORRECT_PARAMETERS
 
 
 @pytest.mark.timeout(120)
