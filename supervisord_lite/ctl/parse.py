@@ -266,6 +266,8 @@ def parse_args(argv: list[str] | None = None):
                 "command, e.g. supervisorctl-lite -H web1 status"
             )
         parser.error("the following arguments are required: COMMAND")
+    if many and args.command == "fg":
+        parser.error("fg talks to one process on one daemon: give it without -H or --hosts")
     if many and args.config:
         parser.error(
             "-c names a local config; with -H or --hosts give the remote socket as "
