@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from xml.parsers import expat
 
 from supervisord_lite.base.frozen import Frozen, _set
+from supervisord_lite.supervisor_wire import xml_encode
 
 # supervisor/xmlrpc.py Faults.
 UNKNOWN_METHOD = 1
@@ -191,7 +192,11 @@ def encode_response(value: Any) -> bytes:
     if isinstance(value, xmlrpc.client.Fault):
         return encode_fault(value)
     try:
-        return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8")
+        try:
+            text = xml_encode.method_response(value)
+        except xml_encode.Unsupported:
+            text = xmlrpc.client.dumps((value,), methodresponse=True)
+        return text.encode("utf-8")
     except (TypeError, OverflowError, ValueError) as error:
         return encode_fault(fault(FAILED, f"cannot encode the result: {error}"))
 
