@@ -295,9 +295,9 @@ def _description(info: dict[str, Any]) -> str:
     """rpcinterface.py _interpretProcessInfo."""
     state = info["statename"]
     if state == "RUNNING":
-        start = datetime.datetime(*time.gmtime(info["start"])[:6])
-        now = datetime.datetime(*time.gmtime(info["now"])[:6])
-        uptime = max(now - start, datetime.timedelta(0))  # the clock was set back
+        # supervisord subtracts two datetimes made from gmtime() of these whole seconds:
+        # the same timedelta, without two gmtime() calls per process.
+        uptime = datetime.timedelta(seconds=max(info["now"] - info["start"], 0))  # set back
         return f"pid {info['pid']}, uptime {uptime}"
     if state in ("FATAL", "BACKOFF"):
         return info["spawnerr"] or f'unknown error (try "tail {info["name"]}")'

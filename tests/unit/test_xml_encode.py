@@ -50,3 +50,23 @@ def test_what_it_does_not_write_goes_to_the_standard_library(value):
     except TypeError as error:
         expected = wire.encode_fault(wire.fault(wire.FAILED, f"cannot encode the result: {error}"))
     assert wire.encode_response(value) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.integers(-(10**6), 10**9),
+    st.sampled_from(["RUNNING", "STOPPED", "EXITED", "FATAL", "BACKOFF", "STARTING", "STOPPING"]),
+)
+def test_descriptions_are_supervisors(now, age, state):
+    """getProcessInfo's description, against supervisord's own _interpretProcessInfo."""
+    from supervisor.rpcinterface import SupervisorNamespaceRPCInterface
+    from supervisor.states import ProcessStates
+
+    start = max(0, min(2**31 - 1, now - age))
+    record = wire.ProcessRecord("web", "web", state, start=start, stop=start, pid=42)
+    info = wire.process_info(record, now)
+    theirs = dict(info, state=getattr(ProcessStates, state))
+    assert info["description"] == SupervisorNamespaceRPCInterface._interpretProcessInfo(
+        None, theirs
+    )
