@@ -276,3 +276,19 @@ def test_a_port_in_use_is_a_launch_error_that_leaves_nothing(daemon):
         assert not daemon.socket.exists() and not daemon.pidfile.exists()
     finally:
         holder.close()
+
+
+@pytest.mark.timeout(60)
+def test_idle_connections_cannot_keep_a_client_out(daemon):
+    url = start_xmlrpc(daemon, {"web": sleeper()}, extra="max_clients = 8")
+    path = url[len("unix://") :]
+    idle = []
+    try:
+        for _ in range(30):  # far past max_clients, none sending a request
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+            idle.append(sock)
+        assert proxy(url).supervisor.getState()["statename"] == "RUNNING"
+    finally:
+        for sock in idle:
+            sock.close()
