@@ -160,8 +160,9 @@ class Children:
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         host = self.host
-        if process.child is not None and process.child.stdin_fd is not None:
-            os.close(process.child.stdin_fd)  # `stdin = true`: its pipe ends with it
+        child = process.child
+        if process.program.stdin and child is not None and child.stdin_fd is not None:
+            os.close(child.stdin_fd)  # `stdin = true`: its pipe ends with it
         process.child = None
         if host.cgroups is not None and "memory" in host.cgroups.controllers:
             self._check_oom(process)
