@@ -8,7 +8,6 @@ nor import anything beyond what main.py already needs: the ctl's start-up time i
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -26,12 +25,15 @@ from supervisord_lite.ctl.replies import (  # noqa: F401 - EXIT_USAGE: main, she
     CommandFailed,
     json_error,
 )
+from supervisord_lite.ctl.replies import json_line as _json_line
 from supervisord_lite.ctl.replies import print_json as _print_json
 from supervisord_lite.ctl.replies import result as _result
 
 
 def cmd_status(conn: Connection, args) -> int:
-    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
+    # The text shows no tree figures (CPU, memory): it does not make the daemon read them.
+    request = {"names": args.names} if args.json else {"names": args.names, "figures": False}
+    processes = _result(conn.call("status", request), args, EXIT_NOT_RUNNING)
     if args.json:
         _print_json(processes)
     else:
@@ -84,7 +86,8 @@ class Waiting:
         now = time.monotonic()
         if not self.pending and now - self.asked >= 1.0:
             self.asked, self.pending = now, True
-            self.conn.send("status", {"names": self.names}, on_reply=self.status)
+            request = {"names": self.names, "figures": False}
+            self.conn.send("status", request, on_reply=self.status)
         self.progress.tick()
 
     def status(self, reply: dict) -> None:
@@ -155,7 +158,7 @@ def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
         conn.streaming = args.follow  # it answered: a quiet log is no silent daemon
         result = _result(reply, args)
         if args.json:
-            print(json.dumps(result), flush=True)
+            print(_json_line(result), flush=True)
         else:
             out.write(result.get("data", ""))
             out.flush()
@@ -217,7 +220,7 @@ def completion_names(processes: list[dict]) -> list[str]:
 
 def cmd__names(conn, args) -> int:
     """Hidden, for the completion scripts: one name a line."""
-    processes = _result(conn.call("status"), args)
+    processes = _result(conn.call("status", {"figures": False}), args)
     print("\n".join(completion_names(processes)))
     return EXIT_OK
 
@@ -232,7 +235,7 @@ def cmd_events(conn, args) -> int:
         conn.streaming = True  # it answered: hours without a change are normal
         if "subscribed" in result:
             continue
-        print(json.dumps(result), flush=True)
+        print(_json_line(result), flush=True)
 
 
 def cmd_shutdown(conn, args) -> int:
@@ -287,6 +290,13 @@ def cmd_metrics(conn, args) -> int:
     return EXIT_OK
 
 
+def cmd_top(conn, args) -> int:
+    # The top package's one way in (with main.py's for -H): top alone pays for it.
+    from supervisord_lite.ctl.top.top import cmd_top as run_top
+
+    return run_top(conn, args)
+
+
 COMMANDS = {
     "status": cmd_status,
     "start": cmd_start,
@@ -306,6 +316,7 @@ COMMANDS = {
     "_names": cmd__names,
     **GROUP_WORDS,
     "fg": cmd_fg,
+    "top": cmd_top,
 }
 
 

@@ -31,6 +31,7 @@ OPTIONS = {
     "add": ["--json"],
     "remove": ["--json"],
     "fg": ["--json"],
+    "top": ["--sort", "--filter", "--interval", "--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)

@@ -118,6 +118,9 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     command(
         "fg", "follow a process's output and send it what you type (stdin = true)"
     ).add_argument("name", metavar="NAME")
+    from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
+
+    add_top_command(command)
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
 

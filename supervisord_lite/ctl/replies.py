@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from supervisord_lite.base import cjson
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -12,11 +13,14 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_UNREACHABLE = 4
 
+# json.dumps(value) and json.dumps(value, indent=2), without the json package's imports
+json_line = cjson.encoder((", ", ": "), ensure_ascii=True, allow_nan=True)
+
 
 def json_error(args, code: str, message: str) -> None:
     """With --json, a failure is also an object on stdout: scripts read stdout."""
     if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
-        print(json.dumps({"code": code, "message": message}), flush=True)
+        print(json_line({"code": code, "message": message}), flush=True)
 
 
 class CommandFailed(Exception):
@@ -39,4 +43,4 @@ def result(reply: dict, args, exit_code: int = EXIT_FAILED):
 
 
 def print_json(value) -> None:
-    print(json.dumps(value, indent=2))
+    print(cjson.indented(value, indent=2))
