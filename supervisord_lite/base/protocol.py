@@ -46,6 +46,7 @@ COMMANDS = (
     "avail",
     "clear",
     "maintail",
+    "scale",
     "update",  # these three: control/group_commands.py
     "add",
     "remove",
