@@ -47,6 +47,10 @@ COMMANDS = (
     "clear",
     "maintail",
     "scale",
+    "update",  # these three: control/group_commands.py
+    "add",
+    "remove",
+    "stdin",  # control/stdin_command.py
 )
 
 

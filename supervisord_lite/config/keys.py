@@ -103,6 +103,7 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("hook_timeout", cv.positive_number, 30.0),  # seconds for each hook command
     # Schedules (docs/lifecycle.md): a oneshot started at these times; None: none
     Key("schedule", cv.later("config.schedule_key", "schedule"), None),
+    Key("stdin", cv.boolean, False),  # a pipe the daemon writes (`fg`, sendProcessStdin)
 )
 
 # The table as key -> (converter, default), the shape the loader's tables share.
@@ -143,5 +144,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets")  # [http]: http.py
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets", "xmlrpc")
 INCLUDE_TOP_KEYS = ("programs", "groups", "sockets")

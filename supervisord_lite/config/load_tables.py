@@ -88,6 +88,20 @@ class TableConverter(LoadContext):
             values, self.resolve, lambda parts, msg: self.error(self.path, ("http", *parts), msg)
         )
 
+    def xmlrpc_settings(self, table: Any):
+        """The [xmlrpc] table's XmlRpcConfig, or None (its errors recorded)."""
+        from supervisord_lite.config import xmlrpc  # only for a config that has one
+
+        if not isinstance(table, dict):
+            self.error(self.path, ("xmlrpc",), f"expected a table, got {cv.show(table)}")
+            return None
+        values, ok = self.convert_table(self.path, ("xmlrpc",), table, xmlrpc.XMLRPC_KEYS)
+        if not ok:
+            return None
+        return xmlrpc.build(
+            values, self.resolve, lambda parts, msg: self.error(self.path, ("xmlrpc", *parts), msg)
+        )
+
     def add_groups(self, file: str, doc: dict[str, Any]) -> None:
         groups = doc.get("groups", {})
         if not isinstance(groups, dict):
@@ -167,6 +181,10 @@ class TableConverter(LoadContext):
         ok = self.check_instance_templates(file, parts, kwargs) and ok
         for key, message in lifecycle.lifecycle_problems(kwargs):
             self.error(file, (*parts, key), message)
+            ok = False
+        if kwargs["stdin"] and kwargs["stdin_socket"] is not None:
+            self.error(file, (*parts, "stdin"), "stdin = true and stdin_socket both want fd 0: "
+                       "keep one of them")  # fmt: skip
             ok = False
         for key, message in schedule_problems(kwargs):
             self.error(file, (*parts, key), message)

@@ -43,6 +43,10 @@ class Loader(TableConverter, CrossChecks):
         settings = self.daemon_settings(doc.get("supervisord", {}))
         settings["alerts"] = self.alerts(doc.get("alerts"))
         settings["http"] = self.http_settings(doc["http"]) if "http" in doc else None
+        settings["xmlrpc"] = self.xmlrpc_settings(doc["xmlrpc"]) if "xmlrpc" in doc else None
+        if settings["xmlrpc"] is not None and settings["xmlrpc"].path == settings["socket"]:
+            self.error(self.path, ("xmlrpc", "listen"), "the control socket's path "
+                       "([supervisord] socket): give [xmlrpc] a socket of its own")  # fmt: skip
         docs = [(self.path, doc)]
         for file in self.include_files(settings["include"]):
             inc = self.read(file)

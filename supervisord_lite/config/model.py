@@ -100,6 +100,7 @@ class ProgramConfig(Frozen):
         "exec_stop_post",
         "hook_timeout",
         "schedule",
+        "stdin",
     )
 
     def __init__(
@@ -158,6 +159,7 @@ class ProgramConfig(Frozen):
         exec_stop_post: tuple[tuple[str, ...], ...] = (),
         hook_timeout: float = 30.0,  # seconds for each hook command
         schedule: str | None = None,  # cron or @every text (config/cron.py); None: none
+        stdin: bool = False,  # its stdin a pipe the daemon writes; else /dev/null
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -303,6 +305,7 @@ class DaemonConfig(Frozen):
         "groups",
         "alerts",
         "http",
+        "xmlrpc",
         "cgroup_root",
         "warnings",
         "sockets",
@@ -330,6 +333,7 @@ class DaemonConfig(Frozen):
         groups: dict[str, GroupConfig] | None = None,
         alerts: AlertsConfig | None = None,  # None: no [alerts]
         http: object = None,  # a config_http.HttpConfig when [http] is configured
+        xmlrpc: object = None,  # a config/xmlrpc.py XmlRpcConfig when [xmlrpc] is configured
         cgroup_root: str | None = None,  # absolute; None: the daemon's own, if delegated
         warnings: tuple[str, ...] = (),  # the loader's, e.g. a file others may write
         sockets: dict[str, SocketConfig] | None = None,  # [sockets.*] by name

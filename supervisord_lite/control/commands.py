@@ -30,6 +30,7 @@ from supervisord_lite.control.streams import Streams
 from supervisord_lite.core.ordering import AT_REST
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import LIVE_STATES, ProcessState, StateChanged
+from supervisord_lite.engine.group_changes import group_diff
 from supervisord_lite.engine.reload import preview
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop, now
@@ -252,6 +253,7 @@ class Commands:
         except ConfigError as exc:
             raise ProtocolError(protocol.CONFIG_ERROR, "\n".join(exc.errors)) from None
         result = preview(supervisor.config.programs, supervisor.config.log_dir, new)
+        result["groups"] = group_diff(supervisor.config, new)  # Supervisor's unit: `reread`
         result["dry_run"] = True
         return result
 

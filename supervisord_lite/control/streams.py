@@ -21,7 +21,7 @@ from supervisord_lite.core.states import StateChanged
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.logs import daemon_log
-from supervisord_lite.logs.follow import Follower, read_tail
+from supervisord_lite.logs.follow import Follower, read_range, read_tail
 
 log = logging.getLogger("supervisord_lite")
 
@@ -29,6 +29,8 @@ log = logging.getLogger("supervisord_lite")
 MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
 # Likewise an `events` subscriber: events are small, so this is thousands behind.
 MAX_EVENTS_BACKLOG = 256 * 1024
+# A read of a log by byte (tail with "offset": Supervisor's log reads) at most this much.
+MAX_RANGE = 4 * 1024 * 1024
 
 
 class Streams:
@@ -52,6 +54,8 @@ class Streams:
             raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
         logfile = self.supervisor.open_log(process, stream)
         try:
+            if "offset" in request.args:  # by byte, as Supervisor's log reads (XML-RPC)
+                return _byte_range(logfile, path, request.args)
             # Read back from the LogFile, not the path: only the file the daemon writes.
             data = read_tail(logfile, lines).decode("utf-8", "replace")
             if not follow:
@@ -129,6 +133,8 @@ class Streams:
         daemon_log.flush()  # the lines of this very turn too
         path = watched.path
         try:
+            if "offset" in request.args:
+                return _byte_range(watched, path, request.args)
             data = read_tail(watched, lines).decode("utf-8", "replace")
             if not follow:
                 return {"path": path, "data": data}
@@ -189,6 +195,15 @@ class Streams:
         client.streaming = True
         client.reply(request.id, {"subscribed": True})
         return LATER
+
+
+def _byte_range(target, path: str, args: dict) -> dict:
+    """`length` bytes from byte `offset` (negative: from the end), at most MAX_RANGE;
+    with where they start and the file's size (OSError when unreadable)."""
+    offset = protocol.arg_int(args, "offset", 0, minimum=-MAX_RANGE)
+    length = min(protocol.arg_int(args, "length", MAX_RANGE), MAX_RANGE)
+    data, start, size = read_range(target, offset, length)
+    return {"path": path, "data": data.decode("utf-8", "replace"), "offset": start, "size": size}
 
 
 def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 from supervisord_lite.convert import supervisor_ini as ini
 from supervisord_lite.convert.conversion import Conversion, Warning_
 from supervisord_lite.convert.fcgi import fcgi_sockets
+from supervisord_lite.convert.http_servers import xmlrpc_table
 from supervisord_lite.convert.listeners import apply_httpoks, apply_memmons, listener, mail_alerts
 from supervisord_lite.convert.program_tables import program_tables
 from supervisord_lite.convert.supervisord_table import supervisord_table, warn_sections
@@ -49,11 +50,12 @@ def convert(path: str, environ: dict[str, str] | None = None) -> tuple[str, list
     c.note_reading()
     warn_sections(c)
     supervisord = supervisord_table(c)
+    xmlrpc = xmlrpc_table(c)
     programs, groups = program_and_group_tables(c)
     sockets = fcgi_sockets(c, programs)
     alerts = mail_alerts(c)
     c.sort_warnings()
-    return render(c, supervisord, alerts, groups, programs, sockets), c.warnings
+    return render(c, supervisord, alerts, groups, programs, sockets, xmlrpc), c.warnings
 
 
 def program_and_group_tables(
@@ -110,6 +112,7 @@ def render(
     groups: dict[str, dict[str, Any]],
     programs: dict[str, dict[str, Any]],
     sockets: dict[str, dict[str, Any]] | None = None,
+    xmlrpc: dict[str, Any] | None = None,
 ) -> str:
     """The TOML text, each table's warnings as comments above it."""
     files = c.parsed["files"]
@@ -127,6 +130,11 @@ def render(
     if alerts is not None:
         lines.append("[alerts]")
         lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in alerts.items())
+        lines.append("")
+    lines.extend(comment(str(w)) for w in c.table_warnings.get("xmlrpc", []))
+    if xmlrpc is not None:
+        lines.append("[xmlrpc]")
+        lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in xmlrpc.items())
         lines.append("")
     for name, group in groups.items():
         lines.extend(comment(str(w)) for w in c.table_warnings.get(f"groups.{name}", []))

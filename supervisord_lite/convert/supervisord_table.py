@@ -5,11 +5,11 @@ for the sections convert does not carry over at all.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from supervisord_lite.convert import supervisor_ini as ini
 from supervisord_lite.convert.conversion import Conversion
+from supervisord_lite.convert.http_servers import lite_socket, unix_socket_file
 from supervisord_lite.convert.toml_writer import Octal
 
 
@@ -19,14 +19,7 @@ def warn_sections(c: Conversion) -> None:
         kind = section.split(":", 1)[0]
         keys = list(info["options"])
         if kind == "inet_http_server":
-            for key in keys:
-                c.warn(
-                    section,
-                    key,
-                    "not converted: there is no HTTP/XML-RPC server yet ([http] is a "
-                    "later feature); supervisorctl-lite talks over the Unix socket",
-                    "supervisord",
-                )
+            continue  # [xmlrpc]: http_servers.py
         elif kind == "supervisorctl":
             c.warn(
                 section,
@@ -35,12 +28,14 @@ def warn_sections(c: Conversion) -> None:
                 "finds the socket in this file's [supervisord] socket",
                 "supervisord",
             )
+        elif section == "rpcinterface:supervisor":
+            continue  # [xmlrpc] serves supervisor.* (http_servers.py)
         elif kind == "rpcinterface":
             c.warn(
                 section,
                 None,
-                "not converted: there is no XML-RPC interface; the control protocol "
-                "is JSON lines over the Unix socket",
+                "not converted: XML-RPC plugins are not loaded; [xmlrpc] serves "
+                "Supervisor's supervisor.* and system.* methods only",
                 "supervisord",
             )
         elif kind in ("include", "supervisord", "group", "unix_http_server", *known_servers):
@@ -120,7 +115,7 @@ def supervisord_warnings(c: Conversion) -> None:
         "(systemd LimitNPROC=, ulimit -u)",
         "nocleanup": "not needed: AUTO logs are never removed at start here",
         "strip_ansi": "not supported: output is logged byte for byte",
-        "identifier": "not used: there is no XML-RPC interface",
+        "identifier": 'not used: [xmlrpc]\'s getIdentification answers "supervisor"',
         "user": "not a config key here: start the daemon as that user (systemd User=, su, gosu)",
         "directory": "not a config key here: the daemon runs in /; relative paths "
         "resolve against the config file's directory",
@@ -143,9 +138,12 @@ def socket_keys(c: Conversion) -> dict[str, Any]:
     for section in sections:
         options = c.sections[section]["options"]
         if "file" in options and not out:
-            path = options["file"]["value"].replace("%(here)s", c.here).strip()
-            out["socket"] = os.path.expanduser(path)
-            c.warn_relative(section, "file", out["socket"], "supervisord")
+            path = unix_socket_file(c)
+            out["socket"] = lite_socket(path)
+            c.warn_relative(section, "file", path, "supervisord")
+            c.warn(section, "file", f"Supervisor's clients (supervisorctl -s unix://{path}) "
+                   f"find [xmlrpc] there; supervisorctl-lite's socket is {out['socket']}",
+                   "supervisord")  # fmt: skip
             if "chmod" in options:
                 out["socket_mode"] = Octal(ini.octal(options["chmod"]["value"]))
         elif "file" in options:

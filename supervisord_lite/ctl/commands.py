@@ -12,48 +12,22 @@ import sys
 import time
 
 from supervisord_lite import __version__
-from supervisord_lite.base import cjson
 from supervisord_lite.base.progress import Progress
 from supervisord_lite.ctl.client import UNREACHABLE, Connection, Unreachable
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NOT_RUNNING = 3
-EXIT_UNREACHABLE = 4
-
-
-def json_error(args, code: str, message: str) -> None:
-    """With --json, a failure is also an object on stdout: scripts read stdout."""
-    if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
-        print(_json_line({"code": code, "message": message}), flush=True)
-
-
-class CommandFailed(Exception):
-    """The daemon answered with an error; already told to the user."""
-
-    def __init__(self, exit_code: int):
-        super().__init__(exit_code)
-        self.exit_code = exit_code
-
-
-def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
-    """The reply's result, or: print its error and fail the command with exit_code."""
-    if reply["ok"]:
-        return reply["result"]
-    err = reply.get("error") or {}
-    code, text = err.get("code", "?"), err.get("message", "")
-    print(f"supervisorctl-lite: ERROR ({code}): {text}", file=sys.stderr)
-    json_error(args, code, text)
-    raise CommandFailed(exit_code)
-
-
-# json.dumps(value) and json.dumps(value, indent=2), without the json package's imports
-_json_line = cjson.encoder((", ", ": "), ensure_ascii=True, allow_nan=True)
-
-
-def _print_json(value) -> None:
-    print(cjson.indented(value, indent=2))
+from supervisord_lite.ctl.fg import cmd_fg
+from supervisord_lite.ctl.group_words import GROUP_WORDS
+from supervisord_lite.ctl.replies import (  # noqa: F401 - EXIT_USAGE: main, shell, -H take it here
+    EXIT_FAILED,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CommandFailed,
+    json_error,
+)
+from supervisord_lite.ctl.replies import json_line as _json_line
+from supervisord_lite.ctl.replies import print_json as _print_json
+from supervisord_lite.ctl.replies import result as _result
 
 
 def cmd_status(conn: Connection, args) -> int:
@@ -373,12 +347,14 @@ COMMANDS = {
     "maintail": cmd_maintail,
     "scale": cmd_scale,
     "_names": cmd__names,
+    **GROUP_WORDS,
+    "fg": cmd_fg,
     "top": cmd_top,
 }
 
 
 # Commands whose end by Ctrl-C is their normal end.
-STREAMING = ("events", "tail", "maintail")
+STREAMING = ("events", "tail", "maintail", "fg")
 
 
 def run(conn: Connection, args) -> int:

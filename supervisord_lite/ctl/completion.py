@@ -27,6 +27,11 @@ OPTIONS = {
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
     "scale": ["--json"],
+    "reread": ["--json"],
+    "update": ["--json"],
+    "add": ["--json"],
+    "remove": ["--json"],
+    "fg": ["--json"],
     "top": ["--sort", "--filter", "--interval", "--json"],
     "completion": [],
 }

@@ -119,6 +119,15 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     p = command("scale", "set a program's number of processes: only the tail starts or stops")
     p.add_argument("program", metavar="PROGRAM")
     p.add_argument("count", metavar="N")
+    command("reread", "what reload would change, applying nothing (reload --dry-run)")
+    command("update", "apply the config's changes (only to these groups)").add_argument(
+        "names", nargs="*", metavar="GROUP"
+    )
+    command("add", "add groups from the config").add_argument("names", nargs="+", metavar="GROUP")
+    command("remove", "remove stopped groups").add_argument("names", nargs="+", metavar="GROUP")
+    command(
+        "fg", "follow a process's output and send it what you type (stdin = true)"
+    ).add_argument("name", metavar="NAME")
     from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
 
     add_top_command(command)
@@ -154,6 +163,11 @@ _POSITIONALS = {
     "clear": (1, None),
     "maintail": (0, 0),
     "scale": (2, 2),
+    "reread": (0, 0),
+    "update": (0, None),
+    "add": (1, None),
+    "remove": (1, None),
+    "fg": (1, 1),
     "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
@@ -215,12 +229,14 @@ def fast_parse(argv: list[str]) -> Args | None:
         args.signal, args.names = words[0], words[1:]
     elif command == "pid":
         args.name = words[0] if words else None
+    elif command == "fg":
+        args.name = words[0]
     elif command == "tail":
         stream = words[1] if len(words) > 1 else "stdout"
         if stream not in ("stdout", "stderr"):
             return None
         args.follow, args.lines, args.name, args.stream = False, 10, words[0], stream
-    elif command in ("status", "start", "stop", "restart", "clear"):
+    elif command in ("status", "start", "stop", "restart", "clear", "update", "add", "remove"):
         args.names = words
         if command == "restart":
             args.rolling = False
@@ -268,6 +284,8 @@ def parse_args(argv: list[str] | None = None):
                 "command, e.g. supervisorctl-lite -H web1 status"
             )
         parser.error("the following arguments are required: COMMAND")
+    if many and args.command == "fg":
+        parser.error("fg talks to one process on one daemon: give it without -H or --hosts")
     if many and args.config:
         parser.error(
             "-c names a local config; with -H or --hosts give the remote socket as "

@@ -16,8 +16,10 @@ from supervisord_lite import __version__
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError, DaemonConfig
 from supervisord_lite.control.commands import RELOAD_BUSY
+from supervisord_lite.control.group_commands import GroupCommands
 from supervisord_lite.control.replies import Replier
 from supervisord_lite.control.server import ControlServer
+from supervisord_lite.control.stdin_command import StdinCommand
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
 from supervisord_lite.daemon.quotas import check_reload_quotas, quota_problems, uses_quotas
@@ -29,6 +31,8 @@ from supervisord_lite.daemon.startup import (
     make_parent,
     report_ready,
 )
+from supervisord_lite.daemon.xmlrpc_service import XmlRpcService
+from supervisord_lite.engine.group_changes import GroupChangeError
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
@@ -57,6 +61,7 @@ class Daemon:
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
+        self.xmlrpc: XmlRpcService | None = None  # while [xmlrpc] is configured
         self.held_sockets = SocketRegistry()  # bound in prepare(), the supervisor's after
 
     # -- before detaching: everything a user can get wrong --------------------------
@@ -84,6 +89,13 @@ class Daemon:
             from supervisord_lite.http.service import try_bind
 
             self.http_socks, self.http_error = try_bind(config.http)
+        if config.xmlrpc is not None:
+            self.xmlrpc = XmlRpcService(config.xmlrpc)
+            try:
+                self.xmlrpc.bind(config.socket_mode)
+            except StartupError:
+                self._cleanup()  # the control socket and pidfile claimed above go too
+                raise
 
     def _bind_held_sockets(self) -> None:
         """[sockets.*]: a bind failure is a launch error naming the table. A predecessor
@@ -173,6 +185,11 @@ class Daemon:
             line_timeout=self.config.line_timeout,
         )
         self.server.commands.daemon_fields["http"] = self._describe_http
+        self.server.handlers.update(GroupCommands(supervisor, self.request_reload).handlers)
+        self.server.handlers.update(StdinCommand(supervisor).handlers)
+        if self.xmlrpc is not None:
+            server = self.server
+            self.xmlrpc.start(loop, supervisor, server.handlers, lambda: server.allowed_uids)
         if self.config.http is not None:
             socks, self.http_socks = self.http_socks, []  # the server's from now on
             self._apply_http(self.config.http, (socks, self.http_error))
@@ -204,6 +221,12 @@ class Daemon:
 
             self.http = HttpListener(self.loop, self.supervisor, self.server, self.request_shutdown)
         self.http.apply(settings, bound)
+
+    def _apply_xmlrpc(self, settings) -> None:
+        if self.xmlrpc is None:
+            log.warning("reload: [xmlrpc] was added; it starts when the daemon restarts")
+        else:
+            self.xmlrpc.reload(settings)
 
     def _describe_http(self) -> dict | None:
         return None if self.http is None else self.http.describe()
@@ -271,21 +294,30 @@ class Daemon:
         log.info("running the reload queued by a SIGHUP: reloading %s", self.config.path)
         self.request_reload(lambda diff, errors: None)
 
-    def request_reload(self, done) -> None:
+    def request_reload(self, done, pick=None) -> None:
         """Re-read the config and apply the difference; done(diff, errors) at the end.
 
-        A config with errors is rejected whole, and nothing running is touched.
+        A config with errors is rejected whole, and nothing running is touched. With
+        `pick` (control/group_commands.py), the config moved to is pick(running config,
+        a loader of the one on disk): some groups' change only.
         """
         if self.reloading:
             done(None, [RELOAD_BUSY])
             return
         try:
-            new = load_config(self.config.path)
+            if pick is None:
+                new = load_config(self.config.path)
+            else:
+                new = pick(self.config, lambda: load_config(self.config.path))
             if uses_quotas(new):
                 check_reload_quotas(new, self.supervisor.cgroups)
         except ConfigError as exc:
             log.error("reload rejected; still running the old config:\n%s", exc)
             done(None, exc.errors)
+            return
+        except GroupChangeError as exc:
+            log.error("group change refused: %s", exc)
+            done(None, [str(exc)])
             return
         try:  # new [sockets.*] bound before anything changes; removed ones let go
             self.held_sockets.apply(new.programs.values())
@@ -309,6 +341,8 @@ class Daemon:
             self.server.line_timeout = new.line_timeout
             self._apply_alerts(new.alerts)
             self._apply_http(new.http)
+            if self.xmlrpc is not None or new.xmlrpc is not None:
+                self._apply_xmlrpc(new.xmlrpc)
             log.info(
                 "reloaded: added %s; changed %s; scaled %s; removed %s",
                 *(", ".join(diff[k]) or "none" for k in ("added", "changed", "scaled", "removed")),
@@ -363,6 +397,8 @@ class Daemon:
         self.supervisor.close_probes()
         if self.http is not None:
             self.http.stop("shutting down")
+        if self.xmlrpc is not None:
+            self.xmlrpc.close()
         for process in self.supervisor.processes.values():
             self.supervisor.close_logs(process)
         self.loop.close()
@@ -394,6 +430,8 @@ class Daemon:
         self.held_sockets.close_all()
         for sock in self.http_socks:
             sock.close()
+        if self.xmlrpc is not None:
+            self.xmlrpc.close()  # a start-up that failed: the socket file goes too
         if self.pidfile_fd >= 0:
             record = getattr(getattr(self, "supervisor", None), "record", None)
             if record is not None and not record.remove():

@@ -12,6 +12,7 @@ listeners stay the supervisor's: what this module needs of them is `ChildrenHost
 from __future__ import annotations
 
 import logging
+import os
 from typing import Protocol
 
 from supervisord_lite.config.model import DaemonConfig
@@ -192,6 +193,9 @@ class Children:
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         host = self.host
+        child = process.child
+        if process.program.stdin and child is not None and child.stdin_fd is not None:
+            os.close(child.stdin_fd)  # `stdin = true`: its pipe ends with it
         process.child = None
         if host.cgroups is not None and "memory" in host.cgroups.controllers:
             self._check_oom(process)

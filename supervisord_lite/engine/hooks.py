@@ -205,7 +205,7 @@ class Hooks:
         """Start one command; False (the batch failed, then() told) if it cannot start."""
         program = process.settings()  # this process's own values ({process_num} filled in)
         run = Running(batch, argv)
-        hook_program = program.replace(command=argv, redirect_stderr=True)
+        hook_program = program.replace(command=argv, redirect_stderr=True, stdin=False)
         extra = {**batch.env, b"SUPERVISOR_HOOK": batch.kind.encode()}
         try:
             child = spawn(hook_program, process.num, True, False, extra_env=extra)

@@ -38,14 +38,17 @@ class SpawnError(Exception):
 
 
 class Child:
-    """A started child: its pid and our read ends of its pipes (None for "none" logs)."""
+    """A started child: its pid and our read ends of its pipes (None for "none" logs),
+    and with `stdin = true` our write end of its stdin."""
 
-    __slots__ = ("pid", "stdout_fd", "stderr_fd")
+    __slots__ = ("pid", "stdout_fd", "stderr_fd", "stdin_fd")
 
-    def __init__(self, pid: int, stdout_fd: int | None, stderr_fd: int | None):
+    def __init__(self, pid: int, stdout_fd: int | None, stderr_fd: int | None,
+                 stdin_fd: int | None = None):  # fmt: skip
         self.pid = pid
         self.stdout_fd = stdout_fd  # non-blocking
         self.stderr_fd = stderr_fd
+        self.stdin_fd = stdin_fd  # non-blocking; the daemon closes it when the child exits
 
 
 def spawn(
@@ -103,14 +106,21 @@ def spawn(
         os.set_blocking(r, False)
         return r, w
 
-    stdout_r = stdout_w = stderr_r = stderr_w = None
+    stdout_r = stdout_w = stderr_r = stderr_w = stdin_r = stdin_w = None
     try:
+        if program.stdin:
+            stdin_r, stdin_w = os.pipe()  # the child reads fd 0; we write, never blocking
+            child_fds.append(stdin_r)
+            read_fds.append(stdin_w)  # ours: closed with the read ends if the spawn fails
+            os.set_blocking(stdin_w, False)
         if capture_stdout:
             stdout_r, stdout_w = pipe()
         if program.redirect_stderr:
             stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
+        if stdin_r is not None:  # `stdin = true`: the pipe, not a held socket, is fd 0
+            stdin_fd = stdin_r
         passed = (stdin_fd, listen_fds or ())
         if user_kwargs or program.directory is not None or _in_child(program.limits):
             pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, passed)
@@ -127,7 +137,7 @@ def spawn(
     finally:
         for fd in child_fds:
             os.close(fd)
-    return Child(pid, stdout_r, stderr_r)
+    return Child(pid, stdout_r, stderr_r, stdin_w)
 
 
 def _in_child(limits: tuple) -> bool:

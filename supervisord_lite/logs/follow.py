@@ -88,6 +88,22 @@ def read_tail(target: Followed, lines: int, max_bytes: int = 1024 * 1024) -> byt
     return b"".join(parts[-lines:])
 
 
+def read_range(target: Followed, offset: int, length: int) -> tuple[bytes, int, int]:
+    """(bytes, where they start, the file's size): `length` bytes from `offset`, or for
+    a negative offset from that far before the end (Supervisor's log reads by byte).
+
+    Raises OSError (see open_current) when the log cannot be read."""
+    fd = open_current(target)
+    if fd < 0:
+        return b"", 0, 0
+    try:
+        size = os.fstat(fd).st_size
+        start = max(0, size + offset) if offset < 0 else offset
+        return os.pread(fd, max(0, length), start), start, size
+    finally:
+        os.close(fd)
+
+
 class Follower:
     """Reads what a LogFile gains, from disk, for `tail -f`; follows it across rotation,
     and across a reload that re-creates its process (attach()).

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from xml.parsers import expat
 
 from supervisord_lite.base.frozen import Frozen, _set
+from supervisord_lite.supervisor_wire import xml_encode
 
 # supervisor/xmlrpc.py Faults.
 UNKNOWN_METHOD = 1
@@ -191,7 +192,11 @@ def encode_response(value: Any) -> bytes:
     if isinstance(value, xmlrpc.client.Fault):
         return encode_fault(value)
     try:
-        return xmlrpc.client.dumps((value,), methodresponse=True).encode("utf-8")
+        try:
+            text = xml_encode.method_response(value)
+        except xml_encode.Unsupported:
+            text = xmlrpc.client.dumps((value,), methodresponse=True)
+        return text.encode("utf-8")
     except (TypeError, OverflowError, ValueError) as error:
         return encode_fault(fault(FAILED, f"cannot encode the result: {error}"))
 
@@ -290,9 +295,9 @@ def _description(info: dict[str, Any]) -> str:
     """rpcinterface.py _interpretProcessInfo."""
     state = info["statename"]
     if state == "RUNNING":
-        start = datetime.datetime(*time.gmtime(info["start"])[:6])
-        now = datetime.datetime(*time.gmtime(info["now"])[:6])
-        uptime = max(now - start, datetime.timedelta(0))  # the clock was set back
+        # supervisord subtracts two datetimes made from gmtime() of these whole seconds:
+        # the same timedelta, without two gmtime() calls per process.
+        uptime = datetime.timedelta(seconds=max(info["now"] - info["start"], 0))  # set back
         return f"pid {info['pid']}, uptime {uptime}"
     if state in ("FATAL", "BACKOFF"):
         return info["spawnerr"] or f'unknown error (try "tail {info["name"]}")'

@@ -268,3 +268,6 @@ def logging(program: ProgramConfig, view: View, log_dir: str, unit: Unit) -> Non
         unit.note("log_prefix", "not added by systemd (the journal keeps the unit's name)")
     if program.log_timestamps:
         unit.note("log_timestamps", "not added by systemd (the journal stamps every line)")
+    if program.stdin:
+        unit.note("stdin", "not carried: its stdin is /dev/null under systemd (no fg); "
+                  "StandardInput=socket or a FIFO would give it one")  # fmt: skip

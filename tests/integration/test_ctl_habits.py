@@ -217,6 +217,7 @@ def test_reload_dry_run_prints_the_diff_and_applies_nothing(daemon):
         "scaled": [],
         "removed": ["gone"],
         "keys": {"edit": ["environment", "startsecs"]},
+        "groups": {"added": ["new"], "changed": ["edit"], "removed": ["gone"]},
         "dry_run": True,
     }
     text = daemon.ctl_ok("reload", "--dry-run").stdout.splitlines()

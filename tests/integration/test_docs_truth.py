@@ -54,6 +54,8 @@ programs = ["web"]
 exec = ["true"]
 [http]
 listen = "127.0.0.1:9001"
+[xmlrpc]
+listen = "unix://xmlrpc.sock"
 """
 
 

@@ -201,7 +201,7 @@ def test_listeners_map_to_the_features_named(corpus_env):
         assert "[alerts]" in by_section[f"eventlistener:{section}"]
     assert "not supported" in by_section["eventlistener:custom"]
     joined = "\n".join(warnings)
-    assert "[inet_http_server] username" in joined and "[inet_http_server] password" in joined
+    assert "[inet_http_server] password: a {SHA} digest cannot become a PBKDF2 hash" in joined
     assert "listeners.conf:12: [program:app] stdout_events_enabled" in joined
 
 

@@ -178,3 +178,13 @@ def test_preview_counts_a_moved_log_dir_for_auto_logs_only():
     result = preview(old, "/logs", new)
     assert result["changed"] == ["auto", "fixed"]
     assert result["keys"] == {"auto": ["log_dir"], "fixed": ["stderr_logfile"]}
+
+
+def test_fg_takes_one_daemon(capsys):
+    from supervisord_lite.ctl.parse import parse_args
+
+    assert parse_args(["fg", "web"]).name == "web"
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["-H", "host1", "fg", "web"])
+    assert exc.value.code == 2
+    assert "fg talks to one process on one daemon" in capsys.readouterr().err
