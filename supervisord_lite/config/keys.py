@@ -68,6 +68,16 @@ PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     ),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
     "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
     "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
+    # Its output as PROCESS_LOG_* events to the listeners (docs/listeners.md)
+    "stdout_events_enabled": (cv.boolean, False),
+    "stderr_events_enabled": (cv.boolean, False),
+}
+
+# [listeners.NAME]: a program's keys plus these (config/listeners.py checks the names).
+MAX_BUFFER_SIZE = 1_000_000
+LISTENER_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "events": (cv.list_of(cv.string, "event type names"), REQUIRED),
+    "buffer_size": (cv.integer(1, limit=MAX_BUFFER_SIZE, why="events held in memory"), 1024),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -103,5 +113,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http")  # [http]: http.py
-INCLUDE_TOP_KEYS = ("programs", "groups")
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "listeners")  # [http]: http.py
+INCLUDE_TOP_KEYS = ("programs", "groups", "listeners")

@@ -28,8 +28,9 @@ from supervisord_lite.config.keys import (
     PROGRAM_KEYS,
     TOP_KEYS,
 )
+from supervisord_lite.config.listeners import add_listeners
 from supervisord_lite.config.log_paths import is_stream, log_path_problem
-from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.model import ListenerConfig, ProgramConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -97,6 +98,8 @@ class Loader:
         self.environment = settings["environment"]
         for file, tables in docs:
             self.add_programs(file, tables)
+        for file, tables in docs:  # after every program: a name taken twice is the listener's
+            add_listeners(self, file, tables)
         self.check_group_members()
         self.check_depends_on()
         if self.check_logs:
@@ -330,7 +333,7 @@ class Loader:
     def check_process_names(self, prog: ProgramConfig) -> bool:
         """Every full name valid and taken once (error recorded otherwise)."""
         taken = self.taken
-        where = ("programs", prog.name, "process_name")
+        where = (_section(prog), prog.name, "process_name")
         for index, full in enumerate(prog.processes):
             short = prog.short_name(index)
             if not PROGRAM_NAME.fullmatch(short):
@@ -348,9 +351,17 @@ class Loader:
             taken[full] = prog.name
         return True
 
-    def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
-        """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
-        parts = ("programs", name)
+    def program(
+        self,
+        file: str,
+        name: str,
+        table: Any,
+        section: str = "programs",
+        listener: ListenerConfig | None = None,
+    ) -> ProgramConfig | None:
+        """One [programs.NAME] table (or a listener's program keys, under `section`);
+        None if anything in it is wrong (errors recorded)."""
+        parts = (section, name)
         if not self.check_name(file, parts, name, "program"):
             return None
         if not isinstance(table, dict):
@@ -399,7 +410,7 @@ class Loader:
             merged = {**dict(self.environment), **dict(kwargs["environment"])}
             kwargs["environment"] = tuple(merged.items())
         kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
-        prog = ProgramConfig(name=name, source=file, **kwargs)
+        prog = ProgramConfig(name=name, source=file, listener=listener, **kwargs)
         return prog if self.check_process_names(prog) else None
 
     def check_log_template(
@@ -462,7 +473,7 @@ class Loader:
         self.error(
             file,
             (*parts, "watchdog_sec"),
-            f"needs [programs.{parts[-1]}.ready] notify = true (the program pings with "
+            f"needs [{parts[0]}.{parts[-1]}.ready] notify = true (the program pings with "
             "WATCHDOG=1 over sd_notify)",
         )
         return False
@@ -470,7 +481,7 @@ class Loader:
     def check_log_paths(self, log_dir: str) -> None:
         """Every program log the daemon would write, checked as it would meet it."""
         for name, prog in self.programs.items():
-            file, parts = prog.source, ("programs", name)
+            file, parts = prog.source, (_section(prog), name)
             for stream in ("stdout", "stderr"):
                 key = f"{stream}_logfile"
                 auto = getattr(prog, key) == "auto"
@@ -502,3 +513,8 @@ class Loader:
             file = self.deps[cycle[0]][0]
             where = ("programs", cycle[0], "depends_on")
             self.error(file, where, "dependency cycle: " + " -> ".join(cycle))
+
+
+def _section(prog: ProgramConfig) -> str:
+    """The table a program came from, for messages: [programs.X] or [listeners.X]."""
+    return "programs" if prog.listener is None else "listeners"

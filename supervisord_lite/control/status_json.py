@@ -63,6 +63,7 @@ class StatusText:
             process.ever_started,
             log_problems(process),  # a log that cannot be written shows in the description
             process.checks.key() if process.checks is not None else None,  # probes, STATUS=
+            process.listener.protocol_error if process.listener is not None else None,
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

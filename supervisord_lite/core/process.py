@@ -42,6 +42,13 @@ class ProbeView(Protocol):
         ...
 
 
+class ListenerView(Protocol):
+    """What a listener process shows of its protocol (engine/listener_pipes.py's
+    ListenerPipes): a stray byte on its stdout puts it in UNKNOWN until it restarts."""
+
+    protocol_error: str  # "" while it speaks the protocol
+
+
 class Process:
     """One supervised process slot (`web` or `web:1`) and its current child, if any."""
 
@@ -63,6 +70,7 @@ class Process:
         "_log_bytes",
         "checks",
         "restart_pending",
+        "listener",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -89,6 +97,7 @@ class Process:
         # A restart the daemon decided (a memory limit): the restarts count to set once
         # the stop is done and the start made; None when none is under way.
         self.restart_pending: int | None = None
+        self.listener: ListenerView | None = None  # a listener's protocol, while it runs
 
     def count_log_bytes(self, stream: str, count: int) -> None:
         """Keep what a closing pipe reader read (log_bytes adds the open readers')."""
@@ -150,7 +159,8 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "name": process.name,
         "program": process.program.name,
         "group": process.program.group,
-        "state": state._value_,  # the plain attribute: .value goes through a descriptor
+        # the plain attribute: .value goes through a descriptor
+        "state": "UNKNOWN" if process.listener and listener_error(process) else state._value_,
         "pid": machine.pid,
         "exitstatus": machine.exitstatus,
         "uptime": round(uptime, 3) if uptime else 0,
@@ -165,6 +175,8 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
 def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None = None) -> str:
     """The `status` description, with any log that cannot be written named after it."""
     text = _describe_state(process, waiting_on, uptime)
+    if process.listener is not None and process.listener.protocol_error:
+        text = f"listener protocol error: {process.listener.protocol_error}; {text}"
     problems = log_problems(process)
     if problems:
         return f"{text}; {problems}" if text else problems
@@ -219,6 +231,12 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
     if process.dep_error:
         return f"not started: {process.dep_error}"
     return _stamp(process) if process.ever_started else "Not started"
+
+
+def listener_error(process: Process) -> str:
+    """Why a listener process is UNKNOWN ("" when it is not): it broke the protocol."""
+    listener = process.listener
+    return listener.protocol_error if listener is not None else ""
 
 
 def log_problems(process: Process) -> str:

@@ -45,6 +45,7 @@ from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from supervisord_lite.engine.event_sources import EventSources
     from supervisord_lite.engine.memory_watch import MemoryWatch
     from supervisord_lite.linux.cgroups import CgroupTree
     from supervisord_lite.linux.proctree import Snapshot
@@ -88,6 +89,7 @@ class Supervisor:
         self._snapshot_at = 0.0
         self._oom_kills: dict[str, int] = {}
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
+        self.events: EventSources | None = None  # made at the first [listeners.NAME]
         self.set_table(config, slots_for(config.programs.values(), {})[0])
 
     @property
@@ -112,9 +114,21 @@ class Supervisor:
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
         """Take a new config and process table (a reload's replace step)."""
+        old = self.programs()
         self.config = config
         self.processes = processes
         self._dependents = transitive_dependents(self.programs())
+        if self.events is not None or any(p.listener for p in config.programs.values()):
+            self._configure_events(old)
+
+    def _configure_events(self, old: dict[str, ProgramConfig]) -> None:
+        """The listeners' pools and what feeds them (event_sources.py)."""
+        if self.events is None:
+            # Only for a config with listeners: a daemon without never loads them.
+            from supervisord_lite.engine.event_sources import EventSources
+
+            self.events = EventSources(self.loop, self.listeners.append)
+        self.events.configure(old.values(), self.programs().values())
 
     def programs(self) -> dict[str, ProgramConfig]:
         return {p.program.name: p.program for p in self.processes.values()}
@@ -133,6 +147,8 @@ class Supervisor:
 
     def start_autostart(self) -> None:
         """Start every autostart program, in priority order (dependents as deps come up)."""
+        if self.events is not None:
+            self.events.supervisor_state("RUNNING")
         for process in list(self.processes.values()):
             if process.program.autostart:
                 self.start(process)
@@ -220,6 +236,8 @@ class Supervisor:
         if self.shutting_down:
             return
         self.shutting_down = True
+        if self.events is not None:
+            self.events.supervisor_state("STOPPING")
         daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
             if process.waiting_for_deps:
@@ -459,14 +477,22 @@ class Supervisor:
             stderr_log = self.open_log(process, "stderr")
             # A `log` ready probe reads the pipes even when the logs are "none".
             log_probe = program.ready is not None and program.ready.kind == "log"
+            # A listener's stdin and stdout are its protocol (event_sources.py).
+            listener = program.listener is not None
 
             def start_child():
                 return spawn(
                     program,
                     process.num,
-                    capture_stdout=stdout_log is not None or log_probe,
-                    capture_stderr=stderr_log is not None or log_probe,
+                    capture_stdout=stdout_log is not None
+                    or log_probe
+                    or listener
+                    or program.stdout_events_enabled,
+                    capture_stderr=stderr_log is not None
+                    or log_probe
+                    or program.stderr_events_enabled,
                     extra_env=self.probes.child_env(process) if program.ready else None,
+                    stdin_pipe=listener,
                 )
 
             if self.cgroups is None:
@@ -482,7 +508,7 @@ class Supervisor:
         process.ever_started = True
         self.by_pid[child.pid] = process
         for fd, logfile, stream in (
-            (child.stdout_fd, stdout_log, "stdout"),
+            (child.stdout_fd if program.listener is None else None, stdout_log, "stdout"),
             (child.stderr_fd, stderr_log, "stderr"),
         ):
             if fd is not None:
@@ -492,6 +518,8 @@ class Supervisor:
             self.record.spawned(process.name, child.pid)
         if process.checks is not None or program.ready is not None or program.health is not None:
             self.probes.spawned(process)  # before Spawned, which may reach RUNNING at once
+        if self.events is not None:
+            self.events.spawned(process, child)  # a listener's pipes, PROCESS_LOG taps
         self.dispatch(process, Spawned(child.pid, now()))
         if program.memory_limit is not None:
             if self._memory is None:

@@ -33,14 +33,18 @@ class SpawnError(Exception):
 
 
 class Child:
-    """A started child: its pid and our read ends of its pipes (None for "none" logs)."""
+    """A started child: its pid and our read ends of its pipes (None for "none" logs),
+    and the write end of its stdin when it has a pipe there (an event listener)."""
 
-    __slots__ = ("pid", "stdout_fd", "stderr_fd")
+    __slots__ = ("pid", "stdout_fd", "stderr_fd", "stdin_fd")
 
-    def __init__(self, pid: int, stdout_fd: int | None, stderr_fd: int | None):
+    def __init__(
+        self, pid: int, stdout_fd: int | None, stderr_fd: int | None, stdin_fd: int | None = None
+    ):
         self.pid = pid
         self.stdout_fd = stdout_fd  # non-blocking
         self.stderr_fd = stderr_fd
+        self.stdin_fd = stdin_fd  # non-blocking; None: stdin is /dev/null
 
 
 def spawn(
@@ -49,11 +53,13 @@ def spawn(
     capture_stdout: bool,
     capture_stderr: bool,
     extra_env: dict[bytes, bytes] | None = None,
+    stdin_pipe: bool = False,
 ) -> Child:
     """Start one process of `program`: own session, no shell, no inherited descriptors.
 
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
-    With redirect_stderr, stderr shares the stdout pipe.
+    With redirect_stderr, stderr shares the stdout pipe. stdin_pipe: its stdin is a
+    pipe the daemon writes (Child.stdin_fd), else /dev/null.
     """
     # Bytes throughout: Popen encodes every str key and value on every spawn (a fifth of
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
@@ -87,8 +93,13 @@ def spawn(
         os.set_blocking(r, False)
         return r, w
 
-    stdout_r = stdout_w = stderr_r = stderr_w = None
+    stdout_r = stdout_w = stderr_r = stderr_w = stdin_r = stdin_w = None
     try:
+        if stdin_pipe:
+            stdin_r, stdin_w = os.pipe()  # the child's end is stdin_r: closed below
+            read_fds.append(stdin_w)
+            child_fds.append(stdin_r)
+            os.set_blocking(stdin_w, False)
         if capture_stdout:
             stdout_r, stdout_w = pipe()
         if program.redirect_stderr:
@@ -96,9 +107,9 @@ def spawn(
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
         if user_kwargs or program.directory is not None or program.limits:
-            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs)
+            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, stdin_r)
         else:
-            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w)
+            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, stdin_r)
     except OSError as exc:
         for fd in read_fds:
             os.close(fd)
@@ -110,7 +121,7 @@ def spawn(
     finally:
         for fd in child_fds:
             os.close(fd)
-    return Child(pid, stdout_r, stderr_r)
+    return Child(pid, stdout_r, stderr_r, stdin_w)
 
 
 # Python ignores these two; a child must start with them at their defaults, as Popen's
@@ -121,8 +132,11 @@ _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _devnull_fd = -1
 
 
-def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w) -> int:
-    """Own session, stdin from /dev/null, stdout/stderr to the pipes (or /dev/null).
+def _posix_spawn(
+    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, stdin_r=None
+) -> int:
+    """Own session, stdin from its pipe or /dev/null, stdout/stderr to the pipes (or
+    /dev/null).
 
     Descriptors: the daemon opens all of its own close-on-exec, and marks any it
     inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
@@ -133,7 +147,7 @@ def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdout_w, s
         _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     null = _devnull_fd
     actions = [
-        (os.POSIX_SPAWN_DUP2, null, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdin_r is None else stdin_r, 0),
         (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
         (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
     ]
@@ -255,7 +269,13 @@ def _find_executable(name: str, env: dict) -> str:
 
 
 def _popen(
-    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, user_kwargs: dict
+    program: ProgramConfig,
+    argv: list[str],
+    env: dict,
+    stdout_w,
+    stderr_w,
+    user_kwargs: dict,
+    stdin_r=None,
 ) -> int:
     """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
 
@@ -283,7 +303,7 @@ def _popen(
     try:
         popen = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin_r is None else stdin_r,
             stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
             stderr=stderr_target,
             cwd=program.directory,
