@@ -24,6 +24,10 @@ from supervisord_lite.supervisor_wire.events import EventBuffer, envelope, next_
 
 log = logging.getLogger("supervisord_lite")
 
+# Besides buffer_size, a pool holds at most this many bytes of payloads: PROCESS_LOG
+# events carry up to a pipe read each (256 KiB), and 1024 of them would be 256 MiB.
+MAX_POOL_BYTES = 64 * 1024 * 1024
+
 
 class Event:
     """One event: its type, payload, serial, and each pool's serial for it."""
@@ -46,6 +50,7 @@ class Pool:
         self.buffer = EventBuffer(config.buffer_size)
         self.serial = -1  # process.py new_serial: the first is 0
         self.members: list[ListenerPipes] = []
+        self.held_bytes = 0  # payload characters in the buffer
         self.running: set[ListenerPipes] = set()  # whose process is RUNNING
 
     def reconfigure(self, config: ListenerConfig) -> None:
@@ -58,14 +63,21 @@ class Pool:
             self.serial = next_serial(self.serial)
             event.pool_serials[self.name] = self.serial
         dropped = self.buffer.requeue(event) if head else self.buffer.append(event)
+        self.held_bytes += len(event.payload)
         if dropped is not None:
-            # One line per drop, as Supervisor's; the daemon log collapses repeats.
-            log.error(
-                "listener %s: event buffer overflowed (buffer_size %d), discarding event %d",
-                self.name,
-                self.config.buffer_size,
-                cast(Event, dropped).serial,
-            )
+            self._dropped(cast(Event, dropped), f"buffer_size {self.config.buffer_size}")
+        while self.held_bytes > MAX_POOL_BYTES and len(self.buffer) > 1:
+            self._dropped(cast(Event, self.buffer.drop_oldest()), "64 MiB of payloads")
+
+    def _dropped(self, event: Event, limit: str) -> None:
+        self.held_bytes -= len(event.payload)
+        # One line per drop, as Supervisor's; the daemon log collapses repeats.
+        log.error(
+            "listener %s: event buffer overflowed (%s), discarding event %d",
+            self.name,
+            limit,
+            event.serial,
+        )
 
     def dispatch(self) -> None:
         """Send buffered events, oldest first, while some listener is READY."""
@@ -74,6 +86,7 @@ class Pool:
             if pipes is None:
                 return
             event = cast(Event, self.buffer.pop())
+            self.held_bytes -= len(event.payload)
             data = envelope(
                 event.name, event.payload, event.serial, self.name, event.pool_serials[self.name]
             )

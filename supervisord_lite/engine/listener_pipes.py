@@ -103,6 +103,10 @@ class ListenerPipes:
             event, self.event = self.event, None
             self._on_result(self, event, result)
         if self.reader.state == UNKNOWN and not was_unknown:
+            # Read no more: what a broken listener writes would only be thrown away,
+            # and one that floods its stdout then blocks on it instead of costing us.
+            if self.stdout_fd >= 0:
+                self.loop.remove_reader(self.stdout_fd)
             log.warning(
                 "%s: listener protocol error: %s; it gets no events until it restarts",
                 self.name,
@@ -113,7 +117,7 @@ class ListenerPipes:
 
     def drain(self) -> None:
         """Read what its stdout still holds (a result written just before it exited)."""
-        while self.stdout_fd >= 0:
+        while self.stdout_fd >= 0 and self.reader.state != UNKNOWN:
             try:
                 data = os.read(self.stdout_fd, READ_SIZE)
             except OSError:

@@ -328,6 +328,11 @@ class EventBuffer:
         """The oldest event, to send now."""
         return self._events.popleft()
 
+    def drop_oldest(self) -> object:
+        """Drop the oldest event (a bound of the shell's own, e.g. on bytes held)."""
+        self.dropped_total += 1
+        return self._events.popleft()
+
     def _make_room(self) -> Optional[object]:
         if len(self._events) < self.capacity:
             return None
