@@ -142,7 +142,10 @@ class Loader:
             if key in allowed:
                 continue
             if key == "supervisord":  # allowed only in the main file
-                message = "not allowed in an include file (only [programs.*] and [groups.*] are)"
+                message = (
+                    "not allowed in an include file "
+                    "(only [programs.*], [groups.*] and [listeners.*] are)"
+                )
                 self.error(file, (key,), message)
             else:
                 self.unknown_key(file, (key,), key, allowed)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from integration.harness import helper, to_toml, wait_until
@@ -255,3 +256,16 @@ def test_superlance_crashmail_mails_an_unexpected_exit(daemon):
     assert "Process crash in group crash exited unexpectedly (pid " in text
     assert "from state RUNNING" in text
     assert "clean" not in text  # an expected exit is not mailed
+
+
+def test_an_idle_daemon_with_a_listener_but_no_ticks_never_wakes(daemon):
+    write(daemon, {"plain": {"command": ["sleep", "300"], "startsecs": 0}},
+          {"rec": recorder(daemon, events=["PROCESS_STATE", "PROCESS_LOG"])})  # fmt: skip
+    dpid = daemon.start()
+    daemon.wait_state("rec", "RUNNING")
+    wait_for_events(daemon, 4)  # both STARTING and RUNNING delivered: nothing pending
+    proc = psutil.Process(dpid)
+    time.sleep(0.5)  # start-up work (log flushes, the child record) settles
+    before = proc.num_ctx_switches().voluntary
+    time.sleep(1.5)
+    assert proc.num_ctx_switches().voluntary - before == 0
