@@ -40,25 +40,19 @@ class EventSources:
         self._pids: dict[Process, int] = {}  # a live child's pid: EXITED/STOPPED name it
         self._ticks: dict[str, int] = {}  # due_ticks' record of the current periods
         self._tick_timer: Optional[Timer] = None
-        self._configured = False
         subscribe(self.state_changed)
 
     # -- the config ---------------------------------------------------------------------
 
     def configure(self, old: Iterable[ProgramConfig], new: Iterable[ProgramConfig]) -> None:
         """Pools for the new table's listeners; PROCESS_GROUP_* for the groups a reload
-        adds, changes or removes (at start-up, ADDED for every program group, as
-        supervisord's listeners, started first, see the groups added after them)."""
+        adds, changes or removes, and at start-up ADDED for every group, the listeners'
+        own too (supervisord adds each group after the pools made before it, its own
+        pool included)."""
         old, new = list(old), list(new)
         self.hub.configure(new)
         self._arm_ticks()
         before, after = _members(old), _members(new)
-        if not self._configured:
-            self._configured = True
-            for name, members in after.items():
-                if not any(p.listener is not None for p in members.values()):
-                    self._publish_group("PROCESS_GROUP_ADDED", name)
-            return
         for name, members in before.items():
             if after.get(name) != members:
                 self._publish_group("PROCESS_GROUP_REMOVED", name)

@@ -188,9 +188,9 @@ def test_a_thousand_events_at_start_up_all_reach_a_slow_starting_listener(daemon
     listener = recorder(daemon, "--delay", 2, events=events, buffer_size=2000)
     write(daemon, quick, {"rec": listener})
     daemon.start(launch_timeout=60)
-    # 250 groups added, the daemon RUNNING, and per program STARTING, RUNNING, EXITED;
-    # the listener's own STARTING and RUNNING.
-    expected = 250 + 1 + 3 * 250 + 2
+    # 251 groups added (the listener's own too), the daemon RUNNING, and per program
+    # STARTING, RUNNING, EXITED; the listener's own STARTING and RUNNING.
+    expected = 251 + 1 + 3 * 250 + 2
     wait_for_events(daemon, expected, timeout=40)
     serials = [int(e["headers"]["serial"]) for e in got_events(daemon)]
     assert serials == list(range(expected)), "an event was lost or came twice"
@@ -220,11 +220,12 @@ def test_reload_sends_group_added_and_removed(daemon):
     listener = recorder(daemon, events=["PROCESS_GROUP"])
     write(daemon, {"old": {"command": ["sleep", "60"]}}, {"rec": listener})
     daemon.start()
-    wait_for_events(daemon, 1)
+    wait_for_events(daemon, 2)
     write(daemon, {"new": {"command": ["sleep", "60"]}}, {"rec": listener})
     daemon.ctl_ok("reload")
-    wait_for_events(daemon, 3)
+    wait_for_events(daemon, 4)
     assert [(e["headers"]["eventname"], e["payload"]) for e in got_events(daemon)] == [
+        ("PROCESS_GROUP_ADDED", "groupname:rec\n"),  # its own, as supervisord's pools see it
         ("PROCESS_GROUP_ADDED", "groupname:old\n"),
         ("PROCESS_GROUP_REMOVED", "groupname:old\n"),
         ("PROCESS_GROUP_ADDED", "groupname:new\n"),
@@ -269,3 +270,24 @@ def test_an_idle_daemon_with_a_listener_but_no_ticks_never_wakes(daemon):
     before = proc.num_ctx_switches().voluntary
     time.sleep(1.5)
     assert proc.num_ctx_switches().voluntary - before == 0
+
+
+def test_a_reload_can_add_the_first_listener_and_remove_it(daemon):
+    daemon.start({"app": {"command": ["sleep", "60"], "startsecs": 0}})
+    listener = recorder(daemon, events=["PROCESS_GROUP", "PROCESS_STATE"])
+    write(daemon, {"app": {"command": ["sleep", "60"], "startsecs": 0}}, {"rec": listener})
+    daemon.ctl_ok("reload")
+    daemon.wait_state("rec", "RUNNING")
+    daemon.ctl_ok("restart", "app")
+    wait_for_events(daemon, 1, lambda e: e["headers"]["eventname"] == "PROCESS_STATE_RUNNING"
+                    and "processname:app " in e["payload"])  # fmt: skip
+    first = got_events(daemon)[0]
+    assert (first["headers"]["eventname"], first["payload"]) == (
+        "PROCESS_GROUP_ADDED",
+        "groupname:rec\n",
+    )
+    write(daemon, {"app": {"command": ["sleep", "60"], "startsecs": 0}}, {})
+    daemon.ctl_ok("reload")
+    assert "rec" not in daemon.status()
+    daemon.ctl_ok("restart", "app")  # no listener left: nothing to send, nothing breaks
+    assert daemon.state("app") == "RUNNING"
