@@ -65,6 +65,9 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
             if table == "health":
                 out[table]["failures"] = probe.failures
     out["limits"] = limits.as_json(program.limits)
+    if program.listener is not None:  # a [listeners.NAME]: the concrete types it gets
+        listener = program.listener
+        out["listener"] = {"events": sorted(listener.events), "buffer_size": listener.buffer_size}
     out["group"] = program.group
     out["group_priority"] = program.group_priority
     out["processes"] = list(program.processes)

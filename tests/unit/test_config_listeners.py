@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from supervisord_lite.config.check import program_json
 from supervisord_lite.config.listeners import with_server_url
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError
@@ -87,3 +88,12 @@ def test_listeners_are_told_the_xmlrpc_url(tmp_path, monkeypatch):
     assert dict(told["a"].environment)["SUPERVISOR_SERVER_URL"] == "unix:///run/sdl-rpc.sock"
     assert dict(told["b"].environment)["SUPERVISOR_SERVER_URL"] == "http://mine"
     assert "SUPERVISOR_SERVER_URL" not in dict(told["web"].environment)
+
+
+def test_check_json_shows_a_listener(tmp_path, monkeypatch):
+    config, _ = load(tmp_path, monkeypatch, (
+        '[listeners.mon]\ncommand = "x"\nevents = ["TICK"]\nbuffer_size = 5\n'
+    ))  # fmt: skip
+    shown = program_json(config.programs["mon"], config)
+    assert shown["listener"] == {"events": ["TICK_3600", "TICK_5", "TICK_60"], "buffer_size": 5}
+    assert shown["stdout_events_enabled"] is False
