@@ -70,6 +70,11 @@ class EventSources:
         if self.hub.wants(event_type):
             self.hub.publish(event_type, wire.supervisor_state_payload())
 
+    def remote_communication(self, kind: str, data: str) -> None:
+        """REMOTE_COMMUNICATION, from XML-RPC's supervisor.sendRemoteCommEvent(type, data)."""
+        if self.hub.wants("REMOTE_COMMUNICATION"):
+            self.hub.publish("REMOTE_COMMUNICATION", wire.remote_communication_payload(kind, data))
+
     def dropped(self) -> dict[str, int]:
         return self.hub.dropped()
 
