@@ -291,3 +291,31 @@ def test_a_reload_can_add_the_first_listener_and_remove_it(daemon):
     assert "rec" not in daemon.status()
     daemon.ctl_ok("restart", "app")  # no listener left: nothing to send, nothing breaks
     assert daemon.state("app") == "RUNNING"
+
+
+def test_listeners_start_first_and_stop_last_hearing_the_programs_stop(daemon):
+    # It ignores SIGTERM: its stop takes stopwaitsecs, time enough for the listener to
+    # hear about it before its own turn.
+    programs = {"app": {"command": helper("ignore_term"), "startsecs": 1, "priority": -100,
+                        "stopwaitsecs": 1}}  # fmt: skip
+    events = ["PROCESS_STATE", "SUPERVISOR_STATE_CHANGE"]
+    write(daemon, programs, {"rec": recorder(daemon, events=events)})
+    daemon.start()
+    wait_for_events(daemon, 1, lambda e: "processname:app " in e["payload"]
+                    and e["headers"]["eventname"] == "PROCESS_STATE_RUNNING")  # fmt: skip
+    daemon.ctl_ok("shutdown")
+    wait_until(lambda: not daemon.pidfile.exists(), timeout=20)
+    names = [
+        (e["headers"]["eventname"], e["payload"].split()[0] if e["payload"] else "")
+        for e in got_events(daemon)
+    ]
+    # Started before the program (despite its priority -100) ...
+    assert names.index(("PROCESS_STATE_STARTING", "processname:rec")) < names.index(
+        ("PROCESS_STATE_STARTING", "processname:app")
+    )
+    # ... and stopped after it, having heard the daemon stopping (what is still buffered
+    # when its turn comes is not waited for, as under supervisord).
+    assert ("SUPERVISOR_STATE_CHANGE_STOPPING", "") in names
+    assert ("PROCESS_STATE_STOPPING", "processname:app") in names
+    log = daemon.logfile.read_text()
+    assert log.index("stopped: app") < log.index("waiting for rec to stop")
