@@ -29,6 +29,7 @@ from typing import Any
 from supervisord_lite.config.keys import PROGRAM_KEYS
 from supervisord_lite.convert import supervisor_ini as ini
 from supervisord_lite.convert.httpok import HttpOk, health_table, read_httpok
+from supervisord_lite.convert.listener_tables import listener_table
 from supervisord_lite.convert.mailers import KINDS, Mailer, alerts_table, read_mailer
 from supervisord_lite.convert.memmon import MemMon, limit_for, read_memmon
 from supervisord_lite.convert.names import Renamer, fixed_template, replacement, valid
@@ -77,6 +78,8 @@ PROGRAM_ORDER = (
     "stderr_logfile",
     "stderr_logfile_maxbytes",
     "stderr_logfile_backups",
+    "stdout_events_enabled",
+    "stderr_events_enabled",
 )
 
 
@@ -108,16 +111,22 @@ def _shown_path(path: str) -> str:
 # --- the conversion ---------------------------------------------------------------------
 
 
-def convert(path: str, environ: dict[str, str] | None = None) -> tuple[str, list[Warning_]]:
+def convert(
+    path: str, environ: dict[str, str] | None = None, keep_listeners: bool = False
+) -> tuple[str, list[Warning_]]:
     """The TOML text for the Supervisor config at `path`, and the warnings.
-    Raises ini.IniError for input supervisord itself would refuse."""
+    Raises ini.IniError for input supervisord itself would refuse. keep_listeners:
+    superlance's listeners become [listeners.x] too, not built-ins."""
     environ = dict(os.environ if environ is None else environ)
     parsed = ini.read(path, environ)
-    return _Converter(parsed, environ).run()
+    return _Converter(parsed, environ, keep_listeners).run()
 
 
 class _Converter:
-    def __init__(self, parsed: dict[str, Any], environ: dict[str, str]):
+    def __init__(self, parsed: dict[str, Any], environ: dict[str, str], keep_listeners=False):
+        self.keep_listeners = keep_listeners
+        # [listeners.x] tables: name here -> (the INI's name, keys)
+        self.listener_tables: dict[str, tuple[str, dict[str, Any]]] = {}
         self.parsed = parsed
         self.sections = parsed["sections"]
         self.warnings: list[Warning_] = []
@@ -210,6 +219,8 @@ class _Converter:
 
     def table_of(self, section: str) -> str:
         kind, _, name = section.partition(":")
+        if kind == "eventlistener":
+            return f"listeners.{name}"
         if kind in ini.PROGRAM_KINDS:
             return f"programs.{name}"
         if kind == "group":
@@ -504,6 +515,9 @@ class _Converter:
     def listener(self, program: dict[str, Any]) -> None:
         section = program["section"]
         argv0 = _listener_name(program["processes"][0]["command"]) if program["processes"] else ""
+        if self.keep_listeners or argv0 not in (MEMMON, HTTPOK, *KINDS):
+            self.listener_as_table(program)
+            return
         if argv0 == MEMMON:
             argv = _argv(program["processes"][0]["command"])
             words = argv[next(i for i, w in enumerate(argv) if MEMMON in w) + 1 :]
@@ -514,22 +528,30 @@ class _Converter:
             words = argv[next(i for i, w in enumerate(argv) if HTTPOK in w) + 1 :]
             self.httpoks.append((section, read_httpok(words, program.get("events", []))))
             return
-        elif argv0 in KINDS:
-            argv = _argv(program["processes"][0]["command"])
-            words = argv[next(i for i, w in enumerate(argv) if argv0 in w) + 1 :]
-            self.mailers.append((section, read_mailer(argv0, words)))
+        argv = _argv(program["processes"][0]["command"])
+        words = argv[next(i for i, w in enumerate(argv) if argv0 in w) + 1 :]
+        self.mailers.append((section, read_mailer(argv0, words)))
+
+    def listener_as_table(self, program: dict[str, Any]) -> None:
+        """An [eventlistener:x] as [listeners.x]: its program keys, then the listener's
+        (listener_tables.py)."""
+        section, name = program["section"], program["name"]
+        table = f"listeners.{name}"
+        converted = self.program(program)
+        # program() warns under programs.NAME: this one is written as listeners.NAME
+        moved = self.table_warnings.pop(f"programs.{name}", [])
+        self.table_warnings.setdefault(table, []).extend(moved)
+        if len(converted) != 1:
+            if converted:  # not numprocs = 0, warned already
+                message = ("not converted: its processes differ in a way one [listeners] "
+                           "table cannot say (one table is one pool)")  # fmt: skip
+                self.warn(section, None, message, table)
             return
-        elif argv0 in MAILERS:
-            message = (
-                f"superlance {argv0} is not converted: [alerts] sends to a command or a "
-                "webhook; `supervisorctl-lite events` streams every state change"
-            )
-        else:
-            message = (
-                "event listeners are not supported, so this one is not converted; "
-                "`supervisorctl-lite events` streams every state change as JSON lines"
-            )
-        self.warn(section, None, message, "supervisord")
+        here, keys = converted[0]
+        self.listener_tables[here] = (name, listener_table(
+            program, keys, lambda key: self.given(section, key),
+            lambda key, message: self.warn(section, key, message, table),
+        ))  # fmt: skip
 
     def program(self, program: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """One table, or one per process when a literal key differs between processes."""
@@ -664,6 +686,8 @@ class _Converter:
             "stopwaitsecs": settings["stopwaitsecs"],
             "stopasgroup": settings["stopasgroup"] or settings["killasgroup"],
             "redirect_stderr": settings["redirect_stderr"],
+            "stdout_events_enabled": settings["stdout_events_enabled"],
+            "stderr_events_enabled": settings["stderr_events_enabled"],
         }
         if settings["autorestart"] is not False:
             # Supervisor restarts a crashing program at once, every time.
@@ -743,6 +767,8 @@ class _Converter:
         settings = program["settings"]
         options = self.sections[section]["options"]
         known = set(ini.PROGRAM_OPTIONS)
+        if program["kind"] == "eventlistener":
+            known |= set(ini.EVENTLISTENER_OPTIONS)  # listener_tables.py converts them
         if program["kind"] == "fcgi-program":
             known |= set(ini.FCGI_OPTIONS)
             self.warn(
@@ -780,7 +806,6 @@ class _Converter:
         for stream in ("stdout", "stderr"):
             for key, why in (
                 (f"{stream}_capture_maxbytes", "capture mode (PROCESS_COMMUNICATION events)"),
-                (f"{stream}_events_enabled", "log events"),
                 (f"{stream}_syslog", "syslog output"),
             ):
                 if key in options and program["settings"].get(key, True):
@@ -889,6 +914,13 @@ class _Converter:
                     f"{toml_key(k)} = {toml_setting(v)}" for k, v in programs[name].items()
                 )
                 lines.append("")
+        for name, (ini_name, keys) in self.listener_tables.items():
+            lines.extend(
+                comment(str(w)) for w in self.table_warnings.get(f"listeners.{ini_name}", [])
+            )
+            lines.append(f"[listeners.{toml_key(name)}]")
+            lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in keys.items())
+            lines.append("")
         return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -957,6 +989,11 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("config", metavar="SUPERVISORD.CONF")
     parser.add_argument("-o", "--output", metavar="OUT.toml", help="write here (default: stdout)")
+    parser.add_argument(
+        "--keep-listeners",
+        action="store_true",
+        help="superlance memmon, httpok and crash* stay [listeners.x] (default: built-ins)",
+    )
     args = parser.parse_args(argv)
     if args.output and _same_file(args.config, args.output):
         print(
@@ -965,7 +1002,7 @@ def main(argv: list[str]) -> int:
         )
         return EXIT_REFUSED
     try:
-        text, warnings = convert(args.config)
+        text, warnings = convert(args.config, keep_listeners=args.keep_listeners)
     except ini.IniError as exc:
         print(f"supervisord-lite convert: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -424,6 +424,7 @@ class _Reader:
             )
         program = self.read_program(section, name)
         program["events"] = sorted(events)
+        program["buffer_size"] = buffer_size
         return program
 
     def read_fcgi(self, section: str) -> dict[str, Any]:
