@@ -10,13 +10,13 @@ only warns about the last two).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from supervisord_lite.base import names
 from supervisord_lite.base.frozen import Frozen
 from supervisord_lite.config import limits
 from supervisord_lite.config.host import host_problems
-from supervisord_lite.config.keys import PROGRAM_KEYS
+from supervisord_lite.config.keys import PROGRAM_KEY_TABLE
 from supervisord_lite.config.load import load_config_report
 from supervisord_lite.config.model import DaemonConfig, ProgramConfig, groups_of
 from supervisord_lite.config.probes import Address
@@ -51,20 +51,8 @@ def check_report(path: str) -> dict[str, Any]:
 
 def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"name": program.name}
-    for key in PROGRAM_KEYS:
-        out[key] = _plain(getattr(program, key))
-    out["stopsignal"] = signal_name(program.stopsignal)
-    for stream in ("stdout", "stderr"):  # resolved as far as the processes share it
-        out[f"{stream}_logfile"] = _log_setting(program, stream, config.log_dir)
-    out["environment"] = dict(program.environment)
-    for table in ("ready", "health"):  # as written: {"tcp": "127.0.0.1:6379", ...}
-        probe = getattr(program, table)
-        if probe is not None:
-            out[table] = {probe.kind: _plain(probe.target), "interval": probe.interval,
-                          "timeout": probe.timeout}  # fmt: skip
-            if table == "health":
-                out[table]["failures"] = probe.failures
-    out["limits"] = limits.as_json(program.limits)
+    for key in PROGRAM_KEY_TABLE:
+        out[key.name] = _SHOWN[key.kind](program, key.name, config.log_dir)
     if program.listener is not None:  # a [listeners.NAME]: the concrete types it gets
         listener = program.listener
         out["listener"] = {"events": sorted(listener.events), "buffer_size": listener.buffer_size}
@@ -81,10 +69,22 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
     return out
 
 
-def _log_setting(program: ProgramConfig, stream: str, log_dir: str) -> str:
+def _probe(program: ProgramConfig, key: str, log_dir: str) -> Any:
+    """A ready or health table as written: {"tcp": "127.0.0.1:6379", "interval": ...}."""
+    probe = getattr(program, key)
+    if probe is None:
+        return None
+    out = {probe.kind: _plain(probe.target), "interval": probe.interval, "timeout": probe.timeout}
+    if key == "health":
+        out["failures"] = probe.failures
+    return out
+
+
+def _log_setting(program: ProgramConfig, key: str, log_dir: str) -> str:
     """A log path resolved: the path itself for one process, else the template with
     every field but {process_num} filled in ("auto" and "none" as they are)."""
-    setting = getattr(program, f"{stream}_logfile")
+    stream = key.split("_", 1)[0]
+    setting = getattr(program, key)
     if setting in ("auto", "none") or (stream == "stderr" and program.redirect_stderr):
         return setting
     if program.numprocs == 1:
@@ -101,3 +101,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Frozen):
         return {key: _plain(v) for key, v in value.fields().items()}
     return value
+
+
+# How --check --json shows a value of each kind of key (keys.py's Key.kind).
+_SHOWN: dict[str, Callable[[ProgramConfig, str, str], Any]] = {
+    "plain": lambda program, key, _: _plain(getattr(program, key)),
+    "signal": lambda program, key, _: signal_name(getattr(program, key)),
+    "logfile": _log_setting,
+    "pairs": lambda program, key, _: dict(getattr(program, key)),
+    "probe": _probe,
+    "limits": lambda program, key, _: limits.as_json(getattr(program, key)),
+}

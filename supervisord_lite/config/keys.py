@@ -1,5 +1,7 @@
-"""The config's key tables: every key of [programs.NAME] and [supervisord], as
-key -> (converter, default), and the sanity bounds some converters enforce.
+"""The config's key tables: every key of [programs.NAME] (one Key record each: the
+single list the loader, --check, convert and export read) and of [supervisord],
+[groups.NAME] and [alerts] as key -> (converter, default), and the sanity bounds some
+converters enforce.
 
 Data only: the loader (loader.py) applies these; nothing here reads a file or
 checks more than the converters it names. ProgramConfig's defaults must match
@@ -9,7 +11,7 @@ PROGRAM_KEYS' (a unit test compares them).
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import Any, NamedTuple
 
 from supervisord_lite.base.paths import DEFAULT_SOCKET
 from supervisord_lite.config import values as cv
@@ -25,52 +27,73 @@ MAX_BACKUPS = 10_000
 
 REQUIRED = object()  # the default of a key that must be given
 
+
+class Key(NamedTuple):
+    """One key of [programs.NAME]: the converter its TOML value goes through (the loader),
+    its default (REQUIRED: none), and its kind: how --check --json shows it (config/check.py:
+    "plain" as converted; "signal" by name; "logfile" resolved; "pairs" as an object;
+    "probe" and "limits" as their tables)."""
+
+    name: str
+    convert: cv.Converter
+    default: Any
+    kind: str = "plain"
+
+
+_COUNT_BACKUPS = cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each")
+_50MB = 50 * 1024 * 1024
+
+# THE list of program keys: the loader converts them, --check --json shows them and convert
+# writes them in this order, convert and export compare with their defaults. A new key is a
+# line here and a field of ProgramConfig (a test compares the two).
 # Defaults are supervisor's, except stopasgroup (true: no grandchild survives a stop) and
-# umask (0o022: log files are never world-writable). A test checks these against the
-# ProgramConfig defaults so the two cannot drift apart.
-PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
-    "command": (cv.command, REQUIRED),
-    "numprocs": (cv.integer(1, limit=MAX_NUMPROCS, why="each process is a pipe pair"), 1),
-    "directory": (cv.path_string, None),  # resolved against the config dir
-    "environment": (cv.environment, ()),
-    "user": (cv.string, None),  # checked against pwd and the daemon's euid
-    "umask": (cv.mode, 0o022),
-    "priority": (cv.integer(), 999),
-    "depends_on": (cv.list_of(cv.program_name, "program names"), ()),
-    "autostart": (cv.boolean, True),
-    "autorestart": (cv.autorestart, "unexpected"),
-    "exitcodes": (cv.list_of(cv.integer(0, 255), "exit codes 0..255"), (0,)),
-    "startsecs": (cv.number, 1.0),
-    "startretries": (cv.integer(0), 3),
-    "backoff_max": (cv.number, 30.0),
-    "backoff_reset": (cv.number, 60.0),
-    "stopsignal": (cv.signal_number, int(signal.SIGTERM)),
-    "stopwaitsecs": (cv.number, 10.0),
-    "stopasgroup": (cv.boolean, True),
-    "redirect_stderr": (cv.boolean, False),
-    "stdout_logfile": (cv.logfile, "auto"),
-    "stdout_logfile_maxbytes": (cv.byte_size, 50 * 1024 * 1024),
-    "stdout_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
-    "stderr_logfile": (cv.logfile, "auto"),
-    "stderr_logfile_maxbytes": (cv.byte_size, 50 * 1024 * 1024),
-    "stderr_logfile_backups": (cv.integer(0, limit=MAX_BACKUPS, why="rotation renames each"), 10),
-    "log_prefix": (cv.log_prefix, ""),
-    "log_timestamps": (cv.boolean, False),
-    "process_name": (cv.template, None),  # None: "{program_name}" or "{process_num}"
-    "numprocs_start": (cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
+# umask (0o022: log files are never world-writable).
+PROGRAM_KEY_TABLE: tuple[Key, ...] = (
+    Key("command", cv.command, REQUIRED),
+    Key("process_name", cv.template, None),  # None: "{program_name}" or "{process_num}"
+    Key("numprocs", cv.integer(1, limit=MAX_NUMPROCS, why="each process is a pipe pair"), 1),
+    Key("numprocs_start", cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
+    Key("directory", cv.path_string, None),  # resolved against the config dir
+    Key("environment", cv.environment, (), "pairs"),
+    Key("user", cv.string, None),  # checked against pwd and the daemon's euid
+    Key("umask", cv.mode, 0o022),
+    Key("priority", cv.integer(), 999),
+    Key("depends_on", cv.list_of(cv.program_name, "program names"), ()),
+    Key("autostart", cv.boolean, True),
+    Key("autorestart", cv.autorestart, "unexpected"),
+    Key("exitcodes", cv.list_of(cv.integer(0, 255), "exit codes 0..255"), (0,)),
+    Key("startsecs", cv.number, 1.0),
+    Key("startretries", cv.integer(0), 3),
+    Key("backoff_max", cv.number, 30.0),
+    Key("backoff_reset", cv.number, 60.0),
+    Key("stopsignal", cv.signal_number, int(signal.SIGTERM), "signal"),
+    Key("stopwaitsecs", cv.number, 10.0),
+    Key("stopasgroup", cv.boolean, True),
+    Key("redirect_stderr", cv.boolean, False),
+    Key("stdout_logfile", cv.logfile, "auto", "logfile"),
+    Key("stdout_logfile_maxbytes", cv.byte_size, _50MB),
+    Key("stdout_logfile_backups", _COUNT_BACKUPS, 10),
+    Key("stderr_logfile", cv.logfile, "auto", "logfile"),
+    Key("stderr_logfile_maxbytes", cv.byte_size, _50MB),
+    Key("stderr_logfile_backups", _COUNT_BACKUPS, 10),
+    Key("log_prefix", cv.log_prefix, ""),
+    Key("log_timestamps", cv.boolean, False),
     # Readiness and health (docs/health.md): None when the table is absent.
-    "ready": (cv.later("config.probes", "ready_table"), None),
-    "health": (cv.later("config.probes", "health_table"), None),
-    "watchdog_sec": (cv.later("config.probes", "watchdog_seconds"), None),
-    "limits": (
-        cv.later("config.limits", "convert"),
-        (),
-    ),  # [programs.NAME.limits]: rlimits, nice, oom_score_adj
-    "memory_limit": (cv.positive_size, None),  # the whole tree's resident memory; None: none
-    "memory_check_interval": (cv.positive_number, 5.0),  # seconds between samples
+    Key("ready", cv.later("config.probes", "ready_table"), None, "probe"),
+    Key("health", cv.later("config.probes", "health_table"), None, "probe"),
+    Key("watchdog_sec", cv.later("config.probes", "watchdog_seconds"), None),
+    # [programs.NAME.limits]: rlimits, nice, oom_score_adj
+    Key("limits", cv.later("config.limits", "convert"), (), "limits"),
+    Key("memory_limit", cv.positive_size, None),  # the whole tree's resident memory; None: none
+    Key("memory_check_interval", cv.positive_number, 5.0),  # seconds between samples
     # Its output as PROCESS_LOG_* events to the listeners (docs/listeners.md)
-    "stdout_events_enabled": (cv.boolean, False),
-    "stderr_events_enabled": (cv.boolean, False),
+    Key("stdout_events_enabled", cv.boolean, False),
+    Key("stderr_events_enabled", cv.boolean, False),
+)
+
+# The table as key -> (converter, default), the shape the loader's tables share.
+PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    key.name: (key.convert, key.default) for key in PROGRAM_KEY_TABLE
 }
 
 # [listeners.NAME]: a program's keys plus these (config/listeners.py checks the names).

@@ -1,11 +1,15 @@
 """An [eventlistener:x] as a [listeners.x] table (docs/listeners.md): the program keys
-as any program's, then what a listener adds (events, buffer_size) and what it may not
-have here (a stdout log: its stdout is the protocol). Warnings for what differs.
+as any program's (program_tables.py), then what a listener adds (events, buffer_size)
+and what it may not have here (a stdout log: its stdout is the protocol). Warnings for
+what differs, above the table.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
+
+from supervisord_lite.convert.conversion import Conversion
+from supervisord_lite.convert.program_tables import program_tables
 
 # A listener's stdout is the event protocol here and never logged; Supervisor logged
 # the protocol's chatter to stdout_logfile.
@@ -34,3 +38,23 @@ def listener_table(
         warn("result_handler", "not converted: here `RESULT 2\\nOK` acknowledges an event "
              "and any other result rejects it (supervisord's default handler)")  # fmt: skip
     return table
+
+
+def listener_as_table(c: Conversion, program: dict[str, Any]) -> None:
+    """An [eventlistener:x] into c.listener_tables, its warnings above [listeners.x]."""
+    section, name = program["section"], program["name"]
+    table = f"listeners.{name}"
+    converted = program_tables(c, program)
+    # program_tables warns under programs.NAME: this one is written as listeners.NAME
+    c.table_warnings.setdefault(table, []).extend(c.table_warnings.pop(f"programs.{name}", []))
+    if len(converted) != 1:
+        if converted:  # (numprocs = 0 was warned about already)
+            message = ("not converted: its processes differ in a way one [listeners] table "
+                       "cannot say (one table is one pool)")  # fmt: skip
+            c.warn(section, None, message, table)
+        return
+    here, keys = converted[0]
+    c.listener_tables[here] = (name, listener_table(
+        program, keys, lambda key: c.given(section, key),
+        lambda key, message: c.warn(section, key, message, table),
+    ))  # fmt: skip
