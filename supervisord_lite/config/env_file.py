@@ -129,6 +129,13 @@ def _scan(text: str, source_name: str, warnings: list[str]) -> list[tuple[int, s
 
     Kept close to the C so that each quirk stays the same (names and comments follow the
     C's states and its last_*_whitespace marks); the line is where the key began.
+
+    One function on purpose, though long: it is a byte-level state machine mirroring
+    systemd's, one loop over the characters with a branch per C state sharing the same
+    locals (the key and value being built, the whitespace marks, the line numbers).
+    Split into functions, that state would have to travel between them on every
+    character, and the side-by-side reading against the C, which is how its quirks
+    are checked, would be lost.
     """
     found: list[tuple[int, str, str]] = []
     state = _PRE_KEY

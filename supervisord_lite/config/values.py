@@ -1,5 +1,5 @@
 """Pure helpers for the config: value converters (TOML value in, Python value out, or a
-readable error), message formatting, and the depends_on cycle finder.
+readable error). How a problem is worded (Invalid, show, key paths) is messages.py's.
 
 Every converter raises `Invalid` (a ValueError) whose message completes the line
 `<file>: <key path>: <message>`; the loader adds the file and the key path. Nothing
@@ -8,7 +8,6 @@ here does I/O. Kept apart so the loader (loader.py) stays readable.
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import re
@@ -20,10 +19,11 @@ from typing import Any, Callable
 from supervisord_lite.base import redact
 from supervisord_lite.base.names import template_problem
 
-Converter = Callable[[Any], Any]
+# Invalid, fail and show are part of every converter's kit, here and in the other
+# config modules that write converters (cv.fail, cv.show): they live in messages.py.
+from supervisord_lite.config.messages import Invalid, fail, show
 
-# TOML bare keys (toml.io: "A-Za-z0-9_-"); anything else is shown quoted in a key path.
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+Converter = Callable[[Any], Any]
 
 _SIZE = re.compile(r"(\d+)\s*(kb|mb|gb|b)?", re.IGNORECASE | re.ASCII)
 _DIGITS = re.compile(r"\d+", re.ASCII)
@@ -35,68 +35,6 @@ INT64_MAX = 2**63 - 1
 # Seconds: 100 years. A longer timer is a typo; float arithmetic on monotonic time
 # stays exact to the microsecond below it.
 MAX_SECONDS = 100 * 365 * 86400
-
-
-class Invalid(ValueError):
-    """One or more problems with a value; each is (sub key path, message).
-
-    The sub path is empty for the value itself, or e.g. (2,) for the third list item
-    or ("PORT",) for one entry of a table, so errors point at the exact element.
-    """
-
-    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]):
-        super().__init__("; ".join(msg for _, msg in problems))
-        self.problems = problems
-
-
-def fail(message: str) -> Invalid:
-    return Invalid([((), message)])
-
-
-# --- showing values and key paths the way the user wrote them ------------------------------
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """A TOML-ish rendering of `value` for messages (strings quoted), cut at `limit`."""
-    text = _show(value, depth=0)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _show(value: Any, depth: int) -> str:
-    if depth > 3:  # a message needs a hint of the value, not a deep dump of it
-        return "..."
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v, depth + 1) for v in value[:8]) + "]"
-    if isinstance(value, dict):
-        items = list(value.items())[:8]
-        return "{" + ", ".join(f"{key_path(k)} = {_show(v, depth + 1)}" for k, v in items) + "}"
-    return repr(value)
-
-
-def key_path(*parts: str | int) -> str:
-    """("programs", "web", "command", 1) -> 'programs.web.command[1]'; odd names get quoted."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            name = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
-            out += f".{name}" if out else name
-    return out
 
 
 # --- public converters, also used by the ctl and the daemon --------------------------------
@@ -427,32 +365,3 @@ def program_name(value: Any) -> str:
     if isinstance(value, str) and value:
         return value
     raise fail(f"expected a program name, got {show(value)}")
-
-
-# --- depends_on ---------------------------------------------------------------------------
-
-
-def dependency_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Each back edge of a depth-first walk in file order, as a path ["a", "b", "a"].
-
-    Iterative, so a long chain of programs cannot hit Python's recursion limit.
-    """
-    found, done = [], set()
-    for root in graph:
-        if root in done:
-            continue
-        path, on_path = [root], {root}
-        todo = [iter(graph[root])]
-        while todo:
-            dep = next(todo[-1], None)
-            if dep is None:  # every dependency of path[-1] explored
-                done.add(path[-1])
-                on_path.discard(path.pop())
-                todo.pop()
-            elif dep in on_path:
-                found.append(path[path.index(dep) :] + [dep])
-            elif dep not in done:
-                path.append(dep)
-                on_path.add(dep)
-                todo.append(iter(graph[dep]))
-    return found

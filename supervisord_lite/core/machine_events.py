@@ -1,5 +1,6 @@
-"""The state machine's vocabulary (docs/states.md): the states, the events fed to a
-ProcessMachine, the effects it returns, and the transitions it records. Pure values;
+"""The state machine's vocabulary (docs/states.md): the states and the legal edges
+between them, the events fed to a ProcessMachine, the effects it returns, and the
+transitions it records. Pure values;
 states.py holds the machine, and re-exports these for its callers.
 """
 
@@ -19,6 +20,26 @@ class ProcessState(enum.Enum):
     STOPPING = "STOPPING"
     EXITED = "EXITED"
     FATAL = "FATAL"
+
+
+S = ProcessState
+
+# The only legal edges (docs/states.md); the machine's `_transition` refuses anything
+# else.
+LEGAL_EDGES: dict[ProcessState, frozenset[ProcessState]] = {
+    S.STOPPED: frozenset({S.STARTING}),
+    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING}),
+    S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
+    S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
+    # STOPPING -> BACKOFF | FATAL: the stop half of a health restart, ending in its
+    # backoff wait, or in giving up after startretries of them in a row.
+    S.STOPPING: frozenset({S.STOPPED, S.BACKOFF, S.FATAL}),
+    S.EXITED: frozenset({S.STARTING, S.BACKOFF}),
+    S.FATAL: frozenset({S.STARTING}),
+}
+
+# States in which a child may be alive (pid is None in every other state).
+LIVE_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
 
 
 # --- events -----------------------------------------------------------------

@@ -29,13 +29,34 @@ S = ProcessState
 
 class ProbeView(Protocol):
     """What a process shows of its probes (the probe runner's per-child record, made
-    only for a program with `ready`, `health` or `watchdog_sec`): `status` reads it."""
+    only for a program with `ready`, `health` or `watchdog_sec`): `status` reads it.
 
-    waiting_for: str | None  # STARTING: what readiness waits for
-    health: str | None  # "healthy", "unhealthy" or None (no verdict yet)
-    health_reason: str | None
-    notify_status: str | None  # the last sd_notify STATUS=
-    probe_error: str | None  # why the ready probe itself cannot run
+    Read-only here: only the runner (probes/runner.py, its `Checks`) writes the record,
+    and it is the one that sets `Process.checks`; core never imports it (it sits above).
+    """
+
+    @property
+    def waiting_for(self) -> str | None:
+        """STARTING: what readiness waits for."""
+        ...
+
+    @property
+    def health(self) -> str | None:
+        """ "healthy", "unhealthy" or None (no verdict yet)."""
+        ...
+
+    @property
+    def health_reason(self) -> str | None: ...
+
+    @property
+    def notify_status(self) -> str | None:
+        """The last sd_notify STATUS=."""
+        ...
+
+    @property
+    def probe_error(self) -> str | None:
+        """Why the ready probe itself cannot run."""
+        ...
 
     def key(self) -> tuple:
         """What status shows from here: part of the status cache's key."""
@@ -90,7 +111,7 @@ class Process:
         # Set when a reload takes this slot out of the table ("changed" or "removed"):
         # from then on it is only stopped, never started again (its successor is).
         self.retired: str | None = None
-        self.checks: ProbeView | None = None  # probe state (probe_runner.Checks), if any
+        self.checks: ProbeView | None = None  # probe state (probes/runner.py's Checks), if any
         # Bytes read from the pipes of its finished children, per stream (made at the
         # first: a thousand quiet programs keep no dict).
         self._log_bytes: dict[str, int] | None = None

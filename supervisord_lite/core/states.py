@@ -12,6 +12,8 @@ import signal
 
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.core.machine_events import (
+    LEGAL_EDGES,
+    LIVE_STATES,
     Cancel,
     Effect,
     Event,
@@ -66,22 +68,6 @@ _IDLE = ()
 
 
 S = ProcessState
-
-# The only legal edges; `_transition` refuses anything else.
-LEGAL_EDGES: dict[ProcessState, frozenset[ProcessState]] = {
-    S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING}),
-    S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
-    S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
-    # STOPPING -> BACKOFF | FATAL: the stop half of a health restart, ending in its
-    # backoff wait, or in giving up after startretries of them in a row.
-    S.STOPPING: frozenset({S.STOPPED, S.BACKOFF, S.FATAL}),
-    S.EXITED: frozenset({S.STARTING, S.BACKOFF}),
-    S.FATAL: frozenset({S.STARTING}),
-}
-
-# States in which a child may be alive (pid is None in every other state).
-LIVE_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
 
 
 class IllegalTransition(RuntimeError):

@@ -18,11 +18,22 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import argparse
+    """The full argparse parser, for the command lines fast_parse leaves to it."""
+    import argparse  # only here: most command lines never need it (ctl start-up)
 
     parser = argparse.ArgumentParser(
         prog="supervisorctl-lite", description="Control supervisord-lite."
     )
+    _add_daemon_options(parser)
+    _add_host_options(parser)
+    # Not required by argparse: parse_args says why a command is missing (the shell
+    # takes one daemon only).
+    _add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"), argparse.SUPPRESS)
+    return parser
+
+
+def _add_daemon_options(parser: argparse.ArgumentParser) -> None:
+    """Which daemon to talk to, and how the answer is shown."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("-c", "--configuration", dest="config", metavar="CONFIG")
     where.add_argument("-s", "--socket", metavar="SOCKET", help="the daemon's socket path")
@@ -36,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"{DEFAULT_TIMEOUT:g}; 0: wait for ever); a long start or stop is waited for",
     )
     parser.add_argument("--version", action="version", version=f"supervisorctl-lite {__version__}")
+
+
+def _add_host_options(parser: argparse.ArgumentParser) -> None:
+    """-H and --hosts: the same command on many daemons over ssh."""
     hosts = parser.add_argument_group("many hosts over ssh (see docs/usage.md)")
     hosts.add_argument(
         "-H",
@@ -52,13 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument(
         "--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="per host (10)"
     )
-    # Not required by argparse: parse_args says why a command is missing (the shell
-    # takes one daemon only).
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
+    """Every command and its arguments; `suppress` is argparse.SUPPRESS (argparse is
+    imported only by build_parser)."""
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        # --json after the command too; unset unless given, so the top one stands
+        p.add_argument("--json", action="store_true", default=suppress)
         return p
 
     command("status", "show processes").add_argument("names", nargs="*", metavar="NAME")
@@ -93,7 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
-    return parser
 
 
 class Args:

@@ -12,13 +12,12 @@ no cheaper way is correct); only they pay its fork.
 
 from __future__ import annotations
 
-import errno
 import os
 import pwd
 import signal
-import time
 
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 
 # systemd's notify and watchdog variables address the daemon, not its programs: a
@@ -60,6 +59,10 @@ def spawn(
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
     With redirect_stderr, stderr shares the stdout pipe. stdin_pipe: its stdin is a
     pipe the daemon writes (Child.stdin_fd), else /dev/null.
+
+    One function, a little over the house's length on purpose: it runs for every start
+    and restart (a crash storm is made of it), and the pipes it opens are closed on
+    every way out from the one frame that knows them.
     """
     # Bytes throughout: Popen encodes every str key and value on every spawn (a fifth of
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
@@ -78,7 +81,7 @@ def spawn(
             for name in own_pid:
                 del env[name]
             try:
-                argv = through_shell(own_pid, argv, _resolve(argv[0], env))
+                argv = through_shell(own_pid, argv, resolve_executable(argv[0], env))
             except OSError as exc:
                 raise SpawnError(_describe(exc, program)) from None
     user_kwargs = _user_kwargs(program.user, env)
@@ -155,7 +158,7 @@ def _posix_spawn(
     # nothing else creates a file while its umask is briefly the program's.
     old_umask = os.umask(program.umask)
     try:
-        return _spawn_executable(
+        return spawn_executable(
             argv,
             env,
             file_actions=actions,
@@ -181,7 +184,7 @@ def spawn_helper(argv: list[str], stdin_fd: int | None = None, stdout_fd: int | 
         (os.POSIX_SPAWN_DUP2, null if stdout_fd is None else stdout_fd, 1),
         (os.POSIX_SPAWN_DUP2, null, 2),
     ]
-    return _spawn_executable(
+    return spawn_executable(
         list(argv),
         dict(_base_environment()),
         file_actions=actions,
@@ -204,68 +207,6 @@ def spawn_helper_reading(argv: list[str]) -> tuple[int, int]:
         os.close(w)
     os.set_blocking(r, False)
     return pid, r
-
-
-# (name, PATH) -> (path, when found). A crash-looping `sleep` would otherwise stat its
-# way along PATH on every restart (a tenth of the daemon's work in a crash storm).
-_found: dict[tuple[str, bytes | None], tuple[str, float]] = {}
-FOUND_TTL = 5.0  # seconds: a binary newly put earlier in PATH is used within this time
-
-
-def _spawn_executable(argv: list[str], env: dict, **kwargs) -> int:
-    """posix_spawn `argv`, its command looked up in the child's PATH; a remembered
-    lookup that no longer works (the file went away) is forgotten and looked up again."""
-    name = argv[0]
-    if os.sep in name:
-        return os.posix_spawn(name, argv, env, **kwargs)
-    key = (name, env.get(b"PATH"))
-    hit = _found.get(key)
-    now = time.monotonic()
-    if hit is not None and now - hit[1] < FOUND_TTL:
-        try:
-            return os.posix_spawn(hit[0], argv, env, **kwargs)
-        except (FileNotFoundError, PermissionError):
-            pass
-    path = _find_executable(name, env)
-    _found[key] = (path, now)
-    return os.posix_spawn(path, argv, env, **kwargs)
-
-
-def _resolve(name: str, env: dict) -> str:
-    """Where exec would find `name` (remembered as _spawn_executable does); raises the
-    OSError exec would raise."""
-    if os.sep in name:
-        if not os.path.exists(name):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-        if os.path.isdir(name) or not os.access(name, os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
-        return name
-    key = (name, env.get(b"PATH"))
-    hit = _found.get(key)
-    now = time.monotonic()
-    if hit is not None and now - hit[1] < FOUND_TTL and os.access(hit[0], os.X_OK):
-        return hit[0]
-    path = _find_executable(name, env)
-    _found[key] = (path, now)
-    return path
-
-
-def _find_executable(name: str, env: dict) -> str:
-    """`name` looked up like execvpe does, in the child's PATH: the first executable file.
-
-    Raises what exec would: ENOENT when nothing is found, EACCES when only a
-    non-executable file is.
-    """
-    denied = None
-    for directory in os.get_exec_path(env):
-        candidate = os.path.join(directory, name)
-        if os.path.isfile(candidate):
-            if os.access(candidate, os.X_OK):
-                return candidate
-            denied = denied or candidate
-    if denied is not None:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), denied)
-    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
 def _popen(

@@ -12,7 +12,7 @@ a timer or the notify socket.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from typing import Callable, Protocol, cast
 
 from supervisord_lite.core.states import Healthy, ProcessState, Ready, StateChanged, Unhealthy
 from supervisord_lite.linux.loop import now
@@ -31,7 +31,7 @@ from supervisord_lite.probes.attempts import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.config.probes import ProbeConfig
-    from supervisord_lite.core.process import Process
+    from supervisord_lite.core.process import ProbeView, Process
     from supervisord_lite.linux.cgroups import CgroupTree
     from supervisord_lite.linux.loop import EventLoop, Timer
     from supervisord_lite.probes.notify_socket import NotifyReceiver
@@ -116,6 +116,18 @@ class Checks:
         self.matcher = None
 
 
+if TYPE_CHECKING:
+    # Process.checks is typed by what status reads of it (core's ProbeView); this
+    # runner is what fills the slot, and a Checks must keep satisfying that view.
+    _CHECKS_ARE_A_PROBE_VIEW: type[ProbeView] = Checks
+
+
+def checks_of(process: Process) -> Checks | None:
+    """The process's probe record as this runner made it (only the runner sets
+    Process.checks, always to a Checks or None)."""
+    return cast("Checks | None", process.checks)
+
+
 class ProbeHost(Protocol):
     """What the runner needs of the supervisor that owns the processes."""
 
@@ -160,7 +172,7 @@ class ProbeRunner:
 
     def spawned(self, process: Process) -> None:
         """A new child: begin waiting for it to be ready (its machine is STARTING)."""
-        old = process.checks
+        old = checks_of(process)
         if old is not None:
             old.stop()
         program = process.program
@@ -180,7 +192,7 @@ class ProbeRunner:
             self._probe(process, checks, ready, self._ready_result, first=True)
 
     def state_changed(self, process: Process, change: StateChanged | None) -> None:
-        checks = process.checks
+        checks = checks_of(process)
         if checks is None or change is None:
             return
         if change.new is S.RUNNING:
@@ -339,10 +351,11 @@ class ProbeRunner:
             cgroup_id = pidfd_cgroup_id(pidfd)
             name = cgroups.name_of(cgroup_id) if cgroup_id is not None else None
             process = self.supervisor.processes.get(name) if name is not None else None
-        if process is None or process.checks is None or process.checks.stopped:
+        checks = checks_of(process) if process is not None else None
+        if process is None or checks is None or checks.stopped:
             log.debug("sd_notify message from pid %d, not a notify process: dropped", pid)
             return
-        program, checks = process.program, process.checks
+        program = process.program
         if program.ready is None or program.ready.kind != "notify":
             return
         if "STATUS" in fields:
