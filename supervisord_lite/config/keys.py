@@ -113,7 +113,7 @@ DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "include": (cv.list_of(cv.path_string, "glob patterns"), ()),
     "socket_mode": (cv.mode, 0o600),
     "allowed_uids": (cv.list_of(cv.integer(0, limit=2**32 - 2, why="uid_t"), "uids >= 0"), ()),
-    # None: from the open-file limit, after what the programs need (daemon/running.py).
+    # None: from the open-file limit, after what the programs need (daemon/process_limits.py).
     "max_clients": (cv.integer(1), None),
     "idle_timeout": (cv.number, 600.0),
     "line_timeout": (cv.number, 10.0),

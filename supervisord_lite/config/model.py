@@ -270,7 +270,7 @@ class DaemonConfig(Frozen):
         socket_mode: int = 0o600,
         allowed_uids: tuple[int, ...] = (),
         programs: dict[str, ProgramConfig] | None = None,  # None: a new empty dict
-        max_clients: int | None = None,  # None: from RLIMIT_NOFILE, see daemon/running.py
+        max_clients: int | None = None,  # None: from RLIMIT_NOFILE, see daemon/process_limits.py
         idle_timeout: float = 600.0,  # a control connection with nothing under way; 0 = never
         line_timeout: float = 10.0,  # a half-written request line
         environment: tuple[tuple[str, str], ...] = (),  # already merged into each program's

@@ -2,7 +2,8 @@
 
 A handler returns its result (sent at once), or LATER (replies.py) once it has arranged
 to reply itself through `client.reply` (start/stop wait for the outcome: the reply is
-parked on a state-change listener, never polled). Handlers ask the supervisor and
+parked on a state-change listener, never polled); the streaming ones (tail -f,
+maintail, events) live in streams.py. Handlers ask the supervisor and
 answer the client, a `Replier` (the socket's or the HTTP API's); they never read a
 socket, buffer output or time a connection (server.py does), and never block.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from typing import Callable
 
 from supervisord_lite import __version__
@@ -21,24 +21,19 @@ from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError
 from supervisord_lite.config.values import signal_number
+from supervisord_lite.control.one_process import one_process
 from supervisord_lite.control.replies import LATER, Replier
 from supervisord_lite.control.status_json import StatusText
+from supervisord_lite.control.streams import Streams
 from supervisord_lite.core.ordering import AT_REST
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.engine.reload import preview
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop, now
-from supervisord_lite.logs import daemon_log
-from supervisord_lite.logs.follow import Follower, read_tail
 
 log = logging.getLogger("supervisord_lite")
 S = ProcessState
-
-# A tail -f reader further behind than this is dropped with an error.
-MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024
-# Likewise an `events` subscriber: events are small, so this is thousands behind.
-MAX_EVENTS_BACKLOG = 256 * 1024
 
 RELOAD_BUSY = "a reload is already under way; try again when it has finished"
 
@@ -50,7 +45,7 @@ class Commands:
         self,
         supervisor: Supervisor,
         loop: EventLoop,
-        request_shutdown: Callable[[Replier, object], None],
+        request_shutdown: Callable[[Replier | None, object], None],
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         client_count: Callable[[], int] = lambda: 0,
     ):
@@ -63,6 +58,7 @@ class Commands:
         # Daemon-level fields `version` adds, each a callable (None: left out), e.g. how
         # the [http] listener is doing.
         self.daemon_fields: dict[str, Callable[[], object]] = {}
+        streams = Streams(supervisor, loop)  # tail, maintail, events: streams.py
         self.handlers: dict[str, Callable[[Replier, protocol.Request], object]] = {
             "status": self.cmd_status,
             "start": self.cmd_start,
@@ -70,15 +66,15 @@ class Commands:
             "restart": self.cmd_restart,
             "signal": self.cmd_signal,
             "pid": self.cmd_pid,
-            "tail": self.cmd_tail,
+            "tail": streams.cmd_tail,
             "reload": self.cmd_reload,
-            "events": self.cmd_events,
+            "events": streams.cmd_events,
             "shutdown": self.cmd_shutdown,
             "version": self.cmd_version,
             "metrics": self.cmd_metrics,
             "avail": self.cmd_avail,
             "clear": self.cmd_clear,
-            "maintail": self.cmd_maintail,
+            "maintail": streams.cmd_maintail,
         }
 
     # -- helpers ------------------------------------------------------------------
@@ -213,95 +209,7 @@ class Commands:
             return os.getpid()
         if not isinstance(name, str):
             raise ProtocolError(protocol.BAD_ARGUMENT, '"name" must be a string')
-        return self._one_process(name).pid
-
-    def _one_process(self, name: str) -> Process:
-        """The one process NAME means (a full name, or a program or group of one)."""
-        processes, unknown = self.supervisor.resolve([name])
-        if unknown or not processes:
-            raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {name}")
-        if len(processes) > 1:
-            names = ", ".join(p.name for p in processes)
-            raise ProtocolError(
-                protocol.BAD_ARGUMENT, f"{name} has several processes; name one of: {names}"
-            )
-        return processes[0]
-
-    def cmd_tail(self, client: Replier, request: protocol.Request):
-        name = protocol.arg_str(request.args, "name")
-        stream = protocol.arg_str(request.args, "stream", "stdout")
-        lines = protocol.arg_int(request.args, "lines", 10)
-        follow = protocol.arg_bool(request.args, "follow")
-        if stream not in ("stdout", "stderr"):
-            raise ProtocolError(protocol.BAD_ARGUMENT, '"stream" must be "stdout" or "stderr"')
-        process = self._one_process(name)
-        name = process.name  # a reload re-attaches by the full name
-        path = process.program.logfile_path(stream, process.num, self.supervisor.config.log_dir)
-        if path is None:
-            raise ProtocolError(protocol.BAD_ARGUMENT, f"{name} has no {stream} log")
-        logfile = self.supervisor.open_log(process, stream)
-        try:
-            # Read back from the LogFile, not the path: only the file the daemon writes.
-            data = read_tail(logfile, lines).decode("utf-8", "replace")
-            if not follow:
-                return {"path": path, "data": data}
-            follower = Follower(
-                logfile,
-                lambda text: self._send_tail(client, request.id, text),
-                on_retired=lambda f: self.loop.call_soon(
-                    lambda: self._reattach(client, request.id, f, name, stream)
-                ),
-                on_error=lambda message: self._end_tail(client, request.id, message),
-            )
-        except OSError as exc:
-            raise ProtocolError(protocol.LOG_ERROR, _unreadable(name, stream, path, exc)) from None
-        client.on_close.append(follower.close)
-        client.streaming = True
-        client.reply(request.id, {"path": path, "data": data})
-        return LATER
-
-    def _reattach(self, client: Replier, req_id, follower: Follower, name: str, stream: str):
-        """A reload re-created the followed process: follow its new log, or say why not."""
-        if follower.closed or client.closed:
-            return
-        process = self.supervisor.processes.get(name)
-        if process is None:
-            follower.close()
-            self._end_tail(client, req_id, f"{name} was removed by reload; tail -f ends", True)
-            return
-        logfile = self.supervisor.open_log(process, stream)
-        if logfile is None:
-            follower.close()
-            self._end_tail(client, req_id, f"{name} has no {stream} log since the reload")
-            return
-        try:
-            follower.attach(logfile)
-        except OSError as exc:
-            follower.close()
-            self._end_tail(client, req_id, _unreadable(name, stream, logfile.path, exc))
-
-    @staticmethod
-    def _end_tail(client: Replier, req_id, message: str, removed: bool = False) -> None:
-        if client.closed:
-            return
-        code = protocol.NO_SUCH_PROCESS if removed else protocol.LOG_ERROR
-        client.fail(req_id, code, message)
-        client.flush()
-        client.close()
-
-    @staticmethod
-    def _send_tail(client: Replier, req_id, text: str) -> bool:
-        """False drops the follower: a reader this far behind would make us buffer forever."""
-        if client.closed:
-            return False
-        if len(client.out) > MAX_FOLLOW_BACKLOG:
-            log.warning("control: dropping a tail -f reader that is too slow")
-            client.fail(req_id, protocol.TOO_SLOW, "tail -f reader too slow; dropped")
-            client.flush()
-            client.close()
-            return False
-        client.reply(req_id, {"data": text})
-        return True
+        return one_process(self.supervisor, name).pid
 
     def cmd_reload(self, client: Replier, request: protocol.Request):
         if protocol.arg_bool(request.args, "dry_run"):
@@ -375,82 +283,6 @@ class Commands:
             message = 'nothing to clear: its logs are "none"'
         return {"name": process.name, "ok": True, "message": message, "cleared": cleared}
 
-    def cmd_maintail(self, client: Replier, request: protocol.Request):
-        """The daemon's own log: its last lines, and with follow, what it writes next
-        (a Follower, as tail -f, across SIGUSR2 reopens)."""
-        lines = protocol.arg_int(request.args, "lines", 10)
-        follow = protocol.arg_bool(request.args, "follow")
-        watched = daemon_log.watched()
-        if watched is None:
-            raise ProtocolError(
-                protocol.LOG_ERROR,
-                'the daemon writes no log file ([supervisord] logfile = "none"); '
-                "set logfile in the config and restart the daemon to have one",
-            )
-        daemon_log.flush()  # the lines of this very turn too
-        path = watched.path
-        try:
-            data = read_tail(watched, lines).decode("utf-8", "replace")
-            if not follow:
-                return {"path": path, "data": data}
-            follower = Follower(
-                watched,
-                lambda text: self._send_tail(client, request.id, text),
-                on_retired=lambda f: f.close(),  # never: the daemon's log is not retired
-                on_error=lambda message: self._end_tail(client, request.id, message),
-            )
-        except OSError as exc:
-            message = f"cannot read the daemon's log {path}: {exc.strerror or exc}"
-            raise ProtocolError(protocol.LOG_ERROR, message) from None
-        client.on_close.append(follower.close)
-        client.streaming = True
-        client.reply(request.id, {"path": path, "data": data})
-        return LATER
-
-    def cmd_events(self, client: Replier, request: protocol.Request):
-        def listener(process: Process, change: StateChanged | None) -> None:
-            if change is None:
-                return
-            machine = process.machine
-            event = {
-                "time": round(process.changed_at, 6),
-                "process": process.name,
-                "program": process.program.name,
-                "group": process.program.group,
-                "from": change.old.value,
-                "to": change.new.value,
-                "pid": machine.pid,
-                "exitstatus": machine.exitstatus,
-            }
-            if len(client.out) > MAX_EVENTS_BACKLOG:
-                log.warning("control: dropping an events subscriber that is too slow")
-                client.fail(request.id, protocol.TOO_SLOW, "events reader too slow; dropped")
-                client.close()
-                return
-            client.reply(request.id, event)
-
-        def notice(process: Process, item: dict) -> None:
-            # Not a transition (a memory limit crossed...): the same fields, no from/to.
-            machine = process.machine
-            event = {
-                "time": round(time.time(), 6),
-                "process": process.name,
-                "program": process.program.name,
-                "group": process.program.group,
-                "pid": machine.pid,
-                **item,
-            }
-            if not client.closed and len(client.out) <= MAX_EVENTS_BACKLOG:
-                client.reply(request.id, event)
-
-        self.supervisor.listeners.append(listener)
-        self.supervisor.notice_listeners.append(notice)
-        client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
-        client.on_close.append(lambda: self.supervisor.notice_listeners.remove(notice))
-        client.streaming = True
-        client.reply(request.id, {"subscribed": True})
-        return LATER
-
     def cmd_metrics(self, client: Replier, request: protocol.Request):
         """The Prometheus text exposition, as one string."""
         from supervisord_lite.control import (
@@ -477,7 +309,3 @@ class Commands:
             if value is not None:
                 result[key] = value
         return result
-
-
-def _unreadable(name: str, stream: str, path: str, exc: OSError) -> str:
-    return f"cannot read {name}'s {stream} log {path}: {exc.strerror or exc}"

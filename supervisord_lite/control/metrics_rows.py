@@ -37,7 +37,7 @@ def process_rows(supervisor) -> list[ProcessRow]:
     rows = []
     for process in supervisor.processes.values():
         machine = process.machine
-        figures = supervisor.figures(process)
+        figures = supervisor.figures.of(process)
         started = machine.started_at
         rows.append(
             ProcessRow(

@@ -1,7 +1,7 @@
 """What a command handler needs of whoever asked: the `Replier` surface and `LATER`.
 
 The handlers (commands.py) answer the socket's clients (control.Client) and the HTTP
-API's callers (http_routes.Caller) alike; both satisfy `Replier`, so the handlers know
+API's callers (http/caller.py) alike; both satisfy `Replier`, so the handlers know
 neither server. A handler returns its result, to be sent at once, or `LATER` once it
 has arranged to reply itself (a parked `start`, a stream).
 """

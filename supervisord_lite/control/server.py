@@ -10,7 +10,6 @@ shutting-down daemon still takes), and nothing here blocks.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import socket
@@ -20,8 +19,9 @@ from typing import Callable
 from supervisord_lite.base import protocol
 from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.control.commands import Commands
-from supervisord_lite.control.replies import LATER
+from supervisord_lite.control.replies import LATER, Replier
 from supervisord_lite.engine.supervisor import Supervisor
+from supervisord_lite.linux.accepting import accept_on
 from supervisord_lite.linux.loop import EventLoop, Timer, now
 
 log = logging.getLogger("supervisord_lite")
@@ -120,7 +120,7 @@ class ControlServer:
         sock: socket.socket,
         loop: EventLoop,
         supervisor: Supervisor,
-        request_shutdown: Callable[[Client, object], None],
+        request_shutdown: Callable[[Replier | None, object], None],
         request_reload: Callable[[Callable[[dict | None, list[str]], None]], None],
         allowed_uids: tuple[int, ...] = (),
         max_clients: int = 1024,
@@ -137,7 +137,7 @@ class ControlServer:
         self.line_timeout = line_timeout
         self.clients: set[Client] = set()
         sock.setblocking(False)
-        loop.add_reader(sock.fileno(), self._accept)
+        accept_on(loop, sock, self._accepted, "control")
         self.commands = Commands(
             supervisor, loop, request_shutdown, request_reload, lambda: len(self.clients)
         )
@@ -145,39 +145,26 @@ class ControlServer:
 
     # -- connections --------------------------------------------------------------
 
-    def _accept(self) -> None:
-        for _ in range(64):  # bounded, so a connection flood cannot starve the loop
-            try:
-                conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # The pending connection stays queued and the socket readable: pause
-                    # accepting for a moment instead of spinning on the error.
-                    log.error("control: cannot accept a client: %s", exc.strerror)
-                    self.loop.remove_reader(self.sock.fileno())
-                    self.loop.call_later(0.5, self._resume_accepting)
-                return
-            conn.setblocking(False)
-            pid, uid, gid = _UCRED.unpack(
-                conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-            )
-            client = Client(self, conn, uid)
-            if uid not in self.allowed_uids:
-                log.warning("control: refused a client with uid %d (pid %d)", uid, pid)
-                _refuse(client, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
-                continue
-            if len(self.clients) >= self.max_clients:
-                log.warning("control: refused a client: %d clients already", len(self.clients))
-                # Accepted, told why, closed: never left waiting in the backlog, whose
-                # overflow would make connect() fail (EAGAIN) or hang.
-                message = f"too many clients ({self.max_clients} at most; see max_clients)"
-                _refuse(client, protocol.TOO_MANY_CLIENTS, message + "; try again later")
-                continue
-            self.clients.add(client)
-            self.loop.add_reader(client.fd, lambda c=client: self._read(c))
-            self._arm_timer(client)
+    def _accepted(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        pid, uid, gid = _UCRED.unpack(
+            conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        )
+        client = Client(self, conn, uid)
+        if uid not in self.allowed_uids:
+            log.warning("control: refused a client with uid %d (pid %d)", uid, pid)
+            _refuse(client, protocol.FORBIDDEN, f"uid {uid} may not control this daemon")
+            return
+        if len(self.clients) >= self.max_clients:
+            log.warning("control: refused a client: %d clients already", len(self.clients))
+            # Accepted, told why, closed: never left waiting in the backlog, whose
+            # overflow would make connect() fail (EAGAIN) or hang.
+            message = f"too many clients ({self.max_clients} at most; see max_clients)"
+            _refuse(client, protocol.TOO_MANY_CLIENTS, message + "; try again later")
+            return
+        self.clients.add(client)
+        self.loop.add_reader(client.fd, lambda c=client: self._read(c))
+        self._arm_timer(client)
 
     def replace_socket(self, sock: socket.socket) -> None:
         """Listen on `sock` instead (the old socket file was deleted); the caller closes
@@ -185,11 +172,7 @@ class ControlServer:
         self.loop.remove_reader(self.sock.fileno())
         sock.setblocking(False)
         self.sock = sock
-        self.loop.add_reader(sock.fileno(), self._accept)
-
-    def _resume_accepting(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.loop.add_reader(self.sock.fileno(), self._accept)
+        accept_on(self.loop, sock, self._accepted, "control")
 
     def _read(self, client: Client) -> None:
         try:

@@ -1,11 +1,12 @@
 """`status` replies as JSON text, each process's part kept between its changes.
 
-A status round trip with 100 programs was mostly building 100 dicts and encoding them
-(docs/benchmarks.md). Between two of a process's transitions its status object is
-fixed, except a live process's `uptime` (and, once a second, the `uptime H:MM:SS` in
-its description), so each process's text is kept, split around those two fields, and
-only they are written afresh. The text is exactly `json.dumps(Supervisor.status(...))`
-with the protocol's separators: a test compares the two in every state.
+Building a dict per process and encoding it would be most of a status round trip
+with many programs (docs/benchmarks.md has the figures). Between two of a process's
+transitions its status object is fixed, except a live process's `uptime` (and, once a
+second, the `uptime H:MM:SS` in its description), so each process's text is kept,
+split around those two fields, and only they are written afresh. The text is exactly
+`json.dumps(Supervisor.status(...))` with the protocol's separators: a test compares
+the two in every state.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class StatusText:
         self.supervisor = supervisor
         # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
         self._cache: dict[str, list] = {}
-        # process name -> (figures_stamp, the figures' JSON members): a tree's figures
+        # process name -> (figures.stamp, the figures' JSON members): a tree's figures
         # come from a /proc pass at most a second old, so they are kept that long too.
         self._figures: dict[str, tuple] = {}
 
@@ -38,10 +39,10 @@ class StatusText:
     def with_figures(self, process, current: float) -> str:
         """one() and the tree's figures, which change all the time: never cached here."""
         text = self.one(process, current)
-        stamp = self.supervisor.figures_stamp(process)
+        stamp = self.supervisor.figures.stamp(process)
         entry = self._figures.get(process.name)
         if entry is None or entry[0] != stamp:
-            members = to_json(self.supervisor.figures(process))[1:-1]
+            members = to_json(self.supervisor.figures.of(process))[1:-1]
             entry = self._figures[process.name] = (stamp, members)
         return text[: text.rindex(',"tracking":')] + entry[1].join((",", "}"))
 

@@ -7,20 +7,19 @@ It must not parse the command line or detach (cli.py and startup.py do).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import resource
 import signal
 import socket
-import sys
 
 from supervisord_lite import __version__
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError, DaemonConfig
 from supervisord_lite.control.commands import RELOAD_BUSY
-from supervisord_lite.control.server import Client, ControlServer
+from supervisord_lite.control.replies import Replier
+from supervisord_lite.control.server import ControlServer
 from supervisord_lite.core.states import ProcessState
+from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
     StartupError,
@@ -40,8 +39,6 @@ from supervisord_lite.systemd.notify import monotonic_usec, sd_notify
 
 log = logging.getLogger("supervisord_lite")
 
-_PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-
 
 class Daemon:
     def __init__(self, config: DaemonConfig, foreground: bool):
@@ -53,7 +50,7 @@ class Daemon:
         self.http_error: str | None = None  # or why it could not be: retried once running
         self.http = None  # http_service.HttpListener while [http] is configured
         self.socket_inode: tuple[int, int] | None = None
-        self.shutdown_waiters: list[tuple[Client, object]] = []
+        self.shutdown_waiters: list[tuple[Replier, object]] = []
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
@@ -108,49 +105,13 @@ class Daemon:
     def run(self, ready_fd: int | None) -> int:
         """Run until shut down; report readiness (or the start-up error) on ready_fd."""
         try:
-            cloexec_inherited_fds()  # programs start with posix_spawn: no close_fds there
-            self._write_pid()
-            _become_subreaper()
-            loop = EventLoop()
-            loop.before_sleep.append(daemon_log.flush)
-            daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time
-            supervisor = Supervisor(self.config, loop)
-            self.loop, self.supervisor = loop, supervisor
-            self._apply_alerts(self.config.alerts)  # before the first start can fail
-            self.server = ControlServer(
-                self.listen_sock,
-                loop,
-                supervisor,
-                self.request_shutdown,
-                self.request_reload,
-                allowed_uids=self.config.allowed_uids,
-                max_clients=self._max_clients(self.config),
-                idle_timeout=self.config.idle_timeout,
-                line_timeout=self.config.line_timeout,
-            )
-            self.server.commands.daemon_fields["http"] = self._describe_http
-            if self.config.http is not None:
-                socks, self.http_socks = self.http_socks, []  # the server's from now on
-                self._apply_http(self.config.http, (socks, self.http_error))
-            self._install_signals()
-            log.info(
-                "supervisord-lite %s started with pid %d (%s)",
-                __version__,
-                os.getpid(),
-                self.config.path,
-            )
-            self._track_with_cgroups()
-            self._stop_strays()
-            if supervisor.cgroups is not None:
-                supervisor.cgroups.clear_leftovers()  # strays on no record (setsid'd)
-            supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
-            supervisor.start_autostart()
-            supervisor.reap()  # a child may have died before SIGCHLD had a handler
+            self._start_up()
         except Exception as exc:
             log.exception("start-up failed")
             report_ready(ready_fd, f"start-up failed: {exc}")
             self._cleanup()
             return EXIT_STARTUP
+        supervisor, loop = self.supervisor, self.loop
         if supervisor.record.dirty:
             supervisor.record.write()  # "ready" promises the start-up spawns are on record
         daemon_log.flush()
@@ -164,6 +125,48 @@ class Daemon:
         finally:
             self._finish_shutdown()
         return 0
+
+    def _start_up(self) -> None:
+        """The loop, the supervisor, the servers and signals; then the strays stopped
+        and the autostart programs started. Raises whatever stops the start-up."""
+        cloexec_inherited_fds()  # programs start with posix_spawn: no close_fds there
+        self._write_pid()
+        become_subreaper()
+        loop = EventLoop()
+        loop.before_sleep.append(daemon_log.flush)
+        daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time
+        supervisor = Supervisor(self.config, loop)
+        self.loop, self.supervisor = loop, supervisor
+        self._apply_alerts(self.config.alerts)  # before the first start can fail
+        self.server = ControlServer(
+            self.listen_sock,
+            loop,
+            supervisor,
+            self.request_shutdown,
+            self.request_reload,
+            allowed_uids=self.config.allowed_uids,
+            max_clients=max_clients(self.config),
+            idle_timeout=self.config.idle_timeout,
+            line_timeout=self.config.line_timeout,
+        )
+        self.server.commands.daemon_fields["http"] = self._describe_http
+        if self.config.http is not None:
+            socks, self.http_socks = self.http_socks, []  # the server's from now on
+            self._apply_http(self.config.http, (socks, self.http_error))
+        self._install_signals()
+        log.info(
+            "supervisord-lite %s started with pid %d (%s)",
+            __version__,
+            os.getpid(),
+            self.config.path,
+        )
+        self._track_with_cgroups()
+        self._stop_strays()
+        if supervisor.cgroups is not None:
+            supervisor.cgroups.clear_leftovers()  # strays on no record (setsid'd)
+        supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
+        supervisor.start_autostart()
+        supervisor.reap()  # a child may have died before SIGCHLD had a handler
 
     def _apply_http(self, settings, bound=None) -> None:
         """Start (on the socket bound before detaching, or why it could not be), change,
@@ -263,7 +266,7 @@ class Daemon:
             self.config = new
             log.setLevel(getattr(logging, new.loglevel.upper()))
             self.server.allowed_uids = {0, os.geteuid(), *new.allowed_uids}
-            self.server.max_clients = self._max_clients(new)
+            self.server.max_clients = max_clients(new)
             self.server.idle_timeout = new.idle_timeout
             self.server.line_timeout = new.line_timeout
             self._apply_alerts(new.alerts)
@@ -278,16 +281,6 @@ class Daemon:
                 self.loop.call_soon(self._run_queued_reload)
 
         self.supervisor.apply_config(new, applied)
-
-    @staticmethod
-    def _max_clients(config: DaemonConfig) -> int:
-        """The setting, or by default what the descriptor limit leaves after programs."""
-        if config.max_clients is not None:
-            return config.max_clients
-        reserve = _reserved_fds(config)
-        _raise_fd_limit(reserve + MIN_DEFAULT_CLIENTS)
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        return max(1, soft - reserve)
 
     def _stop_strays(self) -> None:
         """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
@@ -306,7 +299,9 @@ class Daemon:
         daemon_log.reopen()
         self.supervisor.reopen_logs()
 
-    def request_shutdown(self, client: Client | None, req_id) -> None:
+    def request_shutdown(self, client: Replier | None, req_id: object) -> None:
+        """Stop every child, then the loop; `client` (a control Client or an HTTP API
+        Caller), if any, is told once all have stopped."""
         if client is not None:
             self.shutdown_waiters.append((client, req_id))
         if not self.supervisor.shutting_down:
@@ -377,45 +372,10 @@ class Daemon:
             self.pidfile_fd = -1
 
 
-# -- small OS helpers -------------------------------------------------------------
-
-
-# Descriptors per process: its stdout and stderr pipes and their two log files.
-FDS_PER_PROCESS = 4
-OWN_FDS = 64  # the daemon's own: epoll, socket, signal pair, pidfile, its log, /dev/null...
-MIN_DEFAULT_CLIENTS = 1024
-
-
-def _reserved_fds(config: DaemonConfig) -> int:
-    processes = sum(program.numprocs for program in config.programs.values())
-    return OWN_FDS + FDS_PER_PROCESS * processes
-
-
-def _raise_fd_limit(wanted: int) -> None:
-    """Raise the soft RLIMIT_NOFILE toward `wanted`, never past the hard limit, and no
-    further than needed: programs inherit the soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
-        return
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if target > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (OSError, ValueError) as exc:
-            log.warning("cannot raise the open-file limit to %d: %s", target, exc)
-
-
-def _become_subreaper() -> None:
-    """Orphaned grandchildren are re-parented to us, so we reap them (prctl(2))."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        log.warning("cannot become a child subreaper: %s", os.strerror(ctypes.get_errno()))
-
-
-def _flush_blocking(client: Client, timeout: float = 2.0) -> None:
-    """Last words to a shutdown requester before the loop is gone."""
+def _flush_blocking(client: Replier, timeout: float = 2.0) -> None:
+    """Last words to a shutdown requester before the loop is gone. Both repliers (the
+    control Client, the HTTP Caller) carry their socket, though Replier does not say so:
+    only this last step needs it."""
     if client.closed or not client.out:
         return
     try:

@@ -70,7 +70,7 @@ class ChildRecord:
     def spawned(self, name: str, pid: int) -> None:
         # The start time is read when the record is written, after this loop turn's
         # spawns: reading /proc/PID/stat while the child is still in exec contends with
-        # it and cost 0.5 ms a spawn.
+        # the exec, which would slow every spawn.
         self.children[name] = [pid, None]
         self._mark()
 

@@ -73,7 +73,7 @@ class Connection:
         self.responding = False  # a response under way: parked reply or a stream
         self.streaming = False
         self.close_when_flushed = False
-        self.caller: Answering | None = None  # the request under way's (http_routes.Caller)
+        self.caller: Answering | None = None  # the request under way's (http/caller.py)
         self.last_active = now()
         # A new connection has request_timeout (the TLS handshake included) for its first
         # request: one that sends nothing must not hold a slot for idle_timeout.

@@ -7,7 +7,8 @@ others out.
 - After a wrong guess the *client* that made it (its local user, or its address:
   http_slots.peer_key) waits 1 s, then 2, 4 … 60 s after each further one, and the
   *user name* it tried waits 1 s: one client looping wrong passwords slows only itself
-  and that one name, never every other login (a global pause did).
+  and that one name, never every other login (a global pause would let one guesser
+  lock everyone out).
 - PBKDF2 (~0.15 s of CPU at 600,000 iterations) never runs on the loop: a helper
   process computes it, at most MAX_HASHING at a time (more are told to come back), so
   however many strangers guess, the loop only waits on pipes.
@@ -203,6 +204,14 @@ def run_hash(loop: EventLoop, watch_exit, password: bytes, salt: bytes, iteratio
     when it fails or takes over HASH_TIMEOUT. Returns kill(): stop it now, done(None).
     Raises OSError when it cannot start."""
     request = b"%d\n%s\n%s" % (iterations, base64.b64encode(salt), password)
+    pid, out_r = _start_helper(request)
+    job = _HashJob(loop, pid, out_r, done)
+    watch_exit(pid, job.reaped)  # its output tells; EOF ends it
+    return job.kill
+
+
+def _start_helper(request: bytes) -> tuple[int, int]:
+    """The helper's pid, and the non-blocking read end of its stdout."""
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     try:
@@ -220,21 +229,47 @@ def run_hash(loop: EventLoop, watch_exit, password: bytes, salt: bytes, iteratio
             if fd >= 0:
                 os.close(fd)
     os.set_blocking(out_r, False)
-    out = bytearray()
-    state = {"finished": False, "reaped": False}
+    return pid, out_r
 
-    def finish(digest: bytes | None) -> None:
-        if state["finished"]:
+
+class _HashJob:
+    """One helper's answer read on the loop: done() called once, whatever ends it."""
+
+    def __init__(self, loop: EventLoop, pid: int, out_r: int, done):
+        self.loop = loop
+        self.pid = pid
+        self.out_r = out_r
+        self.done = done
+        self.out = bytearray()
+        self.finished = False
+        self.is_reaped = False
+        self.timer = loop.call_later(HASH_TIMEOUT, self._too_slow)
+        loop.add_reader(out_r, self._readable)
+
+    def reaped(self, status: int) -> None:
+        self.is_reaped = True
+
+    def kill(self) -> None:
+        if not self.is_reaped:  # unreaped, its pid cannot belong to anyone else
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self._finish(None)
+
+    def _finish(self, digest: bytes | None) -> None:
+        if self.finished:
             return
-        state["finished"] = True
-        timer.cancel()
-        loop.remove_reader(out_r)
-        os.close(out_r)
-        done(digest)
+        self.finished = True
+        self.timer.cancel()
+        self.loop.remove_reader(self.out_r)
+        os.close(self.out_r)
+        self.done(digest)
 
-    def readable() -> None:
+    def _readable(self) -> None:
+        out = self.out
         try:
-            data = os.read(out_r, 4096)
+            data = os.read(self.out_r, 4096)
         except BlockingIOError:
             return
         except OSError:
@@ -243,23 +278,10 @@ def run_hash(loop: EventLoop, watch_exit, password: bytes, salt: bytes, iteratio
             out.extend(data)
             return
         try:
-            finish(bytes.fromhex(out.decode("ascii")) if len(out) == 64 else None)
+            self._finish(bytes.fromhex(out.decode("ascii")) if len(out) == 64 else None)
         except ValueError:
-            finish(None)
+            self._finish(None)
 
-    def kill() -> None:
-        if not state["reaped"]:  # unreaped, its pid cannot belong to anyone else
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        finish(None)
-
-    def too_slow() -> None:
+    def _too_slow(self) -> None:
         log.error("http: a password check took over %g s; killed it", HASH_TIMEOUT)
-        kill()
-
-    timer = loop.call_later(HASH_TIMEOUT, too_slow)
-    loop.add_reader(out_r, readable)
-    watch_exit(pid, lambda status: state.update(reaped=True))  # its output tells; EOF ends it
-    return kill
+        self.kill()

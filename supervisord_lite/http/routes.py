@@ -1,8 +1,8 @@
 """What an [http] request means: the page, its assets, /metrics and the JSON API that
 mirrors the control protocol, behind the Host, auth, uid and CSRF checks.
 
-The API calls the very handlers the socket does (control/commands.py) through a Caller that
-looks to them like a control client, so a parked start/stop reply and the events and
+The API calls the very handlers the socket does (control/commands.py) through a Caller (caller.py)
+that looks to them like a control client, so a parked start/stop reply and the events and
 tail -f streams work alike; streams go out as server-sent events.
 """
 
@@ -12,7 +12,6 @@ import ipaddress
 import json
 import logging
 from importlib import resources
-from typing import Callable
 from urllib.parse import parse_qs
 
 import h11
@@ -20,6 +19,7 @@ import h11
 from supervisord_lite.base import protocol
 from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.control.replies import LATER
+from supervisord_lite.http.caller import Caller
 from supervisord_lite.http.connection import Connection, error, header
 from supervisord_lite.http.login import BUSY, OK, PENDING, retry_after
 
@@ -46,59 +46,6 @@ PAGE_POLICY = (
     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-
-
-class Caller:
-    """What a command handler sees of its client (a replies.Replier, as control.Client
-    is): one request's replies go to `deliver` and its failures to `refuse`."""
-
-    def __init__(self, conn: Connection, deliver, refuse):
-        self.conn = conn
-        self.deliver = deliver
-        self.refuse = refuse
-        self.on_close: list[Callable[[], None]] = []
-        self.streaming = False
-        self.awaiting: dict = {}
-
-    @property
-    def closed(self) -> bool:
-        return self.conn.closed
-
-    @property
-    def out(self) -> bytearray:
-        return self.conn.out
-
-    @property
-    def sock(self):
-        return self.conn.sock
-
-    def reply(self, req_id, result) -> None:
-        if not self.conn.closed:
-            self.deliver(result)
-
-    def fail(self, req_id, code: str, message: str) -> None:
-        if not self.conn.closed:
-            self.refuse(code, message)
-
-    def send(self, message: dict) -> None:
-        if "error" in message:
-            self.fail(None, message["error"]["code"], message["error"]["message"])
-
-    def flush(self) -> None:
-        self.conn.flush()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def detach(self) -> None:
-        """The response is over: unsubscribe whatever the handler subscribed. Each
-        callback on its own, so one that fails cannot leave the others subscribed."""
-        callbacks, self.on_close = self.on_close, []
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("http: a clean-up after a response failed: %r", callback)
 
 
 class Routes:
@@ -252,7 +199,7 @@ class Routes:
         out = {}
         for process in self.supervisor.processes.values():
             if process.machine.pid is not None:
-                figures = self.supervisor.figures(process)
+                figures = self.supervisor.figures.of(process)
                 out[process.name] = [figures["cpu_seconds"], figures["memory_bytes"]]
         return out
 

@@ -22,6 +22,7 @@ from supervisord_lite.http.csrf import CsrfTokens
 from supervisord_lite.http.login import Login
 from supervisord_lite.http.routes import Routes
 from supervisord_lite.http.slots import Slots, peer_key
+from supervisord_lite.linux.accepting import accept_on
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.peer_uid import loopback_peer_uid
 
@@ -94,7 +95,7 @@ class HttpServer(Routes):
         self.auth = Login(loop, supervisor.watch_exit)  # kept across reloads: its brakes too
         self.configure(config)
         for sock in socks:
-            loop.add_reader(sock.fileno(), lambda sock=sock: self.accept(sock))
+            accept_on(loop, sock, self._accepted, "http")
         log.info("http: serving %s", config.urls)
 
     def configure(self, config: HttpConfig) -> None:
@@ -128,42 +129,31 @@ class HttpServer(Routes):
 
     # -- connections --------------------------------------------------------------
 
-    def accept(self, sock: socket.socket) -> None:
-        for _ in range(64):  # bounded, so a connection flood cannot starve the loop
-            try:
-                conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError):
+    def _accepted(self, conn: socket.socket) -> None:
+        if len(self.clients) >= self.config.max_clients and not self._make_room():
+            log.warning("http: refused a client: %d clients already", len(self.clients))
+            conn.close()
+            return
+        # Without users or token only loopback is served, to root, the daemon's
+        # user and allowed_uids: see who it is (refused, and logged, if unknown).
+        looked_up = not self.auth.required
+        uid = loopback_peer_uid(conn) if looked_up else None
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A peer that vanished is noticed by the kernel, not by a timer of ours.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if self.context is not None:
+            conn = self._wrap_tls(conn)
+            if conn is None:
                 return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error("http: cannot accept a client: %s", exc.strerror)
-                    self.loop.remove_reader(sock.fileno())
-                    self.loop.call_later(0.5, lambda: self._resume_accepting(sock))
-                return
-            if len(self.clients) >= self.config.max_clients and not self._make_room():
-                log.warning("http: refused a client: %d clients already", len(self.clients))
-                conn.close()
-                continue
-            # Without users or token only loopback is served, to root, the daemon's
-            # user and allowed_uids: see who it is (refused, and logged, if unknown).
-            looked_up = not self.auth.required
-            uid = loopback_peer_uid(conn) if looked_up else None
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # A peer that vanished is noticed by the kernel, not by a timer of ours.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            if self.context is not None:
-                conn = self._wrap_tls(conn)
-                if conn is None:
-                    continue
-            client = Connection(self, conn, self.context is not None)
-            client.peer_uid = uid
-            if not self._admit(client, looked_up):
-                continue
-            self.loop.add_reader(client.fd, client.on_readable)
-            self.arm_timer(client)
-            if client.handshaking:
-                client.handshake()
+        client = Connection(self, conn, self.context is not None)
+        client.peer_uid = uid
+        if not self._admit(client, looked_up):
+            return
+        self.loop.add_reader(client.fd, client.on_readable)
+        self.arm_timer(client)
+        if client.handshaking:
+            client.handshake()
 
     def _wrap_tls(self, conn: socket.socket):
         """The TLS side of an accepted connection, or None (closed) when the client is
@@ -206,10 +196,6 @@ class HttpServer(Routes):
         """A connection closed: its slot is free."""
         self.clients.discard(conn)
         self.slots.remove(conn, conn.key)
-
-    def _resume_accepting(self, sock: socket.socket) -> None:
-        if sock.fileno() >= 0:
-            self.loop.add_reader(sock.fileno(), lambda: self.accept(sock))
 
     def close(self) -> None:
         for client in list(self.clients):

@@ -1,0 +1,212 @@
+"""A process's child from spawn to exit: starting it, and acting on its exit.
+
+A Spawn effect becomes a child here: its logs opened (files only at the first byte),
+started by linux/spawn.py (inside its cgroup where cgroups are in force), its pipes
+handed to output.py, its pid put in the supervisor's table and on the crash-recovery
+record, its probes and memory watch told. When the reaper (reaper.py) has collected
+an exit, the child's last output is drained into its logs, a kill by the kernel's OOM
+killer is reported, and the exit goes to the machine. The table, the machines and the
+listeners stay the supervisor's: what this module needs of them is `ChildrenHost`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from supervisord_lite.config.model import DaemonConfig
+from supervisord_lite.core.process import Process
+from supervisord_lite.core.states import Exited, ProcessState, Spawned, SpawnFailed, describe_exit
+from supervisord_lite.engine.figures import Figures
+from supervisord_lite.engine.output import Output
+from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
+from supervisord_lite.engine.recovery import ChildRecord
+from supervisord_lite.linux.loop import EventLoop, now
+from supervisord_lite.linux.spawn import SpawnError, spawn
+from supervisord_lite.logs import daemon_log
+from supervisord_lite.logs.logfile import LogFile
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from supervisord_lite.engine.event_sources import EventSources
+    from supervisord_lite.engine.memory_watch import MemoryWatch
+    from supervisord_lite.linux.cgroups import CgroupTree
+    from supervisord_lite.probes.runner import ProbeRunner
+
+log = logging.getLogger("supervisord_lite")
+
+S = ProcessState
+
+
+class ChildrenHost(Protocol):
+    """What spawning and exits need of the supervisor."""
+
+    loop: EventLoop
+    config: DaemonConfig
+    processes: dict[str, Process]
+    by_pid: dict[int, Process]  # the live children: shared with the reaper, not copied
+    output: Output
+    record: ChildRecord | None  # crash recovery: who runs, beside the pidfile
+    cgroups: CgroupTree | None  # where cgroups are in force
+    figures: Figures  # a tree's pids, for the memory watch
+    events: EventSources | None  # the event listeners' (event_sources.py), if any
+
+    @property
+    def probes(self) -> ProbeRunner:
+        """Readiness, health and sd_notify (made at the first use)."""
+        ...
+
+    def open_log(self, process: Process, stream: str) -> LogFile | None: ...
+
+    def dispatch(self, process: Process, event) -> None: ...
+
+    def notice(self, process: Process, item: dict) -> None: ...
+
+    def restart_for(self, process: Process, item: dict) -> None: ...
+
+
+class Children:
+    """Spawns the supervisor's children, and acts on their exits once reaped."""
+
+    def __init__(self, host: ChildrenHost):
+        self.host = host
+        self.reaper = Reaper(host.loop, host.by_pid, self._reaped, self._exited)
+        self._memory: MemoryWatch | None = None  # memory_limit sampling, made when needed
+        self._oom_kills: dict[str, int] = {}  # process name -> OOM kills seen in its cgroup
+
+    def use_cgroups(self) -> None:
+        """The host's cgroups are in force: an exit kills what left the group too."""
+        self.reaper.kill_leftovers = self._kill_leftovers
+
+    # -- spawning -----------------------------------------------------------------
+
+    def spawn(self, process: Process) -> None:
+        """Carry out a Spawn effect: the child started and tracked, or SpawnFailed."""
+        host = self.host
+        program = process.program
+        listener = program.listener is not None  # stdin and stdout: the protocol
+        if process.retired is not None:
+            # Never reached through start(), which hands retired slots to their
+            # successors; kept so that no path can start a child nobody tracks.
+            log.error("%s: not spawning a process slot that a reload retired", process.name)
+            host.dispatch(process, SpawnFailed("retired by reload", now()))
+            return
+        try:
+            stdout_log = host.open_log(process, "stdout")
+            stderr_log = host.open_log(process, "stderr")
+            # A `log` ready probe reads the pipes even when the logs are "none".
+            log_probe = program.ready is not None and program.ready.kind == "log"
+
+            def start_child():
+                return spawn(
+                    program,
+                    process.num,
+                    capture_stdout=stdout_log is not None
+                    or log_probe
+                    or listener
+                    or program.stdout_events_enabled,
+                    capture_stderr=stderr_log is not None
+                    or log_probe
+                    or program.stderr_events_enabled,
+                    extra_env=host.probes.child_env(process) if program.ready else None,
+                    stdin_pipe=listener,
+                )
+
+            if host.cgroups is None:
+                child = start_child()
+            else:
+                child = host.cgroups.spawn_into(process.name, start_child, program.memory_limit)
+        except (SpawnError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
+            log.error("spawnerr: %s: %s", process.name, reason)
+            host.dispatch(process, SpawnFailed(reason, now()))
+            return
+        process.child = child
+        process.ever_started = True
+        host.by_pid[child.pid] = process
+        for fd, logfile, stream in (
+            (child.stdout_fd if not listener else None, stdout_log, "stdout"),
+            (child.stderr_fd, stderr_log, "stderr"),
+        ):
+            if fd is not None:
+                host.output.watch_pipe(process, fd, logfile, stream)
+        daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
+        if host.record is not None:
+            host.record.spawned(process.name, child.pid)
+        if process.checks is not None or program.ready is not None or program.health is not None:
+            host.probes.spawned(process)  # before Spawned, which may reach RUNNING at once
+        if host.events is not None:
+            host.events.spawned(process, child)  # a listener's pipes, PROCESS_LOG taps
+        host.dispatch(process, Spawned(child.pid, now()))
+        if program.memory_limit is not None:
+            self._memory_watch().spawned(process)
+
+    def _memory_watch(self) -> MemoryWatch:
+        if self._memory is None:
+            # Loaded at the first program with a memory_limit: a daemon without one
+            # never imports it.
+            from supervisord_lite.engine.memory_watch import MemoryWatch
+
+            host = self.host
+            self._memory = MemoryWatch(
+                host.loop,
+                lambda: host.processes.values(),  # afresh: a reload replaces the dict
+                host.figures.tree_pids,
+                host.restart_for,
+            )
+        return self._memory
+
+    def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
+        """Start an `exec` probe as the program would run (user, directory, environment):
+        its pid, to be reaped through the reaper's `watched`."""
+        program = process.program.replace(command=argv, redirect_stderr=False)
+        return spawn(program, process.num, capture_stdout=False, capture_stderr=False).pid
+
+    # -- exits --------------------------------------------------------------------
+
+    def _reaped(self, process: Process) -> None:
+        if self.host.record is not None:
+            self.host.record.exited(process.name)
+
+    def _exited(self, process: Process, exitstatus: int) -> None:
+        host = self.host
+        process.child = None
+        if host.cgroups is not None and "memory" in host.cgroups.controllers:
+            self._check_oom(process)
+        for reader in list(process.readers):
+            reader.drain()  # what it wrote before dying goes to the log before the exit
+        expected = exitstatus in process.program.exitcodes
+        if process.state is S.STOPPING:
+            daemon_log.info("stopped: %s (%s)", process.name, describe_exit(exitstatus))
+        else:
+            daemon_log.info(
+                "exited: %s (%s; %s)",
+                process.name,
+                describe_exit(exitstatus),
+                "expected" if expected else "not expected",
+            )
+        host.dispatch(process, Exited(exitstatus, now()))
+
+    def _check_oom(self, process: Process) -> None:
+        """Report a kill by the kernel's OOM killer in process's cgroup (memory.max)."""
+        cgroups = self.host.cgroups
+        count = cgroups.oom_kills(process.name) if cgroups else 0
+        if count > self._oom_kills.get(process.name, 0):
+            limit = process.program.memory_limit
+            reason = f"killed by the kernel's OOM killer (memory.max {limit} bytes)"
+            log.warning("%s: %s", process.name, reason)
+            self.host.notice(
+                process, {"event": "oom_kill", "reason": reason, "memory_limit": limit}
+            )
+        self._oom_kills[process.name] = count
+
+    def _kill_leftovers(self, process: Process, pid: int) -> None:
+        kill_group_leftovers(process, pid)
+        if self.host.cgroups is not None:
+            self.host.cgroups.kill(process.name)  # those that left the group too
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
