@@ -55,7 +55,11 @@ class Pool:
 
     def reconfigure(self, config: ListenerConfig) -> None:
         self.config = config
-        self.buffer.capacity = config.buffer_size  # a smaller one drops at the next event
+        self.buffer.capacity = config.buffer_size
+        while len(self.buffer) > config.buffer_size:  # a smaller one: the oldest go now
+            self._dropped(
+                cast(Event, self.buffer.drop_oldest()), f"buffer_size {config.buffer_size}"
+            )
 
     def accept(self, event: Event, head: bool = False) -> None:
         """Buffer an event (a rejected one at the head, keeping its serials)."""

@@ -144,3 +144,16 @@ def test_a_listener_that_never_reads_holds_only_its_own_event(loop):
     for n in range(10):
         hub.publish("TICK_5", f"when:{n}")
     assert len(hub.pools["rec"].buffer) == 2 and hub.dropped() == {"rec": 8}
+
+
+def test_a_reload_to_a_smaller_buffer_drops_the_oldest_at_once(loop):
+    hub = EventHub(loop)
+    hub.configure([listener(buffer_size=5)])
+    for n in range(5):
+        hub.publish("TICK_5", f"when:{n}")
+    hub.configure([listener(buffer_size=2)])
+    pool = hub.pools["rec"]
+    assert [e.payload for e in list(pool.buffer._events)] == ["when:3", "when:4"]
+    assert hub.dropped() == {"rec": 3}
+    hub.configure([])  # the listener removed: its drops stay counted
+    assert hub.dropped() == {"rec": 3} and hub.pools == {}
