@@ -5,7 +5,7 @@ loads this): every transition as PROCESS_STATE_* (payloads token for token, pid 
 tries as Supervisor takes them), output of programs with `*_events_enabled` as
 PROCESS_LOG_*, TICK_5/60/3600 on a timer aligned as supervisord aligns them (armed only
 while a listener subscribes to one), SUPERVISOR_STATE_CHANGE_*, and PROCESS_GROUP_*
-when a reload adds or removes a group. It also follows each listener process's life:
+at start-up and when a reload adds, changes or removes a group. It also follows each listener process's life:
 its pipes at spawn, events once it is RUNNING, its unanswered event back to the pool
 when it is gone. The pools themselves are event_hub.py's.
 """
