@@ -319,3 +319,19 @@ def test_listeners_start_first_and_stop_last_hearing_the_programs_stop(daemon):
     assert ("PROCESS_STATE_STOPPING", "processname:app") in names
     log = daemon.logfile.read_text()
     assert log.index("stopped: app") < log.index("waiting for rec to stop")
+
+
+def test_a_pool_of_two_gets_each_event_once(daemon):
+    programs = {f"p{i}": {"command": ["sleep", "60"], "startsecs": 0} for i in range(20)}
+    listener = recorder(daemon, events=["PROCESS_STATE_RUNNING"], numprocs=2,
+                        process_name="rec_{process_num}")  # fmt: skip
+    write(daemon, programs, {"rec": listener})
+    daemon.start()
+    assert {"rec:rec_0", "rec:rec_1"} <= set(daemon.status())
+    # 20 programs and the 2 listener processes RUNNING
+    wait_for_events(daemon, 22)
+    daemon.ctl_ok("restart", "all")
+    wait_for_events(daemon, 44)
+    serials = sorted(int(e["headers"]["serial"]) for e in got_events(daemon))
+    assert serials == list(range(44)), "an event was lost or sent to both"
+    assert {e["headers"]["pool"] for e in got_events(daemon)} == {"rec"}
