@@ -34,6 +34,8 @@ _REFUSED = {
         False,
         "a listener's stdout is the event protocol, not output to send as events",
     ),
+    # `fg`'s stdin (a program key of [xmlrpc]'s issue): a listener's stdin is the daemon's
+    "stdin": (False, "a listener's stdin is the event protocol, written by the daemon"),
 }
 
 

@@ -97,3 +97,13 @@ def test_check_json_shows_a_listener(tmp_path, monkeypatch):
     shown = program_json(config.programs["mon"], config)
     assert shown["listener"] == {"events": ["TICK_3600", "TICK_5", "TICK_60"], "buffer_size": 5}
     assert shown["stdout_events_enabled"] is False
+
+
+def test_a_listeners_stdin_is_the_daemons(tmp_path, monkeypatch):
+    _, errors = load(tmp_path, monkeypatch, (
+        '[listeners.mon]\ncommand = "x"\nevents = ["TICK_5"]\nstdin = true\n'
+    ))  # fmt: skip
+    assert (
+        "c.toml: listeners.mon.stdin: a listener's stdin is the event protocol, "
+        "written by the daemon" in errors
+    )
