@@ -335,3 +335,21 @@ def test_a_pool_of_two_gets_each_event_once(daemon):
     serials = sorted(int(e["headers"]["serial"]) for e in got_events(daemon))
     assert serials == list(range(44)), "an event was lost or sent to both"
     assert {e["headers"]["pool"] for e in got_events(daemon)} == {"rec"}
+
+
+def test_a_changed_listener_keeps_its_pool_across_a_reload(daemon):
+    programs = {"app": {"command": ["sleep", "60"], "startsecs": 0}}
+    write(daemon, programs, {"rec": recorder(daemon, events=["PROCESS_STATE"])})
+    daemon.start()
+    wait_for_events(daemon, 3)  # rec STARTING, app STARTING, app RUNNING (and rec RUNNING)
+    changed = recorder(daemon, events=["PROCESS_STATE"], environment={"V": "2"})
+    write(daemon, programs, {"rec": changed})
+    daemon.ctl_ok("reload")
+    daemon.ctl_ok("restart", "app")  # while the new listener may still be starting
+    wait_for_events(daemon, 1, lambda e: e["headers"]["eventname"] == "PROCESS_STATE_RUNNING"
+                    and "processname:app " in e["payload"]
+                    and int(e["headers"]["serial"]) > 3)  # fmt: skip
+    serials = {int(e["headers"]["serial"]) for e in got_events(daemon)}
+    # every serial up to the last one reached the listener, the old process or the new
+    assert serials == set(range(max(serials) + 1))
+    assert len(daemon.status()) == 2 and daemon.state("rec") == "RUNNING"
