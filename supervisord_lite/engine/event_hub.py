@@ -189,6 +189,14 @@ class EventHub:
             pool.accept(cast(Event, unanswered), head=True)
             pool.dispatch()
 
+    def pending(self, pipes: ListenerPipes) -> bool:
+        """Its pool still has something this listener process could be waiting to read:
+        an event in flight to it, or buffered ones (unless it broke the protocol)."""
+        if pipes.event is not None:
+            return True
+        pool = self._pool_of.get(pipes)
+        return pool is not None and len(pool.buffer) > 0 and not pipes.protocol_error
+
     def _result(self, pipes: ListenerPipes, event: object, result: bytes) -> None:
         if result == b"OK" or event is None:
             return

@@ -5,9 +5,10 @@ loads this): every transition as PROCESS_STATE_* (payloads token for token, pid 
 tries as Supervisor takes them), output of programs with `*_events_enabled` as
 PROCESS_LOG_*, TICK_5/60/3600 on a timer aligned as supervisord aligns them (armed only
 while a listener subscribes to one), SUPERVISOR_STATE_CHANGE_*, and PROCESS_GROUP_*
-at start-up and when a reload adds, changes or removes a group. It also follows each listener process's life:
-its pipes at spawn, events once it is RUNNING, its unanswered event back to the pool
-when it is gone. The pools themselves are event_hub.py's.
+at start-up and when a reload adds, changes or removes a group. It also follows each
+listener process's life: its pipes at spawn, events once it is RUNNING, its unanswered
+event back to the pool when it is gone, its stop at shutdown held (briefly) until it
+has read what is left.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import LIVE_STATES, ProcessState, StateChanged
 from supervisord_lite.engine.event_hub import EventHub
 from supervisord_lite.engine.listener_pipes import ListenerPipes
-from supervisord_lite.linux.loop import EventLoop, Timer
+from supervisord_lite.linux.loop import EventLoop, Timer, now
 from supervisord_lite.linux.spawn import Child
 from supervisord_lite.supervisor_wire import events as wire
 
@@ -29,6 +30,10 @@ S = ProcessState
 # The loop's timers run on the monotonic clock, ticks on the wall clock: wake a little
 # after the boundary so that the wall clock is surely past it.
 TICK_SLACK = 0.002
+# At shutdown a listener's stop waits, at most this long, for it to read what its pool
+# still holds (the programs' last events), looking again every DRAIN_POLL.
+DRAIN_AT_SHUTDOWN = 2.0
+DRAIN_POLL = 0.05
 
 
 class EventSources:
@@ -40,6 +45,7 @@ class EventSources:
         self._pids: dict[Process, int] = {}  # a live child's pid: EXITED/STOPPED name it
         self._ticks: dict[str, int] = {}  # due_ticks' record of the current periods
         self._tick_timer: Optional[Timer] = None
+        self._draining: dict[Process, float] = {}  # listener -> when its stop was asked
         subscribe(self.state_changed)
 
     # -- the config ---------------------------------------------------------------------
@@ -77,6 +83,20 @@ class EventSources:
 
     def dropped(self) -> dict[str, int]:
         return self.hub.dropped()
+
+    def hold_stop(self, process: Process, retry: Callable[[], None]) -> bool:
+        """At shutdown: hold a listener process's stop (True; retry() is called later)
+        while it still has events to read, for at most DRAIN_AT_SHUTDOWN seconds."""
+        pipes = process.listener
+        if pipes is None or not self.hub.pending(pipes):
+            self._draining.pop(process, None)
+            return False
+        since = self._draining.setdefault(process, now())
+        if now() - since >= DRAIN_AT_SHUTDOWN:
+            self._draining.pop(process, None)
+            return False
+        self.loop.call_later(DRAIN_POLL, retry)
+        return True
 
     # -- processes ----------------------------------------------------------------------
 

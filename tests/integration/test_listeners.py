@@ -294,10 +294,7 @@ def test_a_reload_can_add_the_first_listener_and_remove_it(daemon):
 
 
 def test_listeners_start_first_and_stop_last_hearing_the_programs_stop(daemon):
-    # It ignores SIGTERM: its stop takes stopwaitsecs, time enough for the listener to
-    # hear about it before its own turn.
-    programs = {"app": {"command": helper("ignore_term"), "startsecs": 1, "priority": -100,
-                        "stopwaitsecs": 1}}  # fmt: skip
+    programs = {"app": {"command": ["sleep", "60"], "startsecs": 0, "priority": -100}}
     events = ["PROCESS_STATE", "SUPERVISOR_STATE_CHANGE"]
     write(daemon, programs, {"rec": recorder(daemon, events=events)})
     daemon.start()
@@ -313,12 +310,24 @@ def test_listeners_start_first_and_stop_last_hearing_the_programs_stop(daemon):
     assert names.index(("PROCESS_STATE_STARTING", "processname:rec")) < names.index(
         ("PROCESS_STATE_STARTING", "processname:app")
     )
-    # ... and stopped after it, having heard the daemon stopping (what is still buffered
-    # when its turn comes is not waited for, as under supervisord).
-    assert ("SUPERVISOR_STATE_CHANGE_STOPPING", "") in names
-    assert ("PROCESS_STATE_STOPPING", "processname:app") in names
+    # ... and stopped after it, once it has read the program's last events.
+    assert names[-3:] == [
+        ("SUPERVISOR_STATE_CHANGE_STOPPING", ""),
+        ("PROCESS_STATE_STOPPING", "processname:app"),
+        ("PROCESS_STATE_STOPPED", "processname:app"),
+    ]
     log = daemon.logfile.read_text()
     assert log.index("stopped: app") < log.index("waiting for rec to stop")
+
+
+def test_a_deaf_listener_holds_up_shutdown_two_seconds_at_most(daemon):
+    programs = {"app": {"command": ["sleep", "60"], "startsecs": 0}}
+    write(daemon, programs, {"deaf": recorder(daemon, "--never-read")})
+    daemon.start()
+    daemon.wait_state("deaf", "RUNNING")
+    daemon.ctl_ok("shutdown")  # its events never read: held 2 s, then stopped anyway
+    wait_until(lambda: not daemon.pidfile.exists(), timeout=20)
+    assert "stopped: deaf" in daemon.logfile.read_text()
 
 
 def test_a_pool_of_two_gets_each_event_once(daemon):
