@@ -109,8 +109,9 @@ class EventSources:
                 program.name, process.name, child.stdin_fd, child.stdout_fd
             )
         if program.stdout_events_enabled or program.stderr_events_enabled:
+            own = (child.stdout_fd, child.stderr_fd)  # not an earlier child's, still open
             for reader in process.readers:
-                if getattr(program, f"{reader.stream}_events_enabled"):
+                if reader.fd in own and getattr(program, f"{reader.stream}_events_enabled"):
                     tap = self._log_tap(process, child.pid, reader.stream)
                     earlier = reader.tap  # a `log` ready probe's matcher
                     reader.tap = tap if earlier is None else _both(earlier, tap)
