@@ -46,6 +46,7 @@ COMMANDS = (
     "avail",
     "clear",
     "maintail",
+    "scale",
 )
 
 

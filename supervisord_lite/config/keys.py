@@ -32,7 +32,7 @@ class Key(NamedTuple):
     """One key of [programs.NAME]: the converter its TOML value goes through (the loader),
     its default (REQUIRED: none), and its kind: how --check --json shows it (config/check.py:
     "plain" as converted; "signal" by name; "logfile" resolved; "pairs" as an object;
-    "probe" and "limits" as their tables)."""
+    "probe" and "limits" as their tables; "sockets" by name)."""
 
     name: str
     convert: cv.Converter
@@ -55,6 +55,9 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("numprocs_start", cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
     Key("directory", cv.path_string, None),  # resolved against the config dir
     Key("environment", cv.environment, (), "pairs"),
+    # systemd EnvironmentFile= files read at each spawn, under `environment`; "-" first:
+    # optional. Made absolute at load against `directory`, else the config's folder.
+    Key("env_file", cv.list_of(cv.path_string, "paths"), ()),
     Key("user", cv.string, None),  # checked against pwd and the daemon's euid
     Key("umask", cv.mode, 0o022),
     Key("priority", cv.integer(), 999),
@@ -86,6 +89,10 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("limits", cv.later("config.limits", "convert"), (), "limits"),
     Key("memory_limit", cv.positive_size, None),  # the whole tree's resident memory; None: none
     Key("memory_check_interval", cv.positive_number, 5.0),  # seconds between samples
+    # Held sockets (config/sockets.py): names here, their tables once loaded.
+    Key("sockets", cv.list_of(cv.program_name, "socket names"), (), "sockets"),
+    Key("stdin_socket", cv.program_name, None, "sockets"),
+    Key("reload_signal", cv.signal_number, None, "signal"),  # restart --rolling signals
     # Its output as PROCESS_LOG_* events to the listeners (docs/listeners.md)
     Key("stdout_events_enabled", cv.boolean, False),
     Key("stderr_events_enabled", cv.boolean, False),
@@ -136,5 +143,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "listeners")  # [http]: http.py
-INCLUDE_TOP_KEYS = ("programs", "groups", "listeners")
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets", "listeners")
+INCLUDE_TOP_KEYS = ("programs", "groups", "sockets", "listeners")

@@ -36,6 +36,7 @@ _REFUSED = {
     ),
     # `fg`'s stdin (a program key of [xmlrpc]'s issue): a listener's stdin is the daemon's
     "stdin": (False, "a listener's stdin is the event protocol, written by the daemon"),
+    "stdin_socket": (None, "a listener's stdin is the event protocol, written by the daemon"),
 }
 
 

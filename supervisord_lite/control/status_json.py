@@ -66,6 +66,8 @@ class StatusText:
             process.ever_started,
             log_problems(process),  # a log that cannot be written shows in the description
             process.checks.key() if process.checks is not None else None,  # probes, STATUS=
+            process.program.numprocs,  # a scale or reload changes these two, not the state
+            self.supervisor.numprocs_config(process),
             process.listener.protocol_error if process.listener is not None else None,
         )
         entry = self._cache.get(process.name)

@@ -91,6 +91,7 @@ class Process:
         "_log_bytes",
         "checks",
         "restart_pending",
+        "_instance",
         "listener",
     )
 
@@ -118,6 +119,19 @@ class Process:
         # A restart the daemon decided (a memory limit): the restarts count to set once
         # the stop is done and the start made; None when none is under way.
         self.restart_pending: int | None = None
+        # (program, its instance for this slot): per-instance values filled in once.
+        self._instance: tuple[ProgramConfig, ProgramConfig] | None = None
+
+    def settings(self) -> ProgramConfig:
+        """The program as this process runs it: per-instance values (`{process_num}` in
+        `command`, `environment`, `directory`, `env_file`) filled in, once per program."""
+        program = self.program
+        if not program.templated:
+            return program
+        made = self._instance
+        if made is None or made[0] is not program:
+            made = self._instance = (program, program.instance(self.num))
+        return made[1]
         self.listener: ListenerView | None = None  # a listener's protocol, while it runs
 
     def count_log_bytes(self, stream: str, count: int) -> None:

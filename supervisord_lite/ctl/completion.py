@@ -14,7 +14,7 @@ OPTIONS = {
     "status": ["--json"],
     "start": ["--json"],
     "stop": ["--json"],
-    "restart": ["--json"],
+    "restart": ["--json", "--rolling"],
     "signal": ["--json"],
     "pid": ["--json"],
     "tail": ["-f", "-n", "--json"],
@@ -26,6 +26,7 @@ OPTIONS = {
     "avail": ["--json"],
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
+    "scale": ["--json"],
     "top": ["--sort", "--filter", "--interval", "--json"],
     "completion": [],
 }

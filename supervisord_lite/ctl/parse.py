@@ -85,7 +85,14 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
         ("stop", "stop processes and wait until stopped"),
         ("restart", "stop, then start processes"),
     ):
-        command(name, text).add_argument("names", nargs="+", metavar="NAME")
+        p = command(name, text)
+        p.add_argument("names", nargs="+", metavar="NAME")
+        if name == "restart":
+            p.add_argument(
+                "--rolling",
+                action="store_true",
+                help="one process at a time, each once the previous replacement is RUNNING",
+            )
     p = command("signal", "send a signal to processes")
     p.add_argument("signal", metavar="SIG")
     p.add_argument("names", nargs="+", metavar="NAME")
@@ -109,6 +116,9 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     p = command("maintail", "the last lines of the daemon's own log")
     p.add_argument("-f", dest="follow", action="store_true", help="follow")
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    p = command("scale", "set a program's number of processes: only the tail starts or stops")
+    p.add_argument("program", metavar="PROGRAM")
+    p.add_argument("count", metavar="N")
     from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
 
     add_top_command(command)
@@ -143,6 +153,7 @@ _POSITIONALS = {
     "avail": (0, 0),
     "clear": (1, None),
     "maintail": (0, 0),
+    "scale": (2, 2),
     "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
@@ -211,10 +222,14 @@ def fast_parse(argv: list[str]) -> Args | None:
         args.follow, args.lines, args.name, args.stream = False, 10, words[0], stream
     elif command in ("status", "start", "stop", "restart", "clear"):
         args.names = words
+        if command == "restart":
+            args.rolling = False
     elif command == "reload":
         args.dry_run = False
     elif command == "maintail":
         args.follow, args.lines = False, 10
+    elif command == "scale":
+        args.program, args.count = words
     return args
 
 

@@ -20,6 +20,7 @@ from supervisord_lite.control.replies import Replier
 from supervisord_lite.control.server import ControlServer
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
+from supervisord_lite.daemon.quotas import check_reload_quotas, quota_problems, uses_quotas
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
     StartupError,
@@ -32,6 +33,7 @@ from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_st
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
 from supervisord_lite.linux.heap import return_large_blocks
+from supervisord_lite.linux.held_sockets import BindError, SocketRegistry
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.spawn import cloexec_inherited_fds
 from supervisord_lite.logs import daemon_log
@@ -55,6 +57,7 @@ class Daemon:
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
+        self.held_sockets = SocketRegistry()  # bound in prepare(), the supervisor's after
 
     # -- before detaching: everything a user can get wrong --------------------------
 
@@ -74,12 +77,29 @@ class Daemon:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
+        self._bind_held_sockets()
         if config.http is not None:
             # Never a reason not to start: the programs run, the listener retries. (The
             # http package is loaded only with [http].)
             from supervisord_lite.http.service import try_bind
 
             self.http_socks, self.http_error = try_bind(config.http)
+
+    def _bind_held_sockets(self) -> None:
+        """[sockets.*]: a bind failure is a launch error naming the table. A predecessor
+        killed with SIGKILL leaves its children holding them: those are stopped first
+        (as run() would stop them anyway, SPEC §1), then the sockets bound again."""
+        programs = self.config.programs.values()
+        try:
+            self.held_sockets.apply(programs)
+            return
+        except BindError as exc:
+            if not self._stop_strays():
+                raise StartupError("\n".join(exc.errors)) from None
+        try:
+            self.held_sockets.apply(programs)
+        except BindError as exc:
+            raise StartupError("\n".join(exc.errors)) from None
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -138,6 +158,7 @@ class Daemon:
         loop.before_sleep.append(daemon_log.flush)
         daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time
         supervisor = Supervisor(self.config, loop)
+        supervisor.sockets = self.held_sockets
         self.loop, self.supervisor = loop, supervisor
         self._apply_alerts(self.config.alerts)  # before the first start can fail
         self.server = ControlServer(
@@ -209,6 +230,13 @@ class Daemon:
             tree, how = cgroups.detect(self.config.cgroup_root)
         except cgroups.CgroupError as exc:
             raise StartupError(str(exc)) from None
+        if uses_quotas(self.config):
+            available = tree.controllers if tree is not None else ()
+            problems = quota_problems(self.config, available, how)
+            if problems:
+                if tree is not None:
+                    tree.close()
+                raise StartupError("\n".join(problems))
         if tree is not None:
             self.supervisor.use_cgroups(tree)
         log.info("process trees tracked with %s", how)
@@ -253,7 +281,15 @@ class Daemon:
             return
         try:
             new = load_config(self.config.path)
+            if uses_quotas(new):
+                check_reload_quotas(new, self.supervisor.cgroups)
         except ConfigError as exc:
+            log.error("reload rejected; still running the old config:\n%s", exc)
+            done(None, exc.errors)
+            return
+        try:  # new [sockets.*] bound before anything changes; removed ones let go
+            self.held_sockets.apply(new.programs.values())
+        except BindError as exc:
             log.error("reload rejected; still running the old config:\n%s", exc)
             done(None, exc.errors)
             return
@@ -274,8 +310,8 @@ class Daemon:
             self._apply_alerts(new.alerts)
             self._apply_http(new.http)
             log.info(
-                "reloaded: added %s; changed %s; removed %s",
-                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
+                "reloaded: added %s; changed %s; scaled %s; removed %s",
+                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "scaled", "removed")),
             )
             sd_notify("READY=1", f"STATUS={self.summary()}")
             done(diff, [])
@@ -284,17 +320,18 @@ class Daemon:
 
         self.supervisor.apply_config(new, applied)
 
-    def _stop_strays(self) -> None:
-        """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
+    def _stop_strays(self) -> list[str]:
+        """Stop what a predecessor killed with SIGKILL left running (SPEC §1); the names
+        it had on record."""
 
         def stop_settings(name: str) -> tuple[int, float, bool]:
-            found = self.config.find_process(name)
+            found = self.config.find_process(name.partition("#")[0])  # NAME#PID: a surge
             if found is None:
                 return signal.SIGTERM, 10.0, True
             program = found[0]
             return program.stopsignal, program.stopwaitsecs, program.stopasgroup
 
-        stop_strays(children_path(self.config.pidfile), stop_settings)
+        return stop_strays(children_path(self.config.pidfile), stop_settings)
 
     def _on_reopen_signal(self) -> None:
         log.info("received SIGUSR2: reopening log files")
@@ -354,6 +391,7 @@ class Daemon:
             pass
         if self.listen_sock is not None:
             self.listen_sock.close()
+        self.held_sockets.close_all()
         for sock in self.http_socks:
             sock.close()
         if self.pidfile_fd >= 0:

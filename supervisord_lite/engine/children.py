@@ -21,6 +21,7 @@ from supervisord_lite.engine.figures import Figures
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
+from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from supervisord_lite.engine.event_sources import EventSources
     from supervisord_lite.engine.memory_watch import MemoryWatch
     from supervisord_lite.linux.cgroups import CgroupTree
+    from supervisord_lite.linux.held_sockets import SocketRegistry
     from supervisord_lite.probes.runner import ProbeRunner
 
 log = logging.getLogger("supervisord_lite")
@@ -49,7 +51,10 @@ class ChildrenHost(Protocol):
     record: ChildRecord | None  # crash recovery: who runs, beside the pidfile
     cgroups: CgroupTree | None  # where cgroups are in force
     figures: Figures  # the trees' figures, for the memory watch
+    sockets: SocketRegistry  # the held sockets a child is handed
     events: EventSources | None  # the event listeners' (event_sources.py), if any
+
+    def cgroup_of(self, process: Process) -> str: ...
 
     @property
     def probes(self) -> ProbeRunner:
@@ -97,9 +102,15 @@ class Children:
             # A `log` ready probe reads the pipes even when the logs are "none".
             log_probe = program.ready is not None and program.ready.kind == "log"
 
+            extra_env = host.probes.child_env(process) if program.ready else None
+            listen_fds, stdin_fd = None, None
+            if program.sockets or program.stdin_socket is not None:
+                listen_fds, stdin_fd, listen_env = host.sockets.handover(program)
+                extra_env = {**(extra_env or {}), **listen_env}
+
             def start_child():
                 return spawn(
-                    program,
+                    process.settings(),
                     process.num,
                     capture_stdout=stdout_log is not None
                     or log_probe
@@ -108,14 +119,30 @@ class Children:
                     capture_stderr=stderr_log is not None
                     or log_probe
                     or program.stderr_events_enabled,
-                    extra_env=host.probes.child_env(process) if program.ready else None,
+                    extra_env=extra_env,
+                    listen_fds=listen_fds,
+                    stdin_fd=stdin_fd,
                     stdin_pipe=listener,
                 )
 
             if host.cgroups is None:
                 child = start_child()
             else:
-                child = host.cgroups.spawn_into(process.name, start_child, program.memory_limit)
+                cgroup = host.cgroup_of(process)  # a surge's own (rolling.py)
+                quotas = dict(program.limits) if program.limits else {}
+                cpu = quotas.get("cpu_quota")
+                child = host.cgroups.spawn_into(
+                    cgroup,
+                    start_child,
+                    program.memory_limit,
+                    cpu_max(cpu) if cpu is not None else None,
+                    quotas.get("tasks_max"),
+                )
+        except KeyError as exc:  # handover: a socket not held (cannot happen once loaded)
+            reason = f"socket {exc} is not held by the daemon"
+            log.error("spawnerr: %s: %s", process.name, reason)
+            host.dispatch(process, SpawnFailed(reason, now()))
+            return
         except (SpawnError, OSError) as exc:
             reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
             log.error("spawnerr: %s: %s", process.name, reason)
@@ -159,14 +186,14 @@ class Children:
     def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
         """Start an `exec` probe as the program would run (user, directory, environment):
         its pid, to be reaped through the reaper's `watched`."""
-        program = process.program.replace(command=argv, redirect_stderr=False)
+        program = process.settings().replace(command=argv, redirect_stderr=False)
         return spawn(program, process.num, capture_stdout=False, capture_stderr=False).pid
 
     # -- exits --------------------------------------------------------------------
 
     def _reaped(self, process: Process) -> None:
         if self.host.record is not None:
-            self.host.record.exited(process.name)
+            self.host.record.exited(process.name, process.pid)
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         host = self.host
@@ -190,7 +217,7 @@ class Children:
     def _check_oom(self, process: Process) -> None:
         """Report a kill by the kernel's OOM killer in process's cgroup (memory.max)."""
         cgroups = self.host.cgroups
-        count = cgroups.oom_kills(process.name) if cgroups else 0
+        count = cgroups.oom_kills(self.host.cgroup_of(process)) if cgroups else 0
         if count > self._oom_kills.get(process.name, 0):
             limit = process.program.memory_limit
             reason = f"killed by the kernel's OOM killer (memory.max {limit} bytes)"
@@ -203,7 +230,7 @@ class Children:
     def _kill_leftovers(self, process: Process, pid: int) -> None:
         kill_group_leftovers(process, pid)
         if self.host.cgroups is not None:
-            self.host.cgroups.kill(process.name)  # those that left the group too
+            self.host.cgroups.kill(self.host.cgroup_of(process))  # those that left the group
 
 
 def _os_reason(exc: OSError) -> str:

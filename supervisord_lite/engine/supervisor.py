@@ -35,8 +35,11 @@ from supervisord_lite.engine.figures import Figures
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
+from supervisord_lite.engine.rolling import Rolls
+from supervisord_lite.engine.scaling import ScaleError, Scaler, runtime_programs
 from supervisord_lite.engine.sequencing import Sequencer
 from supervisord_lite.engine.subscribers import Subscribers
+from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.logs.logfile import LogFile
@@ -73,6 +76,8 @@ class Supervisor:
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
         self.output = Output(loop)
         self.figures = Figures(self)  # `status` figures: .reading(), .of(process, reading)
+        self.scaled: dict[str, int] = {}  # program -> numprocs a `scale` set (scaling.py)
+        self._scaler = Scaler(self)
         self._reloader = Reloader(self)
         self._sequencer = Sequencer(self, self._reloader.start_successor)
         self._children = Children(self)
@@ -82,6 +87,10 @@ class Supervisor:
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.events: EventSources | None = None  # made at the first [listeners.NAME]
         self.set_table(config, slots_for(config.programs.values(), {})[0])
+        self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
+        self.rolls = Rolls(self)  # restart --rolling (rolling.py)
+        self.listeners.append(self.rolls.state_changed)
+        self.cgroup_names: dict[Process, str] = {}  # a surge's slots: see cgroup_of
 
     @property
     def probes(self) -> ProbeRunner:
@@ -101,6 +110,7 @@ class Supervisor:
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
         """Move to a new config, touching only what differs (reload.py); on_done(diff)
         once applied. Returns the diff: the programs added, changed and removed."""
+        self.rolls.interrupt("interrupted by a reload")
         return self._reloader.apply(new, on_done)
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
@@ -122,7 +132,26 @@ class Supervisor:
         self.events.configure(old.values(), self.programs().values())
 
     def programs(self) -> dict[str, ProgramConfig]:
-        return {p.program.name: p.program for p in self.processes.values()}
+        """The config's programs with the numbers of processes in force (a `scale`'s)."""
+        return runtime_programs(self.config, self.scaled)
+
+    def reloading(self) -> bool:
+        return self._reloader.replacing
+
+    def scale(self, name: str, count: int, on_done: Callable[[list[str]], None]) -> dict:
+        """Set a program's number of processes (scaling.py): only the tail starts or
+        stops. What it does; on_done(removed names) once the tail has stopped.
+        ScaleError when it cannot (also while a rolling restart of it is under way: the
+        roll's order of slots would lose the ones that go)."""
+        if any(
+            self.processes.get(n) is not None and self.processes[n].program.name == name
+            for roll in self.rolls.under_way
+            for n in roll.names
+        ):
+            raise ScaleError(
+                f"a rolling restart of {name} is under way; try again when it is done", "busy"
+            )
+        return self._scaler.scale(name, count, on_done)
 
     def resolve(self, names: list[str]) -> tuple[list[Process], list[str]]:
         """The processes NAMEs mean (a full name, `GROUP:*`, `GROUP`, a program, `all`:
@@ -167,7 +196,8 @@ class Supervisor:
         for process in self.processes.values():
             if process.waiting_for_deps:
                 self.refuse_start(process, "the daemon is shutting down")
-        self.stop_many(list(self.processes.values()), on_done)
+        self.rolls.interrupt("interrupted: the daemon is shutting down")
+        self.stop_many([*self.processes.values(), *self.rolls.extra_slots()], on_done)
 
     def send_signal(self, process: Process, signum: int) -> bool:
         """Signal a live process (its group when stopasgroup); False if it is not running."""
@@ -182,7 +212,7 @@ class Supervisor:
         except ProcessLookupError:
             return False
         if signum == signal.SIGKILL and process.program.stopasgroup and self.cgroups:
-            self.cgroups.kill(process.name)  # stopwaitsecs is up: descendants that fled too
+            self.cgroups.kill(self.cgroup_of(process))  # stopwaitsecs is up: those that fled too
         return True
 
     # -- events in, effects out ---------------------------------------------------
@@ -274,6 +304,11 @@ class Supervisor:
         self.start(process)
         process.machine.restarts = restarts  # the start reset it: this one is automatic
 
+    def cgroup_of(self, process: Process) -> str:
+        """The cgroup a process slot runs in: its name, but for a surge's second slot of
+        the same name (rolling.py), which must not share the first one's."""
+        return self.cgroup_names.get(process, process.name) if self.cgroup_names else process.name
+
     def use_cgroups(self, tree: CgroupTree) -> None:
         """Track every process in a cgroup of its own from now on (linux/cgroups.py)."""
         self.cgroups = tree
@@ -330,7 +365,19 @@ class Supervisor:
 
     def bare_status(self, process: Process, current: float | None = None) -> dict:
         """The `status` object without the tree's figures: what the ctl's text shows."""
-        return status_of(process, self._sequencer.unready_dependencies, current)
+        status = status_of(process, self._sequencer.unready_dependencies, current)
+        status["numprocs"] = process.program.numprocs
+        status["numprocs_config"] = self.numprocs_config(process)
+        quotas = dict(process.program.limits) if process.program.limits else {}
+        cpu = quotas.get("cpu_quota")  # kept by the kernel in cpu.max and pids.max
+        status["cpu_quota"] = None if cpu is None else f"{cpu:g}%"
+        status["tasks_max"] = quotas.get("tasks_max")
+        return status
+
+    def numprocs_config(self, process: Process) -> int:
+        """The config file's numprocs for process's program (its own once removed)."""
+        program = self.config.programs.get(process.program.name, process.program)
+        return program.numprocs
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""

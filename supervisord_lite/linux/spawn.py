@@ -12,18 +12,24 @@ no cheaper way is correct); only they pay its fork.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import signal
 
+from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 
+log = logging.getLogger("supervisord_lite")
+# config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
+_CGROUP_KEYS = ("cpu_quota", "tasks_max")
+
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
 _DAEMON_ONLY_ENV = frozenset(
-    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"}
+    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"}
 )
 
 
@@ -43,7 +49,7 @@ class Child:
         self.pid = pid
         self.stdout_fd = stdout_fd  # non-blocking
         self.stderr_fd = stderr_fd
-        self.stdin_fd = stdin_fd  # non-blocking; None: stdin is /dev/null
+        self.stdin_fd = stdin_fd  # non-blocking; None: stdin is not a pipe of ours
 
 
 def spawn(
@@ -52,13 +58,18 @@ def spawn(
     capture_stdout: bool,
     capture_stderr: bool,
     extra_env: dict[bytes, bytes] | None = None,
+    listen_fds: list[int] | None = None,
+    stdin_fd: int | None = None,
     stdin_pipe: bool = False,
 ) -> Child:
-    """Start one process of `program`: own session, no shell, no inherited descriptors.
+    """Start one process of `program`: own session, no shell, no inherited descriptors
+    but its stdio and, in order from fd 3, `listen_fds` (held sockets, each above any
+    fd it is copied onto: held_sockets.FD_FLOOR).
 
-    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
-    With redirect_stderr, stderr shares the stdout pipe. stdin_pipe: its stdin is a
-    pipe the daemon writes (Child.stdin_fd), else /dev/null.
+    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null;
+    stdin_fd goes on fd 0 instead of /dev/null; stdin_pipe: a pipe the daemon writes does
+    (Child.stdin_fd, an event listener's). With redirect_stderr, stderr shares the stdout
+    pipe.
 
     One function, a little over the house's length on purpose: it runs for every start
     and restart (a crash storm is made of it), and the pipes it opens are closed on
@@ -68,6 +79,8 @@ def spawn(
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
     # appear twice (once as str, once as bytes).
     env = dict(_program_base_environment())
+    if program.env_file:  # read at each spawn, as systemd does; `environment` wins
+        env.update((_b(k), _b(v)) for k, v in _read_env_files(program).items())
     env.update((_b(k), _b(v)) for k, v in program.environment)
     # As supervisord sets them: the name within the group, the group, the process_num.
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
@@ -96,23 +109,24 @@ def spawn(
         os.set_blocking(r, False)
         return r, w
 
-    stdout_r = stdout_w = stderr_r = stderr_w = stdin_r = stdin_w = None
+    stdout_r = stdout_w = stderr_r = stderr_w = stdin_w = None
     try:
-        if stdin_pipe:
-            stdin_r, stdin_w = os.pipe()  # the child's end is stdin_r: closed below
-            read_fds.append(stdin_w)
-            child_fds.append(stdin_r)
-            os.set_blocking(stdin_w, False)
         if capture_stdout:
             stdout_r, stdout_w = pipe()
         if program.redirect_stderr:
             stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
-        if user_kwargs or program.directory is not None or program.limits:
-            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, stdin_r)
+        if stdin_pipe:
+            stdin_fd, stdin_w = os.pipe()  # the child's end is closed below, ours kept
+            read_fds.append(stdin_w)
+            child_fds.append(stdin_fd)
+            os.set_blocking(stdin_w, False)
+        passed = (stdin_fd, listen_fds or ())
+        if user_kwargs or program.directory is not None or _in_child(program.limits):
+            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, passed)
         else:
-            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, stdin_r)
+            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, passed)
     except OSError as exc:
         for fd in read_fds:
             os.close(fd)
@@ -127,6 +141,49 @@ def spawn(
     return Child(pid, stdout_r, stderr_r, stdin_w)
 
 
+def _in_child(limits: tuple) -> bool:
+    """Whether some limit is set in the child (a preexec_fn): not cpu_quota and
+    tasks_max, which the kernel keeps on the cgroup (config/limits.py CGROUP_KEYS)."""
+    return any(key not in _CGROUP_KEYS for key, _ in limits)
+
+
+def _readable_by(user: str):
+    """A may_read for env_file: the daemon reads as root, so a file the program's user
+    could not read itself (a symlink it planted to /etc/shadow, a root-only secret) is
+    refused rather than handed over in its environment."""
+    try:
+        entry = pwd.getpwnam(user)
+        groups = set(os.getgrouplist(user, entry.pw_gid))
+    except (KeyError, OSError):
+        return lambda info: f"user {user!r} is unknown"
+
+    def may_read(info: os.stat_result) -> str | None:
+        mode = info.st_mode
+        if (
+            entry.pw_uid == 0
+            or mode & 0o004
+            or (info.st_uid == entry.pw_uid and mode & 0o400)
+            or (info.st_gid in groups and mode & 0o040)
+        ):
+            return None
+        return f"user {user!r} may not read it (the program runs as {user})"
+
+    return may_read
+
+
+def _read_env_files(program: ProgramConfig) -> dict[str, str]:
+    """The program's env files merged (later wins); a required one that cannot be read
+    is a spawn error naming it. Small bounded reads (env_file.MAX_FILE_BYTES) of regular
+    files only: a FIFO or a device cannot hold the loop."""
+    check = _readable_by(program.user) if program.user is not None else None
+    loaded = read_env_files(list(program.env_file), may_read=check)
+    for warning in loaded.warnings:
+        log.warning("%s: env_file: %s", program.name, warning)
+    if loaded.errors:
+        raise SpawnError("env_file: " + "; ".join(loaded.errors))
+    return loaded.environment
+
+
 # Python ignores these two; a child must start with them at their defaults, as Popen's
 # restore_signals does. Every handled signal resets to default at exec by itself. (glibc's
 # posix_spawn leaves its own two reserved signals, 32 and 33, ignored in the child: no
@@ -136,10 +193,10 @@ _devnull_fd = -1
 
 
 def _posix_spawn(
-    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, stdin_r=None
+    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, passed=(None, ())
 ) -> int:
-    """Own session, stdin from its pipe or /dev/null, stdout/stderr to the pipes (or
-    /dev/null).
+    """Own session, stdin from /dev/null (or a held socket), stdout/stderr to the pipes
+    (or /dev/null), held sockets onto 3, 4, ... (dup2 clears close-on-exec on the copy).
 
     Descriptors: the daemon opens all of its own close-on-exec, and marks any it
     inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
@@ -149,11 +206,13 @@ def _posix_spawn(
     if _devnull_fd < 0:
         _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     null = _devnull_fd
+    stdin_fd, listen_fds = passed
     actions = [
-        (os.POSIX_SPAWN_DUP2, null if stdin_r is None else stdin_r, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
         (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
         (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
     ]
+    actions += [(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(listen_fds)]
     # The child inherits the umask at clone time. The daemon is single-threaded, so
     # nothing else creates a file while its umask is briefly the program's.
     old_umask = os.umask(program.umask)
@@ -216,7 +275,7 @@ def _popen(
     stdout_w,
     stderr_w,
     user_kwargs: dict,
-    stdin_r=None,
+    passed=(None, ()),
 ) -> int:
     """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
 
@@ -234,24 +293,31 @@ def _popen(
         stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
     reason_r = reason_w = -1
     extra = dict(user_kwargs)
-    if program.limits:
+    stdin_fd, listen_fds = passed
+    if listen_fds:
+        # Popen cannot renumber descriptors, and close_fds would close 3, 4, ... after a
+        # preexec_fn made them: the copies are made there and close_fds is off, which
+        # is safe because every descriptor of the daemon's is close-on-exec.
+        extra["preexec_fn"] = _listen_fds_then(None, listen_fds)
+    if _in_child(program.limits):
         # Only for a program with limits: without them the daemon never loads config/limits.py
         # (config_convert.later) nor this.
         from supervisord_lite.linux import rlimits
 
         reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
-        extra = {"preexec_fn": _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)}
+        limits_fn = _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)
+        extra = {"preexec_fn": _listen_fds_then(limits_fn, listen_fds) if listen_fds else limits_fn}
     try:
         popen = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL if stdin_r is None else stdin_r,
+            stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
             stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
             stderr=stderr_target,
             cwd=program.directory,
             env=env,
             umask=program.umask,
             start_new_session=True,  # own session and process group: killpg reaches it all
-            close_fds=True,
+            close_fds=not listen_fds,
             restore_signals=True,
             **extra,
         )
@@ -272,6 +338,18 @@ def _popen(
     # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
     popen.returncode = 0
     return popen.pid
+
+
+def _listen_fds_then(then, listen_fds):
+    """A preexec_fn: held sockets onto 3, 4, ... (inheritable), then `then` if any."""
+
+    def in_child() -> None:
+        for i, fd in enumerate(listen_fds):
+            os.dup2(fd, 3 + i, inheritable=True)
+        if then is not None:
+            then()
+
+    return in_child
 
 
 def _limits_then_user(rlimits, settings, user_kwargs: dict, reason_w: int):

@@ -38,6 +38,7 @@ from supervisord_lite.systemd.export_keys import (
     template_view,
     unit_name,
 )
+from supervisord_lite.systemd.export_sockets import socket_units, sockets_of
 from supervisord_lite.systemd.syntax import (
     Unrepresentable,
     check_unit_text,
@@ -128,6 +129,7 @@ class Exporter:
                 self.errors.append(str(exc))
             if program.autostart:
                 wanted.extend(unit_name(p) for p in program.processes)
+        out.update(socket_units(self.config, self.target))  # [sockets.*] (export_sockets.py)
         out[self.target] = self._target(wanted, "every autostart process of it", "programs")
         for group in self.config.groups.values():  # [groups.*]: `GROUP:*` as a target
             members = [self.programs[name] for name in group.programs]
@@ -145,7 +147,7 @@ class Exporter:
         concrete = {}
         for index in range(program.numprocs):
             view = process_view(program, index)
-            unit = self._unit(program, view)
+            unit = self._unit(program.instance(index), view)
             concrete[view.unit] = unit.render(self.config.path, view.full)
             for warning in unit.warnings:
                 if warning not in self.warnings:  # once per program, not per process
@@ -168,7 +170,11 @@ class Exporter:
         view = template_view(program, stand_in)
         if view is None:
             return None
-        text = self._unit(program, view).render(self.config.path, view.full)
+        try:  # per-instance values with %i where process_num goes
+            own = program.instance_with(stand_in) if program.templated else program
+        except (ValueError, TypeError):  # {process_num:d}: one unit per process instead
+            return None
+        text = self._unit(own, view).render(self.config.path, view.full)
         return text.replace(stand_in, "%i")
 
     def _unit(self, program: ProgramConfig, view: View) -> Unit:
@@ -186,6 +192,7 @@ class Exporter:
         stopping(program, unit)
         resources(program, unit)
         logging(program, view, self.config.log_dir, unit)
+        sockets_of(program, unit)
         unit.set("Install", "WantedBy", self.target)
         if not program.autostart:
             unit.notes.append("autostart: false: not wanted by the target; "
