@@ -121,6 +121,7 @@ class Process:
         self.restart_pending: int | None = None
         # (program, its instance for this slot): per-instance values filled in once.
         self._instance: tuple[ProgramConfig, ProgramConfig] | None = None
+        self.listener: ListenerView | None = None  # a listener's protocol, while it runs
 
     def settings(self) -> ProgramConfig:
         """The program as this process runs it: per-instance values (`{process_num}` in
@@ -132,7 +133,6 @@ class Process:
         if made is None or made[0] is not program:
             made = self._instance = (program, program.instance(self.num))
         return made[1]
-        self.listener: ListenerView | None = None  # a listener's protocol, while it runs
 
     def count_log_bytes(self, stream: str, count: int) -> None:
         """Keep what a closing pipe reader read (log_bytes adds the open readers')."""
