@@ -115,7 +115,7 @@ class Supervisor:
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
         """Take a new config and process table (a reload's replace step)."""
-        old = self.programs()
+        old = {p.program.name: p.program for p in self.processes.values()}  # the table's
         self.config = config
         self.processes = processes
         self._sequencer.new_table(self.programs())
