@@ -129,7 +129,8 @@ class Supervisor:
             from supervisord_lite.engine.event_sources import EventSources
 
             self.events = EventSources(self.loop, self.listeners.append)
-        self.events.configure(old.values(), self.programs().values())
+        new = {p.program.name: p.program for p in self.processes.values()}  # start order
+        self.events.configure(old.values(), new.values())
 
     def programs(self) -> dict[str, ProgramConfig]:
         """The config's programs with the numbers of processes in force (a `scale`'s)."""
