@@ -28,6 +28,7 @@ WORKLOADS = [
     "checkconf",
     "paced",
     "xmlrpc",
+    "listeners",
 ]
 # Run only when named with --only: supervisord has nothing to compare them with, and
 # the default table keeps a figure on both sides of every row. scale10k (10,000

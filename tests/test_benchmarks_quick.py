@@ -25,7 +25,7 @@ FLOOR = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)? \(no manager\)$")
 # default, and of scale10k, run here too (its own run at full size takes minutes).
 EXPECTED = {
     "spawn", "restart", "ctl", "logs", "idle", "memory", "stop-all", "crash storm", "flood",
-    "checkconf", "paced status", "scale", "xmlrpc",
+    "checkconf", "paced status", "scale", "xmlrpc", "listeners",
 }  # fmt: skip
 # Workloads whose rows may leave supervisord's column empty ("not run": it cannot), and
 # rows of other workloads that measure what supervisord has not (its process info has

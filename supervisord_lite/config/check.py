@@ -61,6 +61,9 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
     out: dict[str, Any] = {"name": program.name}
     for key in PROGRAM_KEY_TABLE:
         out[key.name] = _SHOWN[key.kind](program, key.name, config.log_dir)
+    if program.listener is not None:  # a [listeners.NAME]: the concrete types it gets
+        listener = program.listener
+        out["listener"] = {"events": sorted(listener.events), "buffer_size": listener.buffer_size}
     out["group"] = program.group
     out["group_priority"] = program.group_priority
     out["processes"] = list(program.processes)

@@ -104,11 +104,21 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     # Schedules (docs/lifecycle.md): a oneshot started at these times; None: none
     Key("schedule", cv.later("config.schedule_key", "schedule"), None),
     Key("stdin", cv.boolean, False),  # a pipe the daemon writes (`fg`, sendProcessStdin)
+    # Its output as PROCESS_LOG_* events to the listeners (docs/listeners.md)
+    Key("stdout_events_enabled", cv.boolean, False),
+    Key("stderr_events_enabled", cv.boolean, False),
 )
 
 # The table as key -> (converter, default), the shape the loader's tables share.
 PROGRAM_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     key.name: (key.convert, key.default) for key in PROGRAM_KEY_TABLE
+}
+
+# [listeners.NAME]: a program's keys plus these (config/listeners.py checks the names).
+MAX_BUFFER_SIZE = 1_000_000
+LISTENER_KEYS: dict[str, tuple[cv.Converter, Any]] = {
+    "events": (cv.list_of(cv.string, "event type names"), REQUIRED),
+    "buffer_size": (cv.integer(1, limit=MAX_BUFFER_SIZE, why="events held in memory"), 1024),
 }
 
 DAEMON_KEYS: dict[str, tuple[cv.Converter, Any]] = {
@@ -144,5 +154,6 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets", "xmlrpc")
-INCLUDE_TOP_KEYS = ("programs", "groups", "sockets")
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets", "xmlrpc",
+            "listeners")  # fmt: skip
+INCLUDE_TOP_KEYS = ("programs", "groups", "sockets", "listeners")

@@ -16,6 +16,7 @@ import os
 
 from supervisord_lite.base import paths
 from supervisord_lite.base.paths import DEFAULT_PATHS
+from supervisord_lite.config.listeners import with_server_url
 from supervisord_lite.config.loader import Loader
 from supervisord_lite.config.model import AlertsConfig, ConfigError, DaemonConfig, GroupConfig
 
@@ -61,9 +62,13 @@ def load_config_report(
         }
         if settings["alerts"] is not None:
             settings["alerts"] = AlertsConfig(**settings["alerts"])
+        programs = loader.programs
+        server_url = getattr(settings.get("xmlrpc"), "server_url", None)
+        if server_url:  # [xmlrpc] is on: listeners get SUPERVISOR_SERVER_URL
+            programs = with_server_url(programs, server_url)
         config = DaemonConfig(
             path=os.path.abspath(path),
-            programs=loader.programs,
+            programs=programs,
             warnings=tuple(loader.warnings),
             **settings,
         )

@@ -10,6 +10,7 @@ import os
 
 from supervisord_lite.config import values as cv
 from supervisord_lite.config.load_context import LoadContext
+from supervisord_lite.config.load_tables import section_of
 from supervisord_lite.config.log_paths import log_path_problem
 
 
@@ -48,7 +49,7 @@ class CrossChecks(LoadContext):
     def check_log_paths(self, log_dir: str) -> None:
         """Every program log the daemon would write, checked as it would meet it."""
         for name, prog in self.programs.items():
-            file, parts = prog.source, ("programs", name)
+            file, parts = prog.source, (section_of(prog), name)
             for stream in ("stdout", "stderr"):
                 key = f"{stream}_logfile"
                 auto = getattr(prog, key) == "auto"

@@ -20,7 +20,7 @@ from supervisord_lite.config import values as cv
 from supervisord_lite.config.keys import ALERT_KEYS, DAEMON_KEYS, GROUP_KEYS, PROGRAM_KEYS
 from supervisord_lite.config.load_context import LoadContext
 from supervisord_lite.config.log_paths import is_stream
-from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.model import ListenerConfig, ProgramConfig
 from supervisord_lite.config.schedule_key import schedule_problems, scheduled_autostart
 from supervisord_lite.config.sockets import resolve_program_sockets
 
@@ -149,9 +149,17 @@ class TableConverter(LoadContext):
             return False
         return True
 
-    def program(self, file: str, name: str, table: Any) -> ProgramConfig | None:
-        """One [programs.NAME] table; None if anything in it is wrong (errors recorded)."""
-        parts = ("programs", name)
+    def program(
+        self,
+        file: str,
+        name: str,
+        table: Any,
+        section: str = "programs",
+        listener: ListenerConfig | None = None,
+    ) -> ProgramConfig | None:
+        """One [programs.NAME] table (or a listener's program keys, under `section`);
+        None if anything in it is wrong (errors recorded)."""
+        parts = (section, name)
         if not self.check_name(file, parts, name, "program"):
             return None
         if not isinstance(table, dict):
@@ -228,13 +236,13 @@ class TableConverter(LoadContext):
             merged = {**shared, **dict(kwargs["environment"])}
             kwargs["environment"] = tuple(merged.items())
         kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
-        prog = ProgramConfig(name=name, source=file, **kwargs)
+        prog = ProgramConfig(name=name, source=file, listener=listener, **kwargs)
         return prog if self.check_process_names(prog) else None
 
     def check_process_names(self, prog: ProgramConfig) -> bool:
         """Every full name valid and taken once (error recorded otherwise)."""
         taken = self.taken
-        where = ("programs", prog.name, "process_name")
+        where = (section_of(prog), prog.name, "process_name")
         for index, full in enumerate(prog.processes):
             short = prog.short_name(index)
             if not PROGRAM_NAME.fullmatch(short):
@@ -354,7 +362,7 @@ class TableConverter(LoadContext):
         self.error(
             file,
             (*parts, "watchdog_sec"),
-            f"needs [programs.{parts[-1]}.ready] notify = true (the program pings with "
+            f"needs [{parts[0]}.{parts[-1]}.ready] notify = true (the program pings with "
             "WATCHDOG=1 over sd_notify)",
         )
         return False
@@ -363,3 +371,8 @@ class TableConverter(LoadContext):
 def _literal(text: str) -> str:
     """Text put into a template as it is: its braces doubled."""
     return text.replace("{", "{{").replace("}", "}}")
+
+
+def section_of(prog: ProgramConfig) -> str:
+    """The table a program came from, for messages: [programs.X] or [listeners.X]."""
+    return "programs" if prog.listener is None else "listeners"

@@ -18,6 +18,7 @@ from supervisord_lite.base import paths
 from supervisord_lite.config.bounded_read import UnreadableFile
 from supervisord_lite.config.bounded_read import read_bounded as read_config_bytes
 from supervisord_lite.config.keys import INCLUDE_TOP_KEYS, TOP_KEYS
+from supervisord_lite.config.listeners import add_listeners
 from supervisord_lite.config.load_checks import CrossChecks
 from supervisord_lite.config.load_tables import TableConverter
 from supervisord_lite.config.sockets import held_socket_tables, used_sockets
@@ -62,6 +63,8 @@ class Loader(TableConverter, CrossChecks):
         self.sockets = held_socket_tables(docs, self.resolve, self.euid, self.error)
         for file, tables in docs:
             self.add_programs(file, tables)
+        for file, tables in docs:  # after every program: a name taken twice is the listener's
+            add_listeners(self, file, tables)
         settings["sockets"] = self.sockets
         for name in self.sockets.keys() - used_sockets(self.programs.values()).keys():
             self.warnings.append(f"[sockets.{name}]: no program names it, so it is not bound")
@@ -108,8 +111,8 @@ class Loader(TableConverter, CrossChecks):
                 continue
             if key == "supervisord":  # allowed only in the main file
                 message = (
-                    "not allowed in an include file (only [programs.*], [groups.*] and "
-                    "[sockets.*] are)"
+                    "not allowed in an include file (only [programs.*], [groups.*], "
+                    "[sockets.*] and [listeners.*] are)"
                 )
                 self.error(file, (key,), message)
             else:

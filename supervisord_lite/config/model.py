@@ -29,6 +29,7 @@ __all__ = [
     "DaemonConfig",
     "GroupConfig",
     "AlertsConfig",
+    "ListenerConfig",
     "ProgramConfig",
 ]
 
@@ -101,6 +102,9 @@ class ProgramConfig(Frozen):
         "hook_timeout",
         "schedule",
         "stdin",
+        "stdout_events_enabled",
+        "stderr_events_enabled",
+        "listener",
     )
 
     def __init__(
@@ -160,6 +164,9 @@ class ProgramConfig(Frozen):
         hook_timeout: float = 30.0,  # seconds for each hook command
         schedule: str | None = None,  # cron or @every text (config/cron.py); None: none
         stdin: bool = False,  # its stdin a pipe the daemon writes; else /dev/null
+        stdout_events_enabled: bool = False,  # PROCESS_LOG_STDOUT events to listeners
+        stderr_events_enabled: bool = False,  # PROCESS_LOG_STDERR
+        listener: ListenerConfig | None = None,  # set: a [listeners.NAME] table's processes
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -230,9 +237,10 @@ class ProgramConfig(Frozen):
         group; `web:0`, `web:1`, ... for numprocs 2; `GROUP:PROCESS` in a group."""
         return list(self.processes)
 
-    def order_key(self) -> tuple[int, int]:
-        """Start order: by group priority, then the program's own (supervisord's)."""
-        return self.group_priority, self.priority
+    def order_key(self) -> tuple[int, int, int]:
+        """Start order: listeners first (and so stopped last), then by group priority,
+        then the program's own (supervisord's)."""
+        return 0 if self.listener is not None else 1, self.group_priority, self.priority
 
     def logfile_path(self, stream: str, index: int, log_dir: str) -> str | None:
         """Where `stream` ("stdout" | "stderr") of the index-th process is logged; None:
@@ -251,6 +259,16 @@ class ProgramConfig(Frozen):
             return os.path.join(log_dir, f"{self.processes[index]}.{stream}.log")
         num = self.process_num(index)
         return names.expand(setting, self.name, self.group, num, self.numprocs)
+
+
+class ListenerConfig(Frozen):
+    """What a [listeners.NAME] table adds to a program's keys (docs/listeners.md)."""
+
+    __slots__ = ("events", "buffer_size")
+
+    def __init__(self, events: frozenset[str], buffer_size: int = 1024):
+        _set(self, "events", events)  # concrete event type names (base/event_types.expand)
+        _set(self, "buffer_size", buffer_size)  # events the pool holds; past it the oldest go
 
 
 class GroupConfig(Frozen):

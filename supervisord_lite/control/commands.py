@@ -311,7 +311,8 @@ class Commands:
         )
 
         rows = metrics_rows.process_rows(self.supervisor)
-        return metrics.render(rows, metrics_rows.daemon_row(self.client_count()))
+        daemon = metrics_rows.daemon_row(self.client_count())
+        return metrics.render(rows, daemon, metrics_rows.listener_drops(self.supervisor))
 
     def cmd_shutdown(self, client: Replier, request: protocol.Request):
         self.request_shutdown(client, request.id)

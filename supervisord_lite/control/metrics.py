@@ -62,7 +62,10 @@ def _num(value: float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
+def render(
+    rows: Iterable[ProcessRow], daemon: DaemonRow, listener_drops: dict[str, int] | None = None
+) -> str:
+    """The exposition; listener_drops (listener -> events dropped) with listeners only."""
     rows = list(rows)
     labels = [f'name="{escape(r.name)}",group="{escape(r.group)}"' for r in rows]
     out: list[str] = []
@@ -135,6 +138,11 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
     )
     for row, lab in zip(rows, labels):
         out.extend(f'{full}{{{lab},stream="{s}"}} {n}' for s, n in sorted(row.log_bytes.items()))
+    if listener_drops is not None:
+        full = _family(out, "listener_events_dropped_total", "counter",
+                       "Events a listener's full buffer dropped (the oldest first).")  # fmt: skip
+        for name, count in sorted(listener_drops.items()):
+            out.append(f'{full}{{listener="{escape(name)}"}} {count}')
     out.append("")
     return "\n".join(out)
 

@@ -71,6 +71,12 @@ def process_rows(supervisor) -> list[ProcessRow]:
     return rows
 
 
+def listener_drops(supervisor) -> dict[str, int] | None:
+    """Events each listener's buffer dropped; None without listeners (no family)."""
+    events = supervisor.events
+    return None if events is None else events.dropped()
+
+
 def _healthy(process) -> bool | None:
     """The health check's verdict; None when there is none yet (no health table, not
     RUNNING, or just restarted): an unknown is no series, never a false 0."""

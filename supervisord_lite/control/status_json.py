@@ -70,6 +70,7 @@ class StatusText:
             self.supervisor.numprocs_config(process),
             process.hook,  # the hook command running (engine/hooks.py)
             process.schedule.key() if process.schedule is not None else None,  # next run
+            process.listener.protocol_error if process.listener is not None else None,
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

@@ -49,7 +49,10 @@ def argv_of(command: str) -> list[str]:
 
 
 class Conversion:
-    def __init__(self, parsed: dict[str, Any], environ: dict[str, str]):
+    def __init__(self, parsed: dict[str, Any], environ: dict[str, str], keep_listeners=False):
+        self.keep_listeners = keep_listeners  # superlance's too become [listeners.x]
+        # [listeners.x] tables: name here -> (the INI's name, keys)
+        self.listener_tables: dict[str, tuple[str, dict[str, Any]]] = {}
         self.parsed = parsed
         self.sections = parsed["sections"]
         self.warnings: list[Warning_] = []
@@ -130,6 +133,8 @@ class Conversion:
 
     def table_of(self, section: str) -> str:
         kind, _, name = section.partition(":")
+        if kind == "eventlistener":
+            return f"listeners.{name}"
         if kind in ini.PROGRAM_KINDS:
             return f"programs.{name}"
         if kind == "group":

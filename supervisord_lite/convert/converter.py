@@ -15,8 +15,9 @@ Log paths and process names become `{process_num:02d}`-style templates instead w
 the template renders exactly Supervisor's names.
 
 The rooms: conversion.py (the state and the warnings), supervisord_table.py,
-program_tables.py, program_warnings.py, listeners.py (superlance); the TOML text is
-toml_writer.py's, the templates templates.py's, the names names.py's.
+program_tables.py, program_warnings.py, listeners.py (superlance) and listener_tables.py
+([listeners.x]); the TOML text is toml_writer.py's, the templates templates.py's, the
+names names.py's.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ EXIT_REFUSED = 2
 # --- the conversion ---------------------------------------------------------------------
 
 
-def convert(path: str, environ: dict[str, str] | None = None) -> tuple[str, list[Warning_]]:
+def convert(
+    path: str, environ: dict[str, str] | None = None, keep_listeners: bool = False
+) -> tuple[str, list[Warning_]]:
     """The TOML text for the Supervisor config at `path`, and the warnings.
-    Raises ini.IniError for input supervisord itself would refuse."""
+    Raises ini.IniError for input supervisord itself would refuse. keep_listeners:
+    superlance's listeners become [listeners.x] too, not built-ins."""
     environ = dict(os.environ if environ is None else environ)
-    c = Conversion(ini.read(path, environ), environ)
+    c = Conversion(ini.read(path, environ), environ, keep_listeners)
     c.note_reading()
     warn_sections(c)
     supervisord = supervisord_table(c)
@@ -158,6 +162,11 @@ def render(
             lines.append(f"[programs.{toml_key(name)}]")
             lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in programs[name].items())
             lines.append("")
+    for name, (ini_name, keys) in c.listener_tables.items():
+        lines.extend(comment(str(w)) for w in c.table_warnings.get(f"listeners.{ini_name}", []))
+        lines.append(f"[listeners.{toml_key(name)}]")
+        lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in keys.items())
+        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -173,6 +182,11 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("config", metavar="SUPERVISORD.CONF")
     parser.add_argument("-o", "--output", metavar="OUT.toml", help="write here (default: stdout)")
+    parser.add_argument(
+        "--keep-listeners",
+        action="store_true",
+        help="superlance memmon, httpok and crash* stay [listeners.x] (default: built-ins)",
+    )
     args = parser.parse_args(argv)
     if args.output and _same_file(args.config, args.output):
         print(
@@ -181,7 +195,7 @@ def main(argv: list[str]) -> int:
         )
         return EXIT_REFUSED
     try:
-        text, warnings = convert(args.config)
+        text, warnings = convert(args.config, keep_listeners=args.keep_listeners)
     except ini.IniError as exc:
         print(f"supervisord-lite convert: {exc}", file=sys.stderr)
         return EXIT_REFUSED

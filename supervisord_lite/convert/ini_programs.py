@@ -165,6 +165,7 @@ def read_eventlistener(ini: Lookup, section: str) -> dict[str, Any]:
         )
     program = read_program(ini, section, name)
     program["events"] = sorted(events)
+    program["buffer_size"] = buffer_size
     return program
 
 

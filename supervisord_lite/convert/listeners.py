@@ -1,7 +1,7 @@
 """Event listeners in a conversion: superlance's memmon, httpok and mail listeners
 become memory_limit, [programs.X.health] and [alerts] (memmon.py, httpok.py,
-mailers.py read their command lines); any other listener is not converted, with a
-warning saying what streams the same events here.
+mailers.py read their command lines), unless --keep-listeners; every other listener
+is a [listeners.x] as it is (listener_tables.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from supervisord_lite.convert.conversion import Conversion, argv_of
 from supervisord_lite.convert.httpok import health_table, read_httpok
+from supervisord_lite.convert.listener_tables import listener_as_table
 from supervisord_lite.convert.mailers import KINDS, alerts_table, read_mailer
 from supervisord_lite.convert.memmon import limit_for, read_memmon
 
@@ -24,6 +25,9 @@ def listener(c: Conversion, program: dict[str, Any]) -> None:
     table (apply_memmons, apply_httpoks, mail_alerts), any other one warned about."""
     section = program["section"]
     argv0 = _listener_name(program["processes"][0]["command"]) if program["processes"] else ""
+    if c.keep_listeners or argv0 not in (MEMMON, HTTPOK, *KINDS):
+        listener_as_table(c, program)  # [listeners.x], as it is
+        return
     if argv0 == MEMMON:
         argv = argv_of(program["processes"][0]["command"])
         words = argv[next(i for i, w in enumerate(argv) if MEMMON in w) + 1 :]
@@ -34,22 +38,9 @@ def listener(c: Conversion, program: dict[str, Any]) -> None:
         words = argv[next(i for i, w in enumerate(argv) if HTTPOK in w) + 1 :]
         c.httpoks.append((section, read_httpok(words, program.get("events", []))))
         return
-    elif argv0 in KINDS:
-        argv = argv_of(program["processes"][0]["command"])
-        words = argv[next(i for i, w in enumerate(argv) if argv0 in w) + 1 :]
-        c.mailers.append((section, read_mailer(argv0, words)))
-        return
-    elif argv0 in MAILERS:
-        message = (
-            f"superlance {argv0} is not converted: [alerts] sends to a command or a "
-            "webhook; `supervisorctl-lite events` streams every state change"
-        )
-    else:
-        message = (
-            "event listeners are not supported, so this one is not converted; "
-            "`supervisorctl-lite events` streams every state change as JSON lines"
-        )
-    c.warn(section, None, message, "supervisord")
+    argv = argv_of(program["processes"][0]["command"])
+    words = argv[next(i for i, w in enumerate(argv) if argv0 in w) + 1 :]
+    c.mailers.append((section, read_mailer(argv0, words)))
 
 
 def mail_alerts(c: Conversion) -> dict[str, Any] | None:

@@ -139,6 +139,8 @@ def common_keys(c: Conversion, program: dict[str, Any], table: str) -> dict[str,
         "stopwaitsecs": settings["stopwaitsecs"],
         "stopasgroup": settings["stopasgroup"] or settings["killasgroup"],
         "redirect_stderr": settings["redirect_stderr"],
+        "stdout_events_enabled": settings["stdout_events_enabled"],
+        "stderr_events_enabled": settings["stderr_events_enabled"],
     }
     if settings["autorestart"] is not False:
         # Supervisor restarts a crashing program at once, every time.

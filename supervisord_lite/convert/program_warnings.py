@@ -35,6 +35,8 @@ def _unknown_keys(c: Conversion, program: dict[str, Any], table: str) -> None:
     section = program["section"]
     options = c.sections[section]["options"]
     known = set(ini.PROGRAM_OPTIONS)
+    if program["kind"] == "eventlistener":
+        known |= set(ini.EVENTLISTENER_OPTIONS)  # listener_tables.py converts them
     if program["kind"] == "fcgi-program":  # the socket: fcgi.py
         known |= set(ini.FCGI_OPTIONS)
     for key in sorted(set(options) - known):
@@ -71,13 +73,12 @@ def _group_signals(c: Conversion, program: dict[str, Any], table: str) -> None:
 
 
 def _stream_options(c: Conversion, program: dict[str, Any], table: str) -> None:
-    """Capture mode, log events and syslog: none of them here."""
+    """Capture mode and syslog: neither of them here."""
     section = program["section"]
     options = c.sections[section]["options"]
     for stream in ("stdout", "stderr"):
         for key, why in (
             (f"{stream}_capture_maxbytes", "capture mode (PROCESS_COMMUNICATION events)"),
-            (f"{stream}_events_enabled", "log events"),
             (f"{stream}_syslog", "syslog output"),
         ):
             if key in options and program["settings"].get(key, True):

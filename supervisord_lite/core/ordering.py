@@ -99,7 +99,7 @@ class StopBatch:
             if not (dependents.get(p.program.name, _NONE) & unfinished_programs)
         ]
         # Reverse start order: the highest (group priority, priority) stops first.
-        top = max((p.program.order_key() for p in available), default=(0, 0))
+        top = max((p.program.order_key() for p in available), default=(0, 0, 0))
         pending = self.pending
         ready = [p for p in available if p in pending and p.program.order_key() >= top]
         for process in ready:

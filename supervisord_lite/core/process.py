@@ -86,6 +86,13 @@ class ScheduleView(Protocol):
         ...
 
 
+class ListenerView(Protocol):
+    """What a listener process shows of its protocol (engine/listener_pipes.py's
+    ListenerPipes): a stray byte on its stdout puts it in UNKNOWN until it restarts."""
+
+    protocol_error: str  # "" while it speaks the protocol
+
+
 class Process:
     """One supervised process slot (`web` or `web:1`) and its current child, if any."""
 
@@ -110,6 +117,7 @@ class Process:
         "_instance",
         "hook",
         "schedule",
+        "listener",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -140,6 +148,7 @@ class Process:
         self._instance: tuple[ProgramConfig, ProgramConfig] | None = None
         self.hook: str | None = None  # the hook command running now (engine/hooks.py)
         self.schedule: ScheduleView | None = None  # its schedule's record, if it has one
+        self.listener: ListenerView | None = None  # a listener's protocol, while it runs
 
     def settings(self) -> ProgramConfig:
         """The program as this process runs it: per-instance values (`{process_num}` in
@@ -212,7 +221,8 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "name": process.name,
         "program": process.program.name,
         "group": process.program.group,
-        "state": state._value_,  # the plain attribute: .value goes through a descriptor
+        # the plain attribute: .value goes through a descriptor
+        "state": "UNKNOWN" if process.listener and listener_error(process) else state._value_,
         "pid": machine.pid,
         "exitstatus": machine.exitstatus,
         "uptime": round(uptime, 3) if uptime else 0,
@@ -251,6 +261,8 @@ def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None
     schedule = process.schedule
     if schedule is not None:
         text = "; ".join(part for part in (text, _next_run_text(schedule)) if part)
+    if process.listener is not None and process.listener.protocol_error:
+        text = f"listener protocol error: {process.listener.protocol_error}; {text}"
     problems = log_problems(process)
     if problems:
         return f"{text}; {problems}" if text else problems
@@ -316,6 +328,12 @@ def _next_run_text(schedule: ScheduleView) -> str:
     if when is None:
         return f"schedule {schedule.text}: never runs in this time zone"
     return "next run " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+
+
+def listener_error(process: Process) -> str:
+    """Why a listener process is UNKNOWN ("" when it is not): it broke the protocol."""
+    listener = process.listener
+    return listener.protocol_error if listener is not None else ""
 
 
 def log_problems(process: Process) -> str:

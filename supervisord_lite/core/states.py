@@ -149,6 +149,12 @@ class ProcessMachine:
             return max(0.0, now - self.started_at)
         return 0.0
 
+    @property
+    def failed_starts(self) -> int:
+        """Failed starts since the last RUNNING or manual start: Supervisor's `backoff`
+        counter, which its PROCESS_STATE_STARTING/BACKOFF events call `tries`."""
+        return self._failures
+
     def is_running(self) -> bool:
         """A live child exists (STARTING, RUNNING or STOPPING with a pid)."""
         return self.pid is not None

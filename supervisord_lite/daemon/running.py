@@ -190,6 +190,7 @@ class Daemon:
         if self.xmlrpc is not None:
             server = self.server
             self.xmlrpc.start(loop, supervisor, server.handlers, lambda: server.allowed_uids)
+            self.xmlrpc.on_remote_comm(self._remote_communication)
         if self.config.http is not None:
             socks, self.http_socks = self.http_socks, []  # the server's from now on
             self._apply_http(self.config.http, (socks, self.http_error))
@@ -221,6 +222,12 @@ class Daemon:
 
             self.http = HttpListener(self.loop, self.supervisor, self.server, self.request_shutdown)
         self.http.apply(settings, bound)
+
+    def _remote_communication(self, kind: str, data: str) -> None:
+        """sendRemoteCommEvent: a REMOTE_COMMUNICATION event to the listeners, if any."""
+        events = self.supervisor.events
+        if events is not None:
+            events.remote_communication(kind, data)
 
     def _apply_xmlrpc(self, settings) -> None:
         if self.xmlrpc is None:

@@ -30,6 +30,7 @@ from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from supervisord_lite.engine.event_sources import EventSources
     from supervisord_lite.engine.hooks import Hooks
     from supervisord_lite.engine.memory_watch import MemoryWatch
     from supervisord_lite.linux.cgroups import CgroupTree
@@ -51,8 +52,9 @@ class ChildrenHost(Protocol):
     output: Output
     record: ChildRecord | None  # crash recovery: who runs, beside the pidfile
     cgroups: CgroupTree | None  # where cgroups are in force
-    figures: Figures  # a tree's pids, for the memory watch
+    figures: Figures  # the trees' figures, for the memory watch
     sockets: SocketRegistry  # the held sockets a child is handed
+    events: EventSources | None  # the event listeners' (event_sources.py), if any
 
     def cgroup_of(self, process: Process) -> str: ...
 
@@ -94,6 +96,7 @@ class Children:
         """Carry out a Spawn effect: the child started and tracked, or SpawnFailed."""
         host = self.host
         program = process.program
+        listener = program.listener is not None  # stdin and stdout: the protocol
         if process.retired is not None:
             # Never reached through start(), which hands retired slots to their
             # successors; kept so that no path can start a child nobody tracks.
@@ -116,11 +119,17 @@ class Children:
                 return spawn(
                     process.settings(),
                     process.num,
-                    capture_stdout=stdout_log is not None or log_probe,
-                    capture_stderr=stderr_log is not None or log_probe,
+                    capture_stdout=stdout_log is not None
+                    or log_probe
+                    or listener
+                    or program.stdout_events_enabled,
+                    capture_stderr=stderr_log is not None
+                    or log_probe
+                    or program.stderr_events_enabled,
                     extra_env=extra_env,
                     listen_fds=listen_fds,
                     stdin_fd=stdin_fd,
+                    stdin_pipe=listener,
                 )
 
             if host.cgroups is None:
@@ -150,7 +159,7 @@ class Children:
         process.ever_started = True
         host.by_pid[child.pid] = process
         for fd, logfile, stream in (
-            (child.stdout_fd, stdout_log, "stdout"),
+            (child.stdout_fd if not listener else None, stdout_log, "stdout"),
             (child.stderr_fd, stderr_log, "stderr"),
         ):
             if fd is not None:
@@ -160,6 +169,8 @@ class Children:
             host.record.spawned(process.name, child.pid)
         if process.checks is not None or program.ready is not None or program.health is not None:
             host.probes.spawned(process)  # before Spawned, which may reach RUNNING at once
+        if host.events is not None:
+            host.events.spawned(process, child)  # a listener's pipes, PROCESS_LOG taps
         host.dispatch(process, Spawned(child.pid, now()))
         if program.memory_limit is not None:
             self._memory_watch().spawned(process)

@@ -28,6 +28,10 @@ from supervisord_lite.core.states import (
 from supervisord_lite.engine.subscribers import Subscribers
 from supervisord_lite.linux.loop import EventLoop, now
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from supervisord_lite.engine.event_sources import EventSources
+
 log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
@@ -41,6 +45,7 @@ class SequenceHost(Protocol):
     processes: dict[str, Process]
     shutting_down: bool
     listeners: Subscribers  # told (process, None) when a start is refused
+    events: EventSources | None  # the event listeners' (event_sources.py), if any
 
     def start(self, process: Process) -> None:
         """A start from the top: a retired slot's goes to its successor."""
@@ -168,6 +173,11 @@ class Sequencer:
                 self.host.loop.call_soon(batch.on_done)
 
     def _request_stop(self, process: Process) -> None:
+        events = self.host.events
+        if events is not None and self.host.shutting_down and process.listener is not None:
+            # A listener hears the programs' last events before it goes (bounded).
+            if events.hold_stop(process, lambda: self._request_stop(process)):
+                return
         process.restart_pending = None  # a stop asked for is never undone by a restart
         if process.waiting_for_deps:
             self.refuse_start(process, "stopped while waiting for its dependencies")

@@ -47,6 +47,7 @@ from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from supervisord_lite.engine.event_sources import EventSources
     from supervisord_lite.engine.scheduler import Scheduler
     from supervisord_lite.linux.cgroups import CgroupTree
     from supervisord_lite.probes.runner import ProbeRunner
@@ -89,6 +90,7 @@ class Supervisor:
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.hook_failures: dict[str, int] = {}  # process name -> failed hook commands
         self.scheduler: Scheduler | None = None  # made for the first program with a schedule
+        self.events: EventSources | None = None  # made at the first [listeners.NAME]
         self.set_table(config, slots_for(config.programs.values(), {})[0])
         self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
         self.rolls = Rolls(self)  # restart --rolling (rolling.py)
@@ -118,10 +120,13 @@ class Supervisor:
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
         """Take a new config and process table (a reload's replace step)."""
+        old = {p.program.name: p.program for p in self.processes.values()}  # the table's
         self.config = config
         self.processes = processes
         self._sequencer.new_table(self.programs())
         self._follow_schedules()
+        if self.events is not None or any(p.listener for p in config.programs.values()):
+            self._configure_events(old)
 
     def _follow_schedules(self) -> None:
         """Time the table's schedules (engine/scheduler.py): kept across a reload."""
@@ -133,6 +138,16 @@ class Supervisor:
 
             self.scheduler = Scheduler(self, state_path(self.config.pidfile))
         self.scheduler.update(self.processes.values())
+
+    def _configure_events(self, old: dict[str, ProgramConfig]) -> None:
+        """The listeners' pools and what feeds them (event_sources.py)."""
+        if self.events is None:
+            # Only for a config with listeners: a daemon without never loads them.
+            from supervisord_lite.engine.event_sources import EventSources
+
+            self.events = EventSources(self.loop, self.listeners.append)
+        new = {p.program.name: p.program for p in self.processes.values()}  # start order
+        self.events.configure(old.values(), new.values())
 
     def programs(self) -> dict[str, ProgramConfig]:
         """The config's programs with the numbers of processes in force (a `scale`'s)."""
@@ -167,6 +182,8 @@ class Supervisor:
 
     def start_autostart(self) -> None:
         """Start every autostart program, in priority order (dependents as deps come up)."""
+        if self.events is not None:
+            self.events.supervisor_state("RUNNING")
         for process in list(self.processes.values()):
             if process.program.autostart:
                 self.start(process)
@@ -193,6 +210,8 @@ class Supervisor:
         self.shutting_down = True
         if self.scheduler is not None:
             self.scheduler.close()  # no run starts once the stop has begun
+        if self.events is not None:
+            self.events.supervisor_state("STOPPING")
         daemon_log.info("shutting down: stopping %d processes", len(self.processes))
         for process in self.processes.values():
             if process.waiting_for_deps:

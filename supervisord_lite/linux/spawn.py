@@ -39,7 +39,8 @@ class SpawnError(Exception):
 
 class Child:
     """A started child: its pid and our read ends of its pipes (None for "none" logs),
-    and with `stdin = true` our write end of its stdin."""
+    and the write end of its stdin when it has a pipe there (`stdin = true`, an event
+    listener)."""
 
     __slots__ = ("pid", "stdout_fd", "stderr_fd", "stdin_fd")
 
@@ -59,14 +60,16 @@ def spawn(
     extra_env: dict[bytes, bytes] | None = None,
     listen_fds: list[int] | None = None,
     stdin_fd: int | None = None,
+    stdin_pipe: bool = False,
 ) -> Child:
     """Start one process of `program`: own session, no shell, no inherited descriptors
     but its stdio and, in order from fd 3, `listen_fds` (held sockets, each above any
     fd it is copied onto: held_sockets.FD_FLOOR).
 
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null;
-    stdin_fd goes on fd 0 instead of /dev/null. With redirect_stderr, stderr shares the
-    stdout pipe.
+    stdin_fd goes on fd 0 instead of /dev/null; stdin_pipe: a pipe the daemon writes does
+    (Child.stdin_fd, an event listener's). With redirect_stderr, stderr shares the stdout
+    pipe.
 
     One function, a little over the house's length on purpose: it runs for every start
     and restart (a crash storm is made of it), and the pipes it opens are closed on
@@ -108,7 +111,7 @@ def spawn(
 
     stdout_r = stdout_w = stderr_r = stderr_w = stdin_r = stdin_w = None
     try:
-        if program.stdin:
+        if program.stdin or stdin_pipe:
             stdin_r, stdin_w = os.pipe()  # the child reads fd 0; we write, never blocking
             child_fds.append(stdin_r)
             read_fds.append(stdin_w)  # ours: closed with the read ends if the spawn fails
@@ -119,7 +122,7 @@ def spawn(
             stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
-        if stdin_r is not None:  # `stdin = true`: the pipe, not a held socket, is fd 0
+        if stdin_r is not None:  # a pipe of ours, not a held socket, is fd 0
             stdin_fd = stdin_r
         passed = (stdin_fd, listen_fds or ())
         if user_kwargs or program.directory is not None or _in_child(program.limits):

@@ -1,6 +1,5 @@
-"""Supervisor's wire formats, pure codecs not wired yet: the event-listener protocol
-(events) and XML-RPC (xmlrpc). The listeners and the XML-RPC endpoint that will use
-them sit beside http/.
+"""Supervisor's wire formats, pure codecs: the event-listener protocol (events; its
+shell is engine/event_hub.py) and XML-RPC (xmlrpc, for the endpoint beside http/).
 
 May import: base.
 """

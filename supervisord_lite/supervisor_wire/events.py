@@ -18,10 +18,11 @@ and TICK_5) gets each event once (Supervisor queues it twice).
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections import deque
 from typing import Optional
+
+from supervisord_lite.base import event_types
 
 # Listener states: supervisor/states.py EventListenerStates.
 READY = "READY"
@@ -249,7 +250,7 @@ def tick_payload(when: int) -> str:
 
 # --- ticks (supervisord.py tick and timeslice) ----------------------------------------------
 
-TICK_PERIODS = {"TICK_5": 5, "TICK_60": 60, "TICK_3600": 3600}
+TICK_PERIODS = event_types.TICK_PERIODS
 
 
 def timeslice(period: int, when: float) -> int:
@@ -285,56 +286,12 @@ def next_tick_at(now: float, names: frozenset[str]) -> Optional[float]:
     return float(min(timeslice(period, now) + period for period in periods))
 
 
-# --- event types (events.EventTypes) ---------------------------------------------------------
+# --- event types: base/event_types.py (the config checks `events` with them too) -------------
 
-# Each type and its parent; a type with children is abstract (never sent itself).
-EVENT_PARENTS: dict[str, Optional[str]] = {
-    "EVENT": None,
-    "PROCESS_STATE": "EVENT",
-    **{f"PROCESS_STATE_{state}": "PROCESS_STATE" for state in _STATE_EXTRAS},
-    "PROCESS_COMMUNICATION": "EVENT",
-    "PROCESS_COMMUNICATION_STDOUT": "PROCESS_COMMUNICATION",
-    "PROCESS_COMMUNICATION_STDERR": "PROCESS_COMMUNICATION",
-    "PROCESS_LOG": "EVENT",
-    "PROCESS_LOG_STDOUT": "PROCESS_LOG",
-    "PROCESS_LOG_STDERR": "PROCESS_LOG",
-    "REMOTE_COMMUNICATION": "EVENT",
-    "SUPERVISOR_STATE_CHANGE": "EVENT",
-    "SUPERVISOR_STATE_CHANGE_RUNNING": "SUPERVISOR_STATE_CHANGE",
-    "SUPERVISOR_STATE_CHANGE_STOPPING": "SUPERVISOR_STATE_CHANGE",
-    "TICK": "EVENT",
-    **{name: "TICK" for name in TICK_PERIODS},
-    "PROCESS_GROUP": "EVENT",
-    "PROCESS_GROUP_ADDED": "PROCESS_GROUP",
-    "PROCESS_GROUP_REMOVED": "PROCESS_GROUP",
-}
-ABSTRACT_TYPES = frozenset(parent for parent in EVENT_PARENTS.values() if parent)
-CONCRETE_TYPES = frozenset(EVENT_PARENTS) - ABSTRACT_TYPES
-
-
-def _ancestors(name: str) -> set[str]:
-    found = {name}
-    parent = EVENT_PARENTS[name]
-    while parent:
-        found.add(parent)
-        parent = EVENT_PARENTS[parent]
-    return found
-
-
-def expand(names: list[str]) -> frozenset[str]:
-    """The concrete event types a listener subscribed to ``names`` receives.
-
-    An abstract type stands for all of its subtypes (Supervisor subscribes with
-    isinstance). An unknown name raises ValueError naming it, with a close match.
-    """
-    wanted = set()
-    for name in names:
-        if name not in EVENT_PARENTS:
-            close = difflib.get_close_matches(name, list(EVENT_PARENTS), n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            raise ValueError(f'unknown event type "{name}"{hint}')
-        wanted.add(name)
-    return frozenset(concrete for concrete in CONCRETE_TYPES if _ancestors(concrete) & wanted)
+EVENT_PARENTS = event_types.EVENT_PARENTS
+ABSTRACT_TYPES = event_types.ABSTRACT_TYPES
+CONCRETE_TYPES = event_types.CONCRETE_TYPES
+expand = event_types.expand
 
 
 class EventBuffer:
@@ -369,6 +326,11 @@ class EventBuffer:
 
     def pop(self) -> object:
         """The oldest event, to send now."""
+        return self._events.popleft()
+
+    def drop_oldest(self) -> object:
+        """Drop the oldest event (a bound of the shell's own, e.g. on bytes held)."""
+        self.dropped_total += 1
         return self._events.popleft()
 
     def _make_room(self) -> Optional[object]:

@@ -119,6 +119,12 @@ class Exporter:
                 self.after[program.name] = previous
         wanted = []
         for program in self.programs.values():
+            if program.listener is not None:  # its stdin and stdout are the daemon's
+                self.errors.append(
+                    f"{program.source}: listeners.{program.name}: an event listener speaks "
+                    "to supervisord-lite on its stdin and stdout; systemd has no such thing"
+                )
+                continue
             try:
                 out.update(self._program_units(program))
             except Unrepresentable as exc:

@@ -82,6 +82,24 @@ def supervisor_processes(path: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def supervisor_listeners(path: str) -> dict[str, dict[str, Any]]:
+    """{eventlistener pool name: its command and the event type names it listens to}."""
+    from supervisor.events import getEventNameByType
+
+    options = ServerOptions()
+    options.configfile = path
+    options.process_config(do_usage=False)
+    return {
+        group.name: {
+            "command": shlex.split(group.process_configs[0].command),
+            "events": sorted(getEventNameByType(t) for t in group.pool_events),
+            "numprocs": len(group.process_configs),
+        }
+        for group in options.process_group_configs
+        if type(group).__name__ == "EventListenerPoolConfig"
+    }
+
+
 def supervisor_umask(path: str) -> int:
     options = ServerOptions()
     options.configfile = path

@@ -9,9 +9,10 @@ import shlex
 import subprocess
 import sys
 
+import psutil
 import pytest
 
-from integration.harness import helper
+from integration.harness import helper, to_toml
 
 try:
     import tomllib
@@ -145,3 +146,32 @@ stdout_logfile={daemon.dir}/%(program_name)s_%(process_num)d.log
         log = daemon.path(f"pool_{num}.log")
         daemon.wait_until(lambda log=log: log.exists() and "\n" in log.read_text(), 10)
         assert log.read_text() == f"{num} 1 {num}\n"  # process_num, enabled, the INI's
+
+
+def test_a_converted_quit_on_fatal_listener_stops_the_daemon(daemon):
+    """Issue 25: a listener that is none of superlance's was dropped by convert. The
+    "quit the container when a program dies" listener seen in Docker images (it kills
+    its parent, the supervisor, on PROCESS_STATE_FATAL) now runs, unchanged."""
+    ini = daemon.path("supervisord.conf")
+    ini.write_text("""\
+[supervisord]
+[program:broken]
+command=false
+startsecs=1
+startretries=1
+[eventlistener:processes]
+command=bash -c "printf 'READY\\n' && while read line; do kill -SIGQUIT $PPID; done < /dev/stdin"
+events=PROCESS_STATE_FATAL
+""")
+    result = subprocess.run([sys.executable, "-m", "supervisord_lite", "convert", str(ini)],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = tomllib.loads(result.stdout)
+    assert doc["listeners"]["processes"]["events"] == ["PROCESS_STATE_FATAL"]
+    tables = {f"{kind}.{name}": keys for kind in ("programs", "listeners")
+              for name, keys in doc[kind].items()}  # fmt: skip
+    daemon.write_config(to_toml(tables))
+    daemon.start()
+    pid = daemon.pid
+    daemon.wait_until(lambda: not psutil.pid_exists(pid), timeout=20)
+    assert "received SIGQUIT: shutting down" in daemon.logfile.read_text()

@@ -15,7 +15,15 @@ import subprocess
 import sys
 
 import pytest
-from convert_corpus.oracle import CORPUS, CORPUS_ENV, supervisor_processes, supervisor_umask
+from convert_corpus.oracle import (
+    CORPUS,
+    CORPUS_ENV,
+    supervisor_listeners,
+    supervisor_processes,
+    supervisor_umask,
+)
+
+from supervisord_lite.base.event_types import expand
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,6 +66,8 @@ def per_process(checked: dict) -> dict[str, tuple[dict, dict]]:
     """{full name: (its program object, its log files)}"""
     out = {}
     for program in checked["programs"].values():
+        if "listener" in program:  # an [eventlistener:x]: test_listeners_become_listeners
+            continue
         for name in program["processes"]:
             assert name not in out
             out[name] = (program, program["logfiles"][name])
@@ -114,6 +124,8 @@ def checked_groups(checked: dict) -> dict[str, dict]:
     """Each group's full process names, from --check --json's groups and programs."""
     out = {}
     for group, spec in checked["groups"].items():
+        if any("listener" in checked["programs"][p] for p in spec["programs"]):
+            continue  # a listener's own group: test_listeners_become_listeners
         names = [n for p in spec["programs"] for n in checked["programs"][p]["processes"]]
         out[group] = {"processes": names, "priority": spec["priority"]}
     return out
@@ -127,3 +139,22 @@ def test_a_thousand_converted_programs_check_quickly(tmp_path, corpus_env):
     (tmp_path / "big.conf").write_text("\n".join(lines))
     checked, _ = resolved(str(tmp_path / "big.conf"), str(tmp_path / "big.toml"), corpus_env)
     assert checked["ok"] and len(checked["programs"]) == 1000
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_listeners_become_listeners(path, corpus_env, tmp_path):
+    """Every [eventlistener:x] that is not superlance's memmon, httpok or a mailer (those
+    become built-ins) is a [listeners.x] with its command and events."""
+    builtin = ("memmon", "httpok", "crashmail", "crashmailbatch", "fatalmailbatch")
+    theirs = {
+        name: pool
+        for name, pool in supervisor_listeners(path).items()
+        if not any(os.path.basename(w).rsplit(".", 1)[-1] in builtin for w in pool["command"])
+    }
+    checked, _ = resolved(path, str(tmp_path / "out.toml"), corpus_env)
+    mine = {n: p for n, p in checked["programs"].items() if "listener" in p}
+    assert sorted(mine) == sorted(theirs)
+    for name, pool in theirs.items():
+        assert mine[name]["command"] == pool["command"], name
+        assert mine[name]["listener"]["events"] == sorted(expand(pool["events"])), name
+        assert len(mine[name]["processes"]) == pool["numprocs"], name

@@ -246,3 +246,15 @@ def test_config_errors_exit_2_and_say_where(tmp_path):
     res = subprocess.run([*DAEMON_CMD, "export", "launchd", "-o", str(tmp_path)],
                          capture_output=True, text=True, timeout=30)  # fmt: skip
     assert res.returncode == 2 and "export systemd" in res.stderr
+
+
+def test_an_event_listener_is_not_exported(tmp_path):
+    config = write_config(tmp_path, {"web": {"command": "sleep 60"}})
+    config.write_text(
+        config.read_text() + '\n[listeners.mon]\ncommand = "mon"\nevents = ["TICK"]\n'
+    )
+    out = tmp_path / "units"
+    res = export(config, out)
+    assert res.returncode == 2, res
+    assert "listeners.mon: an event listener speaks to supervisord-lite" in res.stderr
+    assert "nothing written" in res.stderr and not out.exists()

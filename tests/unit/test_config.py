@@ -405,7 +405,7 @@ def test_include_file_may_hold_only_programs(cfg, tmp_path):
     errors = errors_for(cfg, '[supervisord]\ninclude = ["conf.d/*.toml"]\n')
     assert errors == [
         "conf.d/a.toml: supervisord: not allowed in an include file"
-        " (only [programs.*], [groups.*] and [sockets.*] are)",
+        " (only [programs.*], [groups.*], [sockets.*] and [listeners.*] are)",
         'conf.d/a.toml: programz: unknown key (did you mean "programs"?)',
         'conf.d/a.toml: programs.ant.startsecs: expected a number >= 0, got "x"',
     ]
@@ -590,7 +590,7 @@ def test_table_defaults_match_class_defaults():
             assert params[key].default == default, key
     # not keys (conditions: depends_on's table form, split off by the loader)
     derived = {"name", "source", "group", "group_priority", "processes", "templated",
-               "conditions"}  # fmt: skip
+               "conditions", "listener"}  # fmt: skip
     assert set(config_keys.PROGRAM_KEYS) == set(params) - derived
     assert list(params) == list(ProgramConfig.__slots__)
 

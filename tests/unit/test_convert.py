@@ -199,10 +199,29 @@ def test_listeners_map_to_the_features_named(corpus_env):
     )
     for section in ("crashmail", "batch", "fatal"):
         assert "[alerts]" in by_section[f"eventlistener:{section}"]
-    assert "not supported" in by_section["eventlistener:custom"]
+    assert "eventlistener:custom" not in by_section  # converted as it is: no warning
     joined = "\n".join(warnings)
     assert "[inet_http_server] password: a {SHA} digest cannot become a PBKDF2 hash" in joined
-    assert "listeners.conf:12: [program:app] stdout_events_enabled" in joined
+    assert "stdout_events_enabled" not in joined
+
+
+def test_other_listeners_become_listeners_and_superlance_too_when_kept(corpus_env):
+    doc, _, _ = converted(os.path.join(CORPUS, "listeners.conf"))
+    assert doc["programs"]["app"]["stdout_events_enabled"] is True
+    assert list(doc["listeners"]) == ["custom"]
+    assert doc["listeners"]["custom"] == {
+        "command": ["/usr/local/bin/slack-notify"],
+        "backoff_max": 0,
+        "stopasgroup": False,
+        "events": ["PROCESS_STATE_FATAL"],
+        "buffer_size": 100,
+    }
+    text, _ = converter.convert(os.path.join(CORPUS, "listeners.conf"), keep_listeners=True)
+    doc = tomllib.loads(text)
+    assert list(doc["listeners"]) == ["memmon", "httpok", "crashmail", "batch", "fatal", "custom"]
+    assert "alerts" not in doc and "memory_limit" not in doc["programs"]["app"]
+    assert doc["listeners"]["memmon"]["events"] == ["TICK_60"]
+    assert "buffer_size" not in doc["listeners"]["memmon"]  # ours: 1024
 
 
 def test_values_from_the_environment_are_warned_without_their_value(corpus_env, monkeypatch):
