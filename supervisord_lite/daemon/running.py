@@ -19,7 +19,9 @@ from supervisord_lite.control.commands import RELOAD_BUSY
 from supervisord_lite.control.replies import Replier
 from supervisord_lite.control.server import ControlServer
 from supervisord_lite.core.states import ProcessState
+from supervisord_lite.daemon import takeover
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
+from supervisord_lite.daemon.reexec import BLOCKED, Reexec
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
     StartupError,
@@ -28,6 +30,7 @@ from supervisord_lite.daemon.startup import (
     make_parent,
     report_ready,
 )
+from supervisord_lite.engine.handover import restore
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
@@ -54,10 +57,37 @@ class Daemon:
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
+        self.takeover: dict | None = None  # the previous image's state, after a reexec
+        self.reexec = Reexec(self)
+
+    def handover_fds(self) -> dict:
+        """The daemon's own descriptors that survive a reexec, by role (reexec.py adds
+        the children's pipes and the requester's connection)."""
+        held = getattr(self, "held_sockets", None)  # [sockets.*]: linux/held_sockets.py
+        return {
+            "control": self.listen_sock.fileno(),
+            "pidfile": self.pidfile_fd,
+            "sockets": held.held() if held is not None else {},
+        }
 
     # -- before detaching: everything a user can get wrong --------------------------
 
     def prepare(self) -> None:
+        config = self.config
+        self._open_daemon_log()
+        self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
+        self.listen_sock = self._bind_socket()
+        self._bind_http()
+
+    def take_over(self, state: dict) -> None:
+        """prepare() after a reexec: the pidfile (locked all along), the control socket
+        and the held sockets come from the previous image (daemon/takeover.py)."""
+        self.takeover = state
+        self._open_daemon_log()
+        takeover.adopt_descriptors(self, state)
+        self._bind_http()
+
+    def _open_daemon_log(self) -> None:
         config = self.config
         os.umask(config.umask)
         for path in (config.socket, config.pidfile, config.logfile):
@@ -71,8 +101,9 @@ class Daemon:
             daemon_log.setup(config.loglevel, config.logfile, self.foreground)
         except OSError as exc:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
-        self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
-        self.listen_sock = self._bind_socket()
+
+    def _bind_http(self) -> None:
+        config = self.config
         if config.http is not None:
             # Never a reason not to start: the programs run, the listener retries. (The
             # http package is loaded only with [http].)
@@ -117,6 +148,9 @@ class Daemon:
         daemon_log.flush()
         report_ready(ready_fd, "ok", [] if self.http is None else self.http.launch_warnings())
         sd_notify("READY=1", f"STATUS={self.summary()}")
+        if self.takeover is not None:
+            takeover.answer(self.takeover, len(supervisor.processes))
+            self.takeover = None  # its processes are the table's now: let it go
         self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
         self.notifier.start(self.summary())
         supervisor.listeners.append(self.notifier.state_changed)
@@ -150,10 +184,14 @@ class Daemon:
             line_timeout=self.config.line_timeout,
         )
         self.server.commands.daemon_fields["http"] = self._describe_http
+        self.server.commands.request_reexec = self.reexec.request
         if self.config.http is not None:
             socks, self.http_socks = self.http_socks, []  # the server's from now on
             self._apply_http(self.config.http, (socks, self.http_error))
         self._install_signals()
+        if self.takeover is not None:
+            self._adopt_previous_image(self.takeover)
+            return
         log.info(
             "supervisord-lite %s started with pid %d (%s)",
             __version__,
@@ -167,6 +205,29 @@ class Daemon:
         supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
         supervisor.start_autostart()
         supervisor.reap()  # a child may have died before SIGCHLD had a handler
+
+    def _adopt_previous_image(self, state: dict) -> None:
+        """After a reexec: the previous image's children, pipes, counters and timers
+        taken over (engine/handover.py); nobody stopped, nothing started but programs
+        added to the config since; then the signals held back across the exec let in."""
+        supervisor = self.supervisor
+        log.info(
+            "supervisord-lite %s took over from %s with pid %d (%s): %d processes",
+            __version__,
+            state.get("daemon_version"),
+            os.getpid(),
+            self.config.path,
+            len(state["processes"]),
+        )
+        tree = cgroups.adopt(state.get("cgroups"))
+        if tree is not None:
+            supervisor.use_cgroups(tree)
+        supervisor.record = ChildRecord(children_path(self.config.pidfile), self.loop.call_later)
+        for process in restore(supervisor, state):
+            if process.program.autostart:
+                supervisor.start(process)  # added to the config since the last load
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
+        supervisor.reap()  # children that exited during the exec
 
     def _apply_http(self, settings, bound=None) -> None:
         """Start (on the socket bound before detaching, or why it could not be), change,

@@ -192,6 +192,10 @@ class Supervisor:
         elif isinstance(effect, Cancel):
             self._cancel_timer(process, effect.timer)
 
+    def resume_timer(self, process: Process, schedule: Schedule) -> None:
+        """Arm a machine timer carried across an exec of the daemon (handover.py)."""
+        self._apply(process, schedule)
+
     def _fire(self, process: Process, timer: str) -> None:
         if process.timers:
             process.timers.pop(timer, None)

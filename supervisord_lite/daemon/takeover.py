@@ -1,0 +1,103 @@
+"""`reexec` in the new image: the takeover check, and taking over what the previous
+image handed on (daemon/reexec.py has the sequence; docs/architecture.md too).
+
+- `check_main`: `supervisord-lite --takeover-check FD`, run by the old image as a
+  child before it lets go. It imports every module of the installed package (a
+  syntax error anywhere fails here, not after the exec), reads the state and loads
+  the config; prints `OK VERSION` and exits 0, or prints why and exits 1.
+- `adopt_descriptors`: the pidfile (its flock held all along), the control socket and
+  the held sockets, from the state, in place of claiming them afresh.
+- `answer`: the reexec request's reply, sent by the new image once it is ready.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import socket
+import sys
+
+import supervisord_lite
+from supervisord_lite import __version__
+from supervisord_lite.base import protocol
+from supervisord_lite.config.load import load_config
+from supervisord_lite.config.model import ConfigError
+from supervisord_lite.daemon import reexec_state
+from supervisord_lite.linux.loop import now
+
+# Never imported by the check: the entry points run their main at import.
+_SKIP = {"__main__"}
+
+
+def check_main(argv: list[str]) -> int:
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: supervisord-lite --takeover-check FD", file=sys.stderr)
+        return 2
+    broken = _import_everything()
+    if broken:
+        print(broken, file=sys.stderr)
+        return 1
+    try:
+        state = reexec_state.read(int(argv[0]))
+        load_config(state["config"])
+    except reexec_state.StateError as exc:
+        print(f"state: {exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print("config: " + "; ".join(exc.errors), file=sys.stderr)
+        return 1
+    print(f"OK {__version__}")
+    return 0
+
+
+def _import_everything() -> str | None:
+    """Import every module of the installed package; the first failure, told."""
+    prefix = supervisord_lite.__name__ + "."
+    for module in pkgutil.walk_packages(supervisord_lite.__path__, prefix, onerror=_raise):
+        if module.name.rpartition(".")[2] in _SKIP:
+            continue
+        try:
+            importlib.import_module(module.name)
+        except SyntaxError as exc:
+            return f"{exc.filename}, line {exc.lineno}: SyntaxError: {exc.msg}"
+        except Exception as exc:
+            return f"importing {module.name}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _raise(name: str) -> None:
+    raise ImportError(f"cannot import {name}")
+
+
+def adopt_descriptors(daemon, state: dict) -> None:
+    """What `Daemon.prepare` claims, taken from the previous image instead."""
+    fds = state["fds"]
+    daemon.pidfile_fd = fds["pidfile"]
+    daemon.listen_sock = socket.socket(fileno=fds["control"])
+    inode = state.get("control_inode")
+    daemon.socket_inode = tuple(inode) if inode else None
+    held = getattr(daemon, "held_sockets", None)
+    if held is not None and fds.get("sockets"):
+        held.adopt(fds["sockets"])  # linux/held_sockets.py: kept by address at prepare
+
+
+def answer(state: dict, processes: int) -> None:
+    """The reexec request's reply, from the new image, then its connection closed."""
+    fd = state["fds"].get("reply")
+    if fd is None:
+        return
+    result = {
+        "pid": state["pid"],
+        "version": __version__,
+        "previous_version": state.get("daemon_version"),
+        "processes": processes,
+        "seconds": round(max(0.0, now() - state.get("requested", now())), 3),
+    }
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.settimeout(2.0)
+        sock.sendall(protocol.encode(protocol.ok(state.get("reply_id"), result)))
+    except OSError:
+        pass  # the requester went away: nobody to tell
+    finally:
+        sock.close()
