@@ -1,0 +1,264 @@
+"""`reexec` (SPEC §11, "Upgrade without restarting programs"): the daemon execs its
+installed code in place and keeps its pid, control socket, children and their output.
+
+Each reexec runs the installed code twice (the check child, then the exec), about a
+second of CPU on a loaded host: the timeouts are generous on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from integration.harness import CTL_CMD, DAEMON_CMD, helper
+from integration.test_boot import NotifyListener, kill_tree
+
+pytestmark = pytest.mark.timeout(240)
+
+PACKAGE = Path(__file__).resolve().parents[2] / "supervisord_lite"
+
+
+def reexec(daemon, timeout: float = 90.0) -> subprocess.CompletedProcess:
+    return daemon.ctl_ok("reexec", timeout=timeout)
+
+
+def numbers(path: Path, marker: str = "seq ") -> list[int]:
+    """The line numbers seqwriter wrote, in file order (a prefix before them allowed)."""
+    found = []
+    for line in path.read_text().splitlines():
+        at = line.find(marker)
+        assert at >= 0, f"a line without its number in {path.name}: {line!r}"
+        found.append(int(line[at + len(marker) :].split()[0]))
+    return found
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_every_line_once_same_pids_uptimes_and_counters(daemon):
+    count = 200_000
+    daemon.write_config(
+        {
+            # Flat out: the pipe is full and the daemon busy copying at each exec.
+            "flood": {
+                "command": helper("seqwriter", "--count", count, "--width", 30, "--stay"),
+                "startsecs": 0,
+            },
+            # Half lines (a pause inside each) with a prefix and timestamps: the
+            # marker's unfinished line is handed over, not lost or marked twice.
+            "halves": {
+                "command": helper("seqwriter", "--split", "--count", 4000, "--stay"),
+                "startsecs": 0,
+                "log_prefix": "[{name}] ",
+                "log_timestamps": True,
+            },
+            # Crashed once, then stays up: restarts = 1 must survive.
+            "crashed_once": {
+                "command": ["sh", "-c", "test -e once || { touch once; exit 3; }; exec sleep 300"],
+                "directory": str(daemon.dir),
+                "autorestart": True,
+                "startsecs": 0,
+            },
+            "fatal": {"command": ["false"], "startsecs": 1, "startretries": 0},
+        }
+    )
+    dpid = daemon.start()
+    daemon.wait_state("crashed_once", "RUNNING")
+    daemon.wait_state("fatal", "FATAL")
+    daemon.wait_until(lambda: daemon.status("crashed_once")["crashed_once"]["restarts"] == 1)
+    before = daemon.status()
+    for _ in range(3):
+        res = reexec(daemon)
+        assert f"pid {dpid} now runs" in res.stdout, res.stdout
+    after = daemon.status()
+    assert daemon.pid == dpid
+    for name in ("flood", "halves", "crashed_once"):
+        assert after[name]["pid"] == before[name]["pid"], (name, before[name], after[name])
+        assert after[name]["state"] == "RUNNING"
+        assert after[name]["uptime"] >= before[name]["uptime"]
+        assert after[name]["restarts"] == before[name]["restarts"]
+    assert after["crashed_once"]["restarts"] == 1
+    assert after["fatal"]["state"] == "FATAL"
+    assert after["fatal"]["description"] == before["fatal"]["description"]
+
+    flood_log = daemon.log_path("flood")
+    daemon.wait_until(lambda: flood_log.read_text().count("\n") >= count, 60)
+    daemon.wait_until(lambda: daemon.log_path("halves").read_text().count("\n") >= 4000, 60)
+    assert numbers(flood_log) == list(range(1, count + 1))
+    halves = daemon.log_path("halves").read_text().splitlines()
+    assert [int(line.split("seq ")[1].split()[0]) for line in halves] == list(range(1, 4001))
+    # Every line marked exactly once, at its start.
+    assert all(line.count("[halves] ") == 1 for line in halves), [
+        line for line in halves if line.count("[halves] ") != 1
+    ][:3]
+    assert all(line[4] == "-" and "Z [halves] seq " in line for line in halves)
+    assert "took over from" in daemon.logfile.read_text()
+
+
+def test_a_broken_install_leaves_the_old_daemon_serving(daemon, tmp_path):
+    """The daemon runs from a copy of the package; a syntax error is planted in the copy
+    (an upgrade gone wrong): reexec fails with the reason and nothing changes."""
+    copy = tmp_path / "site"
+    shutil.copytree(
+        PACKAGE, copy / "supervisord_lite", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    daemon.env["PYTHONPATH"] = str(copy)
+    dpid = daemon.start({"s": {"command": ["sleep", "300"], "startsecs": 0}})
+    before = daemon.status()["s"]
+    broken = copy / "supervisord_lite" / "engine" / "handover.py"
+    broken.write_text(broken.read_text() + "\ndef broken(:\n")
+
+    res = daemon.ctl("reexec", timeout=90)
+    assert res.returncode == 1, daemon.describe(res)
+    assert "REEXEC_FAILED" in res.stderr and "SyntaxError" in res.stderr, res.stderr
+    assert "handover.py" in res.stderr, res.stderr
+    assert daemon.pid == dpid
+    after = daemon.status()["s"]
+    assert (after["pid"], after["state"]) == (before["pid"], "RUNNING")
+    assert "reexec failed" in daemon.logfile.read_text()
+
+    broken.write_text(broken.read_text().replace("\ndef broken(:\n", "\n"))
+    assert f"pid {dpid} now runs" in reexec(daemon).stdout  # mended: it goes through
+    assert daemon.status()["s"]["pid"] == before["pid"]
+
+
+@pytest.mark.timeout(900)
+def test_a_hundred_reexecs_leak_no_descriptor_and_no_memory(daemon):
+    dpid = daemon.start(
+        {
+            "w": {"command": helper("seqwriter", "--interval", 0.01), "startsecs": 0},
+            "s": {"command": ["sleep", "300"], "startsecs": 0},
+        }
+    )
+    reexec(daemon)
+    daemon.status()  # the logs open at their first byte: let that happen
+    fds, rss = fd_count(dpid), psutil.Process(dpid).memory_info().rss
+    for _ in range(99):
+        reexec(daemon)
+    daemon.wait_until(lambda: fd_count(dpid) <= fds + 1, 5)
+    assert fd_count(dpid) <= fds + 1, os.listdir(f"/proc/{dpid}/fd")
+    assert psutil.Process(dpid).memory_info().rss < rss * 1.5
+    assert daemon.pid == dpid
+    assert {s["state"] for s in daemon.status().values()} == {"RUNNING"}
+    assert numbers(daemon.log_path("w")) == list(range(1, len(numbers(daemon.log_path("w"))) + 1))
+
+
+def test_reexec_during_a_stop_and_a_start_in_flight(daemon):
+    dpid = daemon.start(
+        {
+            # Ignores SIGTERM: its stop runs until stopwaitsecs, then SIGKILL.
+            "stubborn": {"command": helper("ignore_term"), "startsecs": 0, "stopwaitsecs": 6},
+            "slow": {"command": ["sleep", "300"], "startsecs": 5, "autostart": False},
+        }
+    )
+    daemon.wait_until(lambda: "ready" in daemon.read_log("stubborn"))
+    stubborn_pid = daemon.status()["stubborn"]["pid"]
+    with (
+        daemon.ctl_in_background("stop", "stubborn") as stop,
+        daemon.ctl_in_background("start", "slow") as start,
+    ):
+        daemon.wait_state("stubborn", "STOPPING")
+        daemon.wait_state("slow", "STARTING")
+        slow_pid = daemon.status()["slow"]["pid"]
+        reexec(daemon)
+        out = [p.communicate(timeout=30)[0] for p in (stop, start)]
+    for text in out:  # an answer, or asked to ask again: never a hang or a traceback
+        assert "stopped" in text or "started" in text or "ask again" in text, out
+    assert daemon.pid == dpid
+    # The stop's timer was carried over: SIGKILL when stopwaitsecs ran out.
+    daemon.wait_state("stubborn", "STOPPED", timeout=20)
+    assert not psutil.pid_exists(stubborn_pid) or psutil.Process(stubborn_pid).status() == "zombie"
+    # The start's startsecs timer too: RUNNING, the same child.
+    status = daemon.wait_state("slow", "RUNNING", timeout=20)
+    assert status["pid"] == slow_pid
+
+
+def test_notify_socket_sees_reloading_then_ready_and_the_same_main_pid(daemon):
+    daemon.write_config({"s": {"command": ["sleep", "300"], "startsecs": 0}})
+    listener = NotifyListener(daemon.dir)
+    env = dict(daemon.env, NOTIFY_SOCKET=listener.path)
+    with open(daemon.dir / "foreground.err", "wb") as err:
+        proc = subprocess.Popen(
+            [*DAEMON_CMD, "-n", "-c", str(daemon.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            env=env,
+        )
+    daemon.known_pids.add(proc.pid)
+    try:
+        listener.wait_for("READY")
+        reexec(daemon)
+        listener.wait_for("READY", count=2, timeout=30)
+        keys = [k for m in listener.messages for k in m if k in ("READY", "RELOADING")]
+        assert keys == ["READY", "RELOADING", "READY"], listener.messages
+        assert proc.poll() is None and daemon.pid == proc.pid
+        assert all("MAINPID" not in m or m["MAINPID"] == str(proc.pid) for m in listener.messages)
+    finally:
+        kill_tree(proc)
+        listener.close()
+
+
+def test_an_open_events_stream_ends_cleanly_and_clients_reconnect(daemon):
+    daemon.start({"s": {"command": ["sleep", "300"], "startsecs": 0}})
+    events = subprocess.Popen(
+        [*CTL_CMD, "-c", str(daemon.config), "events"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=daemon.env,
+    )
+    try:
+        # Connected, and subscribed: a state change reaches it.
+        daemon.wait_until(lambda: psutil.Process(events.pid).net_connections("unix"), 10)
+        reexec(daemon)
+        out, err = events.communicate(timeout=30)
+        assert events.returncode == 0, err
+        assert b"Traceback" not in err
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.communicate()
+    assert daemon.ctl("status").returncode == 0
+
+
+def test_after_a_reexec_a_sigkilled_daemon_leaves_no_duplicates(daemon):
+    dpid = daemon.start({f"p{i}": {"command": ["sleep", "300"], "startsecs": 0} for i in range(3)})
+    old = {s["pid"] for s in daemon.status().values()}
+    reexec(daemon)
+    os.kill(dpid, signal.SIGKILL)
+    daemon.wait_until(
+        lambda: not psutil.pid_exists(dpid) or psutil.Process(dpid).status() == "zombie", 10
+    )
+    daemon.start()
+    new = {s["pid"] for s in daemon.status().values()}
+    assert not new & old
+    daemon.wait_until(
+        lambda: (
+            not [p for p in old if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+        ),
+        15,
+    )
+
+
+def test_the_check_refuses_a_state_it_does_not_understand(tmp_path):
+    state = tmp_path / "state"
+    state.write_text('{"format": "supervisord-lite-reexec", "version": 99}')
+    with open(state) as f:
+        res = subprocess.run(
+            [sys.executable, "-m", "supervisord_lite", "--takeover-check", str(f.fileno())],
+            pass_fds=[f.fileno()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert res.returncode == 1
+    assert "version 99" in res.stderr and "reads version 1" in res.stderr, res.stderr
