@@ -112,3 +112,19 @@ def test_pid_env_benchmark_prints_its_table():
     for row in rows[1:]:
         cpu, wall = row.strip("| ").split(" | ")[-2:]
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
+
+
+@pytest.mark.timeout(300)
+def test_reexec_benchmark_prints_its_rows(bench_tmpdir):
+    """`--only reexec` (supervisord_lite alone: supervisord cannot upgrade in place)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "reexec"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+        env={**os.environ, "TMPDIR": bench_tmpdir},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [_cells(line) for line in res.stdout.splitlines() if line.startswith("| reexec |")]
+    assert len(rows) == 4, res.stdout
+    for row in rows:
+        assert row[2] == "not run" and NUMBER.match(row[3]), row
+    assert not _bench_procs(bench_tmpdir), "the benchmark left processes behind"
