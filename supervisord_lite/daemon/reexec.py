@@ -86,8 +86,9 @@ class Reexec:
         if self.pending is not None:
             client.fail(req_id, protocol.BUSY, "a reexec is already under way")
             return
-        if host.reloading:
-            client.fail(req_id, protocol.BUSY, "a reload is under way; try again once it is done")
+        busy = self._busy()
+        if busy:
+            client.fail(req_id, protocol.BUSY, f"{busy}; try again once it is done")
             return
         try:
             fd = reexec_state.write(self._document(final=False, reply=None))
@@ -102,14 +103,23 @@ class Reexec:
         except OSError as exc:
             self._fail(f"cannot run the takeover check: {exc.strerror or exc}")
 
+    def _busy(self) -> str | None:
+        """What must finish before an exec: its state is in no document."""
+        if self.host.reloading:
+            return "a reload is under way"
+        rolls = getattr(self.host.supervisor, "rolls", None)  # restart --rolling
+        if rolls is not None and (rolls.under_way or rolls.retiring):
+            return "a rolling restart is under way (or a replaced process is still exiting)"
+        return None
+
     def _checked(self, ok: bool, why: str, requested: float) -> None:
         self._check = None
         if not ok:
             self._fail(f"the installed code cannot take over; still running: {why}")
         elif self.host.supervisor.shutting_down:
             self._fail("the daemon is shutting down")
-        elif self.host.reloading:
-            self._fail("a reload began during the check; try again once it is done")
+        elif self._busy():
+            self._fail(f"{self._busy()} (begun during the check); try again once it is done")
         else:
             self._exec(requested)
 

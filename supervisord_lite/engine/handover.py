@@ -59,8 +59,11 @@ def snapshot(supervisor: Supervisor, final: bool = True) -> tuple[dict, list[int
     current = now()
     processes = {}
     fds: list[int] = []
+    cgroup_of = getattr(supervisor, "cgroup_of", None)  # a surge's slot runs in its own
     for name, process in supervisor.processes.items():
-        processes[name] = _slot(process, current, fds, final)
+        processes[name] = slot = _slot(process, current, fds, final)
+        if cgroup_of is not None and cgroup_of(process) != name:
+            slot["cgroup"] = cgroup_of(process)
     return {"processes": processes, "memory_limit_hits": supervisor.memory_limit_hits}, fds
 
 
@@ -143,6 +146,8 @@ def _restore_slot(supervisor: Supervisor, process: Process, slot: dict) -> None:
     machine.history = [
         Transition(S(old), S(new), reason, at) for old, new, reason, at in slot["history"]
     ]
+    if slot.get("cgroup") and hasattr(supervisor, "cgroup_names"):
+        supervisor.cgroup_names[process] = slot["cgroup"]
     process.changed_at = slot["changed_at"]
     process.ever_started = slot["ever_started"]
     process.dep_error = slot["dep_error"]
