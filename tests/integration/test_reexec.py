@@ -261,3 +261,45 @@ def test_the_check_refuses_a_state_it_does_not_understand(tmp_path):
         )
     assert res.returncode == 1
     assert "version 99" in res.stderr and "reads version 1" in res.stderr, res.stderr
+
+
+def test_as_pid_1_it_stays_pid_1(daemon):
+    """In a pid namespace of its own (a container's), the daemon is PID 1: exec keeps it."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1) here")
+    daemon.write_config({"s": {"command": ["sleep", "300"], "startsecs": 0}})
+    with open(daemon.dir / "foreground.err", "wb") as err:
+        proc = subprocess.Popen(
+            [
+                unshare,
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                *DAEMON_CMD,
+                "-n",
+                "-c",
+                str(daemon.config),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            env=daemon.env,
+        )
+    daemon.known_pids.add(proc.pid)
+    try:
+        daemon.wait_until(lambda: proc.poll() is not None or daemon.socket.exists(), 30)
+        if proc.poll() is not None:
+            pytest.skip(
+                f"cannot make a pid namespace here: {daemon.path('foreground.err').read_text()}"
+            )
+        daemon.wait_state("s", "RUNNING", timeout=20)
+        assert daemon.ctl_ok("pid").stdout.strip() == "1"
+        before = daemon.status()["s"]
+        assert "pid 1 now runs" in reexec(daemon).stdout
+        assert daemon.ctl_ok("pid").stdout.strip() == "1"
+        assert daemon.status()["s"]["pid"] == before["pid"]
+        daemon.ctl_ok("shutdown")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        kill_tree(proc)
