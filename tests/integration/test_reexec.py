@@ -227,6 +227,12 @@ def test_an_open_events_stream_ends_cleanly_and_clients_reconnect(daemon):
             events.kill()
             events.communicate()
     assert daemon.ctl("status").returncode == 0
+    # A program started by the new image gets nothing of the handover: no descriptor
+    # but its stdio, no state variable.
+    daemon.ctl_ok("restart", "s")
+    pid = daemon.status()["s"]["pid"]
+    assert sorted(os.listdir(f"/proc/{pid}/fd"), key=int) == ["0", "1", "2"]
+    assert b"SUPERVISORD_LITE_REEXEC" not in Path(f"/proc/{pid}/environ").read_bytes()
 
 
 def test_after_a_reexec_a_sigkilled_daemon_leaves_no_duplicates(daemon):
