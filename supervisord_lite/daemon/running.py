@@ -223,10 +223,12 @@ class Daemon:
         if tree is not None:
             supervisor.use_cgroups(tree)
         supervisor.record = ChildRecord(children_path(self.config.pidfile), self.loop.call_later)
+        # The handlers are in place, and a child spawned from here on must not start
+        # with them blocked (posix_spawn passes the mask on).
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
         for process in restore(supervisor, state):
             if process.program.autostart:
                 supervisor.start(process)  # added to the config since the last load
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
         supervisor.reap()  # children that exited during the exec
 
     def _apply_http(self, settings, bound=None) -> None:

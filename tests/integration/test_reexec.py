@@ -309,3 +309,28 @@ def test_as_pid_1_it_stays_pid_1(daemon):
         assert proc.wait(timeout=30) == 0
     finally:
         kill_tree(proc)
+
+
+def test_config_edits_are_not_restarts_but_added_and_removed_programs_are_handled(daemon):
+    daemon.start(
+        {
+            "kept": {"command": ["sleep", "300"], "startsecs": 0},
+            "removed": {"command": ["sleep", "301"], "startsecs": 0},
+        }
+    )
+    before = daemon.status()
+    daemon.write_config(
+        {
+            "kept": {"command": ["sleep", "300"], "startsecs": 0, "stopwaitsecs": 3},
+            "added": {"command": ["sleep", "302"], "startsecs": 0},
+        }
+    )
+    reexec(daemon)
+    after = daemon.wait_state("added", "RUNNING")
+    assert after["pid"] is not None
+    assert daemon.status()["kept"]["pid"] == before["kept"]["pid"]  # changed, not restarted
+    gone = before["removed"]["pid"]
+    daemon.wait_until(
+        lambda: not psutil.pid_exists(gone) or psutil.Process(gone).status() == "zombie", 10
+    )
+    assert "removed" not in daemon.status()
