@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Protocol
 
@@ -63,8 +64,20 @@ class ReexecHost(Protocol):
     supervisor: Supervisor
     server: object  # control.server.ControlServer: its clients are told to ask again
     reloading: bool
+    listen_sock: socket.socket  # the control socket
+    pidfile_fd: int  # its flock is held by the open file: it must never be let go
+    socket_inode: tuple[int, int] | None
 
-    def handover_fds(self) -> dict: ...
+
+def handover_fds(host: ReexecHost) -> dict:
+    """The daemon's own descriptors that survive the exec, by role (the children's
+    pipes and the requester's connection are added per request)."""
+    held = getattr(host, "held_sockets", None)  # [sockets.*]: linux/held_sockets.py
+    return {
+        "control": host.listen_sock.fileno(),
+        "pidfile": host.pidfile_fd,
+        "sockets": held.held() if held is not None else {},
+    }
 
 
 def command_line() -> list[str]:
@@ -133,7 +146,7 @@ class Reexec:
     def _document(self, final: bool, reply: tuple | None, requested: float = 0.0) -> dict:
         host = self.host
         processes, pipe_fds = snapshot(host.supervisor, final)
-        fds = host.handover_fds()
+        fds = handover_fds(host)
         fds["reply"] = reply[0] if reply else None
         fds["pipes"] = pipe_fds
         cgroups = host.supervisor.cgroups
@@ -141,6 +154,7 @@ class Reexec:
             daemon_version=__version__,
             pid=os.getpid(),
             config=host.config.path,
+            control_inode=list(host.socket_inode) if host.socket_inode else None,
             foreground=host.foreground,
             fds=fds,
             reply_id=reply[1] if reply else None,
@@ -157,8 +171,13 @@ class Reexec:
         record = host.supervisor.record
         if record is not None and record.dirty:
             record.write()  # should the exec go wrong, the next daemon finds every child
-        document = self._document(True, reply, requested)
-        fd = reexec_state.write(document)
+        try:
+            document = self._document(True, reply, requested)
+            fd = reexec_state.write(document)
+        except (OSError, reexec_state.StateError) as exc:  # no memory for a memfd...
+            sd_notify("READY=1")
+            self._fail(f"cannot write the state: {exc}")
+            return
         _tell_others(host.server, client)
         if reply is not None:
             client.flush()

@@ -21,7 +21,7 @@ from supervisord_lite.control.server import ControlServer
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.daemon import takeover
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
-from supervisord_lite.daemon.reexec import BLOCKED, Reexec
+from supervisord_lite.daemon.reexec import Reexec
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
     StartupError,
@@ -30,7 +30,6 @@ from supervisord_lite.daemon.startup import (
     make_parent,
     report_ready,
 )
-from supervisord_lite.engine.handover import restore
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
@@ -59,16 +58,6 @@ class Daemon:
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
         self.takeover: dict | None = None  # the previous image's state, after a reexec
         self.reexec = Reexec(self)
-
-    def handover_fds(self) -> dict:
-        """The daemon's own descriptors that survive a reexec, by role (reexec.py adds
-        the children's pipes and the requester's connection)."""
-        held = getattr(self, "held_sockets", None)  # [sockets.*]: linux/held_sockets.py
-        return {
-            "control": self.listen_sock.fileno(),
-            "pidfile": self.pidfile_fd,
-            "sockets": held.held() if held is not None else {},
-        }
 
     # -- before detaching: everything a user can get wrong --------------------------
 
@@ -190,7 +179,7 @@ class Daemon:
             self._apply_http(self.config.http, (socks, self.http_error))
         self._install_signals()
         if self.takeover is not None:
-            self._adopt_previous_image(self.takeover)
+            takeover.adopt_table(self, self.takeover)
             return
         log.info(
             "supervisord-lite %s started with pid %d (%s)",
@@ -205,31 +194,6 @@ class Daemon:
         supervisor.record = ChildRecord(children_path(self.config.pidfile), loop.call_later)
         supervisor.start_autostart()
         supervisor.reap()  # a child may have died before SIGCHLD had a handler
-
-    def _adopt_previous_image(self, state: dict) -> None:
-        """After a reexec: the previous image's children, pipes, counters and timers
-        taken over (engine/handover.py); nobody stopped, nothing started but programs
-        added to the config since; then the signals held back across the exec let in."""
-        supervisor = self.supervisor
-        log.info(
-            "supervisord-lite %s took over from %s with pid %d (%s): %d processes",
-            __version__,
-            state.get("daemon_version"),
-            os.getpid(),
-            self.config.path,
-            len(state["processes"]),
-        )
-        tree = cgroups.adopt(state.get("cgroups"))
-        if tree is not None:
-            supervisor.use_cgroups(tree)
-        supervisor.record = ChildRecord(children_path(self.config.pidfile), self.loop.call_later)
-        # The handlers are in place, and a child spawned from here on must not start
-        # with them blocked (posix_spawn passes the mask on).
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
-        for process in restore(supervisor, state):
-            if process.program.autostart:
-                supervisor.start(process)  # added to the config since the last load
-        supervisor.reap()  # children that exited during the exec
 
     def _apply_http(self, settings, bound=None) -> None:
         """Start (on the socket bound before detaching, or why it could not be), change,

@@ -13,7 +13,10 @@ image handed on (daemon/reexec.py has the sequence; docs/architecture.md too).
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import pkgutil
+import signal
 import socket
 import sys
 
@@ -23,7 +26,13 @@ from supervisord_lite.base import protocol
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError
 from supervisord_lite.daemon import reexec_state
+from supervisord_lite.daemon.reexec import BLOCKED
+from supervisord_lite.engine.handover import restore
+from supervisord_lite.engine.recovery import ChildRecord, children_path
+from supervisord_lite.linux import cgroups
 from supervisord_lite.linux.loop import now
+
+log = logging.getLogger("supervisord_lite")
 
 # Never imported by the check: the entry points run their main at import.
 _SKIP = {"__main__"}
@@ -79,6 +88,34 @@ def adopt_descriptors(daemon, state: dict) -> None:
     held = getattr(daemon, "held_sockets", None)
     if held is not None and fds.get("sockets"):
         held.adopt(fds["sockets"])  # linux/held_sockets.py: kept by address at prepare
+
+
+def adopt_table(daemon, state: dict) -> None:
+    """Start-up after a reexec, once the loop, servers and signal handlers exist: the
+    previous image's children, pipes, counters and timers taken over
+    (engine/handover.py); nobody stopped, nothing started but programs added to the
+    config since."""
+    supervisor = daemon.supervisor
+    log.info(
+        "supervisord-lite %s took over from %s with pid %d (%s): %d processes",
+        __version__,
+        state.get("daemon_version"),
+        os.getpid(),
+        daemon.config.path,
+        len(state["processes"]),
+    )
+    tree = cgroups.adopt(state.get("cgroups"))
+    if tree is not None:
+        supervisor.use_cgroups(tree)
+    path = children_path(daemon.config.pidfile)
+    supervisor.record = ChildRecord(path, daemon.loop.call_later)
+    # The handlers are in place, and a child spawned from here on must not start with
+    # them blocked; what arrived during the exec is delivered now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
+    for process in restore(supervisor, state):
+        if process.program.autostart:
+            supervisor.start(process)  # added to the config since the last load
+    supervisor.reap()  # children that exited during the exec
 
 
 def answer(state: dict, processes: int) -> None:

@@ -307,6 +307,9 @@ def test_as_pid_1_it_stays_pid_1(daemon):
         assert daemon.status()["s"]["pid"] == before["pid"]
         daemon.ctl_ok("shutdown")
         assert proc.wait(timeout=30) == 0
+        # Still its own after the exec: removed at shutdown, record and all.
+        assert not daemon.socket.exists() and not daemon.pidfile.exists()
+        assert not daemon.path("sdl.pid.children").exists()
     finally:
         kill_tree(proc)
 
