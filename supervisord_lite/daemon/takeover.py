@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import pkgutil
 import signal
 import socket
 import sys
@@ -61,6 +60,8 @@ def check_main(argv: list[str]) -> int:
 
 def _import_everything() -> str | None:
     """Import every module of the installed package; the first failure, told."""
+    import pkgutil  # the check child's alone: the daemon never walks its package
+
     prefix = supervisord_lite.__name__ + "."
     for module in pkgutil.walk_packages(supervisord_lite.__path__, prefix, onerror=_raise):
         if module.name.rpartition(".")[2] in _SKIP:
