@@ -206,26 +206,38 @@ def test_notify_socket_sees_reloading_then_ready_and_the_same_main_pid(daemon):
         listener.close()
 
 
-def test_an_open_events_stream_ends_cleanly_and_clients_reconnect(daemon):
-    daemon.start({"s": {"command": ["sleep", "300"], "startsecs": 0}})
-    events = subprocess.Popen(
-        [*CTL_CMD, "-c", str(daemon.config), "events"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=daemon.env,
+def test_open_events_and_tail_f_streams_end_cleanly_and_clients_reconnect(daemon):
+    daemon.start(
+        {
+            "s": {"command": ["sleep", "300"], "startsecs": 0},
+            "w": {"command": helper("seqwriter", "--interval", 0.05), "startsecs": 0},
+        }
     )
+    streams = [
+        subprocess.Popen(
+            [*CTL_CMD, "-c", str(daemon.config), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=daemon.env,
+        )
+        for args in (["events"], ["tail", "-f", "w"])
+    ]
     try:
-        # Connected, and subscribed: a state change reaches it.
-        daemon.wait_until(lambda: psutil.Process(events.pid).net_connections("unix"), 10)
+        # Connected and answered (tail -f has printed lines): the streams are open.
+        for proc in streams:
+            daemon.wait_until(lambda p=proc: psutil.Process(p.pid).net_connections("unix"), 10)
         reexec(daemon)
-        out, err = events.communicate(timeout=30)
-        assert events.returncode == 0, err
-        assert b"Traceback" not in err
+        for proc in streams:
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err  # the stream ended: EOF, not an error
+            assert b"Traceback" not in err and b"ERROR" not in err, err
+        assert b"seq " in out  # tail -f followed until then
     finally:
-        if events.poll() is None:
-            events.kill()
-            events.communicate()
+        for proc in streams:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert daemon.ctl("status").returncode == 0
     # A program started by the new image gets nothing of the handover: no descriptor
     # but its stdio, no state variable.
