@@ -64,7 +64,12 @@ def snapshot(supervisor: Supervisor, final: bool = True) -> tuple[dict, list[int
         processes[name] = slot = _slot(process, current, fds, final)
         if cgroup_of is not None and cgroup_of(process) != name:
             slot["cgroup"] = cgroup_of(process)
-    return {"processes": processes, "memory_limit_hits": supervisor.memory_limit_hits}, fds
+    runner = supervisor.probes_made()
+    notify = runner.notify_fd() if runner is not None else None
+    if notify is not None:  # the sd_notify socket the children's NOTIFY_SOCKET names
+        fds.append(notify)
+    document = {"processes": processes, "memory_limit_hits": supervisor.memory_limit_hits}
+    return {**document, "notify_fd": notify}, fds
 
 
 def _slot(process: Process, current: float, fds: list[int], final: bool) -> dict:
@@ -118,6 +123,8 @@ def restore(supervisor: Supervisor, state: dict) -> list[Process]:
     stopped. Each slot is restored on its own: one that fails is logged, and its child
     is still reaped and its pipes read."""
     supervisor.memory_limit_hits.update(state.get("memory_limit_hits") or {})
+    if state.get("notify_fd") is not None:
+        supervisor.probes.adopt_notify(state["notify_fd"])
     waiting = []
     for name, slot in state["processes"].items():
         process = supervisor.processes.get(name)

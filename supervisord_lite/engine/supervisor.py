@@ -90,6 +90,10 @@ class Supervisor:
             self._probes = ProbeRunner(self)
         return self._probes
 
+    def probes_made(self) -> ProbeRunner | None:
+        """The probe runner if one was made (probes() makes it)."""
+        return self._probes
+
     def close_probes(self) -> None:
         if self._probes is not None:
             self._probes.close()

@@ -349,3 +349,22 @@ def test_config_edits_are_not_restarts_but_added_and_removed_programs_are_handle
         lambda: not psutil.pid_exists(gone) or psutil.Process(gone).status() == "zombie", 10
     )
     assert "removed" not in daemon.status()
+
+
+def test_a_notify_program_starting_during_reexec_reaches_the_new_image(daemon):
+    """Its NOTIFY_SOCKET names the daemon's sd_notify socket, handed over: the READY=1
+    it sends after the exec still makes it RUNNING."""
+    daemon.start(
+        {
+            "svc": {
+                "command": helper("notifier", "--ready-after", 8),
+                "ready": {"notify": True, "timeout": 60},
+            }
+        }
+    )
+    daemon.wait_state("svc", "STARTING")
+    pid = daemon.status()["svc"]["pid"]
+    reexec(daemon)
+    assert daemon.status()["svc"]["state"] == "STARTING", "READY=1 came before the exec"
+    status = daemon.wait_state("svc", "RUNNING", timeout=30)
+    assert status["pid"] == pid
