@@ -32,9 +32,10 @@ WORKLOADS = [
 # the default table keeps a figure on both sides of every row. scale10k (10,000
 # programs, minutes) is saved as a run of its own: `--only scale10k --save`.
 LITE_ONLY = ["probes", "scale10k", "reexec"]
-# Run only when named (--only web, --only hosts): web needs Chromium, hosts an sshd;
+# Run only when named (--only web, hosts, top): web needs Chromium, hosts an sshd, top
+# urwid (the top extra) and Chromium;
 # neither has a supervisord side.
-OPTIONAL = ["web", "hosts"]
+OPTIONAL = ["web", "hosts", "top"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS_DIR = os.path.join(ROOT, "benchmarks", "runs")
 

@@ -4,8 +4,10 @@ on a persistent HTTP connection vs JSON lines on one supervisord_lite socket), w
 daemon's CPU per request over those round trips (the rate also counts the client's
 decoding: Python's XML-RPC parser on supervisord's side).
 
-Requests here come back to back, so a daemon may answer from figures it computed for
-the previous request; `paced` measures status at a dashboard's pace instead.
+Both sides' requests ask the same: the states, no tree CPU/memory figures (XML-RPC has
+none; supervisord_lite's `status` with "figures": false, as its text `status` asks).
+Requests here come back to back; `paced` measures status at a dashboard's pace, and the
+cost of the figures too.
 """
 
 from __future__ import annotations

@@ -236,10 +236,16 @@ class LiteClient:
             self.buf += data
 
     def status(self):
+        """What getAllProcessInfo gives and the ctl's text `status` asks: the states,
+        without the trees' CPU and memory figures (figures(): those of `status --json`)."""
+        return self.call("status", {"figures": False})
+
+    def figures(self):
+        """`status` with every tree's CPU, memory and threads (the protocol's default)."""
         return self.call("status")
 
     def states(self) -> list[tuple[str, str, int | None]]:
-        return [(p["name"], p["state"], p["pid"]) for p in self.call("status")]
+        return [(p["name"], p["state"], p["pid"]) for p in self.status()]
 
     def start(self, name: str) -> None:
         self.call("start", {"names": [name]})

@@ -10,6 +10,10 @@ getAllProcessInfo vs the lite socket's `status`) and a whole `status` command
 (supervisorctl vs supervisorctl-lite), each 1.3 s after the previous one ended. The
 daemon's CPU is summed over each request's window only (/proc, see common.daemon_cpu),
 so supervisord's own 1 s tick between requests is not charged to it.
+
+Both API requests ask the same: states, no CPU or memory figures (getAllProcessInfo has
+none). supervisord_lite also answers, paced the same way, `status` with every tree's
+figures (what `status --json`, /metrics and the web page ask): a row of its own.
 """
 
 from __future__ import annotations
@@ -27,13 +31,17 @@ def measure(kind, n: int, requests: int) -> dict:
     with kind() as mgr:
         mgr.launch_sleepers(n)
         client = mgr.client()
-        api_cpu, ctl_cpu = CpuMeter(mgr.pid), CpuMeter(mgr.pid)
+        api_cpu, ctl_cpu, figures_cpu = CpuMeter(mgr.pid), CpuMeter(mgr.pid), CpuMeter(mgr.pid)
         rtts, walls = [], []
         argv = mgr.ctl("status")
+        kinds = 3 if hasattr(client, "figures") else 2
         try:
-            for i in range(2 * requests):
+            for i in range(kinds * requests):
                 time.sleep(PERIOD)
-                if i % 2 == 0:
+                if i % kinds == 2:
+                    with figures_cpu:
+                        client.figures()
+                elif i % kinds == 0:
                     with api_cpu:
                         t0 = time.perf_counter()
                         client.status()
@@ -52,6 +60,7 @@ def measure(kind, n: int, requests: int) -> dict:
             "walls": [v * 1000 for v in walls],
             "api_cpu": api_cpu.seconds * 1000,
             "ctl_cpu": ctl_cpu.seconds * 1000,
+            "figures_cpu": figures_cpu.per_window_ms(),
         }
 
 
@@ -66,9 +75,14 @@ def run(settings: Settings) -> list[Row]:
         "api_cpu": Row(workload, "daemon CPU per API request (ms)", fmt="{:.3f}"),
         "wall": Row(workload, "`status` command wall time, median (ms)", fmt="{:.1f}"),
         "ctl_cpu": Row(workload, "daemon CPU per `status` command (ms)", fmt="{:.3f}"),
+        "figures_cpu": Row(
+            workload, "daemon CPU per API request with every tree's figures (ms)", fmt="{:.3f}"
+        ),
     }
     for row in rows.values():
         row.note = note
+    rows["figures_cpu"].lite_only = True
+    rows["figures_cpu"].note = f"{note}; supervisord has no such figures"
     with UnrelatedProcesses(others):
         results = per_manager(settings, rounds, lambda kind: measure(kind, n, requests))
     for label, runs in results.items():
@@ -78,4 +92,6 @@ def run(settings: Settings) -> list[Row]:
         rows["api_cpu"].set(label, sum(r["api_cpu"] for r in runs) / len(rtts))
         rows["wall"].set(label, median([v for r in runs for v in r["walls"]]))
         rows["ctl_cpu"].set(label, sum(r["ctl_cpu"] for r in runs) / (rounds * requests))
+        if label != "supervisord":
+            rows["figures_cpu"].set(label, median([r["figures_cpu"] for r in runs]))
     return list(rows.values())

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Files that take far longer than their size says (real browsers, Prometheus, sshd, the
 # benchmark harness, hypothesis' state machine): weighed by what they took in a run.
 SLOW = {
-    "tests/test_benchmarks_quick.py": 170,
-    "tests/integration/test_web_page.py": 60,
+    "tests/test_benchmarks_quick.py": 220,  # 170 + the top workload's quick run
+    "tests/integration/test_web_page.py": 100,  # with the charts' polls
+    "tests/integration/test_top.py": 60,
+    "tests/integration/test_top_hosts.py": 40,
     "tests/integration/test_ssh_hosts.py": 60,
     "tests/integration/test_prometheus.py": 40,
     "tests/integration/test_stateful.py": 30,

@@ -1,12 +1,12 @@
 """The control protocol's wire format: JSON lines, message shapes and error codes.
 
 Pure: bytes in, bytes out. Shared by the daemon's server and the ctl client, so it
-imports nothing heavier than json.
+imports nothing heavy: not even the json package (cjson.py drives its C parts).
 """
 
 from __future__ import annotations
 
-import json
+from supervisord_lite.base import cjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the ctl's start-up a few ms; annotations only
@@ -85,7 +85,7 @@ class Request:
 
 # JSON text as the protocol writes it: compact, UTF-8 as is, and standard: NaN and
 # Infinity are not JSON (RFC 8259), and a strict client could not read a line with them.
-to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+to_json = cjson.encoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _BATCH = 64  # result items per encoder call
 
 
@@ -142,7 +142,7 @@ def decode_request(line: bytes) -> Request:
     except UnicodeDecodeError as exc:
         raise ProtocolError(BAD_REQUEST, f"request is not valid UTF-8: {exc.reason}") from None
     try:
-        message = json.loads(text, parse_constant=_refuse_constant)
+        message = cjson.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise ProtocolError(BAD_REQUEST, f"request is not valid JSON: {exc}") from None
     except RecursionError:  # json raises this, not ValueError, for [[[[… a few thousand deep
@@ -174,7 +174,7 @@ def _refuse_constant(name: str):
 
 
 def decode_reply(line: bytes) -> dict:
-    message = json.loads(line.decode("utf-8"))
+    message = cjson.loads(line)
     if not isinstance(message, dict) or "ok" not in message:
         raise ValueError(f"malformed reply: {line[:200]!r}")
     return message

@@ -9,10 +9,11 @@ alike without importing the converters (values.py).
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import re
 from typing import Any
+
+from supervisord_lite.base import cjson
 
 # TOML bare keys (toml.io: "A-Za-z0-9_-"); anything else is shown quoted in a key path.
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -46,7 +47,7 @@ def _show(value: Any, depth: int) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return cjson.dumps(value, ensure_ascii=False)
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
@@ -72,6 +73,6 @@ def key_path(*parts: str | int) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            name = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+            name = part if _BARE_KEY.fullmatch(part) else cjson.dumps(part, ensure_ascii=False)
             out += f".{name}" if out else name
     return out

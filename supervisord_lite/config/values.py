@@ -8,7 +8,6 @@ here does I/O. Kept apart so the loader (loader.py) stays readable.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import shlex
@@ -16,7 +15,7 @@ import signal
 from string import Formatter
 from typing import Any, Callable
 
-from supervisord_lite.base import redact
+from supervisord_lite.base import cjson, redact
 from supervisord_lite.base.names import template_problem
 
 # Invalid, fail and show are part of every converter's kit, here and in the other
@@ -279,7 +278,7 @@ def choice(*allowed: str) -> Converter:
     def convert(value: Any) -> str:
         if isinstance(value, str) and value.lower() in allowed:
             return value.lower()
-        options = " | ".join(json.dumps(a) for a in allowed)
+        options = " | ".join(cjson.dumps(a) for a in allowed)
         raise fail(f"expected {options}, got {show(value)}")
 
     return convert

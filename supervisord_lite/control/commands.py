@@ -139,7 +139,9 @@ class Commands:
         processes, unknown = self._resolve(request, required=False)
         if unknown:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
-        return protocol.Raw(self.status_text.array(processes, now()))
+        # The ctl's text asks none: the trees' figures are read only for those who show them.
+        figures = protocol.arg_bool(request.args, "figures", True)
+        return protocol.Raw(self.status_text.array(processes, now(), figures))
 
     def cmd_start(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)

@@ -32,12 +32,13 @@ def cpu_and_memory(pid: int) -> tuple[float, int] | None:
 
 def process_rows(supervisor) -> list[ProcessRow]:
     """A row per process of the table, in table order. CPU and memory are the whole
-    tree's, the figures `status` shows (supervisor.figures: one /proc pass)."""
+    tree's, the figures `status` shows (one reading of our trees for all of them)."""
     mono, wall = now(), time.time()
     rows = []
+    reading = supervisor.figures.reading()
     for process in supervisor.processes.values():
         machine = process.machine
-        figures = supervisor.figures.of(process)
+        figures = supervisor.figures.of(process, reading)
         started = machine.started_at
         rows.append(
             ProcessRow(

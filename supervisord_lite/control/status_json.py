@@ -7,6 +7,10 @@ second, the `uptime H:MM:SS` in its description), so each process's text is kept
 split around those two fields, and only they are written afresh. The text is exactly
 `json.dumps(Supervisor.status(...))` with the protocol's separators: a test compares
 the two in every state.
+
+The trees' figures (CPU, memory, threads) change all the time: they are read afresh
+for each request that asks for them, from one reading of our trees (never a pass over
+the host's /proc, never kept), and appended to the process's text.
 """
 
 from __future__ import annotations
@@ -25,31 +29,29 @@ class StatusText:
         self.supervisor = supervisor
         # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
         self._cache: dict[str, list] = {}
-        # process name -> (figures.stamp, the figures' JSON members): a tree's figures
-        # come from a /proc pass at most a second old, so they are kept that long too.
-        self._figures: dict[str, tuple] = {}
+        self._pieces: dict[str, str] = {}  # texts many processes' entries share
 
-    def array(self, processes, current: float) -> str:
+    def array(self, processes, current: float, figures: bool = True) -> str:
+        """The status array; without figures, the objects lack the trees' figures
+        (tracking, cpu_seconds, memory_bytes, tasks, memory_limit_by)."""
         table = self.supervisor.processes
         if len(self._cache) > len(table):  # a reload removed some: forget them
             self._cache = {k: v for k, v in self._cache.items() if table.get(k) is v[0]}
-            self._figures = {k: v for k, v in self._figures.items() if k in table}
-        return "[" + ",".join([self.with_figures(p, current) for p in processes]) + "]"
-
-    def with_figures(self, process, current: float) -> str:
-        """one() and the tree's figures, which change all the time: never cached here."""
-        text = self.one(process, current)
-        stamp = self.supervisor.figures.stamp(process)
-        entry = self._figures.get(process.name)
-        if entry is None or entry[0] != stamp:
-            members = to_json(self.supervisor.figures.of(process))[1:-1]
-            entry = self._figures[process.name] = (stamp, members)
-        return text[: text.rindex(',"tracking":')] + entry[1].join((",", "}"))
+        if not figures:
+            return "[" + ",".join([self.one(p, current) for p in processes]) + "]"
+        reading = self.supervisor.figures.reading()
+        figures_of = self.supervisor.figures.of
+        parts = []
+        for process in processes:
+            members = to_json(figures_of(process, reading))[1:]
+            parts.append(self.one(process, current)[:-1] + "," + members)
+        return "[" + ",".join(parts) + "]"
 
     def one(self, process, current: float) -> str:
+        """The status object without the trees' figures, as JSON text."""
         machine = process.machine
         if process.waiting_for_deps:  # its description names other processes' states
-            return to_json(self.supervisor.status(process, current))
+            return to_json(self.supervisor.bare_status(process, current))
         history = machine.history
         key = (
             machine.state,
@@ -80,7 +82,7 @@ class StatusText:
 
     def _build(self, process, key, current: float) -> list:
         machine = process.machine
-        status = self.supervisor.status(process, current)
+        status = self.supervisor.bare_status(process, current)
         live = machine.state in (S.RUNNING, S.STARTING) and machine.started_at is not None
         if not live:
             return [process, key, to_json(status), None, None, None, None, None]
@@ -94,13 +96,18 @@ class StatusText:
         desc = to_json(status["description"])
         tail = rest[len(desc) :]
         second = int(current - machine.started_at)
+        # The middle and the tail are the same text for most live processes (no restarts,
+        # no spawn error, no health table): one shared copy, not one per process.
         return [
             process,
             key,
             None,
             head + ',"uptime":',
-            ',"restarts":' + restarts + ',"description":',
-            tail,
+            self._shared(',"restarts":' + restarts + ',"description":'),
+            self._shared(tail),
             second,
             desc,
         ]
+
+    def _shared(self, text: str) -> str:
+        return self._pieces.setdefault(text, text) if len(self._pieces) < 64 else text

@@ -16,6 +16,7 @@ import time
 
 from supervisord_lite.base import protocol
 from supervisord_lite.base.paths import DEFAULT_SOCKET, ConfigNotFound, find_config_path
+from supervisord_lite.ctl import socket_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the ctl's start-up ~2 ms
@@ -175,20 +176,12 @@ def _running(pid: int) -> bool:
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
-_PROGRAMS_HEADER = r"""(?m)^[ \t]*\[[ \t]*["']?programs"""
-_SUPERVISORD_HEADER = r"""\[\s*(["']?)supervisord\1\s*\]\s*(#.*)?$"""
-_SOCKET_LINE = r"""(["']?)socket\1\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(#.*)?$"""
-_SOCKET_OR_TABLE_KEY = r"""["']?(?:socket|supervisord)\b"""
-
-
 def _plain_socket(head: str, rest: str) -> str | None:
     """The [supervisord] socket, read from the simple lines nearly every config has
     (`socket = "..."` with no escapes, in a `[supervisord]` table), without tomllib,
     whose import costs ~9 ms. None when the text is not that plain (multi-line strings,
     dotted or inline-table keys, several socket lines, [supervisord] below the programs):
     then tomllib decides. Lenient like socket_path: it does not check the rest."""
-    import re
-
     if '"""' in head or "'''" in head:
         return None
     in_supervisord = False
@@ -198,12 +191,12 @@ def _plain_socket(head: str, rest: str) -> str | None:
         if not line or line[0] == "#":
             continue
         if line[0] == "[":
-            in_supervisord = re.match(_SUPERVISORD_HEADER, line) is not None
+            in_supervisord = socket_lines.is_supervisord_header(line)
             continue
-        m = re.match(_SOCKET_LINE, line) if in_supervisord else None
-        if m is not None:
-            found.append(m.group(2) if m.group(2) is not None else m.group(3))
-        elif re.match(_SOCKET_OR_TABLE_KEY, line):
+        value = socket_lines.socket_value(line) if in_supervisord else None
+        if value is not None:
+            found.append(value)
+        elif socket_lines.names_socket_key(line):
             return None
     if len(found) > 1 or (not found and "supervisord" in rest):
         return None
@@ -254,10 +247,7 @@ def socket_path(args) -> str:
             text = f.read().decode()
     except (OSError, ValueError) as exc:
         raise NoConfig(f"cannot read {path} to find the socket: {exc}") from None
-    import re
-
-    match = re.search(_PROGRAMS_HEADER, text)
-    cut = len(text) if match is None else match.start()
+    cut = socket_lines.programs_cut(text)
     socket_value = _plain_socket(text[:cut], text[cut:])
     if socket_value is None:
         socket_value = _tomllib_socket(path, text, cut)

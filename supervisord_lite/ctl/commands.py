@@ -8,11 +8,11 @@ nor import anything beyond what main.py already needs: the ctl's start-up time i
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from supervisord_lite import __version__
+from supervisord_lite.base import cjson
 from supervisord_lite.base.progress import Progress
 from supervisord_lite.ctl.client import UNREACHABLE, Connection, Unreachable
 
@@ -26,7 +26,7 @@ EXIT_UNREACHABLE = 4
 def json_error(args, code: str, message: str) -> None:
     """With --json, a failure is also an object on stdout: scripts read stdout."""
     if getattr(args, "json", False):  # one line: tail -f and events print JSON lines
-        print(json.dumps({"code": code, "message": message}), flush=True)
+        print(_json_line({"code": code, "message": message}), flush=True)
 
 
 class CommandFailed(Exception):
@@ -48,12 +48,18 @@ def _result(reply: dict, args, exit_code: int = EXIT_FAILED):
     raise CommandFailed(exit_code)
 
 
+# json.dumps(value) and json.dumps(value, indent=2), without the json package's imports
+_json_line = cjson.encoder((", ", ": "), ensure_ascii=True, allow_nan=True)
+
+
 def _print_json(value) -> None:
-    print(json.dumps(value, indent=2))
+    print(cjson.indented(value, indent=2))
 
 
 def cmd_status(conn: Connection, args) -> int:
-    processes = _result(conn.call("status", {"names": args.names}), args, EXIT_NOT_RUNNING)
+    # The text shows no tree figures (CPU, memory): it does not make the daemon read them.
+    request = {"names": args.names} if args.json else {"names": args.names, "figures": False}
+    processes = _result(conn.call("status", request), args, EXIT_NOT_RUNNING)
     if args.json:
         _print_json(processes)
     else:
@@ -106,7 +112,8 @@ class Waiting:
         now = time.monotonic()
         if not self.pending and now - self.asked >= 1.0:
             self.asked, self.pending = now, True
-            self.conn.send("status", {"names": self.names}, on_reply=self.status)
+            request = {"names": self.names, "figures": False}
+            self.conn.send("status", request, on_reply=self.status)
         self.progress.tick()
 
     def status(self, reply: dict) -> None:
@@ -177,7 +184,7 @@ def _print_log(conn: Connection, args, cmd: str, request: dict) -> int:
         conn.streaming = args.follow  # it answered: a quiet log is no silent daemon
         result = _result(reply, args)
         if args.json:
-            print(json.dumps(result), flush=True)
+            print(_json_line(result), flush=True)
         else:
             out.write(result.get("data", ""))
             out.flush()
@@ -239,7 +246,7 @@ def completion_names(processes: list[dict]) -> list[str]:
 
 def cmd__names(conn, args) -> int:
     """Hidden, for the completion scripts: one name a line."""
-    processes = _result(conn.call("status"), args)
+    processes = _result(conn.call("status", {"figures": False}), args)
     print("\n".join(completion_names(processes)))
     return EXIT_OK
 
@@ -254,7 +261,7 @@ def cmd_events(conn, args) -> int:
         conn.streaming = True  # it answered: hours without a change are normal
         if "subscribed" in result:
             continue
-        print(json.dumps(result), flush=True)
+        print(_json_line(result), flush=True)
 
 
 def cmd_shutdown(conn, args) -> int:
@@ -323,6 +330,13 @@ def cmd_metrics(conn, args) -> int:
     return EXIT_OK
 
 
+def cmd_top(conn, args) -> int:
+    # The top package's one way in (with main.py's for -H): top alone pays for it.
+    from supervisord_lite.ctl.top.top import cmd_top as run_top
+
+    return run_top(conn, args)
+
+
 COMMANDS = {
     "status": cmd_status,
     "start": cmd_start,
@@ -341,6 +355,7 @@ COMMANDS = {
     "maintail": cmd_maintail,
     "reexec": cmd_reexec,
     "_names": cmd__names,
+    "top": cmd_top,
 }
 
 

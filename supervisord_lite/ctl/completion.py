@@ -27,6 +27,7 @@ OPTIONS = {
     "avail": ["--json"],
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
+    "top": ["--sort", "--filter", "--interval", "--json"],
     "completion": [],
 }
 COMMAND_NAMES = list(OPTIONS)

@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         print(script(args.shell), end="")
         return EXIT_OK
     if getattr(args, "hosts", None) or getattr(args, "hosts_file", None):
+        if args.command == "top":  # one live view of every host, not a block per host
+            from supervisord_lite.ctl.top.top import run_top_hosts  # top's extra: top only
+
+            return run_top_hosts(args)
         from supervisord_lite.ctl.hosts import run_hosts  # subprocess, ssh: -H only
 
         return run_hosts(args)

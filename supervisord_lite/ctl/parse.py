@@ -110,6 +110,9 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     p = command("maintail", "the last lines of the daemon's own log")
     p.add_argument("-f", dest="follow", action="store_true", help="follow")
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
+
+    add_top_command(command)
     p = sub.add_parser("completion", help="print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh"))
 

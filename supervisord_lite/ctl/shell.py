@@ -122,7 +122,7 @@ class Shell:
     def names(self) -> list[str]:
         """What a NAME may be: from the daemon, else from the config file's tables."""
         try:
-            reply = self.connection().call("status")
+            reply = self.connection().call("status", {"figures": False})
             if reply.get("ok"):
                 return completion_names(reply["result"])
         except (Unreachable, OSError, ValueError):

@@ -16,6 +16,7 @@ import sys
 from types import SimpleNamespace
 
 from supervisord_lite import __version__
+from supervisord_lite.base import cjson
 from supervisord_lite.config.host import host_problems
 from supervisord_lite.config.load import find_config_path, load_config
 from supervisord_lite.config.model import ConfigError
@@ -272,7 +273,6 @@ def run_check(explicit_path: str | None, as_json: bool) -> int:
     """--check: every error and warning, the same in text and in JSON; exit 0 / 2.
     Text: the lines on stderr and `config OK: N programs` on stdout; JSON: one object
     on stdout, with the resolved config."""
-    import json
 
     from supervisord_lite.config.check import check, check_report  # only for --check
 
@@ -284,7 +284,7 @@ def run_check(explicit_path: str | None, as_json: bool) -> int:
         report = check_report(path) if path is not None else _no_report(errors)
         # Indented for a person at a terminal; one line otherwise, with the C encoder
         # (the indenting one is pure Python: a third of a 1000-program check).
-        print(json.dumps(report, indent=2 if sys.stdout.isatty() else None))
+        print(cjson.indented(report) if sys.stdout.isatty() else cjson.dumps(report))
         return 0 if report["ok"] else EXIT_CONFIG
     config, warnings = None, []
     if path is not None:

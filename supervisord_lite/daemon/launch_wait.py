@@ -10,13 +10,12 @@ having come up. It never imports the daemon side.
 
 from __future__ import annotations
 
-import json
 import select
 import socket
 import sys
 import time
 
-from supervisord_lite.base import protocol
+from supervisord_lite.base import cjson, protocol
 from supervisord_lite.base.progress import Progress
 
 TYPE_CHECKING = False
@@ -116,7 +115,7 @@ class Seen:
 
     def apply(self, reply: dict) -> None:
         if not reply.get("ok"):
-            raise ConnectionResetError(json.dumps(reply.get("error")))
+            raise ConnectionResetError(cjson.dumps(reply.get("error")))
         result = reply["result"]
         if reply.get("id") == STATUS_ID:
             for p in result:

@@ -19,8 +19,9 @@ from supervisord_lite.config.model import DaemonConfig
 log = logging.getLogger("supervisord_lite")
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-# Descriptors per process: its stdout and stderr pipes and their two log files.
-FDS_PER_PROCESS = 4
+# Descriptors per process and stream: the pipe and the log file (opened at the first
+# byte); with redirect_stderr, stderr shares stdout's.
+FDS_PER_STREAM = 2
 OWN_FDS = 64  # the daemon's own: epoll, socket, signal pair, pidfile, its log, /dev/null...
 MIN_DEFAULT_CLIENTS = 1024
 
@@ -36,8 +37,11 @@ def max_clients(config: DaemonConfig) -> int:
 
 
 def reserved_fds(config: DaemonConfig) -> int:
-    processes = sum(program.numprocs for program in config.programs.values())
-    return OWN_FDS + FDS_PER_PROCESS * processes
+    streams = sum(
+        program.numprocs * (1 if program.redirect_stderr else 2)
+        for program in config.programs.values()
+    )
+    return OWN_FDS + FDS_PER_STREAM * streams
 
 
 def raise_fd_limit(wanted: int) -> None:

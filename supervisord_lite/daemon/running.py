@@ -33,6 +33,7 @@ from supervisord_lite.daemon.startup import (
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
+from supervisord_lite.linux.heap import return_large_blocks
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.spawn import cloexec_inherited_fds
 from supervisord_lite.logs import daemon_log
@@ -155,6 +156,7 @@ class Daemon:
         cloexec_inherited_fds()  # programs start with posix_spawn: no close_fds there
         self._write_pid()
         become_subreaper()
+        return_large_blocks()  # a big reply's memory is not kept resident after it
         loop = EventLoop()
         loop.before_sleep.append(daemon_log.flush)
         daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time

@@ -47,7 +47,7 @@ class ChildrenHost(Protocol):
     output: Output
     record: ChildRecord | None  # crash recovery: who runs, beside the pidfile
     cgroups: CgroupTree | None  # where cgroups are in force
-    figures: Figures  # a tree's pids, for the memory watch
+    figures: Figures  # the trees' figures, for the memory watch
 
     @property
     def probes(self) -> ProbeRunner:
@@ -140,7 +140,7 @@ class Children:
             self._memory = MemoryWatch(
                 host.loop,
                 lambda: host.processes.values(),  # afresh: a reload replaces the dict
-                host.figures.tree_pids,
+                host.figures.reading,
                 host.restart_for,
             )
         return self._memory

@@ -1,87 +1,85 @@
-"""`status` figures of a process's tree: how it is tracked, CPU, memory, tasks.
+"""The figures `status --json`, `metrics`, the web page and memory_limit show for each
+process's tree: how it is tracked, CPU seconds, resident bytes, threads.
 
-One /proc pass (linux/proctree.py, loaded at the first figures asked for) serves every
-request for a second, so a page or a scraper polling a thousand processes costs one
-pass, not a thousand; a pid spawned since the pass takes a fresh one. A tree is its
-cgroup's members where cgroups are in force, else the process's descendants and
-session.
+One FiguresReading serves one request: the trees are read from /proc when asked for
+and forgotten with it, so nothing is kept between requests and a request that asks no
+figures (the ctl's text `status`) reads nothing. A tree is its cgroup's members where
+the daemon tracks processes in cgroups, else the main process's descendants and
+session (linux/proctree.py). Either way the members' /proc/PID/stat give the figures,
+so they mean the same in both: the cgroup's own counters would count the CPU of
+members that have exited (cpu.stat) and the page cache (memory.current), and cost as
+many reads for a one-process tree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from supervisord_lite.core.process import Process
-from supervisord_lite.linux.loop import now
+from supervisord_lite.linux.proctree import Trees
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.linux.cgroups import CgroupTree
-    from supervisord_lite.linux.proctree import Snapshot
 
 
 class FiguresHost(Protocol):
-    """What the figures need of the supervisor: its cgroups, set once running (or never)."""
+    """What the figures need of the supervisor: its cgroups, set once running (or
+    never), and its children by pid (the trees' roots)."""
 
     cgroups: CgroupTree | None
+    by_pid: dict[int, Process]
 
 
 class Figures:
-    """The figures of the supervisor's processes, from a /proc pass at most 1 s old."""
+    """The supervisor's figures: a reading per request, or one process's at once."""
 
     def __init__(self, host: FiguresHost):
         self.host = host
-        self._snapshot: Snapshot | None = None
-        self._snapshot_at = 0.0
 
-    def tree_pids(self, process: Process, snapshot: Snapshot) -> list[int]:
-        """The pids of process's whole tree: its cgroup's members, else its descendants
-        and session in `snapshot`."""
-        cgroups = self.host.cgroups
-        if cgroups is not None:
-            return cgroups.pids(process.name)
+    def reading(self) -> FiguresReading:
+        """A reading of the trees for one request (status, a scrape, a memory check)."""
+        return FiguresReading(self.host.cgroups, self.host.by_pid)
+
+    def of(self, process: Process, reading: FiguresReading | None = None) -> dict:
+        """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
+        return (reading or self.reading()).of(process)
+
+
+class FiguresReading:
+    __slots__ = ("cgroups", "trees", "tracking")
+
+    def __init__(self, cgroups: CgroupTree | None, roots: Iterable[int]):
+        self.cgroups = cgroups
+        self.trees = Trees(roots)
+        self.tracking = "pgroup" if cgroups is None else "cgroup"
+
+    def totals(self, process: Process) -> tuple[int, float, int]:
+        """(resident bytes, CPU seconds, threads) of process's tree (zeros: none live)."""
         pid = process.pid
-        return snapshot.tree(pid) if pid is not None else []
+        if pid is None:
+            return 0, 0.0, 0
+        if self.cgroups is not None:
+            return self.trees.sum(self.cgroups.pids(process.name))
+        return self.trees.totals(pid)
 
     def of(self, process: Process) -> dict:
-        """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
-        tracking = "pgroup" if self.host.cgroups is None else "cgroup"
-        figures = {"tracking": tracking, "cpu_seconds": None, "memory_bytes": None, "tasks": None}
+        """The `status` figures of process's tree, in the protocol's key order."""
+        figures = {"tracking": self.tracking, "cpu_seconds": None, "memory_bytes": None,
+                   "tasks": None}  # fmt: skip
         if process.pid is not None:
-            snapshot = self._recent_snapshot(process.pid)
-            rss, cpu, tasks = snapshot.totals(self.tree_pids(process, snapshot))
+            rss, cpu, tasks = self.totals(process)
             figures.update(cpu_seconds=round(cpu, 2), memory_bytes=rss, tasks=tasks)
-        figures["memory_limit_by"] = self._memory_limit_by(process)
+        figures["memory_limit_by"] = memory_limit_by(process, self.cgroups)
         return figures
 
-    def stamp(self, process: Process) -> tuple:
-        """What process's figures depend on: they stay the same while this does."""
-        pid = process.pid
-        taken = -1.0
-        if pid is not None:
-            self._recent_snapshot(pid)
-            taken = self._snapshot_at
-        memory_limit = process.program.memory_limit
-        return taken, pid, self.host.cgroups is not None, memory_limit
 
-    def _memory_limit_by(self, process: Process) -> str | None:
-        """Who enforces memory_limit: the kernel ("memory.max"), or our /proc sampling
-        where the memory controller is not on (None: no limit)."""
-        if process.program.memory_limit is None:
-            return None
-        cgroups = self.host.cgroups
-        if cgroups is not None and "memory" in cgroups.controllers:
-            return "memory.max"
-        return "sampling"
-
-    def _recent_snapshot(self, pid: int) -> Snapshot:
-        # A new pid not in the pass (spawned since) takes a fresh one, but not twice in
-        # 10 ms: a burst of spawns must not turn each status into a /proc pass.
-        age = now() - self._snapshot_at
-        snapshot = self._snapshot
-        if snapshot is None or age > 1.0 or (pid not in snapshot.stat and age > 0.01):
-            from supervisord_lite.linux.proctree import Snapshot  # at the first status figures
-
-            snapshot = self._snapshot = Snapshot()
-            self._snapshot_at = now()
-        return snapshot
+def memory_limit_by(process: Process, cgroups: CgroupTree | None) -> str | None:
+    """Who enforces memory_limit: the kernel ("memory.max"), or our /proc sampling
+    where the memory controller is not on (None: no limit)."""
+    if process.program.memory_limit is None:
+        return None
+    if cgroups is not None and "memory" in cgroups.controllers:
+        return "memory.max"
+    return "sampling"

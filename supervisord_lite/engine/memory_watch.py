@@ -3,9 +3,8 @@ one loop timer; over the limit, the process is restarted.
 
 The timer exists only while a process with a memory_limit has a live child: it is
 armed at such a spawn and not re-armed by a tick that finds none, so a daemon with no
-limits (or none running) never wakes for it. Each tick is one pass over /proc
-(proctree.Snapshot) for all limited processes, at the smallest memory_check_interval
-among them.
+limits (or none running) never wakes for it. Each tick reads the limited processes'
+trees only (engine/tree_figures.py), at the smallest memory_check_interval among them.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable
 
 from supervisord_lite.core.states import ProcessState
-from supervisord_lite.linux.proctree import Snapshot
 
 if TYPE_CHECKING:
     from supervisord_lite.core.process import Process
+    from supervisord_lite.engine.figures import FiguresReading
     from supervisord_lite.linux.loop import EventLoop, Timer
 
 log = logging.getLogger("supervisord_lite")
@@ -29,18 +28,18 @@ _ENFORCED = (S.STARTING, S.RUNNING)  # a STOPPING process is on its way out alre
 
 class MemoryWatch:
     """Given what it needs of the supervisor: the loop for its timer, the process
-    table, the pids of a process's tree, and the restart to ask for."""
+    table, a reading of the trees' figures, and the restart to ask for."""
 
     def __init__(
         self,
         loop: EventLoop,
         processes: Callable[[], Iterable[Process]],
-        tree_pids: Callable[[Process, Snapshot], list[int]],
+        figures_reading: Callable[[], FiguresReading],
         restart_for: Callable[[Process, dict], None],
     ):
         self.loop = loop
         self.processes = processes
-        self.tree_pids = tree_pids
+        self.figures_reading = figures_reading
         self.restart_for = restart_for  # restart it; the dict (why) goes to the events
         self.timer: Timer | None = None
 
@@ -62,10 +61,10 @@ class MemoryWatch:
         limited = self._limited()
         if not limited:
             return  # disarmed until a limited process spawns again
-        snapshot = Snapshot()
+        reading = self.figures_reading()
         for process in limited:
             if process.state in _ENFORCED and process.pid is not None:
-                rss = snapshot.totals(self.tree_pids(process, snapshot))[0]
+                rss = reading.totals(process)[0]
                 if rss > process.program.memory_limit:
                     self._over(process, rss)
         self._arm(min(p.program.memory_check_interval for p in limited))

@@ -71,7 +71,7 @@ class Supervisor:
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
         self.output = Output(loop)
-        self.figures = Figures(self)  # `status` figures: .of(process), .stamp(process)
+        self.figures = Figures(self)  # `status` figures: .reading(), .of(process, reading)
         self._reloader = Reloader(self)
         self._sequencer = Sequencer(self, self._reloader.start_successor)
         self._children = Children(self)
@@ -313,10 +313,14 @@ class Supervisor:
     # -- status -------------------------------------------------------------------
 
     def status(self, process: Process, current: float | None = None) -> dict:
-        """The `status` object of one process (process.status_of)."""
-        status = status_of(process, self._sequencer.unready_dependencies, current)
+        """The `status` object of one process (process.status_of) with its tree's figures."""
+        status = self.bare_status(process, current)
         status.update(self.figures.of(process))
         return status
+
+    def bare_status(self, process: Process, current: float | None = None) -> dict:
+        """The `status` object without the tree's figures: what the ctl's text shows."""
+        return status_of(process, self._sequencer.unready_dependencies, current)
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""

@@ -197,9 +197,10 @@ class Routes:
         """CPU seconds and resident bytes of every running process's tree, for the page
         (the figures `status` shows)."""
         out = {}
+        reading = self.supervisor.figures.reading()
         for process in self.supervisor.processes.values():
             if process.machine.pid is not None:
-                figures = self.supervisor.figures.of(process)
+                figures = self.supervisor.figures.of(process, reading)
                 out[process.name] = [figures["cpu_seconds"], figures["memory_bytes"]]
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -126,3 +127,84 @@ def test_a_bulk_stop_of_hundreds_refreshes_every_row_and_a_failed_refresh_shows(
         stopped = daemon.status("one")["one"]["description"]
         wait_until(lambda: row_texts(driver, ["one"])["one"] == ["STOPPED", stopped], 15)
         wait_until(lambda: message() == "", 5)
+
+
+CHART = """
+const tr = document.querySelector(`tr.proc[data-name='${arguments[0]}']`);
+const out = {};
+for (const key of ["cpu", "memory"]) {
+  const svg = tr.querySelector(`.c-${key} svg.spark`);
+  const line = svg.querySelector("polyline");
+  const box = svg.getBoundingClientRect();
+  const pts = (line.getAttribute("points") || "").split(" ").filter(Boolean)
+    .map((p) => p.split(",").map(Number));
+  out[key] = {points: pts, label: svg.getAttribute("aria-label"),
+              stroke: getComputedStyle(line).stroke, width: box.width, height: box.height,
+              left: box.left, right: box.right,
+              text: tr.querySelector(`.c-${key} .figure`).textContent};
+}
+out.background = getComputedStyle(document.body).backgroundColor;
+out.viewport = document.documentElement.clientWidth;
+return out;
+"""
+POLL = "const done = arguments[arguments.length - 1]; pollStats().then(() => done(true));"
+
+
+@pytest.mark.parametrize("width,dark", [(1280, False), (360, True)])
+def test_charts_show_cpu_and_memory_over_time_at_any_width(daemon, width, dark):
+    """Each row's CPU and memory as a small chart, from the page's own stats polls (the
+    daemon keeps no history): a busy loop's line runs along the top, a sleeper's along
+    the bottom; readable on a phone in dark mode; a restart starts a new chart."""
+    spin = {"command": ["sh", "-c", "while :; do :; done"], "startsecs": 0}
+    port = start_http(daemon, {"spin": spin, "idle": {"command": ["sleep", "300"],
+                                                      "startsecs": 0}})  # fmt: skip
+    for name in ("spin", "idle"):
+        daemon.wait_state(name, "RUNNING")
+    with browser.chromium(width, 800, dark=dark) as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait_until(lambda: driver.execute_script("return document.body.dataset.loaded") == "2", 15)
+        chart = lambda name: driver.execute_script(CHART, name)  # noqa: E731
+        # polls a little over a second apart (the daemon's /proc pass is kept a second)
+        for _ in range(4):
+            driver.execute_async_script(POLL)
+            time.sleep(1.1)
+        spin_chart, idle_chart = chart("spin"), chart("idle")
+        for c in (spin_chart, idle_chart):
+            assert len(c["cpu"]["points"]) >= 2 and len(c["memory"]["points"]) >= 2, c
+            assert "over the last" in c["cpu"]["label"] and "now" in c["memory"]["label"]
+            for key in ("cpu", "memory"):
+                assert c[key]["width"] >= 48 and c[key]["height"] >= 12, c  # visible
+                assert 0 <= c[key]["left"] and c[key]["right"] <= c["viewport"], c  # on screen
+                assert c[key]["stroke"] not in (c["background"], "none"), c
+        # y = 17 - 16 * CPU% / 100 (18 px high): a busy loop above 12.5 % even on a loaded
+        # machine, a sleeper below it
+        assert min(y for _, y in spin_chart["cpu"]["points"][1:]) < 15
+        assert all(y > 15 for _, y in idle_chart["cpu"]["points"])
+        assert spin_chart["cpu"]["text"].endswith("%")
+        # a new run of the process starts a new chart
+        daemon.ctl_ok("restart", "idle")
+        wait_until(lambda: chart("idle")["cpu"]["points"] == [], 10)
+        assert "no history yet" in chart("idle")["cpu"]["label"]
+        assert len(chart("spin")["cpu"]["points"]) >= 2
+
+
+def test_only_charts_on_the_screen_are_drawn_and_a_row_scrolled_in_draws_its_own(daemon):
+    """With many rows, a poll redraws only the charts on (or near) the screen (2000
+    offscreen charts made every poll a long frame); the history is kept for every row,
+    so a row scrolled into view draws its chart at once."""
+    sleeper = {"command": ["sleep", "300"], "startsecs": 0, "numprocs": 80}
+    port = start_http(daemon, {"many": sleeper})
+    wait_until(lambda: daemon.status("many:79")["many:79"]["state"] == "RUNNING", 30)
+    with browser.chromium(1280, 600) as driver:
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait_until(lambda: driver.execute_script("return document.body.dataset.loaded") == "80", 15)
+        chart = lambda name: driver.execute_script(CHART, name)  # noqa: E731
+        for _ in range(3):
+            driver.execute_async_script(POLL)
+            time.sleep(1.1)
+        assert len(chart("many:0")["cpu"]["points"]) >= 2  # on the screen
+        assert chart("many:79")["memory"]["points"] == []  # far below it: not drawn
+        driver.execute_script(
+            "document.querySelector(`tr.proc[data-name='many:79']`).scrollIntoView()"
+        )
+        wait_until(lambda: len(chart("many:79")["memory"]["points"]) >= 2, 5)

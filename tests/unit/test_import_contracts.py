@@ -86,3 +86,14 @@ def test_siblings_on_one_line_stay_apart(tmp_path):
     result = lint_copy(tmp_path, {"probes/attempts.py": code})
     assert result.returncode != 0
     assert "Probes, alerts and systemd never import each other" in broken(result), result.stdout
+
+
+def test_no_other_ctl_module_loads_top_or_its_terminal_library(tmp_path):
+    # the command line importing top (every command would pay for it), the shell urwid
+    code = "def _eager():\n    from supervisord_lite.ctl.top import model  # noqa\n"
+    result = lint_copy(tmp_path, {"ctl/parse.py": code, "ctl/shell.py": "import urwid  # noqa\n"})
+    assert result.returncode != 0
+    names = broken(result)
+    assert "Only the ctl's command table and main (lazily, for top) import the top package" in names
+    assert "Only the top package imports urwid, its optional terminal library" in names
+    assert "supervisord_lite.ctl.shell -> urwid" in result.stdout

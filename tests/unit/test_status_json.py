@@ -21,6 +21,7 @@ from supervisord_lite.core.states import (
     StopRequested,
     TimerFired,
 )
+from supervisord_lite.engine.figures import FiguresReading
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop
 
@@ -29,8 +30,21 @@ pytestmark = pytest.mark.timeout(120)
 
 def reference(supervisor, process, current) -> str:
     return json.dumps(
-        supervisor.status(process, current), separators=(",", ":"), ensure_ascii=False
+        supervisor.bare_status(process, current), separators=(",", ":"), ensure_ascii=False
     )
+
+
+def reference_with_figures(supervisor, process, current) -> str:
+    status = supervisor.status(process, current)
+    return json.dumps(status, separators=(",", ":"), ensure_ascii=False)
+
+
+class FixedFigures(FiguresReading):
+    """Figures that depend only on the pid: the test's pids are made up, and a real
+    process that happens to have one would change its figures between two readings."""
+
+    def totals(self, process):
+        return (0, 0.0, 0) if process.pid is None else (process.pid * 4096, process.pid / 8, 1)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +59,9 @@ def table():
     )
     loop = EventLoop()
     try:
-        yield Supervisor(config, loop)
+        supervisor = Supervisor(config, loop)
+        supervisor.figures.reading = lambda: FixedFigures(None, ())
+        yield supervisor
     finally:
         loop.close()
 
@@ -119,9 +135,12 @@ def test_status_text_matches_json_of_status(table, steps):
         clock += dt
         apply(supervisor.processes[name], kind, clock, pid=1000 + n)
         for later in (0.0, 0.4, 1.7):  # also across second boundaries of a live uptime
-            got = json.loads(text.array(processes, clock + later))
-            want = [json.loads(reference(supervisor, p, clock + later)) for p in processes]
-            assert got == want
+            got = text.array(processes, clock + later)
+            want = [reference_with_figures(supervisor, p, clock + later) for p in processes]
+            assert got == "[" + ",".join(want) + "]"
+            got = text.array(processes, clock + later, figures=False)
+            want = [reference(supervisor, p, clock + later) for p in processes]
+            assert got == "[" + ",".join(want) + "]"
             for p in processes:
                 assert text.one(p, clock + later) == reference(supervisor, p, clock + later)
 
@@ -167,3 +186,18 @@ def test_status_text_through_a_scripted_life(table):
                 assert text.one(p, clock + later) == reference(supervisor, p, clock + later)
                 seen_states.add(p.machine.state.value)
     assert {"STARTING", "RUNNING", "BACKOFF", "STOPPING", "STOPPED"} <= seen_states
+
+
+def test_live_processes_share_their_common_texts(table):
+    """The text after the uptime and after the description is the same for most live
+    processes: one copy serves them all (memory with 1000 programs)."""
+    supervisor = table
+    text = StatusText(supervisor)
+    processes = [supervisor.processes[name] for name in ("web", "quick")]
+    for n, process in enumerate(processes):
+        reset(process)
+        for kind in ("start", "spawned", "startsecs"):
+            apply(process, kind, 3_000_000.0, pid=3000 + n)
+        text.one(process, 3_000_001.0)
+    entries = [text._cache[p.name] for p in processes]
+    assert entries[0][4] is entries[1][4] and entries[0][5] is entries[1][5]

@@ -121,6 +121,11 @@ function makeRow(p) {
   cells.name.append(cells.nameText, cells.desc);
   cells.badge = $("span", {className: "state"});
   cells.state.append(cells.badge);
+  for (const key of ["cpu", "memory"]) {
+    cells[key + "Text"] = $("span", {className: "figure"});
+    cells[key + "Chart"] = sparkline(key === "cpu" ? "CPU" : "Memory");
+    cells[key].append(cells[key + "Text"], cells[key + "Chart"].svg);
+  }
   const acts = actionButtons(p.name, p.name);
   const log = $("button", {type: "button"}, "Log");
   log.dataset.log = p.name;
@@ -130,6 +135,7 @@ function makeRow(p) {
   cells.actions.append(acts);
   const row = {tr, cells, data: {}, uptimeAt: 0};
   rows.set(p.name, row);
+  if (chartWatch) chartWatch.observe(tr);
   patch(row, p);
   return row;
 }
@@ -157,13 +163,16 @@ function patch(row, p) {
   row.data = Object.assign({}, old, p);
   row.uptimeAt = performance.now();
   setText(c.uptime, p.uptime ? hms(p.uptime) : "");
-  if (p.pid == null) { setText(c.cpu, ""); setText(c.memory, ""); }
+  if (p.pid == null) { setText(c.cpuText, ""); setText(c.memoryText, ""); }
+  if (p.pid !== old.pid) { pastFigures.delete(p.name); drawCharts(row, null); } // a new run
 }
 
 function renderAll(list) {
   for (const tbody of groups.values()) tbody.remove();
   groups.clear();
   rows.clear();
+  if (chartWatch) chartWatch.disconnect();
+  onScreen.clear();
   const frags = new Map();
   for (const p of list) {
     const group = p.group || p.program;
@@ -280,14 +289,104 @@ async function pollStats() {
     if (!s) continue;
     const prev = lastStats && lastStats.values[name];
     if (prev) {
-      const pct = 100 * (s[0] - prev[0]) / ((t - lastStats.at) / 1000);
-      setText(row.cells.cpu, Math.max(0, pct).toFixed(1) + "%");
+      const pct = Math.max(0, 100 * (s[0] - prev[0]) / ((t - lastStats.at) / 1000));
+      setText(row.cells.cpuText, pct.toFixed(1) + "%");
+      remember(name, t, pct, s[1]);
     } else {
-      setText(row.cells.cpu, s[0].toFixed(1) + " s");
+      setText(row.cells.cpuText, s[0].toFixed(1) + " s");
     }
-    setText(row.cells.memory, bytes(s[1]));
+    setText(row.cells.memoryText, bytes(s[1]));
+    if (!chartWatch || onScreen.has(row)) drawCharts(row, pastFigures.get(name));
   }
   lastStats = {at: t, values: stats};
+  afterFrame(t, window.sdlStatsFrames);
+}
+
+// -- charts: each process's CPU and memory over the last minutes -------------------------
+// Kept here, from the figures the page polls anyway: the daemon keeps no history.
+
+const CHART_POINTS = 120;  // 10 minutes of polls every 5 s, drawn over the chart's width
+const CHART_W = 48, CHART_H = 18;
+const CHART_MIN_SPAN = 12;  // a young history is drawn over this many points, not stretched
+const SVG = "http://www.w3.org/2000/svg";
+const pastFigures = new Map();  // process name -> {cpu: [], mem: []}, oldest first
+// For benchmarks and tests: ms from a stats answer to the frame that shows it painted.
+window.sdlStatsFrames = [];
+
+// Only the charts on (or near) the screen are drawn: with 1000 rows, redrawing 2000
+// charts nobody sees made every poll a frame of half a second. A row scrolled into
+// view draws its chart then, from the history kept for every row.
+const onScreen = new Set();
+const chartWatch = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const row = rows.get(e.target.dataset.name);
+    if (!row || row.tr !== e.target) continue;
+    if (!e.isIntersecting) { onScreen.delete(row); continue; }
+    onScreen.add(row);
+    drawCharts(row, pastFigures.get(row.data.name));
+  }
+}, {rootMargin: "400px 0px"}) : null;
+
+function remember(name, t, cpu, mem) {
+  let h = pastFigures.get(name);
+  if (!h) pastFigures.set(name, h = {cpu: [], mem: []});
+  h.cpu.push(cpu);
+  h.mem.push(mem);
+  if (h.cpu.length > CHART_POINTS) { h.cpu.shift(); h.mem.shift(); }
+}
+
+function sparkline(what) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("viewBox", `0 0 ${CHART_W} ${CHART_H}`);
+  svg.setAttribute("preserveAspectRatio", "none");  // as wide as its box (wider on phones)
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", what + ": no history yet");
+  const area = document.createElementNS(SVG, "polygon");
+  const line = document.createElementNS(SVG, "polyline");
+  area.setAttribute("class", "spark-area");
+  line.setAttribute("class", "spark-line");
+  svg.append(area, line);
+  return {svg, area, line, what, drawn: ""};
+}
+
+// CPU on a fixed 0-100 % scale (more when a tree uses several cores), so that rows
+// compare at a glance; memory from 0 to the process's own highest, to show its trend.
+function drawCharts(row, h) {
+  drawOne(row.cells.cpuChart, h ? h.cpu : [], (v) => v.toFixed(1) + "%", 100);
+  drawOne(row.cells.memoryChart, h ? h.mem : [], bytes, 1);
+}
+
+function drawOne(chart, values, label, floor) {
+  let points = "";
+  if (values.length > 1) {
+    const top = Math.max(floor, ...values);
+    const step = CHART_W / Math.max(CHART_MIN_SPAN - 1, values.length - 1);
+    const x0 = CHART_W - step * (values.length - 1);
+    points = values.map((v, i) =>
+      (x0 + i * step).toFixed(1) + "," + (CHART_H - 1 - (CHART_H - 2) * v / top).toFixed(1)).join(" ");
+  }
+  if (points === chart.drawn) return;
+  chart.drawn = points;
+  chart.line.setAttribute("points", points);
+  chart.area.setAttribute("points", points && `${points.slice(0, points.indexOf(","))},${CHART_H} ${points} ${CHART_W},${CHART_H}`);
+  const minutes = Math.round(values.length * 5 / 60) || "<1";
+  chart.svg.setAttribute("aria-label", values.length > 1
+    ? `${chart.what} over the last ${minutes} min: ${label(Math.min(...values))} to ${label(Math.max(...values))}, now ${label(values[values.length - 1])}`
+    : chart.what + ": no history yet");
+}
+
+// Calls back once the browser has painted the frame after `start` (a message posted in
+// a requestAnimationFrame runs after that frame's paint).
+function afterFrame(start, into) {
+  requestAnimationFrame(() => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      into.push(performance.now() - start);
+      if (into.length > 100) into.shift();
+    };
+    channel.port2.postMessage(0);
+  });
 }
 
 // -- filter and actions ----------------------------------------------------------------
