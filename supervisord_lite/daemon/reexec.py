@@ -3,7 +3,7 @@ exec it in place (docs/zero-downtime.md, "Upgrade in place"; docs/architecture.m
 "The takeover sequence").
 
 1. The state so far is written to a memfd, and the installed code runs as a child,
-   `python -m supervisord_lite --takeover-check FD`: it imports every module, reads
+   `python -m supervisord_lite --takeover-check FD`: it imports every module of the daemon, reads
    the state and loads the config. Only its `OK` lets the daemon go on; anything else
    (a syntax error in an upgraded package, a state version it does not read, a config
    that no longer loads) is the request's error reply, and nothing has changed.

@@ -2,8 +2,8 @@
 image handed on (daemon/reexec.py has the sequence; docs/architecture.md too).
 
 - `check_main`: `supervisord-lite --takeover-check FD`, run by the old image as a
-  child before it lets go. It imports every module of the installed package (a
-  syntax error anywhere fails here, not after the exec), reads the state and loads
+  child before it lets go. It imports every module of the daemon in the installed
+  package (a syntax error anywhere fails here, not after the exec), reads the state and loads
   the config; prints `OK VERSION` and exits 0, or prints why and exits 1.
 - `adopt_descriptors`: the pidfile (its flock held all along), the control socket and
   the held sockets, from the state, in place of claiming them afresh.
@@ -35,6 +35,8 @@ log = logging.getLogger("supervisord_lite")
 
 # Never imported by the check: the entry points run their main at import.
 _SKIP = {"__main__"}
+# Nor the tools the daemon never loads (the ctl's `top` needs an optional extra).
+_NOT_THE_DAEMONS = ("supervisord_lite.ctl", "supervisord_lite.convert")
 
 
 def check_main(argv: list[str]) -> int:
@@ -64,7 +66,7 @@ def _import_everything() -> str | None:
 
     prefix = supervisord_lite.__name__ + "."
     for module in pkgutil.walk_packages(supervisord_lite.__path__, prefix, onerror=_raise):
-        if module.name.rpartition(".")[2] in _SKIP:
+        if module.name.rpartition(".")[2] in _SKIP or module.name.startswith(_NOT_THE_DAEMONS):
             continue
         try:
             importlib.import_module(module.name)
@@ -76,7 +78,8 @@ def _import_everything() -> str | None:
 
 
 def _raise(name: str) -> None:
-    raise ImportError(f"cannot import {name}")
+    if not name.startswith(_NOT_THE_DAEMONS):
+        raise ImportError(f"cannot import {name}")
 
 
 def adopt_descriptors(daemon, state: dict) -> None:
