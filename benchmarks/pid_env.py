@@ -1,5 +1,5 @@
 """What it costs to start a child with an environment variable holding its own pid
-(WATCHDOG_PID, later LISTEN_PID): `python -m benchmarks.pid_env [--quick]`.
+(WATCHDOG_PID, LISTEN_PID): `python -m benchmarks.pid_env [--quick]`.
 
 The daemon's side is what counts (a crash storm is spawns back to back on its one
 thread): its CPU per spawn, from getrusage(RUSAGE_SELF) around N spawns of `true`,
@@ -11,7 +11,8 @@ wall time per spawn, until the program has exited. Medians of repeats.
    Popen with a preexec_fn that execs the program itself with the pid set (the other
    correct way: a real fork, and Python in the child).
 2. the daemon's own spawn(): an sd_notify program with watchdog_sec (WATCHDOG_PID) and
-   without (NOTIFY_SOCKET and WATCHDOG_USEC only).
+   without (NOTIFY_SOCKET and WATCHDOG_USEC only); a program holding a socket
+   (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID and fd 3) and the same without.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 
 from benchmarks.common import median
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.sockets import SocketConfig
+from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 from supervisord_lite.linux.spawn import spawn
 
@@ -80,7 +83,19 @@ def daemon_spawns() -> dict:
     def start(extra: dict):
         return lambda: spawn(program, 0, False, False, extra_env=extra).pid
 
+    # A held socket on an ephemeral port, handed over as the supervisor does it.
+    sock = SocketConfig("web", "tcp://127.0.0.1:0", "tcp", host="127.0.0.1", port=0)
+    with_socket = program.replace(sockets=(sock,))
+    registry = SocketRegistry()
+    registry.apply([with_socket])
+
+    def start_with_socket() -> int:
+        fds, _, listen_env = registry.handover(with_socket)
+        return spawn(with_socket, 0, False, False, extra_env=listen_env, listen_fds=fds).pid
+
     return {
+        "spawn(): no socket": start({}),
+        "spawn(): a held socket (fd 3, LISTEN_FDS, LISTEN_PID)": start_with_socket,
         "spawn(): notify, no watchdog_sec": start(notify),
         "spawn(): notify + watchdog_sec (WATCHDOG_PID)": start(
             {**notify, b"WATCHDOG_PID": OWN_PID}

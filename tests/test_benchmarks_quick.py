@@ -112,7 +112,7 @@ def test_pid_env_benchmark_prints_its_table():
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     rows = [line for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 1 + 5, res.stdout
+    assert len(rows) == 1 + 7, res.stdout
     for row in rows[1:]:
         cpu, wall = row.strip("| ").split(" | ")[-2:]
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
@@ -134,6 +134,25 @@ def test_top_benchmark_measures_top_and_the_page_with_1000_processes(bench_tmpdi
     assert len(rows) == (4 if browser.available() else 3), res.stdout
     for _workload, metric, _left, right, _ratio in rows:
         assert "1000 processes" in metric and NUMBER.match(right), (metric, right)
+
+
+def test_rolling_benchmark_runs_quick_and_drops_nothing(bench_tmpdir) -> None:
+    """benchmarks/rolling.py (`--only rolling`): both sides measured; under the held
+    socket and restart --rolling, no refused connection and no failed request."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "rolling"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TMPDIR": bench_tmpdir},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [_cells(line) for line in proc.stdout.splitlines() if line.startswith("| rolling")]
+    assert len(rows) == 6, proc.stdout
+    for _workload, metric, left, right, _ratio in rows:
+        assert NUMBER.match(right), (metric, right)
+        if "refused" in metric or "failed" in metric:
+            assert right == "0", (metric, right, proc.stdout)
+        if not metric.startswith("4 processes"):
+            assert NUMBER.match(left), (metric, left)
     assert not _bench_procs(bench_tmpdir), "the benchmark left processes behind"
 
 

@@ -46,7 +46,15 @@ def check_report(path: str) -> dict[str, Any]:
             name: {"programs": list(group.programs), "priority": group.priority}
             for name, group in groups_of(config.programs.values()).items()
         },
+        "sockets": {name: _socket_json(sock) for name, sock in config.sockets.items()},
     }
+
+
+def _socket_json(sock) -> dict[str, Any]:
+    out: dict[str, Any] = {"listen": sock.listen, "backlog": sock.backlog}
+    if sock.family == "unix":
+        out.update(path=sock.path, mode=f"0{sock.mode:o}", owner=sock.owner)
+    return out
 
 
 def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]:
@@ -103,9 +111,21 @@ def _plain(value: Any) -> Any:
 # How --check --json shows a value of each kind of key (keys.py's Key.kind).
 _SHOWN: dict[str, Callable[[ProgramConfig, str, str], Any]] = {
     "plain": lambda program, key, _: _plain(getattr(program, key)),
-    "signal": lambda program, key, _: signal_name(getattr(program, key)),
+    "signal": lambda program, key, _: _signal(getattr(program, key)),
     "logfile": _log_setting,
     "pairs": lambda program, key, _: dict(getattr(program, key)),
     "probe": _probe,
     "limits": lambda program, key, _: limits.as_json(getattr(program, key)),
+    "sockets": lambda program, key, _: _socket_names(getattr(program, key)),
 }
+
+
+def _signal(value: int | None) -> str | None:
+    return None if value is None else signal_name(value)
+
+
+def _socket_names(value) -> Any:
+    """Held sockets by name, as written (their tables are the report's "sockets")."""
+    if value is None or isinstance(value, tuple):
+        return value and [sock.name for sock in value]
+    return value.name

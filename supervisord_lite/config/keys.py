@@ -32,7 +32,7 @@ class Key(NamedTuple):
     """One key of [programs.NAME]: the converter its TOML value goes through (the loader),
     its default (REQUIRED: none), and its kind: how --check --json shows it (config/check.py:
     "plain" as converted; "signal" by name; "logfile" resolved; "pairs" as an object;
-    "probe" and "limits" as their tables)."""
+    "probe" and "limits" as their tables; "sockets" by name)."""
 
     name: str
     convert: cv.Converter
@@ -86,6 +86,10 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("limits", cv.later("config.limits", "convert"), (), "limits"),
     Key("memory_limit", cv.positive_size, None),  # the whole tree's resident memory; None: none
     Key("memory_check_interval", cv.positive_number, 5.0),  # seconds between samples
+    # Held sockets (config/sockets.py): names here, their tables once loaded.
+    Key("sockets", cv.list_of(cv.program_name, "socket names"), (), "sockets"),
+    Key("stdin_socket", cv.program_name, None, "sockets"),
+    Key("reload_signal", cv.signal_number, None, "signal"),  # restart --rolling signals
 )
 
 # The table as key -> (converter, default), the shape the loader's tables share.
@@ -126,5 +130,5 @@ ALERT_KEYS: dict[str, tuple[cv.Converter, Any]] = {
     "timeout": (cv.positive_number, 10.0),
 }
 
-TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http")  # [http]: http.py
-INCLUDE_TOP_KEYS = ("programs", "groups")
+TOP_KEYS = ("supervisord", "programs", "groups", "alerts", "http", "sockets")  # [http]: http.py
+INCLUDE_TOP_KEYS = ("programs", "groups", "sockets")

@@ -15,6 +15,7 @@ from typing import Any
 from supervisord_lite.config import values as cv
 from supervisord_lite.config.messages import key_path
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.sockets import SocketConfig
 
 
 class LoadContext:
@@ -40,6 +41,7 @@ class LoadContext:
         self.member_of: dict[str, tuple[str, int]] = {}  # program -> (group, priority)
         self.environment: tuple[tuple[str, str], ...] = ()  # [supervisord] environment
         self.taken: dict[str, str] = {}  # full process name -> the program giving it
+        self.sockets: dict[str, SocketConfig] = {}  # [sockets.*], every file's
 
     def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
         self.errors.append(f"{file}: {key_path(*parts)}: {message}")

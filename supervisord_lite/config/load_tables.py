@@ -20,6 +20,7 @@ from supervisord_lite.config.keys import ALERT_KEYS, DAEMON_KEYS, GROUP_KEYS, PR
 from supervisord_lite.config.load_context import LoadContext
 from supervisord_lite.config.log_paths import is_stream
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.config.sockets import resolve_program_sockets
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL: unix(7).
 MAX_SOCKET_PATH = 107
@@ -153,6 +154,12 @@ class TableConverter(LoadContext):
         # built (for --check --json) while the error fails the load.
         self.check_user(file, parts, kwargs["user"])
         ok = self.check_watchdog(file, parts, kwargs) and ok
+        ok = (
+            resolve_program_sockets(
+                kwargs, self.sockets, lambda sub, msg: self.error(file, (*parts, *sub), msg)
+            )
+            and ok
+        )
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])

@@ -20,6 +20,7 @@ from supervisord_lite.config.bounded_read import read_bounded as read_config_byt
 from supervisord_lite.config.keys import INCLUDE_TOP_KEYS, TOP_KEYS
 from supervisord_lite.config.load_checks import CrossChecks
 from supervisord_lite.config.load_tables import TableConverter
+from supervisord_lite.config.sockets import held_socket_tables, used_sockets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,8 +55,12 @@ class Loader(TableConverter, CrossChecks):
             self.add_groups(file, tables)
         self.member_of = self.group_membership()
         self.environment = settings["environment"]
+        self.sockets = held_socket_tables(docs, self.resolve, self.euid, self.error)
         for file, tables in docs:
             self.add_programs(file, tables)
+        settings["sockets"] = self.sockets
+        for name in self.sockets.keys() - used_sockets(self.programs.values()).keys():
+            self.warnings.append(f"[sockets.{name}]: no program names it, so it is not bound")
         self.check_group_members()
         self.check_depends_on()
         if self.check_logs:
@@ -98,7 +103,10 @@ class Loader(TableConverter, CrossChecks):
             if key in allowed:
                 continue
             if key == "supervisord":  # allowed only in the main file
-                message = "not allowed in an include file (only [programs.*] and [groups.*] are)"
+                message = (
+                    "not allowed in an include file (only [programs.*], [groups.*] and "
+                    "[sockets.*] are)"
+                )
                 self.error(file, (key,), message)
             else:
                 self.unknown_key(file, (key,), key, allowed)

@@ -21,6 +21,7 @@ from supervisord_lite.config.keys import ALERT_KINDS
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: probe_config loads when a program has a probe
     from supervisord_lite.config.probes import ProbeConfig
+    from supervisord_lite.config.sockets import SocketConfig
 
 __all__ = [
     "AutoRestart",
@@ -86,6 +87,9 @@ class ProgramConfig(Frozen):
         "limits",
         "memory_limit",
         "memory_check_interval",
+        "sockets",
+        "stdin_socket",
+        "reload_signal",
     )
 
     def __init__(
@@ -130,6 +134,9 @@ class ProgramConfig(Frozen):
         limits: tuple[tuple[str, Any], ...] = (),  # limits.py: (key, value) pairs
         memory_limit: int | None = None,  # bytes of the whole tree's RSS; None: no limit
         memory_check_interval: float = 5.0,  # seconds between two samples
+        sockets: tuple[SocketConfig, ...] = (),  # held sockets: fds 3, 4, ... (LISTEN_FDS)
+        stdin_socket: SocketConfig | None = None,  # a held socket on fd 0 instead
+        reload_signal: int | None = None,  # restart --rolling sends it instead of replacing
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -237,6 +244,7 @@ class DaemonConfig(Frozen):
         "http",
         "cgroup_root",
         "warnings",
+        "sockets",
     )
 
     def __init__(
@@ -263,9 +271,12 @@ class DaemonConfig(Frozen):
         http: object = None,  # a config_http.HttpConfig when [http] is configured
         cgroup_root: str | None = None,  # absolute; None: the daemon's own, if delegated
         warnings: tuple[str, ...] = (),  # the loader's, e.g. a file others may write
+        sockets: dict[str, SocketConfig] | None = None,  # [sockets.*] by name
     ):
         if programs is None:
             programs = {}
+        if sockets is None:
+            sockets = {}
         if groups is None:
             groups = {}
         for key, value in locals().items():

@@ -23,6 +23,7 @@ from supervisord_lite.config.model import ConfigError
 from supervisord_lite.config.values import signal_number
 from supervisord_lite.control.one_process import one_process
 from supervisord_lite.control.replies import LATER, Replier
+from supervisord_lite.control.rolling_restart import rolling_restart, with_retiring
 from supervisord_lite.control.status_json import StatusText
 from supervisord_lite.control.streams import Streams
 from supervisord_lite.core.ordering import AT_REST
@@ -141,7 +142,8 @@ class Commands:
             raise ProtocolError(protocol.NO_SUCH_PROCESS, f"no such process: {', '.join(unknown)}")
         # The ctl's text asks none: the trees' figures are read only for those who show them.
         figures = protocol.arg_bool(request.args, "figures", True)
-        return protocol.Raw(self.status_text.array(processes, now(), figures))
+        text = self.status_text.array(processes, now(), figures)
+        return protocol.Raw(with_retiring(self.supervisor, text, processes, figures))
 
     def cmd_start(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
@@ -179,6 +181,11 @@ class Commands:
 
     def cmd_restart(self, client: Replier, request: protocol.Request):
         processes, unknown = self._resolve(request)
+        if protocol.arg_bool(request.args, "rolling"):
+            rolling_restart(
+                self.supervisor, client, request.id, processes, self._unknown_results(unknown)
+            )
+            return LATER
 
         def start_again(_stopped) -> None:
             self._wait_started(

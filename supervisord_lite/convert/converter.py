@@ -28,6 +28,7 @@ from typing import Any
 
 from supervisord_lite.convert import supervisor_ini as ini
 from supervisord_lite.convert.conversion import Conversion, Warning_
+from supervisord_lite.convert.fcgi import fcgi_sockets
 from supervisord_lite.convert.listeners import apply_httpoks, apply_memmons, listener, mail_alerts
 from supervisord_lite.convert.program_tables import program_tables
 from supervisord_lite.convert.supervisord_table import supervisord_table, warn_sections
@@ -49,9 +50,10 @@ def convert(path: str, environ: dict[str, str] | None = None) -> tuple[str, list
     warn_sections(c)
     supervisord = supervisord_table(c)
     programs, groups = program_and_group_tables(c)
+    sockets = fcgi_sockets(c, programs)
     alerts = mail_alerts(c)
     c.sort_warnings()
-    return render(c, supervisord, alerts, groups, programs), c.warnings
+    return render(c, supervisord, alerts, groups, programs, sockets), c.warnings
 
 
 def program_and_group_tables(
@@ -107,6 +109,7 @@ def render(
     alerts: dict[str, Any] | None,
     groups: dict[str, dict[str, Any]],
     programs: dict[str, dict[str, Any]],
+    sockets: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The TOML text, each table's warnings as comments above it."""
     files = c.parsed["files"]
@@ -131,6 +134,10 @@ def render(
         lines.append(f"programs = {toml_value(group['programs'])}")
         if group["priority"] != 999:
             lines.append(f"priority = {group['priority']}")
+        lines.append("")
+    for name, table in (sockets or {}).items():  # [fcgi-program:x]'s (fcgi.py)
+        lines.append(f"[sockets.{toml_key(name)}]")
+        lines.extend(f"{toml_key(k)} = {toml_setting(v)}" for k, v in table.items())
         lines.append("")
     done: set[str] = set()
     for program in c.parsed["programs"]:

@@ -31,19 +31,12 @@ def program_warnings(c: Conversion, program: dict[str, Any], table: str) -> None
 
 
 def _unknown_keys(c: Conversion, program: dict[str, Any], table: str) -> None:
-    """The keys supervisord ignores, and an fcgi-program's socket."""
+    """The keys supervisord ignores (an fcgi-program's socket options are known)."""
     section = program["section"]
     options = c.sections[section]["options"]
     known = set(ini.PROGRAM_OPTIONS)
-    if program["kind"] == "fcgi-program":
+    if program["kind"] == "fcgi-program":  # the socket: fcgi.py
         known |= set(ini.FCGI_OPTIONS)
-        c.warn(
-            section,
-            "socket",
-            "the shared FastCGI socket is not created: the program runs as a plain "
-            "program and must open its own socket (e.g. php-fpm's listen =)",
-            table,
-        )
     for key in sorted(set(options) - known):
         c.warn(section, key, "supervisord ignores this key; so does convert", table)
 

@@ -65,8 +65,11 @@ def cmd_status(conn: Connection, args) -> int:
     else:
         width = max([len(p["name"]) for p in processes] + [30]) + 3
         for p in processes:
-            print(f"{p['name']:<{width}}{p['state']:<10} {p['description']}".rstrip())
-    all_running = all(p["state"] == "RUNNING" for p in processes)
+            # A process a rolling restart replaced, on its way out (restart --rolling).
+            retiring = "(retiring) " if p.get("retiring") else ""
+            print(f"{p['name']:<{width}}{p['state']:<10} {retiring}{p['description']}".rstrip())
+    # Retiring ones are leaving: their replacements stand for them.
+    all_running = all(p["state"] == "RUNNING" for p in processes if not p.get("retiring"))
     return EXIT_OK if all_running else EXIT_NOT_RUNNING
 
 
@@ -143,7 +146,8 @@ def cmd_stop(conn, args) -> int:
 
 
 def cmd_restart(conn, args) -> int:
-    return _per_process(conn, args, "restart")
+    rolling = getattr(args, "rolling", False)  # the shell's lines may lack it
+    return _per_process(conn, args, "restart", {"rolling": True} if rolling else None)
 
 
 def cmd_signal(conn, args) -> int:

@@ -14,7 +14,7 @@ OPTIONS = {
     "status": ["--json"],
     "start": ["--json"],
     "stop": ["--json"],
-    "restart": ["--json"],
+    "restart": ["--json", "--rolling"],
     "signal": ["--json"],
     "pid": ["--json"],
     "tail": ["-f", "-n", "--json"],

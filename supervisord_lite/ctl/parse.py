@@ -85,7 +85,14 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
         ("stop", "stop processes and wait until stopped"),
         ("restart", "stop, then start processes"),
     ):
-        command(name, text).add_argument("names", nargs="+", metavar="NAME")
+        p = command(name, text)
+        p.add_argument("names", nargs="+", metavar="NAME")
+        if name == "restart":
+            p.add_argument(
+                "--rolling",
+                action="store_true",
+                help="one process at a time, each once the previous replacement is RUNNING",
+            )
     p = command("signal", "send a signal to processes")
     p.add_argument("signal", metavar="SIG")
     p.add_argument("names", nargs="+", metavar="NAME")
@@ -213,6 +220,8 @@ def fast_parse(argv: list[str]) -> Args | None:
         args.follow, args.lines, args.name, args.stream = False, 10, words[0], stream
     elif command in ("status", "start", "stop", "restart", "clear"):
         args.names = words
+        if command == "restart":
+            args.rolling = False
     elif command == "reload":
         args.dry_run = False
     elif command == "maintail":

@@ -34,6 +34,7 @@ from supervisord_lite.control.replies import Replier
 from supervisord_lite.daemon import reexec_state
 from supervisord_lite.engine.handover import snapshot
 from supervisord_lite.engine.supervisor import Supervisor
+from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.systemd.notify import monotonic_usec, sd_notify
@@ -67,16 +68,16 @@ class ReexecHost(Protocol):
     listen_sock: socket.socket  # the control socket
     pidfile_fd: int  # its flock is held by the open file: it must never be let go
     socket_inode: tuple[int, int] | None
+    held_sockets: SocketRegistry
 
 
 def handover_fds(host: ReexecHost) -> dict:
     """The daemon's own descriptors that survive the exec, by role (the children's
     pipes and the requester's connection are added per request)."""
-    held = getattr(host, "held_sockets", None)  # [sockets.*]: linux/held_sockets.py
     return {
         "control": host.listen_sock.fileno(),
         "pidfile": host.pidfile_fd,
-        "sockets": held.held() if held is not None else {},
+        "sockets": host.held_sockets.held(),  # [sockets.*]: linux/held_sockets.py
     }
 
 
@@ -155,6 +156,8 @@ class Reexec:
             pid=os.getpid(),
             config=host.config.path,
             control_inode=list(host.socket_inode) if host.socket_inode else None,
+            # What the held sockets listen on: the check binds only what is new.
+            socket_listens={n: h.config.listen for n, h in host.held_sockets.sockets.items()},
             foreground=host.foreground,
             fds=fds,
             reply_id=reply[1] if reply else None,

@@ -34,6 +34,7 @@ from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_st
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
 from supervisord_lite.linux.heap import return_large_blocks
+from supervisord_lite.linux.held_sockets import BindError, SocketRegistry
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.spawn import cloexec_inherited_fds
 from supervisord_lite.logs import daemon_log
@@ -57,6 +58,7 @@ class Daemon:
         self.reloading = False
         self.reload_queued = False  # a SIGHUP came during a reload: one more to run
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
+        self.held_sockets = SocketRegistry()  # bound in prepare(), the supervisor's after
         self.takeover: dict | None = None  # the previous image's state, after a reexec
         self.reexec = Reexec(self)
 
@@ -67,6 +69,7 @@ class Daemon:
         self._open_daemon_log()
         self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
         self.listen_sock = self._bind_socket()
+        self._bind_held_sockets()
         self._bind_http()
 
     def take_over(self, state: dict) -> None:
@@ -74,7 +77,13 @@ class Daemon:
         and the held sockets come from the previous image (daemon/takeover.py)."""
         self.takeover = state
         self._open_daemon_log()
-        takeover.adopt_descriptors(self, state)
+        takeover.adopt_descriptors(self, state)  # held sockets adopted: kept by address
+        try:
+            self.held_sockets.apply(self.config.programs.values())
+        except BindError as exc:  # a socket added since that cannot be bound: the
+            # check tries those first, so only a race gets here (and never stop strays:
+            # the children are ours)
+            raise StartupError("\n".join(exc.errors)) from None
         self._bind_http()
 
     def _open_daemon_log(self) -> None:
@@ -100,6 +109,22 @@ class Daemon:
             from supervisord_lite.http.service import try_bind
 
             self.http_socks, self.http_error = try_bind(config.http)
+
+    def _bind_held_sockets(self) -> None:
+        """[sockets.*]: a bind failure is a launch error naming the table. A predecessor
+        killed with SIGKILL leaves its children holding them: those are stopped first
+        (as run() would stop them anyway, SPEC §1), then the sockets bound again."""
+        programs = self.config.programs.values()
+        try:
+            self.held_sockets.apply(programs)
+            return
+        except BindError as exc:
+            if not self._stop_strays():
+                raise StartupError("\n".join(exc.errors)) from None
+        try:
+            self.held_sockets.apply(programs)
+        except BindError as exc:
+            raise StartupError("\n".join(exc.errors)) from None
 
     def _bind_socket(self) -> socket.socket:
         sock, self.socket_inode = bind_socket(self.config.socket, self.config.socket_mode)
@@ -161,6 +186,7 @@ class Daemon:
         loop.before_sleep.append(daemon_log.flush)
         daemon_log.use_timer(loop.call_later)  # repeated lines' summaries, on time
         supervisor = Supervisor(self.config, loop)
+        supervisor.sockets = self.held_sockets
         self.loop, self.supervisor = loop, supervisor
         self._apply_alerts(self.config.alerts)  # before the first start can fail
         self.server = ControlServer(
@@ -284,6 +310,12 @@ class Daemon:
             log.error("reload rejected; still running the old config:\n%s", exc)
             done(None, exc.errors)
             return
+        try:  # new [sockets.*] bound before anything changes; removed ones let go
+            self.held_sockets.apply(new.programs.values())
+        except BindError as exc:
+            log.error("reload rejected; still running the old config:\n%s", exc)
+            done(None, exc.errors)
+            return
         self.reloading = True
         sd_notify("RELOADING=1", monotonic_usec())
         for key in ("socket", "pidfile", "logfile", "umask", "socket_mode"):
@@ -311,17 +343,18 @@ class Daemon:
 
         self.supervisor.apply_config(new, applied)
 
-    def _stop_strays(self) -> None:
-        """Stop what a predecessor killed with SIGKILL left running (SPEC §1)."""
+    def _stop_strays(self) -> list[str]:
+        """Stop what a predecessor killed with SIGKILL left running (SPEC §1); the names
+        it had on record."""
 
         def stop_settings(name: str) -> tuple[int, float, bool]:
-            found = self.config.find_process(name)
+            found = self.config.find_process(name.partition("#")[0])  # NAME#PID: a surge
             if found is None:
                 return signal.SIGTERM, 10.0, True
             program = found[0]
             return program.stopsignal, program.stopwaitsecs, program.stopasgroup
 
-        stop_strays(children_path(self.config.pidfile), stop_settings)
+        return stop_strays(children_path(self.config.pidfile), stop_settings)
 
     def _on_reopen_signal(self) -> None:
         log.info("received SIGUSR2: reopening log files")
@@ -381,6 +414,7 @@ class Daemon:
             pass
         if self.listen_sock is not None:
             self.listen_sock.close()
+        self.held_sockets.close_all()
         for sock in self.http_socks:
             sock.close()
         if self.pidfile_fd >= 0:

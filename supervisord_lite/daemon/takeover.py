@@ -24,11 +24,12 @@ from supervisord_lite import __version__
 from supervisord_lite.base import protocol
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError
+from supervisord_lite.config.sockets import used_sockets
 from supervisord_lite.daemon import reexec_state
 from supervisord_lite.daemon.reexec import BLOCKED
 from supervisord_lite.engine.handover import restore
 from supervisord_lite.engine.recovery import ChildRecord, children_path
-from supervisord_lite.linux import cgroups
+from supervisord_lite.linux import cgroups, held_sockets
 from supervisord_lite.linux.loop import now
 
 log = logging.getLogger("supervisord_lite")
@@ -49,15 +50,34 @@ def check_main(argv: list[str]) -> int:
         return 1
     try:
         state = reexec_state.read(int(argv[0]))
-        load_config(state["config"])
+        config = load_config(state["config"])
+        unbound = _new_sockets_unbound(config, state.get("socket_listens") or {})
     except reexec_state.StateError as exc:
         print(f"state: {exc}", file=sys.stderr)
         return 1
     except ConfigError as exc:
         print("config: " + "; ".join(exc.errors), file=sys.stderr)
         return 1
+    if unbound:
+        print(unbound, file=sys.stderr)
+        return 1
     print(f"OK {__version__}")
     return 0
+
+
+def _new_sockets_unbound(config, held: dict[str, str]) -> str | None:
+    """A [sockets.*] table the config has added since that cannot be bound now (the
+    new image binds it at the takeover, where a failure could only end it): the
+    reason. The ones held already are handed over, never bound again."""
+    held_listens = set(held.values())
+    for name, wanted in used_sockets(config.programs.values()).items():
+        if wanted.listen in held_listens:
+            continue
+        try:
+            held_sockets.bind(wanted).close()
+        except OSError as exc:
+            return f"[sockets.{name}]: cannot listen on {wanted.listen}: {exc.strerror or exc}"
+    return None
 
 
 def _import_everything() -> str | None:
@@ -89,9 +109,8 @@ def adopt_descriptors(daemon, state: dict) -> None:
     daemon.listen_sock = socket.socket(fileno=fds["control"])
     inode = state.get("control_inode")
     daemon.socket_inode = tuple(inode) if inode else None
-    held = getattr(daemon, "held_sockets", None)
-    if held is not None and fds.get("sockets"):
-        held.adopt(fds["sockets"])  # linux/held_sockets.py: kept by address at prepare
+    if fds.get("sockets"):
+        daemon.held_sockets.adopt(fds["sockets"])  # linux/held_sockets.py: kept by address
 
 
 def adopt_table(daemon, state: dict) -> None:

@@ -30,6 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.engine.memory_watch import MemoryWatch
     from supervisord_lite.linux.cgroups import CgroupTree
+    from supervisord_lite.linux.held_sockets import SocketRegistry
     from supervisord_lite.probes.runner import ProbeRunner
 
 log = logging.getLogger("supervisord_lite")
@@ -47,7 +48,10 @@ class ChildrenHost(Protocol):
     output: Output
     record: ChildRecord | None  # crash recovery: who runs, beside the pidfile
     cgroups: CgroupTree | None  # where cgroups are in force
-    figures: Figures  # the trees' figures, for the memory watch
+    figures: Figures  # a tree's pids, for the memory watch
+    sockets: SocketRegistry  # the held sockets a child is handed
+
+    def cgroup_of(self, process: Process) -> str: ...
 
     @property
     def probes(self) -> ProbeRunner:
@@ -94,19 +98,33 @@ class Children:
             # A `log` ready probe reads the pipes even when the logs are "none".
             log_probe = program.ready is not None and program.ready.kind == "log"
 
+            extra_env = host.probes.child_env(process) if program.ready else None
+            listen_fds, stdin_fd = None, None
+            if program.sockets or program.stdin_socket is not None:
+                listen_fds, stdin_fd, listen_env = host.sockets.handover(program)
+                extra_env = {**(extra_env or {}), **listen_env}
+
             def start_child():
                 return spawn(
                     program,
                     process.num,
                     capture_stdout=stdout_log is not None or log_probe,
                     capture_stderr=stderr_log is not None or log_probe,
-                    extra_env=host.probes.child_env(process) if program.ready else None,
+                    extra_env=extra_env,
+                    listen_fds=listen_fds,
+                    stdin_fd=stdin_fd,
                 )
 
             if host.cgroups is None:
                 child = start_child()
             else:
-                child = host.cgroups.spawn_into(process.name, start_child, program.memory_limit)
+                cgroup = host.cgroup_of(process)  # a surge's own (rolling.py)
+                child = host.cgroups.spawn_into(cgroup, start_child, program.memory_limit)
+        except KeyError as exc:  # handover: a socket not held (cannot happen once loaded)
+            reason = f"socket {exc} is not held by the daemon"
+            log.error("spawnerr: %s: %s", process.name, reason)
+            host.dispatch(process, SpawnFailed(reason, now()))
+            return
         except (SpawnError, OSError) as exc:
             reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
             log.error("spawnerr: %s: %s", process.name, reason)
@@ -155,7 +173,7 @@ class Children:
 
     def _reaped(self, process: Process) -> None:
         if self.host.record is not None:
-            self.host.record.exited(process.name)
+            self.host.record.exited(process.name, process.pid)
 
     def _exited(self, process: Process, exitstatus: int) -> None:
         host = self.host
@@ -179,7 +197,7 @@ class Children:
     def _check_oom(self, process: Process) -> None:
         """Report a kill by the kernel's OOM killer in process's cgroup (memory.max)."""
         cgroups = self.host.cgroups
-        count = cgroups.oom_kills(process.name) if cgroups else 0
+        count = cgroups.oom_kills(self.host.cgroup_of(process)) if cgroups else 0
         if count > self._oom_kills.get(process.name, 0):
             limit = process.program.memory_limit
             reason = f"killed by the kernel's OOM killer (memory.max {limit} bytes)"
@@ -192,7 +210,7 @@ class Children:
     def _kill_leftovers(self, process: Process, pid: int) -> None:
         kill_group_leftovers(process, pid)
         if self.host.cgroups is not None:
-            self.host.cgroups.kill(process.name)  # those that left the group too
+            self.host.cgroups.kill(self.host.cgroup_of(process))  # those that left the group
 
 
 def _os_reason(exc: OSError) -> str:

@@ -13,7 +13,7 @@ many reads for a one-process tree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from supervisord_lite.core.process import Process
@@ -31,6 +31,8 @@ class FiguresHost(Protocol):
     cgroups: CgroupTree | None
     by_pid: dict[int, Process]
 
+    def cgroup_of(self, process: Process) -> str: ...
+
 
 class Figures:
     """The supervisor's figures: a reading per request, or one process's at once."""
@@ -40,7 +42,7 @@ class Figures:
 
     def reading(self) -> FiguresReading:
         """A reading of the trees for one request (status, a scrape, a memory check)."""
-        return FiguresReading(self.host.cgroups, self.host.by_pid)
+        return FiguresReading(self.host.cgroups, self.host.by_pid, self.host.cgroup_of)
 
     def of(self, process: Process, reading: FiguresReading | None = None) -> dict:
         """`status` figures of process's tree: how it is tracked, CPU, memory, tasks."""
@@ -48,10 +50,16 @@ class Figures:
 
 
 class FiguresReading:
-    __slots__ = ("cgroups", "trees", "tracking")
+    __slots__ = ("cgroup_of", "cgroups", "trees", "tracking")
 
-    def __init__(self, cgroups: CgroupTree | None, roots: Iterable[int]):
+    def __init__(
+        self,
+        cgroups: CgroupTree | None,
+        roots: Iterable[int],
+        cgroup_of: Callable[[Process], str],
+    ):
         self.cgroups = cgroups
+        self.cgroup_of = cgroup_of  # not the name for a surge's newcomer (rolling.py)
         self.trees = Trees(roots)
         self.tracking = "pgroup" if cgroups is None else "cgroup"
 
@@ -61,7 +69,7 @@ class FiguresReading:
         if pid is None:
             return 0, 0.0, 0
         if self.cgroups is not None:
-            return self.trees.sum(self.cgroups.pids(process.name))
+            return self.trees.sum(self.cgroups.pids(self.cgroup_of(process)))
         return self.trees.totals(pid)
 
     def of(self, process: Process) -> dict:

@@ -72,10 +72,18 @@ class ChildRecord:
         # The start time is read when the record is written, after this loop turn's
         # spawns: reading /proc/PID/stat while the child is still in exec contends with
         # the exec, which would slow every spawn.
+        # Two children of one name (a surge: restart --rolling) are both kept, the
+        # second as NAME#PID, so that neither outlives a SIGKILLed daemon unstopped.
+        held = self.children.get(name)
+        if held is not None and held[0] != pid:
+            name = f"{name}#{pid}"
         self.children[name] = [pid, None]
         self._mark()
 
-    def exited(self, name: str) -> None:
+    def exited(self, name: str, pid: int | None = None) -> None:
+        held = self.children.get(name)
+        if held is not None and pid is not None and held[0] != pid:
+            name = f"{name}#{pid}"
         if self.children.pop(name, None) is not None:
             self._mark()
 

@@ -37,6 +37,10 @@ class ReloadHost(Protocol):
 
     def cgroup_gone(self, name: str) -> None: ...
 
+    cgroup_names: dict[Process, str]
+
+    def cgroup_of(self, process: Process) -> str: ...
+
 
 class Reloader:
     """Carries out the reloads of one supervisor (one at a time: the daemon queues them)."""
@@ -82,8 +86,10 @@ class Reloader:
         supervisor.set_table(new, table)
         self.replacing = False
         for process in retiring:
-            if process.name not in table:  # removed, or a numprocs change dropped it
-                supervisor.cgroup_gone(process.name)
+            cgroup = supervisor.cgroup_of(process)  # not its name after a surge (rolling.py)
+            if process.name not in table or cgroup != process.name:  # removed, or dropped
+                supervisor.cgroup_gone(cgroup)  # by a numprocs change, or a surge's own
+            supervisor.cgroup_names.pop(process, None)
         for process in fresh:
             if process.program.autostart:
                 supervisor.start(process)

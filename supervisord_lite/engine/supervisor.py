@@ -35,8 +35,10 @@ from supervisord_lite.engine.figures import Figures
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
+from supervisord_lite.engine.rolling import Rolls
 from supervisord_lite.engine.sequencing import Sequencer
 from supervisord_lite.engine.subscribers import Subscribers
+from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.logs.logfile import LogFile
@@ -80,6 +82,10 @@ class Supervisor:
         self._probes: ProbeRunner | None = None  # readiness, health, sd_notify
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
         self.set_table(config, slots_for(config.programs.values(), {})[0])
+        self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
+        self.rolls = Rolls(self)  # restart --rolling (rolling.py)
+        self.listeners.append(self.rolls.state_changed)
+        self.cgroup_names: dict[Process, str] = {}  # a surge's slots: see cgroup_of
 
     @property
     def probes(self) -> ProbeRunner:
@@ -103,6 +109,7 @@ class Supervisor:
     def apply_config(self, new: DaemonConfig, on_done: Callable[[dict], None]) -> dict:
         """Move to a new config, touching only what differs (reload.py); on_done(diff)
         once applied. Returns the diff: the programs added, changed and removed."""
+        self.rolls.interrupt("interrupted by a reload")
         return self._reloader.apply(new, on_done)
 
     def set_table(self, config: DaemonConfig, processes: dict[str, Process]) -> None:
@@ -153,7 +160,8 @@ class Supervisor:
         for process in self.processes.values():
             if process.waiting_for_deps:
                 self.refuse_start(process, "the daemon is shutting down")
-        self.stop_many(list(self.processes.values()), on_done)
+        self.rolls.interrupt("interrupted: the daemon is shutting down")
+        self.stop_many([*self.processes.values(), *self.rolls.extra_slots()], on_done)
 
     def send_signal(self, process: Process, signum: int) -> bool:
         """Signal a live process (its group when stopasgroup); False if it is not running."""
@@ -168,7 +176,7 @@ class Supervisor:
         except ProcessLookupError:
             return False
         if signum == signal.SIGKILL and process.program.stopasgroup and self.cgroups:
-            self.cgroups.kill(process.name)  # stopwaitsecs is up: descendants that fled too
+            self.cgroups.kill(self.cgroup_of(process))  # stopwaitsecs is up: those that fled too
         return True
 
     # -- events in, effects out ---------------------------------------------------
@@ -263,6 +271,11 @@ class Supervisor:
             return
         self.start(process)
         process.machine.restarts = restarts  # the start reset it: this one is automatic
+
+    def cgroup_of(self, process: Process) -> str:
+        """The cgroup a process slot runs in: its name, but for a surge's second slot of
+        the same name (rolling.py), which must not share the first one's."""
+        return self.cgroup_names.get(process, process.name) if self.cgroup_names else process.name
 
     def use_cgroups(self, tree: CgroupTree) -> None:
         """Track every process in a cgroup of its own from now on (linux/cgroups.py)."""

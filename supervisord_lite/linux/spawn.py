@@ -23,7 +23,7 @@ from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
 _DAEMON_ONLY_ENV = frozenset(
-    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"}
+    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"}
 )
 
 
@@ -48,11 +48,16 @@ def spawn(
     capture_stdout: bool,
     capture_stderr: bool,
     extra_env: dict[bytes, bytes] | None = None,
+    listen_fds: list[int] | None = None,
+    stdin_fd: int | None = None,
 ) -> Child:
-    """Start one process of `program`: own session, no shell, no inherited descriptors.
+    """Start one process of `program`: own session, no shell, no inherited descriptors
+    but its stdio and, in order from fd 3, `listen_fds` (held sockets, each above any
+    fd it is copied onto: held_sockets.FD_FLOOR).
 
-    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null.
-    With redirect_stderr, stderr shares the stdout pipe.
+    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null;
+    stdin_fd goes on fd 0 instead of /dev/null. With redirect_stderr, stderr shares the
+    stdout pipe.
 
     One function, a little over the house's length on purpose: it runs for every start
     and restart (a crash storm is made of it), and the pipes it opens are closed on
@@ -98,10 +103,11 @@ def spawn(
             stderr_w = stdout_w
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
+        passed = (stdin_fd, listen_fds or ())
         if user_kwargs or program.directory is not None or program.limits:
-            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs)
+            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, passed)
         else:
-            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w)
+            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, passed)
     except OSError as exc:
         for fd in read_fds:
             os.close(fd)
@@ -124,8 +130,11 @@ _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _devnull_fd = -1
 
 
-def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w) -> int:
-    """Own session, stdin from /dev/null, stdout/stderr to the pipes (or /dev/null).
+def _posix_spawn(
+    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, passed=(None, ())
+) -> int:
+    """Own session, stdin from /dev/null (or a held socket), stdout/stderr to the pipes
+    (or /dev/null), held sockets onto 3, 4, ... (dup2 clears close-on-exec on the copy).
 
     Descriptors: the daemon opens all of its own close-on-exec, and marks any it
     inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
@@ -135,11 +144,13 @@ def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdout_w, s
     if _devnull_fd < 0:
         _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     null = _devnull_fd
+    stdin_fd, listen_fds = passed
     actions = [
-        (os.POSIX_SPAWN_DUP2, null, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
         (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
         (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
     ]
+    actions += [(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(listen_fds)]
     # The child inherits the umask at clone time. The daemon is single-threaded, so
     # nothing else creates a file while its umask is briefly the program's.
     old_umask = os.umask(program.umask)
@@ -196,7 +207,13 @@ def spawn_helper_reading(argv: list[str]) -> tuple[int, int]:
 
 
 def _popen(
-    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, user_kwargs: dict
+    program: ProgramConfig,
+    argv: list[str],
+    env: dict,
+    stdout_w,
+    stderr_w,
+    user_kwargs: dict,
+    passed=(None, ()),
 ) -> int:
     """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
 
@@ -214,24 +231,31 @@ def _popen(
         stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
     reason_r = reason_w = -1
     extra = dict(user_kwargs)
+    stdin_fd, listen_fds = passed
+    if listen_fds:
+        # Popen cannot renumber descriptors, and close_fds would close 3, 4, ... after a
+        # preexec_fn made them: the copies are made there and close_fds is off, which
+        # is safe because every descriptor of the daemon's is close-on-exec.
+        extra["preexec_fn"] = _listen_fds_then(None, listen_fds)
     if program.limits:
         # Only for a program with limits: without them the daemon never loads config/limits.py
         # (config_convert.later) nor this.
         from supervisord_lite.linux import rlimits
 
         reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
-        extra = {"preexec_fn": _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)}
+        limits_fn = _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)
+        extra = {"preexec_fn": _listen_fds_then(limits_fn, listen_fds) if listen_fds else limits_fn}
     try:
         popen = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
             stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
             stderr=stderr_target,
             cwd=program.directory,
             env=env,
             umask=program.umask,
             start_new_session=True,  # own session and process group: killpg reaches it all
-            close_fds=True,
+            close_fds=not listen_fds,
             restore_signals=True,
             **extra,
         )
@@ -252,6 +276,18 @@ def _popen(
     # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
     popen.returncode = 0
     return popen.pid
+
+
+def _listen_fds_then(then, listen_fds):
+    """A preexec_fn: held sockets onto 3, 4, ... (inheritable), then `then` if any."""
+
+    def in_child() -> None:
+        for i, fd in enumerate(listen_fds):
+            os.dup2(fd, 3 + i, inheritable=True)
+        if then is not None:
+            then()
+
+    return in_child
 
 
 def _limits_then_user(rlimits, settings, user_kwargs: dict, reason_w: int):

@@ -38,6 +38,7 @@ from supervisord_lite.systemd.export_keys import (
     template_view,
     unit_name,
 )
+from supervisord_lite.systemd.export_sockets import socket_units, sockets_of
 from supervisord_lite.systemd.syntax import (
     Unrepresentable,
     check_unit_text,
@@ -122,6 +123,7 @@ class Exporter:
                 self.errors.append(str(exc))
             if program.autostart:
                 wanted.extend(unit_name(p) for p in program.processes)
+        out.update(socket_units(self.config, self.target))  # [sockets.*] (export_sockets.py)
         out[self.target] = self._target(wanted, "every autostart process of it", "programs")
         for group in self.config.groups.values():  # [groups.*]: `GROUP:*` as a target
             members = [self.programs[name] for name in group.programs]
@@ -180,6 +182,7 @@ class Exporter:
         stopping(program, unit)
         resources(program, unit)
         logging(program, view, self.config.log_dir, unit)
+        sockets_of(program, unit)
         unit.set("Install", "WantedBy", self.target)
         if not program.autostart:
             unit.notes.append("autostart: false: not wanted by the target; "

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psutil
 import pytest
 
-from integration.harness import CTL_CMD, DAEMON_CMD, helper
+from integration.harness import CTL_CMD, DAEMON_CMD, free_port, helper, to_toml
 from integration.test_boot import NotifyListener, kill_tree
 
 pytestmark = pytest.mark.timeout(240)
@@ -368,3 +370,64 @@ def test_a_notify_program_starting_during_reexec_reaches_the_new_image(daemon):
     assert daemon.status()["svc"]["state"] == "STARTING", "READY=1 came before the exec"
     status = daemon.wait_state("svc", "RUNNING", timeout=30)
     assert status["pid"] == pid
+
+
+def test_held_sockets_stay_open_and_a_new_one_that_cannot_bind_is_refused_first(daemon):
+    port, busy = free_port(), socket.socket()
+    daemon.write_config(
+        to_toml({"sockets.web": {"listen": f"tcp://127.0.0.1:{port}"}})
+        + to_toml({"programs.srv": {"command": helper("listen_server"), "sockets": ["web"]}})
+    )
+    dpid = daemon.start()
+    daemon.wait_state("srv", "RUNNING")
+    srv = daemon.status()["srv"]["pid"]
+
+    def held_inodes() -> set[str]:
+        """The daemon's held sockets (at fd 67 and up: linux/held_sockets.py FD_FLOOR)."""
+        fds = [fd for fd in os.listdir(f"/proc/{dpid}/fd") if int(fd) >= 67]
+        return {os.readlink(f"/proc/{dpid}/fd/{fd}") for fd in fds}
+
+    before = held_inodes()
+    refused = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    while sock.recv(65536):
+                        pass
+            except OSError as exc:
+                refused.append(exc)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        reexec(daemon)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert refused == []
+    assert daemon.status()["srv"]["pid"] == srv
+    daemon.ctl_ok("restart", "srv")  # the new image hands the same socket on
+    with socket.create_connection(("127.0.0.1", port), timeout=10):
+        pass
+    assert len(before) == 1 and held_inodes() == before, "the held socket was replaced"
+
+    # A socket added to the config that cannot be bound: refused before the exec.
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    try:
+        daemon.write_config(
+            to_toml({"sockets.web": {"listen": f"tcp://127.0.0.1:{port}"}})
+            + to_toml({"sockets.more": {"listen": f"tcp://127.0.0.1:{taken}"}})
+            + to_toml({"programs.srv": {"command": helper("listen_server"), "sockets": ["web"]}})
+            + to_toml({"programs.more": {"command": helper("listen_server"), "sockets": ["more"]}})
+        )
+        res = daemon.ctl("reexec", timeout=90)
+        assert res.returncode == 1 and "[sockets.more]" in res.stderr, daemon.describe(res)
+        assert daemon.pid == dpid and daemon.status()["srv"]["pid"] != srv  # still serving
+    finally:
+        busy.close()

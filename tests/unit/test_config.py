@@ -383,7 +383,7 @@ def test_include_file_may_hold_only_programs(cfg, tmp_path):
     errors = errors_for(cfg, '[supervisord]\ninclude = ["conf.d/*.toml"]\n')
     assert errors == [
         "conf.d/a.toml: supervisord: not allowed in an include file"
-        " (only [programs.*] and [groups.*] are)",
+        " (only [programs.*], [groups.*] and [sockets.*] are)",
         'conf.d/a.toml: programz: unknown key (did you mean "programs"?)',
         'conf.d/a.toml: programs.ant.startsecs: expected a number >= 0, got "x"',
     ]

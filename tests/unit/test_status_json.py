@@ -60,7 +60,7 @@ def table():
     loop = EventLoop()
     try:
         supervisor = Supervisor(config, loop)
-        supervisor.figures.reading = lambda: FixedFigures(None, ())
+        supervisor.figures.reading = lambda: FixedFigures(None, (), supervisor.cgroup_of)
         yield supervisor
     finally:
         loop.close()
