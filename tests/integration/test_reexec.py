@@ -431,3 +431,33 @@ def test_held_sockets_stay_open_and_a_new_one_that_cannot_bind_is_refused_first(
         assert daemon.pid == dpid and daemon.status()["srv"]["pid"] != srv  # still serving
     finally:
         busy.close()
+
+
+def test_reexec_waits_for_a_rolling_restart_to_finish(daemon):
+    """A roll's newcomer lives outside the table: reexec is refused until it is done."""
+    port = free_port()
+    daemon.write_config(
+        to_toml({"sockets.web": {"listen": f"tcp://127.0.0.1:{port}"}})
+        + to_toml(
+            {
+                "programs.srv": {
+                    "command": helper("listen_server"),
+                    "sockets": ["web"],
+                    "startsecs": 4,
+                }
+            }
+        )
+    )
+    daemon.start()
+    daemon.wait_state("srv", "RUNNING", timeout=20)
+    with daemon.ctl_in_background("restart", "--rolling", "srv") as roll:
+        # The newcomer is up beside the old one (a surge): two children.
+        daemon.wait_until(lambda: len(psutil.Process(daemon.pid).children()) == 2, 20)
+        res = daemon.ctl("reexec", timeout=90)
+        assert res.returncode == 1 and "BUSY" in res.stderr, daemon.describe(res)
+        assert "rolling restart" in res.stderr
+        roll.communicate(timeout=60)
+    assert roll.returncode == 0
+    # Once the replaced process has exited too, it goes through.
+    daemon.wait_until(lambda: '"retiring": true' not in daemon.ctl("status", "--json").stdout, 30)
+    assert "now runs" in reexec(daemon).stdout
