@@ -13,8 +13,9 @@ reason, before the old image lets go (the `--takeover-check` child reads it too)
 from __future__ import annotations
 
 import fcntl
-import json
 import os
+
+from supervisord_lite.base import cjson
 
 FORMAT = "supervisord-lite-reexec"
 VERSION = 1
@@ -30,6 +31,8 @@ _SEALS = (
     | getattr(fcntl, "F_SEAL_WRITE", 8)
 )
 _F_ADD_SEALS = getattr(fcntl, "F_ADD_SEALS", 1033)
+# Through _json (base/cjson.py): the daemon never loads the json package.
+_encode = cjson.encoder((",", ":"), ensure_ascii=False, allow_nan=True)
 
 
 class StateError(Exception):
@@ -42,7 +45,7 @@ def new_document(**fields) -> dict:
 
 def write(document: dict) -> int:
     """The document in a sealed memfd, inheritable, positioned at 0: its descriptor."""
-    data = json.dumps(document, separators=(",", ":")).encode()
+    data = _encode(document).encode()
     if len(data) > MAX_BYTES:
         raise StateError(f"the state is {len(data)} bytes, more than {MAX_BYTES}")
     fd = os.memfd_create("supervisord-lite-reexec", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
@@ -75,7 +78,7 @@ def read(fd: int) -> dict:
     except OSError as exc:
         raise StateError(f"cannot read the state (fd {fd}): {exc.strerror}") from None
     try:
-        document = json.loads(b"".join(chunks))
+        document = cjson.loads(b"".join(chunks))
     except ValueError as exc:
         raise StateError(f"the state is not JSON: {exc}") from None
     check(document)
