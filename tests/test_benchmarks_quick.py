@@ -118,6 +118,20 @@ def test_pid_env_benchmark_prints_its_table():
         assert NUMBER.match(cpu) and NUMBER.match(wall), row
 
 
+def test_env_file_benchmark_prints_its_table():
+    """benchmarks/env_file.py (docs/lifecycle.md quotes it) still runs and prints every row."""
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks.env_file", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 4, res.stdout
+    for row in rows[1:]:
+        cpu, wall = row.strip("| ").split(" | ")[-2:]
+        assert NUMBER.match(cpu) and NUMBER.match(wall), row
+
+
 @pytest.mark.timeout(240)
 def test_top_benchmark_measures_top_and_the_page_with_1000_processes(bench_tmpdir):
     """benchmarks/top.py (docs/top.md quotes it): top's frame times and the page's, each

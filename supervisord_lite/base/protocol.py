@@ -47,6 +47,7 @@ COMMANDS = (
     "avail",
     "clear",
     "maintail",
+    "scale",
     "reexec",
 )
 

@@ -71,7 +71,20 @@ def program_json(program: ProgramConfig, config: DaemonConfig) -> dict[str, Any]
         }
         for index, name in enumerate(program.processes)
     }
+    if program.templated:  # per-instance values: each process's own, resolved
+        out["instances"] = {name: _instance_json(program, index) for index, name in
+                            enumerate(program.processes)}  # fmt: skip
     return out
+
+
+def _instance_json(program: ProgramConfig, index: int) -> dict[str, Any]:
+    own = program.instance(index)
+    return {
+        "command": list(own.command),
+        "directory": own.directory,
+        "environment": dict(own.environment),
+        "env_file": list(own.env_file),
+    }
 
 
 def _probe(program: ProgramConfig, key: str, log_dir: str) -> Any:

@@ -30,7 +30,7 @@ import errno
 import os
 import re
 import stat
-from typing import Optional
+from typing import Callable, Optional
 
 from supervisord_lite.base.frozen import Frozen, _set
 
@@ -288,13 +288,19 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:80]
 
 
-def read_env_files(paths: list[str], base_directory: str = "/") -> LoadedEnvironment:
+def read_env_files(
+    paths: list[str],
+    base_directory: str = "/",
+    may_read: Optional[Callable[[os.stat_result], Optional[str]]] = None,
+) -> LoadedEnvironment:
     """Read env files in order into one environment (later files win).
 
     A path with a leading ``-`` is optional: missing, it is skipped silently (systemd's
     rule); unreadable, it is skipped with a warning. Relative paths are taken from
     ``base_directory``. Only regular files are read (symlinks to one are fine: a FIFO
     would block the reader, a device would never end), each up to MAX_FILE_BYTES.
+    ``may_read(stat of the opened file)`` gives why the file must not be read (None:
+    it may): the daemon reads as root for a program that runs as another user.
     Blocking file I/O, bounded: the caller decides where it runs.
     """
     environment: dict[str, str] = {}
@@ -304,7 +310,7 @@ def read_env_files(paths: list[str], base_directory: str = "/") -> LoadedEnviron
         optional = given.startswith("-")
         path = os.path.join(base_directory, given[1:] if optional else given)
         try:
-            data = _read_regular_file(path)
+            data = _read_regular_file(path, may_read)
         except OSError as error:
             if optional and error.errno == errno.ENOENT:
                 continue
@@ -322,7 +328,9 @@ def read_env_files(paths: list[str], base_directory: str = "/") -> LoadedEnviron
     return LoadedEnvironment(environment, errors, warnings)
 
 
-def _read_regular_file(path: str) -> bytes:
+def _read_regular_file(
+    path: str, may_read: Optional[Callable[[os.stat_result], Optional[str]]] = None
+) -> bytes:
     # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
     flags = os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
     fd = os.open(path, flags)
@@ -330,6 +338,9 @@ def _read_regular_file(path: str) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
+        refusal = may_read(info) if may_read is not None else None
+        if refusal is not None:  # checked on what was opened: a symlink swap cannot dodge it
+            raise OSError(errno.EACCES, refusal)
         chunks, size = [], 0
         while size <= MAX_FILE_BYTES:
             chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)

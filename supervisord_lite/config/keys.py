@@ -55,6 +55,9 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("numprocs_start", cv.integer(0, limit=2**31 - 1, why="process numbers are ints"), 0),
     Key("directory", cv.path_string, None),  # resolved against the config dir
     Key("environment", cv.environment, (), "pairs"),
+    # systemd EnvironmentFile= files read at each spawn, under `environment`; "-" first:
+    # optional. Made absolute at load against `directory`, else the config's folder.
+    Key("env_file", cv.list_of(cv.path_string, "paths"), ()),
     Key("user", cv.string, None),  # checked against pwd and the daemon's euid
     Key("umask", cv.mode, 0o022),
     Key("priority", cv.integer(), 999),

@@ -22,7 +22,11 @@ RLIMITS: dict[str, tuple[int, bool]] = {
     "fsize": (resource.RLIMIT_FSIZE, True),
     "cpu": (resource.RLIMIT_CPU, False),  # seconds
 }
-KEYS = (*RLIMITS, "nice", "oom_score_adj")
+# Kept by the kernel on the process's cgroup (cpu.max, pids.max), not set in the child:
+# only where the daemon tracks processes in cgroups with those controllers.
+CGROUP_KEYS = {"cpu_quota": "cpu", "tasks_max": "pids"}  # key -> the controller it needs
+KEYS = (*RLIMITS, "nice", "oom_score_adj", *CGROUP_KEYS)
+MAX_TASKS = 4194304  # the kernel's pid_max ceiling (PID_MAX_LIMIT)
 
 # A program's limits: (key, value) pairs in KEYS order; an rlimit's value is
 # (soft, hard) with UNLIMITED for "unlimited". Hashable, so reload can compare it.
@@ -46,6 +50,10 @@ def convert(value: Any) -> tuple[tuple[str, Any], ...]:
                 values[key] = cv.integer(-20, 19)(raw)
             elif key == "oom_score_adj":
                 values[key] = cv.integer(-1000, 1000)(raw)
+            elif key == "cpu_quota":
+                values[key] = _percent(raw)
+            elif key == "tasks_max":
+                values[key] = cv.integer(1, limit=MAX_TASKS, why="pid_max")(raw)
             else:
                 import difflib
 
@@ -58,6 +66,24 @@ def convert(value: Any) -> tuple[tuple[str, Any], ...]:
     if problems:
         raise cv.Invalid(problems)
     return tuple((key, values[key]) for key in KEYS if key in values)
+
+
+def _percent(raw: Any) -> float:
+    """ "50%" (of one CPU; "200%" is two, as systemd's CPUQuota=) -> 50.0."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    try:
+        value = float(text[:-1]) if text.endswith("%") else -1.0
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100_000 or value != value:
+        raise cv.fail(f'expected a percentage of one CPU like "50%" (0 < N <= 100000), '
+                      f"got {cv.show(raw)}")  # fmt: skip
+    return value
+
+
+def cgroup_limits(limits: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """The limits the kernel keeps on the cgroup: cpu_quota, tasks_max (where given)."""
+    return {key: value for key, value in limits if key in CGROUP_KEYS}
 
 
 def _rlimit(raw: Any, sized: bool) -> tuple[int, int]:

@@ -160,9 +160,13 @@ class TableConverter(LoadContext):
             )
             and ok
         )
+        ok = self.check_instance_templates(file, parts, kwargs) and ok
         if kwargs["directory"] is not None:
-            kwargs["directory"] = self.resolve(kwargs["directory"])
-        kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"])
+            kwargs["directory"] = self.resolve_template(kwargs["directory"])
+        kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"], True)
+        kwargs["env_file"] = tuple(
+            self.resolve_env_file(path, kwargs["directory"]) for path in kwargs["env_file"]
+        )
         for key in ("ready", "health"):  # an exec probe runs where the program does
             probe = kwargs[key]
             if probe is not None and probe.kind == "exec":
@@ -187,7 +191,9 @@ class TableConverter(LoadContext):
         if not ok:
             return None
         if self.environment:  # [supervisord] environment, under the program's own
-            merged = {**dict(self.environment), **dict(kwargs["environment"])}
+            # Its values are no templates (only a program's own are): braces kept literal.
+            shared = {key: _literal(value) for key, value in self.environment}
+            merged = {**shared, **dict(kwargs["environment"])}
             kwargs["environment"] = tuple(merged.items())
         kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
         prog = ProgramConfig(name=name, source=file, **kwargs)
@@ -235,7 +241,48 @@ class TableConverter(LoadContext):
                 return False
         return True
 
-    def resolve_command(self, argv: tuple[str, ...], directory: str | None) -> tuple[str, ...]:
+    def check_instance_templates(
+        self, file: str, parts: tuple[str, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        """`command`, `directory`, `environment` values and `env_file` may use the
+        process_name fields (docs/lifecycle.md): each template must expand."""
+        command = kwargs["command"]
+        where: list[tuple[tuple[str | int, ...], str]] = []
+        if isinstance(command, tuple):
+            where += [(("command",), arg) for arg in command]
+        if kwargs["directory"] is not None:
+            where.append((("directory",), kwargs["directory"]))
+        where += [(("environment", key), value) for key, value in kwargs["environment"]]
+        where += [(("env_file", i), path) for i, path in enumerate(kwargs["env_file"])]
+        ok = True
+        for sub, text in where:
+            if "{" not in text and "}" not in text:
+                continue
+            problem = names.template_problem(text)
+            if problem is not None:
+                self.error(file, (*parts, *sub), f"{problem}, in {cv.show(text)}")
+                ok = False
+        return ok
+
+    def resolve_template(self, path: str) -> str:
+        """A path that may be a template made absolute: braces in the config's own
+        folder stay literal."""
+        if os.path.isabs(path):
+            return os.path.normpath(path)
+        return os.path.normpath(os.path.join(_literal(self.base), path))
+
+    def resolve_env_file(self, given: str, directory: str | None) -> str:
+        """An env_file entry made absolute, its optional "-" kept: against the program's
+        `directory` (where it runs, as a relative command), else the config's folder."""
+        optional = "-" if given.startswith("-") else ""
+        path = given[len(optional) :]
+        if not os.path.isabs(path):
+            path = os.path.join(directory or _literal(self.base), path)
+        return optional + os.path.normpath(path)
+
+    def resolve_command(
+        self, argv: tuple[str, ...], directory: str | None, template: bool = False
+    ) -> tuple[str, ...]:
         """`./run.sh` (a path, but relative) -> absolute: against the program's directory,
         where the program runs and where a shell there would find it, else against the
         config's folder, as every other relative path. Never against the daemon's own
@@ -245,7 +292,8 @@ class TableConverter(LoadContext):
         program = argv[0]
         if os.sep not in program or os.path.isabs(program):
             return argv
-        return (os.path.normpath(os.path.join(directory or self.base, program)), *argv[1:])
+        base = directory or (_literal(self.base) if template else self.base)
+        return (os.path.normpath(os.path.join(base, program)), *argv[1:])
 
     def check_user(self, file: str, parts: tuple[str, ...], user: str | None) -> bool:
         if user is None:
@@ -278,3 +326,8 @@ class TableConverter(LoadContext):
             "WATCHDOG=1 over sd_notify)",
         )
         return False
+
+
+def _literal(text: str) -> str:
+    """Text put into a template as it is: its braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")

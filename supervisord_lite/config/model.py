@@ -52,6 +52,7 @@ class ProgramConfig(Frozen):
         "numprocs",
         "directory",
         "environment",
+        "env_file",
         "user",
         "umask",
         "priority",
@@ -90,6 +91,7 @@ class ProgramConfig(Frozen):
         "sockets",
         "stdin_socket",
         "reload_signal",
+        "templated",
     )
 
     def __init__(
@@ -99,6 +101,7 @@ class ProgramConfig(Frozen):
         numprocs: int = 1,
         directory: str | None = None,  # absolute
         environment: tuple[tuple[str, str], ...] = (),
+        env_file: tuple[str, ...] = (),  # absolute, "-" first when optional; templates
         user: str | None = None,
         umask: int = 0o022,
         priority: int = 999,
@@ -137,6 +140,7 @@ class ProgramConfig(Frozen):
         sockets: tuple[SocketConfig, ...] = (),  # held sockets: fds 3, 4, ... (LISTEN_FDS)
         stdin_socket: SocketConfig | None = None,  # a held socket on fd 0 instead
         reload_signal: int | None = None,  # restart --rolling sends it instead of replacing
+        templated: bool | None = None,  # None: derived (do its values hold template fields?)
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -144,6 +148,11 @@ class ProgramConfig(Frozen):
             group = name
         if group_priority is None:
             group_priority = priority
+        if templated is None:
+            templated = any(
+                "{" in text or "}" in text
+                for text in (*command, directory or "", *env_file, *(v for _, v in environment))
+            )
         for key, value in locals().items():
             if key != "self":
                 _set(self, key, value)
@@ -161,6 +170,29 @@ class ProgramConfig(Frozen):
             return self.name
         num = self.process_num(index)
         return names.expand(self.process_name, self.name, self.group, num, self.numprocs)
+
+    def instance(self, index: int) -> ProgramConfig:
+        """The index-th process's own settings: `command`, `directory`, `environment`
+        values and `env_file` with the process_name fields filled in (`{{` a brace).
+        The program itself when none of them is a template: nothing to pay per spawn."""
+        if not self.templated:
+            return self
+        return self.instance_with(self.process_num(index))
+
+    def instance_with(self, num: int | str) -> ProgramConfig:
+        """instance() for a given process_num (export's stand-in for systemd's %i is a
+        string: a format spec like {process_num:d} then raises ValueError)."""
+
+        def fill(text: str) -> str:
+            return names.expand(text, self.name, self.group, num, self.numprocs)
+
+        return self.replace(
+            command=tuple(fill(arg) for arg in self.command),
+            directory=None if self.directory is None else fill(self.directory),
+            environment=tuple((key, fill(value)) for key, value in self.environment),
+            env_file=tuple(fill(path) for path in self.env_file),
+            templated=False,  # resolved: a brace left in is the user's literal one
+        )
 
     def process_names(self) -> list[str]:
         """Full names, as supervisorctl shows them: `web` for numprocs 1 outside any

@@ -24,6 +24,7 @@ from supervisord_lite.config.values import signal_number
 from supervisord_lite.control.one_process import one_process
 from supervisord_lite.control.replies import LATER, Replier
 from supervisord_lite.control.rolling_restart import rolling_restart, with_retiring
+from supervisord_lite.control.scale_command import cmd_scale
 from supervisord_lite.control.status_json import StatusText
 from supervisord_lite.control.streams import Streams
 from supervisord_lite.core.ordering import AT_REST
@@ -78,6 +79,9 @@ class Commands:
             "avail": self.cmd_avail,
             "clear": self.cmd_clear,
             "maintail": streams.cmd_maintail,
+            "scale": lambda client, request: cmd_scale(
+                supervisor, self._wait_started, client, request
+            ),
             "reexec": self.cmd_reexec,
         }
 
@@ -245,7 +249,7 @@ class Commands:
             new = load_config(supervisor.config.path)
         except ConfigError as exc:
             raise ProtocolError(protocol.CONFIG_ERROR, "\n".join(exc.errors)) from None
-        result = preview(supervisor.programs(), supervisor.config.log_dir, new)
+        result = preview(supervisor.config.programs, supervisor.config.log_dir, new)
         result["dry_run"] = True
         return result
 

@@ -31,6 +31,8 @@ class ProcessRow(NamedTuple):
     log_bytes: dict[str, int]  # stream -> bytes read from its pipe since the daemon began
     memory_limit: int | None = None  # its memory_limit in bytes; None: none
     memory_limit_hits: int = 0  # restarts for going over it (or OOM kills), daemon's life
+    cpu_quota: float | None = None  # limits.cpu_quota as CPUs (0.5 for "50%"); None: none
+    tasks_max: int | None = None  # limits.tasks_max; None: none
 
 
 class DaemonRow(NamedTuple):
@@ -106,6 +108,12 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
         full = _family(out, "process_memory_limit_hits_total", "counter",
                        "Restarts for going over memory_limit, and OOM kills.")  # fmt: skip
         out.extend(f"{full}{{{lab}}} {r.memory_limit_hits}" for r, lab in limited)
+    if any(r.cpu_quota is not None for r in rows):  # only where some program has one
+        _optional(out, rows, labels, "process_cpu_quota_cpus", "gauge",
+                  "limits.cpu_quota, in CPUs (cpu.max).", "cpu_quota")  # fmt: skip
+    if any(r.tasks_max is not None for r in rows):
+        _optional(out, rows, labels, "process_tasks_max", "gauge",
+                  "limits.tasks_max (pids.max).", "tasks_max")  # fmt: skip
     full = _family(
         out, "process_log_bytes_total", "counter", "Bytes the process wrote, per stream."
     )

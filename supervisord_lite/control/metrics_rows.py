@@ -39,6 +39,8 @@ def process_rows(supervisor) -> list[ProcessRow]:
     for process in supervisor.processes.values():
         machine = process.machine
         figures = supervisor.figures.of(process, reading)
+        quotas = dict(process.program.limits) if process.program.limits else {}
+        cpu_quota = quotas.get("cpu_quota")
         started = machine.started_at
         rows.append(
             ProcessRow(
@@ -54,6 +56,8 @@ def process_rows(supervisor) -> list[ProcessRow]:
                 log_bytes=process.log_bytes(),
                 memory_limit=process.program.memory_limit,
                 memory_limit_hits=supervisor.memory_limit_hits.get(process.name, 0),
+                cpu_quota=None if cpu_quota is None else cpu_quota / 100,
+                tasks_max=quotas.get("tasks_max"),
             )
         )
     return rows

@@ -66,6 +66,8 @@ class StatusText:
             process.ever_started,
             log_problems(process),  # a log that cannot be written shows in the description
             process.checks.key() if process.checks is not None else None,  # probes, STATUS=
+            process.program.numprocs,  # a scale or reload changes these two, not the state
+            self.supervisor.numprocs_config(process),
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

@@ -112,11 +112,13 @@ def process_name_template(c: Conversion, program: dict[str, Any]) -> str | None:
 
 
 def literal_keys(process: dict[str, Any]) -> dict[str, Any]:
-    keys: dict[str, Any] = {"command": argv_of(process["command"])}
+    """A process's own command, directory and environment, as written: these keys take
+    the process_name fields here (docs/lifecycle.md), so their braces are doubled."""
+    keys: dict[str, Any] = {"command": [escape_braces(a) for a in argv_of(process["command"])]}
     if process["directory"] is not None:
-        keys["directory"] = os.path.expanduser(process["directory"])
+        keys["directory"] = escape_braces(os.path.expanduser(process["directory"]))
     if process["environment"]:
-        keys["environment"] = dict(process["environment"])
+        keys["environment"] = {k: escape_braces(v) for k, v in process["environment"].items()}
     return keys
 
 

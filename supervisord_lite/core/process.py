@@ -84,6 +84,7 @@ class Process:
         "_log_bytes",
         "checks",
         "restart_pending",
+        "_instance",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -110,6 +111,19 @@ class Process:
         # A restart the daemon decided (a memory limit): the restarts count to set once
         # the stop is done and the start made; None when none is under way.
         self.restart_pending: int | None = None
+        # (program, its instance for this slot): per-instance values filled in once.
+        self._instance: tuple[ProgramConfig, ProgramConfig] | None = None
+
+    def settings(self) -> ProgramConfig:
+        """The program as this process runs it: per-instance values (`{process_num}` in
+        `command`, `environment`, `directory`, `env_file`) filled in, once per program."""
+        program = self.program
+        if not program.templated:
+            return program
+        made = self._instance
+        if made is None or made[0] is not program:
+            made = self._instance = (program, program.instance(self.num))
+        return made[1]
 
     def count_log_bytes(self, stream: str, count: int) -> None:
         """Keep what a closing pipe reader read (log_bytes adds the open readers')."""

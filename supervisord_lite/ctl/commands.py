@@ -203,7 +203,9 @@ def cmd_reload(conn, args) -> int:
         _print_json(result)
         return EXIT_OK
     keys = result.get("keys") or {}
-    for key in ("added", "changed", "removed"):
+    for key in ("added", "changed", "scaled", "removed"):
+        if key == "scaled" and not result.get(key):
+            continue  # only numprocs changed: a line only when there is one
         names = [
             f"{name} ({', '.join(keys[name])})" if keys.get(name) else name
             for name in result.get(key) or []
@@ -212,6 +214,27 @@ def cmd_reload(conn, args) -> int:
     if dry_run:
         print("(dry run: nothing applied)")
     return EXIT_OK
+
+
+def cmd_scale(conn, args) -> int:
+    if not args.count.isdigit():
+        print(f"supervisorctl-lite: scale: N must be a number >= 0, got {args.count!r}",
+              file=sys.stderr)  # fmt: skip
+        json_error(args, "BAD_ARGUMENT", "N must be a number >= 0")
+        return EXIT_USAGE
+    request = {"program": args.program, "numprocs": int(args.count)}
+    result = _result(conn.call("scale", request), args)
+    if args.json:
+        _print_json(result)
+    else:
+        for item in result["results"]:
+            print(f"{item['name']}: {'started' if item['ok'] else 'ERROR ' + item['message']}")
+        for name in result["stopped"]:
+            print(f"{name}: stopped")
+        config = result["numprocs_config"]
+        note = "" if config == result["numprocs"] else f" (the config says {config})"
+        print(f"{result['program']}: {result['numprocs']} processes{note}")
+    return EXIT_OK if all(r["ok"] for r in result["results"]) else EXIT_FAILED
 
 
 def cmd_avail(conn, args) -> int:
@@ -357,6 +380,7 @@ COMMANDS = {
     "avail": cmd_avail,
     "clear": cmd_clear,
     "maintail": cmd_maintail,
+    "scale": cmd_scale,
     "reexec": cmd_reexec,
     "_names": cmd__names,
     "top": cmd_top,

@@ -27,6 +27,7 @@ OPTIONS = {
     "avail": ["--json"],
     "clear": ["--json"],
     "maintail": ["-f", "-n", "--json"],
+    "scale": ["--json"],
     "top": ["--sort", "--filter", "--interval", "--json"],
     "completion": [],
 }

@@ -117,6 +117,9 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     p = command("maintail", "the last lines of the daemon's own log")
     p.add_argument("-f", dest="follow", action="store_true", help="follow")
     p.add_argument("-n", dest="lines", type=int, default=10, metavar="LINES")
+    p = command("scale", "set a program's number of processes: only the tail starts or stops")
+    p.add_argument("program", metavar="PROGRAM")
+    p.add_argument("count", metavar="N")
     from supervisord_lite.ctl.top_args import add_top_command  # as argparse: not for status
 
     add_top_command(command)
@@ -152,6 +155,7 @@ _POSITIONALS = {
     "avail": (0, 0),
     "clear": (1, None),
     "maintail": (0, 0),
+    "scale": (2, 2),
     "_names": (0, 0),  # hidden (fast path only): the names completion scripts offer
 }
 
@@ -226,6 +230,8 @@ def fast_parse(argv: list[str]) -> Args | None:
         args.dry_run = False
     elif command == "maintail":
         args.follow, args.lines = False, 10
+    elif command == "scale":
+        args.program, args.count = words
     return args
 
 

@@ -282,6 +282,10 @@ def run_check(explicit_path: str | None, as_json: bool) -> int:
         path, errors = None, exc.errors
     if as_json:
         report = check_report(path) if path is not None else _no_report(errors)
+        if path is not None:
+            problems = _quota_problems(path)
+            report["errors"] += problems
+            report["ok"] = report["ok"] and not problems
         # Indented for a person at a terminal; one line otherwise, with the C encoder
         # (the indenting one is pure Python: a third of a 1000-program check).
         print(cjson.indented(report) if sys.stdout.isatty() else cjson.dumps(report))
@@ -289,6 +293,7 @@ def run_check(explicit_path: str | None, as_json: bool) -> int:
     config, warnings = None, []
     if path is not None:
         config, errors, warnings = check(path)
+        errors += _quota_problems(path) if config is not None else []
     for line in errors:
         print(line, file=sys.stderr)
     for line in warnings:
@@ -297,6 +302,19 @@ def run_check(explicit_path: str | None, as_json: bool) -> int:
         return EXIT_CONFIG
     print(f"config OK: {len(config.programs)} programs")
     return 0
+
+
+def _quota_problems(path: str) -> list[str]:
+    """cpu_quota / tasks_max where this host's cgroups could not keep them (quotas.py)."""
+    from supervisord_lite.config.load import load_config_report  # only for --check
+    from supervisord_lite.daemon.quotas import quota_problems, uses_quotas
+    from supervisord_lite.linux.cgroups import controllers_available
+
+    config, _ = load_config_report(path)
+    if config is None or not uses_quotas(config):
+        return []
+    available, why = controllers_available(config.cgroup_root)
+    return quota_problems(config, available, why)
 
 
 def _no_report(errors: list[str]) -> dict:

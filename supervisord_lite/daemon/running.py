@@ -21,6 +21,7 @@ from supervisord_lite.control.server import ControlServer
 from supervisord_lite.core.states import ProcessState
 from supervisord_lite.daemon import takeover
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
+from supervisord_lite.daemon.quotas import check_reload_quotas, quota_problems, uses_quotas
 from supervisord_lite.daemon.reexec import Reexec
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
@@ -262,6 +263,13 @@ class Daemon:
             tree, how = cgroups.detect(self.config.cgroup_root)
         except cgroups.CgroupError as exc:
             raise StartupError(str(exc)) from None
+        if uses_quotas(self.config):
+            available = tree.controllers if tree is not None else ()
+            problems = quota_problems(self.config, available, how)
+            if problems:
+                if tree is not None:
+                    tree.close()
+                raise StartupError("\n".join(problems))
         if tree is not None:
             self.supervisor.use_cgroups(tree)
         log.info("process trees tracked with %s", how)
@@ -306,6 +314,8 @@ class Daemon:
             return
         try:
             new = load_config(self.config.path)
+            if uses_quotas(new):
+                check_reload_quotas(new, self.supervisor.cgroups)
         except ConfigError as exc:
             log.error("reload rejected; still running the old config:\n%s", exc)
             done(None, exc.errors)
@@ -333,8 +343,8 @@ class Daemon:
             self._apply_alerts(new.alerts)
             self._apply_http(new.http)
             log.info(
-                "reloaded: added %s; changed %s; removed %s",
-                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "removed")),
+                "reloaded: added %s; changed %s; scaled %s; removed %s",
+                *(", ".join(diff[k]) or "none" for k in ("added", "changed", "scaled", "removed")),
             )
             sd_notify("READY=1", f"STATUS={self.summary()}")
             done(diff, [])

@@ -21,6 +21,7 @@ from supervisord_lite.engine.figures import Figures
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
+from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
@@ -106,7 +107,7 @@ class Children:
 
             def start_child():
                 return spawn(
-                    program,
+                    process.settings(),
                     process.num,
                     capture_stdout=stdout_log is not None or log_probe,
                     capture_stderr=stderr_log is not None or log_probe,
@@ -119,7 +120,15 @@ class Children:
                 child = start_child()
             else:
                 cgroup = host.cgroup_of(process)  # a surge's own (rolling.py)
-                child = host.cgroups.spawn_into(cgroup, start_child, program.memory_limit)
+                quotas = dict(program.limits) if program.limits else {}
+                cpu = quotas.get("cpu_quota")
+                child = host.cgroups.spawn_into(
+                    cgroup,
+                    start_child,
+                    program.memory_limit,
+                    cpu_max(cpu) if cpu is not None else None,
+                    quotas.get("tasks_max"),
+                )
         except KeyError as exc:  # handover: a socket not held (cannot happen once loaded)
             reason = f"socket {exc} is not held by the daemon"
             log.error("spawnerr: %s: %s", process.name, reason)
@@ -166,7 +175,7 @@ class Children:
     def spawn_probe(self, process: Process, argv: tuple[str, ...]) -> int:
         """Start an `exec` probe as the program would run (user, directory, environment):
         its pid, to be reaped through the reaper's `watched`."""
-        program = process.program.replace(command=argv, redirect_stderr=False)
+        program = process.settings().replace(command=argv, redirect_stderr=False)
         return spawn(program, process.num, capture_stdout=False, capture_stderr=False).pid
 
     # -- exits --------------------------------------------------------------------

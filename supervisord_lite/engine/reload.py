@@ -1,7 +1,8 @@
 """Reload: move the running table to a new config, touching only what differs.
 
-Works out which programs a new config adds, changes and removes; has the supervisor
-stop the processes that go (in stop order), then owns the replace step: the new
+Works out which programs a new config adds, changes, scales and removes (a program
+whose only change is `numprocs` keeps its processes: only the tail comes or goes);
+has the supervisor stop the processes that go (in stop order), then owns the replace step: the new
 table, with unchanged slots carried over, goes in place and what is new starts.
 A start asked meanwhile of a slot on its way out waits for the slot replacing it.
 It never stops, starts or spawns anything itself: the supervisor does.
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
+from supervisord_lite.base import names
 from supervisord_lite.config.model import DaemonConfig, ProgramConfig
 from supervisord_lite.core.process import Process, slots_for
+from supervisord_lite.engine.scaling import runtime_programs
 
 
 class ReloadHost(Protocol):
@@ -20,6 +23,7 @@ class ReloadHost(Protocol):
 
     config: DaemonConfig
     processes: dict[str, Process]
+    scaled: dict[str, int]  # program -> numprocs a `scale` put in force (scaling.py)
 
     def programs(self) -> dict[str, ProgramConfig]: ...
 
@@ -60,20 +64,33 @@ class Reloader:
         ones start if autostart. Unchanged processes keep running, same pid.
         """
         supervisor = self.supervisor
-        diff = config_diff(supervisor.programs(), supervisor.config.log_dir, new)
+        diff = config_diff(supervisor.config.programs, supervisor.config.log_dir, new)
         removed, changed = diff["removed"], diff["changed"]
+        # A `scale` stays in force while the file's number for that program is unchanged.
+        scaled = {
+            name: count
+            for name, count in supervisor.scaled.items()
+            if name in new.programs and name not in (*changed, *diff["scaled"])
+        }
+        in_force = runtime_programs(new, scaled)
         retiring = [
-            p for p in supervisor.processes.values() if p.program.name in (*removed, *changed)
+            p
+            for p in supervisor.processes.values()
+            if p.program.name in (*removed, *changed)
+            or p.retired is not None  # a scale's tail, on its way out
+            or p.num >= in_force[p.program.name].numprocs  # a numprocs-only change: the tail
         ]
         for process in retiring:
-            process.retired = "removed" if process.program.name in removed else "changed"
+            if process.retired is None:
+                process.retired = "removed" if process.program.name in removed else "changed"
         self.replacing = True
-        supervisor.stop_many(retiring, lambda: self._replace(new, retiring, diff, on_done))
+        supervisor.stop_many(retiring, lambda: self._replace(new, scaled, retiring, diff, on_done))
         return diff
 
     def _replace(
         self,
         new: DaemonConfig,
+        scaled: dict[str, int],
         retiring: list[Process],
         diff: dict,
         on_done: Callable[[dict], None],
@@ -82,7 +99,8 @@ class Reloader:
         for process in retiring:
             supervisor.close_logs(process)
         survivors = {p.name: p for p in supervisor.processes.values() if p not in retiring}
-        table, fresh = slots_for(new.programs.values(), survivors)
+        supervisor.scaled = scaled
+        table, fresh = slots_for(runtime_programs(new, scaled).values(), survivors)
         supervisor.set_table(new, table)
         self.replacing = False
         for process in retiring:
@@ -107,6 +125,8 @@ class Reloader:
             supervisor.refuse_start(
                 process, f"{process.name} was removed from the config by reload"
             )
+        elif process.retired == "scaled":
+            supervisor.refuse_start(process, f"{process.name} is being scaled away (scale)")
         elif self.replacing:
             self._start_after.append(process)
         else:
@@ -120,20 +140,24 @@ class Reloader:
 def config_diff(
     old_programs: dict[str, ProgramConfig], old_log_dir: str, new: DaemonConfig
 ) -> dict[str, list[str]]:
-    """The programs a new config adds, changes and removes, by name."""
+    """The programs a new config adds, changes (replaced whole), scales (only `numprocs`
+    differs: the tail comes or goes) and removes, by name."""
     log_dir_moved = new.log_dir != old_log_dir
     added = [name for name in new.programs if name not in old_programs]
     removed = [name for name in old_programs if name not in new.programs]
-    changed = [
-        name
-        for name, program in new.programs.items()
-        if name in old_programs
-        and (
-            _settings(program) != _settings(old_programs[name])
-            or (log_dir_moved and _uses_auto_logs(program))
-        )
-    ]
-    return {"added": added, "changed": changed, "removed": removed}
+    changed, scaled = [], []
+    for name, program in new.programs.items():
+        old = old_programs.get(name)
+        if old is None:
+            continue
+        if log_dir_moved and _uses_auto_logs(program):
+            changed.append(name)
+        elif _settings(program) != _settings(old):
+            only_numprocs = _settings(program) == _settings(old).replace(
+                numprocs=program.numprocs
+            ) and "numprocs" not in names.template_fields(program.process_name)
+            (scaled if only_numprocs else changed).append(name)
+    return {"added": added, "changed": changed, "scaled": scaled, "removed": removed}
 
 
 def _settings(program: ProgramConfig) -> ProgramConfig:
@@ -164,6 +188,6 @@ def preview(
     log_dir_moved = new.log_dir != old_log_dir
     keys = {
         name: changed_keys(old_programs[name], new.programs[name], log_dir_moved)
-        for name in diff["changed"]
+        for name in (*diff["changed"], *diff["scaled"])
     }
     return {**diff, "keys": keys}

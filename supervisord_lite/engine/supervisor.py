@@ -36,6 +36,7 @@ from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
 from supervisord_lite.engine.rolling import Rolls
+from supervisord_lite.engine.scaling import ScaleError, Scaler, runtime_programs
 from supervisord_lite.engine.sequencing import Sequencer
 from supervisord_lite.engine.subscribers import Subscribers
 from supervisord_lite.linux.held_sockets import SocketRegistry
@@ -74,6 +75,8 @@ class Supervisor:
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
         self.output = Output(loop)
         self.figures = Figures(self)  # `status` figures: .reading(), .of(process, reading)
+        self.scaled: dict[str, int] = {}  # program -> numprocs a `scale` set (scaling.py)
+        self._scaler = Scaler(self)
         self._reloader = Reloader(self)
         self._sequencer = Sequencer(self, self._reloader.start_successor)
         self._children = Children(self)
@@ -119,7 +122,26 @@ class Supervisor:
         self._sequencer.new_table(self.programs())
 
     def programs(self) -> dict[str, ProgramConfig]:
-        return {p.program.name: p.program for p in self.processes.values()}
+        """The config's programs with the numbers of processes in force (a `scale`'s)."""
+        return runtime_programs(self.config, self.scaled)
+
+    def reloading(self) -> bool:
+        return self._reloader.replacing
+
+    def scale(self, name: str, count: int, on_done: Callable[[list[str]], None]) -> dict:
+        """Set a program's number of processes (scaling.py): only the tail starts or
+        stops. What it does; on_done(removed names) once the tail has stopped.
+        ScaleError when it cannot (also while a rolling restart of it is under way: the
+        roll's order of slots would lose the ones that go)."""
+        if any(
+            self.processes.get(n) is not None and self.processes[n].program.name == name
+            for roll in self.rolls.under_way
+            for n in roll.names
+        ):
+            raise ScaleError(
+                f"a rolling restart of {name} is under way; try again when it is done", "busy"
+            )
+        return self._scaler.scale(name, count, on_done)
 
     def resolve(self, names: list[str]) -> tuple[list[Process], list[str]]:
         """The processes NAMEs mean (a full name, `GROUP:*`, `GROUP`, a program, `all`:
@@ -333,7 +355,19 @@ class Supervisor:
 
     def bare_status(self, process: Process, current: float | None = None) -> dict:
         """The `status` object without the tree's figures: what the ctl's text shows."""
-        return status_of(process, self._sequencer.unready_dependencies, current)
+        status = status_of(process, self._sequencer.unready_dependencies, current)
+        status["numprocs"] = process.program.numprocs
+        status["numprocs_config"] = self.numprocs_config(process)
+        quotas = dict(process.program.limits) if process.program.limits else {}
+        cpu = quotas.get("cpu_quota")  # kept by the kernel in cpu.max and pids.max
+        status["cpu_quota"] = None if cpu is None else f"{cpu:g}%"
+        status["tasks_max"] = quotas.get("tasks_max")
+        return status
+
+    def numprocs_config(self, process: Process) -> int:
+        """The config file's numprocs for process's program (its own once removed)."""
+        program = self.config.programs.get(process.program.name, process.program)
+        return program.numprocs
 
     def describe(self, process: Process, uptime: float | None = None) -> str:
         """The `status` description of one process (process.description_of)."""

@@ -90,6 +90,37 @@ def _delegated(path: str) -> bool:
     return os.geteuid() != 0 and st.st_uid == os.geteuid() and os.access(path, os.W_OK)
 
 
+def cpu_max(percent: float, period: int = 100_000) -> str:
+    """cpu.max's "QUOTA PERIOD" for a percentage of one CPU (at least 1 ms a period)."""
+    return f"{max(1000, round(percent * period / 100))} {period}"
+
+
+def controllers_available(configured_root: str | None) -> tuple[set[str], str]:
+    """Which controllers the daemon's processes could have in their cgroups, found
+    without creating or moving anything (--check, and launch before detect), and a
+    reason when there are none: the daemon's own cgroup when delegated, else what
+    cgroup_root (or its nearest existing ancestor) offers."""
+    mount, own = v2_mount(), own_cgroup()
+    if mount is None:
+        return set(), "this host has no cgroup v2 mount"
+    if configured_root is not None:
+        path = os.path.realpath(configured_root)
+        while not os.path.isdir(path) and path != mount:
+            path = os.path.dirname(path)
+    elif own is None or own == "/":
+        return set(), "the daemon runs in the root cgroup, not a delegated one (no cgroup_root)"
+    else:
+        path = os.path.join(mount, own.lstrip("/"))
+        if not _delegated(path):
+            return set(), f"cgroup {own} is not delegated to the daemon (no cgroup_root)"
+    try:
+        found = set(_read(os.path.join(path, "cgroup.controllers")).split())
+    except OSError as exc:
+        return set(), f"cannot read {path}/cgroup.controllers: {exc.strerror}"
+    return found & set(CONTROLLERS), f"the cgroup v2 controllers offered at {path}: " + (
+        " ".join(sorted(found)) or "none")  # fmt: skip
+
+
 def detect(configured_root: str | None) -> tuple[CgroupTree | None, str]:
     """The cgroup tree to use, set up (the daemon moved into its leaf), and a line for
     the daemon log saying what is in force and why. Raises CgroupError only when
@@ -191,19 +222,33 @@ class CgroupTree:
         escaped = "_" + name if name == LEAF or name.startswith(_RESERVED_PREFIXES) else name
         return os.path.join(self.root, escaped)
 
-    def spawn_into(self, name: str, spawn: Callable[[], T], memory_max: int | None) -> T:
-        """Run spawn() with the daemon in `name`'s cgroup, so the child is born there."""
+    def spawn_into(
+        self,
+        name: str,
+        spawn: Callable[[], T],
+        memory_max: int | None,
+        cpu_max: str | None = None,
+        pids_max: int | None = None,
+    ) -> T:
+        """Run spawn() with the daemon in `name`'s cgroup, so the child is born there,
+        its limits (memory.max, cpu.max, pids.max) written first where the controller is
+        on ("max" when none: a reload may have lifted one)."""
         path = self.path(name)
         if name not in self._made:
             self._make(name, path)
+        limits = (
+            ("memory", "memory.max", memory_max),
+            ("cpu", "cpu.max", cpu_max),
+            ("pids", "pids.max", pids_max),
+        )
         try:
-            self._enter(path, memory_max)
+            self._enter(path, limits)
         except FileNotFoundError:
             # Removed from outside since we made it (an admin's rmdir, a cleanup script):
             # made again, or the program could never start again, not even after reload.
             log.warning("cgroups: %s was removed from outside; making it again", path)
             self._make(name, path)
-            self._enter(path, memory_max)
+            self._enter(path, limits)
         try:
             return spawn()
         finally:
@@ -215,11 +260,22 @@ class CgroupTree:
         # Its id, for naming an sd_notify sender that has already exited (probe_runner).
         self._ids[os.stat(path).st_ino] = name
 
-    def _enter(self, path: str, memory_max: int | None) -> None:
-        if "memory" in self.controllers:
-            value = b"max" if memory_max is None else b"%d" % memory_max
-            _write(os.path.join(path, "memory.max"), value)
+    def _enter(self, path: str, limits: tuple[tuple[str, str, object], ...]) -> None:
+        for controller, filename, value in limits:
+            if controller in self.controllers:
+                text = b"max" if value is None else str(value).encode()
+                _write(os.path.join(path, filename), text)
         _write(os.path.join(path, "cgroup.procs"), b"0")
+
+    def limit_files(self, name: str) -> dict[str, str]:
+        """cpu.max and pids.max of `name`'s cgroup as the kernel has them (for status)."""
+        out = {}
+        for filename in ("cpu.max", "pids.max"):
+            try:
+                out[filename] = _read(os.path.join(self.path(name), filename)).strip()
+            except OSError:
+                pass
+        return out
 
     def _back_to_leaf(self) -> None:
         # Staying in a process's cgroup would put the daemon in the way of its

@@ -18,7 +18,7 @@ import os
 import resource
 from typing import Any
 
-from supervisord_lite.config.limits import RLIMITS, UNLIMITED
+from supervisord_lite.config.limits import CGROUP_KEYS, RLIMITS, UNLIMITED
 
 
 class LimitError(Exception):
@@ -31,6 +31,8 @@ def apply(limits: tuple[tuple[str, Any], ...]) -> None:
     Runs between fork and exec: no allocation-heavy work, no imports, no logging.
     Raises LimitError naming the limit and the OS's reason."""
     for key, value in limits:
+        if key in CGROUP_KEYS:  # the kernel's, on the cgroup: never the child's to set
+            continue
         try:
             if key == "nice":
                 os.setpriority(os.PRIO_PROCESS, 0, value)

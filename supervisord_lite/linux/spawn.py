@@ -12,13 +12,19 @@ no cheaper way is correct); only they pay its fork.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import signal
 
+from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
+
+log = logging.getLogger("supervisord_lite")
+# config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
+_CGROUP_KEYS = ("cpu_quota", "tasks_max")
 
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
@@ -67,6 +73,8 @@ def spawn(
     # a spawn's CPU in a crash storm); bytes pass through. One type, so no variable can
     # appear twice (once as str, once as bytes).
     env = dict(_program_base_environment())
+    if program.env_file:  # read at each spawn, as systemd does; `environment` wins
+        env.update((_b(k), _b(v)) for k, v in _read_env_files(program).items())
     env.update((_b(k), _b(v)) for k, v in program.environment)
     # As supervisord sets them: the name within the group, the group, the process_num.
     env[b"SUPERVISOR_PROCESS_NAME"] = _b(program.short_name(index))
@@ -104,7 +112,7 @@ def spawn(
         elif capture_stderr:
             stderr_r, stderr_w = pipe()
         passed = (stdin_fd, listen_fds or ())
-        if user_kwargs or program.directory is not None or program.limits:
+        if user_kwargs or program.directory is not None or _in_child(program.limits):
             pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, passed)
         else:
             pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, passed)
@@ -120,6 +128,49 @@ def spawn(
         for fd in child_fds:
             os.close(fd)
     return Child(pid, stdout_r, stderr_r)
+
+
+def _in_child(limits: tuple) -> bool:
+    """Whether some limit is set in the child (a preexec_fn): not cpu_quota and
+    tasks_max, which the kernel keeps on the cgroup (config/limits.py CGROUP_KEYS)."""
+    return any(key not in _CGROUP_KEYS for key, _ in limits)
+
+
+def _readable_by(user: str):
+    """A may_read for env_file: the daemon reads as root, so a file the program's user
+    could not read itself (a symlink it planted to /etc/shadow, a root-only secret) is
+    refused rather than handed over in its environment."""
+    try:
+        entry = pwd.getpwnam(user)
+        groups = set(os.getgrouplist(user, entry.pw_gid))
+    except (KeyError, OSError):
+        return lambda info: f"user {user!r} is unknown"
+
+    def may_read(info: os.stat_result) -> str | None:
+        mode = info.st_mode
+        if (
+            entry.pw_uid == 0
+            or mode & 0o004
+            or (info.st_uid == entry.pw_uid and mode & 0o400)
+            or (info.st_gid in groups and mode & 0o040)
+        ):
+            return None
+        return f"user {user!r} may not read it (the program runs as {user})"
+
+    return may_read
+
+
+def _read_env_files(program: ProgramConfig) -> dict[str, str]:
+    """The program's env files merged (later wins); a required one that cannot be read
+    is a spawn error naming it. Small bounded reads (env_file.MAX_FILE_BYTES) of regular
+    files only: a FIFO or a device cannot hold the loop."""
+    check = _readable_by(program.user) if program.user is not None else None
+    loaded = read_env_files(list(program.env_file), may_read=check)
+    for warning in loaded.warnings:
+        log.warning("%s: env_file: %s", program.name, warning)
+    if loaded.errors:
+        raise SpawnError("env_file: " + "; ".join(loaded.errors))
+    return loaded.environment
 
 
 # Python ignores these two; a child must start with them at their defaults, as Popen's
@@ -237,7 +288,7 @@ def _popen(
         # preexec_fn made them: the copies are made there and close_fds is off, which
         # is safe because every descriptor of the daemon's is close-on-exec.
         extra["preexec_fn"] = _listen_fds_then(None, listen_fds)
-    if program.limits:
+    if _in_child(program.limits):
         # Only for a program with limits: without them the daemon never loads config/limits.py
         # (config_convert.later) nor this.
         from supervisord_lite.linux import rlimits

@@ -141,7 +141,7 @@ class Exporter:
         concrete = {}
         for index in range(program.numprocs):
             view = process_view(program, index)
-            unit = self._unit(program, view)
+            unit = self._unit(program.instance(index), view)
             concrete[view.unit] = unit.render(self.config.path, view.full)
             for warning in unit.warnings:
                 if warning not in self.warnings:  # once per program, not per process
@@ -164,7 +164,11 @@ class Exporter:
         view = template_view(program, stand_in)
         if view is None:
             return None
-        text = self._unit(program, view).render(self.config.path, view.full)
+        try:  # per-instance values with %i where process_num goes
+            own = program.instance_with(stand_in) if program.templated else program
+        except (ValueError, TypeError):  # {process_num:d}: one unit per process instead
+            return None
+        text = self._unit(own, view).render(self.config.path, view.full)
         return text.replace(stand_in, "%i")
 
     def _unit(self, program: ProgramConfig, view: View) -> Unit:

@@ -155,6 +155,11 @@ def service_basics(program: ProgramConfig, view: View, unit: Unit) -> None:
     for key, value in env:
         item = unit.carry("environment", lambda v, k=key: quote_assignment(k, v), value)
         unit.set("Service", "Environment", item)
+    for path in program.env_file:  # absolute, "-" first when optional: systemd's syntax
+        unit.set("Service", "EnvironmentFile", unit.carry("env_file", verbatim, path))
+    if program.env_file and program.environment:
+        unit.note("env_file", "systemd lets EnvironmentFile= override Environment=; "
+                  "supervisord-lite lets environment override env_file")  # fmt: skip
     if program.user is not None:
         unit.set("Service", "User", unit.carry("user", verbatim, program.user))
     if program.directory is not None:
@@ -224,6 +229,10 @@ def resources(program: ProgramConfig, unit: Unit) -> None:
             unit.set("Service", "Nice", value)
         elif key == "oom_score_adj":
             unit.set("Service", "OOMScoreAdjust", value)
+        elif key == "cpu_quota":  # the same percentage of one CPU, kept in cpu.max
+            unit.set("Service", "CPUQuota", f"{value:g}%")
+        elif key == "tasks_max":
+            unit.set("Service", "TasksMax", value)
         else:
             soft, hard = ("infinity" if v == UNLIMITED else v for v in value)
             unit.set("Service", f"Limit{key.upper()}", f"{soft}:{hard}")

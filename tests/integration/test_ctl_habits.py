@@ -214,6 +214,7 @@ def test_reload_dry_run_prints_the_diff_and_applies_nothing(daemon):
     assert result == {
         "added": ["new"],
         "changed": ["edit"],
+        "scaled": [],
         "removed": ["gone"],
         "keys": {"edit": ["environment", "startsecs"]},
         "dry_run": True,

@@ -84,13 +84,18 @@ HOSTILE = "a\rExecStartPre=+/bin/sh -c id\nb\tc\x01\x1b[31m\x7f %i %% $HOME ${X}
 CONTROLS = "".join(chr(c) for c in range(1, 32)) + "\x7f"
 
 
+def _literal(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 @needs_analyze
 @needs_systemd
 def test_control_characters_reach_the_program_as_written(tmp_path):
     programs = {
         "a": {
-            "command": [TRUE, HOSTILE, CONTROLS, ";", "", "-x"],
-            "environment": {"MSG": HOSTILE, "ALL": CONTROLS, "EMPTY": ""},
+            # command and environment are templates: "{{" is a brace (docs/lifecycle.md)
+            "command": [TRUE, _literal(HOSTILE), CONTROLS, ";", "", "-x"],
+            "environment": {"MSG": _literal(HOSTILE), "ALL": CONTROLS, "EMPTY": ""},
         }
     }
     out = tmp_path / "units"

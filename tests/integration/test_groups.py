@@ -130,7 +130,12 @@ def test_reload_treats_a_group_change_as_a_change_of_its_programs(daemon):
     before = {name: obj["pid"] for name, obj in daemon.status().items()}
     daemon.write_config(programs, groups={"g": {"programs": ["a"]}})
     res = daemon.ctl_ok("--json", "reload")
-    assert json.loads(res.stdout) == {"added": [], "changed": ["a"], "removed": []}
+    assert json.loads(res.stdout) == {
+        "added": [],
+        "changed": ["a"],
+        "scaled": [],
+        "removed": [],
+    }
     daemon.wait_state("g:a", "RUNNING")
     after = {name: obj["pid"] for name, obj in daemon.status().items()}
     assert set(after) == {"g:a", "b"}

@@ -24,7 +24,12 @@ def test_reload_adds_removes_changes_and_keeps_the_rest(daemon):
     before = pids(daemon)
     daemon.write_config({"keep": sleeper(), "edit": sleeper(301, numprocs=2), "new": sleeper()})
     res = daemon.ctl_ok("--json", "reload")
-    assert json.loads(res.stdout) == {"added": ["new"], "changed": ["edit"], "removed": ["gone"]}
+    assert json.loads(res.stdout) == {
+        "added": ["new"],
+        "changed": ["edit"],
+        "scaled": [],
+        "removed": ["gone"],
+    }
     daemon.wait_state("new", "RUNNING")
     after = pids(daemon)
     assert set(after) == {"keep", "edit:0", "edit:1", "new"}

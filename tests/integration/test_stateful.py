@@ -115,9 +115,15 @@ def expected_names(config: Config) -> set[str]:
 
 def expected_diff(old: Config, new: Config) -> dict[str, list[str]]:
     old_t, new_t = tables(old), tables(new)
+    differ = [n for n in new_t if n in old_t and new_t[n] != old_t[n]]
+
+    def only_numprocs(n: str) -> bool:  # then only the tail starts or stops (scaled)
+        return {**old_t[n], "numprocs": None} == {**new_t[n], "numprocs": None}
+
     return {
         "added": sorted(n for n in new_t if n not in old_t),
-        "changed": sorted(n for n in new_t if n in old_t and new_t[n] != old_t[n]),
+        "changed": sorted(n for n in differ if not only_numprocs(n)),
+        "scaled": sorted(n for n in differ if only_numprocs(n)),
         "removed": sorted(n for n in old_t if n not in new_t),
     }
 

@@ -566,7 +566,7 @@ def test_table_defaults_match_class_defaults():
     for key, (_, default) in config_keys.PROGRAM_KEYS.items():
         if key != "command":
             assert params[key].default == default, key
-    derived = {"name", "source", "group", "group_priority", "processes"}  # not keys
+    derived = {"name", "source", "group", "group_priority", "processes", "templated"}
     assert set(config_keys.PROGRAM_KEYS) == set(params) - derived
     assert list(params) == list(ProgramConfig.__slots__)
 

@@ -102,7 +102,8 @@ def test_limit_errors_name_file_table_and_key(tmp_path, monkeypatch):
         "example.toml: programs.web.limits.oom_score_adj: "
         "expected an integer -1000..1000, got -1001",
         'example.toml: programs.web.limits.nofle: unknown limit (did you mean "nofile"?); '
-        "known: nofile, nproc, core, memlock, stack, as, fsize, cpu, nice, oom_score_adj",
+        "known: nofile, nproc, core, memlock, stack, as, fsize, cpu, nice, oom_score_adj, "
+        "cpu_quota, tasks_max",
     ]
 
 
@@ -148,3 +149,23 @@ def test_check_json_shows_limits(tmp_path):
     assert web["limits"] == {"nofile": [10, "unlimited"], "nice": 3}
     assert web["memory_limit"] == 1024 * 1024
     assert web["memory_check_interval"] == 5.0
+
+
+def test_cpu_quota_and_tasks_max_values_and_errors(tmp_path, monkeypatch):
+    text = '[programs.w]\ncommand = "true"\nlimits = { cpu_quota = "%s", tasks_max = %s }\n'
+    conf, errors = load(tmp_path, monkeypatch, text % ("12.5%", "64"))
+    assert errors == []
+    assert dict(conf.programs["w"].limits) == {"cpu_quota": 12.5, "tasks_max": 64}
+    _, errors = load(tmp_path, monkeypatch, text % ("50", "0"))
+    assert any("programs.w.limits.cpu_quota" in e and '"50%"' in e for e in errors), errors
+    assert any("programs.w.limits.tasks_max" in e for e in errors), errors
+    _, errors = load(tmp_path, monkeypatch, text % ("0%", "1"))
+    assert any("limits.cpu_quota" in e for e in errors), errors
+
+
+def test_cpu_max_text():
+    from supervisord_lite.linux.cgroups import cpu_max
+
+    assert cpu_max(50) == "50000 100000"
+    assert cpu_max(250) == "250000 100000"
+    assert cpu_max(0.01) == "1000 100000"  # the kernel's floor: 1 ms a period

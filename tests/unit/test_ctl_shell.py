@@ -165,6 +165,7 @@ def test_preview_names_the_changed_keys():
     assert preview(old, "/logs", new) == {
         "added": ["new"],
         "changed": ["b"],
+        "scaled": [],
         "removed": ["gone"],
         "keys": {"b": ["autostart", "startsecs"]},
     }

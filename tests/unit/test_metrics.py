@@ -81,3 +81,13 @@ def test_label_values_are_escaped(value):
     (sample,) = got["supervisord_lite_process_up"].samples
     assert sample.labels == {"name": value, "group": value}
     assert escape('"') == '\\"'
+
+
+def test_quota_families_only_where_configured():
+    assert "cpu_quota" not in render([row("g:a")], DAEMON)
+    text = render([row("g:a", cpu_quota=0.5, tasks_max=64), row("g:b")], DAEMON)
+    got = families(text)
+    quota = values(got["supervisord_lite_process_cpu_quota_cpus"])
+    assert quota == {(("group", "g"), ("name", "g:a")): 0.5}
+    tasks = values(got["supervisord_lite_process_tasks_max"])
+    assert tasks == {(("group", "g"), ("name", "g:a")): 64}
