@@ -127,6 +127,8 @@ _SHOWN: dict[str, Callable[[ProgramConfig, str, str], Any]] = {
     "signal": lambda program, key, _: _signal(getattr(program, key)),
     "logfile": _log_setting,
     "pairs": lambda program, key, _: dict(getattr(program, key)),
+    # depends_on as written: a list of names, or a table name -> condition
+    "conditions": lambda p, key, _: dict(p.conditions) if p.conditions else list(p.depends_on),
     "probe": _probe,
     "limits": lambda program, key, _: limits.as_json(getattr(program, key)),
     "sockets": lambda program, key, _: _socket_names(getattr(program, key)),

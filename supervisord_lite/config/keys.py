@@ -61,7 +61,8 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("user", cv.string, None),  # checked against pwd and the daemon's euid
     Key("umask", cv.mode, 0o022),
     Key("priority", cv.integer(), 999),
-    Key("depends_on", cv.list_of(cv.program_name, "program names"), ()),
+    # A list of names (each ready) or a table of conditions (lifecycle.py)
+    Key("depends_on", cv.later("config.lifecycle", "depends_on"), (), "conditions"),
     Key("autostart", cv.boolean, True),
     Key("autorestart", cv.autorestart, "unexpected"),
     Key("exitcodes", cv.list_of(cv.integer(0, 255), "exit codes 0..255"), (0,)),
@@ -93,6 +94,13 @@ PROGRAM_KEY_TABLE: tuple[Key, ...] = (
     Key("sockets", cv.list_of(cv.program_name, "socket names"), (), "sockets"),
     Key("stdin_socket", cv.program_name, None, "sockets"),
     Key("reload_signal", cv.signal_number, None, "signal"),  # restart --rolling signals
+    # Lifecycle (docs/lifecycle.md): a job run to completion, hooks around start and stop
+    Key("oneshot", cv.boolean, False),
+    Key("exec_start_pre", cv.later("config.lifecycle", "hooks"), ()),
+    Key("exec_start_post", cv.later("config.lifecycle", "hooks"), ()),
+    Key("exec_stop", cv.later("config.lifecycle", "hooks"), ()),
+    Key("exec_stop_post", cv.later("config.lifecycle", "hooks"), ()),
+    Key("hook_timeout", cv.positive_number, 30.0),  # seconds for each hook command
 )
 
 # The table as key -> (converter, default), the shape the loader's tables share.

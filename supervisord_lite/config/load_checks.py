@@ -76,10 +76,22 @@ class CrossChecks(LoadContext):
                     where = ("programs", name, "depends_on")
                     self.error(file, where, f"unknown program {cv.show(dep)}")
             graph[name] = [d for d in deps if d in self.deps]
+        self.check_conditions()
         for cycle in dependency_cycles(graph):
             file = self.deps[cycle[0]][0]
             where = ("programs", cycle[0], "depends_on")
             self.error(file, where, "dependency cycle: " + " -> ".join(cycle))
+
+    def check_conditions(self) -> None:
+        """A "healthy" condition needs a dependency whose health is probed: without one
+        it could never be met, and the dependent would wait forever."""
+        for name, program in self.programs.items():
+            for dep, condition in program.conditions:
+                other = self.programs.get(dep)
+                if condition == "healthy" and other is not None and other.health is None:
+                    where = ("programs", name, "depends_on", dep)
+                    message = f'"healthy" needs a [programs.{dep}.health] probe'
+                    self.error(program.source, where, message)
 
 
 def dependency_cycles(graph: dict[str, list[str]]) -> list[list[str]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from supervisord_lite.base import names
 from supervisord_lite.base.paths import OWN_STREAMS
+from supervisord_lite.config import lifecycle
 from supervisord_lite.config import values as cv
 from supervisord_lite.config.keys import ALERT_KEYS, DAEMON_KEYS, GROUP_KEYS, PROGRAM_KEYS
 from supervisord_lite.config.load_context import LoadContext
@@ -148,7 +149,9 @@ class TableConverter(LoadContext):
         # Bad keys fall back to their defaults so the checks below still run: one load
         # reports everything.
         kwargs = {key: values.get(key, default) for key, (_, default) in PROGRAM_KEYS.items()}
-        kwargs["depends_on"] = tuple(dict.fromkeys(kwargs["depends_on"]))  # drop repeats
+        kwargs["depends_on"], kwargs["conditions"] = lifecycle.split_depends_on(
+            kwargs["depends_on"], isinstance(table.get("depends_on"), dict)
+        )
         self.deps[name] = (file, kwargs["depends_on"])
         # A user unknown here is a host's problem, not the file's: the program is still
         # built (for --check --json) while the error fails the load.
@@ -161,6 +164,9 @@ class TableConverter(LoadContext):
             and ok
         )
         ok = self.check_instance_templates(file, parts, kwargs) and ok
+        for key, message in lifecycle.lifecycle_problems(kwargs):
+            self.error(file, (*parts, key), message)
+            ok = False
         if kwargs["directory"] is not None:
             kwargs["directory"] = self.resolve_template(kwargs["directory"])
         kwargs["command"] = self.resolve_command(kwargs["command"], kwargs["directory"], True)
@@ -172,6 +178,9 @@ class TableConverter(LoadContext):
             if probe is not None and probe.kind == "exec":
                 target = self.resolve_command(probe.target, kwargs["directory"])
                 kwargs[key] = probe.replace(target=target)
+        for key in lifecycle.HOOK_KEYS:  # hooks too
+            commands = kwargs[key]
+            kwargs[key] = tuple(self.resolve_command(c, kwargs["directory"]) for c in commands)
         for stream in ("stdout", "stderr"):
             key = f"{stream}_logfile"
             if kwargs[key] in ("auto", "none"):

@@ -92,6 +92,13 @@ class ProgramConfig(Frozen):
         "stdin_socket",
         "reload_signal",
         "templated",
+        "conditions",
+        "oneshot",
+        "exec_start_pre",
+        "exec_start_post",
+        "exec_stop",
+        "exec_stop_post",
+        "hook_timeout",
     )
 
     def __init__(
@@ -141,6 +148,14 @@ class ProgramConfig(Frozen):
         stdin_socket: SocketConfig | None = None,  # a held socket on fd 0 instead
         reload_signal: int | None = None,  # restart --rolling sends it instead of replacing
         templated: bool | None = None,  # None: derived (do its values hold template fields?)
+        # depends_on as a table: (name, condition) pairs; () when every one is "ready"
+        conditions: tuple[tuple[str, str], ...] = (),
+        oneshot: bool = False,  # runs to completion: EXITED as completed, not restarted
+        exec_start_pre: tuple[tuple[str, ...], ...] = (),  # hooks: argv arrays, in order
+        exec_start_post: tuple[tuple[str, ...], ...] = (),
+        exec_stop: tuple[tuple[str, ...], ...] = (),
+        exec_stop_post: tuple[tuple[str, ...], ...] = (),
+        hook_timeout: float = 30.0,  # seconds for each hook command
     ):
         if process_name is None:
             process_name = "{program_name}" if numprocs == 1 else "{process_num}"
@@ -159,6 +174,18 @@ class ProgramConfig(Frozen):
         # Expanded once: every status, spawn and log path names processes.
         full = [names.full_name(group, self.short_name(i)) for i in range(numprocs)]
         _set(self, "processes", tuple(full))
+
+    def condition_of(self, dependency: str) -> str:
+        """What this program waits for of `dependency` (config/lifecycle.py CONDITIONS)."""
+        for name, condition in self.conditions:
+            if name == dependency:
+                return condition
+        return "ready"
+
+    def has_hooks(self) -> bool:
+        return bool(
+            self.exec_start_pre or self.exec_start_post or self.exec_stop or self.exec_stop_post
+        )
 
     def process_num(self, index: int) -> int:
         """The process_num of the index-th process (numprocs_start onwards)."""

@@ -99,7 +99,8 @@ class Commands:
         return [{"name": n, "ok": False, "message": "no such process"} for n in unknown]
 
     def _wait_started(self, client: Replier, processes: list[Process], done) -> None:
-        """Call done(results) once every process is RUNNING or has failed to start."""
+        """Call done(results) once every process is RUNNING (a oneshot: completed) or
+        has failed to start."""
         outcome: dict[str, dict] = {}
 
         def settle(process: Process, ok: bool, message: str) -> None:
@@ -112,6 +113,10 @@ class Commands:
                 settle(process, False, process.dep_error)
             elif change is not None and change.new is S.RUNNING:
                 settle(process, True, "started")
+            elif change is not None and change.new is S.EXITED and change.old is S.STARTING:
+                # A oneshot never is RUNNING: its start is done once it completed (as
+                # `systemctl start` of a Type=oneshot unit waits for it).
+                settle(process, True, "completed")
             elif change is not None and change.new is S.FATAL:
                 settle(process, False, self.supervisor.describe(process))
             elif change is not None and change.new in (S.STOPPING, S.STOPPED):

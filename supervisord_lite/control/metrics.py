@@ -33,6 +33,8 @@ class ProcessRow(NamedTuple):
     memory_limit_hits: int = 0  # restarts for going over it (or OOM kills), daemon's life
     cpu_quota: float | None = None  # limits.cpu_quota as CPUs (0.5 for "50%"); None: none
     tasks_max: int | None = None  # limits.tasks_max; None: none
+    completed: bool | None = None  # a oneshot's last run: None while it has no verdict
+    hook_failures: int | None = None  # hook commands that failed; None: no hooks
 
 
 class DaemonRow(NamedTuple):
@@ -114,6 +116,12 @@ def render(rows: Iterable[ProcessRow], daemon: DaemonRow) -> str:
     if any(r.tasks_max is not None for r in rows):
         _optional(out, rows, labels, "process_tasks_max", "gauge",
                   "limits.tasks_max (pids.max).", "tasks_max")  # fmt: skip
+    if any(r.completed is not None for r in rows):  # only where a oneshot has finished
+        _optional(out, rows, labels, "process_completed", "gauge",
+                  "A oneshot's last run: 1 completed, 0 failed for good.", "completed")  # fmt: skip
+    if any(r.hook_failures is not None for r in rows):
+        _optional(out, rows, labels, "process_hook_failures_total", "counter",
+                  "Hook commands that failed or timed out.", "hook_failures")  # fmt: skip
     full = _family(
         out, "process_log_bytes_total", "counter", "Bytes the process wrote, per stream."
     )
@@ -129,4 +137,4 @@ def _optional(out, rows, labels, name: str, kind: str, text: str, field: str) ->
     for row, lab in zip(rows, labels):
         value = getattr(row, field)
         if value is not None:
-            out.append(f"{full}{{{lab}}} {_num(value)}")
+            out.append(f"{full}{{{lab}}} {_num(int(value) if isinstance(value, bool) else value)}")

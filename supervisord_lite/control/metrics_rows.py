@@ -58,6 +58,12 @@ def process_rows(supervisor) -> list[ProcessRow]:
                 memory_limit_hits=supervisor.memory_limit_hits.get(process.name, 0),
                 cpu_quota=None if cpu_quota is None else cpu_quota / 100,
                 tasks_max=quotas.get("tasks_max"),
+                completed=machine.completed() if process.program.oneshot else None,
+                hook_failures=(
+                    supervisor.hook_failures.get(process.name, 0)
+                    if process.program.has_hooks()
+                    else None
+                ),
             )
         )
     return rows

@@ -68,6 +68,7 @@ class StatusText:
             process.checks.key() if process.checks is not None else None,  # probes, STATUS=
             process.program.numprocs,  # a scale or reload changes these two, not the state
             self.supervisor.numprocs_config(process),
+            process.hook,  # the hook command running (engine/hooks.py)
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:

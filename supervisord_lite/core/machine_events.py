@@ -28,7 +28,8 @@ S = ProcessState
 # else.
 LEGAL_EDGES: dict[ProcessState, frozenset[ProcessState]] = {
     S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING}),
+    # STARTING -> EXITED: a oneshot job that ran to completion (never RUNNING).
+    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING, S.EXITED}),
     S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
     S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
     # STOPPING -> BACKOFF | FATAL: the stop half of a health restart, ending in its

@@ -85,6 +85,7 @@ class Process:
         "checks",
         "restart_pending",
         "_instance",
+        "hook",
     )
 
     def __init__(self, program: ProgramConfig, num: int):
@@ -113,6 +114,7 @@ class Process:
         self.restart_pending: int | None = None
         # (program, its instance for this slot): per-instance values filled in once.
         self._instance: tuple[ProgramConfig, ProgramConfig] | None = None
+        self.hook: str | None = None  # the hook command running now (engine/hooks.py)
 
     def settings(self) -> ProgramConfig:
         """The program as this process runs it: per-instance values (`{process_num}` in
@@ -194,12 +196,17 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "spawn_error": machine.spawn_error,
         "health": process.checks.health if process.checks is not None else None,
         "health_reason": process.checks.health_reason if process.checks is not None else None,
+        # A oneshot's last run: true completed, false failed for good, null otherwise
+        "completed": machine.completed() if process.program.oneshot else None,
+        "hook": process.hook,  # "exec_start_pre: /usr/bin/migrate (pid 12)" while one runs
     }
 
 
 def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None = None) -> str:
     """The `status` description, with any log that cannot be written named after it."""
     text = _describe_state(process, waiting_on, uptime)
+    if process.hook is not None:
+        text = f"{text}; running {process.hook}" if text else f"running {process.hook}"
     problems = log_problems(process)
     if problems:
         return f"{text}; {problems}" if text else problems
@@ -244,13 +251,17 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
         if machine.spawn_error:
             return f"spawn error: {machine.spawn_error}"
         last = machine.history[-1] if machine.history else None
-        if last and (state is S.BACKOFF or process.program.ready or last.old is S.STOPPING):
+        program = process.program
+        if last and (
+            state is S.BACKOFF or program.ready or program.oneshot or last.old is S.STOPPING
+        ):
             # "crash loop: restart in 4s"; with readiness, what it waited for; after
             # health restarts, why it gave up: none of these is an exit "too quickly"
             return last.reason
         return "Exited too quickly (process log may have details)"
     if state is S.EXITED:
-        return f"{describe_exit(machine.exitstatus)}, {_stamp(process)}"
+        done = "completed: " if machine.completed() else ""
+        return f"{done}{describe_exit(machine.exitstatus)}, {_stamp(process)}"
     if process.dep_error:
         return f"not started: {process.dep_error}"
     return _stamp(process) if process.ever_started else "Not started"

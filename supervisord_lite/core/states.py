@@ -190,6 +190,8 @@ class ProcessMachine:
         self._not_ready = None
         if self.state is S.STOPPING:  # a stop overtook the spawn
             self._out.append(SendSignal(self.config.stopsignal))
+        elif self.config.oneshot:
+            pass  # a job stays STARTING until it exits: its exit code says how it went
         elif self.config.ready is not None:
             # Ready replaces startsecs: RUNNING comes with Ready, or never (timeout).
             self._out.append(Schedule("ready", self.config.ready.timeout))
@@ -216,7 +218,9 @@ class ProcessMachine:
         self.pid = None
         self.exitstatus = ev.exitstatus
         what = describe_exit(ev.exitstatus)
-        if self.state is S.STARTING:
+        if self.state is S.STARTING and self.config.oneshot:
+            self._job_exited(ev, what)
+        elif self.state is S.STARTING:
             self.last_exit_expected = False
             if self._not_ready is not None:
                 what = f"{self._not_ready}; {what}"
@@ -321,6 +325,29 @@ class ProcessMachine:
             self._out.append(Cancel(self._start_timer()))
         if self.state is S.BACKOFF:
             self._out.append(Schedule("backoff", float(self._failures)))
+
+    def _job_exited(self, ev: Exited, what: str) -> None:
+        """A oneshot's exit: completed with a code in exitcodes (never restarted), else
+        a failed start (BACKOFF, retries, FATAL)."""
+        if ev.exitstatus in self.config.exitcodes:
+            self.last_exit_expected = True
+            self._failures = 0
+            # STARTING -> EXITED
+            self._transition(S.EXITED, f"completed ({what})", ev.now)
+        else:
+            self.last_exit_expected = False
+            self._start_failed(f"{what} (unexpected)", ev.now, cancel_startsecs=False)
+
+    def completed(self) -> bool | None:
+        """A oneshot at rest after a run: True completed, False failed for good; None
+        while it has not finished (or is not a oneshot)."""
+        if not self.config.oneshot:
+            return None
+        if self.state is S.EXITED:
+            return bool(self.last_exit_expected)
+        if self.state is S.FATAL and self.exitstatus is not None and self.spawn_error is None:
+            return False
+        return None
 
     def _health_stopped(self, what: str, now: float) -> None:
         """The child a health (or watchdog) restart stopped has exited: start it again,

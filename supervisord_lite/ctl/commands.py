@@ -69,7 +69,12 @@ def cmd_status(conn: Connection, args) -> int:
             retiring = "(retiring) " if p.get("retiring") else ""
             print(f"{p['name']:<{width}}{p['state']:<10} {retiring}{p['description']}".rstrip())
     # Retiring ones are leaving: their replacements stand for them.
-    all_running = all(p["state"] == "RUNNING" for p in processes if not p.get("retiring"))
+    # A oneshot that completed is where it should be, as systemd's active oneshot.
+    all_running = all(
+        p["state"] == "RUNNING" or p.get("completed") is True
+        for p in processes
+        if not p.get("retiring")
+    )
     return EXIT_OK if all_running else EXIT_NOT_RUNNING
 
 

@@ -55,7 +55,9 @@ def wait_running(config: DaemonConfig) -> int:
         return EXIT_OK
     progress = Progress()
     try:
-        return _follow(config.socket, names, progress)
+        # A oneshot never is RUNNING: it has come up once it has completed (EXITED).
+        jobs = {n for p in config.programs.values() if p.oneshot for n in p.processes}
+        return _follow(config.socket, names, progress, jobs)
     except OSError as exc:
         progress.clear()
         print(f"supervisord-lite: --wait: lost the daemon: {exc}", file=sys.stderr)
@@ -68,7 +70,7 @@ def wait_running(config: DaemonConfig) -> int:
         progress.clear()
 
 
-def _follow(path: str, names: list[str], progress: Progress) -> int:
+def _follow(path: str, names: list[str], progress: Progress, jobs: set[str]) -> int:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -77,7 +79,7 @@ def _follow(path: str, names: list[str], progress: Progress) -> int:
         # a start the daemon refused (a dependency that ended), which is no transition.
         sock.sendall(protocol.request(EVENTS_ID, "events", None))
         buf = protocol.LineBuffer(limit=64 * 1024 * 1024)
-        seen = Seen(names)
+        seen = Seen(names, jobs)
         asked_at = 0.0
         while True:
             waiting = [n for n in names if n not in seen.came_up]
@@ -108,7 +110,8 @@ def _follow(path: str, names: list[str], progress: Progress) -> int:
 class Seen:
     """What the stream and the status replies said of the awaited processes."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], jobs: set[str] = frozenset()):  # type: ignore[assignment]
+        self.jobs = jobs  # oneshot processes: EXITED (completed) is their "up"
         self.state = {name: "?" for name in names}
         self.came_up: set[str] = set()
         self.failed: dict[str, str] = {}  # name -> why, as the user is told
@@ -127,7 +130,7 @@ class Seen:
         if name not in self.state:
             return
         self.state[name] = state
-        if state == "RUNNING":
+        if state == "RUNNING" or (state == "EXITED" and name in self.jobs):
             self.came_up.add(name)
         elif description is None:
             return  # a transition: its reason comes with the next status

@@ -29,6 +29,7 @@ from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from supervisord_lite.engine.hooks import Hooks
     from supervisord_lite.engine.memory_watch import MemoryWatch
     from supervisord_lite.linux.cgroups import CgroupTree
     from supervisord_lite.linux.held_sockets import SocketRegistry
@@ -53,6 +54,11 @@ class ChildrenHost(Protocol):
     sockets: SocketRegistry  # the held sockets a child is handed
 
     def cgroup_of(self, process: Process) -> str: ...
+
+    @property
+    def hooks(self) -> Hooks:
+        """exec_start_pre ... exec_stop_post (made at the first use)."""
+        ...
 
     @property
     def probes(self) -> ProbeRunner:
@@ -191,6 +197,8 @@ class Children:
             self._check_oom(process)
         for reader in list(process.readers):
             reader.drain()  # what it wrote before dying goes to the log before the exit
+        if process.program.exec_stop_post:  # queued before a restart's exec_start_pre
+            host.hooks.exited(process, process.pid, exitstatus)
         expected = exitstatus in process.program.exitcodes
         if process.state is S.STOPPING:
             daemon_log.info("stopped: %s (%s)", process.name, describe_exit(exitstatus))

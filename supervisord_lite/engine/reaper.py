@@ -35,6 +35,9 @@ class Reaper:
         # Children outside the table whose exit someone waits for (exec probes, alert
         # commands, name lookups: spawn.spawn_helper).
         self.watched: dict[int, Callable[[int], None]] = {}
+        # Watched children whose process group dies with them (hooks: a hook's
+        # leftovers must not outlive it), killed before the pid is reaped.
+        self.watched_groups: set[int] = set()
         # What is left of an exited main process's tree dies with it (its process group;
         # the supervisor adds its cgroup when cgroups are in force).
         self.kill_leftovers: Callable[[Process, int], None] = kill_group_leftovers
@@ -77,6 +80,9 @@ class Reaper:
             process = self.by_pid.get(pid)
             if process is not None and process.program.stopasgroup:
                 self.kill_leftovers(process, pid)
+            elif process is None and pid in self.watched_groups:
+                self.watched_groups.discard(pid)
+                _kill_group(pid)
             try:
                 _, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
@@ -95,6 +101,10 @@ class Reaper:
 def kill_group_leftovers(process: Process, pgid: int) -> None:
     # docs/states.md, "Leftovers": what is left of a program's group dies with its main
     # process, so a restarted service never fights its own orphaned workers for a port.
+    _kill_group(pgid)
+
+
+def _kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

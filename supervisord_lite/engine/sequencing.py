@@ -15,6 +15,7 @@ import logging
 from typing import Callable, Protocol
 
 from supervisord_lite.config.model import ProgramConfig
+from supervisord_lite.core.conditions import MET, WAITING, verdict
 from supervisord_lite.core.ordering import AT_REST, StopBatch, transitive_dependents
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import (
@@ -55,12 +56,16 @@ class Sequencer:
         self.host = host
         self.start_successor = start_successor  # a slot a reload retired: reload.py's
         self._dependents: dict[str, set[str]] = {}  # program -> its dependents, transitively
+        self.conditions_used: set[str] = set()
         self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
 
     def new_table(self, programs: dict[str, ProgramConfig]) -> None:
         """The table's programs changed (start-up, a reload): their dependencies too."""
         self._dependents = transitive_dependents(programs)
+        # The conditions in use other than "ready": "started" and "healthy" are met
+        # without a transition to RUNNING or to rest, so they need their own wake-ups.
+        self.conditions_used = {c for p in programs.values() for _, c in p.conditions}
 
     # -- starting -----------------------------------------------------------------
 
@@ -104,14 +109,23 @@ class Sequencer:
         self.host.listeners.emit(process, None)
 
     def unready_dependencies(self, process: Process) -> list[Process]:
-        """The processes of process's depends_on that are not RUNNING."""
+        """The processes of process's depends_on that do not meet its condition on them
+        (RUNNING, for the list form)."""
+        return [dep for dep, answer in self._verdicts(process) if answer != MET]
+
+    def _verdicts(self, process: Process) -> list[tuple[Process, str]]:
+        """(dependency process, MET | WAITING | why it can no longer be met), in order."""
+        program = process.program
+        if not program.depends_on:
+            return []
         processes = self.host.processes.values()
-        return [
-            dep
-            for name in process.program.depends_on
-            for dep in processes
-            if dep.program.name == name and dep.state is not S.RUNNING
-        ]
+        out = []
+        for name in program.depends_on:
+            condition = program.condition_of(name)
+            for dep in processes:
+                if dep.program.name == name:
+                    out.append((dep, verdict(condition, dep)))
+        return out
 
     def _start_waiting_dependents(self) -> None:
         """Start each waiting process whose dependencies are all RUNNING; refuse those
@@ -124,13 +138,12 @@ class Sequencer:
             for process in list(host.processes.values()):
                 if not process.waiting_for_deps:
                     continue
-                unready = self.unready_dependencies(process)
-                failed = [d for d in unready if d.state in AT_REST and not d.waiting_for_deps]
+                answers = [answer for _, answer in self._verdicts(process)]
+                failed = [a for a in answers if a not in (MET, WAITING)]
                 if failed:
-                    dep = failed[0]
-                    self.refuse_start(process, f"dependency {dep.name} is {dep.state.value}")
+                    self.refuse_start(process, failed[0])
                     settled = True
-                elif not unready:
+                elif all(answer == MET for answer in answers):
                     process.waiting_for_deps = False
                     host.dispatch(process, StartRequested(now()))
                     settled = True
@@ -165,7 +178,10 @@ class Sequencer:
     def transitioned(self, process: Process, change: StateChanged) -> None:
         """Settle, after this step, the starts and stop batches the transition moves."""
         new = change.new
-        if (new is S.RUNNING or new in AT_REST) and process.retired is None:
+        wake = new is S.RUNNING or new in AT_REST
+        if new is S.STARTING and "started" in self.conditions_used:
+            wake = True  # its Spawned (in this same step) meets "started"
+        if wake and process.retired is None:
             # Dependents waiting on this process can now start (or must give up). Not for
             # a slot a reload retires: they wait for its successor instead.
             self.settle_waiting_soon()

@@ -32,6 +32,7 @@ from supervisord_lite.core.states import (
 )
 from supervisord_lite.engine.children import Children
 from supervisord_lite.engine.figures import Figures
+from supervisord_lite.engine.hooks import Hooks
 from supervisord_lite.engine.output import Output
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.engine.reload import Reloader
@@ -83,7 +84,9 @@ class Supervisor:
         # Made when first needed (a program with a probe): a daemon without them never
         # loads their modules.
         self._probes: ProbeRunner | None = None  # readiness, health, sd_notify
+        self._hooks: Hooks | None = None  # exec_start_pre ... exec_stop_post
         self.memory_limit_hits: dict[str, int] = {}  # process name -> memory restarts
+        self.hook_failures: dict[str, int] = {}  # process name -> failed hook commands
         self.set_table(config, slots_for(config.programs.values(), {})[0])
         self.sockets = SocketRegistry()  # [sockets.*]: the daemon binds them (held_sockets.py)
         self.rolls = Rolls(self)  # restart --rolling (rolling.py)
@@ -183,7 +186,16 @@ class Supervisor:
             if process.waiting_for_deps:
                 self.refuse_start(process, "the daemon is shutting down")
         self.rolls.interrupt("interrupted: the daemon is shutting down")
-        self.stop_many([*self.processes.values(), *self.rolls.extra_slots()], on_done)
+        # Then the hooks still running (exec_stop_post), each bounded by hook_timeout.
+        everyone = [*self.processes.values(), *self.rolls.extra_slots()]
+        self.stop_many(everyone, lambda: self.after_hooks(on_done))
+
+    def after_hooks(self, callback: Callable[[], None]) -> None:
+        """callback() once no hook command runs (at once without hooks)."""
+        if self._hooks is None:
+            callback()
+        else:
+            self._hooks.when_idle(callback)
 
     def send_signal(self, process: Process, signum: int) -> bool:
         """Signal a live process (its group when stopasgroup); False if it is not running."""
@@ -211,8 +223,15 @@ class Supervisor:
         if isinstance(effect, StateChanged):
             self._on_transition(process, effect)
         elif isinstance(effect, Spawn):
-            self._children.spawn(process)
+            if process.program.has_hooks():  # exec_start_pre first, in turn with others
+                self.hooks.spawn(process)
+            else:
+                self._children.spawn(process)
         elif isinstance(effect, SendSignal):
+            if effect.signal != signal.SIGKILL and process.program.exec_stop:
+                if process.state is S.STOPPING:  # a stop: exec_stop replaces the signal
+                    self.hooks.stop(process, effect.signal)
+                    return
             if effect.signal == signal.SIGKILL:
                 log.warning("killing %s (pid %s) with SIGKILL", process.name, process.pid)
             self.send_signal(process, effect.signal)
@@ -264,6 +283,8 @@ class Supervisor:
             )
         elif new is S.STOPPING:
             daemon_log.info("waiting for %s to stop", process.name)
+        if self._hooks is not None and process.program.has_hooks():
+            self._hooks.transitioned(process, change)
         self.listeners.emit(process, change)
         if new is S.STOPPED and process.restart_pending is not None:
             self.loop.call_soon(lambda: self._finish_restart(process))
@@ -278,6 +299,11 @@ class Supervisor:
         if item.get("event") in ("memory_limit", "oom_kill"):  # for metrics
             hits = self.memory_limit_hits
             hits[process.name] = hits.get(process.name, 0) + 1
+        elif item.get("event") == "hook" and not item.get("ok"):  # for metrics
+            failures = self.hook_failures
+            failures[process.name] = failures.get(process.name, 0) + 1
+        elif item.get("event") == "healthy" and "healthy" in self._sequencer.conditions_used:
+            self.settle_waiting_soon()  # a dependent may wait for this one to be healthy
         self.notice_listeners.emit(process, item)
 
     def restart_for(self, process: Process, item: dict) -> None:
@@ -317,10 +343,27 @@ class Supervisor:
         its pid, to be reaped through watch_exit."""
         return self._children.spawn_probe(process, argv)
 
-    def watch_exit(self, pid: int, on_exit: Callable[[int], None]) -> None:
+    def watch_exit(self, pid: int, on_exit: Callable[[int], None], group: bool = False) -> None:
         """Call on_exit(exitstatus) when the reaper reaps `pid`, a child not in the table
-        (an exec probe, an alert's exec, a name lookup)."""
+        (an exec probe, an alert's exec, a name lookup, a hook); with group, what is left
+        of its process group is killed first."""
         self._children.reaper.watched[pid] = on_exit
+        if group:
+            self._children.reaper.watched_groups.add(pid)
+
+    def still_watched(self, pid: int) -> bool:
+        return pid in self._children.reaper.watched
+
+    @property
+    def hooks(self) -> Hooks:
+        """exec_start_pre ... exec_stop_post (hooks.py), made at the first program with one."""
+        if self._hooks is None:
+            self._hooks = Hooks(self)
+        return self._hooks
+
+    def spawn_now(self, process: Process) -> None:
+        """The Spawn effect itself, once the hooks before it are done."""
+        self._children.spawn(process)
 
     # -- output (output.py does the work) -----------------------------------------
 

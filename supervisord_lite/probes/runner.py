@@ -150,6 +150,10 @@ class ProbeHost(Protocol):
     def watch_exit(self, pid: int, on_exit: Callable[[int], None]) -> None:
         """Call on_exit(exitstatus) once that pid, not in the table, is reaped."""
 
+    def settle_waiting_soon(self) -> None:
+        """Start (or refuse) the processes waiting for dependencies, after this step:
+        a "healthy" condition is met by a passing probe, which is no transition."""
+
 
 class ProbeRunner:
     def __init__(self, supervisor: ProbeHost):
@@ -308,6 +312,8 @@ class ProbeRunner:
     def _proven(self, process: Process, checks: Checks) -> None:
         checks.proven = True
         self.supervisor.dispatch(process, Healthy(now()))
+        # Its first passing probe: a dependent waiting for it to be "healthy" may start.
+        self.supervisor.settle_waiting_soon()
 
     def _log_matched(self, process: Process, line: str) -> None:
         self._ready(process, f"log line {line[:200]!r}")

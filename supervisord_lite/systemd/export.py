@@ -38,6 +38,7 @@ from supervisord_lite.systemd.export_keys import (
     template_view,
     unit_name,
 )
+from supervisord_lite.systemd.export_lifecycle import dependency_lines, lifecycle
 from supervisord_lite.systemd.export_sockets import socket_units, sockets_of
 from supervisord_lite.systemd.syntax import (
     Unrepresentable,
@@ -184,6 +185,7 @@ class Exporter:
         readiness(program, unit)
         restart_policy(program, unit)
         stopping(program, unit)
+        lifecycle(program, unit)
         resources(program, unit)
         logging(program, view, self.config.log_dir, unit)
         sockets_of(program, unit)
@@ -196,10 +198,12 @@ class Exporter:
     def _ordering(self, program: ProgramConfig, unit: Unit) -> None:
         """depends_on: Requires= + After=. priority: After= the previous start round, so
         starts follow the daemon's order and stops go in reverse (docs/export.md)."""
-        deps = [unit_name(p) for dep in program.depends_on for p in self.programs[dep].processes]
-        after = list(dict.fromkeys([*deps, *self.after[program.name]]))
+        deps, wants = dependency_lines(program, self.programs, unit)
+        after = list(dict.fromkeys([*deps, *wants, *self.after[program.name]]))
         if deps:
             unit.set("Unit", "Requires", " ".join(deps))
+        if wants:
+            unit.set("Unit", "Wants", " ".join(wants))
         if after:
             unit.set("Unit", "After", " ".join(after))
 

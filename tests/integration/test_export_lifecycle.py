@@ -1,5 +1,6 @@
-"""`export systemd` for issue 27's keys: EnvironmentFile=, per-instance values in a
-template (%i), CPUQuota=, TasksMax=."""
+"""`export systemd` of the lifecycle keys (docs/export.md): oneshot as Type=oneshot,
+hooks as ExecStartPre= ... ExecStopPost=, conditions as Requires=/Wants= + After=, and
+warnings where systemd cannot say the same; systemd-analyze verifies the units."""
 
 from __future__ import annotations
 
@@ -12,59 +13,56 @@ from integration.test_export_systemd import export, unit_files, unit_keys, write
 
 pytestmark = pytest.mark.timeout(60)
 
-SLEEP = shutil.which("sleep")
+SLEEP, TRUE, ECHO = shutil.which("sleep"), shutil.which("true"), shutil.which("echo")
 
 
-def test_env_file_instances_and_quotas(tmp_path):
-    config = write_config(
-        tmp_path,
+def lifecycle_config(tmp):
+    return write_config(
+        tmp,
         {
-            "web": {
-                "command": [SLEEP, "{process_num}"],
-                "numprocs": 2,
-                "numprocs_start": 8000,
-                "environment": {"PORT": "{process_num}"},
-                "env_file": ["/etc/default/web", "-/etc/web/{process_num}.env"],
-                "limits": {"cpu_quota": "50%", "tasks_max": 64},
+            "migrate": {"command": [TRUE], "oneshot": True, "autorestart": True},
+            "db": {"command": [SLEEP, "300"], "health": {"exec": [TRUE]}},
+            "app": {
+                "command": [SLEEP, "300"],
+                "depends_on": {"migrate": "completed_successfully", "db": "healthy"},
+                "exec_start_pre": [[ECHO, "pre one"], [ECHO, "pre-2"]],
+                "exec_start_post": [[ECHO, "post"]],
+                "exec_stop": [[ECHO, "stop"]],
+                "exec_stop_post": [[ECHO, "stop post"]],
+                "hook_timeout": 5,
             },
-            "fixed": {
-                "command": [SLEEP, "--port={process_num:d}"],
-                "numprocs": 2,
-                "numprocs_start": 10,
-            },
+            "report": {"command": [TRUE], "oneshot": True, "depends_on": {"migrate": "completed"}},
         },
     )
+
+
+def test_lifecycle_keys_land_in_their_units(tmp_path):
     out = tmp_path / "units"
-    res = export(config, out)
+    res = export(lifecycle_config(tmp_path), out)
     assert res.returncode == 0, res.stderr
-    names = [p.name for p in unit_files(out)]
-    assert "supervisord-lite-web@.service" in names, names
-    keys = unit_keys(out / "supervisord-lite-web@.service")
-    assert keys["ExecStart"] == [f"{SLEEP} %i"]
-    assert '"PORT=%i"' in keys["Environment"]
-    assert keys["EnvironmentFile"] == ["/etc/default/web", "-/etc/web/%i.env"]
-    assert keys["CPUQuota"] == ["50%"] and keys["TasksMax"] == ["64"]
-    assert "programs.web.env_file" in res.stderr  # environment wins here, not in systemd
-    # {process_num:d} cannot take %i: one unit per process, each with its own value.
-    assert "supervisord-lite-fixed@11.service" in names, names
-    keys = unit_keys(out / "supervisord-lite-fixed@11.service")
-    assert keys["ExecStart"] == [f"{SLEEP} --port=11"]
+    migrate = unit_keys(out / "supervisord-lite-migrate.service")
+    assert migrate["Type"] == ["oneshot"] and migrate["RemainAfterExit"] == ["yes"]
+    assert migrate["Restart"] == ["on-failure"]
+    app = unit_keys(out / "supervisord-lite-app.service")
+    assert app["ExecStartPre"] == [f'{ECHO} "pre one"', f"{ECHO} pre-2"]
+    assert app["ExecStartPost"] == [f"-{ECHO} post"]
+    assert app["ExecStop"] == [f"{ECHO} stop"]
+    assert app["ExecStopPost"] == [f'{ECHO} "stop post"']
+    assert app["TimeoutStartSec"] == ["15s"]  # hook_timeout for each of 3 start hooks
+    requires = app["Requires"][0].split()
+    assert set(requires) == {"supervisord-lite-migrate.service", "supervisord-lite-db.service"}
+    report = unit_keys(out / "supervisord-lite-report.service")
+    assert report["Wants"] == ["supervisord-lite-migrate.service"] and "Requires" not in report
+    assert "supervisord-lite-migrate.service" in report["After"][0]
+    assert 'programs.app.depends_on: db = "healthy": systemd has no health probes' in res.stderr
+    assert "programs.app.hook_timeout: systemd bounds a unit's whole start" in res.stderr
 
 
 @needs_analyze
-def test_units_verify(tmp_path):
-    config = write_config(
-        tmp_path,
-        {
-            "web": {
-                "command": [SLEEP, "{process_num}"],
-                "numprocs": 2,
-                "env_file": ["-/etc/web/{process_num}.env"],
-                "limits": {"cpu_quota": "150%", "tasks_max": 64},
-            }
-        },
-    )
+def test_systemd_analyze_verifies_the_lifecycle_units(tmp_path):
     out = tmp_path / "units"
-    assert export(config, out).returncode == 0
+    res = export(lifecycle_config(tmp_path), out)
+    assert res.returncode == 0, res.stderr
     checked = verify(unit_files(out), tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stderr == "", checked.stderr

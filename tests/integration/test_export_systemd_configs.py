@@ -59,16 +59,18 @@ def stub_missing_commands(text: str, bin_dir: Path) -> set[str]:
     those, and only those, as not executable)."""
     bin_dir.mkdir(exist_ok=True)
     missing = set()
+    hooks = ("exec_start_pre", "exec_start_post", "exec_stop", "exec_stop_post")
     for table in tomllib.loads(text)["programs"].values():
-        command = table["command"]
-        name = command[0] if isinstance(command, list) else command.split()[0]
-        if os.path.isabs(name):
-            if not os.access(name, os.X_OK):
-                missing.add(name)
-        elif "/" not in name and shutil.which(name) is None:
-            stub = bin_dir / name
-            stub.write_text("#!/bin/sh\nexit 0\n")
-            stub.chmod(0o755)
+        commands = [table["command"], *(c for key in hooks for c in table.get(key, ()))]
+        for command in commands:
+            name = command[0] if isinstance(command, list) else command.split()[0]
+            if os.path.isabs(name):
+                if not os.access(name, os.X_OK):
+                    missing.add(name)
+            elif "/" not in name and shutil.which(name) is None:
+                stub = bin_dir / name
+                stub.write_text("#!/bin/sh\nexit 0\n")
+                stub.chmod(0o755)
     return missing
 
 

@@ -97,7 +97,29 @@ PROGRAM_CASES = [
     ("priority", '"x"', "", 'expected an integer, got "x"'),
     ("priority", "1.0", "", "expected an integer, got 1.0"),
     ("priority", "false", "", "expected an integer, got false"),
-    ("depends_on", '"db"', "", 'expected a list of program names, got "db"'),
+    (
+        "depends_on",
+        '"db"',
+        "",
+        "expected a list of program names or a table of conditions like "
+        '{ migrate = "completed_successfully" }, got "db"',
+    ),
+    (
+        "depends_on",
+        '{ db = "up" }',
+        ".db",
+        'expected "started" | "ready" | "healthy" | "completed" | "completed_successfully", '
+        'got "up"',
+    ),
+    ("oneshot", '"yes"', "", 'expected true or false, got "yes"'),
+    (
+        "exec_start_pre",
+        '"echo hi"',
+        "",
+        'expected a list of commands like [["/usr/bin/migrate", "--up"]], got "echo hi"',
+    ),
+    ("exec_stop", "[[]]", "[0]", "must not be empty"),
+    ("hook_timeout", "0", "", "expected a number > 0, got 0"),
     ("depends_on", "[1]", "[0]", "expected a program name, got 1"),
     ("autostart", '"yes"', "", 'expected true or false, got "yes"'),
     ("autostart", "1", "", "expected true or false, got 1"),
@@ -566,7 +588,9 @@ def test_table_defaults_match_class_defaults():
     for key, (_, default) in config_keys.PROGRAM_KEYS.items():
         if key != "command":
             assert params[key].default == default, key
-    derived = {"name", "source", "group", "group_priority", "processes", "templated"}
+    # not keys (conditions: depends_on's table form, split off by the loader)
+    derived = {"name", "source", "group", "group_priority", "processes", "templated",
+               "conditions"}  # fmt: skip
     assert set(config_keys.PROGRAM_KEYS) == set(params) - derived
     assert list(params) == list(ProgramConfig.__slots__)
 

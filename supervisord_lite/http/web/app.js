@@ -155,7 +155,9 @@ function patch(row, p) {
   // RUNNING's description (pid, uptime) is in the columns already, and would go stale
   if (p.description !== undefined || p.state) {
     const desc = p.description !== undefined ? p.description : row.data.description;
-    setText(c.desc, p.state === "RUNNING" ? "" : desc || "");
+    const hook = p.hook !== undefined ? p.hook : row.data.hook;
+    // RUNNING shows only what is not in the columns: a hook (exec_start_post) running
+    setText(c.desc, p.state === "RUNNING" ? (hook ? "running " + hook : "") : desc || "");
   }
   setText(c.pid, p.pid == null ? "" : String(p.pid));
   setText(c.restarts, String(p.restarts ?? 0));
@@ -205,7 +207,8 @@ async function loadAll() {
 
 function onEvent(ev) {
   const row = rows.get(ev.process);
-  if (!row) { markDirty(ev.process); return; }
+  // A notice (ready, unhealthy, hook ...) is no state change: only its row's text changes.
+  if (!row || ev.event) { markDirty(ev.process); return; }
   patch(row, {state: ev.to, pid: ev.pid, exitstatus: ev.exitstatus,
               uptime: ev.to === "RUNNING" || ev.to === "STARTING" ? row.data.uptime : 0});
   window.sdlEventDelays.push(Date.now() / 1000 - ev.time);
