@@ -61,7 +61,11 @@ def test_every_line_once_same_pids_uptimes_and_counters(daemon):
             },
             # Crashed once, then stays up: restarts = 1 must survive.
             "crashed_once": {
-                "command": ["sh", "-c", "test -e once || { touch once; exit 3; }; exec sleep 300"],
+                "command": [
+                    "sh",
+                    "-c",
+                    "if test -e once; then exec sleep 300; fi; touch once; exit 3",
+                ],
                 "directory": str(daemon.dir),
                 "autorestart": True,
                 "startsecs": 0,
