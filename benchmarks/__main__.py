@@ -33,7 +33,7 @@ WORKLOADS = [
 # Run only when named with --only: supervisord has nothing to compare them with, and
 # the default table keeps a figure on both sides of every row. scale10k (10,000
 # programs, minutes) is saved as a run of its own: `--only scale10k --save`.
-LITE_ONLY = ["probes", "scale10k", "hooks", "schedules"]
+LITE_ONLY = ["probes", "scale10k", "hooks", "schedules", "reexec"]
 # Run only when named (--only web, hosts, top): web needs Chromium, hosts an sshd, top
 # urwid (the top extra) and Chromium;
 # neither has a supervisord side.

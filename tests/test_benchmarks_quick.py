@@ -168,3 +168,19 @@ def test_rolling_benchmark_runs_quick_and_drops_nothing(bench_tmpdir) -> None:
         if not metric.startswith("4 processes"):
             assert NUMBER.match(left), (metric, left)
     assert not _bench_procs(bench_tmpdir), "the benchmark left processes behind"
+
+
+@pytest.mark.timeout(300)
+def test_reexec_benchmark_prints_its_rows(bench_tmpdir):
+    """`--only reexec` (supervisord_lite alone: supervisord cannot upgrade in place)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "reexec"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+        env={**os.environ, "TMPDIR": bench_tmpdir},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [_cells(line) for line in res.stdout.splitlines() if line.startswith("| reexec |")]
+    assert len(rows) == 4, res.stdout
+    for row in rows:
+        assert row[2] == "not run" and NUMBER.match(row[3]), row
+    assert not _bench_procs(bench_tmpdir), "the benchmark left processes behind"

@@ -26,6 +26,7 @@ SHUTTING_DOWN = "SHUTTING_DOWN"
 TOO_SLOW = "TOO_SLOW"
 CONFIG_ERROR = "CONFIG_ERROR"
 BUSY = "BUSY"
+REEXEC_FAILED = "REEXEC_FAILED"  # reexec: the installed code cannot take over (still running)
 TIMEOUT = "TIMEOUT"
 LOG_ERROR = "LOG_ERROR"  # tail: the log cannot be read (a directory, a stream, no access)
 INTERNAL = "INTERNAL"
@@ -51,6 +52,7 @@ COMMANDS = (
     "add",
     "remove",
     "stdin",  # control/stdin_command.py
+    "reexec",
 )
 
 

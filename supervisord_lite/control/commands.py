@@ -58,6 +58,8 @@ class Commands:
         self.request_shutdown = request_shutdown
         self.request_reload = request_reload
         self.client_count = client_count
+        # reexec (daemon/reexec.py): set by the daemon; it answers through the client.
+        self.request_reexec: Callable[[Replier, object], None] | None = None
         # Daemon-level fields `version` adds, each a callable (None: left out), e.g. how
         # the [http] listener is doing.
         self.daemon_fields: dict[str, Callable[[], object]] = {}
@@ -81,6 +83,7 @@ class Commands:
             "scale": lambda client, request: cmd_scale(
                 supervisor, self._wait_started, client, request
             ),
+            "reexec": self.cmd_reexec,
         }
 
     # -- helpers ------------------------------------------------------------------
@@ -316,6 +319,12 @@ class Commands:
 
     def cmd_shutdown(self, client: Replier, request: protocol.Request):
         self.request_shutdown(client, request.id)
+        return LATER
+
+    def cmd_reexec(self, client: Replier, request: protocol.Request):
+        if self.request_reexec is None or not hasattr(client, "fd"):
+            raise ProtocolError(protocol.BAD_ARGUMENT, "reexec is asked on the control socket")
+        self.request_reexec(client, request.id)
         return LATER
 
     def cmd_version(self, client: Replier, request: protocol.Request):

@@ -28,3 +28,17 @@ class Replier(Protocol):
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def flush_blocking(client: Replier, timeout: float = 2.0) -> None:
+    """Last words to a shutdown requester before the loop is gone. Both repliers (the
+    control Client, the HTTP Caller) carry their socket, though Replier does not say so:
+    only this last step needs it."""
+    if client.closed or not client.out:
+        return
+    try:
+        client.sock.settimeout(timeout)
+        client.sock.sendall(client.out)
+        client.out.clear()
+    except OSError:
+        pass

@@ -302,6 +302,20 @@ def cmd_version(conn, args) -> int:
     return EXIT_OK
 
 
+def cmd_reexec(conn, args) -> int:
+    """The daemon execs its installed code in place; the new image answers."""
+    result = _result(conn.call("reexec"), args)
+    if args.json:
+        _print_json(result)
+    else:
+        print(
+            f"reexec: pid {result['pid']} now runs supervisord-lite {result['version']} "
+            f"(was {result['previous_version']}); {result['processes']} processes kept, "
+            f"ready in {result['seconds']:.2f}s"
+        )
+    return EXIT_OK
+
+
 def _http_line(http: dict) -> str:
     """The daemon's [http] listener: serving, or why not and when it tries again."""
     where = http.get("listen", "")
@@ -346,6 +360,7 @@ COMMANDS = {
     "clear": cmd_clear,
     "maintail": cmd_maintail,
     "scale": cmd_scale,
+    "reexec": cmd_reexec,
     "_names": cmd__names,
     **GROUP_WORDS,
     "fg": cmd_fg,

@@ -21,6 +21,7 @@ OPTIONS = {
     "reload": ["--dry-run", "--json"],
     "events": ["--json"],
     "shutdown": ["--json"],
+    "reexec": ["--json"],
     "version": ["--json"],
     "metrics": ["--json"],
     "avail": ["--json"],

@@ -108,6 +108,7 @@ def _add_commands(sub: argparse._SubParsersAction, suppress: str) -> None:
     )
     command("events", "stream state changes as JSON lines")
     command("shutdown", "stop every program and the daemon")
+    command("reexec", "run the installed daemon code in place, keeping every program running")
     command("version", "versions of client and daemon")
     command("metrics", "the Prometheus text exposition of every process and the daemon")
     command("avail", "configured processes: in use or not, autostart, priority")
@@ -157,6 +158,7 @@ _POSITIONALS = {
     "reload": (0, 0),
     "events": (0, 0),
     "shutdown": (0, 0),
+    "reexec": (0, 0),
     "version": (0, 0),
     "metrics": (0, 0),
     "avail": (0, 0),

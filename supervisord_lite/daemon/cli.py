@@ -20,6 +20,7 @@ from supervisord_lite.base import cjson
 from supervisord_lite.config.host import host_problems
 from supervisord_lite.config.load import find_config_path, load_config
 from supervisord_lite.config.model import ConfigError
+from supervisord_lite.daemon import reexec_state, takeover
 from supervisord_lite.daemon.running import Daemon
 from supervisord_lite.daemon.startup import EXIT_STARTUP, StartupError, detach_and_run
 from supervisord_lite.logs import daemon_log
@@ -160,6 +161,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        state_fd = reexec_state.fd_from_env(os.environ)  # out of the environment at once
+    except reexec_state.StateError as exc:
+        print(f"supervisord-lite: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    if state_fd is not None:
+        return run_takeover(state_fd)
+    if argv[:1] == ["--takeover-check"]:  # reexec's check of the installed code
+        return takeover.check_main(argv[1:])
     if argv[:1] and argv[1:] in (["-h"], ["--help"]):
         text = subcommand_help(argv[0])
         if text is not None:
@@ -208,6 +218,33 @@ def main(argv: list[str] | None = None) -> int:
         _let_go(daemon)
         return wait_running(daemon.config)
     return code
+
+
+def run_takeover(state_fd: int) -> int:
+    """The new image after a reexec: the same pid, in the foreground of whatever the
+    previous image was (it detached already, if it did)."""
+    try:
+        state = reexec_state.read(state_fd)
+        config = load_config(state["config"])
+    except (reexec_state.StateError, ConfigError) as exc:
+        # The check passed a moment ago, so only a race gets here (the config edited
+        # in between). The children run on; the record beside the pidfile names them,
+        # so the next daemon stops them before starting afresh (SPEC §1).
+        reason = "; ".join(exc.errors) if isinstance(exc, ConfigError) else str(exc)
+        print(f"supervisord-lite: reexec: cannot take over: {reason}", file=sys.stderr)
+        return EXIT_STARTUP
+    finally:
+        os.close(state_fd)
+    daemon = Daemon(config, foreground=state["foreground"])
+    try:
+        daemon.take_over(state)
+    except StartupError as exc:
+        print(f"supervisord-lite: reexec: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    try:
+        return daemon.run(ready_fd=None)
+    finally:
+        daemon_log.flush()
 
 
 def _let_go(daemon: Daemon) -> None:

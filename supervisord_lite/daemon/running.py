@@ -13,16 +13,18 @@ import signal
 import socket
 
 from supervisord_lite import __version__
-from supervisord_lite.config.load import load_config
-from supervisord_lite.config.model import ConfigError, DaemonConfig
+from supervisord_lite.config.model import DaemonConfig
 from supervisord_lite.control.commands import RELOAD_BUSY
 from supervisord_lite.control.group_commands import GroupCommands
-from supervisord_lite.control.replies import Replier
+from supervisord_lite.control.replies import Replier, flush_blocking
 from supervisord_lite.control.server import ControlServer
 from supervisord_lite.control.stdin_command import StdinCommand
 from supervisord_lite.core.states import ProcessState
+from supervisord_lite.daemon import takeover
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
-from supervisord_lite.daemon.quotas import check_reload_quotas, quota_problems, uses_quotas
+from supervisord_lite.daemon.quotas import quota_problems, uses_quotas
+from supervisord_lite.daemon.reexec import Reexec
+from supervisord_lite.daemon.reload_config import config_to_reload
 from supervisord_lite.daemon.startup import (
     EXIT_STARTUP,
     StartupError,
@@ -32,7 +34,6 @@ from supervisord_lite.daemon.startup import (
     report_ready,
 )
 from supervisord_lite.daemon.xmlrpc_service import XmlRpcService
-from supervisord_lite.engine.group_changes import GroupChangeError
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
@@ -63,10 +64,34 @@ class Daemon:
         self.alerts = None  # alerts_send.Alerts while [alerts] is configured
         self.xmlrpc: XmlRpcService | None = None  # while [xmlrpc] is configured
         self.held_sockets = SocketRegistry()  # bound in prepare(), the supervisor's after
+        self.takeover: dict | None = None  # the previous image's state, after a reexec
+        self.reexec = Reexec(self)
 
     # -- before detaching: everything a user can get wrong --------------------------
 
     def prepare(self) -> None:
+        config = self.config
+        self._open_daemon_log()
+        self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
+        self.listen_sock = self._bind_socket()
+        self._bind_held_sockets()
+        self._bind_http()
+
+    def take_over(self, state: dict) -> None:
+        """prepare() after a reexec: the pidfile (locked all along), the control socket
+        and the held sockets come from the previous image (daemon/takeover.py)."""
+        self.takeover = state
+        self._open_daemon_log()
+        takeover.adopt_descriptors(self, state)  # held sockets adopted: kept by address
+        try:
+            self.held_sockets.apply(self.config.programs.values())
+        except BindError as exc:  # a socket added since that cannot be bound: the
+            # check tries those first, so only a race gets here (and never stop strays:
+            # the children are ours)
+            raise StartupError("\n".join(exc.errors)) from None
+        self._bind_http()
+
+    def _open_daemon_log(self) -> None:
         config = self.config
         os.umask(config.umask)
         for path in (config.socket, config.pidfile, config.logfile):
@@ -80,9 +105,9 @@ class Daemon:
             daemon_log.setup(config.loglevel, config.logfile, self.foreground)
         except OSError as exc:
             raise StartupError(f"cannot open logfile {config.logfile}: {exc.strerror}") from None
-        self.pidfile_fd = lock_pidfile(config.pidfile)  # held for the daemon's whole life
-        self.listen_sock = self._bind_socket()
-        self._bind_held_sockets()
+
+    def _bind_http(self) -> None:
+        config = self.config
         if config.http is not None:
             # Never a reason not to start: the programs run, the listener retries. (The
             # http package is loaded only with [http].)
@@ -150,6 +175,9 @@ class Daemon:
         daemon_log.flush()
         report_ready(ready_fd, "ok", [] if self.http is None else self.http.launch_warnings())
         sd_notify("READY=1", f"STATUS={self.summary()}")
+        if self.takeover is not None:
+            takeover.answer(self.takeover, len(supervisor.processes))
+            self.takeover = None  # its processes are the table's now: let it go
         self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
         self.notifier.start(self.summary())
         supervisor.listeners.append(self.notifier.state_changed)
@@ -191,10 +219,14 @@ class Daemon:
             server = self.server
             self.xmlrpc.start(loop, supervisor, server.handlers, lambda: server.allowed_uids)
             self.xmlrpc.on_remote_comm(self._remote_communication)
+        self.server.commands.request_reexec = self.reexec.request
         if self.config.http is not None:
             socks, self.http_socks = self.http_socks, []  # the server's from now on
             self._apply_http(self.config.http, (socks, self.http_error))
         self._install_signals()
+        if self.takeover is not None:
+            takeover.adopt_table(self, self.takeover)
+            return
         log.info(
             "supervisord-lite %s started with pid %d (%s)",
             __version__,
@@ -311,26 +343,10 @@ class Daemon:
         if self.reloading:
             done(None, [RELOAD_BUSY])
             return
-        try:
-            if pick is None:
-                new = load_config(self.config.path)
-            else:
-                new = pick(self.config, lambda: load_config(self.config.path))
-            if uses_quotas(new):
-                check_reload_quotas(new, self.supervisor.cgroups)
-        except ConfigError as exc:
-            log.error("reload rejected; still running the old config:\n%s", exc)
-            done(None, exc.errors)
-            return
-        except GroupChangeError as exc:
-            log.error("group change refused: %s", exc)
-            done(None, [str(exc)])
-            return
-        try:  # new [sockets.*] bound before anything changes; removed ones let go
-            self.held_sockets.apply(new.programs.values())
-        except BindError as exc:
-            log.error("reload rejected; still running the old config:\n%s", exc)
-            done(None, exc.errors)
+        new, errors = config_to_reload(self.config, pick, self.supervisor.cgroups,
+                                       self.held_sockets)  # fmt: skip
+        if new is None:
+            done(None, errors)
             return
         self.reloading = True
         sd_notify("RELOADING=1", monotonic_usec())
@@ -399,7 +415,7 @@ class Daemon:
     def _finish_shutdown(self) -> None:
         for client, req_id in self.shutdown_waiters:
             client.reply(req_id, {"shutdown": True})
-            _flush_blocking(client)
+            flush_blocking(client)
         self.server.close()
         self.supervisor.close_probes()
         if self.http is not None:
@@ -455,17 +471,3 @@ class Daemon:
                 pass
             os.close(self.pidfile_fd)
             self.pidfile_fd = -1
-
-
-def _flush_blocking(client: Replier, timeout: float = 2.0) -> None:
-    """Last words to a shutdown requester before the loop is gone. Both repliers (the
-    control Client, the HTTP Caller) carry their socket, though Replier does not say so:
-    only this last step needs it."""
-    if client.closed or not client.out:
-        return
-    try:
-        client.sock.settimeout(timeout)
-        client.sock.sendall(client.out)
-        client.out.clear()
-    except OSError:
-        pass

@@ -106,6 +106,10 @@ class Supervisor:
             self._probes = ProbeRunner(self)
         return self._probes
 
+    def probes_made(self) -> ProbeRunner | None:
+        """The probe runner if one was made (probes() makes it)."""
+        return self._probes
+
     def close_probes(self) -> None:
         if self._probes is not None:
             self._probes.close()
@@ -275,6 +279,10 @@ class Supervisor:
             )
         elif isinstance(effect, Cancel):
             self._cancel_timer(process, effect.timer)
+
+    def resume_timer(self, process: Process, schedule: Schedule) -> None:
+        """Arm a machine timer carried across an exec of the daemon (handover.py)."""
+        self._apply(process, schedule)
 
     def _fire(self, process: Process, timer: str) -> None:
         if process.timers:

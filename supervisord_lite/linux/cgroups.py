@@ -160,6 +160,21 @@ def detect(configured_root: str | None) -> tuple[CgroupTree | None, str]:
     return tree, tree.summary()
 
 
+def adopt(described: dict | None) -> CgroupTree | None:
+    """The tree a previous image of this daemon (same pid) set up, from its describe():
+    after a reexec the daemon is in its leaf already, so detect() would take the leaf
+    for the tree. None when there was none, or it is gone (process groups then)."""
+    if not described:
+        return None
+    tree = CgroupTree(described["root"], described["created"], described["original"])
+    try:
+        tree.setup()
+    except OSError as exc:
+        log.error("cgroups: cannot take over %s after reexec: %s", tree.root, exc.strerror)
+        return None
+    return tree
+
+
 class CgroupTree:
     def __init__(self, root: str, created: bool, original: str):
         self.root = root
@@ -185,6 +200,10 @@ class CgroupTree:
                     pass
         self.controllers = tuple(enabled)
         self.missing = tuple(c for c in CONTROLLERS if c not in enabled)
+
+    def describe(self) -> dict:
+        """What adopt() needs to take this tree over in a new image (reexec)."""
+        return {"root": self.root, "created": self.created, "original": self.original}
 
     def summary(self) -> str:
         text = f"cgroup v2 under {self.root} (the daemon in {LEAF})"

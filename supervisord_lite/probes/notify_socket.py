@@ -48,15 +48,28 @@ OnMessage = Callable[[int, "dict[str, str]", int], None]
 
 
 class NotifyReceiver:
-    def __init__(self, loop: EventLoop, on_message: OnMessage, want_pidfd: bool = False):
+    def __init__(
+        self,
+        loop: EventLoop,
+        on_message: OnMessage,
+        want_pidfd: bool = False,
+        adopted: socket.socket | None = None,
+    ):
+        """`adopted`: the socket a previous image of the daemon bound (reexec): its
+        children's NOTIFY_SOCKET names it, so it is kept, never bound afresh."""
         self.loop = loop
         self.on_message = on_message
-        self.name = f"supervisord-lite/{os.getpid()}/{os.urandom(6).hex()}/notify"
+        if adopted is not None:
+            sock = adopted
+            self.name = sock.getsockname()[1:].decode(errors="replace")
+        else:
+            self.name = f"supervisord-lite/{os.getpid()}/{os.urandom(6).hex()}/notify"
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.address = "@" + self.name  # NOTIFY_SOCKET's spelling of an abstract name
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            sock.bind("\0" + self.name)
+            if adopted is None:
+                sock.bind("\0" + self.name)
             sock.setblocking(False)
         except OSError:
             sock.close()

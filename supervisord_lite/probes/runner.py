@@ -12,6 +12,7 @@ a timer or the notify socket.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Callable, Protocol, cast
 
 from supervisord_lite.core.states import Healthy, ProcessState, Ready, StateChanged, Unhealthy
@@ -335,15 +336,24 @@ class ProbeRunner:
 
     # -- sd_notify ------------------------------------------------------------------
 
-    def _receiver(self) -> NotifyReceiver:
+    def _receiver(self, adopted: socket.socket | None = None) -> NotifyReceiver:
         if self.receiver is None:
             # Loaded with the first notify program: a daemon without one never loads it.
             from supervisord_lite.probes.notify_socket import NotifyReceiver
 
             # A pidfd per datagram is of use only where cgroups can name its sender.
             want_pidfd = self.supervisor.cgroups is not None
-            self.receiver = NotifyReceiver(self.loop, self._notified, want_pidfd)
+            self.receiver = NotifyReceiver(self.loop, self._notified, want_pidfd, adopted)
         return self.receiver
+
+    def notify_fd(self) -> int | None:
+        """The sd_notify socket's descriptor, if one is bound: what reexec hands on."""
+        return None if self.receiver is None else self.receiver.sock.fileno()
+
+    def adopt_notify(self, fd: int) -> None:
+        """Take over the sd_notify socket a previous image bound (reexec): the running
+        children's NOTIFY_SOCKET names it."""
+        self._receiver(socket.socket(fileno=fd))
 
     def _notified(self, pid: int, fields: dict[str, str], pidfd: int = -1) -> None:
         # Loaded by _receiver already: only its socket calls this.

@@ -1,7 +1,8 @@
 """Writes numbered lines `seq 000001 <padding>` to stdout (and stderr with --stderr).
 
 --count N lines (0 = forever), --interval seconds between lines, --width line length,
---split: each line written in two pieces a moment apart (a reader sees half lines).
+--split: each line written in two pieces a moment apart (--split-pause; a reader sees
+half lines).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ def main() -> None:
     ap.add_argument("--stderr", action="store_true")
     ap.add_argument("--stay", action="store_true", help="sleep forever after --count lines")
     ap.add_argument("--split", action="store_true")
+    ap.add_argument("--split-pause", type=float, default=0.0002, help="between the halves")
     args = ap.parse_args()
     i = 0
     while args.count == 0 or i < args.count:
@@ -28,7 +30,7 @@ def main() -> None:
         if args.split:
             sys.stdout.write(line[:10])
             sys.stdout.flush()
-            time.sleep(0.0002)
+            time.sleep(args.split_pause)
             line = line[10:]
         sys.stdout.write(line)
         if args.stderr:

@@ -279,4 +279,4 @@ def test_a_program_with_limits_gets_its_sockets_too(daemon):
     daemon.wait_state("srv", "RUNNING")
     pid = daemon.status()["srv"]["pid"]
     assert fields(get(("127.0.0.1", port)))["listen_pid"] == str(pid)
-    assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2, 3]
+    assert_fds(daemon, pid, [0, 1, 2, 3])
