@@ -8,12 +8,33 @@ with 40; the sorted, filtered order is the model's, computed again only after a 
 from __future__ import annotations
 
 import time
+from typing import Any, Protocol
 
-from supervisord_lite.ctl.top.model import Row, cells, columns, fit, printable
+from supervisord_lite.ctl.top.model import Model, Row, cells, columns, fit, printable
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from supervisord_lite.ctl.top.view import Top
+
+class Top(Protocol):
+    """What a frame reads of the view's state (view.py's Top is one); the scroll
+    position (first, table_height) it also sets, to keep the selection on screen."""
+
+    model: Model
+    links: list[Any]  # view's Links: only their .host is read here
+    with_host: bool
+    down: dict[str, str]
+    selected: tuple[str, str] | None
+    first: int
+    table_height: int
+    filtering: bool
+    message: tuple[str, bool]
+    follow: bool
+    stream: str
+    log: Any  # a LogTail, or None while no log is shown
+    log_lines: list[str]
+    log_partial: str
+    log_note: str
+
+    def current(self, order: list[Row]) -> int: ...
+
 
 # urwid's palette: (attribute, foreground, background). A state's name is its colour.
 PALETTE = [

@@ -19,7 +19,7 @@ import sys
 import time
 
 from supervisord_lite.ctl.client import DEFAULT_TIMEOUT, Connection, Unreachable
-from supervisord_lite.ctl.commands import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from supervisord_lite.ctl.replies import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from supervisord_lite.ctl.top.link import Link
 from supervisord_lite.ctl.top.model import Model, json_rows, plain_table
 from supervisord_lite.ctl.top_args import DEFAULT_INTERVAL
@@ -55,7 +55,7 @@ def cmd_top(conn: Connection, args) -> int:
 def run_top_hosts(args) -> int:
     """-H/--hosts: one ssh tunnel per host, opened side by side."""
     from supervisord_lite.base.ssh import TargetError
-    from supervisord_lite.ctl.hosts import read_targets  # -H only
+    from supervisord_lite.ctl.host_targets import read_targets  # -H only
     from supervisord_lite.ctl.transport import SshConnection
 
     try:
