@@ -10,7 +10,7 @@ answers with the program-level diff. A reload already under way is BUSY, as for
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from supervisord_lite.base import protocol
 from supervisord_lite.base.protocol import ProtocolError
@@ -29,7 +29,7 @@ from supervisord_lite.engine.supervisor import Supervisor
 # ConfigError or GroupChangeError (a ValueError) when it cannot be made.
 Pick = Callable[[DaemonConfig, Callable[[], DaemonConfig]], DaemonConfig]
 # request_reload(done(diff or None, errors), pick or None for the whole config on disk)
-RequestReload = Callable[[Callable[[dict | None, list[str]], None], "Pick | None"], None]
+RequestReload = Callable[[Callable[[Optional[dict], list[str]], None], "Pick | None"], None]
 
 
 class GroupCommands:

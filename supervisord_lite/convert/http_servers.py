@@ -17,12 +17,12 @@ where they found supervisord.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from supervisord_lite.base.passwords import hash_password
 from supervisord_lite.convert.conversion import Conversion
 
-Warn = Callable[[str, str | None, str, str], None]  # (section, key, message, table)
+Warn = Callable[[str, Optional[str], str, str], None]  # (section, key, message, table)
 TABLE = "xmlrpc"
 
 

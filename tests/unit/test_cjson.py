@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 from hypothesis import given, settings
@@ -110,8 +111,11 @@ def test_the_ctl_imports_no_json_package():
 def test_the_daemon_imports_neither_json_nor_urllib():
     # Each stays resident in the daemon: json ~0.1 MiB, urllib.parse with ipaddress ~0.4
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # -S keeps the .pth files' own imports out; site-packages stays on the path for
+    # tomli (Python < 3.11), after the tree itself
+    purelib = sysconfig.get_paths()["purelib"]
     code = (
-        f"import sys; sys.path.insert(0, {root!r})\n"
+        f"import sys; sys.path.insert(0, {root!r}); sys.path.append({purelib!r})\n"
         "import supervisord_lite.daemon.cli, supervisord_lite.daemon.running\n"
         "print(sorted({'json', 'urllib.parse', 'ipaddress'} & set(sys.modules)))\n"
     )
