@@ -62,6 +62,13 @@ def loads(data: bytes | str, parse_constant=None):
         value, end = _scanner(parse_constant)(text, start)
     except StopIteration as exc:
         raise _decode_error("Expecting value", text, exc.value) from None
+    except SystemError:
+        # _json raises its JSONDecodeError (an unterminated object, a missing comma)
+        # only once json.decoder is loaded; before that it fails as SystemError. An
+        # error path: json itself reads the text again and raises the same error.
+        import json
+
+        return json.loads(text, parse_constant=parse_constant)
     rest = len(text) - len(text[end:].lstrip(_WHITESPACE))
     if rest != len(text):
         raise _decode_error("Extra data", text, rest)

@@ -121,3 +121,21 @@ def test_the_daemon_imports_neither_json_nor_urllib():
     )
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["[]"], out
+
+
+def test_errors_inside_a_value_are_json_errors_before_json_is_loaded():
+    """_json raises JSONDecodeError from inside an object or array only once json.decoder
+    is loaded; the daemon never loads it, so a truncated request must still be a
+    JSONDecodeError (BAD_REQUEST), not a SystemError (INTERNAL). A fresh interpreter."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "from supervisord_lite.base import cjson\n"
+        'for text in (\'{"id": 1, "cmd": "status"\\n\', \'{"a" 1}\', \'[1,]\', \'{"a":1\'):\n'
+        "    try:\n"
+        "        cjson.loads(text)\n"
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["JSONDecodeError"] * 4, out
