@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # benchmark harness, hypothesis' state machine): weighed by what they took in a run.
 SLOW = {
     "tests/test_benchmarks_quick.py": 220,  # 170 + the top workload's quick run
+    "tests/integration/test_reexec.py": 150,  # 30 reexecs in a row, each running the code twice
+    "tests/integration/test_rolling.py": 60,  # servers under load through each roll
+    "tests/integration/test_listeners.py": 40,
+    "tests/integration/test_schedules.py": 90,  # waits for a whole minute
     "tests/integration/test_web_page.py": 100,  # with the charts' polls
     "tests/integration/test_top.py": 60,
     "tests/integration/test_top_hosts.py": 40,

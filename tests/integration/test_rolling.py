@@ -153,7 +153,10 @@ def test_uvicorn_takes_the_socket_with_fd_3(daemon):
         assert roll(daemon, "uv")[0]["ok"]
         load.wait_served(30)
     assert load.refused == 0, load.summary()
-    assert all("ConnectionResetError" in f for f in load.failed), load.summary()
+    # a reset, or the same close seen before any byte of the reply (an empty reply)
+    assert all("ConnectionResetError" in f or f == "bad reply b''" for f in load.failed), (
+        load.summary()
+    )
     assert len(load.pids) == 2, load.summary()  # served by the old and the new
 
 
