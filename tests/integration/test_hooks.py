@@ -153,7 +153,15 @@ def test_exec_stop_that_stops_the_program(daemon):
                 "command": helper("sigwait", "--exit-on", "USR1", "--mark", mark),
                 "startsecs": 0,
                 "stopwaitsecs": 30,
-                "exec_stop": [["sh", "-c", 'kill -USR1 "$MAINPID"']],
+                # as systemd's ExecStop= wants it: signal, then wait for the exit (the
+                # stop signal follows a hook that returns with the program still alive)
+                "exec_stop": [
+                    [
+                        "sh",
+                        "-c",
+                        'kill -USR1 "$MAINPID"; while kill -0 "$MAINPID"; do sleep 0.02; done',
+                    ]
+                ],
             },
         }
     )
