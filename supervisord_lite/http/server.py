@@ -21,9 +21,10 @@ from supervisord_lite.http.connection import Connection, error
 from supervisord_lite.http.csrf import CsrfTokens
 from supervisord_lite.http.login import Login
 from supervisord_lite.http.routes import Routes
-from supervisord_lite.http.slots import Slots, peer_key
+from supervisord_lite.http.served import ServedConnections
+from supervisord_lite.http.slots import peer_key
 from supervisord_lite.linux.accepting import accept_on
-from supervisord_lite.linux.loop import EventLoop, now
+from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.peer_uid import loopback_peer_uid
 
 log = logging.getLogger("supervisord_lite")
@@ -74,7 +75,9 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class HttpServer(Routes):
+class HttpServer(ServedConnections, Routes):
+    served_name = "http"
+
     def __init__(self, socks: list[socket.socket], config: HttpConfig, loop: EventLoop,
                  supervisor, handlers: dict, request_shutdown,
                  allowed_uids=lambda: {0}) -> None:  # fmt: skip
@@ -85,8 +88,7 @@ class HttpServer(Routes):
         self.supervisor = supervisor
         self.handlers = handlers
         self.request_shutdown = request_shutdown
-        self.clients: set[Connection] = set()
-        self.slots: Slots[Connection] = Slots(lambda conn: not conn.responding)
+        ServedConnections.__init__(self)
         self.csrf = CsrfTokens()  # per session; renewed when who may come in changes
         self.assets: dict[str, bytes] = {}
         self.ssl = None  # the ssl module, once TLS is on
@@ -130,8 +132,7 @@ class HttpServer(Routes):
     # -- connections --------------------------------------------------------------
 
     def _accepted(self, conn: socket.socket) -> None:
-        if len(self.clients) >= self.config.max_clients and not self._make_room():
-            log.warning("http: refused a client: %d clients already", len(self.clients))
+        if self.full():
             conn.close()
             return
         # Without users or token only loopback is served, to root, the daemon's
@@ -148,7 +149,7 @@ class HttpServer(Routes):
                 return
         client = Connection(self, conn, self.context is not None)
         client.peer_uid = uid
-        if not self._admit(client, looked_up):
+        if not self.admit(client, peer_key(conn, uid, looked_up)):
             return
         self.loop.add_reader(client.fd, client.on_readable)
         self.arm_timer(client)
@@ -166,80 +167,18 @@ class HttpServer(Routes):
             conn.close()
             return None
 
-    def _make_room(self, key: str | None = None) -> bool:
-        """Close the oldest idle connection no request was let in on (of client `key`,
-        if given) for a newcomer; False when there is none (all are in use)."""
-        victim = self.slots.victim(key)
-        if victim is None:
-            return False
-        log.info("http: closing an idle connection no request was let in on, for a newcomer")
-        victim.close()
-        return True
-
-    def _admit(self, client: Connection, looked_up: bool) -> bool:
-        """Count a new connection against its client's share of the slots (slots.py)."""
-        key = client.key = peer_key(client.sock, client.peer_uid, looked_up)
-        held = self.slots.held(key)
-        if held >= self.slots.per_client(self.config.max_clients) and not self._make_room(key):
-            log.warning("http: refused a client (%s): it holds %d connections already", key, held)
-            client.sock.close()  # registered nowhere yet
-            return False
-        self.slots.add(client, key)
-        self.clients.add(client)
-        return True
-
     def trust(self, conn: Connection) -> None:
         """A request on `conn` passed every check: it is never closed for a newcomer."""
         self.slots.trust(conn)
 
-    def forget(self, conn: Connection) -> None:
-        """A connection closed: its slot is free."""
-        self.clients.discard(conn)
-        self.slots.remove(conn, conn.key)
-
     def close(self) -> None:
-        for client in list(self.clients):
-            client.flush()
-            client.close()
+        self.close_clients()
         if self.hosts is not None:
             self.hosts.close()
         self.auth.close()
         for sock in self.socks:
             self.loop.remove_reader(sock.fileno())
             sock.close()
-
-    # -- timeouts -----------------------------------------------------------------
-
-    def deadline(self, conn: Connection) -> float | None:
-        if conn.responding:
-            return None  # a parked reply or a stream: the daemon is the one to speak
-        if conn.partial_since is not None:
-            timeout = self.config.request_timeout
-            return conn.partial_since + timeout if timeout > 0 else None
-        timeout = self.config.idle_timeout
-        return conn.last_active + timeout if timeout > 0 else None
-
-    def arm_timer(self, conn: Connection) -> None:
-        deadline = self.deadline(conn)
-        if deadline is None or conn.closed:
-            return
-        if conn.timer is not None and not conn.timer.cancelled and conn.timer.when <= deadline:
-            return
-        if conn.timer is not None:
-            conn.timer.cancel()
-        conn.timer = self.loop.call_later(deadline - now(), lambda: self._timed_out(conn))
-
-    def _timed_out(self, conn: Connection) -> None:
-        conn.timer = None
-        deadline = self.deadline(conn)
-        if conn.closed or deadline is None:
-            return
-        if now() < deadline:
-            self.arm_timer(conn)
-        elif conn.partial_since is not None and conn.received and not conn.handshaking:
-            conn.bad_request(408, "request not finished in time")
-        else:
-            conn.close()
 
     # -- requests -----------------------------------------------------------------
 

@@ -25,12 +25,13 @@ import h11
 
 from supervisord_lite.http.connection import Connection, header
 from supervisord_lite.http.login import BUSY, OK, PENDING, Login, retry_after
-from supervisord_lite.http.slots import Slots, peer_key
+from supervisord_lite.http.served import ServedConnections
+from supervisord_lite.http.slots import peer_key
 from supervisord_lite.http.xmlrpc_calls import Calls
 from supervisord_lite.http.xmlrpc_dispatch import XmlRpc
 from supervisord_lite.http.xmlrpc_stream import LogStream
 from supervisord_lite.linux.accepting import accept_on
-from supervisord_lite.linux.loop import EventLoop, now
+from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.peer_uid import loopback_peer_uid
 
 log = logging.getLogger("supervisord_lite")
@@ -39,8 +40,10 @@ _UCRED = struct.Struct("3i")
 TEXT = b"text/plain; charset=utf-8"
 
 
-class XmlRpcServer:
+class XmlRpcServer(ServedConnections):
     """Serving [xmlrpc] on its listening sockets (a Unix socket, or TCP ones)."""
+
+    served_name = "xmlrpc"
 
     def __init__(self, socks: list[socket.socket], config, loop: EventLoop, supervisor,
                  handlers: dict, allowed_uids) -> None:  # fmt: skip
@@ -55,8 +58,7 @@ class XmlRpcServer:
         self.rpc = XmlRpc(supervisor, handlers)
         self.auth = Login(loop, supervisor.watch_exit)
         self.auth.configure(config.users, None)
-        self.clients: set[Connection] = set()
-        self.slots: Slots[Connection] = Slots(lambda conn: not conn.responding)
+        ServedConnections.__init__(self)
         for sock in socks:
             sock.setblocking(False)
             accept_on(loop, sock, self._accepted, "xmlrpc")
@@ -72,19 +74,13 @@ class XmlRpcServer:
     def _accepted(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         uid, key = self._who(conn)
-        if len(self.clients) >= self.config.max_clients and not self._make_room(None):
-            log.warning("xmlrpc: refused a client: %d clients already", len(self.clients))
+        if self.full():
             conn.close()
             return
         client = Connection(self, conn, False)
-        client.peer_uid, client.key = uid, key
-        held = self.slots.held(key)
-        if held >= self.slots.per_client(self.config.max_clients) and not self._make_room(key):
-            log.warning("xmlrpc: refused a client (%s): it holds %d already", key, held)
-            conn.close()
+        client.peer_uid = uid
+        if not self.admit(client, key):
             return
-        self.slots.add(client, key)
-        self.clients.add(client)
         self.loop.add_reader(client.fd, client.on_readable)
         self.arm_timer(client)
 
@@ -100,57 +96,12 @@ class XmlRpcServer:
         uid = loopback_peer_uid(conn) if looked_up else None
         return uid, peer_key(conn, uid, looked_up)
 
-    def _make_room(self, key: str | None) -> bool:
-        victim = self.slots.victim(key)
-        if victim is None:
-            return False
-        victim.close()
-        return True
-
-    def forget(self, conn: Connection) -> None:
-        self.clients.discard(conn)
-        self.slots.remove(conn, conn.key)
-
     def close(self) -> None:
-        for client in list(self.clients):
-            client.flush()
-            client.close()
+        self.close_clients()
         self.auth.close()
         for sock in self.socks:
             self.loop.remove_reader(sock.fileno())
             sock.close()
-
-    # -- timeouts: a connection's idle and request timeouts, one lazy timer each ------------
-
-    def deadline(self, conn: Connection) -> float | None:
-        if conn.responding:
-            return None  # a parked answer or a stream: the daemon is the one to speak
-        if conn.partial_since is not None:
-            return conn.partial_since + self.config.request_timeout
-        timeout = self.config.idle_timeout
-        return conn.last_active + timeout if timeout > 0 else None
-
-    def arm_timer(self, conn: Connection) -> None:
-        deadline = self.deadline(conn)
-        if deadline is None or conn.closed:
-            return
-        if conn.timer is not None and not conn.timer.cancelled and conn.timer.when <= deadline:
-            return
-        if conn.timer is not None:
-            conn.timer.cancel()
-        conn.timer = self.loop.call_later(deadline - now(), lambda: self._timed_out(conn))
-
-    def _timed_out(self, conn: Connection) -> None:
-        conn.timer = None
-        deadline = self.deadline(conn)
-        if conn.closed or deadline is None:
-            return
-        if now() < deadline:
-            self.arm_timer(conn)
-        elif conn.partial_since is not None and conn.received:
-            conn.bad_request(408, "request not finished in time")
-        else:
-            conn.close()
 
     # -- requests -------------------------------------------------------------------------
 
