@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.integration.harness import DAEMON_CMD, free_port, wait_until
+from integration.harness import DAEMON_CMD, free_port, wait_until
 
 PRINT_ENV = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
 

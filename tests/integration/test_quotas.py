@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
+from integration.harness import DAEMON_CMD
+from integration.test_cgroups import _remove_tree
 from supervisord_lite.linux import cgroups
-from tests.integration.harness import DAEMON_CMD
-from tests.integration.test_cgroups import _remove_tree
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.hammer import Hammer
-from tests.integration.harness import HELPERS, free_port, helper, to_toml
-from tests.integration.test_cgroups import cgroup_root  # noqa: F401 (a fixture)
+from integration.hammer import Hammer
+from integration.harness import HELPERS, free_port, helper, to_toml
+from integration.test_cgroups import cgroup_root  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(120)
 

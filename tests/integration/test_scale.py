@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from tests.integration.harness import helper, wait_until
-from tests.integration.test_cgroups import MOUNT, _remove_tree
+from integration.harness import helper, wait_until
+from integration.test_cgroups import MOUNT, _remove_tree
 
 WORKER = {
     "command": ["sleep", "300"],

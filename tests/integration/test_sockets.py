@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from tests.integration.harness import free_port, helper, to_toml
+from integration.harness import free_port, helper, to_toml
 
 pytestmark = pytest.mark.timeout(60)
 
