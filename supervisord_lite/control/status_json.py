@@ -66,8 +66,8 @@ class StatusText:
             process.ever_started,
             log_problems(process),  # a log that cannot be written shows in the description
             process.checks.key() if process.checks is not None else None,  # probes, STATUS=
-            process.program.numprocs,  # a scale or reload changes these two, not the state
-            self.supervisor.numprocs_config(process),
+            process.program.numprocs,  # a scale changes it, not the state
+            self.supervisor.config,  # a reload may change numprocs_config, not the state
             process.hook,  # the hook command running (engine/hooks.py)
             process.schedule.key() if process.schedule is not None else None,  # next run
             process.listener.protocol_error if process.listener is not None else None,

@@ -217,7 +217,7 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
     uptime = 0.0
     if (state is S.RUNNING or state is S.STARTING) and machine.started_at is not None:
         uptime = (now() if current is None else current) - machine.started_at
-    return {
+    status = {
         "name": process.name,
         "program": process.program.name,
         "group": process.program.group,
@@ -229,27 +229,23 @@ def status_of(process: Process, waiting_on: WaitingOn, current: float | None = N
         "restarts": machine.restarts,
         "description": description_of(process, waiting_on, uptime),
         "spawn_error": machine.spawn_error,
-        **_schedule_fields(process.schedule),
         "health": process.checks.health if process.checks is not None else None,
         "health_reason": process.checks.health_reason if process.checks is not None else None,
-        # A oneshot's last run: true completed, false failed for good, null otherwise
-        "completed": machine.completed() if process.program.oneshot else None,
-        "hook": process.hook,  # "exec_start_pre: /usr/bin/migrate (pid 12)" while one runs
     }
-
-
-def _schedule_fields(schedule: ScheduleView | None) -> dict:
-    if schedule is None:
-        return _NO_SCHEDULE
-    return {
-        "schedule": schedule.text,
-        "next_run": schedule.next_run,
-        "scheduled_runs": schedule.runs,
-        "skipped_runs": schedule.skipped,
-    }
-
-
-_NO_SCHEDULE = {"schedule": None, "next_run": None, "scheduled_runs": None, "skipped_runs": None}
+    # A feature's fields only for the programs that use it: every status request carries
+    # them for every process, and most programs use none (docs/protocol.md).
+    program = process.program
+    schedule = process.schedule
+    if schedule is not None:
+        status["schedule"] = schedule.text
+        status["next_run"] = schedule.next_run
+        status["scheduled_runs"] = schedule.runs
+        status["skipped_runs"] = schedule.skipped
+    if program.oneshot:  # its last run: true completed, false failed for good, else null
+        status["completed"] = machine.completed()
+    if program.has_hooks():  # "exec_start_pre: /usr/bin/migrate (pid 12)" while one runs
+        status["hook"] = process.hook
+    return status
 
 
 def description_of(process: Process, waiting_on: WaitingOn, uptime: float | None = None) -> str:
@@ -338,14 +334,10 @@ def listener_error(process: Process) -> str:
 
 def log_problems(process: Process) -> str:
     """Why a process's logs cannot be written now ("" when they can): for `status`."""
-    problems = [
-        problem
-        for logfile in process.logs.values()
-        if logfile is not None
-        for problem in (logfile.problem(),)
-        if problem
-    ]
-    return "; ".join(problems)
+    # Asked for every process at every status request, and nearly always "": the
+    # error attribute first, the text only for a log that has one.
+    failing = [log for log in process.logs.values() if log is not None and log.error is not None]
+    return "; ".join([log.problem() for log in failing]) if failing else ""
 
 
 def _stamp(process: Process) -> str:

@@ -178,8 +178,11 @@ class Supervisor:
     def resolve(self, names: list[str]) -> tuple[list[Process], list[str]]:
         """The processes NAMEs mean (a full name, `GROUP:*`, `GROUP`, a program, `all`:
         names.select), in table order; plus the NAMEs that mean none."""
-        if len(names) == 1 and names[0] in self.processes:  # the common case, at once
-            return [self.processes[names[0]]], []
+        if len(names) == 1:  # the common cases, at once: one process, or all of them
+            if names[0] == "all":  # before a process of that name, as names.select
+                return list(self.processes.values()), []
+            if names[0] in self.processes:
+                return [self.processes[names[0]]], []
         return select(names, self.processes.values(), _name_key)
 
     # -- starting and stopping (sequencing.py decides the order) ------------------------
@@ -436,10 +439,13 @@ class Supervisor:
         status = status_of(process, self._sequencer.unready_dependencies, current)
         status["numprocs"] = process.program.numprocs
         status["numprocs_config"] = self.numprocs_config(process)
-        quotas = dict(process.program.limits) if process.program.limits else {}
-        cpu = quotas.get("cpu_quota")  # kept by the kernel in cpu.max and pids.max
-        status["cpu_quota"] = None if cpu is None else f"{cpu:g}%"
-        status["tasks_max"] = quotas.get("tasks_max")
+        if process.program.limits:  # cpu_quota, tasks_max: kept in cpu.max, pids.max
+            quotas = dict(process.program.limits)
+            cpu = quotas.get("cpu_quota")
+            if cpu is not None:
+                status["cpu_quota"] = f"{cpu:g}%"
+            if quotas.get("tasks_max") is not None:
+                status["tasks_max"] = quotas["tasks_max"]
         return status
 
     def numprocs_config(self, process: Process) -> int:
