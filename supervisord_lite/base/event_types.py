@@ -6,7 +6,6 @@ the wire codec (supervisor_wire/events.py); pure, standard library only.
 
 from __future__ import annotations
 
-import difflib
 from typing import Optional
 
 # The process states a PROCESS_STATE_* event can name (supervisor/states.py).
@@ -57,6 +56,8 @@ def expand(names: list[str]) -> frozenset[str]:
     wanted = set()
     for name in names:
         if name not in EVENT_PARENTS:
+            import difflib  # only for this message: 140 KiB the daemon need not hold
+
             close = difflib.get_close_matches(name, list(EVENT_PARENTS), n=1)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
             raise ValueError(f'unknown event type "{name}"{hint}')

@@ -20,7 +20,7 @@ from supervisord_lite.base import cjson
 from supervisord_lite.config.host import host_problems
 from supervisord_lite.config.load import find_config_path, load_config
 from supervisord_lite.config.model import ConfigError
-from supervisord_lite.daemon import reexec_state, takeover
+from supervisord_lite.daemon import reexec_state
 from supervisord_lite.daemon.running import Daemon
 from supervisord_lite.daemon.startup import EXIT_STARTUP, StartupError, detach_and_run
 from supervisord_lite.logs import daemon_log
@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     if state_fd is not None:
         return run_takeover(state_fd)
     if argv[:1] == ["--takeover-check"]:  # reexec's check of the installed code
+        from supervisord_lite.daemon import takeover  # a daemon that never reexecs: not loaded
+
         return takeover.check_main(argv[1:])
     if argv[:1] and argv[1:] in (["-h"], ["--help"]):
         text = subcommand_help(argv[0])

@@ -20,7 +20,6 @@ from supervisord_lite.control.replies import Replier, flush_blocking
 from supervisord_lite.control.server import ControlServer
 from supervisord_lite.control.stdin_command import StdinCommand
 from supervisord_lite.core.states import ProcessState
-from supervisord_lite.daemon import takeover
 from supervisord_lite.daemon.process_limits import become_subreaper, max_clients
 from supervisord_lite.daemon.quotas import quota_problems, uses_quotas
 from supervisord_lite.daemon.reexec import Reexec
@@ -33,7 +32,6 @@ from supervisord_lite.daemon.startup import (
     make_parent,
     report_ready,
 )
-from supervisord_lite.daemon.xmlrpc_service import XmlRpcService
 from supervisord_lite.engine.recovery import ChildRecord, children_path, stop_strays
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux import cgroups
@@ -44,6 +42,10 @@ from supervisord_lite.linux.spawn import cloexec_inherited_fds
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.systemd.notifier import Notifier
 from supervisord_lite.systemd.notify import monotonic_usec, sd_notify
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from supervisord_lite.daemon.xmlrpc_service import XmlRpcService
 
 log = logging.getLogger("supervisord_lite")
 
@@ -65,6 +67,8 @@ class Daemon:
         self.xmlrpc: XmlRpcService | None = None  # while [xmlrpc] is configured
         self.held_sockets = SocketRegistry()  # bound in prepare(), the supervisor's after
         self.takeover: dict | None = None  # the previous image's state, after a reexec
+        # Made now, not at the first reexec: its modules must be this version's when the
+        # package on disk has been upgraded for that reexec (tests/unit/test_feature_modules.py).
         self.reexec = Reexec(self)
 
     # -- before detaching: everything a user can get wrong --------------------------
@@ -80,6 +84,8 @@ class Daemon:
     def take_over(self, state: dict) -> None:
         """prepare() after a reexec: the pidfile (locked all along), the control socket
         and the held sockets come from the previous image (daemon/takeover.py)."""
+        from supervisord_lite.daemon import takeover  # only an image after a reexec
+
         self.takeover = state
         self._open_daemon_log()
         takeover.adopt_descriptors(self, state)  # held sockets adopted: kept by address
@@ -115,6 +121,8 @@ class Daemon:
 
             self.http_socks, self.http_error = try_bind(config.http)
         if config.xmlrpc is not None:
+            from supervisord_lite.daemon.xmlrpc_service import XmlRpcService
+
             self.xmlrpc = XmlRpcService(config.xmlrpc)
             try:
                 self.xmlrpc.bind(config.socket_mode)
@@ -176,6 +184,8 @@ class Daemon:
         report_ready(ready_fd, "ok", [] if self.http is None else self.http.launch_warnings())
         sd_notify("READY=1", f"STATUS={self.summary()}")
         if self.takeover is not None:
+            from supervisord_lite.daemon import takeover
+
             takeover.answer(self.takeover, len(supervisor.processes))
             self.takeover = None  # its processes are the table's now: let it go
         self.notifier = Notifier(loop, self.summary)  # WATCHDOG=1 pings, STATUS= updates
@@ -225,6 +235,8 @@ class Daemon:
             self._apply_http(self.config.http, (socks, self.http_error))
         self._install_signals()
         if self.takeover is not None:
+            from supervisord_lite.daemon import takeover
+
             takeover.adopt_table(self, self.takeover)
             return
         log.info(
