@@ -6,6 +6,7 @@ import ctypes
 import os
 import signal
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -226,6 +227,38 @@ def daemon_cpu(pid: int) -> float:
         data = f.read()
     fields = data[data.rindex(b")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime: fields 14, 15
+
+
+def command_wall_times(argv: list[str], repeats: int) -> list[float]:
+    """Wall seconds of `argv` run whole, `repeats` times after one run that warms the
+    page cache; a run that fails or prints nothing is an error, not a fast figure."""
+    subprocess.run(argv, capture_output=True, timeout=60)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, timeout=60)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode not in (0, 3) or not proc.stdout:  # 3: some process not running
+            raise RuntimeError(f"{argv}: exit {proc.returncode}: {proc.stdout!r} {proc.stderr!r}")
+    return times
+
+
+def status_round_trips(mgr, seconds: float, n: int) -> tuple[float, float]:
+    """(status round trips/s, daemon CPU ms per request) over `seconds` of back-to-back
+    calls on one connection of `mgr.client()`, which must see all `n` programs."""
+    client = mgr.client()
+    try:
+        assert len(client.status()) == n
+        count = 0
+        cpu0 = daemon_cpu(mgr.pid)
+        t0 = time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < seconds:
+            client.status()
+            count += 1
+        cpu = daemon_cpu(mgr.pid) - cpu0
+        return count / elapsed, cpu / count * 1000
+    finally:
+        client.close()
 
 
 class CpuMeter:

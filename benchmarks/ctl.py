@@ -12,41 +12,10 @@ cost of the figures too.
 
 from __future__ import annotations
 
-import subprocess
 import time
 
-from benchmarks.common import Row, Settings, daemon_cpu, median
+from benchmarks.common import Row, Settings, command_wall_times, median, status_round_trips
 from benchmarks.managers import per_manager
-
-
-def ctl_status_times(mgr, repeats: int) -> list[float]:
-    argv = mgr.ctl("status")
-    subprocess.run(argv, capture_output=True, timeout=60)  # warm the page cache
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, timeout=60)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode not in (0, 3) or not proc.stdout:
-            raise RuntimeError(f"{argv}: exit {proc.returncode}: {proc.stderr!r}")
-    return times
-
-
-def round_trips_per_second(mgr, seconds: float, n: int) -> tuple[float, float]:
-    """(round trips/s, daemon CPU ms per request) over `seconds` of back-to-back calls."""
-    client = mgr.client()
-    try:
-        assert len(client.status()) == n
-        count = 0
-        cpu0 = daemon_cpu(mgr.pid)
-        t0 = time.perf_counter()
-        while (elapsed := time.perf_counter() - t0) < seconds:
-            client.status()
-            count += 1
-        cpu = daemon_cpu(mgr.pid) - cpu0
-        return count / elapsed, cpu / count * 1000
-    finally:
-        client.close()
 
 
 def measure(kind, n: int, settings: Settings) -> tuple[list[float], float, float]:
@@ -55,8 +24,8 @@ def measure(kind, n: int, settings: Settings) -> tuple[list[float], float, float
     with kind() as mgr:
         mgr.launch_sleepers(n)
         time.sleep(0.5)
-        walls = ctl_status_times(mgr, settings.pick(5, 3))
-        return (walls, *round_trips_per_second(mgr, settings.pick(2.0, 0.5), n))
+        walls = command_wall_times(mgr.ctl("status"), settings.pick(5, 3))
+        return (walls, *status_round_trips(mgr, settings.pick(2.0, 0.5), n))
 
 
 def run(settings: Settings) -> list[Row]:

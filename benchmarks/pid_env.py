@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
-import time
 
-from benchmarks.common import median
+from benchmarks.spawn_costs import compare
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.config.sockets import SocketConfig
 from supervisord_lite.linux.held_sockets import SocketRegistry
@@ -32,19 +30,6 @@ from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 from supervisord_lite.linux.spawn import spawn
 
 TRUE = shutil.which("true") or "/bin/true"
-
-
-def self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def measure(start_one, n: int) -> tuple[float, float]:
-    """(daemon-side CPU ms per spawn, wall ms per spawn until the child has exited)."""
-    cpu0, t0 = self_cpu(), time.perf_counter()
-    for _ in range(n):
-        os.waitpid(start_one(), 0)
-    return (self_cpu() - cpu0) / n * 1000, (time.perf_counter() - t0) / n * 1000
 
 
 def floor_methods(env: dict) -> dict:
@@ -110,17 +95,7 @@ def main() -> None:
     n, repeats = (100, 3) if args.quick else (500, 5)
     env = dict(os.environb)
     methods = {**floor_methods(env), **daemon_spawns()}
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
-    for _ in range(repeats):  # interleaved, so that load changes hit every method alike
-        for name, start_one in methods.items():
-            results[name].append(measure(start_one, n))
-    print(f"{n} spawns of `true`, each reaped before the next; median of {repeats}\n")
-    print("| how | daemon CPU per spawn (ms) | wall per spawn, until exit (ms) |")
-    print("|---|---:|---:|")
-    for name, runs in results.items():
-        cpu = median([c for c, _ in runs])
-        wall = median([w for _, w in runs])
-        print(f"| {name} | {cpu:.3f} | {wall:.3f} |")
+    compare(methods, n, repeats, f"{n} spawns of `true`, each reaped before the next")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@ per request; and Supervisor's own `supervisorctl status` run whole against each.
 
 from __future__ import annotations
 
-import subprocess
 import time
 
-from benchmarks.common import Row, Settings, daemon_cpu, median
+from benchmarks.common import Row, Settings, command_wall_times, median, status_round_trips
 from benchmarks.managers import BIN, Lite, Supervisord, SupervisordClient
 
 
@@ -33,42 +32,13 @@ def _url(mgr) -> str:
     return mgr.url() if isinstance(mgr, LiteXmlRpc) else f"unix://{mgr.socket}"
 
 
-def round_trips(mgr, seconds: float, n: int) -> tuple[float, float]:
-    """(getAllProcessInfo round trips/s, daemon CPU ms per request)."""
-    client = mgr.client()
-    try:
-        assert len(client.status()) == n
-        count = 0
-        cpu0 = daemon_cpu(mgr.pid)
-        t0 = time.perf_counter()
-        while (elapsed := time.perf_counter() - t0) < seconds:
-            client.status()
-            count += 1
-        cpu = daemon_cpu(mgr.pid) - cpu0
-        return count / elapsed, cpu / count * 1000
-    finally:
-        client.close()
-
-
-def supervisorctl_status(mgr, repeats: int) -> list[float]:
-    argv = [str(BIN / "supervisorctl"), "-s", _url(mgr), "status"]
-    subprocess.run(argv, capture_output=True, timeout=60)  # warm the page cache
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, timeout=60)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode not in (0, 3) or not proc.stdout:
-            raise RuntimeError(f"{argv}: exit {proc.returncode}: {proc.stdout!r}")
-    return times
-
-
 def measure(kind, n: int, settings: Settings):
     with kind() as mgr:
         mgr.launch_sleepers(n)
         time.sleep(0.5)
-        walls = supervisorctl_status(mgr, settings.pick(5, 2))
-        return (walls, *round_trips(mgr, settings.pick(2.0, 0.3), n))
+        walls = command_wall_times([str(BIN / "supervisorctl"), "-s", _url(mgr), "status"],
+                                   settings.pick(5, 2))  # fmt: skip
+        return (walls, *status_round_trips(mgr, settings.pick(2.0, 0.3), n))
 
 
 def run(settings: Settings) -> list[Row]:
