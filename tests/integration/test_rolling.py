@@ -129,9 +129,11 @@ def test_reload_signal_hup_reloads_gunicorn_in_place(daemon):
     assert pids(daemon)["gu"] == master, "reload_signal replaced the master"
     assert load.refused == 0, load.summary()
     # gunicorn's own: an old sync worker caught by its graceful stop with a connection
-    # in hand may close it unanswered or cut its body (seen about once in 1000 requests
-    # under load). The daemon is not on that path; the socket never closed.
-    assert all(f in ("bad reply b''", "empty body") for f in load.failed), load.summary()
+    # in hand may close it unanswered, cut its body, or (its request unread) close it
+    # with a reset (seen about once in 1000 requests under load). The daemon is not on
+    # that path; the socket never closed, so nothing is refused.
+    cut = ("bad reply b''", "empty body")
+    assert all(f in cut or "ConnectionResetError" in f for f in load.failed), load.summary()
     assert len(load.failed) <= 3, load.summary()
 
 
