@@ -16,7 +16,7 @@ the host's /proc, never kept), and appended to the process's text.
 from __future__ import annotations
 
 from supervisord_lite.base.protocol import to_json
-from supervisord_lite.core.process import log_problems
+from supervisord_lite.core.process import hms, log_problems
 from supervisord_lite.core.states import ProcessState
 
 S = ProcessState
@@ -27,7 +27,8 @@ class StatusText:
 
     def __init__(self, supervisor):
         self.supervisor = supervisor
-        # process name -> [process, key, fixed text | None, head, mid, tail, second, desc]
+        # process name -> [process, key, fixed text | None, head, mid, tail, second, desc,
+        #                  plain: the description is only "pid N, uptime H:MM:SS"]
         self._cache: dict[str, list] = {}
         self._pieces: dict[str, str] = {}  # texts many processes' entries share
 
@@ -77,10 +78,16 @@ class StatusText:
             entry = self._cache[process.name] = self._build(process, key, current)
         if entry[2] is not None:
             return entry[2]
-        _, _, _, head, mid, tail, second, desc = entry
+        _, _, _, head, mid, tail, second, desc, plain = entry
         uptime = current - machine.started_at
         if machine.state is S.RUNNING and int(uptime) != second:
-            desc = entry[7] = to_json(self.supervisor.describe(process, uptime))
+            # At a dashboard's pace every live description has changed since the last
+            # request: the plain one (most of them) is written here, not described anew.
+            if plain:
+                desc = f'"pid {machine.pid}, uptime {hms(uptime)}"'
+            else:
+                desc = to_json(self.supervisor.describe(process, uptime))
+            entry[7] = desc
             entry[6] = int(uptime)
         # repr: what json writes for a finite float, without the encoder's setup per call
         return f"{head}{repr(round(uptime, 3)) if uptime else '0'}{mid}{desc}{tail}"
@@ -90,7 +97,7 @@ class StatusText:
         status = self.supervisor.bare_status(process, current)
         live = machine.state in (S.RUNNING, S.STARTING) and machine.started_at is not None
         if not live:
-            return [process, key, to_json(status), None, None, None, None, None]
+            return [process, key, to_json(status), None, None, None, None, None, False]
         text = to_json(status)
         # Cut the text around "uptime" and "description": the keys are fixed and in this
         # order, and nothing before "uptime" can contain that key's text (names and
@@ -101,6 +108,11 @@ class StatusText:
         desc = to_json(status["description"])
         tail = rest[len(desc) :]
         second = int(current - machine.started_at)
+        plain = (
+            machine.state is S.RUNNING
+            and status["description"]
+            == f"pid {machine.pid}, uptime {hms(current - machine.started_at)}"
+        )
         # The middle and the tail are the same text for most live processes (no restarts,
         # no spawn error, no health table): one shared copy, not one per process.
         return [
@@ -112,6 +124,7 @@ class StatusText:
             self._shared(tail),
             second,
             desc,
+            plain,
         ]
 
     def _shared(self, text: str) -> str:

@@ -296,7 +296,7 @@ def _describe_machine(process: Process, waiting_on: WaitingOn, uptime: float | N
     if state is S.RUNNING:
         if uptime is None:
             uptime = machine.uptime(now())
-        return f"pid {machine.pid}, uptime {_hms(uptime)}"
+        return f"pid {machine.pid}, uptime {hms(uptime)}"
     if state in (S.STARTING, S.STOPPING):
         return f"pid {machine.pid}" if machine.pid else ""
     if state in (S.BACKOFF, S.FATAL):
@@ -347,6 +347,7 @@ def _stamp(process: Process) -> str:
     return process.stamp
 
 
-def _hms(seconds: float) -> str:
+def hms(seconds: float) -> str:
+    """An uptime as `status` writes it: H:MM:SS."""
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
