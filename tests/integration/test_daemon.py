@@ -218,7 +218,9 @@ def test_foreground_mode(daemon):
             env=daemon.env,
         )
     try:
-        daemon.wait_until(lambda: daemon.socket.exists() and daemon.pidfile.exists(), 10)
+        # the pidfile is locked before the pid is in it (a detaching daemon forks between)
+        daemon.wait_until(lambda: daemon.socket.exists() and daemon.pidfile.exists()
+                          and daemon.pidfile.read_text().strip(), 10)  # fmt: skip
         assert daemon.pid == proc.pid, "-n must not fork"
         daemon.wait_state("web", "RUNNING")
         proc.send_signal(signal.SIGTERM)

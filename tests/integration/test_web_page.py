@@ -181,9 +181,9 @@ def test_charts_show_cpu_and_memory_over_time_at_any_width(daemon, width, dark):
         assert min(y for _, y in spin_chart["cpu"]["points"][1:]) < 15
         assert all(y > 15 for _, y in idle_chart["cpu"]["points"])
         assert spin_chart["cpu"]["text"].endswith("%")
-        # a new run of the process starts a new chart: once the page shows the new pid, the
-        # idle row's history is shorter than before (it only grows while the pid stays;
-        # the page's own 5 s polls may have drawn the new run's first points already)
+        # a new run of the process starts a new chart: once the page shows the new pid,
+        # the idle row's history is shorter than before (it only grows while the pid
+        # stays), also after a poll of the new run
         before = len(chart("idle")["cpu"]["points"])
         assert before >= 3, idle_chart
         daemon.ctl_ok("restart", "idle")
@@ -191,8 +191,29 @@ def test_charts_show_cpu_and_memory_over_time_at_any_width(daemon, width, dark):
         pid_cell = "return document.querySelector(`tr.proc[data-name='idle'] .c-pid`).textContent"
         wait_until(lambda: driver.execute_script(pid_cell) == new_pid, 20,
                    message="the page never showed the restarted pid")  # fmt: skip
-        assert len(chart("idle")["cpu"]["points"]) < before
-        assert len(chart("spin")["cpu"]["points"]) >= 2
+        driver.execute_async_script(POLL)
+        assert len(chart("idle")["cpu"]["points"]) < before, chart("idle")
+
+        # All rows loaded again (what the page does when its event stream reconnects):
+        # a process still in the same run keeps its chart; one restarted meanwhile, unheard
+        # of (its events lost), starts a new one.
+        for _ in range(3):
+            driver.execute_async_script(POLL)
+            time.sleep(1.1)
+        spin_before = len(chart("spin")["cpu"]["points"])
+        before = len(chart("idle")["cpu"]["points"])
+        assert before >= 2 and spin_before >= 2, (chart("idle"), chart("spin"))
+        driver.execute_script("onEvent = () => {};")  # the page hears no event now
+        daemon.ctl_ok("restart", "idle")
+        new_pid = str(daemon.status("idle")["idle"]["pid"])
+        driver.execute_async_script(POLL)  # a poll of the new run, not yet known as new
+        driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; loadAll().then(() => done(true));"
+        )
+        assert driver.execute_script(pid_cell) == new_pid
+        driver.execute_async_script(POLL)
+        assert len(chart("idle")["cpu"]["points"]) < before, chart("idle")
+        assert len(chart("spin")["cpu"]["points"]) > spin_before, chart("spin")
 
 
 def test_only_charts_on_the_screen_are_drawn_and_a_row_scrolled_in_draws_its_own(daemon):

@@ -166,7 +166,7 @@ function patch(row, p) {
   row.uptimeAt = performance.now();
   setText(c.uptime, p.uptime ? hms(p.uptime) : "");
   if (p.pid == null) { setText(c.cpuText, ""); setText(c.memoryText, ""); }
-  if (p.pid !== old.pid) { pastFigures.delete(p.name); drawCharts(row, null); } // a new run
+  if (p.pid !== old.pid) drawCharts(row, historyOf(row)); // a new run: a new chart
 }
 
 function renderAll(list) {
@@ -290,18 +290,21 @@ async function pollStats() {
   for (const [name, row] of rows) {
     const s = stats[name];
     if (!s) continue;
-    const prev = lastStats && lastStats.values[name];
+    // the CPU % is the difference of two readings of the same run (the same pid)
+    const prev = lastStats && lastStats.pids[name] === row.data.pid && lastStats.values[name];
     if (prev) {
       const pct = Math.max(0, 100 * (s[0] - prev[0]) / ((t - lastStats.at) / 1000));
       setText(row.cells.cpuText, pct.toFixed(1) + "%");
-      remember(name, t, pct, s[1]);
+      remember(row, pct, s[1]);
     } else {
       setText(row.cells.cpuText, s[0].toFixed(1) + " s");
     }
     setText(row.cells.memoryText, bytes(s[1]));
-    if (!chartWatch || onScreen.has(row)) drawCharts(row, pastFigures.get(name));
+    if (!chartWatch || onScreen.has(row)) drawCharts(row, historyOf(row));
   }
-  lastStats = {at: t, values: stats};
+  const pids = {};
+  for (const [name, row] of rows) pids[name] = row.data.pid;
+  lastStats = {at: t, values: stats, pids};
   afterFrame(t, window.sdlStatsFrames);
 }
 
@@ -312,7 +315,7 @@ const CHART_POINTS = 120;  // 10 minutes of polls every 5 s, drawn over the char
 const CHART_W = 48, CHART_H = 18;
 const CHART_MIN_SPAN = 12;  // a young history is drawn over this many points, not stretched
 const SVG = "http://www.w3.org/2000/svg";
-const pastFigures = new Map();  // process name -> {cpu: [], mem: []}, oldest first
+const pastFigures = new Map();  // process name -> {pid, cpu: [], mem: []}, oldest first
 // For benchmarks and tests: ms from a stats answer to the frame that shows it painted.
 window.sdlStatsFrames = [];
 
@@ -326,13 +329,20 @@ const chartWatch = "IntersectionObserver" in window ? new IntersectionObserver((
     if (!row || row.tr !== e.target) continue;
     if (!e.isIntersecting) { onScreen.delete(row); continue; }
     onScreen.add(row);
-    drawCharts(row, pastFigures.get(row.data.name));
+    drawCharts(row, historyOf(row));
   }
 }, {rootMargin: "400px 0px"}) : null;
 
-function remember(name, t, cpu, mem) {
-  let h = pastFigures.get(name);
-  if (!h) pastFigures.set(name, h = {cpu: [], mem: []});
+// A history is one run's: a row whose pid changed while the page was not told (a full
+// reload of the rows after the event stream reconnected) starts a new chart too.
+function historyOf(row) {
+  const h = pastFigures.get(row.data.name);
+  return h && h.pid === row.data.pid ? h : null;
+}
+
+function remember(row, cpu, mem) {
+  let h = historyOf(row);
+  if (!h) pastFigures.set(row.data.name, h = {pid: row.data.pid, cpu: [], mem: []});
   h.cpu.push(cpu);
   h.mem.push(mem);
   if (h.cpu.length > CHART_POINTS) { h.cpu.shift(); h.mem.shift(); }
