@@ -457,6 +457,10 @@ def test_http_hosts_error_text_stays_the_same_at_every_poll(sshd, two_hosts, mak
     wait_until(lambda: _hosts(port)[tb]["state"] == "up", 15)
     b.ctl_ok("shutdown")
     wait_until(lambda: _hosts(port)[tb]["state"] == "down", 10)
+    # The request in flight at the shutdown may fail otherwise (a broken pipe): from the
+    # first poll on a connection that finds the daemon gone, the text must stay.
+    wait_until(lambda: "closed the connection" in (_hosts(port)[tb]["error"] or ""), 15)
+    _hosts(port)  # one more answer: the log lines of that poll's turn are written by then
     errors = set()
     polls = front.logfile.read_text().count(f"host {tb} is down")
 
