@@ -64,6 +64,10 @@ class Sequencer:
         self.conditions_used: set[str] = set()
         self._stop_batches: list[StopBatch] = []
         self._soon: set[Callable[[], None]] = set()
+        # Who waits for dependencies now: when no one does (most daemons, always), a
+        # transition settles nothing, instead of scanning the whole table each turn
+        # (that scan was a third of a 10,000-program start-up).
+        self._waiting: set[Process] = set()
 
     def new_table(self, programs: dict[str, ProgramConfig]) -> None:
         """The table's programs changed (start-up, a reload): their dependencies too."""
@@ -97,18 +101,25 @@ class Sequencer:
             )
             return
         if missing:
-            process.waiting_for_deps = True
+            self._wait(process, True)
             for dep in missing:
                 if dep.state not in LIVE_STATES and not dep.waiting_for_deps:
                     host.start(dep)
             # A dependency may have been refused on the spot: settle this wait too.
             self.settle_waiting_soon()
             return
-        process.waiting_for_deps = False
+        self._wait(process, False)
         host.dispatch(process, StartRequested(now()))
 
+    def _wait(self, process: Process, waiting: bool) -> None:
+        process.waiting_for_deps = waiting
+        if waiting:
+            self._waiting.add(process)
+        else:
+            self._waiting.discard(process)
+
     def refuse_start(self, process: Process, reason: str) -> None:
-        process.waiting_for_deps = False
+        self._wait(process, False)
         process.dep_error = reason
         log.warning("%s: not started: %s", process.name, reason)
         self.host.listeners.emit(process, None)
@@ -137,7 +148,8 @@ class Sequencer:
         waiting on one that came to rest. Repeated until nothing changes: a refusal
         makes no transition, yet it settles whoever waits on the refused process."""
         host = self.host
-        settled = True
+        self._waiting = {p for p in self._waiting if p.waiting_for_deps}
+        settled = bool(self._waiting)
         while settled and not host.shutting_down:
             settled = False
             for process in list(host.processes.values()):
@@ -149,7 +161,7 @@ class Sequencer:
                     self.refuse_start(process, failed[0])
                     settled = True
                 elif all(answer == MET for answer in answers):
-                    process.waiting_for_deps = False
+                    self._wait(process, False)
                     host.dispatch(process, StartRequested(now()))
                     settled = True
 
