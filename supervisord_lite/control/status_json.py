@@ -54,6 +54,9 @@ class StatusText:
         if process.waiting_for_deps:  # its description names other processes' states
             return to_json(self.supervisor.bare_status(process, current))
         history = machine.history
+        checks, schedule, listener = process.checks, process.schedule, process.listener
+        # Everything the text depends on besides the time. Built for every process at
+        # every request, so the rare parts cost a None test, not a call, when unused.
         key = (
             machine.state,
             machine.pid,
@@ -66,12 +69,12 @@ class StatusText:
             process.dep_error,
             process.ever_started,
             log_problems(process),  # a log that cannot be written shows in the description
-            process.checks.key() if process.checks is not None else None,  # probes, STATUS=
+            None if checks is None else checks.key(),  # probes, STATUS=
             process.program.numprocs,  # a scale changes it, not the state
             self.supervisor.config,  # a reload may change numprocs_config, not the state
             process.hook,  # the hook command running (engine/hooks.py)
-            process.schedule.key() if process.schedule is not None else None,  # next run
-            process.listener.protocol_error if process.listener is not None else None,
+            None if schedule is None else schedule.key(),  # next run
+            None if listener is None else listener.protocol_error,
         )
         entry = self._cache.get(process.name)
         if entry is None or entry[0] is not process or entry[1] != key:
@@ -80,15 +83,16 @@ class StatusText:
             return entry[2]
         _, _, _, head, mid, tail, second, desc, plain = entry
         uptime = current - machine.started_at
-        if machine.state is S.RUNNING and int(uptime) != second:
+        whole = int(uptime)
+        if whole != second and machine.state is S.RUNNING:
             # At a dashboard's pace every live description has changed since the last
             # request: the plain one (most of them) is written here, not described anew.
             if plain:
-                desc = f'"pid {machine.pid}, uptime {hms(uptime)}"'
+                desc = f'"pid {machine.pid}, uptime {hms(whole)}"'
             else:
                 desc = to_json(self.supervisor.describe(process, uptime))
             entry[7] = desc
-            entry[6] = int(uptime)
+            entry[6] = whole
         # repr: what json writes for a finite float, without the encoder's setup per call
         return f"{head}{repr(round(uptime, 3)) if uptime else '0'}{mid}{desc}{tail}"
 

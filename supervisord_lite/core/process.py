@@ -334,10 +334,14 @@ def listener_error(process: Process) -> str:
 
 def log_problems(process: Process) -> str:
     """Why a process's logs cannot be written now ("" when they can): for `status`."""
-    # Asked for every process at every status request, and nearly always "": the
-    # error attribute first, the text only for a log that has one.
-    failing = [log for log in process.logs.values() if log is not None and log.error is not None]
-    return "; ".join([log.problem() for log in failing]) if failing else ""
+    # Asked for every process at every status request, and nearly always "": a plain
+    # loop over the error attributes first (no list built), the text only for a log
+    # that has one.
+    for log in process.logs.values():
+        if log is not None and log.error is not None:
+            failing = [x for x in process.logs.values() if x is not None and x.error is not None]
+            return "; ".join([x.problem() for x in failing])
+    return ""
 
 
 def _stamp(process: Process) -> str:
