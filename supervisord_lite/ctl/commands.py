@@ -38,10 +38,15 @@ def cmd_status(conn: Connection, args) -> int:
         _print_json(processes)
     else:
         width = max([len(p["name"]) for p in processes] + [30]) + 3
-        for p in processes:
+        # One write, not a print per row: 10,000 prints were a sixth of the command.
+        rows = [
             # A process a rolling restart replaced, on its way out (restart --rolling).
-            retiring = "(retiring) " if p.get("retiring") else ""
-            print(f"{p['name']:<{width}}{p['state']:<10} {retiring}{p['description']}".rstrip())
+            f"{p['name']:<{width}}{p['state']:<10} "
+            f"{'(retiring) ' if p.get('retiring') else ''}{p['description']}".rstrip()
+            for p in processes
+        ]
+        if rows:
+            sys.stdout.write("\n".join(rows) + "\n")
     # Retiring ones are leaving: their replacements stand for them.
     # A oneshot that completed is where it should be, as systemd's active oneshot.
     all_running = all(
