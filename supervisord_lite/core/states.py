@@ -74,14 +74,17 @@ class IllegalTransition(RuntimeError):
     """An edge missing from LEGAL_EDGES was attempted: a bug in this module."""
 
 
+# Signal number -> name, looked up once: Signals(n).name goes through the enum machinery,
+# tens of microseconds on a cold cache, twice on every crash's way to its restart.
+_SIGNAL_NAMES = {sig.value: sig.name for sig in signal.Signals}
+
+
 def describe_exit(exitstatus: int) -> str:
     """`exit status 1` or `killed by SIGKILL` for an os.waitstatus_to_exitcode value."""
     if exitstatus >= 0:
         return f"exit status {exitstatus}"
-    try:
-        return f"killed by {signal.Signals(-exitstatus).name}"
-    except ValueError:
-        return f"killed by signal {-exitstatus}"
+    name = _SIGNAL_NAMES.get(-exitstatus)
+    return f"killed by {name}" if name is not None else f"killed by signal {-exitstatus}"
 
 
 class ProcessMachine:
