@@ -12,6 +12,11 @@ which a hard limit of 20,000 (a container's root without CAP_SYS_RESOURCE) canno
 give. Where the limit is under 3 descriptors a program, the programs run with
 `redirect_stderr = true` (one pipe each), and the rows say so.
 
+Two more rows say where the launch time goes: the same launch with programs that have no
+pipes (both logs "none": the daemon then holds no descriptor per program, and each
+spawn's copy of its descriptor table is empty), and no manager at all (this process
+posix_spawns the 10,000 itself, one after another: what spawning alone costs here).
+
 supervisord is not run at 10,000: it keeps ~5 descriptors per program (memory's fds
 row), 50,000 for 10,000. Both daemons are instead given M programs under a limit of
 4 per program (20,000 for 5,000 programs, scaled down to M), and the programs that reach
@@ -29,6 +34,7 @@ import psutil
 
 from benchmarks.common import CpuMeter, Row, Settings, median, wait_for
 from benchmarks.managers import Lite, Program, per_manager, sleepers
+from benchmarks.spawn import floor as spawn_floor
 
 MiB = 1024 * 1024
 PERIOD = 1.3
@@ -102,6 +108,19 @@ def lite_at_scale(n: int, requests: int, nofile: int) -> dict:
         }
 
 
+def launch_without_pipes(n: int, nofile: int) -> float:
+    """Seconds from launch until n sleepers with both logs "none" are RUNNING."""
+    silent = (("stdout_logfile", "none"), ("stderr_logfile", "none"))
+    with Lite() as mgr:
+        mgr.nofile = nofile
+        mgr.write_config([dataclasses.replace(p, lite_keys=silent) for p in sleepers(n)])
+        t0 = time.perf_counter()
+        mgr.launch()
+        if wait_settled(mgr, n, timeout=600) != n:
+            raise RuntimeError(f"{mgr.label}: not all {n} programs without pipes RUNNING")
+        return time.perf_counter() - t0
+
+
 def running_under_limit(kind, m: int, limit: int) -> int:
     """How many of m sleepers reach RUNNING in a daemon pinned to `limit` descriptors."""
     with kind() as mgr:
@@ -128,17 +147,20 @@ def run(settings: Settings) -> list[Row]:
     if nofile < 3 * n:
         note += "; redirect_stderr = true (one pipe a program: the limit is under 3 a program)"
     found = lite_at_scale(n, requests, nofile)
+    without_pipes = launch_without_pipes(n, nofile)
+    api = f"API `status` of all, 1 per {PERIOD:g} s, median of {requests} (ms)"
+    command = f"`status` command wall time, median of {requests} (ms)"
     rows = [
         Row(workload, "programs RUNNING", lite=found["running"], better="higher", fmt="{:.0f}"),
         Row(workload, "launch until all RUNNING (s)", lite=found["spawn"], fmt="{:.2f}"),
         Row(workload, "launch until each RUNNING or given up (s)", lite=found["settled"]),
-        Row(workload, f"API `status` of all, 1 per {PERIOD:g} s, median of {requests} (ms)"),
+        Row(workload, "launch, programs without pipes (logs none) (s)", lite=without_pipes),
+        Row(workload, api, lite=found["rtt"]),
         Row(workload, "daemon CPU per `status` of all (ms)", lite=found["cpu"]),
-        Row(workload, f"`status` command wall time, median of {requests} (ms)"),
+        Row(workload, command, lite=found["wall"]),
         Row(workload, "daemon RSS (MiB)", lite=found["rss"], fmt="{:.1f}"),
         Row(workload, "daemon open fds per program", lite=found["fds"], fmt="{:.2f}"),
     ]
-    rows[3].lite, rows[5].lite = found["rtt"], found["wall"]
     for row in rows:
         row.note, row.lite_only = note, True
         if row.fmt == "{:.3g}":
@@ -152,4 +174,6 @@ def run(settings: Settings) -> list[Row]:
     )
     for label, got in per_manager(settings, 1, lambda k: running_under_limit(k, m, 4 * m)).items():
         budget.set(label, got[0])
-    return [*rows, budget]
+    floor_metric = f"no manager: {n} x posix_spawn, serial (s)"
+    floor = Row(workload, floor_metric, fmt="{:.2f}", baseline=spawn_floor(n, "posix_spawn"))
+    return [*rows, floor, budget]
