@@ -74,7 +74,7 @@ class Output:
         if logfile is not None and logfile.blocked:
             self._hold_back(reader)  # behind the bytes a previous child left waiting
         else:
-            self.loop.add_reader(fd, reader)  # calls self._pipe_readable(reader)
+            self.loop.add_reader(fd, reader, bulk=True)  # calls self._pipe_readable(reader)
 
     def _pipe_readable(self, reader: PipeReader) -> None:
         moved = reader.drain()
@@ -112,7 +112,7 @@ class Output:
 
     def _resume_pipe(self, reader: PipeReader, fd: int) -> None:
         if reader.fd == fd and not self._is_held(reader):  # not closed (its number reused)
-            self.loop.add_reader(fd, reader)
+            self.loop.add_reader(fd, reader, bulk=True)
 
     # -- backpressure: a log target that cannot take more now ---------------------
 
@@ -159,7 +159,7 @@ class Output:
             return
         for reader in self._held.pop(logfile, []):
             if reader.fd >= 0:
-                self.loop.add_reader(reader.fd, reader)
+                self.loop.add_reader(reader.fd, reader, bulk=True)
 
     def _pipe_eof(self, reader: PipeReader) -> None:
         self._pipe_closed(reader.owner, reader)

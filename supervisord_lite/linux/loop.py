@@ -58,6 +58,7 @@ class EventLoop:
         self._seq = itertools.count()
         self._soon: list[Callable[[], None]] = []
         self._signal_handlers: dict[int, Callable[[], None]] = {}
+        self._bulk: set[int] = set()  # readers served last in a turn (add_reader)
         self._running = False
         self.before_sleep: list[Callable[[], None]] = []  # e.g. flush buffered log lines
         self._last_housekeeping = now()
@@ -74,13 +75,22 @@ class EventLoop:
 
     # -- file descriptors ---------------------------------------------------------
 
-    def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+    def add_reader(self, fd: int, callback: Callable[[], None], bulk: bool = False) -> None:
+        """Call callback when fd is readable. A bulk reader (a child's output pipe) is
+        served after the others that woke with it: a request on the control socket
+        then waits for no log copying in its turn (a flooding child's pipe is ready at
+        every turn, and one drain takes up to pipes.TIME_BUDGET)."""
         self._set_interest(fd, self._readers, callback)
+        if bulk:
+            self._bulk.add(fd)
+        else:
+            self._bulk.discard(fd)
 
     def add_writer(self, fd: int, callback: Callable[[], None]) -> None:
         self._set_interest(fd, self._writers, callback)
 
     def remove_reader(self, fd: int) -> None:
+        self._bulk.discard(fd)
         self._clear_interest(fd, self._readers)
 
     def remove_writer(self, fd: int) -> None:
@@ -190,6 +200,9 @@ class EventLoop:
         # Each fd's callbacks as they were when epoll answered: an earlier callback of
         # this same batch may unregister (and close) an fd, even reuse its number.
         batch = [(fd, events, readers.get(fd), writers.get(fd)) for fd, events in ready]
+        if len(batch) > 1 and self._bulk:
+            bulk = self._bulk
+            batch.sort(key=lambda item: item[0] in bulk)  # stable: bulk ones last
         for fd, events, reader, writer in batch:
             # A hangup or an error wakes both sides, as the selectors module did.
             if events & ~_WRITE and reader is not None and readers.get(fd) is reader:
