@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import xmlrpc.client
+from typing import Callable
 
 from supervisord_lite.config.values import signal_number
 from supervisord_lite.control.replies import LATER
@@ -93,9 +94,23 @@ class ProcessMethods:
         """The `start` handler on these processes; done([result struct...]) once each
         is RUNNING or has failed (SPAWN_ERROR when it could not be spawned, else
         ABNORMAL_TERMINATION, as supervisord tells them apart)."""
+
+        def refused(process: Process, item: dict) -> Fault:
+            current = self.supervisor.processes.get(process.name, process)
+            code = wire.SPAWN_ERROR if current.machine.spawn_error else wire.ABNORMAL_TERMINATION
+            return wire.fault(code, process.name)
+
+        self._each(calls if wait else None, "start", {}, processes, refused, done)
+
+    def _each(self, calls: Calls | None, cmd: str, args: dict, processes: list[Process],
+              refused: Callable[[Process, dict], Fault], done) -> None:  # fmt: skip
+        """The `cmd` handler on these processes (with args besides their names), then
+        done([result struct...]) in its answer's order: SUCCESS for each it did,
+        refused(process, its item) for each it did not, FAILED for all when the handler
+        itself fails. Without calls (no one waits) a handler answers at once."""
         by_name = {p.name: p for p in processes}
 
-        def started(results: list[dict]) -> None:
+        def answered(results: list[dict]) -> None:
             out = []
             for item in results:
                 process = by_name.get(item["name"])
@@ -103,18 +118,14 @@ class ProcessMethods:
                     continue
                 if item.get("ok"):
                     out.append(result_struct(process, wire.SUCCESS))
-                    continue
-                current = self.supervisor.processes.get(process.name, process)
-                code = (
-                    wire.SPAWN_ERROR if current.machine.spawn_error else wire.ABNORMAL_TERMINATION
-                )
-                out.append(fault_struct(process, wire.fault(code, process.name)))
+                else:
+                    out.append(fault_struct(process, refused(process, item)))
             done(out)
 
-        names = list(by_name)
-        run(self.handlers, calls if wait else None, "start", {"names": names}, started,
-            lambda code, message: done([fault_struct(p, wire.fault(wire.FAILED, message))
-                                        for p in processes]))  # fmt: skip
+        def failed(code: str, message: str) -> None:
+            done([fault_struct(p, wire.fault(wire.FAILED, message)) for p in processes])
+
+        run(self.handlers, calls, cmd, {"names": list(by_name), **args}, answered, failed)
 
     # -- stop -----------------------------------------------------------------------------
 
@@ -148,23 +159,10 @@ class ProcessMethods:
         return LATER
 
     def _stop(self, calls: Calls | None, processes: list[Process], done) -> None:
-        by_name = {p.name: p for p in processes}
+        def refused(process: Process, item: dict) -> Fault:
+            return wire.fault(wire.FAILED, item["message"])
 
-        def stopped(results: list[dict]) -> None:
-            out = []
-            for item in results:
-                process = by_name.get(item["name"])
-                if process is None:
-                    continue
-                if item.get("ok"):
-                    out.append(result_struct(process, wire.SUCCESS))
-                else:
-                    out.append(fault_struct(process, wire.fault(wire.FAILED, item["message"])))
-            done(out)
-
-        run(self.handlers, calls, "stop", {"names": list(by_name)}, stopped,
-            lambda code, message: done([fault_struct(p, wire.fault(wire.FAILED, message))
-                                        for p in processes]))  # fmt: skip
+        self._each(calls, "stop", {}, processes, refused, done)
 
     # -- signal ---------------------------------------------------------------------------
 
@@ -192,22 +190,11 @@ class ProcessMethods:
         return self._signal(chosen, signum) if chosen else []
 
     def _signal(self, processes: list[Process], signum: int) -> list[dict]:
-        by_name = {p.name: p for p in processes}
-        out: list[dict] = []
+        def refused(process: Process, item: dict) -> Fault:
+            return wire.fault(wire.NOT_RUNNING, process.name)
 
-        def signalled(results: list[dict]) -> None:
-            for item in results:
-                process = by_name[item["name"]]
-                ok = item.get("ok")
-                code = wire.SUCCESS if ok else wire.NOT_RUNNING
-                out.append(result_struct(process, code, "OK") if ok else
-                           fault_struct(process, wire.fault(code, process.name)))  # fmt: skip
-
-        def failed(code: str, message: str) -> None:
-            out.extend(fault_struct(p, wire.fault(wire.FAILED, message)) for p in processes)
-
-        run(self.handlers, None, "signal", {"names": list(by_name), "signal": signum},
-            signalled, failed)  # fmt: skip
+        out: list[dict] = []  # the handler answers at once: nobody waits for a signal
+        self._each(None, "signal", {"signal": signum}, processes, refused, out.extend)
         return out
 
 
