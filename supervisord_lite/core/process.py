@@ -334,14 +334,13 @@ def listener_error(process: Process) -> str:
 
 def log_problems(process: Process) -> str:
     """Why a process's logs cannot be written now ("" when they can): for `status`."""
-    # Asked for every process at every status request, and nearly always "": a plain
-    # loop over the error attributes first (no list built), the text only for a log
-    # that has one.
+    # Asked for every process at every status request, and nearly always "": one loop
+    # over the error attributes, no list built, the text only for a log that has one.
+    problems = ""
     for log in process.logs.values():
         if log is not None and log.error is not None:
-            failing = [x for x in process.logs.values() if x is not None and x.error is not None]
-            return "; ".join([x.problem() for x in failing])
-    return ""
+            problems = f"{problems}; {log.problem()}" if problems else log.problem()
+    return problems
 
 
 def _stamp(process: Process) -> str:
