@@ -16,12 +16,12 @@ from typing import Callable, Protocol
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.core.states import ProcessMachine, ProcessState, describe_exit
 from supervisord_lite.linux.loop import now
+from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.linux.loop import Timer
     from supervisord_lite.linux.spawn import Child
-    from supervisord_lite.logs.logfile import LogFile
     from supervisord_lite.logs.pipes import PipeReader
 
 S = ProcessState
@@ -336,6 +336,8 @@ def log_problems(process: Process) -> str:
     """Why a process's logs cannot be written now ("" when they can): for `status`."""
     # Asked for every process at every status request, and nearly always "": one loop
     # over the error attributes, no list built, the text only for a log that has one.
+    if not LogFile.failing:
+        return ""
     problems = ""
     for log in process.logs.values():
         if log is not None and log.error is not None:

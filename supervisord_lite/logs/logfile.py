@@ -76,6 +76,10 @@ class LogFile:
         "fresh",
     )
 
+    # How many logs have `error` set, over the whole daemon: `status` asks every
+    # process for its log problems at every request, and nearly always there are none.
+    failing = 0
+
     def __init__(self, path: str, maxbytes: int, backups: int, make_dir: bool = False):
         self.path = path
         self.maxbytes = maxbytes
@@ -333,6 +337,8 @@ class LogFile:
     def _failed(self, exc: OSError) -> None:
         reason = exc.strerror or str(exc)
         if reason != self.error:
+            if self.error is None:
+                LogFile.failing += 1
             self.error, self.error_logged = reason, False
         if self.error_logged:
             return  # still the same failure: said already
@@ -352,6 +358,7 @@ class LogFile:
             if self.error_logged:
                 log.warning("log %s: writing again", self.path)
             self.error = None
+            LogFile.failing -= 1
 
     def problem(self) -> str | None:
         """What `status` shows while this log cannot be written."""
