@@ -42,6 +42,23 @@ class LoadContext:
         self.environment: tuple[tuple[str, str], ...] = ()  # [supervisord] environment
         self.taken: dict[str, str] = {}  # full process name -> the program giving it
         self.sockets: dict[str, SocketConfig] = {}  # [sockets.*], every file's
+        self.values_seen: dict = {}  # for shared(): (type, value) -> the first such value
+
+    def shared(self, value: Any) -> Any:
+        """value, or the equal value of the same type seen before in this load.
+
+        Each program's settings are parsed into objects of their own: a thousand
+        programs with the same command, log settings and timeouts held a thousand
+        copies of each (~0.5 KiB a program). Strings, numbers and tuples of strings
+        are immutable, so equal ones can be one object."""
+        kind = type(value)
+        if kind is tuple:
+            if not value or not all(type(item) is str for item in value):
+                return value
+            value = tuple([self.shared(item) for item in value])
+        elif kind is not str and kind is not int and kind is not float:
+            return value  # bools and None are singletons; the rest are left as they are
+        return self.values_seen.setdefault((kind, value), value)
 
     def error(self, file: str, parts: tuple[str | int, ...], message: str) -> None:
         self.errors.append(f"{file}: {key_path(*parts)}: {message}")

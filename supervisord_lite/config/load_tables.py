@@ -236,7 +236,9 @@ class TableConverter(LoadContext):
             merged = {**shared, **dict(kwargs["environment"])}
             kwargs["environment"] = tuple(merged.items())
         kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
-        prog = ProgramConfig(name=name, source=file, listener=listener, **kwargs)
+        shared = self.shared
+        kwargs = {key: shared(value) for key, value in kwargs.items()}
+        prog = ProgramConfig(name=shared(name), source=file, listener=listener, **kwargs)
         return prog if self.check_process_names(prog) else None
 
     def check_process_names(self, prog: ProgramConfig) -> bool:

@@ -184,7 +184,8 @@ class ProgramConfig(Frozen):
                 _set(self, key, value)
         # Expanded once: every status, spawn and log path names processes.
         full = [names.full_name(group, self.short_name(i)) for i in range(numprocs)]
-        _set(self, "processes", tuple(full))
+        # Most programs' one process is named as the program: one string, not two.
+        _set(self, "processes", tuple([name if f == name else f for f in full]))
 
     def condition_of(self, dependency: str) -> str:
         """What this program waits for of `dependency` (config/lifecycle.py CONDITIONS)."""
