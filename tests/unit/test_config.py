@@ -977,3 +977,38 @@ def test_fuzz_random_bytes(fuzz_dir, data):
     with open(main, "wb") as fh:
         fh.write(data)
     check_outcome(main, 0)
+
+
+# --- equal settings are one object per load (memory: config/load_context.py shared) ----------
+
+
+def test_programs_share_equal_settings(cfg):
+    conf, _ = cfg(
+        """
+        [programs.a]
+        command = ["sleep", "60"]
+        startsecs = 1
+        [programs.b]
+        command = ["sleep", "60"]
+        startsecs = 1
+        [programs.c]
+        command = ["sleep", "61"]
+        startsecs = 2
+        """
+    )
+    a, b, c = (conf.programs[name] for name in "abc")
+    assert a.command is b.command and a.command[0] is c.command[0]
+    assert a.startsecs is b.startsecs and a.stdout_logfile is c.stdout_logfile
+    assert c.command == ("sleep", "61") and c.startsecs == 2.0
+    assert a.processes[0] is a.name and a.group is a.name
+
+
+def test_shared_values_keep_their_types():
+    from supervisord_lite.config.load_context import LoadContext
+
+    context = LoadContext("/x.toml", euid=0)
+    assert type(context.shared(1)) is int and type(context.shared(1.0)) is float
+    assert context.shared(True) is True and context.shared(0) == 0
+    assert type(context.shared(0)) is int and type(context.shared(0.0)) is float
+    assert context.shared((1,)) == (1,) and type(context.shared((1.0,))[0]) is float
+    assert context.shared(("x", "y")) is context.shared(("x", "y"))
