@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from typing import Callable
 
 from supervisord_lite.core.process import Process
 from supervisord_lite.linux.loop import EventLoop, Timer
@@ -43,6 +44,9 @@ class Output:
         # not read meanwhile, and what we wait on (a writable fd, or a retry timer).
         self._held: dict[LogFile, list[PipeReader]] = {}
         self._log_waits: dict[LogFile, tuple[int, Timer | None]] = {}
+        # Told when a live child's pipe reaches its end: the child is most likely
+        # exiting (the kernel closes its descriptors just before it reports the exit).
+        self.on_child_eof: Callable[[], None] | None = None
 
     def open_log(self, process: Process, stream: str, log_dir: str) -> LogFile | None:
         """The process's LogFile for stream (opened now if it never ran), or None."""
@@ -163,6 +167,8 @@ class Output:
 
     def _pipe_eof(self, reader: PipeReader) -> None:
         self._pipe_closed(reader.owner, reader)
+        if reader.owner.child is not None and self.on_child_eof is not None:
+            self.on_child_eof()
 
     def _pipe_closed(self, process: Process, reader: PipeReader) -> None:
         self.loop.remove_reader(reader.fd)

@@ -77,6 +77,8 @@ class Supervisor:
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
         self.output = Output(loop)
+        self.output.on_child_eof = self._reap_soon
+        self._reap_queued = False
         self.figures = Figures(self)  # `status` figures: .reading(), .of(process, reading)
         self.scaled: dict[str, int] = {}  # program -> numprocs a `scale` set (scaling.py)
         self._scaler = Scaler(self)
@@ -425,6 +427,18 @@ class Supervisor:
         if self._probes is not None:
             self._probes.drain_notify()
         self._children.reaper.reap()
+
+    def _reap_soon(self) -> None:
+        """A child's pipe ended: look for its exit at the end of this loop turn, not
+        after another sleep for the SIGCHLD that follows it. The exit is usually there
+        by then (a restart sooner by that turn); if not, the SIGCHLD brings it."""
+        if not self._reap_queued:
+            self._reap_queued = True
+            self.loop.call_soon(self._reap_queued_exits)
+
+    def _reap_queued_exits(self) -> None:
+        self._reap_queued = False
+        self.reap()
 
     # -- status -------------------------------------------------------------------
 

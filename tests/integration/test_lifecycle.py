@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psutil
 import pytest
 
@@ -138,3 +140,22 @@ def test_shutdown_leaves_nothing(daemon):
     assert daemon.processes() == []
     # And now the ctl cannot reach it.
     assert daemon.ctl("status").returncode == 4
+
+
+def test_child_closing_its_output_keeps_running_until_it_exits(daemon, tmp_path):
+    """A pipe's end makes the daemon look for the child's exit at once (a restart
+    sooner by a loop turn); a child that only closed its stdout and stderr has not
+    exited: it stays RUNNING with its pid, and its real exit later is still seen."""
+    go = tmp_path / "go"
+    script = f"exec >&- 2>&-; while [ ! -e {go} ]; do sleep 0.05; done; exit 3"
+    daemon.start({"quiet": {"command": ["sh", "-c", script], "startsecs": 0, "autorestart": False}})
+    pid = daemon.wait_state("quiet", "RUNNING")["pid"]
+    # Its pipes have ended by now (the shell closed them before anything else): the
+    # daemon still answers, and still sees the same live child.
+    daemon.wait_until(lambda: not os.path.exists(f"/proc/{pid}/fd/1"), 5)
+    for _ in range(5):
+        obj = daemon.status("quiet")["quiet"]
+        assert (obj["state"], obj["pid"]) == ("RUNNING", pid)
+    go.touch()
+    obj = daemon.wait_state("quiet", "EXITED")
+    assert obj["exitstatus"] == 3 and obj["pid"] is None
