@@ -237,7 +237,8 @@ class TableConverter(LoadContext):
             kwargs["environment"] = tuple(merged.items())
         kwargs["group"], kwargs["group_priority"] = self.member_of.get(name, (None, None))
         shared = self.shared
-        kwargs = {key: shared(value) for key, value in kwargs.items()}
+        for key in (*values, "command"):  # defaults are one object already
+            kwargs[key] = shared(kwargs[key])
         prog = ProgramConfig(name=shared(name), source=file, listener=listener, **kwargs)
         return prog if self.check_process_names(prog) else None
 
