@@ -48,6 +48,7 @@ class CrossChecks(LoadContext):
 
     def check_log_paths(self, log_dir: str) -> None:
         """Every program log the daemon would write, checked as it would meet it."""
+        directories: dict = {}  # one look at each directory, for this check
         for name, prog in self.programs.items():
             file, parts = prog.source, (section_of(prog), name)
             for stream in ("stdout", "stderr"):
@@ -61,7 +62,7 @@ class CrossChecks(LoadContext):
                     seen.add(path)
                     # log_dir is created by the daemon; any other directory must exist
                     in_log_dir = os.path.dirname(path) == log_dir
-                    problem = log_path_problem(path, may_create_dir=in_log_dir)
+                    problem = log_path_problem(path, in_log_dir, directories)
                     if problem:
                         what = f'"auto" log {path}' if auto else f"log {path}"
                         self.error(file, (*parts, key), f"cannot write {what}: {problem}")

@@ -17,11 +17,15 @@ from supervisord_lite.base.paths import OWN_STREAMS
 NAME_MAX = 255  # bytes in one path component on Linux file systems
 
 
-def log_path_problem(path: str, may_create_dir: bool = False) -> str | None:
+def log_path_problem(
+    path: str, may_create_dir: bool = False, directories: dict | None = None
+) -> str | None:
     """Why the daemon could not write a log at `path` (None: it can).
 
     may_create_dir: the directory is log_dir, which the daemon creates if missing (so
     its nearest existing ancestor must be a writable directory).
+    directories: the verdicts on directories met so far in this check, by (directory,
+    may_create_dir): a thousand programs' new logs in one log_dir look at it once.
     """
     if path in OWN_STREAMS:  # the daemon's own stdout/stderr: never looked up on disk
         return None  # the daemon's own descriptors
@@ -34,7 +38,12 @@ def log_path_problem(path: str, may_create_dir: bool = False) -> str | None:
         # A dangling symlink is followed by open(O_CREAT): check where it leads. Only
         # then: realpath costs a syscall per component, a 1000-program --check's most.
         target = os.path.realpath(path) if os.path.islink(path) else path
-        return _directory_problem(os.path.dirname(target), may_create_dir)
+        if directories is None:
+            return _directory_problem(os.path.dirname(target), may_create_dir)
+        key = (os.path.dirname(target), may_create_dir)
+        if key not in directories:
+            directories[key] = _directory_problem(*key)
+        return directories[key]
     except OSError as exc:
         if exc.errno == errno.ENOTDIR:
             return f"{os.path.dirname(path)} is not a directory"
