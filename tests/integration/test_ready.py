@@ -171,7 +171,7 @@ def test_http_ready_waits_for_a_2xx(daemon):
             "web": {
                 "command": http_server(port),
                 "ready": {"http": f"http://127.0.0.1:{port}/missing", "timeout": 1.5},
-                "startretries": 1,
+                "startretries": 2,  # BACKOFF for 1 s, then 2 s: a slow poll still sees it
             }
         }
     )
