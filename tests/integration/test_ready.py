@@ -24,7 +24,9 @@ def test_notify_ready_gates_running_status_and_dependents(daemon):
     daemon.start(
         {
             "svc": {
-                "command": helper("notifier", "--ready-after", 1.5, "--status", "warming up"),
+                # 3 s: the status right after launch must still find it STARTING on a
+                # loaded machine, where the ctl alone may take a second.
+                "command": helper("notifier", "--ready-after", 3, "--status", "warming up"),
                 "ready": {"notify": True},
                 "startsecs": 0,
             },
@@ -186,7 +188,8 @@ def test_log_ready_even_with_logs_none(daemon, logfile):
     daemon.start(
         {
             "svc": {
-                "command": helper("say_later", "--delay", 0.5, "--stderr"),
+                # The line comes after 3 s: the status below must still see STARTING.
+                "command": helper("say_later", "--delay", 3, "--stderr"),
                 "ready": {"log": "Ready to accept connections$"},
                 "stdout_logfile": logfile,
                 "stderr_logfile": logfile,
@@ -268,7 +271,8 @@ def test_a_ready_exec_probe_that_cannot_run_is_reported(daemon):
         {
             "svc": {
                 "command": ["sleep", "300"],
-                "ready": {"exec": ["/no/such/check", "-q"], "interval": 0.2, "timeout": 1.5},
+                # 4 s: the status after the probe error must still see STARTING.
+                "ready": {"exec": ["/no/such/check", "-q"], "interval": 0.2, "timeout": 4},
                 "startretries": 0,
                 "autostart": False,
             }
@@ -284,7 +288,7 @@ def test_a_ready_exec_probe_that_cannot_run_is_reported(daemon):
     assert f"svc: the ready probe cannot run: {why}" in daemon.logfile.read_text()
     st = daemon.wait_state("svc", "FATAL", timeout=15)
     assert st["description"] == (
-        "not ready within 1.5s: waiting for exec /no/such/check -q; killed by SIGTERM; "
+        "not ready within 4s: waiting for exec /no/such/check -q; killed by SIGTERM; "
         f"gave up after 1 tries; the ready probe cannot run: {why}"
     ), st
     text = daemon.logfile.read_text()
