@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import logging
 import os
 import socket
 from typing import Callable, Optional
@@ -21,9 +20,9 @@ from urllib.parse import urlsplit
 
 import h11
 
+from supervisord_lite.base.log import log
 from supervisord_lite.linux.spawn import spawn_helper_reading
 
-log = logging.getLogger("supervisord_lite")
 MAX_RESPONSE_HEAD = 64 * 1024
 # (status, None), or (None, why it failed). Optional: this runs on Python 3.9 too.
 Done = Callable[[Optional[int], Optional[str]], None]

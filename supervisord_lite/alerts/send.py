@@ -8,7 +8,6 @@ delivery ever blocks the loop or holds up supervision.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import time
@@ -16,12 +15,11 @@ from typing import Callable
 
 from supervisord_lite.alerts.batching import Alert, AlertQueue, alert_for, summary
 from supervisord_lite.base import redact
+from supervisord_lite.base.log import log
 from supervisord_lite.base.names import host_node_name
 from supervisord_lite.config.model import AlertsConfig
 from supervisord_lite.linux.loop import now
 from supervisord_lite.linux.spawn import spawn_helper
-
-log = logging.getLogger("supervisord_lite")
 
 
 class Alerts:

@@ -10,7 +10,6 @@ socket, buffer output or time a connection (server.py does), and never block.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Callable
@@ -35,7 +34,6 @@ from supervisord_lite.engine.reload import preview
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop, now
 
-log = logging.getLogger("supervisord_lite")
 S = ProcessState
 
 RELOAD_BUSY = "a reload is already under way; try again when it has finished"

@@ -10,21 +10,19 @@ shutting-down daemon still takes), and nothing here blocks.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import struct
 from typing import Callable
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.control.commands import Commands
 from supervisord_lite.control.replies import LATER, Replier
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.accepting import accept_on
 from supervisord_lite.linux.loop import EventLoop, Timer, now
-
-log = logging.getLogger("supervisord_lite")
 
 # A client that stops reading may hold at most this much of our output; past it we
 # drop the client rather than block the loop or grow without bound.

@@ -9,10 +9,10 @@ a slow client. A followed log survives rotation and a reload re-creating its pro
 
 from __future__ import annotations
 
-import logging
 import time
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.control.one_process import one_process
 from supervisord_lite.control.replies import LATER, Replier
@@ -22,8 +22,6 @@ from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.logs.follow import Follower, read_range, read_tail
-
-log = logging.getLogger("supervisord_lite")
 
 # A tail -f reader further behind than this is dropped with an error.
 MAX_FOLLOW_BACKLOG = 4 * 1024 * 1024

@@ -9,14 +9,12 @@ can never starve a spawn of its pipes.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import resource
 import sys
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config.model import DaemonConfig
-
-log = logging.getLogger("supervisord_lite")
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 # Descriptors per process and stream: the pipe and the log file (opened at the first

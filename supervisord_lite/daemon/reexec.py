@@ -21,7 +21,6 @@ It must not restore anything: takeover.py does.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -30,6 +29,7 @@ from typing import Protocol
 
 from supervisord_lite import __version__
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.control.replies import Replier
 from supervisord_lite.daemon import reexec_state
 from supervisord_lite.engine.handover import snapshot
@@ -38,8 +38,6 @@ from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.systemd.notify import monotonic_usec, sd_notify
-
-log = logging.getLogger("supervisord_lite")
 
 CHECK_TIMEOUT = 60.0  # the check imports the whole package: seconds on a loaded host
 _KEPT_OUTPUT = 4096  # of the check's output, the end (a traceback's last lines)

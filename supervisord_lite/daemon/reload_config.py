@@ -5,15 +5,12 @@ old config keeps running."""
 
 from __future__ import annotations
 
-import logging
-
+from supervisord_lite.base.log import log
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError, DaemonConfig
 from supervisord_lite.daemon.quotas import check_reload_quotas, uses_quotas
 from supervisord_lite.engine.group_changes import GroupChangeError
 from supervisord_lite.linux.held_sockets import BindError, SocketRegistry
-
-log = logging.getLogger("supervisord_lite")
 
 
 def config_to_reload(

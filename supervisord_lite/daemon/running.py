@@ -7,12 +7,12 @@ It must not parse the command line or detach (cli.py and startup.py do).
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
 
 from supervisord_lite import __version__
+from supervisord_lite.base.log import LEVELS, log
 from supervisord_lite.config.model import DaemonConfig
 from supervisord_lite.control.commands import RELOAD_BUSY
 from supervisord_lite.control.group_commands import GroupCommands
@@ -46,8 +46,6 @@ from supervisord_lite.systemd.notify import monotonic_usec, sd_notify
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.daemon.xmlrpc_service import XmlRpcService
-
-log = logging.getLogger("supervisord_lite")
 
 
 class Daemon:
@@ -369,7 +367,7 @@ class Daemon:
         def applied(diff: dict) -> None:
             self.reloading = False
             self.config = new
-            log.setLevel(getattr(logging, new.loglevel.upper()))
+            log.setLevel(LEVELS[new.loglevel])
             self.server.allowed_uids = {0, os.geteuid(), *new.allowed_uids}
             self.server.max_clients = max_clients(new)
             self.server.idle_timeout = new.idle_timeout

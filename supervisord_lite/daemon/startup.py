@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import socket
 import stat
 import sys
 from typing import Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.logs import daemon_log
-
-log = logging.getLogger("supervisord_lite")
 
 EXIT_STARTUP = 1
 

@@ -13,7 +13,6 @@ image handed on (daemon/reexec.py has the sequence; docs/architecture.md too).
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import signal
 import socket
@@ -22,6 +21,7 @@ import sys
 import supervisord_lite
 from supervisord_lite import __version__
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.config.load import load_config
 from supervisord_lite.config.model import ConfigError
 from supervisord_lite.config.sockets import used_sockets
@@ -31,8 +31,6 @@ from supervisord_lite.engine.handover import restore
 from supervisord_lite.engine.recovery import ChildRecord, children_path
 from supervisord_lite.linux import cgroups, held_sockets
 from supervisord_lite.linux.loop import now
-
-log = logging.getLogger("supervisord_lite")
 
 # Never imported by the check: the entry points run their main at import.
 _SKIP = {"__main__"}

@@ -7,13 +7,11 @@ when [xmlrpc] is configured.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 
+from supervisord_lite.base.log import log
 from supervisord_lite.daemon.startup import StartupError, bind_socket
-
-log = logging.getLogger("supervisord_lite")
 
 
 class XmlRpcService:

@@ -11,10 +11,10 @@ listeners stay the supervisor's: what this module needs of them is `ChildrenHost
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Protocol
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config.model import DaemonConfig
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import Exited, ProcessState, Spawned, SpawnFailed, describe_exit
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from supervisord_lite.linux.held_sockets import SocketRegistry
     from supervisord_lite.probes.runner import ProbeRunner
 
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 

@@ -13,16 +13,14 @@ process can take events.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Optional, cast
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config.model import ListenerConfig, ProgramConfig
 from supervisord_lite.engine.listener_pipes import ListenerPipes
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.supervisor_wire.events import EventBuffer, envelope, next_serial
-
-log = logging.getLogger("supervisord_lite")
 
 # Besides buffer_size, a pool holds at most this many bytes of payloads: PROCESS_LOG
 # events carry up to a pipe read each (256 KiB), and 1024 of them would be 256 MiB.

@@ -14,10 +14,10 @@ way (the probes start afresh). It never execs or touches a socket: the daemon do
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import signal
 
+from supervisord_lite.base.log import log
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import ProcessState, Schedule, StateChanged, Transition
 from supervisord_lite.linux.loop import now
@@ -27,7 +27,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.engine.supervisor import Supervisor
 
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 

@@ -16,12 +16,12 @@ gets its answer: the spawn, or SpawnFailed with the reason.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from collections import deque
 from typing import Callable, Protocol
 
+from supervisord_lite.base.log import log
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import ProcessState, SpawnFailed, StateChanged, describe_exit
 from supervisord_lite.linux.loop import EventLoop, Timer, now
@@ -29,8 +29,6 @@ from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.logs.logfile import LogFile
 from supervisord_lite.logs.pipes import PipeReader
-
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 OUTPUT_TAIL = 400  # bytes of a failing hook's output quoted in the reason

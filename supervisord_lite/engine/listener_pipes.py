@@ -11,14 +11,12 @@ goes to its log like any program's.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 from typing import Callable, Optional
 
+from supervisord_lite.base.log import log
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.supervisor_wire.events import READY, UNKNOWN, ListenerReader
-
-log = logging.getLogger("supervisord_lite")
 
 READ_SIZE = 65536
 

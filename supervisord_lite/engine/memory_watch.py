@@ -9,10 +9,10 @@ trees only (engine/tree_figures.py), at the smallest memory_check_interval among
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.core.states import ProcessState
 
 if TYPE_CHECKING:
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from supervisord_lite.engine.figures import FiguresReading
     from supervisord_lite.linux.loop import EventLoop, Timer
 
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 _ENFORCED = (S.STARTING, S.RUNNING)  # a STOPPING process is on its way out already

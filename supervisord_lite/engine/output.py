@@ -9,19 +9,17 @@ a child starts (watch_pipe) and when a slot is done with its logs (close_logs).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Iterable
 from typing import Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.core.process import Process
 from supervisord_lite.linux.loop import EventLoop, Timer
 from supervisord_lite.logs.lines import LinePrefixer
 from supervisord_lite.logs.logfile import LogFile
 from supervisord_lite.logs.pipes import PipeReader
-
-log = logging.getLogger("supervisord_lite")
 
 # Pipe reads smaller than this pause the pipe for GATHER_DELAY seconds (see _pipe_readable).
 SMALL_READ = 16 * 1024

@@ -7,16 +7,15 @@ each exit of ours to the supervisor. It must not act on an exit itself.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from typing import TYPE_CHECKING, Callable
 
+from supervisord_lite.base.log import log
+
 if TYPE_CHECKING:
     from supervisord_lite.core.process import Process
     from supervisord_lite.linux.loop import EventLoop
-
-log = logging.getLogger("supervisord_lite")
 
 
 class Reaper:

@@ -8,16 +8,14 @@ stray is touched only if both still match.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
 from typing import Callable
 
 from supervisord_lite.base import cjson
+from supervisord_lite.base.log import log
 from supervisord_lite.linux.proctree import read_file
-
-log = logging.getLogger("supervisord_lite")
 
 
 def children_path(pidfile: str) -> str:

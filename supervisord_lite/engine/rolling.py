@@ -22,14 +22,13 @@ roll gets an answer: nothing here waits on a state that cannot come.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Protocol
 
+from supervisord_lite.base.log import log
 from supervisord_lite.core.process import Process
 from supervisord_lite.core.states import ProcessState, StartRequested, StateChanged, StopRequested
 from supervisord_lite.linux.loop import EventLoop, now
 
-log = logging.getLogger("supervisord_lite")
 S = ProcessState
 Done = Callable[[list[dict]], None]
 

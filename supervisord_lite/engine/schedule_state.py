@@ -12,11 +12,10 @@ and a link planted there must not make the root daemon write (or read) elsewhere
 from __future__ import annotations
 
 import json
-import logging
 import os
 import stat
 
-log = logging.getLogger("supervisord_lite")
+from supervisord_lite.base.log import log
 
 # Bounded like the config: a state file is ours, but never trusted to be small.
 _MAX_BYTES = 4 * 1024 * 1024

@@ -17,13 +17,13 @@ daemon restart makes up at most one missed run.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config import cron
 from supervisord_lite.config.local_zone import local_timezone
 from supervisord_lite.core.process import Process
@@ -31,8 +31,6 @@ from supervisord_lite.core.states import ProcessState
 from supervisord_lite.engine.schedule_state import read_last_runs, write_last_runs
 from supervisord_lite.linux.loop import EventLoop, Timer, now
 from supervisord_lite.logs import daemon_log
-
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 # A run is under way in these states: a new one would start it twice.

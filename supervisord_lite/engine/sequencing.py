@@ -11,9 +11,9 @@ only decides when to feed them StartRequested and StopRequested.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Protocol
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.core.conditions import MET, WAITING, verdict
 from supervisord_lite.core.ordering import AT_REST, StopBatch, transitive_dependents
@@ -32,7 +32,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.engine.event_sources import EventSources
 
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 

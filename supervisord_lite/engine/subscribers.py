@@ -9,11 +9,10 @@ once and dropped, while the others and the transition carry on.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Callable, Generic, TypeVar
 
-log = logging.getLogger("supervisord_lite")
+from supervisord_lite.base.log import log
 
 F = TypeVar("F", bound=Callable[..., None])
 

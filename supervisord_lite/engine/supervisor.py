@@ -11,12 +11,12 @@ never reads a pipe itself.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
 from typing import Callable, Optional
 
+from supervisord_lite.base.log import log
 from supervisord_lite.base.names import select
 from supervisord_lite.config.model import DaemonConfig, ProgramConfig
 from supervisord_lite.core.process import Process, description_of, slots_for, status_of
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from supervisord_lite.linux.cgroups import CgroupTree
     from supervisord_lite.probes.runner import ProbeRunner
 
-log = logging.getLogger("supervisord_lite")
 
 S = ProcessState
 

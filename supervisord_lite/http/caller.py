@@ -7,12 +7,10 @@ HTTP request without knowing it is one.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.http.connection import Connection
-
-log = logging.getLogger("supervisord_lite")
 
 
 class Caller:

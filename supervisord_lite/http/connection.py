@@ -11,16 +11,14 @@ timing and counting connections is server.py's.
 from __future__ import annotations
 
 import http
-import logging
 import socket
 from typing import Protocol
 
 import h11
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.linux.loop import EventLoop, Timer, now
-
-log = logging.getLogger("supervisord_lite")
 
 MAX_HEADERS = 16 * 1024  # request line and headers: a 431 past it
 MAX_BODY = 1024 * 1024  # as a protocol line

@@ -17,7 +17,6 @@ MAX_BACKOFF seconds; unwatched, at the next look. Imported only when [http] host
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shutil
@@ -29,11 +28,10 @@ import time
 from typing import Callable
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.base.ssh import READY_WORD, Target, ssh_last_words, tunnel_argv
 from supervisord_lite.linux.loop import now
 from supervisord_lite.linux.spawn import spawn_helper_reading
-
-log = logging.getLogger("supervisord_lite")
 
 CONNECT_TIMEOUT = 10.0  # seconds for ssh to connect, as the ctl's --connect-timeout default
 POLL_INTERVAL = 2.0

@@ -23,7 +23,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import logging
 import math
 import os
 import secrets
@@ -32,11 +31,10 @@ import sys
 from collections import Counter
 from typing import Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.base.passwords import parse_hash, token_digest
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import spawn_helper
-
-log = logging.getLogger("supervisord_lite")
 
 OK, DENIED, BUSY = "ok", "denied", "busy"
 PENDING = object()  # the answer comes later, through `done`

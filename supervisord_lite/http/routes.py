@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 from importlib import resources
 from urllib.parse import parse_qs
 
@@ -22,8 +21,6 @@ from supervisord_lite.control.replies import LATER
 from supervisord_lite.http.caller import Caller
 from supervisord_lite.http.connection import Connection, error, header
 from supervisord_lite.http.login import BUSY, OK, PENDING, retry_after
-
-log = logging.getLogger("supervisord_lite")
 
 # Commands that change nothing: allowed with read_only and as GET /api/<command>.
 READ_COMMANDS = frozenset(("status", "version", "pid", "tail", "metrics"))

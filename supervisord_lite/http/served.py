@@ -9,13 +9,10 @@ and what a request is answered with, which stay with each server.
 
 from __future__ import annotations
 
-import logging
-
+from supervisord_lite.base.log import log
 from supervisord_lite.http.connection import Connection
 from supervisord_lite.http.slots import Slots
 from supervisord_lite.linux.loop import EventLoop, now
-
-log = logging.getLogger("supervisord_lite")
 
 
 class ServedConnections:

@@ -10,12 +10,12 @@ connection.py's, what a request means is routes.py's. Imported only when
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 
 import h11
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.config.http import HttpConfig, listen_text, server_context
 from supervisord_lite.http.connection import Connection, error
 from supervisord_lite.http.csrf import CsrfTokens
@@ -26,8 +26,6 @@ from supervisord_lite.http.slots import peer_key
 from supervisord_lite.linux.accepting import accept_on
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.peer_uid import loopback_peer_uid
-
-log = logging.getLogger("supervisord_lite")
 
 
 def bind(config: HttpConfig) -> list[socket.socket]:

@@ -12,14 +12,12 @@ read_only, TLS files, limits, hosts) apply to the running server. Imported only 
 
 from __future__ import annotations
 
-import logging
 import socket
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config.http import HttpConfig
 from supervisord_lite.http.server import HttpServer, bind
 from supervisord_lite.linux.loop import EventLoop, Timer, now
-
-log = logging.getLogger("supervisord_lite")
 
 RETRY_FIRST = 1.0  # seconds before the first retry of a failed bind; doubled each time
 RETRY_MAX = 60.0

@@ -9,19 +9,17 @@ Supervisor's value or fault here.
 
 from __future__ import annotations
 
-import logging
 import time
 import xmlrpc.client
 from typing import Any, Callable
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.control.replies import LATER
 from supervisord_lite.core.process import Process
 from supervisord_lite.linux.loop import now
 from supervisord_lite.supervisor_wire import xmlrpc as wire
-
-log = logging.getLogger("supervisord_lite")
 
 # Supervisor's states.py groups.
 RUNNING_STATES = ("RUNNING", "BACKOFF", "STARTING")

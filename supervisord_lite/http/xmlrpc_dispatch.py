@@ -7,17 +7,16 @@ call in it may wait).
 from __future__ import annotations
 
 import inspect
-import logging
 import xmlrpc.client
 from typing import Any, Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.control.replies import LATER
 from supervisord_lite.http.xmlrpc_calls import Calls
 from supervisord_lite.http.xmlrpc_daemon import DaemonMethods
 from supervisord_lite.http.xmlrpc_methods import ProcessMethods
 from supervisord_lite.supervisor_wire import xmlrpc as wire
 
-log = logging.getLogger("supervisord_lite")
 Fault = xmlrpc.client.Fault
 
 # Each supervisor.* method: its XML-RPC signature (return type first) and help.

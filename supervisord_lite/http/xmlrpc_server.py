@@ -16,13 +16,13 @@ per name); without, only loopback, by the local user at the other end.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 import struct
 from urllib.parse import unquote
 
 import h11
 
+from supervisord_lite.base.log import log
 from supervisord_lite.http.connection import Connection, header
 from supervisord_lite.http.login import BUSY, OK, PENDING, Login, retry_after
 from supervisord_lite.http.served import ServedConnections
@@ -33,8 +33,6 @@ from supervisord_lite.http.xmlrpc_stream import LogStream
 from supervisord_lite.linux.accepting import accept_on
 from supervisord_lite.linux.loop import EventLoop
 from supervisord_lite.linux.peer_uid import loopback_peer_uid
-
-log = logging.getLogger("supervisord_lite")
 
 _UCRED = struct.Struct("3i")
 TEXT = b"text/plain; charset=utf-8"

@@ -8,18 +8,16 @@ their `Replier`, writing each piece as a chunk until the client goes away.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable
 
 import h11
 
 from supervisord_lite.base import protocol
+from supervisord_lite.base.log import log
 from supervisord_lite.base.protocol import ProtocolError
 from supervisord_lite.control.replies import LATER
 from supervisord_lite.http.connection import SECURITY_HEADERS, Connection
 from supervisord_lite.http.xmlrpc_calls import split_namespec
-
-log = logging.getLogger("supervisord_lite")
 
 FIRST_LINES = 10  # what the stream starts with (supervisord: its last 1024 bytes)
 

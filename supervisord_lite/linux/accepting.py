@@ -9,13 +9,11 @@ second instead of spinning on the error.
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 from typing import Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.linux.loop import EventLoop
-
-log = logging.getLogger("supervisord_lite")
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 

@@ -17,12 +17,11 @@ daemon is single-threaded, so nothing else it does runs while it is in there.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import time
 from typing import Callable, TypeVar
 
-log = logging.getLogger("supervisord_lite")
+from supervisord_lite.base.log import log
 
 T = TypeVar("T")
 

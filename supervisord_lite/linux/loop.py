@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import math
 import os
 import select
@@ -22,7 +21,7 @@ import socket
 import time
 from typing import Callable
 
-log = logging.getLogger("supervisord_lite")
+from supervisord_lite.base.log import log
 
 now = time.monotonic
 

@@ -17,13 +17,11 @@ is in, or a kernel we cannot ask: no identity, and the server refuses (403).
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 import time
 
+from supervisord_lite.base.log import log
 from supervisord_lite.linux import sock_diag
-
-log = logging.getLogger("supervisord_lite")
 
 # A client that connected and is still there: it may have half-closed (shutdown(WR)
 # after its request, FIN_WAIT*), never anything earlier or later.

@@ -12,17 +12,16 @@ no cheaper way is correct); only they pay its fork.
 
 from __future__ import annotations
 
-import logging
 import os
 import pwd
 import signal
 
+from supervisord_lite.base.log import log
 from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
 
-log = logging.getLogger("supervisord_lite")
 # config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
 _CGROUP_KEYS = ("cpu_quota", "tasks_max")
 

@@ -1,13 +1,14 @@
 """The daemon's own log: lines buffered and written once per loop turn, a short path
 for the routine lines every spawn and exit writes, and repeated lines collapsed.
 
-Through `logging`, one line costs a LogRecord, a handler lock, a filter pass and a
-Formatter call: in a crash storm, three lines per restart were a quarter of the daemon's
-own CPU (docs/benchmarks.md). `info()` writes the same text straight into the same
-buffered streams, in order with everything else, whenever the handlers are the ones set
-up here; otherwise (a Supervisor used without the daemon, as in tests) it is log.info.
+The daemon's modules log through base/log.py's `log`; this module gives it its writers
+(the log file, and stderr in the foreground). `info()` writes a routine line straight
+into the same buffered streams, in order with everything else, without a Record or a
+filter pass: in a crash storm, three lines per restart were a quarter of the daemon's own
+CPU (docs/benchmarks.md). Where the writers are not the ones set up here (a Supervisor
+used without the daemon, as in tests) it is log.info.
 
-Lines through `logging` pass log_repeats' limit: any local user can make the daemon log
+Lines through `log` pass log_repeats' limit: any local user can make the daemon log
 a refused connection as often as they like. The routine lines of `info()` do not: a
 program's spawns and exits are bounded by its backoff, and each one matters.
 """
@@ -15,17 +16,15 @@ program's spawns and exits are bounded by its backoff, and each one matters.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import time
 from typing import Callable
 
+from supervisord_lite.base.log import INFO, LEVELS, WARNING, Handler, Record, log
 from supervisord_lite.logs import repeats, safe_open
 
-log = logging.getLogger("supervisord_lite")
-
-# The handlers info() may write to directly; empty until setup() installs them.
-_direct: list[logging.StreamHandler] = []
+# The writers info() may write to directly; empty until setup() installs them.
+_direct: list[_Output] = []
 
 
 class Watched:
@@ -37,8 +36,8 @@ class Watched:
     __slots__ = ("path", "listeners", "handler")
     stream = False  # a FileHandler writes a file
 
-    def __init__(self, handler: logging.FileHandler):
-        self.path = handler.baseFilename
+    def __init__(self, handler: _FileOutput):
+        self.path = handler.path
         self.handler = handler
         self.listeners: tuple = ()
 
@@ -81,7 +80,7 @@ def watched() -> Watched | None:
     """The daemon's log file for followers; None when it logs to no file."""
     global _watched
     for handler in log.handlers:
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, _FileOutput):
             if _watched is None or _watched.handler is not handler:
                 _watched = Watched(handler)
             return _watched
@@ -99,33 +98,19 @@ def _tell_followers() -> None:
 def setup(loglevel: str, logfile: str | None, foreground: bool) -> None:
     """Log to `logfile` (None: nowhere) and, in the foreground, to stderr as well.
     Raises OSError when the log file cannot be opened."""
-    # The Logging HOWTO's "Optimization" section: our format uses none of the caller's
-    # file, line, thread or process, so skip collecting them for every record (walking
-    # the stack for the caller was the dearest part of a log line in the crash storm).
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    formatter = _Formatter("%(asctime)s %(levelname)s %(message)s")
-    log.setLevel(getattr(logging, loglevel.upper()))
+    log.setLevel(LEVELS[loglevel.lower()])
     log.handlers.clear()
-    log.propagate = False
     _direct.clear()
     if logfile:
-        handler: logging.StreamHandler = _DeferredFileHandler(logfile)
-        handler.setFormatter(formatter)
-        log.addHandler(handler)
+        log.handlers.append(_FileOutput(logfile))
     if foreground:
         # Our own buffered stream on fd 2: sys.stderr would write every line at once.
-        handler = _DeferredStreamHandler(open(2, "w", buffering=65536, closefd=False))
-        handler.setFormatter(formatter)
-        log.addHandler(handler)
+        log.handlers.append(_Output(open(2, "w", buffering=65536, closefd=False)))
     _direct.extend(log.handlers)
-    for old in [f for f in log.filters if isinstance(f, _RepeatFilter)]:
-        log.removeFilter(old)
+    log.filters[:] = [f for f in log.filters if f is not _admit]
     global _limiter, _due
     _limiter, _due = repeats.RepeatLimiter(), None
-    log.addFilter(_RepeatFilter())
+    log.filters.append(_admit)
 
 
 # -- repeated lines (log_repeats) -----------------------------------------------------
@@ -143,18 +128,18 @@ def use_timer(call_later: Callable[[float, Callable[[], None]], object]) -> None
     _call_later = call_later
 
 
-class _RepeatFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        # A traceback's kind is where it was logged and what was raised, whatever the
-        # arguments (a client's request line, say: its own kind for every request).
-        args = record.exc_info[0] if record.exc_info else record.args
-        kind = repeats.kind_of(record.levelno, record.msg, args)
-        now = time.monotonic()
-        if _limiter.admit(kind, record, now):
-            return True
-        if _due is None:
-            _schedule(now)
-        return False
+def _admit(record: Record) -> bool:
+    """Whether `record` is written now (log_repeats' limit; the filter of `log`)."""
+    # A traceback's kind is where it was logged and what was raised, whatever the
+    # arguments (a client's request line, say: its own kind for every request).
+    args = record.exc_info[0] if record.exc_info else record.args
+    kind = repeats.kind_of(record.levelno, record.msg, args)
+    now = time.monotonic()
+    if _limiter.admit(kind, record, now):
+        return True
+    if _due is None:
+        _schedule(now)
+    return False
 
 
 def _schedule(now: float) -> None:
@@ -177,10 +162,7 @@ def write_held(final: bool = True) -> None:
     now = time.monotonic()
     for summary in _limiter.summaries(now, final):
         text = summary.text(_message(summary.last))
-        record = log.makeRecord(log.name, summary.level, "", 0, "%s", (text,), None)
-        for handler in log.handlers:
-            if record.levelno >= handler.level:
-                handler.handle(record)  # not log.handle: past the filter, never held
+        log.handle(Record(summary.level, "%s", (text,)))  # past the filter, never held
     _schedule(now)
 
 
@@ -196,7 +178,7 @@ def info(msg: str, *args: object) -> None:
     if not _direct or log.handlers != _direct:
         log.info(msg, *args)  # not (or no longer) our handlers: the general path
         return
-    if not log.isEnabledFor(logging.INFO):
+    if log.level > INFO:
         return
     global _wrote
     _wrote = True
@@ -227,50 +209,53 @@ def timestamp(created: float) -> str:
 _MILLIS = [f"{ms:03d}" for ms in range(1000)]
 
 
-class _Formatter(logging.Formatter):
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return timestamp(record.created)
+def format_line(record: Record) -> str:
+    """`2026-11-27 10:19:42,173 WARNING text`, and the traceback's lines after it."""
+    line = f"{timestamp(record.created)} {record.levelname} {record.getMessage()}\n"
+    trace = record.traceback()
+    return f"{line}{trace}\n" if trace else line
 
 
-class _DeferredFlush:
-    """Records go to the stream's buffer; flush() writes them out, once per loop turn
-    before the loop sleeps: one write(2) per turn, not one per line (a 1000-program
-    start logs 2000 lines).
+class _Output(Handler):
+    """One place the daemon's lines go. Records go to the stream's buffer; flush_now()
+    writes them out, once per loop turn before the loop sleeps: one write(2) per turn,
+    not one per line (a 1000-program start logs 2000 lines).
 
     Nothing here raises: the daemon's own log failing (a full disk, a closed stderr)
     must never stop it supervising. A failure is told on stderr when it starts or
     changes, and in the log itself once writing works again."""
 
     failure: str | None = None  # what is failing now; None while writing works
+    path: str | None = None  # the log file's; None for stderr
 
-    def flush(self) -> None:
-        pass  # called by emit() after every record
+    def __init__(self, stream) -> None:
+        self.stream = stream
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def handle(self, record: Record) -> None:
         global _wrote
         _wrote = True
         try:
-            super().emit(record)
-        except Exception as exc:  # FileHandler opens a closed stream outside its guard
+            self.stream.write(format_line(record))
+        except Exception as exc:  # a full disk, a closed stream, a line it cannot encode
             self.failed(exc)
             return
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= WARNING:
             self.flush_now()  # problems are seen at once; routine lines wait for the turn
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        # logging's own would print a traceback to stderr for every line.
-        import sys
-
-        self.failed(sys.exc_info()[1])
 
     def flush_now(self) -> None:
         try:
-            super().flush()
+            self.stream.flush()
         except Exception as exc:
             self.failed(exc)
             return
         if self.failure is not None:
             self._recovered()
+
+    def close(self) -> None:
+        try:
+            self.stream.close()  # writes out what it held
+        except Exception:
+            pass
 
     def failed(self, exc: BaseException | None) -> None:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -288,28 +273,32 @@ class _DeferredFlush:
         line += f"lines were lost while it failed ({reason})\n"
         try:
             self.stream.write(line)
-            super().flush()
+            self.stream.flush()
         except Exception as exc:
             self.failed(exc)
 
     def name_for_messages(self) -> str:
-        return getattr(self, "baseFilename", None) or "stderr"
+        return self.path or "stderr"
 
 
-class _DeferredFileHandler(_DeferredFlush, logging.FileHandler):
-    def _open(self):
+class _FileOutput(_Output):
+    """The daemon's log file. Raises OSError when it cannot be opened."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        super().__init__(self.open())
+
+    def open(self) -> io.TextIOWrapper:
         # As program logs: created 0640, and a directory another user can write never
         # leads the daemon elsewhere (log_open). O_NONBLOCK only so that opening a
         # FIFO found there cannot hang the loop (SIGUSR2); writes block as ever.
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
-        fd = safe_open.open_log(self.baseFilename, flags)
+        fd = safe_open.open_log(self.path, flags)
         os.set_blocking(fd, True)
         raw = _CountingFile(fd, "a")
-        return io.TextIOWrapper(io.BufferedWriter(raw), self.encoding, self.errors)
-
-
-class _DeferredStreamHandler(_DeferredFlush, logging.StreamHandler):
-    pass
+        # UTF-8 whatever the locale; text it cannot encode (a lone surrogate from a name) is
+        # escaped, not a failure of the whole log.
+        return io.TextIOWrapper(io.BufferedWriter(raw), "utf-8", "backslashreplace")
 
 
 def flush() -> None:
@@ -317,7 +306,7 @@ def flush() -> None:
     if _due is not None and time.monotonic() >= _due:
         write_held(final=False)  # no timer (yet), or the loop too busy to sleep
     for handler in log.handlers:
-        if isinstance(handler, _DeferredFlush):
+        if isinstance(handler, _Output):
             handler.flush_now()
     if _watched is not None:
         if _wrote and _watched.listeners:
@@ -331,7 +320,7 @@ def reopen() -> None:
     The new file is opened before the old one is let go: if it cannot be (its
     directory is gone), the daemon goes on writing to the file it has, and says so."""
     for handler in log.handlers:
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, _FileOutput):
             _reopen(handler)
     flush()
     _tell_followers()  # they move to the new file (log_follow.Follower)
@@ -339,28 +328,23 @@ def reopen() -> None:
         _watched.told()
 
 
-def _reopen(handler: logging.FileHandler) -> None:
+def _reopen(handler: _FileOutput) -> None:
     try:
-        stream = handler._open()
+        stream = handler.open()
     except OSError as exc:
         message = (
-            f"cannot reopen the log file {handler.baseFilename}: {exc.strerror}; "
+            f"cannot reopen the log file {handler.path}: {exc.strerror}; "
             "still writing to the file it had open"
         )
         _to_stderr(message)
         log.error("%s", message)
         return
-    handler.acquire()
+    old, handler.stream = handler.stream, stream
     try:
-        old, handler.stream = handler.stream, stream
-    finally:
-        handler.release()
-    if old is not None:
-        try:
-            old.close()  # writes out what it held, into the file it was meant for
-        except Exception:
-            pass
-    log.info("reopened the log file %s", handler.baseFilename)
+        old.close()  # writes out what it held, into the file it was meant for
+    except Exception:
+        pass
+    log.info("reopened the log file %s", handler.path)
 
 
 def _to_stderr(message: str) -> None:

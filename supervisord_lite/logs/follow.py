@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import codecs
 import errno
-import logging
 import os
 from typing import TYPE_CHECKING, Callable
 
+from supervisord_lite.base.log import log
 from supervisord_lite.logs import safe_open
 from supervisord_lite.logs.logfile import CHUNK
 from supervisord_lite.logs.safe_open import NotAFile
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
         stream: bool
         fresh: int  # bytes written since its followers were last told
         listeners: tuple
-
-
-log = logging.getLogger("supervisord_lite")
 
 
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC

@@ -9,7 +9,6 @@ logs back (follow.py does); it only tells its listeners that the file changed.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import select
 import socket
@@ -17,6 +16,7 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
+from supervisord_lite.base.log import log
 from supervisord_lite.base.paths import OWN_STREAMS
 from supervisord_lite.logs import safe_open
 from supervisord_lite.logs.safe_open import NoReader
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
         def retired(self) -> None: ...
 
-
-log = logging.getLogger("supervisord_lite")
 
 # The shared read buffer's size (pipes.py): the most one read hands us at once, so
 # room() when nothing limits it.

@@ -17,18 +17,18 @@ under cgroup tracking that names the process exactly. Asked for only then.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import socket
 import struct
 from typing import Callable, Optional
+
+from supervisord_lite.base.log import log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from supervisord_lite.core.process import Process
     from supervisord_lite.linux.loop import EventLoop
 
-log = logging.getLogger("supervisord_lite")
 
 MAX_MESSAGE = 4096
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid

@@ -11,10 +11,10 @@ a timer or the notify socket.
 
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Callable, Protocol, cast
 
+from supervisord_lite.base.log import log
 from supervisord_lite.core.states import Healthy, ProcessState, Ready, StateChanged, Unhealthy
 from supervisord_lite.linux.loop import now
 from supervisord_lite.linux.pid_env import OWN_PID
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from supervisord_lite.linux.loop import EventLoop, Timer
     from supervisord_lite.probes.notify_socket import NotifyReceiver
 
-log = logging.getLogger("supervisord_lite")
 S = ProcessState
 
 

@@ -108,8 +108,9 @@ def test_the_ctl_imports_no_json_package():
     assert out.stdout.split() == ["False", "False"], out
 
 
-def test_the_daemon_imports_neither_json_nor_urllib():
-    # Each stays resident in the daemon: json ~0.1 MiB, urllib.parse with ipaddress ~0.4
+def test_the_daemon_imports_neither_json_nor_urllib_nor_logging():
+    # Each stays resident in the daemon: json ~0.1 MiB, urllib.parse with ipaddress ~0.4,
+    # logging with threading ~1 MiB (base/log.py is the daemon's logger)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # -S keeps the .pth files' own imports out; site-packages stays on the path for
     # tomli (Python < 3.11), after the tree itself
@@ -117,7 +118,8 @@ def test_the_daemon_imports_neither_json_nor_urllib():
     code = (
         f"import sys; sys.path.insert(0, {root!r}); sys.path.append({purelib!r})\n"
         "import supervisord_lite.daemon.cli, supervisord_lite.daemon.running\n"
-        "print(sorted({'json', 'urllib.parse', 'ipaddress'} & set(sys.modules)))\n"
+        "unwanted = {'json', 'urllib.parse', 'ipaddress', 'logging', 'threading'}\n"
+        "print(sorted(unwanted & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["[]"], out

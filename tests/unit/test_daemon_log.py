@@ -1,32 +1,33 @@
-"""daemon_log.info writes what log.info would, where it would, in order."""
+"""The daemon's log: daemon_log.info writes what log.info would, where it would, in
+order; lines are logging's lines (its own formatter is the oracle)."""
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 
 import pytest
 
+from supervisord_lite.base.log import ERROR, INFO, Collected, Record, collected, log
 from supervisord_lite.logs import daemon_log
 
 pytestmark = pytest.mark.timeout(30)
-
-log = logging.getLogger("supervisord_lite")
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) (.*)$")
 
 
 @pytest.fixture
 def logger_state():
-    """Put the shared 'supervisord_lite' logger back as it was, whatever the test did."""
-    saved = (list(log.handlers), log.level, log.propagate)
+    """Put the daemon's logger back as it was, whatever the test did."""
+    saved = (list(log.handlers), log.level, list(log.filters))
     yield
     for handler in log.handlers:
-        if handler not in saved[0]:
+        if handler not in saved[0] and hasattr(handler, "close"):
             handler.close()
     log.handlers[:] = saved[0]
     log.setLevel(saved[1])
-    log.propagate = saved[2]
+    log.filters[:] = saved[2]
     daemon_log._direct.clear()
 
 
@@ -77,31 +78,65 @@ def test_same_timestamp_as_logging(tmp_path, logger_state):
     # Logging's own default asctime is the oracle: the same text, milliseconds and all.
     reference = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     for created in (0.0, 1764300000.0, 1764300000.999, 1764300001.0005, time.time()):
-        record = logging.LogRecord("supervisord_lite", logging.INFO, "", 0, "x", None, None)
-        record.created, record.msecs = created, (created - int(created)) * 1000
-        assert log.handlers[0].formatter.format(record) == reference.format(record)
-        assert daemon_log.timestamp(created) == reference.formatTime(record)
+        for level in (logging.INFO, logging.WARNING, logging.ERROR):
+            theirs = logging.LogRecord("supervisord_lite", level, "", 0, "x %d", (5,), None)
+            theirs.created, theirs.msecs = created, (created - int(created)) * 1000
+            ours = Record(level, "x %d", (5,), created=created)
+            assert daemon_log.format_line(ours) == reference.format(theirs) + "\n"
+        assert daemon_log.timestamp(created) == reference.formatTime(theirs)
 
 
-def test_without_the_daemons_handlers_it_is_log_info(logger_state, caplog):
-    """A Supervisor used in-process (tests, tools) logs through logging as usual."""
-    with caplog.at_level(logging.INFO, logger="supervisord_lite"):
+def test_a_traceback_follows_its_line_as_logging_writes_it(tmp_path, logger_state):
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    try:
+        raise KeyError("boom")
+    except KeyError:
+        log.exception("control: internal error handling %r", b"status")
+        theirs = logging.LogRecord("x", logging.ERROR, "", 0, "m", None, sys.exc_info())
+    daemon_log.flush()
+    text = path.read_text()
+    first, trace = text.split("\n", 1)
+    assert first.endswith(" ERROR control: internal error handling b'status'")
+    assert trace == logging.Formatter("%(message)s").formatException(theirs.exc_info) + "\n"
+
+
+def test_a_line_whose_arguments_do_not_fit_is_still_written(tmp_path, logger_state):
+    path = tmp_path / "d.log"
+    daemon_log.setup("info", str(path), foreground=False)
+    log.warning("two %s %s", "but one")  # a bug in a message must not lose the line
+    log.warning("odd text: \udcff and \u00e9")  # a lone surrogate cannot be UTF-8
+    text = path.read_text(encoding="utf-8")
+    assert "two %s %s ('but one',)" in text
+    assert "odd text: \\udcff and \u00e9" in text
+
+
+def test_without_the_daemons_handlers_it_is_log_info(logger_state):
+    """A Supervisor used in-process (tests, tools) logs through `log` as usual."""
+    with collected(INFO) as lines:
         daemon_log.info("spawned: '%s' with pid %d", "web", 7)
-    assert [r.getMessage() for r in caplog.records] == ["spawned: 'web' with pid 7"]
+    assert lines.messages() == ["spawned: 'web' with pid 7"]
+
+
+def test_before_set_up_warnings_go_to_stderr(logger_state, capfd):
+    log.handlers.clear()
+    log.setLevel(logging.WARNING)
+    log.info("routine")
+    log.warning("cannot listen on %s", "[::1]:9001")
+    assert capfd.readouterr().err == "cannot listen on [::1]:9001\n"
 
 
 def test_a_handler_added_later_gets_every_line(tmp_path, logger_state):
-    """Once the handlers are not just the daemon's, info() takes logging's path, so an
+    """Once the handlers are not just the daemon's, info() takes log.info's path, so an
     added handler misses nothing."""
     path = tmp_path / "d.log"
     daemon_log.setup("info", str(path), foreground=False)
-    seen = []
-    extra = logging.Handler()
-    extra.emit = lambda record: seen.append(record.getMessage())
-    log.addHandler(extra)
-    daemon_log.info("seen by %s", "both")
+    extra = Collected(ERROR)
+    log.handlers.append(extra)
+    with collected(INFO) as seen:
+        daemon_log.info("seen by %s", "both")
     daemon_log.flush()
-    assert seen == ["seen by both"]
+    assert seen.messages() == ["seen by both"] and extra.records == []
     assert lines_of(path) == [("INFO", "seen by both")]
 
 

@@ -3,12 +3,11 @@ and whoever emitted, carry on (issue 21.1: no listener may break a transition)."
 
 from __future__ import annotations
 
-import logging
-
+from supervisord_lite.base.log import ERROR, collected
 from supervisord_lite.engine.subscribers import Subscribers
 
 
-def test_a_failing_subscriber_is_dropped_and_the_rest_are_told(caplog):
+def test_a_failing_subscriber_is_dropped_and_the_rest_are_told():
     told: list[tuple[str, int]] = []
     subscribers: Subscribers = Subscribers("state-change listener")
 
@@ -18,13 +17,13 @@ def test_a_failing_subscriber_is_dropped_and_the_rest_are_told(caplog):
     subscribers.append(lambda n: told.append(("first", n)))
     subscribers.append(broken)
     subscribers.append(lambda n: told.append(("last", n)))
-    with caplog.at_level(logging.ERROR, logger="supervisord_lite"):
+    with collected(ERROR) as lines:
         subscribers.emit(1)
         subscribers.emit(2)
     assert told == [("first", 1), ("last", 1), ("first", 2), ("last", 2)]
     assert broken not in subscribers and len(subscribers) == 2
-    failures = [r for r in caplog.records if "failed and was dropped" in r.getMessage()]
-    assert len(failures) == 1 and "state-change listener" in failures[0].getMessage()
+    failures = [m for m in lines.messages() if "failed and was dropped" in m]
+    assert len(failures) == 1 and "state-change listener" in failures[0]
     subscribers.remove(broken)  # its owner unsubscribing later is no error
 
 
