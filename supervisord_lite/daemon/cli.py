@@ -22,7 +22,12 @@ from supervisord_lite.config.load import find_config_path, load_config
 from supervisord_lite.config.model import ConfigError
 from supervisord_lite.daemon import reexec_state
 from supervisord_lite.daemon.running import Daemon
-from supervisord_lite.daemon.startup import EXIT_STARTUP, StartupError, detach_and_run
+from supervisord_lite.daemon.startup import (
+    EXIT_STARTUP,
+    StartupError,
+    detach_and_run,
+    open_closed_stdio,
+)
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.systemd import unit
 
@@ -161,6 +166,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | SimpleNamespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    open_closed_stdio()  # before any file is opened
     try:
         state_fd = reexec_state.fd_from_env(os.environ)  # out of the environment at once
     except reexec_state.StateError as exc:

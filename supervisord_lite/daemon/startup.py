@@ -148,6 +148,23 @@ def report_ready(ready_fd: int | None, message: str, warnings: list[str] = ()) -
         os.close(ready_fd)
 
 
+def open_closed_stdio() -> None:
+    """Put /dev/null on whichever of fds 0, 1 and 2 the daemon was started without
+    (`supervisord-lite -n 2>&-`). Else the first file it opens lands there: the
+    foreground's stderr writer could not start, and every last word written to fd 2
+    would go into that file (a log, the control socket)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+    # Python starts with None for a stream whose descriptor was closed.
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+
+
 def _stdio_to_devnull() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):

@@ -9,11 +9,12 @@ import json
 import os
 import signal
 import socket
+import subprocess
 
 import psutil
 import pytest
 
-from integration.harness import helper, small_disk
+from integration.harness import DAEMON_CMD, helper, small_disk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -304,3 +305,36 @@ def test_the_ctl_hint_without_a_daemon_still_says_start_it(daemon):
     daemon.write_config({"a": sleeper()})
     res = daemon.ctl("status")
     assert res.returncode == 4 and "Start it with" in res.stderr, daemon.describe(res)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("closed", [(2,), (0, 1, 2)], ids=["stderr", "all three"])
+def test_a_foreground_daemon_started_with_closed_std_streams_runs(daemon, closed):
+    """`supervisord-lite -n 2>&-` runs and logs to its file. Its std descriptors are
+    /dev/null, so no file it opens lands on one of them, where a last word written to
+    fd 2 would go into that file."""
+    daemon.write_config({"a": sleeper()})
+
+    def close_them() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    proc = subprocess.Popen(
+        [*DAEMON_CMD, "-c", str(daemon.config), "-n"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=daemon.env,
+        preexec_fn=close_them,
+    )
+    try:
+        daemon.wait_state("a", "RUNNING")
+        targets = {fd: os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in (0, 1, 2)}
+        assert set(targets.values()) == {os.devnull}, targets
+        assert "started with pid" in daemon.log_tail()
+        daemon.ctl_ok("shutdown")
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
