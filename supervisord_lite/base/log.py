@@ -77,9 +77,6 @@ class Logger:
     def setLevel(self, level: int) -> None:
         self.level = level
 
-    def isEnabledFor(self, level: int) -> bool:
-        return level >= self.level
-
     def debug(self, msg: object, *args: object) -> None:
         if self.level <= DEBUG:
             self._log(DEBUG, msg, args, None)
@@ -95,9 +92,6 @@ class Logger:
     def error(self, msg: object, *args: object) -> None:
         if self.level <= ERROR:
             self._log(ERROR, msg, args, None)
-
-    def critical(self, msg: object, *args: object) -> None:
-        self._log(CRITICAL, msg, args, None)
 
     def exception(self, msg: object, *args: object) -> None:
         """An ERROR line with the traceback of the exception being handled."""

@@ -34,7 +34,7 @@ class Watched:
     reopen (they move to the file that descriptor is then)."""
 
     __slots__ = ("path", "listeners", "handler")
-    stream = False  # a FileHandler writes a file
+    stream = False  # a file, not a stream
 
     def __init__(self, handler: _FileOutput):
         self.path = handler.path
@@ -98,7 +98,7 @@ def _tell_followers() -> None:
 def setup(loglevel: str, logfile: str | None, foreground: bool) -> None:
     """Log to `logfile` (None: nowhere) and, in the foreground, to stderr as well.
     Raises OSError when the log file cannot be opened."""
-    log.setLevel(LEVELS[loglevel.lower()])
+    log.setLevel(LEVELS[loglevel])  # the config gives it lower-case
     log.handlers.clear()
     _direct.clear()
     if logfile:
