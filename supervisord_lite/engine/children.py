@@ -210,7 +210,7 @@ class Children:
         if host.cgroups is not None and "memory" in host.cgroups.controllers:
             self._check_oom(process)
         for reader in list(process.readers):
-            reader.drain()  # what it wrote before dying goes to the log before the exit
+            reader.drain_all()  # what it wrote before dying goes to the log before the exit
         if process.program.exec_stop_post:  # queued before a restart's exec_start_pre
             host.hooks.exited(process, process.pid, exitstatus)
         expected = exitstatus in process.program.exitcodes

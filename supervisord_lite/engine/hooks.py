@@ -258,8 +258,7 @@ class Hooks:
         if run.timer is not None:
             run.timer.cancel()
         if run.reader is not None:
-            while run.reader.fd >= 0 and run.reader.drain():
-                pass  # what it wrote before exiting (its group is dead: EOF comes)
+            run.reader.drain_all()  # what it wrote before exiting
             if run.reader.fd >= 0:
                 self.host.loop.remove_reader(run.reader.fd)
                 run.reader.close()

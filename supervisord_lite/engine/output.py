@@ -189,7 +189,7 @@ class Output:
 
     def close_logs(self, process: Process) -> None:
         for reader in list(process.readers):
-            reader.drain()  # whatever is still in the pipe goes to the log first
+            reader.drain_all()  # whatever is still in the pipe goes to the log first
             if reader.fd >= 0:
                 self._pipe_closed(process, reader)
                 reader.close()

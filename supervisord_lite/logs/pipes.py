@@ -13,6 +13,7 @@ path for every system.
 from __future__ import annotations
 
 import fcntl
+import math
 import mmap
 import os
 import time
@@ -36,6 +37,7 @@ BUDGET_PER_WAKEUP = 4 * CHUNK
 SLICE = 256 * 1024
 TIME_BUDGET = 0.0005
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 _PIPE_DEFAULT = 64 * 1024
 _PIPE_LARGE = CHUNK
 # One buffer for every pipe: the loop is single-threaded and writes each chunk out
@@ -97,14 +99,32 @@ class PipeReader:
     def __repr__(self) -> str:
         return f"<PipeReader fd={self.fd}>"
 
-    def drain(self, budget: int = BUDGET_PER_WAKEUP) -> int:
-        """Move what the pipe holds (up to budget bytes) into the log; close at EOF.
+    def drain(self) -> int:
+        """One wakeup's share: move what the pipe holds into the log, up to
+        BUDGET_PER_WAKEUP bytes and TIME_BUDGET seconds; close at EOF. Returns the bytes
+        moved."""
+        return self._move(BUDGET_PER_WAKEUP, time.monotonic() + TIME_BUDGET)
 
-        Stops early when the log holds bytes back (a slow stream): what is still in
-        the pipe stays there. Returns the bytes moved."""
+    def drain_all(self) -> int:
+        """Move everything the pipe holds now, however long it takes: its writer died
+        (or its slot is going), so this is its last output, and it must be in the log
+        before the exit is reported or the pipe closed. A grandchild that still writes
+        cannot keep us here: past one slice we take at most the pipe's size more."""
+        moved = self._move(SLICE, math.inf)
+        if moved >= SLICE and self.fd >= 0:
+            try:
+                capacity = fcntl.fcntl(self.fd, _F_GETPIPE_SZ)
+            except OSError:
+                capacity = BUDGET_PER_WAKEUP
+            moved += self._move(capacity, math.inf)
+        return moved
+
+    def _move(self, budget: int, deadline: float) -> int:
+        """Read slices into the log until the pipe is empty, budget bytes are moved or
+        the deadline has passed. Stops early when the log holds bytes back (a slow
+        stream): what is still in the pipe stays there."""
         moved_total = 0
         logfile = self.logfile
-        deadline = time.monotonic() + TIME_BUDGET
         while self.fd >= 0 and moved_total < budget:
             if logfile is not None and logfile.pending:
                 return moved_total

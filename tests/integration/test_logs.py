@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import time
 
+import psutil
 import pytest
 
-from integration.harness import helper
+from integration.harness import helper, wait_until
+from integration.invariants import Connection
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -184,3 +188,51 @@ def test_logs_are_created_readable_by_owner_and_group_only(daemon):
     for path in (daemon.dir / "custom" / "out.log", daemon.log_path("chatty", "stderr")):
         assert os.stat(path).st_mode & 0o777 == 0o640, path
     assert os.stat(daemon.logfile).st_mode & 0o777 == 0o640
+
+
+def test_an_exited_process_has_its_last_output_in_the_log(daemon):
+    """EXITED in a reply means the log already holds everything the child wrote, even
+    when it died with a full pipe the daemon had not read yet (SIGSTOPped here). The
+    pipe is as big as we may make it, and its short lines each take a prefix: moving
+    them takes far longer than one wakeup's share (pipes.TIME_BUDGET)."""
+    trigger, sizes = daemon.dir / "go", daemon.dir / "sizes"
+    script = (
+        "import fcntl, os, time\n"
+        "try:\n"
+        "    fcntl.fcntl(1, 1031, 16 << 20)\n"  # F_SETPIPE_SZ
+        "except OSError:\n"
+        "    fcntl.fcntl(1, 1031, 1 << 20)\n"
+        "size = fcntl.fcntl(1, 1032)\n"  # F_GETPIPE_SZ
+        f"with open({str(sizes)!r}, 'a') as f: f.write(str(size) + ' ')\n"
+        f"while not os.path.exists({str(trigger)!r}): time.sleep(0.01)\n"
+        "os.write(1, b'y\\n' * (size // 2))\n"
+    )
+    program = {"command": [sys.executable, "-c", script], "log_prefix": "{name} "}
+    daemon.start({"blob": {**program, "startsecs": 0, "autorestart": False}})
+    for attempt in range(3):
+        if attempt:
+            trigger.unlink()
+            daemon.ctl_ok("start", "blob")
+        child = psutil.Process(daemon.wait_state("blob", "RUNNING")["pid"])
+        wait_until(lambda n=attempt: len(sizes.read_text().split()) > n, 10, message="pipe sized")
+        os.kill(daemon.pid, signal.SIGSTOP)
+        try:
+            trigger.touch()
+            wait_until(lambda c=child: c.status() == psutil.STATUS_ZOMBIE, 10, message="child dead")
+            # Asked while the daemon is stopped: it reads the request in the same turn
+            # as the SIGCHLD and the unread pipe.
+            conn = Connection(daemon.socket, timeout=10)
+            conn.send(1, "status", {"names": ["blob"]})
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while True:
+            reply = conn.read_reply(deadline)
+            assert reply.get("ok"), reply
+            if reply["result"][0]["state"] == "EXITED":
+                break
+            conn.send(2, "status", {"names": ["blob"]})
+        conn.close()
+        written = sum(int(size) // 2 for size in sizes.read_text().split())
+        logged = daemon.log_path("blob").read_bytes().count(b"blob y\n")
+        assert logged == written, f"run {attempt + 1}: {logged} of {written} lines logged"
