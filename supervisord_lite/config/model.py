@@ -243,19 +243,24 @@ class ProgramConfig(Frozen):
         then the program's own (supervisord's)."""
         return 0 if self.listener is not None else 1, self.group_priority, self.priority
 
+    def logged(self, stream: str) -> bool:
+        """Whether `stream` ("stdout" | "stderr") goes to a log file (logfile_path is
+        not None), without building the path."""
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f'stream must be "stdout" or "stderr", got {stream!r}')
+        if stream == "stderr" and self.redirect_stderr:
+            return False
+        return (self.stdout_logfile if stream == "stdout" else self.stderr_logfile) != "none"
+
     def logfile_path(self, stream: str, index: int, log_dir: str) -> str | None:
         """Where `stream` ("stdout" | "stderr") of the index-th process is logged; None:
         not logged. A path may use the process_name template's fields.
 
         With redirect_stderr, stderr goes into stdout's log, so stderr has no file.
         """
-        if stream not in ("stdout", "stderr"):
-            raise ValueError(f'stream must be "stdout" or "stderr", got {stream!r}')
-        if stream == "stderr" and self.redirect_stderr:
+        if not self.logged(stream):
             return None
         setting = self.stdout_logfile if stream == "stdout" else self.stderr_logfile
-        if setting == "none":
-            return None
         if setting == "auto":
             return os.path.join(log_dir, f"{self.processes[index]}.{stream}.log")
         num = self.process_num(index)

@@ -26,7 +26,6 @@ from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
 from supervisord_lite.linux.spawn import SpawnError, spawn
 from supervisord_lite.logs import daemon_log
-from supervisord_lite.logs.logfile import LogFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,8 +66,6 @@ class ChildrenHost(Protocol):
         """Readiness, health and sd_notify (made at the first use)."""
         ...
 
-    def open_log(self, process: Process, stream: str) -> LogFile | None: ...
-
     def dispatch(self, process: Process, event) -> None: ...
 
     def notice(self, process: Process, item: dict) -> None: ...
@@ -103,8 +100,8 @@ class Children:
             host.dispatch(process, SpawnFailed("retired by reload", now()))
             return
         try:
-            stdout_log = host.open_log(process, "stdout")
-            stderr_log = host.open_log(process, "stderr")
+            stdout_logged = host.output.logged(process, "stdout")
+            stderr_logged = host.output.logged(process, "stderr")
             # A `log` ready probe reads the pipes even when the logs are "none".
             log_probe = program.ready is not None and program.ready.kind == "log"
 
@@ -118,13 +115,11 @@ class Children:
                 return spawn(
                     process.settings(),
                     process.num,
-                    capture_stdout=stdout_log is not None
+                    capture_stdout=stdout_logged
                     or log_probe
                     or listener
                     or program.stdout_events_enabled,
-                    capture_stderr=stderr_log is not None
-                    or log_probe
-                    or program.stderr_events_enabled,
+                    capture_stderr=stderr_logged or log_probe or program.stderr_events_enabled,
                     extra_env=extra_env,
                     listen_fds=listen_fds,
                     stdin_fd=stdin_fd,
@@ -157,12 +152,12 @@ class Children:
         process.child = child
         process.ever_started = True
         host.by_pid[child.pid] = process
-        for fd, logfile, stream in (
-            (child.stdout_fd if not listener else None, stdout_log, "stdout"),
-            (child.stderr_fd, stderr_log, "stderr"),
+        for fd, logged, stream in (
+            (child.stdout_fd if not listener else None, stdout_logged, "stdout"),
+            (child.stderr_fd, stderr_logged, "stderr"),
         ):
             if fd is not None:
-                host.output.watch_pipe(process, fd, logfile, stream)
+                host.output.watch_pipe(process, fd, stream, logged)
         daemon_log.info("spawned: '%s' with pid %d", process.name, child.pid)
         if host.record is not None:
             host.record.spawned(process.name, child.pid)

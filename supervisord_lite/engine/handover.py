@@ -174,11 +174,13 @@ def _adopt_child(supervisor: Supervisor, process: Process, pid: int | None, slot
     fds = {"stdout": None, "stderr": None}
     for reader in slot["readers"]:
         stream = reader["stream"]
-        logfile = supervisor.open_log(process, stream)
+        logged = supervisor.output.logged(process, stream)
         data = slot["pending"].get(stream)
-        if logfile is not None and data:
+        if logged and data:
+            logfile = supervisor.open_log(process, stream)
+            assert logfile is not None
             logfile.write(base64.b64decode(data))  # held back for a slow stream
-        supervisor.output.watch_pipe(process, reader["fd"], logfile, stream)
+        supervisor.output.watch_pipe(process, reader["fd"], stream, logged)
         watched = process.readers[-1]
         watched.enlarged = reader["enlarged"]
         if watched.marker is not None:

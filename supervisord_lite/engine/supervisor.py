@@ -75,7 +75,7 @@ class Supervisor:
         self.shutting_down = False
         self.record: ChildRecord | None = None  # crash recovery: who runs, beside the pidfile
         self.cgroups: CgroupTree | None = None  # set by the daemon where cgroups are in force
-        self.output = Output(loop)
+        self.output = Output(loop, lambda: self.config.log_dir)
         self.output.on_child_eof = self._reap_soon
         self._reap_queued = False
         self.figures = Figures(self)  # `status` figures: .reading(), .of(process, reading)
@@ -408,7 +408,7 @@ class Supervisor:
 
     def open_log(self, process: Process, stream: str) -> LogFile | None:
         """The process's LogFile for stream (opened now if it never ran), or None."""
-        return self.output.open_log(process, stream, self.config.log_dir)
+        return self.output.open_log(process, stream)
 
     def reopen_logs(self) -> None:
         """Reopen every log file at its path (after an outside rotation: SIGUSR2)."""

@@ -70,6 +70,7 @@ class PipeReader:
         "stream",
         "bytes_read",
         "tap",
+        "opener",
     )
 
     def __init__(
@@ -92,6 +93,8 @@ class PipeReader:
         self.stream = stream  # "stdout" or "stderr" (with redirect_stderr: both, stdout)
         self.bytes_read = 0  # for metrics
         self.tap: Callable[[bytes], None] | None = None  # sees every read: a `log` probe
+        # Makes the LogFile at the first byte, when logfile is None only for now.
+        self.opener: Callable[[PipeReader], LogFile | None] | None = None
 
     def __call__(self) -> None:
         self.on_readable(self)
@@ -140,6 +143,9 @@ class PipeReader:
             self.bytes_read += n
             if self.tap is not None:
                 self.tap(bytes(_VIEW[:n]))
+            if logfile is None and self.opener is not None:
+                logfile = self.logfile = self.opener(self)
+                self.opener = None
             if logfile is not None:  # it reports its own failures
                 if self.marker is None:
                     logfile.write(_VIEW[:n])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
 import psutil
 import pytest
 
-from integration.harness import helper, wait_until
+from integration.harness import CTL_CMD, helper, wait_until
 from integration.invariants import Connection
 
 pytestmark = pytest.mark.timeout(40)
@@ -236,3 +237,36 @@ def test_an_exited_process_has_its_last_output_in_the_log(daemon):
         written = sum(int(size) // 2 for size in sizes.read_text().split())
         logged = daemon.log_path("blob").read_bytes().count(b"blob y\n")
         assert logged == written, f"run {attempt + 1}: {logged} of {written} lines logged"
+
+
+def test_tail_f_started_before_the_first_byte_sees_it(daemon):
+    """A log is made at its pipe's first byte: a follower that came first (and so made
+    it) is the one told of that byte, on stdout and on stderr."""
+    trigger = daemon.dir / "go"
+    script = f"until [ -e {trigger} ]; do sleep 0.02; done; echo first; echo second >&2; sleep 60"
+    daemon.start({"late": {"command": ["sh", "-c", script], "startsecs": 0}})
+    daemon.wait_state("late", "RUNNING")
+    assert not daemon.log_path("late").exists()
+    daemon_process = psutil.Process(daemon.pid)
+    before = len(daemon_process.net_connections("unix"))
+    followers = [
+        subprocess.Popen(
+            [*CTL_CMD, "-c", str(daemon.config), "tail", "-f", "late", *extra],
+            stdout=subprocess.PIPE,
+            env=daemon.env,
+        )
+        for extra in ([], ["stderr"])
+    ]
+    try:
+        wait_until(lambda: len(daemon_process.net_connections("unix")) >= before + 2, 10)
+        daemon.ctl_ok("status")  # a turn after both requests came: they are followers now
+        trigger.touch()
+        for follower, line in zip(followers, (b"first\n", b"second\n")):
+            got, deadline = b"", time.monotonic() + 10
+            while line not in got and time.monotonic() < deadline:
+                got += follower.stdout.read1(65536)
+            assert line in got, f"tail -f printed {got!r}"
+    finally:
+        for follower in followers:
+            follower.kill()
+            follower.wait()
