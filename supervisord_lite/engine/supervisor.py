@@ -407,7 +407,7 @@ class Supervisor:
     # -- output (output.py does the work) -----------------------------------------
 
     def open_log(self, process: Process, stream: str) -> LogFile | None:
-        """The process's LogFile for stream (opened now if it never ran), or None."""
+        """The process's LogFile for stream (made now if there is none yet), or None."""
         return self.output.open_log(process, stream)
 
     def reopen_logs(self) -> None:
