@@ -268,6 +268,11 @@ class RemoteCall:
             sent = self.sock.send(self.out)
         except BlockingIOError:
             return
+        except (BrokenPipeError, ConnectionResetError):
+            # ssh accepted, then closed as the remote end refused it: the same failure
+            # as a read that finds the stream ended, and it must read the same
+            self._ended()
+            return
         except OSError as exc:
             self.finish(_unreachable(f"{self.host.target.text}: {exc.strerror}"))
             return
@@ -283,9 +288,7 @@ class RemoteCall:
         except OSError:
             data = b""
         if not data:
-            self._stop_io()
-            self.timer.cancel()
-            self.timer = self.loop.call_later(SSH_WORDS_DELAY, self._closed)
+            self._ended()
             return
         try:
             lines = self.buf.feed(data)
@@ -300,6 +303,12 @@ class RemoteCall:
             if isinstance(reply, dict) and reply.get("id") == 1:
                 self.finish(reply)
                 return
+
+    def _ended(self) -> None:
+        """The tunnel closed this connection: ssh's words about why come just after."""
+        self._stop_io()
+        self.timer.cancel()
+        self.timer = self.loop.call_later(SSH_WORDS_DELAY, self._closed)
 
     def _closed(self) -> None:
         """The stream ended with no reply: say so with what ssh said about it."""
