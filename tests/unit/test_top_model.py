@@ -118,3 +118,27 @@ def test_status_is_asked_at_most_once_a_second_and_never_twice_at_a_time(tmp_pat
         link.close()
     finally:
         server.close()
+
+
+def test_the_first_status_is_asked_at_once_whatever_the_clock_says(tmp_path):
+    """The monotonic clock counts from boot: `top --interval 3600` on a machine up for
+    ten minutes waited for the clock to pass 3600 before its first status, and showed
+    "waiting…" until then."""
+    path = str(tmp_path / "d.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    try:
+        link = Link("", Connection(path), lambda *_: None, lambda *_: None, interval=3600)
+        peer, _ = server.accept()
+        peer.settimeout(2)
+        with peer:
+            reader = peer.makefile("rb")
+            assert json.loads(reader.readline())["cmd"] == "events"
+            link.poll(600.0)  # ten minutes after boot
+            assert json.loads(reader.readline())["cmd"] == "status"
+            link.poll(601.0)
+            assert link.status_sent_at == 600.0  # one at a time, and the interval holds
+        link.close()
+    finally:
+        server.close()

@@ -58,7 +58,10 @@ class Link:
         self.interval = max(MIN_INTERVAL, interval)
         self.handlers: dict[int, Callable[[dict], None]] = {}
         self.status_sent_at: float | None = None  # the pending status request's
-        self.last_status_at = 0.0
+        # None: the first status is due at once. (0.0 made it wait until the monotonic
+        # clock, which counts from boot, passed `interval`: on a machine up for less
+        # than an hour, `top --interval 3600` showed nothing.)
+        self.last_status_at: float | None = None
         self.answered_at = time.monotonic()
         self.error: str | None = None  # why it ended
         # Events first, then the first status: no change can fall between the two.
@@ -85,7 +88,8 @@ class Link:
     def poll(self, now: float) -> None:
         """Ask for the status when it is due."""
         if self.error is None and self.status_sent_at is None:
-            if now - self.last_status_at >= self.interval:
+            last = self.last_status_at
+            if last is None or now - last >= self.interval:
                 self.status_sent_at = self.last_status_at = now
                 self._send("status", None, self._status)
 
