@@ -59,7 +59,10 @@ def resolve(spec: str) -> str:
     found = sorted(p for p in glob.glob(os.path.join(RUNS_DIR, "*.md")) if spec in p)
     if not found:
         raise SystemExit(f"compare: no run file {spec!r}, and no run in {RUNS_DIR} names it")
-    return found[-1]  # names start with the date: the newest
+    # A commit's main run and its `--only scale10k` run share the commit in their names
+    # (...-full.md, ...-full-scale10k.md): the whole run is the one meant.
+    whole = [p for p in found if p.endswith(("-full.md", "-quick.md"))]
+    return (whole or found)[-1]  # names start with the date: the newest
 
 
 def cells(line: str) -> list[str]:

@@ -81,3 +81,16 @@ def test_an_unknown_run_is_an_error_that_says_so(tmp_path) -> None:
     assert proc.returncode != 0
     assert "no run file 'no-such-run-anywhere'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_commit_names_its_whole_run_not_a_later_partial_one(tmp_path, monkeypatch) -> None:
+    """A commit's main run and its scale10k run, saved after it, share the commit in
+    their names: `compare OLD COMMIT` took the newer, partial one and matched no row."""
+    from benchmarks import compare as module
+
+    whole = write_run(tmp_path / "2026-12-07-2224-9394eb1-full.md", "9394eb1", 1538, "37.08x")
+    write_run(tmp_path / "2026-12-07-2241-9394eb1-full-scale10k.md", "9394eb1", 1, "1.00x")
+    only = write_run(tmp_path / "2026-12-07-2300-abcdef1-full-restart.md", "abcdef1", 1, "1.00x")
+    monkeypatch.setattr(module, "RUNS_DIR", str(tmp_path))
+    assert module.resolve("9394eb1") == str(whole)
+    assert module.resolve("abcdef1") == str(only)  # with no whole run, the one there is
