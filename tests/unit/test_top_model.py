@@ -83,62 +83,63 @@ def test_a_log_that_never_ends_a_line_is_kept_in_bounded_pieces():
     assert all(len(line) <= MAX_LINE for line in top.log_lines)
 
 
-def test_status_is_asked_at_most_once_a_second_and_never_twice_at_a_time(tmp_path):
-    """SPEC §14: no polling faster than once a second, whatever --interval or the view's
-    ticks say. A real socket stands for the daemon; the link's clock is given."""
+@pytest.fixture
+def linked(tmp_path):
+    """link(interval) -> (Link, the daemon's side of its connection, a reader of it)
+    with the `events` request already read: a real socket stands for the daemon."""
     path = str(tmp_path / "d.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
-    try:
-        link = Link("", Connection(path), lambda *_: None, lambda *_: None, interval=0.2)
+    opened: list = []
+
+    def link(interval: float):
+        made = Link("", Connection(path), lambda *_: None, lambda *_: None, interval=interval)
         peer, _ = server.accept()
         peer.settimeout(2)
-        with peer:
-            asked: list[float] = []
-            reader = peer.makefile("rb")
-            assert json.loads(reader.readline())["cmd"] == "events"
-            pending: dict | None = None
-            for tick in range(61):  # six seconds, polled every 0.1 s
-                now = 1000.0 + tick / 10
-                link.poll(now)
-                if link.status_sent_at == now:
-                    request = json.loads(reader.readline())
-                    assert request["cmd"] == "status"
-                    asked.append(now)
-                    pending = {"id": request["id"], "ok": True, "result": []}
-                # the second answer takes 2.5 s: nothing is asked meanwhile
-                if pending and not (len(asked) == 2 and now - asked[-1] < 2.5):
-                    peer.sendall(json.dumps(pending).encode() + b"\n")
-                    pending = None
-                    assert link.readable()
-        gaps = [b - a for a, b in zip(asked, asked[1:])]
-        assert len(asked) >= 3 and min(gaps) >= 1.0 - 1e-9, asked
-        assert gaps[1] >= 2.5 - 1e-9, asked  # not while an answer was awaited
-        link.close()
+        opened.extend((made, peer))
+        reader = peer.makefile("rb")
+        assert json.loads(reader.readline())["cmd"] == "events"
+        return made, peer, reader
+
+    try:
+        yield link
     finally:
+        for thing in opened:
+            thing.close()
         server.close()
 
 
-def test_the_first_status_is_asked_at_once_whatever_the_clock_says(tmp_path):
+def test_status_is_asked_at_most_once_a_second_and_never_twice_at_a_time(linked):
+    """SPEC §14: no polling faster than once a second, whatever --interval or the view's
+    ticks say. The link's clock is given."""
+    link, peer, reader = linked(0.2)
+    asked: list[float] = []
+    pending: dict | None = None
+    for tick in range(61):  # six seconds, polled every 0.1 s
+        now = 1000.0 + tick / 10
+        link.poll(now)
+        if link.status_sent_at == now:
+            request = json.loads(reader.readline())
+            assert request["cmd"] == "status"
+            asked.append(now)
+            pending = {"id": request["id"], "ok": True, "result": []}
+        # the second answer takes 2.5 s: nothing is asked meanwhile
+        if pending and not (len(asked) == 2 and now - asked[-1] < 2.5):
+            peer.sendall(json.dumps(pending).encode() + b"\n")
+            pending = None
+            assert link.readable()
+    gaps = [b - a for a, b in zip(asked, asked[1:])]
+    assert len(asked) >= 3 and min(gaps) >= 1.0 - 1e-9, asked
+    assert gaps[1] >= 2.5 - 1e-9, asked  # not while an answer was awaited
+
+
+def test_the_first_status_is_asked_at_once_whatever_the_clock_says(linked):
     """The monotonic clock counts from boot: `top --interval 3600` on a machine up for
     ten minutes waited for the clock to pass 3600 before its first status, and showed
     "waiting…" until then."""
-    path = str(tmp_path / "d.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    server.listen(1)
-    try:
-        link = Link("", Connection(path), lambda *_: None, lambda *_: None, interval=3600)
-        peer, _ = server.accept()
-        peer.settimeout(2)
-        with peer:
-            reader = peer.makefile("rb")
-            assert json.loads(reader.readline())["cmd"] == "events"
-            link.poll(600.0)  # ten minutes after boot
-            assert json.loads(reader.readline())["cmd"] == "status"
-            link.poll(601.0)
-            assert link.status_sent_at == 600.0  # one at a time, and the interval holds
-        link.close()
-    finally:
-        server.close()
+    link, _, reader = linked(3600)
+    link.poll(600.0)  # ten minutes after boot
+    assert json.loads(reader.readline())["cmd"] == "status"
+    link.poll(601.0)
+    assert link.status_sent_at == 600.0  # one at a time, and the interval holds
