@@ -36,6 +36,7 @@ from supervisord_lite.engine.handover import snapshot
 from supervisord_lite.engine.supervisor import Supervisor
 from supervisord_lite.linux.held_sockets import SocketRegistry
 from supervisord_lite.linux.loop import EventLoop, now
+from supervisord_lite.linux.spawn import retire_spawner
 from supervisord_lite.logs import daemon_log
 from supervisord_lite.systemd.notify import monotonic_usec, sd_notify
 
@@ -182,6 +183,7 @@ class Reexec:
         _tell_others(host.server, client)
         if reply is not None:
             client.flush()
+        retire_spawner()  # a spawn helper's children are ours before the new image starts
         kept = [fd, *_fds(document["fds"])]
         for each in kept:
             os.set_inheritable(each, True)

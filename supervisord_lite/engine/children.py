@@ -24,7 +24,7 @@ from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
-from supervisord_lite.linux.spawn import SpawnError, spawn
+from supervisord_lite.linux.spawn import SpawnError, spawn, use_spawner
 from supervisord_lite.logs import daemon_log
 
 TYPE_CHECKING = False
@@ -79,6 +79,7 @@ class Children:
     def __init__(self, host: ChildrenHost):
         self.host = host
         self.reaper = Reaper(host.loop, host.by_pid, self._reaped, self._exited)
+        use_spawner(host.loop)  # a large descriptor table spawns through a helper
         self._memory: MemoryWatch | None = None  # memory_limit sampling, made when needed
         self._oom_kills: dict[str, int] = {}  # process name -> OOM kills seen in its cgroup
 

@@ -21,6 +21,7 @@ from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
+from supervisord_lite.linux.spawner import FROM_FD, Spawner
 
 # config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
 _CGROUP_KEYS = ("cpu_quota", "tasks_max")
@@ -127,6 +128,7 @@ def spawn(
         if user_kwargs or program.directory is not None or _in_child(program.limits):
             pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, passed)
         else:
+            _note_table_size(child_fds)
             pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, passed)
     except OSError as exc:
         for fd in read_fds:
@@ -190,7 +192,31 @@ def _read_env_files(program: ProgramConfig) -> dict[str, str]:
 # posix_spawn leaves its own two reserved signals, 32 and 33, ignored in the child: no
 # program may use them, and glibc's start-up in the child takes them over again.)
 _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_RESTORED_NUMBERS = tuple(int(s) for s in _RESTORED_SIGNALS)  # for the spawn helper
 _devnull_fd = -1
+_table_high = 0  # the highest descriptor a spawn has made lately: the table's size
+_spawner: Spawner | None = None
+
+
+def _note_table_size(new_fds: list[int]) -> None:
+    """The newest descriptors say how large our table is (the kernel hands out the
+    lowest free number): a program without pipes spawns at the last size seen."""
+    global _table_high
+    if new_fds:
+        _table_high = max(new_fds)
+
+
+def use_spawner(loop) -> None:
+    """Spawn through a helper while our descriptor table is large (spawner.py): the
+    daemon's engine asks for it; anything else spawning (a test) does it itself."""
+    global _spawner
+    _spawner = Spawner(loop, lambda argv, stdin_fd: spawn_helper(argv, stdin_fd=stdin_fd))
+
+
+def retire_spawner() -> None:
+    """Before the daemon execs itself: whatever a helper started must be ours first."""
+    if _spawner is not None:
+        _spawner.retire()
 
 
 def _posix_spawn(
@@ -213,6 +239,18 @@ def _posix_spawn(
         (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
         (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
     ]
+    if _spawner is not None and _table_high >= FROM_FD and not listen_fds:
+        # The three descriptors go as they are; the helper puts them on 0, 1, 2.
+        pid = _spawner.spawn(
+            resolve_executable(argv[0], env),
+            argv,
+            env,
+            [fd for _, fd, _ in actions],
+            program.umask,
+            _RESTORED_NUMBERS,
+        )
+        if pid is not None:
+            return pid
     actions += [(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(listen_fds)]
     # The child inherits the umask at clone time. The daemon is single-threaded, so
     # nothing else creates a file while its umask is briefly the program's.

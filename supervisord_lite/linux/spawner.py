@@ -1,0 +1,199 @@
+"""Spawning through a helper process while the daemon's descriptor table is large.
+
+Why: every clone copies the caller's descriptor table and every exec then closes the
+close-on-exec entries, touching each open file twice. A daemon holding 10,000 pipe
+ends pays ~1.3 ms more per spawn than one holding none (docs/benchmarks.md), so
+starting 10,000 programs costs the square of their number. A helper holds a handful of
+descriptors: its `posix_spawn` costs what a small process's does, whatever we hold.
+
+The children must stay ours (the reaper's `waitid`, `reexec`): the daemon is a child
+subreaper, so once the helper dies its children are re-parented to us, the live ones
+and the exited ones alike (the kernel sends us SIGCHLD for those). So a helper lives for
+one burst only: it is killed at the end of the loop turn in which it spawned, and what
+it started is ours from then on. Until then an exit waits, as a zombie of the helper,
+for the end of the turn; the pid cannot be reused meanwhile, so signalling it is safe.
+
+A burst is START_AFTER spawns in one turn with the table past FROM_FD: only then does a
+helper start (a Python at ~15 ms of CPU), and the spawns go on in the daemon until it
+is ready. Requests are synchronous (the caller gets the pid, as from posix_spawn); any
+failure of the helper falls back to spawning in the daemon.
+
+It must not decide what a child gets (spawn.py builds argv, environment and
+descriptors) nor reap anything (the reaper collects the helper like any orphan).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import signal
+import socket
+import sys
+from typing import Callable
+
+from supervisord_lite.base.log import log
+
+# Measured (no manager, `posix_spawn` of `sleep` from a process holding N descriptors,
+# against the same through a helper holding a few): the daemon's own spawn is cheaper
+# up to ~4000, the helper's from there on (~0.7 ms flat here).
+FROM_FD = 3000
+START_AFTER = 8
+ANSWER_TIMEOUT = 5.0  # s: past this a helper is wedged (stopped): kill it, spawn here
+SPARE_FOR = 1.0  # s: a helper that became ready after its burst waits this long for more
+MAX_REQUEST = 64 * 1024  # bytes: a datagram this large always fits the socket's buffer
+
+# The helper: spawn each request with the descriptors that came with it, answer the pid
+# or the OS's error; stop at EOF. Isolated (-I -S): it imports nothing of ours, so an
+# upgrade on disk cannot change the protocol under a running daemon.
+_HELPER = r"""
+import array, marshal, os, socket
+os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # whatever its starter leaked: not for children
+sock = socket.socket(fileno=0)
+sock.send(b"ready")
+room = socket.CMSG_LEN(8 * 4)
+while True:
+    # recvmsg, not socket.recv_fds, which drops its flags: the descriptors must arrive
+    # close-on-exec, or every child would inherit the others' copies.
+    data, ancillary, _, _ = sock.recvmsg(1 << 20, room, socket.MSG_CMSG_CLOEXEC)
+    if not data:
+        break
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    path, argv, env, umask, sigdef = marshal.loads(data)
+    old = os.umask(umask)
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(fds)]
+        pid = os.posix_spawn(path, argv, env, file_actions=actions, setsid=True,
+                             setsigmask=(), setsigdef=sigdef)
+        answer = (pid, 0, "", None)
+    except OSError as exc:
+        answer = (0, exc.errno or 0, exc.strerror or str(exc), exc.filename)
+    finally:
+        os.umask(old)
+        for fd in fds:
+            os.close(fd)
+    sock.send(marshal.dumps(answer))
+"""
+
+
+class _Helper:
+    __slots__ = ("pid", "sock", "ready", "used", "poller")
+
+    def __init__(self, pid: int, sock: socket.socket):
+        self.pid = pid
+        self.sock = sock
+        self.ready = False
+        self.used = False  # spawned something: it must die for its children to be ours
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+
+
+class Spawner:
+    """The daemon's one helper at a time; see the module's docstring."""
+
+    def __init__(self, loop, launch: Callable[[list[str], int], int]):
+        self.loop = loop  # call_soon and call_later: the end of a turn, a spare's time
+        self.launch = launch  # (argv, stdin fd) -> pid: spawn.spawn_helper
+        self.helper: _Helper | None = None
+        self.turn_spawns = 0  # spawns this turn with a large table
+        self.turn_end_due = False
+
+    def spawn(self, path: str, argv: list, env: dict, fds: list[int], umask: int,
+              sigdef: tuple[int, ...]) -> int | None:  # fmt: skip
+        """The child's pid, spawned by the helper with `fds` as its 0, 1, 2; None when
+        there is no helper ready (the caller spawns it itself). Raises the OSError the
+        helper's posix_spawn raised (a missing executable)."""
+        self.turn_spawns += 1
+        if not self.turn_end_due:
+            self.turn_end_due = True
+            self.loop.call_soon(self._turn_ended)
+        helper = self.helper
+        if helper is None:
+            if self.turn_spawns >= START_AFTER:
+                self._start()
+            return None
+        if not helper.ready and not self._became_ready(helper):
+            return None
+        request = marshal.dumps((path, argv, env, umask, sigdef))
+        if len(request) > MAX_REQUEST:
+            return None
+        try:
+            socket.send_fds(helper.sock, [request], fds)
+            helper.used = True
+            if not helper.poller.poll(ANSWER_TIMEOUT * 1000):
+                raise TimeoutError(f"no answer in {ANSWER_TIMEOUT:g} s")
+            answer = helper.sock.recv(4096)
+            if not answer:
+                raise ConnectionError("it exited")
+            pid, errno, strerror, filename = marshal.loads(answer)
+        except (OSError, ValueError, EOFError, TypeError) as exc:
+            # What it did with this request is unknown: a child it started before it
+            # failed becomes ours as an orphan, untracked; we spawn this one ourselves.
+            log.error(
+                "spawn helper (pid %d) failed: %s; spawning %s in the daemon (a copy the"
+                " helper may have started runs untracked)",
+                helper.pid,
+                exc,
+                path,
+            )
+            self.retire()
+            return None
+        if pid:
+            return pid
+        raise OSError(errno, strerror, filename)
+
+    def retire(self) -> None:
+        """Kill the helper, so that what it started is ours at once (re-parented to the
+        subreaper); the reaper collects the helper itself as an orphan."""
+        helper, self.helper = self.helper, None
+        if helper is None:
+            return
+        helper.sock.close()
+        try:
+            os.kill(helper.pid, signal.SIGKILL)  # not EOF: a stopped helper would linger
+        except ProcessLookupError:
+            pass
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = self.launch([sys.executable, "-I", "-S", "-c", _HELPER], theirs.fileno())
+        except OSError as exc:
+            log.warning("cannot start the spawn helper: %s; spawning in the daemon", exc)
+            ours.close()
+            return
+        finally:
+            theirs.close()
+        self.helper = _Helper(pid, ours)
+        log.info("spawning through a helper (pid %d): descriptor table past %d", pid, FROM_FD)
+
+    def _became_ready(self, helper: _Helper) -> bool:
+        try:
+            word = helper.sock.recv(16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            word = b""
+        if word != b"ready":
+            log.error("spawn helper (pid %d) exited at start; spawning in the daemon", helper.pid)
+            self.retire()
+            return False
+        helper.ready = True
+        return True
+
+    def _turn_ended(self) -> None:
+        self.turn_end_due = False
+        helper = self.helper
+        if helper is not None:
+            if helper.used or self.turn_spawns < START_AFTER:
+                self.retire()  # its children become ours now; or the burst is over
+            else:  # ready too late for its burst: a next one may follow at once
+                self.loop.call_later(SPARE_FOR, lambda: self._drop_spare(helper))
+        self.turn_spawns = 0
+
+    def _drop_spare(self, helper: _Helper) -> None:
+        if self.helper is helper and not helper.used:
+            self.retire()

@@ -1,0 +1,155 @@
+"""linux/spawner.py with a real helper process and real children: what a child gets,
+the OS's errors, and a helper that dies or stops falling back to spawning here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from supervisord_lite.linux import spawner as spawner_module
+from supervisord_lite.linux.spawn import spawn_helper
+from supervisord_lite.linux.spawner import START_AFTER, Spawner
+
+pytestmark = pytest.mark.timeout(30)
+
+SIGDEF = (int(signal.SIGPIPE), int(signal.SIGXFSZ))
+
+
+class Turns:
+    """The loop's two calls the spawner uses, run when the test says a turn ended."""
+
+    def __init__(self) -> None:
+        self.soon: list = []
+
+    def call_soon(self, callback) -> None:
+        self.soon.append(callback)
+
+    def call_later(self, delay: float, callback) -> None:
+        pass  # a spare's expiry: these tests end every turn themselves
+
+    def end_turn(self) -> None:
+        batch, self.soon = self.soon, []
+        for callback in batch:
+            callback()
+
+
+@pytest.fixture
+def spawner():
+    made = Spawner(Turns(), lambda argv, fd: spawn_helper(argv, stdin_fd=fd))
+    started: list[int] = []
+    real_start = made._start
+
+    def start() -> None:
+        real_start()
+        if made.helper is not None:
+            started.append(made.helper.pid)
+
+    made._start = start
+    yield made
+    made.retire()
+    for pid in started:  # ours: the test process started it
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _spawn(spawner: Spawner, argv: list[str], fds: list[int], umask: int = 0o022):
+    env = {b"PATH": b"/usr/bin:/bin", b"X": b"val"}
+    return spawner.spawn(argv[0], argv, env, fds, umask, SIGDEF)
+
+
+def _spawn_through_helper(spawner: Spawner, argv: list[str], fds: list[int], umask: int = 0o022):
+    """Spawn until the helper, started by the burst, is ready and takes one."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pid = _spawn(spawner, argv, fds, umask)
+        if pid is not None:
+            return pid
+        time.sleep(0.01)
+    raise AssertionError("the helper never became ready")
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_fewer_spawns_than_a_burst_start_no_helper(spawner):
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for _ in range(START_AFTER - 1):
+            assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+    finally:
+        os.close(null)
+    assert spawner.helper is None
+
+
+def test_a_helper_child_gets_its_environment_umask_and_descriptors(spawner):
+    null = os.open(os.devnull, os.O_RDWR)
+    r, w = os.pipe()
+    try:
+        for _ in range(START_AFTER):
+            assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+        assert spawner.helper is not None
+        argv = ["/bin/sh", "-c", "umask; echo $X; ls /proc/self/fd | wc -l"]
+        pid = _spawn_through_helper(spawner, argv, [null, w, null], umask=0o077)
+        assert pid > 0
+        os.close(w)
+        w = -1
+        # 0, 1, 2 and ls's own directory: nothing of the helper's leaked into it.
+        assert _read_all(r).split() == [b"0077", b"val", b"4"]
+    finally:
+        for fd in (null, r, w):
+            if fd >= 0:
+                os.close(fd)
+    helper = spawner.helper
+    spawner.loop.end_turn()  # a helper that spawned dies with its turn
+    assert spawner.helper is None
+    assert os.waitpid(helper.pid, 0)[0] == helper.pid
+
+
+def test_the_helpers_os_error_is_raised_here(spawner, tmp_path):
+    not_executable = tmp_path / "script"
+    not_executable.write_text("#!/bin/sh\n")
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for _ in range(START_AFTER):
+            _spawn(spawner, ["/bin/true"], [null, null, null])
+        deadline = time.monotonic() + 15
+        while spawner.helper is not None and not spawner._became_ready(spawner.helper):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(PermissionError) as raised:
+            _spawn(spawner, [str(not_executable)], [null, null, null])
+    finally:
+        os.close(null)
+    assert raised.value.filename == str(not_executable)
+    assert spawner.helper is not None  # an error of the program's, not the helper's
+
+
+@pytest.mark.parametrize("fault", ["killed", "stopped"])
+def test_a_helper_that_died_or_stopped_falls_back_to_spawning_here(spawner, monkeypatch, fault):
+    monkeypatch.setattr(spawner_module, "ANSWER_TIMEOUT", 0.3)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for _ in range(START_AFTER):
+            _spawn(spawner, ["/bin/true"], [null, null, null])
+        _spawn_through_helper(spawner, ["/bin/true"], [null, null, null])
+        helper = spawner.helper
+        os.kill(helper.pid, signal.SIGKILL if fault == "killed" else signal.SIGSTOP)
+        if fault == "killed":
+            os.waitpid(helper.pid, 0)
+        started = time.monotonic()
+        assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+        assert time.monotonic() - started < 3
+    finally:
+        os.close(null)
+    assert spawner.helper is None  # killed, whatever its state: nothing lingers
+    if fault == "stopped":
+        assert os.waitpid(helper.pid, 0)[0] == helper.pid
