@@ -24,7 +24,7 @@ from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
-from supervisord_lite.linux.spawn import SpawnError, spawn, use_spawner
+from supervisord_lite.linux.spawn import SpawnError, no_spawner, spawn, use_spawner
 from supervisord_lite.logs import daemon_log
 
 TYPE_CHECKING = False
@@ -86,6 +86,7 @@ class Children:
     def use_cgroups(self) -> None:
         """The host's cgroups are in force: an exit kills what left the group too."""
         self.reaper.kill_leftovers = self._kill_leftovers
+        no_spawner()  # each child is born in the cgroup the daemon joins for it
 
     # -- spawning -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
-from supervisord_lite.linux.spawner import FROM_FD, Spawner
+from supervisord_lite.linux.spawner import FROM_FD, Spawner, children_come_back
 
 # config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
 _CGROUP_KEYS = ("cpu_quota", "tasks_max")
@@ -210,7 +210,19 @@ def use_spawner(loop) -> None:
     """Spawn through a helper while our descriptor table is large (spawner.py): the
     daemon's engine asks for it; anything else spawning (a test) does it itself."""
     global _spawner
-    _spawner = Spawner(loop, lambda argv, stdin_fd: spawn_helper(argv, stdin_fd=stdin_fd))
+    if children_come_back():  # the daemon made itself a child subreaper (or is PID 1)
+        _spawner = Spawner(loop, lambda argv, stdin_fd: spawn_helper(argv, stdin_fd=stdin_fd))
+    else:
+        _spawner = None
+
+
+def no_spawner() -> None:
+    """Cgroup tracking: a child must be born in the cgroup the daemon joins for it
+    (cgroups.py), not in a helper's."""
+    global _spawner
+    if _spawner is not None:
+        _spawner.retire()
+    _spawner = None
 
 
 def retire_spawner() -> None:

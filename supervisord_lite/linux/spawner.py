@@ -24,6 +24,7 @@ descriptors) nor reap anything (the reaper collects the helper like any orphan).
 
 from __future__ import annotations
 
+import ctypes
 import marshal
 import os
 import select
@@ -77,6 +78,24 @@ while True:
             os.close(fd)
     sock.send(marshal.dumps(answer))
 """
+
+
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+def children_come_back() -> bool:
+    """Whether a dead helper's children would be re-parented to us: we are PID 1 or a
+    child subreaper. Otherwise they would go to init, lost to us: no helper then."""
+    if os.getpid() == 1:
+        return True
+    try:
+        flag = ctypes.c_int(0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and bool(
+            flag.value
+        )
+    except (OSError, AttributeError):
+        return False
 
 
 class _Helper:

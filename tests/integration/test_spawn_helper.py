@@ -10,6 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from integration.test_cgroups import cgroup_root, needs_cgroups  # noqa: F401 (a fixture)
+
 pytestmark = pytest.mark.timeout(180)
 
 MANY = 1600  # two pipes each: the table passes 3000 before the last ones start
@@ -105,3 +107,22 @@ def test_a_burst_past_the_table_threshold_spawns_through_a_helper_whose_children
 def _session_leader(pid: int) -> bool:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[3]) == pid  # session id: setsid, as posix_spawn's in the daemon
+
+
+@needs_cgroups
+def test_under_cgroup_tracking_every_child_is_born_in_its_own_cgroup(daemon, cgroup_root):  # noqa: F811
+    """The daemon joins a program's cgroup to spawn it there: no helper may stand in."""
+    sleeper = {"command": ["sleep", "600"], "startsecs": 0}
+    daemon.start(
+        {
+            "many": {**sleeper, "numprocs": MANY, "process_name": "{program_name}_{process_num}"},
+            "last": {**sleeper, "priority": 900},
+        },
+        launch_timeout=120,
+        cgroup_root=cgroup_root,
+    )
+    assert not _helper_pids(daemon.logfile.read_text())
+    pid = daemon.wait_state("last", "RUNNING")["pid"]
+    members = Path(cgroup_root, "last", "cgroup.procs").read_text().split()
+    assert members == [str(pid)]
+    daemon.ctl_ok("stop", "all", timeout=120)

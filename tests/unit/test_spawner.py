@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -153,3 +155,20 @@ def test_a_helper_that_died_or_stopped_falls_back_to_spawning_here(spawner, monk
     assert spawner.helper is None  # killed, whatever its state: nothing lingers
     if fault == "stopped":
         assert os.waitpid(helper.pid, 0)[0] == helper.pid
+
+
+def test_no_helper_unless_its_children_would_come_back_to_us():
+    """Not a child subreaper (nor PID 1): a dead helper's children would go to init."""
+    program = (
+        "import ctypes\n"
+        "from supervisord_lite.linux import spawn\n"
+        "spawn.use_spawner(None)\n"
+        "print(spawn._spawner is None)\n"
+        "ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER\n"
+        "spawn.use_spawner(None)\n"
+        "print(spawn._spawner is None)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=20, check=True
+    )
+    assert result.stdout.split() == ["True", "False"]
