@@ -31,6 +31,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from typing import Callable
 
 from supervisord_lite.base.log import log
@@ -43,6 +44,9 @@ START_AFTER = 8
 ANSWER_TIMEOUT = 5.0  # s: past this a helper is wedged (stopped): kill it, spawn here
 SPARE_FOR = 1.0  # s: a helper that became ready after its burst waits this long for more
 MAX_REQUEST = 64 * 1024  # bytes: a datagram this large always fits the socket's buffer
+# s: after a helper failed (could not start, died, wedged), bursts spawn in the daemon
+# this long: a broken interpreter must not cost a failed start at every spawn.
+RETRY_AFTER = 60.0
 
 # The helper: spawn each request with the descriptors that came with it, answer the pid
 # or the OS's error; stop at EOF. Isolated (-I -S): it imports nothing of ours, so an
@@ -119,6 +123,7 @@ class Spawner:
         self.helper: _Helper | None = None
         self.turn_spawns = 0  # spawns this turn with a large table
         self.turn_end_due = False
+        self.failed_at: float | None = None  # when a helper last failed (RETRY_AFTER)
 
     def spawn(self, path: str, argv: list, env: dict, fds: list[int], umask: int,
               sigdef: tuple[int, ...]) -> int | None:  # fmt: skip
@@ -131,7 +136,7 @@ class Spawner:
             self.loop.call_soon(self._turn_ended)
         helper = self.helper
         if helper is None:
-            if self.turn_spawns >= START_AFTER:
+            if self.turn_spawns >= START_AFTER and not self._resting():
                 self._start()
             return None
         if not helper.ready and not self._became_ready(helper):
@@ -158,7 +163,7 @@ class Spawner:
                 exc,
                 path,
             )
-            self.retire()
+            self._failed()
             return None
         if pid:
             return pid
@@ -176,13 +181,26 @@ class Spawner:
         except ProcessLookupError:
             pass
 
+    def _failed(self) -> None:
+        self.retire()
+        self.failed_at = time.monotonic()
+
+    def _resting(self) -> bool:
+        return self.failed_at is not None and time.monotonic() - self.failed_at < RETRY_AFTER
+
     def _start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:  # a descriptor short (EMFILE) is no reason to fail the program's spawn
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as exc:
+            log.warning("cannot start the spawn helper: %s; spawning in the daemon", exc)
+            self._failed()
+            return
         try:
             pid = self.launch([sys.executable, "-I", "-S", "-c", _HELPER], theirs.fileno())
         except OSError as exc:
             log.warning("cannot start the spawn helper: %s; spawning in the daemon", exc)
             ours.close()
+            self._failed()
             return
         finally:
             theirs.close()
@@ -198,7 +216,7 @@ class Spawner:
             word = b""
         if word != b"ready":
             log.error("spawn helper (pid %d) exited at start; spawning in the daemon", helper.pid)
-            self.retire()
+            self._failed()
             return False
         helper.ready = True
         return True

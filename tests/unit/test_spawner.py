@@ -172,3 +172,70 @@ def test_no_helper_unless_its_children_would_come_back_to_us():
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=20, check=True
     )
     assert result.stdout.split() == ["True", "False"]
+
+
+def test_a_helper_that_cannot_start_is_not_tried_again_at_every_spawn():
+    launches = []
+
+    def launch(argv, fd):
+        launches.append(argv)
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    spawner = Spawner(Turns(), launch)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for _ in range(START_AFTER + 50):
+            assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+        spawner.loop.end_turn()
+        for _ in range(START_AFTER + 50):  # the next burst, within RETRY_AFTER
+            assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+    finally:
+        os.close(null)
+    assert len(launches) == 1
+
+
+def test_a_helper_that_exits_at_start_is_not_started_again_at_once():
+    started = []
+
+    def launch(argv, fd):  # a "helper" that exits without a word
+        started.append(spawn_helper(["/bin/true"], stdin_fd=fd))
+        return started[-1]
+
+    spawner = Spawner(Turns(), launch)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + 10
+        while spawner.failed_at is None:
+            assert time.monotonic() < deadline, "the dead helper was never noticed"
+            assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+            time.sleep(0.01)
+        for _ in range(START_AFTER + 50):
+            assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None
+    finally:
+        os.close(null)
+        for pid in started:
+            os.waitpid(pid, 0)
+    assert len(started) == 1 and spawner.helper is None
+
+
+def test_no_descriptor_left_for_the_helper_means_spawning_here_not_an_error():
+    """EMFILE for the helper's socket pair: the program's spawn must not fail with it."""
+    program = (
+        "import os, resource\n"
+        "from supervisord_lite.linux.spawner import START_AFTER, Spawner\n"
+        "launched = []\n"
+        "spawner = Spawner(None, lambda argv, fd: launched.append(argv) or 0)\n"
+        "spawner.loop = type('L', (), {'call_soon': lambda self, f: None})()\n"
+        "null = os.open(os.devnull, os.O_RDWR)\n"
+        "highest = max(int(n) for n in os.listdir('/proc/self/fd'))\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))\n"
+        "for _ in range(START_AFTER + 5):\n"
+        "    assert spawner.spawn('/bin/true', ['true'], {}, [null] * 3, 0o22, ()) is None\n"
+        "print(len(launched), spawner.failed_at is not None)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "True"]
