@@ -87,6 +87,34 @@ while True:
 _PR_GET_CHILD_SUBREAPER = 37
 
 
+def _kill_unanswered(helper: _Helper) -> None:
+    """A helper that fails mid-request may have started that request's child without
+    telling us its pid: once the helper dies it would be ours, running untracked, and
+    we spawn the program again. While the helper lives (stopped, wedged), the kernel's
+    list of its children names it: every child of the helper we were never told of
+    dies, with its session's group (setsid: pgid = pid).
+
+    A helper already dead (killed by someone) has handed its children to us already:
+    a copy it started for the last request is then beyond telling apart from an
+    orphan of a program's, and is left (docs/security.md)."""
+    try:
+        with open(f"/proc/{helper.pid}/task/{helper.pid}/children") as listing:
+            children = [int(word) for word in listing.read().split()]
+    except (OSError, ValueError):
+        return
+    for pid in children:
+        if pid in helper.answered:
+            continue
+        log.warning("killing pid %d: the failed spawn helper started it untold", pid)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:  # not a group leader yet (killed before its setsid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def children_come_back() -> bool:
     """Whether a dead helper's children would be re-parented to us: we are PID 1 or a
     child subreaper. Otherwise they would go to init, lost to us: no helper then."""
@@ -103,13 +131,14 @@ def children_come_back() -> bool:
 
 
 class _Helper:
-    __slots__ = ("pid", "sock", "ready", "used", "poller")
+    __slots__ = ("pid", "sock", "ready", "used", "poller", "answered")
 
     def __init__(self, pid: int, sock: socket.socket):
         self.pid = pid
         self.sock = sock
         self.ready = False
         self.used = False  # spawned something: it must die for its children to be ours
+        self.answered: set[int] = set()  # the pids it told us: the children we track
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
 
@@ -154,18 +183,17 @@ class Spawner:
                 raise ConnectionError("it exited")
             pid, errno, strerror, filename = marshal.loads(answer)
         except (OSError, ValueError, EOFError, TypeError) as exc:
-            # What it did with this request is unknown: a child it started before it
-            # failed becomes ours as an orphan, untracked; we spawn this one ourselves.
             log.error(
-                "spawn helper (pid %d) failed: %s; spawning %s in the daemon (a copy the"
-                " helper may have started runs untracked)",
+                "spawn helper (pid %d) failed: %s; spawning %s in the daemon",
                 helper.pid,
                 exc,
                 path,
             )
+            _kill_unanswered(helper)
             self._failed()
             return None
         if pid:
+            helper.answered.add(pid)
             return pid
         raise OSError(errno, strerror, filename)
 

@@ -239,3 +239,60 @@ def test_no_descriptor_left_for_the_helper_means_spawning_here_not_an_error():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "True"]
+
+
+# A helper that takes a request, starts its child, and then never answers (wedged): it
+# writes the child's pid where the test can find it.
+WEDGED = r"""
+import os, signal, socket, sys
+sock = socket.socket(fileno=0)
+sock.send(b"ready")
+sock.recv(1 << 20)
+pid = os.posix_spawn("/bin/sleep", ["sleep", "60"], {}, setsid=True)
+open(sys.argv[1], "w").write(str(pid))
+signal.pause()
+"""
+
+
+def test_a_child_the_wedged_helper_never_told_us_of_is_killed(monkeypatch, tmp_path):
+    monkeypatch.setattr(spawner_module, "ANSWER_TIMEOUT", 0.5)
+    pid_file = tmp_path / "child.pid"
+    started = []
+
+    def launch(argv, fd):
+        started.append(spawn_helper([sys.executable, "-c", WEDGED, str(pid_file)], stdin_fd=fd))
+        return started[-1]
+
+    spawner = Spawner(Turns(), launch)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for _ in range(START_AFTER):
+            _spawn(spawner, ["/bin/true"], [null, null, null])
+        deadline = time.monotonic() + 15
+        while not spawner._became_ready(spawner.helper):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert _spawn(spawner, ["/bin/true"], [null, null, null]) is None  # it wedged
+        child = int(pid_file.read_text())
+        deadline = time.monotonic() + 5
+        while _alive(child):
+            assert time.monotonic() < deadline, "the untold child still runs"
+            time.sleep(0.01)
+    finally:
+        os.close(null)
+        spawner.retire()
+        for pid in started:
+            os.waitpid(pid, 0)
+        if pid_file.exists():  # whatever the outcome, no sleeper outlives the test
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
