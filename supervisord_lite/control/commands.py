@@ -130,16 +130,17 @@ class Commands:
         waiting = {p.name: p for p in processes}
         self.supervisor.listeners.append(listener)
         client.on_close.append(lambda: self.supervisor.listeners.remove(listener))
-        for process in processes:
-            # A reload may have replaced the slot since the names were resolved (restart
-            # waits for a stop first): the one in the table now is the one to start.
-            current = self.supervisor.processes.get(process.name) or process
-            if current.state is S.RUNNING:
-                settle(current, True, "already started")
-            elif current.state is S.STOPPING:
-                settle(current, False, "is stopping; try again once it has stopped")
-            else:
-                self.supervisor.start(current)
+        with self.supervisor.spawns_together():
+            for process in processes:
+                # A reload may have replaced the slot since the names were resolved
+                # (restart waits for a stop first): the one in the table now is the one.
+                current = self.supervisor.processes.get(process.name) or process
+                if current.state is S.RUNNING:
+                    settle(current, True, "already started")
+                elif current.state is S.STOPPING:
+                    settle(current, False, "is stopping; try again once it has stopped")
+                else:
+                    self.supervisor.start(current)
         finish_if_done()
 
     # -- commands -----------------------------------------------------------------

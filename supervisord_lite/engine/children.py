@@ -12,6 +12,8 @@ listeners stay the supervisor's: what this module needs of them is `ChildrenHost
 from __future__ import annotations
 
 import os
+from collections import deque
+from contextlib import contextmanager
 from typing import Protocol
 
 from supervisord_lite.base.log import log
@@ -24,7 +26,15 @@ from supervisord_lite.engine.reaper import Reaper, kill_group_leftovers
 from supervisord_lite.engine.recovery import ChildRecord
 from supervisord_lite.linux.cgroups import cpu_max
 from supervisord_lite.linux.loop import EventLoop, now
-from supervisord_lite.linux.spawn import SpawnError, no_spawner, spawn, use_spawner
+from supervisord_lite.linux.spawn import (
+    PendingSpawn,
+    SpawnError,
+    begin_spawn,
+    finish_spawn,
+    no_spawner,
+    spawn,
+    use_spawner,
+)
 from supervisord_lite.logs import daemon_log
 
 TYPE_CHECKING = False
@@ -38,6 +48,10 @@ if TYPE_CHECKING:
 
 
 S = ProcessState
+
+# Spawns sent to the helper and not yet finished, at most: enough to keep it busy while
+# the daemon files the last one, few enough that their pipes cost nothing.
+TOGETHER_WINDOW = 8
 
 
 class ChildrenHost(Protocol):
@@ -82,6 +96,7 @@ class Children:
         use_spawner(host.loop)  # a large descriptor table spawns through a helper
         self._memory: MemoryWatch | None = None  # memory_limit sampling, made when needed
         self._oom_kills: dict[str, int] = {}  # process name -> OOM kills seen in its cgroup
+        self._together: deque | None = None  # spawns a helper is starting (together())
 
     def use_cgroups(self) -> None:
         """The host's cgroups are in force: an exit kills what left the group too."""
@@ -91,7 +106,8 @@ class Children:
     # -- spawning -----------------------------------------------------------------
 
     def spawn(self, process: Process) -> None:
-        """Carry out a Spawn effect: the child started and tracked, or SpawnFailed."""
+        """Carry out a Spawn effect: the child started and tracked, or SpawnFailed.
+        Inside together(), a spawn a helper takes is finished later in the same step."""
         host = self.host
         program = process.program
         listener = program.listener is not None  # stdin and stdout: the protocol
@@ -114,7 +130,7 @@ class Children:
                 extra_env = {**(extra_env or {}), **listen_env}
 
             def start_child():
-                return spawn(
+                return begin_spawn(
                     process.settings(),
                     process.num,
                     capture_stdout=stdout_logged
@@ -129,12 +145,12 @@ class Children:
                 )
 
             if host.cgroups is None:
-                child = start_child()
+                pending = start_child()
             else:
                 cgroup = host.cgroup_of(process)  # a surge's own (rolling.py)
                 quotas = dict(program.limits) if program.limits else {}
                 cpu = quotas.get("cpu_quota")
-                child = host.cgroups.spawn_into(
+                pending = host.cgroups.spawn_into(
                     cgroup,
                     start_child,
                     program.memory_limit,
@@ -142,14 +158,45 @@ class Children:
                     quotas.get("tasks_max"),
                 )
         except KeyError as exc:  # handover: a socket not held (cannot happen once loaded)
-            reason = f"socket {exc} is not held by the daemon"
-            log.error("spawnerr: %s: %s", process.name, reason)
-            host.dispatch(process, SpawnFailed(reason, now()))
+            self._spawn_failed(process, f"socket {exc} is not held by the daemon")
             return
         except (SpawnError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, SpawnError) else _os_reason(exc)
-            log.error("spawnerr: %s: %s", process.name, reason)
-            host.dispatch(process, SpawnFailed(reason, now()))
+            self._spawn_failed(process, _spawn_reason(exc))
+            return
+        started = (process, pending, stdout_logged, stderr_logged)
+        if self._together is not None and pending.in_flight:
+            self._together.append(started)
+            if len(self._together) > TOGETHER_WINDOW:
+                self._finish(*self._together.popleft())
+        else:
+            self._finish(*started)
+
+    @contextmanager
+    def together(self):
+        """Spawns that overlap: inside, a spawn a helper takes (a large burst) is sent,
+        and the daemon goes on to the next while the helper starts it; each is finished
+        (pid filed, Spawned) at the latest when the outermost together() ends, in the
+        same step, so nothing outside ever sees one half done."""
+        outermost = self._together is None
+        if outermost:
+            self._together = deque()
+        try:
+            yield
+        finally:
+            if outermost:
+                waiting, self._together = self._together, None
+                while waiting:
+                    self._finish(*waiting.popleft())
+
+    def _finish(self, process: Process, pending: PendingSpawn, stdout_logged: bool,
+                stderr_logged: bool) -> None:  # fmt: skip
+        host = self.host
+        program = process.program
+        listener = program.listener is not None
+        try:
+            child = finish_spawn(pending)
+        except SpawnError as exc:
+            self._spawn_failed(process, str(exc))
             return
         process.child = child
         process.ever_started = True
@@ -170,6 +217,10 @@ class Children:
         host.dispatch(process, Spawned(child.pid, now()))
         if program.memory_limit is not None:
             self._memory_watch().spawned(process)
+
+    def _spawn_failed(self, process: Process, reason: str) -> None:
+        log.error("spawnerr: %s: %s", process.name, reason)
+        self.host.dispatch(process, SpawnFailed(reason, now()))
 
     def _memory_watch(self) -> MemoryWatch:
         if self._memory is None:
@@ -241,7 +292,10 @@ class Children:
             self.host.cgroups.kill(self.host.cgroup_of(process))  # those that left the group
 
 
-def _os_reason(exc: OSError) -> str:
+def _spawn_reason(exc: Exception) -> str:
+    """A SpawnError's text is the reason; a cgroup's OSError is told like the OS's."""
+    if isinstance(exc, SpawnError) or not isinstance(exc, OSError):
+        return str(exc)
     if exc.filename:
         return f"{exc.filename}: {exc.strerror}"
     return exc.strerror or str(exc)

@@ -10,6 +10,7 @@ It never stops, starts or spawns anything itself: the supervisor does.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Callable, Protocol
 
 from supervisord_lite.base import names
@@ -32,6 +33,9 @@ class ReloadHost(Protocol):
     def stop_many(self, processes: list[Process], on_done: Callable[[], None]) -> None: ...
 
     def start(self, process: Process) -> None: ...
+
+    def spawns_together(self) -> AbstractContextManager[None]:
+        """A burst of starts whose spawns may overlap (children.py)."""
 
     def refuse_start(self, process: Process, reason: str) -> None: ...
 
@@ -108,9 +112,10 @@ class Reloader:
             if process.name not in table or cgroup != process.name:  # removed, or dropped
                 supervisor.cgroup_gone(cgroup)  # by a numprocs change, or a surge's own
             supervisor.cgroup_names.pop(process, None)
-        for process in fresh:
-            if process.program.autostart:
-                supervisor.start(process)
+        with supervisor.spawns_together():
+            for process in fresh:
+                if process.program.autostart:
+                    supervisor.start(process)
         deferred, self._start_after = self._start_after, []
         for process in deferred:
             supervisor.start(process)  # now its successor, or a refusal if it has none

@@ -192,9 +192,15 @@ class Supervisor:
         """Start every autostart program, in priority order (dependents as deps come up)."""
         if self.events is not None:
             self.events.supervisor_state("RUNNING")
-        for process in list(self.processes.values()):
-            if process.program.autostart:
-                self.start(process)
+        with self.spawns_together():
+            for process in list(self.processes.values()):
+                if process.program.autostart:
+                    self.start(process)
+
+    def spawns_together(self):
+        """A context for a burst of starts: their spawns may overlap (children.py
+        together()); each is filed before it ends."""
+        return self._children.together()
 
     def start(self, process: Process) -> None:
         """Start a process, its dependencies first; a start that cannot happen is refused

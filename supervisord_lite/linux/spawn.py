@@ -69,7 +69,53 @@ def spawn(
     capture_* say whether to give the child a pipe (read by the daemon) or /dev/null;
     stdin_fd goes on fd 0 instead of /dev/null; stdin_pipe: a pipe the daemon writes does
     (Child.stdin_fd, an event listener's). With redirect_stderr, stderr shares the stdout
-    pipe.
+    pipe. Raises SpawnError with the OS's reason.
+    """
+    return finish_spawn(
+        begin_spawn(
+            program, index, capture_stdout, capture_stderr, extra_env, listen_fds, stdin_fd,
+            stdin_pipe,
+        )
+    )  # fmt: skip
+
+
+class PendingSpawn:
+    """A spawn a helper has been asked for (spawner.py): finish_spawn claims its pid.
+    It keeps the child's ends of the pipes open until then, for a fallback."""
+
+    __slots__ = ("program", "argv", "env", "stdio", "read_fds", "child_fds", "pipes", "ticket",
+                 "pid")  # fmt: skip
+
+    def __init__(self, program, argv, env, stdio, read_fds, child_fds, pipes):
+        self.program = program
+        self.argv = argv
+        self.env = env
+        self.stdio = stdio  # the child's (stdin, stdout, stderr) write side, None: /dev/null
+        self.read_fds = read_fds  # ours: closed if the spawn fails
+        self.child_fds = child_fds  # the child's: closed once it started or failed
+        self.pipes = pipes  # (stdout read end, stderr read end, stdin write end)
+        self.ticket: int | None = None  # the helper's, while it spawns it
+        self.pid: int | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether a helper spawns it now: claim it with finish_spawn, later."""
+        return self.ticket is not None
+
+
+def begin_spawn(
+    program: ProgramConfig,
+    index: int,
+    capture_stdout: bool,
+    capture_stderr: bool,
+    extra_env: dict[bytes, bytes] | None = None,
+    listen_fds: list[int] | None = None,
+    stdin_fd: int | None = None,
+    stdin_pipe: bool = False,
+) -> PendingSpawn:
+    """spawn()'s first half: everything up to the spawn, and the spawn itself unless a
+    helper takes it (PendingSpawn.in_flight), so that a burst can prepare the next
+    program while the helper starts this one. finish_spawn() must follow, always.
 
     One function, a little over the house's length on purpose: it runs for every start
     and restart (a crash storm is made of it), and the pipes it opens are closed on
@@ -110,6 +156,7 @@ def spawn(
         return r, w
 
     stdout_r = stdout_w = stderr_r = stderr_w = stdin_r = stdin_w = None
+    pending = None
     try:
         if program.stdin or stdin_pipe:
             stdin_r, stdin_w = os.pipe()  # the child reads fd 0; we write, never blocking
@@ -124,24 +171,52 @@ def spawn(
             stderr_r, stderr_w = pipe()
         if stdin_r is not None:  # a pipe of ours, not a held socket, is fd 0
             stdin_fd = stdin_r
-        passed = (stdin_fd, listen_fds or ())
+        pending = PendingSpawn(
+            program, argv, env, (stdin_fd, stdout_w, stderr_w), read_fds, child_fds,
+            (stdout_r, stderr_r, stdin_w),
+        )  # fmt: skip
         if user_kwargs or program.directory is not None or _in_child(program.limits):
-            pid = _popen(program, argv, env, stdout_w, stderr_w, user_kwargs, passed)
+            pending.pid = _popen(
+                program, argv, env, stdout_w, stderr_w, user_kwargs, (stdin_fd, listen_fds or ())
+            )
         else:
             _note_table_size(child_fds)
-            pid = _posix_spawn(program, argv, env, stdout_w, stderr_w, passed)
+            if not listen_fds:
+                pending.ticket = _ask_helper(pending)
+            if pending.ticket is None:
+                pending.pid = _posix_spawn(program, argv, env, pending.stdio, listen_fds or ())
     except OSError as exc:
-        for fd in read_fds:
-            os.close(fd)
+        _close_all(read_fds, child_fds)
         raise SpawnError(_describe(exc, program)) from None
     except ValueError as exc:  # _popen turns subprocess's own errors into these
-        for fd in read_fds:
-            os.close(fd)
+        _close_all(read_fds, child_fds)
         raise SpawnError(str(exc)) from None
-    finally:
-        for fd in child_fds:
-            os.close(fd)
-    return Child(pid, stdout_r, stderr_r, stdin_w)
+    if pending.ticket is None:
+        _close_all((), child_fds)
+    return pending
+
+
+def finish_spawn(pending: PendingSpawn) -> Child:
+    """spawn()'s second half: the started child, its pid claimed from the helper if one
+    spawns it (or spawned here if the helper failed). Raises SpawnError."""
+    if pending.ticket is not None:
+        ticket, pending.ticket = pending.ticket, None
+        try:
+            pid = _spawner.collect(ticket) if _spawner is not None else None
+            if pid is None:  # the helper failed before answering: here, then
+                pid = _posix_spawn(pending.program, pending.argv, pending.env, pending.stdio, ())
+        except OSError as exc:
+            _close_all(pending.read_fds, pending.child_fds)
+            raise SpawnError(_describe(exc, pending.program)) from None
+        _close_all((), pending.child_fds)
+        pending.pid = pid
+    stdout_r, stderr_r, stdin_w = pending.pipes
+    return Child(pending.pid, stdout_r, stderr_r, stdin_w)
+
+
+def _close_all(ours, theirs) -> None:
+    for fd in (*ours, *theirs):
+        os.close(fd)
 
 
 def _in_child(limits: tuple) -> bool:
@@ -231,38 +306,44 @@ def retire_spawner() -> None:
         _spawner.retire()
 
 
-def _posix_spawn(
-    program: ProgramConfig, argv: list[str], env: dict, stdout_w, stderr_w, passed=(None, ())
-) -> int:
-    """Own session, stdin from /dev/null (or a held socket), stdout/stderr to the pipes
-    (or /dev/null), held sockets onto 3, 4, ... (dup2 clears close-on-exec on the copy).
+def _devnull() -> int:
+    global _devnull_fd
+    if _devnull_fd < 0:
+        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return _devnull_fd
+
+
+def _stdio_fds(stdio) -> list[int]:
+    """The child's 0, 1, 2: the given descriptors, /dev/null where None."""
+    null = _devnull()
+    return [null if fd is None else fd for fd in stdio]
+
+
+def _ask_helper(pending: PendingSpawn) -> int | None:
+    """The helper's ticket for this spawn, or None: no helper, a small table, no room."""
+    if _spawner is None or _table_high < FROM_FD:
+        return None
+    env = pending.env
+    # The three descriptors go as they are; the helper puts them on 0, 1, 2.
+    return _spawner.submit(
+        resolve_executable(pending.argv[0], env),
+        pending.argv,
+        env,
+        _stdio_fds(pending.stdio),
+        pending.program.umask,
+        _RESTORED_NUMBERS,
+    )
+
+
+def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdio, listen_fds) -> int:
+    """Own session, stdio from `stdio` (/dev/null where None; stdin may be a held socket),
+    held sockets onto 3, 4, ... (dup2 clears close-on-exec on the copy).
 
     Descriptors: the daemon opens all of its own close-on-exec, and marks any it
     inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
     the child, as with Popen's close_fds.
     """
-    global _devnull_fd
-    if _devnull_fd < 0:
-        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    null = _devnull_fd
-    stdin_fd, listen_fds = passed
-    actions = [
-        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
-        (os.POSIX_SPAWN_DUP2, null if stdout_w is None else stdout_w, 1),
-        (os.POSIX_SPAWN_DUP2, null if stderr_w is None else stderr_w, 2),
-    ]
-    if _spawner is not None and _table_high >= FROM_FD and not listen_fds:
-        # The three descriptors go as they are; the helper puts them on 0, 1, 2.
-        pid = _spawner.spawn(
-            resolve_executable(argv[0], env),
-            argv,
-            env,
-            [fd for _, fd, _ in actions],
-            program.umask,
-            _RESTORED_NUMBERS,
-        )
-        if pid is not None:
-            return pid
+    actions = [(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(_stdio_fds(stdio))]
     actions += [(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(listen_fds)]
     # The child inherits the umask at clone time. The daemon is single-threaded, so
     # nothing else creates a file while its umask is briefly the program's.
@@ -285,15 +366,8 @@ def spawn_helper(argv: list[str], stdin_fd: int | None = None, stdout_fd: int | 
     session, the daemon's environment, stdin/stdout from the given descriptors (else
     /dev/null), stderr to /dev/null. Its exit is the reaper's, like a program's.
     Raises OSError (e.g. FileNotFoundError) when it cannot start."""
-    global _devnull_fd
-    if _devnull_fd < 0:
-        _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    null = _devnull_fd
-    actions = [
-        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
-        (os.POSIX_SPAWN_DUP2, null if stdout_fd is None else stdout_fd, 1),
-        (os.POSIX_SPAWN_DUP2, null, 2),
-    ]
+    stdio = _stdio_fds((stdin_fd, stdout_fd, None))
+    actions = [(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(stdio)]
     return spawn_executable(
         list(argv),
         dict(_base_environment()),

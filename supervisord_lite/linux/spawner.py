@@ -15,8 +15,11 @@ for the end of the turn; the pid cannot be reused meanwhile, so signalling it is
 
 A burst is START_AFTER spawns in one turn with the table past FROM_FD: only then does a
 helper start (a Python at ~15 ms of CPU), and the spawns go on in the daemon until it
-is ready. Requests are synchronous (the caller gets the pid, as from posix_spawn); any
-failure of the helper falls back to spawning in the daemon.
+is ready. A request is a ticket (`submit`) whose pid is claimed later (`collect`): a
+burst sends the next requests while the daemon files the last child, so the helper's
+spawning and the daemon's own work overlap (`spawn` is both at once). The helper answers
+in order; answers arrive for any ticket and wait to be claimed. Any failure of the
+helper fails every unclaimed ticket, and the caller spawns those in the daemon.
 
 It must not decide what a child gets (spawn.py builds argv, environment and
 descriptors) nor reap anything (the reaper collects the helper like any orphan).
@@ -32,6 +35,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 from typing import Callable
 
 from supervisord_lite.base.log import log
@@ -43,7 +47,10 @@ FROM_FD = 3000
 START_AFTER = 8
 ANSWER_TIMEOUT = 5.0  # s: past this a helper is wedged (stopped): kill it, spawn here
 SPARE_FOR = 1.0  # s: a helper that became ready after its burst waits this long for more
-MAX_REQUEST = 64 * 1024  # bytes: a datagram this large always fits the socket's buffer
+# bytes: requests sent and not yet answered stay under this, so a send never blocks (a
+# socket pair's buffer holds ~200 KiB); past it the oldest answer is read first.
+IN_FLIGHT = 64 * 1024
+FAILED = object()  # a ticket's answer when the helper failed: the caller spawns it
 # s: after a helper failed (could not start, died, wedged), bursts spawn in the daemon
 # this long: a broken interpreter must not cost a failed start at every spawn.
 RETRY_AFTER = 60.0
@@ -131,7 +138,8 @@ def children_come_back() -> bool:
 
 
 class _Helper:
-    __slots__ = ("pid", "sock", "ready", "used", "poller", "answered")
+    __slots__ = ("pid", "sock", "ready", "used", "poller", "answered", "in_flight",
+                 "bytes_in_flight")  # fmt: skip
 
     def __init__(self, pid: int, sock: socket.socket):
         self.pid = pid
@@ -141,6 +149,8 @@ class _Helper:
         self.answered: set[int] = set()  # the pids it told us: the children we track
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
+        self.in_flight: deque[tuple[int, int]] = deque()  # (ticket, request bytes), oldest first
+        self.bytes_in_flight = 0
 
 
 class Spawner:
@@ -153,12 +163,22 @@ class Spawner:
         self.turn_spawns = 0  # spawns this turn with a large table
         self.turn_end_due = False
         self.failed_at: float | None = None  # when a helper last failed (RETRY_AFTER)
+        self.answers: dict[int, object] = {}  # ticket -> answer (or FAILED), unclaimed
+        self.next_ticket = 0  # across helpers: a failed ticket's number is never reused
 
     def spawn(self, path: str, argv: list, env: dict, fds: list[int], umask: int,
               sigdef: tuple[int, ...]) -> int | None:  # fmt: skip
         """The child's pid, spawned by the helper with `fds` as its 0, 1, 2; None when
         there is no helper ready (the caller spawns it itself). Raises the OSError the
         helper's posix_spawn raised (a missing executable)."""
+        ticket = self.submit(path, argv, env, fds, umask, sigdef)
+        return None if ticket is None else self.collect(ticket)
+
+    def submit(self, path: str, argv: list, env: dict, fds: list[int], umask: int,
+               sigdef: tuple[int, ...]) -> int | None:  # fmt: skip
+        """Send a spawn request; its ticket for `collect`, or None when no helper is
+        ready (the caller spawns it itself). `fds` are copied into the request: the
+        caller keeps its own until it has collected, for a fallback."""
         self.turn_spawns += 1
         if not self.turn_end_due:
             self.turn_end_due = True
@@ -171,31 +191,60 @@ class Spawner:
         if not helper.ready and not self._became_ready(helper):
             return None
         request = marshal.dumps((path, argv, env, umask, sigdef))
-        if len(request) > MAX_REQUEST:
+        if len(request) > IN_FLIGHT:
             return None
         try:
+            while helper.in_flight and helper.bytes_in_flight + len(request) > IN_FLIGHT:
+                self._receive(helper)
             socket.send_fds(helper.sock, [request], fds)
-            helper.used = True
-            if not helper.poller.poll(ANSWER_TIMEOUT * 1000):
-                raise TimeoutError(f"no answer in {ANSWER_TIMEOUT:g} s")
-            answer = helper.sock.recv(4096)
-            if not answer:
-                raise ConnectionError("it exited")
-            pid, errno, strerror, filename = marshal.loads(answer)
         except (OSError, ValueError, EOFError, TypeError) as exc:
-            log.error(
-                "spawn helper (pid %d) failed: %s; spawning %s in the daemon",
-                helper.pid,
-                exc,
-                path,
-            )
-            _kill_unanswered(helper)
-            self._failed()
+            self._helper_failed(helper, exc)
             return None
+        helper.used = True
+        ticket = self.next_ticket
+        self.next_ticket += 1
+        helper.in_flight.append((ticket, len(request)))
+        helper.bytes_in_flight += len(request)
+        return ticket
+
+    def collect(self, ticket: int) -> int | None:
+        """The pid of a submitted request; None when the helper failed before answering
+        it (the caller spawns it itself). Raises the OSError of the helper's posix_spawn."""
+        helper = self.helper
+        while ticket not in self.answers and helper is not None and helper.in_flight:
+            try:
+                self._receive(helper)
+            except (OSError, ValueError, EOFError, TypeError) as exc:
+                self._helper_failed(helper, exc)
+        answer = self.answers.pop(ticket, FAILED)
+        if answer is FAILED:
+            return None
+        pid, errno, strerror, filename = answer
         if pid:
-            helper.answered.add(pid)
             return pid
         raise OSError(errno, strerror, filename)
+
+    def _receive(self, helper: _Helper) -> None:
+        """Read the helper's answer to its oldest request (blocking up to ANSWER_TIMEOUT)."""
+        if not helper.poller.poll(ANSWER_TIMEOUT * 1000):
+            raise TimeoutError(f"no answer in {ANSWER_TIMEOUT:g} s")
+        data = helper.sock.recv(4096)
+        if not data:
+            raise ConnectionError("it exited")
+        answer = marshal.loads(data)
+        ticket, size = helper.in_flight.popleft()
+        helper.bytes_in_flight -= size
+        if answer[0]:
+            helper.answered.add(answer[0])
+        self.answers[ticket] = answer
+
+    def _helper_failed(self, helper: _Helper, exc: BaseException) -> None:
+        log.error(
+            "spawn helper (pid %d) failed: %s; spawning its unanswered requests in the daemon",
+            helper.pid,
+            exc,
+        )
+        self._failed()
 
     def retire(self) -> None:
         """Kill the helper, so that what it started is ours at once (re-parented to the
@@ -203,6 +252,11 @@ class Spawner:
         helper, self.helper = self.helper, None
         if helper is None:
             return
+        if helper.in_flight:  # unclaimed: their callers spawn them in the daemon
+            _kill_unanswered(helper)
+            for ticket, _ in helper.in_flight:
+                self.answers[ticket] = FAILED
+            helper.in_flight.clear()
         helper.sock.close()
         try:
             os.kill(helper.pid, signal.SIGKILL)  # not EOF: a stopped helper would linger

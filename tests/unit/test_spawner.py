@@ -296,3 +296,101 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _ready_helper(spawner: Spawner, null: int) -> None:
+    for _ in range(START_AFTER):
+        assert spawner.submit("/bin/true", ["true"], {}, [null] * 3, 0o022, SIGDEF) is None
+    deadline = time.monotonic() + 15
+    while not spawner._became_ready(spawner.helper):
+        assert time.monotonic() < deadline, "the helper never became ready"
+        time.sleep(0.01)
+
+
+def test_requests_in_flight_are_claimed_in_any_order_within_the_byte_budget(spawner, monkeypatch):
+    """A burst sends requests ahead and claims their pids later: each ticket gets its
+    own child, whatever the order, and the requests waiting stay under IN_FLIGHT."""
+    null = os.open(os.devnull, os.O_RDWR)
+    pipes = [os.pipe() for _ in range(6)]
+    try:
+        _ready_helper(spawner, null)
+        monkeypatch.setattr(spawner_module, "IN_FLIGHT", 600)  # two or three requests
+        tickets = []
+        for n, (_, w) in enumerate(pipes):
+            argv = ["/bin/echo", f"request-{n}"]
+            tickets.append(spawner.submit(argv[0], argv, {}, [null, w, null], 0o022, SIGDEF))
+            assert spawner.helper.bytes_in_flight <= 600
+        assert None not in tickets and len(set(tickets)) == len(tickets)
+        pids = [spawner.collect(ticket) for ticket in reversed(tickets)]
+        assert all(pid > 0 for pid in pids) and len(set(pids)) == len(pids)
+        assert spawner.answers == {} and not spawner.helper.in_flight
+        for _, w in pipes:
+            os.close(w)
+        assert [_read_all(r) for r, _ in pipes] == [b"request-%d\n" % n for n in range(6)]
+    finally:
+        os.close(null)
+        for r, _ in pipes:
+            os.close(r)
+        spawner.loop.end_turn()
+
+
+# A helper that takes two requests, starts a child for each, answers only the first,
+# and hangs: it writes the children's pids where the test can find them.
+WEDGED_AFTER_ONE = r"""
+import marshal, os, signal, socket, sys
+sock = socket.socket(fileno=0)
+sock.send(b"ready")
+pids = []
+for _ in range(2):
+    sock.recv(1 << 20)
+    pids.append(os.posix_spawn("/bin/sleep", ["sleep", "60"], {}, setsid=True))
+sock.send(marshal.dumps((pids[0], 0, "", None)))
+open(sys.argv[1], "w").write(" ".join(map(str, pids)))
+signal.pause()
+"""
+
+
+def test_a_helper_failing_with_requests_in_flight_fails_them_all_and_kills_what_it_never_told(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setattr(spawner_module, "ANSWER_TIMEOUT", 0.5)
+    pid_file = tmp_path / "children"
+    started = []
+
+    def launch(argv, fd):
+        command = [sys.executable, "-c", WEDGED_AFTER_ONE, str(pid_file)]
+        started.append(spawn_helper(command, stdin_fd=fd))
+        return started[-1]
+
+    spawner = Spawner(Turns(), launch)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        _ready_helper(spawner, null)
+        tickets = [
+            spawner.submit("/bin/true", ["true"], {}, [null] * 3, 0o022, SIGDEF) for _ in range(3)
+        ]
+        assert None not in tickets
+        told = spawner.collect(tickets[0])
+        told_pid, untold_pid = (int(word) for word in pid_file.read_text().split())
+        assert told == told_pid
+        assert spawner.collect(tickets[1]) is None  # wedged: the caller spawns it itself
+        assert spawner.helper is None
+        started_at = time.monotonic()
+        assert spawner.collect(tickets[2]) is None  # failed with it, no second wait
+        assert time.monotonic() - started_at < 0.2
+        deadline = time.monotonic() + 5
+        while _alive(untold_pid):
+            assert time.monotonic() < deadline, "the untold child still runs"
+            time.sleep(0.01)
+        assert _alive(told_pid)  # a child we were told of is ours: it runs on
+    finally:
+        os.close(null)
+        spawner.retire()
+        for pid in started:
+            os.waitpid(pid, 0)
+        if pid_file.exists():  # whatever the outcome, no sleeper outlives the test
+            for word in pid_file.read_text().split():
+                try:
+                    os.kill(int(word), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
