@@ -163,13 +163,12 @@ class Children:
         except (SpawnError, OSError) as exc:
             self._spawn_failed(process, _spawn_reason(exc))
             return
-        started = (process, pending, stdout_logged, stderr_logged)
-        if self._together is not None and pending.in_flight:
-            self._together.append(started)
+        if self._together is not None and pending.ticket is not None:  # in flight
+            self._together.append((process, pending, stdout_logged, stderr_logged))
             if len(self._together) > TOGETHER_WINDOW:
                 self._finish(*self._together.popleft())
         else:
-            self._finish(*started)
+            self._finish(process, pending, stdout_logged, stderr_logged)
 
     @contextmanager
     def together(self):

@@ -97,11 +97,6 @@ class PendingSpawn:
         self.ticket: int | None = None  # the helper's, while it spawns it
         self.pid: int | None = None
 
-    @property
-    def in_flight(self) -> bool:
-        """Whether a helper spawns it now: claim it with finish_spawn, later."""
-        return self.ticket is not None
-
 
 def begin_spawn(
     program: ProgramConfig,
@@ -114,7 +109,7 @@ def begin_spawn(
     stdin_pipe: bool = False,
 ) -> PendingSpawn:
     """spawn()'s first half: everything up to the spawn, and the spawn itself unless a
-    helper takes it (PendingSpawn.in_flight), so that a burst can prepare the next
+    helper takes it (PendingSpawn.ticket is set), so that a burst can prepare the next
     program while the helper starts this one. finish_spawn() must follow, always.
 
     One function, a little over the house's length on purpose: it runs for every start
@@ -181,7 +176,7 @@ def begin_spawn(
             )
         else:
             _note_table_size(child_fds)
-            if not listen_fds:
+            if _spawner is not None and _table_high >= FROM_FD and not listen_fds:
                 pending.ticket = _ask_helper(pending)
             if pending.ticket is None:
                 pending.pid = _posix_spawn(program, argv, env, pending.stdio, listen_fds or ())
@@ -192,7 +187,8 @@ def begin_spawn(
         _close_all(read_fds, child_fds)
         raise SpawnError(str(exc)) from None
     if pending.ticket is None:
-        _close_all((), child_fds)
+        for fd in child_fds:
+            os.close(fd)
     return pending
 
 
@@ -320,9 +316,7 @@ def _stdio_fds(stdio) -> list[int]:
 
 
 def _ask_helper(pending: PendingSpawn) -> int | None:
-    """The helper's ticket for this spawn, or None: no helper, a small table, no room."""
-    if _spawner is None or _table_high < FROM_FD:
-        return None
+    """The helper's ticket for this spawn, or None: it is not ready, or has no room."""
     env = pending.env
     # The three descriptors go as they are; the helper puts them on 0, 1, 2.
     return _spawner.submit(
@@ -343,8 +337,15 @@ def _posix_spawn(program: ProgramConfig, argv: list[str], env: dict, stdio, list
     inherited close-on-exec at start-up (cloexec_inherited_fds), so only 0, 1, 2 reach
     the child, as with Popen's close_fds.
     """
-    actions = [(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(_stdio_fds(stdio))]
-    actions += [(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(listen_fds)]
+    null = _devnull_fd if _devnull_fd >= 0 else _devnull()
+    stdin_fd, stdout_fd, stderr_fd = stdio
+    actions = [
+        (os.POSIX_SPAWN_DUP2, null if stdin_fd is None else stdin_fd, 0),
+        (os.POSIX_SPAWN_DUP2, null if stdout_fd is None else stdout_fd, 1),
+        (os.POSIX_SPAWN_DUP2, null if stderr_fd is None else stderr_fd, 2),
+    ]
+    if listen_fds:
+        actions += [(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(listen_fds)]
     # The child inherits the umask at clone time. The daemon is single-threaded, so
     # nothing else creates a file while its umask is briefly the program's.
     old_umask = os.umask(program.umask)
