@@ -59,10 +59,18 @@ def resolve(spec: str) -> str:
     found = sorted(p for p in glob.glob(os.path.join(RUNS_DIR, "*.md")) if spec in p)
     if not found:
         raise SystemExit(f"compare: no run file {spec!r}, and no run in {RUNS_DIR} names it")
-    # A commit's main run and its `--only scale10k` run share the commit in their names
-    # (...-full.md, ...-full-scale10k.md): the whole run is the one meant.
-    whole = [p for p in found if p.endswith(("-full.md", "-quick.md"))]
+    # A commit's main run, its `--only` runs and its A/B notes share the commit in their
+    # names (...-full.md, ...-full-default-scale10k.md, ...-full-scale10k.md,
+    # ...-ab-together.md): the run with every default workload is the one meant, and a
+    # file with no table (an A/B's notes) never is.
+    found = [p for p in found if _holds_table(p)] or found
+    whole = [p for p in found if p.endswith(("-full.md", "-quick.md")) or "-default" in p]
     return (whole or found)[-1]  # names start with the date: the newest
+
+
+def _holds_table(path: str) -> bool:
+    with open(path) as f:
+        return HEADER in f.read().splitlines()
 
 
 def cells(line: str) -> list[str]:

@@ -94,3 +94,19 @@ def test_a_commit_names_its_whole_run_not_a_later_partial_one(tmp_path, monkeypa
     monkeypatch.setattr(module, "RUNS_DIR", str(tmp_path))
     assert module.resolve("9394eb1") == str(whole)
     assert module.resolve("abcdef1") == str(only)  # with no whole run, the one there is
+
+
+def test_a_commit_names_its_run_of_every_default_workload_not_its_ab_notes(
+    tmp_path, monkeypatch
+) -> None:
+    """`--only default,scale10k` saves the whole run as ...-full-default-scale10k.md, and
+    an A/B's notes (no table) saved later share the commit: the whole run is meant."""
+    from benchmarks import compare as module
+
+    whole = write_run(
+        tmp_path / "2026-12-08-0244-0af719b-full-default-scale10k.md", "0af719b", 2018, "40.04x"
+    )
+    write_run(tmp_path / "2026-12-08-0302-0af719b-full-restart-stopall.md", "0af719b", 1, "1.00x")
+    (tmp_path / "2026-12-08-0310-0af719b-ab-together.md").write_text("# A/B notes\n\nno table\n")
+    monkeypatch.setattr(module, "RUNS_DIR", str(tmp_path))
+    assert module.resolve("0af719b") == str(whole)
