@@ -8,6 +8,7 @@ feature. It must not print anything.
 
 from __future__ import annotations
 
+import _signal
 import _socket  # socket.py would add ~3 ms of imports (selectors, enum classes)
 import os
 import select
@@ -79,6 +80,31 @@ class Connection:
         self.side: dict[int, Callable[[dict], None]] = {}  # replies not the command's
         self.heard = time.monotonic()
         self.probe_sent: float | None = None
+        self.wakeup = -1  # wake_on_signals()'s read end: readable once a signal came
+
+    def wake_on_signals(self) -> None:
+        """Let a signal (Ctrl-C) end every wait, even one it lands just before.
+
+        Python runs a signal's handler between bytecodes: one that arrives after the
+        last check and before select() blocks is noticed only when select() returns,
+        which in a quiet stream (`tail -f`, `fg`) is never. Python's C handler also
+        writes to the wakeup fd, which every wait here watches."""
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        _signal.set_wakeup_fd(w)  # _signal: signal.py would import enum (~2 ms)
+        self.wakeup = r
+
+    def woken(self, ready: list) -> bool:
+        """Whether a signal woke this wait (its handler has run by now); the pipe is
+        emptied for the next."""
+        if self.wakeup < 0 or self.wakeup not in ready:
+            return False
+        try:
+            os.read(self.wakeup, 512)
+        except BlockingIOError:
+            pass
+        return True
 
     def send(self, cmd: str, args: dict | None = None, on_reply=None) -> int:
         """Send a request; its id. With on_reply, its reply goes there, not to
@@ -116,8 +142,11 @@ class Connection:
         while True:
             checking = self.timeout is not None and not self.streaming
             tick = TICK if self.on_tick is not None else (PING_AFTER if checking else None)
-            if select.select([fd], [], [], tick)[0]:
+            ready = select.select([fd] if self.wakeup < 0 else [fd, self.wakeup], [], [], tick)[0]
+            if fd in ready:
                 return
+            if self.woken(ready):
+                continue
             if self.on_tick is not None:
                 self.on_tick()
             if checking:

@@ -47,7 +47,11 @@ def _forward(conn: Connection, name: str, streams: dict) -> int:
     sent: set[int] = set()  # stdin requests not answered yet
     while reading or sent:
         waiting = [conn.sock, stdin] if reading else [conn.sock]
+        if conn.wakeup >= 0:
+            waiting.append(conn.wakeup)
         ready = [conn.sock] if conn.lines else select.select(waiting, [], [])[0]
+        if conn.woken(ready):
+            continue  # a signal whose handler did not raise: wait on
         if stdin in ready:
             data = os.read(stdin, 65536)
             if data:

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if conn is None:
         return EXIT_UNREACHABLE
+    if args.command in STREAMING:  # Ctrl-C is how a stream ends: never a lost one
+        conn.wake_on_signals()
     try:
         return run(conn, args)
     except KeyboardInterrupt:
