@@ -1,13 +1,11 @@
-"""The only place that creates children.
+"""The only place that creates children (Popen's way lives in spawn_popen.py).
 
 Most programs start through `os.posix_spawn` (glibc: clone(CLONE_VM|CLONE_VFORK) +
 exec, no page-table copy): it costs the daemon about a third of the CPU of
 `subprocess.Popen` per child (docs/benchmarks.md), which is what a crash storm or a
 thousand programs at start-up spend their time on. posix_spawn cannot change user or
-directory, so programs with `user` or `directory` go through Popen, which can (in C,
-between fork and exec: no `preexec_fn`, which would run Python there). Programs with
-`[limits]` go through Popen with a preexec_fn that applies them (rlimits.py says why:
-no cheaper way is correct); only they pay its fork.
+directory, so programs with `user`, `directory` or `[limits]` go through Popen
+(spawn_popen.py); only they pay its fork.
 """
 
 from __future__ import annotations
@@ -21,10 +19,8 @@ from supervisord_lite.config.env_file import read_env_files
 from supervisord_lite.config.model import ProgramConfig
 from supervisord_lite.linux.exec_path import resolve_executable, spawn_executable
 from supervisord_lite.linux.pid_env import OWN_PID, through_shell
+from supervisord_lite.linux.spawn_popen import limits_in_child, popen_spawn
 from supervisord_lite.linux.spawner import FROM_FD, Spawner, children_come_back
-
-# config/limits.py's CGROUP_KEYS, named here so a spawn never loads that module.
-_CGROUP_KEYS = ("cpu_quota", "tasks_max")
 
 # systemd's notify and watchdog variables address the daemon, not its programs: a
 # program that found them would send READY=1 or WATCHDOG=1 on our behalf.
@@ -52,31 +48,10 @@ class Child:
         self.stdin_fd = stdin_fd  # non-blocking; the daemon closes it when the child exits
 
 
-def spawn(
-    program: ProgramConfig,
-    index: int,  # which of the program's processes
-    capture_stdout: bool,
-    capture_stderr: bool,
-    extra_env: dict[bytes, bytes] | None = None,
-    listen_fds: list[int] | None = None,
-    stdin_fd: int | None = None,
-    stdin_pipe: bool = False,
-) -> Child:
-    """Start one process of `program`: own session, no shell, no inherited descriptors
-    but its stdio and, in order from fd 3, `listen_fds` (held sockets, each above any
-    fd it is copied onto: held_sockets.FD_FLOOR).
-
-    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null;
-    stdin_fd goes on fd 0 instead of /dev/null; stdin_pipe: a pipe the daemon writes does
-    (Child.stdin_fd, an event listener's). With redirect_stderr, stderr shares the stdout
-    pipe. Raises SpawnError with the OS's reason.
-    """
-    return finish_spawn(
-        begin_spawn(
-            program, index, capture_stdout, capture_stderr, extra_env, listen_fds, stdin_fd,
-            stdin_pipe,
-        )
-    )  # fmt: skip
+def spawn(*args, **kwargs) -> Child:
+    """Start one process of a program, both halves at once (begin_spawn's arguments).
+    Raises SpawnError with the OS's reason."""
+    return finish_spawn(begin_spawn(*args, **kwargs))
 
 
 class PendingSpawn:
@@ -108,9 +83,16 @@ def begin_spawn(
     stdin_fd: int | None = None,
     stdin_pipe: bool = False,
 ) -> PendingSpawn:
-    """spawn()'s first half: everything up to the spawn, and the spawn itself unless a
-    helper takes it (PendingSpawn.ticket is set), so that a burst can prepare the next
-    program while the helper starts this one. finish_spawn() must follow, always.
+    """Start one process of `program`, or hand it to the spawn helper (then
+    PendingSpawn.ticket is set: a burst prepares the next program while the helper starts
+    this one); finish_spawn() must follow, always. The child gets its own session, no
+    shell, no inherited descriptors but its stdio and, in order from fd 3, `listen_fds`
+    (held sockets, each above any fd it is copied onto: held_sockets.FD_FLOOR).
+
+    capture_* say whether to give the child a pipe (read by the daemon) or /dev/null;
+    stdin_fd goes on fd 0 instead of /dev/null; stdin_pipe: a pipe the daemon writes does
+    (Child.stdin_fd, an event listener's). With redirect_stderr, stderr shares the stdout
+    pipe. Raises SpawnError with the OS's reason.
 
     One function, a little over the house's length on purpose: it runs for every start
     and restart (a crash storm is made of it), and the pipes it opens are closed on
@@ -170,8 +152,8 @@ def begin_spawn(
             program, argv, env, (stdin_fd, stdout_w, stderr_w), read_fds, child_fds,
             (stdout_r, stderr_r, stdin_w),
         )  # fmt: skip
-        if user_kwargs or program.directory is not None or _in_child(program.limits):
-            pending.pid = _popen(
+        if user_kwargs or program.directory is not None or limits_in_child(program.limits):
+            pending.pid = popen_spawn(
                 program, argv, env, stdout_w, stderr_w, user_kwargs, (stdin_fd, listen_fds or ())
             )
         else:
@@ -183,7 +165,7 @@ def begin_spawn(
     except OSError as exc:
         _close_all(read_fds, child_fds)
         raise SpawnError(_describe(exc, program)) from None
-    except ValueError as exc:  # _popen turns subprocess's own errors into these
+    except ValueError as exc:  # popen_spawn turns subprocess's own errors into these
         _close_all(read_fds, child_fds)
         raise SpawnError(str(exc)) from None
     if pending.ticket is None:
@@ -213,12 +195,6 @@ def finish_spawn(pending: PendingSpawn) -> Child:
 def _close_all(ours, theirs) -> None:
     for fd in (*ours, *theirs):
         os.close(fd)
-
-
-def _in_child(limits: tuple) -> bool:
-    """Whether some limit is set in the child (a preexec_fn): not cpu_quota and
-    tasks_max, which the kernel keeps on the cgroup (config/limits.py CGROUP_KEYS)."""
-    return any(key not in _CGROUP_KEYS for key, _ in limits)
 
 
 def _readable_by(user: str):
@@ -392,107 +368,6 @@ def spawn_helper_reading(argv: list[str]) -> tuple[int, int]:
         os.close(w)
     os.set_blocking(r, False)
     return pid, r
-
-
-def _popen(
-    program: ProgramConfig,
-    argv: list[str],
-    env: dict,
-    stdout_w,
-    stderr_w,
-    user_kwargs: dict,
-    passed=(None, ()),
-) -> int:
-    """Popen for what posix_spawn cannot do: `user`, `directory`, `limits`.
-
-    With limits, a preexec_fn applies them and then switches user itself: Popen's own
-    user switch (user=) runs before it, and the program's user could not raise a hard
-    limit, set nice < 0 or lower oom_score_adj. A limit that fails is reported through
-    a pipe of our own, since Popen's only says "Exception occurred in preexec_fn"."""
-    # Imported here, only by daemons with a program that needs it: subprocess brings
-    # locale and more, ~0.35 MiB of resident memory for the daemon's whole life.
-    import subprocess
-
-    if stderr_w is not None and stderr_w == stdout_w:
-        stderr_target = subprocess.STDOUT
-    else:
-        stderr_target = subprocess.DEVNULL if stderr_w is None else stderr_w
-    reason_r = reason_w = -1
-    extra = dict(user_kwargs)
-    stdin_fd, listen_fds = passed
-    if listen_fds:
-        # Popen cannot renumber descriptors, and close_fds would close 3, 4, ... after a
-        # preexec_fn made them: the copies are made there and close_fds is off, which
-        # is safe because every descriptor of the daemon's is close-on-exec.
-        extra["preexec_fn"] = _listen_fds_then(None, listen_fds)
-    if _in_child(program.limits):
-        # Only for a program with limits: without them the daemon never loads config/limits.py
-        # (config_convert.later) nor this.
-        from supervisord_lite.linux import rlimits
-
-        reason_r, reason_w = os.pipe()  # close-on-exec: the program never sees it
-        limits_fn = _limits_then_user(rlimits, program.limits, user_kwargs, reason_w)
-        extra = {"preexec_fn": _listen_fds_then(limits_fn, listen_fds) if listen_fds else limits_fn}
-    try:
-        popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
-            stdout=subprocess.DEVNULL if stdout_w is None else stdout_w,
-            stderr=stderr_target,
-            cwd=program.directory,
-            env=env,
-            umask=program.umask,
-            start_new_session=True,  # own session and process group: killpg reaches it all
-            close_fds=not listen_fds,
-            restore_signals=True,
-            **extra,
-        )
-    except subprocess.SubprocessError as exc:
-        reason = ""
-        if reason_w >= 0:
-            os.close(reason_w)
-            reason_w = -1
-            # The child has exited (Popen reaped it) after writing its reason, or none.
-            reason = os.read(reason_r, 4096).decode(errors="replace")
-        raise ValueError(reason or str(exc)) from None  # spawn() makes it a SpawnError
-    finally:
-        for fd in (reason_r, reason_w):
-            if fd >= 0:
-                os.close(fd)
-    # We keep only the pid (a Popen object per child is memory for nothing) and reap it
-    # ourselves. Marking it finished stops Popen.__del__ from polling it with waitpid, or
-    # queueing it for subprocess._cleanup() to reap behind the supervisor's back.
-    popen.returncode = 0
-    return popen.pid
-
-
-def _listen_fds_then(then, listen_fds):
-    """A preexec_fn: held sockets onto 3, 4, ... (inheritable), then `then` if any."""
-
-    def in_child() -> None:
-        for i, fd in enumerate(listen_fds):
-            os.dup2(fd, 3 + i, inheritable=True)
-        if then is not None:
-            then()
-
-    return in_child
-
-
-def _limits_then_user(rlimits, settings, user_kwargs: dict, reason_w: int):
-    """The preexec_fn of a program with limits: apply them, then switch user."""
-
-    def in_child() -> None:
-        try:
-            rlimits.apply(settings)
-        except rlimits.LimitError as exc:
-            os.write(reason_w, str(exc).encode()[:4096])
-            raise
-        if user_kwargs:
-            os.setgroups(user_kwargs["extra_groups"])
-            os.setgid(user_kwargs["group"])
-            os.setuid(user_kwargs["user"])
-
-    return in_child
 
 
 def cloexec_inherited_fds() -> None:
