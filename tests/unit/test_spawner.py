@@ -280,12 +280,19 @@ def test_a_child_the_wedged_helper_never_told_us_of_is_killed(monkeypatch, tmp_p
             time.sleep(0.01)
     finally:
         os.close(null)
-        spawner.retire()
-        for pid in started:
-            os.waitpid(pid, 0)
-        if pid_file.exists():  # whatever the outcome, no sleeper outlives the test
+        _end_wedged(spawner, started, pid_file)
+
+
+def _end_wedged(spawner: Spawner, started: list[int], pid_file) -> None:
+    """Kill and reap a wedged helper, and kill the sleepers it wrote down: whatever the
+    outcome, none outlives the test."""
+    spawner.retire()
+    for pid in started:
+        os.waitpid(pid, 0)
+    if pid_file.exists():
+        for word in pid_file.read_text().split():
             try:
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                os.kill(int(word), signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
@@ -388,12 +395,4 @@ def test_a_helper_failing_with_requests_in_flight_fails_them_all_and_kills_what_
         assert _alive(told_pid)  # a child we were told of is ours: it runs on
     finally:
         os.close(null)
-        spawner.retire()
-        for pid in started:
-            os.waitpid(pid, 0)
-        if pid_file.exists():  # whatever the outcome, no sleeper outlives the test
-            for word in pid_file.read_text().split():
-                try:
-                    os.kill(int(word), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        _end_wedged(spawner, started, pid_file)
